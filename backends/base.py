@@ -1,0 +1,120 @@
+"""The array-backend interface that gpunet's network code is written against.
+
+A backend bundles three things:
+
+* ``xp``, the array module (``numpy`` or ``cupy``) for everything the two share;
+* where the arrays live (``device``, ``name``) and how they move: ``asarray`` copies
+  host data to the device once, ``to_host`` / ``to_scalar`` copy results back;
+* a handful of *fused* operations on the training hot path, where one kernel beats a
+  chain of array expressions (and where NumPy can at least avoid temporaries).
+
+Every fused operation writes into an ``out`` (or in-place) argument, so the training
+loop allocates its buffers once and never inside an epoch.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+Array = Any
+"""An array of the backend's module: ``numpy.ndarray`` or ``cupy.ndarray``."""
+
+
+class BackendUnavailable(RuntimeError):
+    """The requested device cannot be used here; the message says how to fix it."""
+
+
+class Backend(ABC):
+    """One array module on one device, plus the fused operations of training."""
+
+    #: short name of the implementation: ``"numpy"`` or ``"cupy"``.
+    name: str = "abstract"
+    #: the array module.
+    xp: Any = None
+    #: the device as a user writes it: ``"cpu"`` or ``"cuda:0"``.
+    device: str = "cpu"
+    #: why ``get_backend("auto")`` chose this backend (empty when chosen explicitly).
+    selection_note: str = ""
+
+    # ------------------------------------------------------------------ identity
+    @property
+    @abstractmethod
+    def description(self) -> str:
+        """Human-readable device name, e.g. ``cuda:0 (NVIDIA H100 80GB HBM3)``."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.description}>"
+
+    # ------------------------------------------------------------ data movement
+    def asarray(self, a: Any, dtype: Any = None) -> Array:
+        """Copy host data (or a device array) onto this device, optionally casting."""
+        return self.xp.asarray(a, dtype=dtype)
+
+    @abstractmethod
+    def to_host(self, a: Array) -> np.ndarray:
+        """Copy a device array back to the host as a NumPy array (synchronises)."""
+
+    def is_device_array(self, a: Any) -> bool:
+        """Whether ``a`` is already an array of this backend (no copy needed)."""
+        return isinstance(a, self.xp.ndarray)
+
+    def to_scalar(self, a: Array) -> float:
+        """Copy a 0-d device array (a metric) back to the host as a Python float."""
+        return float(self.to_host(a))
+
+    def synchronize(self) -> None:
+        """Wait for all queued device work to finish (for honest timing)."""
+
+    # ---------------------------------------------------------- fused operations
+    # The NumPy-flavoured defaults below use only ``self.xp`` and in-place ufuncs,
+    # so they are correct for any array module; the CuPy backend replaces them with
+    # single-kernel versions.
+
+    def sigmoid(self, z: Array, out: Array) -> Array:
+        """``out = 1 / (1 + exp(-z))``; ``out`` may be ``z``. Overflow saturates to 0."""
+        xp = self.xp
+        xp.negative(z, out=out)
+        xp.exp(out, out=out)
+        out += 1
+        xp.reciprocal(out, out=out)
+        return out
+
+    def add_bias_sigmoid(self, z: Array, b: Array, out: Array) -> Array:
+        """``out = σ(z + b)``, ``b`` broadcast along rows; ``out`` may be ``z``.
+
+        This closes every layer's feedforward: ``a^l = σ(a^{l-1} (w^l)ᵀ + (b^l)ᵀ)``.
+        """
+        self.xp.add(z, b, out=out)
+        return self.sigmoid(out, out)
+
+    def sigmoid_prime_mul(self, delta: Array, a: Array, scratch: Array) -> Array:
+        """``delta *= σ'(z) = a (1 - a)`` where ``a = σ(z)``; ``scratch`` is a work buffer."""
+        xp = self.xp
+        xp.subtract(1, a, out=scratch)
+        delta *= a
+        delta *= scratch
+        return delta
+
+    def quadratic_output_error(self, a: Array, y: Array, out: Array, scratch: Array) -> Array:
+        """Quadratic cost's ``δ^L = (a - y) ⊙ σ'(z^L)``, with ``σ'(z) = a (1 - a)``."""
+        self.xp.subtract(a, y, out=out)
+        return self.sigmoid_prime_mul(out, a, scratch)
+
+    def cross_entropy_output_error(self, a: Array, y: Array, out: Array) -> Array:
+        """Cross-entropy cost's ``δ^L = a - y`` (the σ' term cancels; never NaN)."""
+        return self.xp.subtract(a, y, out=out)
+
+    def sgd_update(self, param: Array, grad: Array, scale: float, decay: float = 1.0) -> Array:
+        """In place: ``param = decay * param - scale * grad``. ``grad`` is clobbered.
+
+        With ``scale = η/m`` and ``decay = 1 - ηλ/n`` this is the L2-regularized
+        SGD step of book.md §5 (``decay = 1`` for biases and for λ = 0).
+        """
+        if decay != 1.0:
+            param *= decay
+        grad *= scale
+        param -= grad
+        return param

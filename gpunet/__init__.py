@@ -1,0 +1,36 @@
+"""gpunet: the sigmoid networks of Nielsen's *Neural Networks and Deep Learning*,
+on NumPy (CPU) or CuPy (CUDA GPU), chosen at run time.
+
+>>> import gpunet
+>>> data = gpunet.load_mnist()
+>>> net = gpunet.Network([784, 30, 10], cost=gpunet.QuadraticCost, init="large")
+>>> history = net.SGD(data.training, 30, 10, 3.0, test_data=data.test)
+"""
+
+from backends import get_backend
+
+from .costs import CrossEntropyCost, QuadraticCost
+from .history import History
+from .mnist import MNIST, load_data_wrapper, load_mnist
+from .network import Network
+
+__version__ = "0.1.0"
+
+
+def load(filename, device="auto", dtype="float32") -> Network:
+    """Read a network saved by ``Network.save`` or by the book's ``network2.py``."""
+    return Network.load(filename, device=device, dtype=dtype)
+
+
+__all__ = [
+    "CrossEntropyCost",
+    "History",
+    "MNIST",
+    "Network",
+    "QuadraticCost",
+    "get_backend",
+    "load",
+    "load_data_wrapper",
+    "load_mnist",
+    "__version__",
+]

@@ -1,0 +1,496 @@
+"""A sigmoid feedforward network trained by mini-batch SGD: ``network2.py``, batched.
+
+The mathematics and names are the book's (book.md §2-§6): ``sizes``, ``weights[l]`` of
+shape ``(n_l, n_{l-1})``, ``biases[l]`` of shape ``(n_l, 1)``, ``feedforward``,
+``backprop`` returning ``(nabla_b, nabla_w)``, ``update_mini_batch``, ``SGD``,
+``accuracy``, ``total_cost``. Two things differ from the book's code, both for speed:
+
+* examples are the *rows* of a matrix, so a whole mini-batch goes through each layer as
+  one matrix product (the book's chapter-2 exercise): ``Z = A (w^l)ᵀ + (b^l)ᵀ``;
+* arrays live on the network's backend (NumPy or CuPy): the training data is copied to
+  the device once, the training loop writes into buffers allocated once, and nothing
+  comes back to the host inside an epoch except the few per-epoch metrics.
+
+All randomness comes from one seeded NumPy ``Generator`` on the host (initial
+parameters, one permutation per epoch), so a seed gives the same run on every backend.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from backends import Array, Backend, get_backend
+
+from .costs import CrossEntropyCost, get_cost
+from .examples import Examples, as_examples
+from .history import History
+
+INITIALIZERS = ("default", "large")
+DTYPES = {"float32": np.float32, "float64": np.float64}
+EVAL_CHUNK = 10_000  # rows per feedforward when evaluating a data set
+
+
+class Network:
+    """A feedforward network of sigmoid neurons (book.md §2).
+
+    Args:
+        sizes: neurons per layer, input layer first, e.g. ``[784, 30, 10]``.
+        cost: ``CrossEntropyCost`` (default, as ``network2.py``), ``QuadraticCost``, or
+            a name: ``"cross-entropy"``, ``"quadratic"``.
+        init: ``"default"`` (weights from N(0, 1/n_in), ``network2.py``) or
+            ``"large"`` (everything from N(0, 1), chapter 1's ``network.py``).
+        dtype: ``"float32"`` (default, fast) or ``"float64"``.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"`` or a backend.
+        seed: seeds the host random generator behind the initial parameters and
+            every epoch's shuffle; ``None`` draws a fresh seed (kept in ``self.seed``).
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        cost: Any = CrossEntropyCost,
+        init: str = "default",
+        dtype: Any = "float32",
+        device: Any = "auto",
+        seed: Optional[int] = None,
+    ) -> None:
+        self.sizes = _check_sizes(sizes)
+        self.num_layers = len(self.sizes)
+        self.cost = get_cost(cost)
+        self.dtype = _check_dtype(dtype)
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % 2**32)
+        self.seed = _check_seed(seed)
+        self.rng = np.random.default_rng(self.seed)
+        self.backend: Backend = get_backend(device)
+        self.xp = self.backend.xp
+        if init == "default":
+            self.default_weight_initializer()
+        elif init == "large":
+            self.large_weight_initializer()
+        else:
+            raise ValueError(f"unknown init {init!r}; use 'default' or 'large'.")
+        self.init = init
+
+    def __repr__(self) -> str:
+        return (
+            f"Network({self.sizes}, cost={self.cost.__name__}, init={self.init!r}, "
+            f"dtype={np.dtype(self.dtype).name!r}, device={self.backend.device!r})"
+        )
+
+    # ------------------------------------------------------------ parameters
+    def default_weight_initializer(self) -> None:
+        """Weights from N(0, 1/n_in), biases from N(0, 1) (``network2.py``'s default)."""
+        biases = [self.rng.standard_normal((n, 1)) for n in self.sizes[1:]]
+        weights = [
+            self.rng.standard_normal((n, m)) / np.sqrt(m)
+            for m, n in zip(self.sizes[:-1], self.sizes[1:])
+        ]
+        self.set_parameters(weights, biases)
+
+    def large_weight_initializer(self) -> None:
+        """Weights and biases from N(0, 1) (chapter 1's ``network.py``)."""
+        biases = [self.rng.standard_normal((n, 1)) for n in self.sizes[1:]]
+        weights = [
+            self.rng.standard_normal((n, m)) for m, n in zip(self.sizes[:-1], self.sizes[1:])
+        ]
+        self.set_parameters(weights, biases)
+
+    def set_parameters(self, weights: Sequence[Any], biases: Sequence[Any]) -> None:
+        """Replace all weights and biases (host or device arrays, book shapes)."""
+        if len(weights) != self.num_layers - 1 or len(biases) != self.num_layers - 1:
+            raise ValueError(
+                f"expected {self.num_layers - 1} weight matrices and bias vectors for "
+                f"sizes {self.sizes}, got {len(weights)} and {len(biases)}."
+            )
+        new_w, new_b = [], []
+        for l, (m, n) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
+            w = self._to_device(weights[l])
+            b = self._to_device(biases[l])
+            if b.ndim == 1:
+                b = b.reshape(n, 1)
+            if w.shape != (n, m) or b.shape != (n, 1):
+                raise ValueError(
+                    f"layer {l + 1}: weights {tuple(w.shape)} and biases {tuple(b.shape)} do "
+                    f"not fit sizes {self.sizes}; expected ({n}, {m}) and ({n}, 1)."
+                )
+            new_w.append(w)
+            new_b.append(b)
+        self.weights, self.biases = new_w, new_b
+
+    def _to_device(self, a: Any) -> Array:
+        if self.backend.is_device_array(a):
+            return a.astype(self.dtype, copy=True)
+        return self.backend.asarray(np.array(a, dtype=self.dtype))
+
+    # ----------------------------------------------------------- feedforward
+    def feedforward(self, a: Any) -> Array:
+        """The network's output for input ``a``.
+
+        ``a`` is one example, as a vector ``(n_in,)`` or the book's column
+        ``(n_in, 1)``, or a batch ``(k, n_in)`` with one example per row. The output
+        has the matching shape (``(n_out,)``, ``(n_out, 1)`` or ``(k, n_out)``) and lives
+        on the network's device.
+        """
+        n_in = self.sizes[0]
+        shape = tuple(getattr(a, "shape", np.shape(a)))
+        if len(shape) == 1 and shape[0] == n_in:
+            return self._forward(self._input(a).reshape(1, n_in))[0]
+        if len(shape) == 2 and shape == (n_in, 1) and n_in != 1:
+            return self._forward(self._input(a).reshape(1, n_in)).T
+        if len(shape) == 2 and shape[1] == n_in:
+            return self._forward(self._input(a))
+        raise ValueError(
+            f"feedforward got an input of shape {shape}; the network has {n_in} inputs, so "
+            f"pass ({n_in},), ({n_in}, 1) or (k, {n_in}) with one example per row."
+        )
+
+    def _input(self, a: Any) -> Array:
+        if self.backend.is_device_array(a):
+            return a.astype(self.dtype, copy=False)
+        a = np.asarray(a, dtype=self.dtype)
+        if not np.isfinite(a).all():
+            raise ValueError("feedforward input contains NaN or infinity.")
+        return self.backend.asarray(a)
+
+    def _forward(self, a: Array) -> Array:
+        """Rows of ``a`` through every layer (allocates; for evaluation, not training)."""
+        xp = self.xp
+        for w, b in zip(self.weights, self.biases):
+            z = xp.matmul(a, w.T)
+            a = self.backend.add_bias_sigmoid(z, b.T, out=z)
+        return a
+
+    # --------------------------------------------------------------- backprop
+    def backprop(self, x: Any, y: Any) -> tuple[list[Array], list[Array]]:
+        """Gradient of the cost, summed over the examples given, by backpropagation.
+
+        ``(x, y)`` is one example (the book's column ``x`` with a one-hot column or a
+        digit ``y``) or a mini-batch (``x`` of shape ``(k, n_in)``, ``y`` labels ``(k,)``
+        or targets ``(k, n_out)``). Returns ``(nabla_b, nabla_w)`` shaped like
+        ``biases`` and ``weights``: ``Σ_x ∂C_x/∂b`` and ``Σ_x ∂C_x/∂w`` (no L2 term),
+        computed for the whole mini-batch at once.
+        """
+        batch = self._examples(_batch_of(x, y), "backprop data")
+        k = len(batch)
+        ws = _Workspace(self, k)
+        X = self.backend.asarray(batch.X, self.dtype)
+        Y = self.backend.asarray(batch.Y, self.dtype)
+        self._backprop_into(ws, X, Y, k)
+        return (
+            [nb.reshape(-1, 1).copy() for nb in ws.nabla_b],
+            [nw.copy() for nw in ws.nabla_w],
+        )
+
+    def _backprop_into(self, ws: "_Workspace", X: Array, Y: Array, k: int) -> None:
+        """Fill ``ws.nabla_b`` / ``ws.nabla_w`` for the ``k`` rows of ``X``, ``Y``."""
+        xp, backend = self.xp, self.backend
+        # Feedforward, keeping every layer's activations a^l (σ'(z^l) = a^l (1 - a^l)).
+        a = X
+        for w, b, out in zip(self.weights, self.biases, ws.activations):
+            z = out[:k]
+            xp.matmul(a, w.T, out=z)
+            a = backend.add_bias_sigmoid(z, b.T, out=z)
+        # Output error δ^L, then backpropagate δ^l = (δ^{l+1} w^{l+1}) ⊙ σ'(z^l).
+        delta = ws.deltas[-1][:k]
+        self._output_error(a, Y, delta, ws.scratch[-1][:k])
+        for l in range(self.num_layers - 2, -1, -1):
+            a_prev = X if l == 0 else ws.activations[l - 1][:k]
+            xp.matmul(delta.T, a_prev, out=ws.nabla_w[l])
+            xp.sum(delta, axis=0, out=ws.nabla_b[l])
+            if l > 0:
+                prev = ws.deltas[l - 1][:k]
+                xp.matmul(delta, self.weights[l], out=prev)
+                backend.sigmoid_prime_mul(prev, a_prev, ws.scratch[l - 1][:k])
+                delta = prev
+
+    def _output_error(self, a: Array, y: Array, out: Array, scratch: Array) -> None:
+        fused = getattr(self.cost, "output_error", None)
+        if fused is not None:
+            fused(self.backend, a, y, out, scratch)
+        else:  # a user-defined cost with only the book's delta(z, a, y)
+            out[...] = self.cost.delta(None, a, y)
+
+    def cost_derivative(self, output_activations: Array, y: Array) -> Array:
+        """``∂C_x/∂a`` for the quadratic cost: ``a - y`` (``network.py``)."""
+        return output_activations - y
+
+    # ------------------------------------------------------------------ SGD
+    def update_mini_batch(
+        self, mini_batch: Any, eta: float, lmbda: float = 0.0, n: Optional[int] = None
+    ) -> None:
+        """One gradient-descent step on ``mini_batch`` (book.md §5).
+
+        ``n`` is the size of the whole training set, for the L2 weight decay
+        ``1 - ηλ/n``; it defaults to the size of the mini-batch.
+        """
+        batch = self._examples(mini_batch, "mini_batch")
+        k = len(batch)
+        eta, lmbda = _check_eta(eta), _check_lmbda(lmbda)
+        n = k if n is None else _check_positive_int(n, "n")
+        ws = _Workspace(self, k)
+        X = self.backend.asarray(batch.X, self.dtype)
+        Y = self.backend.asarray(batch.Y, self.dtype)
+        self._step(ws, X, Y, k, eta, lmbda, n)
+
+    def _step(self, ws: "_Workspace", X: Array, Y: Array, k: int, eta: float,
+              lmbda: float, n: int) -> None:
+        """Backprop on ``k`` rows, then ``w → (1 - ηλ/n) w - (η/k) ∇w``, ``b → b - (η/k) ∇b``."""
+        self._backprop_into(ws, X, Y, k)
+        scale, decay = eta / k, 1.0 - eta * lmbda / n
+        for w, nw in zip(self.weights, ws.nabla_w):
+            self.backend.sgd_update(w, nw, scale, decay)
+        for b, nb in zip(self.biases, ws.nabla_b):
+            self.backend.sgd_update(b, nb.reshape(-1, 1), scale)
+
+    def SGD(
+        self,
+        training_data: Any,
+        epochs: int,
+        mini_batch_size: int,
+        eta: float,
+        lmbda: float = 0.0,
+        evaluation_data: Any = None,
+        monitor_evaluation_cost: bool = False,
+        monitor_evaluation_accuracy: bool = False,
+        monitor_training_cost: bool = False,
+        monitor_training_accuracy: bool = False,
+        *,
+        test_data: Any = None,
+        verbose: bool = True,
+        callback: Optional[Callable[[dict], None]] = None,
+    ) -> History:
+        """Train by mini-batch stochastic gradient descent (book.md §5).
+
+        The signature is ``network2.py``'s; ``test_data=`` (``network.py``'s name) is
+        ``evaluation_data`` with accuracy monitored. Each epoch shuffles the training
+        data with the network's generator, steps through mini-batches of
+        ``mini_batch_size`` (the last may be smaller), then computes the monitored
+        metrics on the device and copies those few numbers to the host.
+
+        Prints the book's ``Epoch j: k / n`` line per epoch when ``verbose``; calls
+        ``callback(record)`` with the epoch's record (see :class:`History`).
+
+        Returns a :class:`History`, which unpacks like ``network2.py``'s result:
+        ``evaluation_cost, evaluation_accuracy, training_cost, training_accuracy``.
+        """
+        if test_data is not None:
+            if evaluation_data is not None:
+                raise ValueError("pass either test_data or evaluation_data, not both.")
+            evaluation_data, monitor_evaluation_accuracy = test_data, True
+        epochs = _check_positive_int(epochs, "epochs")
+        m = _check_positive_int(mini_batch_size, "mini_batch_size")
+        eta, lmbda = _check_eta(eta), _check_lmbda(lmbda)
+        train = self._examples(training_data, "training_data")
+        if (monitor_evaluation_cost or monitor_evaluation_accuracy) and evaluation_data is None:
+            raise ValueError("evaluation metrics were asked for but evaluation_data is None.")
+        evaluation = (
+            self._examples(evaluation_data, "evaluation_data")
+            if evaluation_data is not None else None
+        )
+        if monitor_training_accuracy and train.labels is None:
+            raise ValueError("training accuracy needs labelled training data.")
+
+        xp, backend = self.xp, self.backend
+        n = len(train)
+        X = backend.asarray(train.X, self.dtype)
+        Y = backend.asarray(train.Y, self.dtype)
+        X_shuffled, Y_shuffled = xp.empty_like(X), xp.empty_like(Y)
+        ws = _Workspace(self, min(m, n))
+        device_eval = self._device_examples(evaluation) if evaluation is not None else None
+        device_train = (X, Y, backend.asarray(train.labels)) if monitor_training_accuracy else (X, Y, None)
+
+        history = History()
+        for j in range(epochs):
+            start = time.perf_counter()
+            perm = backend.asarray(self.rng.permutation(n))
+            xp.take(X, perm, axis=0, out=X_shuffled)
+            xp.take(Y, perm, axis=0, out=Y_shuffled)
+            for s in range(0, n, m):
+                k = min(m, n - s)
+                self._step(ws, X_shuffled[s:s + k], Y_shuffled[s:s + k], k, eta, lmbda, n)
+            backend.synchronize()
+            seconds = time.perf_counter() - start
+
+            wanted = []  # (name, 0-d device array), all copied to the host at once
+            if monitor_training_cost:
+                wanted.append(("training_cost", self._total_cost(X, Y, lmbda)))
+            if monitor_training_accuracy:
+                wanted.append(("training_correct", self._correct(X, device_train[2])))
+            if monitor_evaluation_cost:
+                wanted.append(("evaluation_cost", self._total_cost(*device_eval[:2], lmbda)))
+            if monitor_evaluation_accuracy:
+                wanted.append(("evaluation_correct", self._correct(device_eval[0], device_eval[2])))
+            values = self._fetch([v for _, v in wanted])
+            record = {"epoch": j, "train_seconds": seconds}
+            for (name, _), value in zip(wanted, values):
+                record[name] = int(round(value)) if name.endswith("correct") else value
+            if monitor_training_accuracy:
+                record["training_total"] = n
+            if monitor_evaluation_accuracy:
+                record["evaluation_total"] = len(evaluation)
+            history.append(record)
+            if verbose:
+                print(History.book_lines(record), flush=True)
+            if callback is not None:
+                callback(record)
+        return history
+
+    # --------------------------------------------------------------- metrics
+    def accuracy(self, data: Any, convert: bool = False) -> int:
+        """Number of examples in ``data`` whose most active output is the right class.
+
+        ``convert`` is accepted for ``network2.py`` compatibility; whether the labels
+        are digits or one-hot vectors is read from the data itself.
+        """
+        ex = self._examples(data, "data")
+        if ex.labels is None:
+            raise ValueError("accuracy needs labels or one-hot targets.")
+        X, _, labels = self._device_examples(ex)
+        return int(round(self._fetch([self._correct(X, labels)])[0]))
+
+    def evaluate(self, test_data: Any) -> int:
+        """``network.py``'s name for :meth:`accuracy`: the number classified correctly."""
+        return self.accuracy(test_data)
+
+    def total_cost(self, data: Any, lmbda: float = 0.0, convert: bool = False) -> float:
+        """Mean cost over ``data`` plus the L2 term ``λ/(2n) Σ w²`` (``n = len(data)``)."""
+        lmbda = _check_lmbda(lmbda)
+        X, Y, _ = self._device_examples(self._examples(data, "data"))
+        return self._fetch([self._total_cost(X, Y, lmbda)])[0]
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted class of each row of ``X``, as a host array of ints."""
+        out = self.feedforward(X)
+        return self.backend.to_host(self.xp.argmax(out, axis=-1 if out.ndim == 1 else 1))
+
+    def _examples(self, data: Any, what: str) -> Examples:
+        return as_examples(data, self.sizes[0], self.sizes[-1], what)
+
+    def _device_examples(self, ex: Examples) -> tuple[Array, Array, Optional[Array]]:
+        labels = None if ex.labels is None else self.backend.asarray(ex.labels)
+        return (self.backend.asarray(ex.X, self.dtype),
+                self.backend.asarray(ex.Y, self.dtype), labels)
+
+    def _correct(self, X: Array, labels: Array) -> Array:
+        """0-d device array: how many rows of ``X`` are classified as ``labels``."""
+        xp, total = self.xp, None
+        for s in range(0, X.shape[0], EVAL_CHUNK):
+            out = self._forward(X[s:s + EVAL_CHUNK])
+            hits = xp.sum(xp.argmax(out, axis=1) == labels[s:s + EVAL_CHUNK])
+            total = hits if total is None else total + hits
+        return total
+
+    def _total_cost(self, X: Array, Y: Array, lmbda: float) -> Array:
+        """0-d device array: mean cost over the rows plus ``λ/(2n) Σ w²``."""
+        xp, total, n = self.xp, None, X.shape[0]
+        for s in range(0, n, EVAL_CHUNK):
+            c = self.cost.fn(self._forward(X[s:s + EVAL_CHUNK]), Y[s:s + EVAL_CHUNK])
+            total = c if total is None else total + c
+        total = total / n
+        if lmbda:
+            total = total + 0.5 * (lmbda / n) * sum(xp.sum(w * w) for w in self.weights)
+        return total
+
+    def _fetch(self, values: list[Array]) -> list[float]:
+        """Copy 0-d device metrics to the host in one transfer."""
+        if not values:
+            return []
+        xp = self.xp
+        stacked = xp.stack([xp.asarray(v, dtype=xp.float64).reshape(()) for v in values])
+        return [float(v) for v in self.backend.to_host(stacked)]
+
+    # ------------------------------------------------------------ save/load
+    def save(self, filename: Any) -> None:
+        """Write the network as ``network2.py``'s JSON (atomically)."""
+        from .persistence import save
+
+        save(self, filename)
+
+    @classmethod
+    def load(cls, filename: Any, device: Any = "auto", dtype: Any = "float32") -> "Network":
+        """Read a network saved by :meth:`save` or by ``network2.py``."""
+        from .persistence import load
+
+        return load(filename, device=device, dtype=dtype)
+
+
+class _Workspace:
+    """Buffers for one mini-batch size, allocated once per training run.
+
+    Row slices ``[:k]`` of these serve a smaller last mini-batch, so a run allocates
+    nothing inside its epochs.
+    """
+
+    def __init__(self, net: Network, m: int) -> None:
+        xp, dt = net.xp, net.dtype
+        self.m = m
+        self.activations = [xp.empty((m, n), dtype=dt) for n in net.sizes[1:]]
+        self.deltas = [xp.empty((m, n), dtype=dt) for n in net.sizes[1:]]
+        self.scratch = [xp.empty((m, n), dtype=dt) for n in net.sizes[1:]]
+        self.nabla_w = [xp.empty_like(w) for w in net.weights]
+        self.nabla_b = [xp.empty((n,), dtype=dt) for n in net.sizes[1:]]
+
+
+# ------------------------------------------------------------------ checks
+def _batch_of(x: Any, y: Any) -> Any:
+    """Make one book-style example (column ``x``, column or digit ``y``) a batch."""
+    shape = np.shape(x) if not hasattr(x, "shape") else tuple(x.shape)
+    if len(shape) == 1 or (len(shape) == 2 and shape[1] == 1):
+        return [(x, y)]
+    return (x, y)
+
+
+def _check_sizes(sizes: Any) -> list[int]:
+    try:
+        sizes = list(sizes)
+    except TypeError:
+        raise ValueError(f"sizes must be a list of layer sizes like [784, 30, 10], got {sizes!r}.") from None
+    if len(sizes) < 2:
+        raise ValueError(f"sizes {sizes} needs at least two layers (inputs and outputs), e.g. [784, 10].")
+    for s in sizes:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1:
+            raise ValueError(f"sizes {sizes}: every layer size must be a positive integer.")
+    return [int(s) for s in sizes]
+
+
+def _check_dtype(dtype: Any) -> Any:
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = str(dtype)
+    if name not in DTYPES:
+        raise ValueError(f"unsupported dtype {dtype!r}; use 'float32' or 'float64'.")
+    return DTYPES[name]
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    return int(seed)
+
+
+def _check_positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def _check_eta(eta: Any) -> float:
+    if not _finite_number(eta) or eta <= 0:
+        raise ValueError(f"eta (the learning rate) must be a positive number, got {eta!r}.")
+    return float(eta)
+
+
+def _check_lmbda(lmbda: Any) -> float:
+    if not _finite_number(lmbda) or lmbda < 0:
+        raise ValueError(f"lmbda (the L2 regularization) must be a number >= 0, got {lmbda!r}.")
+    return float(lmbda)
+
+
+def _finite_number(x: Any) -> bool:
+    return (isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+            and bool(np.isfinite(x)))
