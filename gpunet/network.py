@@ -25,11 +25,18 @@ import numpy as np
 from backends import Array, Backend, get_backend
 
 from .costs import CrossEntropyCost, get_cost
+from .checks import (
+    check_dtype,
+    check_eta,
+    check_lmbda,
+    check_positive_int,
+    check_seed,
+    check_sizes,
+)
 from .examples import Examples, as_examples
 from .history import History
 
 INITIALIZERS = ("default", "large")
-DTYPES = {"float32": np.float32, "float64": np.float64}
 EVAL_CHUNK = 10_000  # rows per feedforward when evaluating a data set
 
 
@@ -57,13 +64,13 @@ class Network:
         device: Any = "auto",
         seed: Optional[int] = None,
     ) -> None:
-        self.sizes = _check_sizes(sizes)
+        self.sizes = check_sizes(sizes)
         self.num_layers = len(self.sizes)
         self.cost = get_cost(cost)
-        self.dtype = _check_dtype(dtype)
+        self.dtype = check_dtype(dtype)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % 2**32)
-        self.seed = _check_seed(seed)
+        self.seed = check_seed(seed)
         self.rng = np.random.default_rng(self.seed)
         self.backend: Backend = get_backend(device)
         self.xp = self.backend.xp
@@ -229,8 +236,8 @@ class Network:
         """
         batch = self._examples(mini_batch, "mini_batch")
         k = len(batch)
-        eta, lmbda = _check_eta(eta), _check_lmbda(lmbda)
-        n = k if n is None else _check_positive_int(n, "n")
+        eta, lmbda = check_eta(eta), check_lmbda(lmbda)
+        n = k if n is None else check_positive_int(n, "n")
         ws = _Workspace(self, k)
         X = self.backend.asarray(batch.X, self.dtype)
         Y = self.backend.asarray(batch.Y, self.dtype)
@@ -281,9 +288,9 @@ class Network:
             if evaluation_data is not None:
                 raise ValueError("pass either test_data or evaluation_data, not both.")
             evaluation_data, monitor_evaluation_accuracy = test_data, True
-        epochs = _check_positive_int(epochs, "epochs")
-        m = _check_positive_int(mini_batch_size, "mini_batch_size")
-        eta, lmbda = _check_eta(eta), _check_lmbda(lmbda)
+        epochs = check_positive_int(epochs, "epochs")
+        m = check_positive_int(mini_batch_size, "mini_batch_size")
+        eta, lmbda = check_eta(eta), check_lmbda(lmbda)
         train = self._examples(training_data, "training_data")
         if (monitor_evaluation_cost or monitor_evaluation_accuracy) and evaluation_data is None:
             raise ValueError("evaluation metrics were asked for but evaluation_data is None.")
@@ -358,7 +365,7 @@ class Network:
 
     def total_cost(self, data: Any, lmbda: float = 0.0, convert: bool = False) -> float:
         """Mean cost over ``data`` plus the L2 term ``λ/(2n) Σ w²`` (``n = len(data)``)."""
-        lmbda = _check_lmbda(lmbda)
+        lmbda = check_lmbda(lmbda)
         X, Y, _ = self._device_examples(self._examples(data, "data"))
         return self._fetch([self._total_cost(X, Y, lmbda)])[0]
 
@@ -442,55 +449,3 @@ def _batch_of(x: Any, y: Any) -> Any:
     if len(shape) == 1 or (len(shape) == 2 and shape[1] == 1):
         return [(x, y)]
     return (x, y)
-
-
-def _check_sizes(sizes: Any) -> list[int]:
-    try:
-        sizes = list(sizes)
-    except TypeError:
-        raise ValueError(f"sizes must be a list of layer sizes like [784, 30, 10], got {sizes!r}.") from None
-    if len(sizes) < 2:
-        raise ValueError(f"sizes {sizes} needs at least two layers (inputs and outputs), e.g. [784, 10].")
-    for s in sizes:
-        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1:
-            raise ValueError(f"sizes {sizes}: every layer size must be a positive integer.")
-    return [int(s) for s in sizes]
-
-
-def _check_dtype(dtype: Any) -> Any:
-    try:
-        name = np.dtype(dtype).name
-    except TypeError:
-        name = str(dtype)
-    if name not in DTYPES:
-        raise ValueError(f"unsupported dtype {dtype!r}; use 'float32' or 'float64'.")
-    return DTYPES[name]
-
-
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
-    return int(seed)
-
-
-def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
-
-
-def _check_eta(eta: Any) -> float:
-    if not _finite_number(eta) or eta <= 0:
-        raise ValueError(f"eta (the learning rate) must be a positive number, got {eta!r}.")
-    return float(eta)
-
-
-def _check_lmbda(lmbda: Any) -> float:
-    if not _finite_number(lmbda) or lmbda < 0:
-        raise ValueError(f"lmbda (the L2 regularization) must be a number >= 0, got {lmbda!r}.")
-    return float(lmbda)
-
-
-def _finite_number(x: Any) -> bool:
-    return (isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
-            and bool(np.isfinite(x)))
