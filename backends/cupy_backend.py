@@ -1,6 +1,6 @@
 """The CuPy (CUDA) backend: device-resident arrays and fused elementwise kernels.
 
-CuPy is imported only when this backend is constructed, so ``import gpunet`` works on
+CuPy is imported only when this backend is constructed, so the package imports on
 machines without it. Each fused operation of :class:`backends.base.Backend` is one
 ``ElementwiseKernel`` launch here instead of three or four array expressions.
 """

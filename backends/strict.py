@@ -116,7 +116,10 @@ class DeviceArray(NDArrayOperatorsMixin):
         return f"DeviceArray(shape={self.shape}, dtype={self.dtype})"
 
     def __getattr__(self, name: str) -> Any:
-        # Methods such as sum, argmax, reshape, astype, copy, fill, ravel.
+        # Methods such as sum, argmax, reshape, astype, copy, fill, ravel. Dunder
+        # names stay hidden: __array_interface__ would let NumPy read the data.
+        if name.startswith("__"):
+            raise AttributeError(name)
         attr = getattr(self._a, name)
         if callable(attr):
             def method(*args: Any, **kwargs: Any) -> Any:

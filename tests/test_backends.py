@@ -1,0 +1,188 @@
+"""The backend interface: device selection, fused operations, the strict stand-in."""
+
+from __future__ import annotations
+
+import sys
+import types
+import warnings
+
+import numpy as np
+import pytest
+
+import backends
+from backends import BackendUnavailable, NumpyBackend, array_module, get_backend
+from backends.strict import DeviceArray, StrictBackend
+
+
+# ------------------------------------------------------------ device choice
+def test_cpu_and_case_insensitive():
+    assert isinstance(get_backend("cpu"), NumpyBackend)
+    assert isinstance(get_backend(" CPU "), NumpyBackend)
+    assert get_backend("cpu").description.startswith("cpu (NumPy")
+
+
+def test_backend_instance_passes_through():
+    b = StrictBackend()
+    assert get_backend(b) is b
+
+
+@pytest.mark.parametrize("name", ["gpu", "cuda:", "cuda:x", "cuda0", "tpu", ""])
+def test_unknown_device_names_the_choices(name):
+    with pytest.raises(ValueError, match="use 'cpu', 'cuda', 'cuda:N'"):
+        get_backend(name)
+
+
+def _fake_cupy(monkeypatch, count=None, error=None):
+    """Install a fake ``cupy`` module whose runtime reports ``count`` devices."""
+    def get_device_count():
+        if error is not None:
+            raise error
+        return count
+
+    runtime = types.SimpleNamespace(getDeviceCount=get_device_count)
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(runtime=runtime)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+
+
+def test_cuda_without_cupy_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` fail
+    with pytest.raises(BackendUnavailable) as info:
+        get_backend("cuda")
+    message = str(info.value)
+    assert "gpunet[cuda12]" in message and "gpunet[cuda13]" in message
+    assert "\n" not in message
+
+
+def test_cuda_without_device_says_so(monkeypatch):
+    _fake_cupy(monkeypatch, error=RuntimeError("cudaErrorNoDevice: no CUDA-capable device"))
+    with pytest.raises(BackendUnavailable, match="no CUDA device is visible.*nvidia-smi"):
+        get_backend("cuda:0")
+    _fake_cupy(monkeypatch, count=0)
+    with pytest.raises(BackendUnavailable, match="no CUDA device is visible"):
+        get_backend("cuda")
+
+
+def test_cuda_index_out_of_range(monkeypatch):
+    _fake_cupy(monkeypatch, count=1)
+    with pytest.raises(BackendUnavailable, match=r"cuda:3 .* only 1 CUDA device.*cuda:0"):
+        get_backend("cuda:3")
+
+
+def test_auto_falls_back_to_cpu_and_says_why(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    b = get_backend("auto")
+    assert isinstance(b, NumpyBackend)
+    assert "auto chose cpu" in b.selection_note and "CuPy is not installed" in b.selection_note
+    _fake_cupy(monkeypatch, count=0)
+    assert "no CUDA device" in get_backend(None).selection_note
+
+
+def test_cupy_is_imported_lazily():
+    import subprocess
+
+    code = ("import sys, gpunet, backends; backends.get_backend('cpu'); "
+            "print('cupy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# --------------------------------------------------------- fused operations
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+@pytest.fixture
+def arrays():
+    rng = np.random.default_rng(0)
+    return {
+        "z": rng.normal(0, 4, (7, 5)),
+        "a": rng.uniform(0, 1, (7, 5)),
+        "y": rng.uniform(0, 1, (7, 5)),
+        "g": rng.normal(0, 1, (7, 5)),
+        "b": rng.normal(0, 1, (1, 5)),
+    }
+
+
+def test_fused_operations_match_the_formulas(backend, arrays):
+    # copies: NumPy's asarray may alias the host array, and the operations write in place
+    dev = {k: backend.asarray(v.copy(), np.float64) for k, v in arrays.items()}
+    xp = backend.xp
+    out = xp.empty((7, 5), dtype=np.float64)
+    scratch = xp.empty((7, 5), dtype=np.float64)
+    z, a, y, g, b = (arrays[k] for k in "zaygb")
+
+    def check(result, expected):
+        np.testing.assert_allclose(backend.to_host(result), expected, rtol=1e-12, atol=1e-15)
+
+    check(backend.sigmoid(dev["z"], out), _sigmoid(z))
+    check(backend.add_bias_sigmoid(dev["z"], dev["b"], out), _sigmoid(z + b))
+    check(backend.quadratic_output_error(dev["a"], dev["y"], out, scratch), (a - y) * a * (1 - a))
+    check(backend.cross_entropy_output_error(dev["a"], dev["y"], out), a - y)
+    delta = backend.asarray(g.copy(), np.float64)
+    check(backend.sigmoid_prime_mul(delta, dev["a"], scratch), g * a * (1 - a))
+    param = backend.asarray(z.copy(), np.float64)
+    grad = backend.asarray(g.copy(), np.float64)
+    check(backend.sgd_update(param, grad, 0.3, 0.99), 0.99 * z - 0.3 * g)
+    param = backend.asarray(z.copy(), np.float64)
+    grad = backend.asarray(g.copy(), np.float64)
+    check(backend.sgd_update(param, grad, 0.3), z - 0.3 * g)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_saturates_without_nan_or_warnings(backend, dtype):
+    z = backend.asarray(np.array([-1e4, -100.0, 0.0, 100.0, 1e4]), dtype)
+    out = backend.xp.empty_like(z)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a = backend.to_host(backend.sigmoid(z, out))
+    assert a.dtype == dtype
+    np.testing.assert_allclose(a, [0.0, _sigmoid(-100.0), 0.5, 1.0, 1.0], rtol=1e-6, atol=1e-30)
+
+
+def test_float32_stays_float32(backend):
+    p = backend.asarray(np.ones((3, 3)), np.float32)
+    backend.sgd_update(p, backend.asarray(np.ones((3, 3)), np.float32), 0.1, 0.5)
+    assert p.dtype == np.float32
+    np.testing.assert_allclose(backend.to_host(p), 0.4, rtol=1e-6)
+
+
+# ------------------------------------------------------- the strict stand-in
+def test_strict_refuses_implicit_conversion_like_cupy():
+    b = StrictBackend()
+    a = b.asarray(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(TypeError, match="Implicit conversion"):
+        np.asarray(a)
+    with pytest.raises(TypeError, match="host numpy.ndarray was mixed"):
+        a + np.ones((2, 3))
+    with pytest.raises(TypeError, match="host numpy.ndarray was mixed"):
+        b.xp.matmul(a, np.ones((3, 2)))
+
+
+def test_strict_counts_every_device_to_host_copy():
+    b = StrictBackend()
+    a = b.asarray(np.arange(6.0).reshape(2, 3))
+    s = b.xp.sum(a * 2 + 1)  # device arithmetic: no transfer
+    assert isinstance(s, DeviceArray) and b.transfers == 0
+    assert float(s) == 36.0
+    assert b.transfers == 1
+    assert b.to_host(a).shape == (2, 3)
+    assert int(a[1, 2]) == 5 and a.tolist()[0] == [0.0, 1.0, 2.0]
+    assert b.transfers == 4
+    if a.sum() > 0:  # bool() is a transfer too
+        pass
+    assert b.transfers == 5
+
+
+def test_array_module():
+    assert array_module(np.ones(2)) is np
+    b = StrictBackend()
+    assert array_module(b.asarray(np.ones(2))).__class__.__name__ == "_StrictNamespace"
+
+
+def test_backends_never_import_gpunet():
+    import pathlib
+
+    for path in pathlib.Path(backends.__file__).parent.glob("*.py"):
+        text = path.read_text()
+        assert "import gpunet" not in text and "from gpunet" not in text, path
