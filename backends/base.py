@@ -55,7 +55,11 @@ class Backend(ABC):
 
     @abstractmethod
     def to_host(self, a: Array) -> np.ndarray:
-        """Copy a device array back to the host as a NumPy array (synchronises)."""
+        """Copy a device array to the host as a new NumPy array (synchronises).
+
+        Always a copy, on every backend, so that later in-place training never
+        changes what the caller holds.
+        """
 
     def is_device_array(self, a: Any) -> bool:
         """Whether ``a`` is already an array of this backend (no copy needed)."""

@@ -19,4 +19,5 @@ class NumpyBackend(Backend):
         return f"cpu (NumPy {np.__version__})"
 
     def to_host(self, a: Array) -> np.ndarray:
-        return np.asarray(a)
+        # A copy, as on a GPU: what the caller holds must not change under training.
+        return np.array(a, copy=True)
