@@ -87,7 +87,6 @@ def _is_array_pair(data: Any) -> bool:
         and len(data) == 2
         and hasattr(data[0], "shape")
         and hasattr(data[1], "shape")
-        and np.ndim(data[0]) == 2
     )
 
 

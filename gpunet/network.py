@@ -156,8 +156,8 @@ class Network:
         )
 
     def _input(self, a: Any) -> Array:
-        if self.backend.is_device_array(a):
-            return a.astype(self.dtype, copy=False)
+        if self.backend.is_device_array(a) and not isinstance(a, np.ndarray):
+            return a.astype(self.dtype, copy=False)  # already on the device: trust it
         a = np.asarray(a, dtype=self.dtype)
         if not np.isfinite(a).all():
             raise ValueError("feedforward input contains NaN or infinity.")

@@ -1,0 +1,104 @@
+"""The ``gpunet`` command end to end, in a subprocess, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import gpunet
+from conftest import cuda_unavailable_reason
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def gpunet_cmd(*args, timeout=300):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "gpunet", *args], capture_output=True,
+                          text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+def test_train_end_to_end(tmp_path):
+    metrics, saved = tmp_path / "m.jsonl", tmp_path / "net.json"
+    run = gpunet_cmd("train", "--device", "cpu", "--limit", "3000", "--epochs", "3",
+                     "--seed", "1", "--monitor-training-cost", "--metrics", str(metrics),
+                     "--save", str(saved))
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    assert "device: cpu" in out and "bundled MNIST" in out and "training on 3000" in out
+    epoch_lines = [line for line in out.splitlines() if line.startswith("Epoch ")]
+    assert len(epoch_lines) == 3 and epoch_lines[0].startswith("Epoch 0: ")
+    assert " / 10000  (" in epoch_lines[0] and " s" in epoch_lines[0]
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [0, 1, 2]
+    for r in rows:
+        assert {"epoch", "test_correct", "test_total", "train_seconds", "training_cost"} <= r.keys()
+        assert r["test_total"] == 10000 and r["train_seconds"] > 0
+    assert rows[-1]["test_correct"] > 7000  # 3,000 images, 3 epochs: far above chance
+    net = gpunet.load(saved, device="cpu")
+    mnist = gpunet.load_mnist()
+    assert net.accuracy(mnist.test) == rows[-1]["test_correct"]
+    assert f"best: {max(r['test_correct'] for r in rows)} / 10000" in out
+
+
+def test_same_seed_same_output():
+    args = ("train", "--device", "cpu", "--limit", "500", "--epochs", "2", "--seed", "3")
+    first, second = gpunet_cmd(*args), gpunet_cmd(*args)
+    epochs = lambda r: [l.split("(")[0] for l in r.stdout.splitlines() if l.startswith("Epoch")]
+    assert epochs(first) == epochs(second) and len(epochs(first)) == 2
+
+
+@pytest.mark.skipif(not cuda_unavailable_reason(), reason="a GPU is present here")
+def test_cuda_without_gpu_is_one_clear_line():
+    run = gpunet_cmd("train", "--device", "cuda")
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gpunet: error: CUDA was requested")
+    assert "gpunet[cuda12]" in lines[0] or "nvidia-smi" in lines[0]
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--eta", "-1"], "eta (the learning rate) must be a positive number"),
+    (["--eta", "0"], "eta"),
+    (["--epochs", "0"], "--epochs must be a positive integer"),
+    (["--batch-size", "0"], "--batch-size must be a positive integer"),
+    (["--lmbda", "-0.5"], "lmbda"),
+    (["--limit", "0"], "--limit must be a positive integer"),
+    (["--limit", "60000"], "--limit 60000 exceeds the 50000 training images"),
+    (["--cost", "hinge"], "invalid choice: 'hinge'"),
+    (["--init", "xavier"], "invalid choice: 'xavier'"),
+    (["--dtype", "float16"], "invalid choice: 'float16'"),
+    (["--sizes", "784,x,10"], "not a comma-separated list of integers"),
+    (["--sizes", "784"], "at least two positive layer sizes"),
+    (["--sizes", "100,30,10"], "784 inputs per example but the network's first layer has 100"),
+    (["--sizes", "784,30,5"], "labels must be 0..4"),
+    (["--device", "tpu"], "unknown device 'tpu'"),
+    (["--data", "/nonexistent/mnist"], "MNIST data path /nonexistent/mnist does not exist"),
+])
+def test_bad_input_exits_2_with_a_message(args, message):
+    # quick defaults first: argparse keeps an option's last value, so args override them
+    run = gpunet_cmd("train", "--epochs", "1", "--limit", "100", *args)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_info():
+    run = gpunet_cmd("info")
+    assert run.returncode == 0, run.stderr
+    assert f"gpunet {gpunet.__version__}" in run.stdout
+    assert "NumPy" in run.stdout and "cpu" in run.stdout and "auto:" in run.stdout
+
+
+def test_console_script_is_installed():
+    script = shutil.which("gpunet") or shutil.which("gpunet", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip("gpunet is not installed as a console script in this environment")
+    run = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout.strip() == f"gpunet {gpunet.__version__}"
