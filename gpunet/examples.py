@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +28,7 @@ class Examples:
 
     X: np.ndarray  # (n, n_in), floating point, on the host
     Y: np.ndarray  # (n, n_out), the desired outputs y(x)
-    labels: Optional[np.ndarray]  # (n,) int64 class of each example, if classification
+    labels: np.ndarray  # (n,) int64: the digit, or the most active target for vectors
 
     def __len__(self) -> int:
         return self.X.shape[0]

@@ -292,23 +292,25 @@ class Network:
         m = check_positive_int(mini_batch_size, "mini_batch_size")
         eta, lmbda = check_eta(eta), check_lmbda(lmbda)
         train = self._examples(training_data, "training_data")
-        if (monitor_evaluation_cost or monitor_evaluation_accuracy) and evaluation_data is None:
+        monitor_evaluation = monitor_evaluation_cost or monitor_evaluation_accuracy
+        if monitor_evaluation and evaluation_data is None:
             raise ValueError("evaluation metrics were asked for but evaluation_data is None.")
         evaluation = (
             self._examples(evaluation_data, "evaluation_data")
             if evaluation_data is not None else None
         )
-        if monitor_training_accuracy and train.labels is None:
-            raise ValueError("training accuracy needs labelled training data.")
 
+        # Everything the epochs touch goes to the device (and is allocated) once, here.
         xp, backend = self.xp, self.backend
         n = len(train)
         X = backend.asarray(train.X, self.dtype)
         Y = backend.asarray(train.Y, self.dtype)
         X_shuffled, Y_shuffled = xp.empty_like(X), xp.empty_like(Y)
         ws = _Workspace(self, min(m, n))
-        device_eval = self._device_examples(evaluation) if evaluation is not None else None
-        device_train = (X, Y, backend.asarray(train.labels)) if monitor_training_accuracy else (X, Y, None)
+        if monitor_evaluation:
+            X_eval, Y_eval, labels_eval = self._device_examples(evaluation)
+        if monitor_training_accuracy:
+            labels_train = backend.asarray(train.labels)
 
         history = History()
         for j in range(epochs):
@@ -326,11 +328,11 @@ class Network:
             if monitor_training_cost:
                 wanted.append(("training_cost", self._total_cost(X, Y, lmbda)))
             if monitor_training_accuracy:
-                wanted.append(("training_correct", self._correct(X, device_train[2])))
+                wanted.append(("training_correct", self._correct(X, labels_train)))
             if monitor_evaluation_cost:
-                wanted.append(("evaluation_cost", self._total_cost(*device_eval[:2], lmbda)))
+                wanted.append(("evaluation_cost", self._total_cost(X_eval, Y_eval, lmbda)))
             if monitor_evaluation_accuracy:
-                wanted.append(("evaluation_correct", self._correct(device_eval[0], device_eval[2])))
+                wanted.append(("evaluation_correct", self._correct(X_eval, labels_eval)))
             values = self._fetch([v for _, v in wanted])
             record = {"epoch": j, "train_seconds": seconds}
             for (name, _), value in zip(wanted, values):
@@ -353,10 +355,7 @@ class Network:
         ``convert`` is accepted for ``network2.py`` compatibility; whether the labels
         are digits or one-hot vectors is read from the data itself.
         """
-        ex = self._examples(data, "data")
-        if ex.labels is None:
-            raise ValueError("accuracy needs labels or one-hot targets.")
-        X, _, labels = self._device_examples(ex)
+        X, _, labels = self._device_examples(self._examples(data, "data"))
         return int(round(self._fetch([self._correct(X, labels)])[0]))
 
     def evaluate(self, test_data: Any) -> int:
@@ -377,10 +376,10 @@ class Network:
     def _examples(self, data: Any, what: str) -> Examples:
         return as_examples(data, self.sizes[0], self.sizes[-1], what)
 
-    def _device_examples(self, ex: Examples) -> tuple[Array, Array, Optional[Array]]:
-        labels = None if ex.labels is None else self.backend.asarray(ex.labels)
-        return (self.backend.asarray(ex.X, self.dtype),
-                self.backend.asarray(ex.Y, self.dtype), labels)
+    def _device_examples(self, ex: Examples) -> tuple[Array, Array, Array]:
+        """Inputs, targets and labels of ``ex`` on the device."""
+        asarray = self.backend.asarray
+        return asarray(ex.X, self.dtype), asarray(ex.Y, self.dtype), asarray(ex.labels)
 
     def _correct(self, X: Array, labels: Array) -> Array:
         """0-d device array: how many rows of ``X`` are classified as ``labels``."""
