@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -39,6 +40,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("gpunet: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `gpunet train | head`: the reader left; so do we
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,7 +232,8 @@ def _cuda_versions(cupy: Any) -> str:
     except Exception:
         return ""
     fmt = lambda v: f"{v // 1000}.{(v % 1000) // 10}"  # noqa: E731
-    return f", CUDA runtime {fmt(runtime)}, driver supports {fmt(driver)}"
+    driver_text = f"driver supports CUDA {fmt(driver)}" if driver else "no CUDA driver found"
+    return f", CUDA runtime {fmt(runtime)}, {driver_text}"
 
 
 if __name__ == "__main__":
