@@ -1,4 +1,4 @@
-"""The ``gpunet`` command: ``gpunet train`` and ``gpunet info``.
+"""The ``gpunet`` command: ``gpunet train``, ``gpunet reproduce`` and ``gpunet info``.
 
 ``gpunet train`` with no options is the book's chapter-1 run: [784, 30, 10], quadratic
 cost, N(0, 1) initialisation, η = 3.0, mini-batches of 10, 30 epochs, evaluated on the
@@ -89,6 +89,27 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--metrics", metavar="PATH", default=None,
                        help="write per-epoch metrics as JSON Lines")
     train.set_defaults(run=cmd_train)
+
+    rep = sub.add_parser(
+        "reproduce",
+        help="reproduce the book's published numbers, with a Markdown report and plots",
+        description="Run the book's MNIST experiments (several seeds each), the 10 vs "
+        "4-bit output comparison, the baselines and the toy neuron; write "
+        "OUT/results.md, OUT/results/results.json and PNG plots.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    rep.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    rep.add_argument("--seeds", type=int, default=3, help="runs per experiment")
+    rep.add_argument("--only", action="append", default=[], metavar="NAME",
+                     help="run only this experiment (repeatable): chapter1, hidden100, "
+                     "eta-small, eta-large, no-hidden, ce30, ce100, binary4, baselines, toy")
+    rep.add_argument("--quick", action="store_true",
+                     help="smoke run: 1,000 images, one seed, two epochs")
+    rep.add_argument("--out", default="reproduction", help="directory for the report")
+    rep.add_argument("--no-svm", action="store_true",
+                     help="skip the (slow) scikit-learn SVM baseline")
+    rep.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    rep.set_defaults(run=cmd_reproduce)
 
     info = sub.add_parser("info", help="print versions, backends and visible devices")
     info.set_defaults(run=cmd_info)
@@ -184,6 +205,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"saved network to {args.save}")
     if args.metrics:
         print(f"wrote metrics to {args.metrics}")
+    return 0
+
+
+# ----------------------------------------------------------------- reproduce
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import Options, reproduce
+
+    reproduce(Options(device=args.device, seeds=args.seeds, only=args.only,
+                      quick=args.quick, out=args.out, svm=not args.no_svm,
+                      plots=not args.no_plots))
     return 0
 
 

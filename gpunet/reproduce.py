@@ -1,0 +1,292 @@
+"""Reproduce the book's published numbers (book.md §9) and report them side by side.
+
+``gpunet reproduce`` runs every MNIST experiment of the book's table with several seeds,
+the 10-output against 4-bit-output comparison, the baselines and the toy neuron, and
+writes ``results.json`` (raw: every run's per-epoch accuracy), ``results.md`` (a table
+with the book's number, gpunet's best of the seeds and mean ± std, and whether each
+lands in its expected range) and, with matplotlib, PNG plots linked from the report.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import platform
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from backends import Backend, get_backend
+
+from .baselines import AverageDarkness, svm_correct
+from .mnist import MNIST, load_mnist
+from .network import Network
+from .persistence import atomic_write_text
+from .toy import SETTINGS, STARTS, train_toy_neuron
+
+TEST_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One row of the book's table, and the range a faithful run should land in."""
+
+    name: str
+    title: str
+    sizes: tuple[int, ...]
+    cost: str
+    eta: float
+    book: str  # the book's result, as it states it
+    expected: str  # the expected range, in words
+    check: Optional[Callable[[list[dict]], bool]]  # runs -> within the range?
+    init: str = "large"
+    mini_batch_size: int = 10
+    epochs: int = 30
+    encoding: str = "one-hot"  # or "binary": 4 outputs, the digit's bits
+
+
+def _best_pct(runs: list[dict]) -> float:
+    return 100.0 * max(r["best"] for r in runs) / runs[0]["total"]
+
+
+EXPERIMENTS: list[Experiment] = [
+    Experiment("chapter1", "Chapter 1: [784, 30, 10]", (784, 30, 10), "quadratic", 3.0,
+               "95.42% (best of 3; epochs 0/1/2: 9129/9295/9348)", "best of 3 >= 95.0%",
+               lambda runs: _best_pct(runs) >= 95.0),
+    Experiment("hidden100", "More hidden neurons: [784, 100, 10]", (784, 100, 10),
+               "quadratic", 3.0, "96.59% (runs vary)", "best of 3 >= 96.0%",
+               lambda runs: _best_pct(runs) >= 96.0),
+    Experiment("eta-small", "η too small (0.001)", (784, 100, 10), "quadratic", 0.001,
+               "epoch 0: 1139, epoch 29: 2142", "final 10% to 40%, rising",
+               lambda runs: all(1000 <= r["accuracy"][-1] <= 4000
+                                and r["accuracy"][-1] > r["accuracy"][0] for r in runs)),
+    Experiment("eta-large", "η too large (100)", (784, 30, 10), "quadratic", 100.0,
+               "1009 then 982 (near chance)", "every epoch <= 15%",
+               lambda runs: all(max(r["accuracy"]) <= 1500 for r in runs)),
+    Experiment("no-hidden", "No hidden layer: [784, 10]", (784, 10), "quadratic", 3.0,
+               "not given (exercise)", "none (the book gives no number)", None),
+    Experiment("ce30", "Cross-entropy [784, 30, 10]", (784, 30, 10), "cross-entropy", 0.5,
+               "95.49%", "best of 3 >= 95.0%", lambda runs: _best_pct(runs) >= 95.0),
+    Experiment("ce100", "Cross-entropy [784, 100, 10]", (784, 100, 10), "cross-entropy", 0.5,
+               "96.82%", "best of 3 >= 96.3%", lambda runs: _best_pct(runs) >= 96.3),
+    Experiment("binary4", "4 binary outputs: [784, 30, 4]", (784, 30, 4), "quadratic", 3.0,
+               "10 outputs beat 4 (no number given)", "below chapter 1's 10 outputs",
+               None, encoding="binary"),
+]
+BY_NAME = {e.name: e for e in EXPERIMENTS}
+
+
+# ------------------------------------------------------------------ running
+def binary_targets(labels: np.ndarray) -> np.ndarray:
+    """The 4-bit encoding: row ``i`` holds the bits of ``labels[i]``, lowest first."""
+    return ((labels[:, None] >> np.arange(4)) & 1).astype(np.float64)
+
+
+def run_experiment(exp: Experiment, data: MNIST, seed: int, backend: Backend,
+                   epochs: int, progress: Callable[[str], None]) -> dict:
+    """Train one seed of ``exp``; return its per-epoch test accuracy and timings."""
+    training, test = data.training, data.test
+    net = Network(list(exp.sizes), cost=exp.cost, init=exp.init, device=backend, seed=seed)
+    accuracy: list[int] = []
+    seconds: list[float] = []
+
+    def on_epoch(record: dict) -> None:
+        if exp.encoding == "binary":
+            bits = backend.to_host(net.feedforward(test[0])) > 0.5
+            decoded = (bits * (1 << np.arange(4))).sum(axis=1)
+            accuracy.append(int(np.sum(decoded == test[1])))
+        else:
+            accuracy.append(record["evaluation_correct"])
+        seconds.append(record["train_seconds"])
+        progress(f"epoch {record['epoch'] + 1}/{epochs}: {accuracy[-1]} / {len(test[1])}")
+
+    if exp.encoding == "binary":
+        net.SGD((training[0], binary_targets(training[1])), epochs, exp.mini_batch_size,
+                exp.eta, verbose=False, callback=on_epoch)
+    else:
+        net.SGD(training, epochs, exp.mini_batch_size, exp.eta, test_data=test,
+                verbose=False, callback=on_epoch)
+    best_epoch = int(np.argmax(accuracy))
+    return {"seed": seed, "accuracy": accuracy, "total": len(test[1]),
+            "best": accuracy[best_epoch], "best_epoch": best_epoch,
+            "final": accuracy[-1], "train_seconds": seconds}
+
+
+def summarize(exp: Experiment, runs: list[dict], checked: bool) -> dict:
+    bests = [100.0 * r["best"] / r["total"] for r in runs]
+    finals = [100.0 * r["final"] / r["total"] for r in runs]
+    within = exp.check(runs) if (checked and exp.check is not None) else None
+    return {
+        "best_of_runs_pct": max(bests),
+        "mean_best_pct": statistics.fmean(bests),
+        "std_best_pct": statistics.stdev(bests) if len(bests) > 1 else 0.0,
+        "mean_final_pct": statistics.fmean(finals),
+        "median_epoch_seconds": statistics.median(s for r in runs for s in r["train_seconds"]),
+        "within_range": within,
+    }
+
+
+@dataclass
+class Options:
+    device: str = "auto"
+    seeds: int = 3
+    only: Sequence[str] = ()
+    quick: bool = False
+    out: Path = Path("reproduction")
+    svm: bool = True
+    plots: bool = True
+    log: Callable[[str], None] = field(default=print)
+
+
+def reproduce(options: Options) -> dict:
+    """Run the chosen experiments and write ``results.json``, ``results.md``, plots."""
+    unknown = [n for n in options.only if n not in BY_NAME and n not in ("baselines", "toy")]
+    if unknown:
+        raise ValueError(f"unknown experiment(s) {unknown}; choose from "
+                         f"{', '.join([*BY_NAME, 'baselines', 'toy'])}.")
+    if options.seeds < 1:
+        raise ValueError(f"--seeds must be a positive integer, got {options.seeds}.")
+    selected = set(options.only) or {*BY_NAME, "baselines", "toy"}
+    if "binary4" in selected:
+        selected.add("chapter1")  # its comparison needs the 10-output runs
+    backend = get_backend(options.device)
+    log = options.log
+    started = time.perf_counter()
+    data = load_mnist()
+    if options.quick:  # a smoke run: small subsets, one seed, two epochs
+        data = MNIST((data.training[0][:1000], data.training[1][:1000]), data.validation,
+                     (data.test[0][:1000], data.test[1][:1000]), data.source + " (quick subset)")
+    seeds = 1 if options.quick else options.seeds
+    epochs_override = 2 if options.quick else None
+    note = f" [{backend.selection_note}]" if backend.selection_note else ""
+    log(f"device: {backend.description}{note}")
+    log(f"data: {data.describe()}")
+
+    results: dict[str, Any] = {"meta": _meta(backend, options, seeds), "experiments": {}}
+    results["meta"]["test_images"] = len(data.test[1])
+    chosen = [e for e in EXPERIMENTS if e.name in selected]
+    total_runs, done = len(chosen) * seeds, 0
+    for exp in chosen:
+        epochs = epochs_override or exp.epochs
+        runs = []
+        for seed in range(seeds):
+            done += 1
+            tag = f"[{done}/{total_runs}] {exp.name} seed {seed}"
+            t0 = time.perf_counter()
+            run = run_experiment(exp, data, seed, backend, epochs,
+                                 progress=_progress_printer(tag, log))
+            _end_progress(log)
+            log(f"{tag}: best {run['best']} / {run['total']} (epoch {run['best_epoch']}), "
+                f"final {run['final']}, {time.perf_counter() - t0:.1f} s")
+            runs.append(run)
+        results["experiments"][exp.name] = {
+            "config": {k: v for k, v in asdict(exp).items() if k != "check"},
+            "epochs": epochs,
+            "runs": runs,
+            "summary": summarize(exp, runs, checked=not options.quick),
+        }
+    _compare_encodings(results, checked=not options.quick)
+    if "baselines" in selected:
+        results["baselines"] = _baselines(data, options, log)
+    if "toy" in selected:
+        results["toy"] = _toy(epochs=300, log=log)
+    results["meta"]["wall_seconds"] = time.perf_counter() - started
+
+    out = Path(options.out)
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "results" / "results.json", json.dumps(results, indent=1))
+    images = _plots(results, out / "results", log) if options.plots else {}
+    from .report import render_report
+
+    atomic_write_text(out / "results.md", render_report(results, images))
+    log(f"wrote {out / 'results.md'} and {out / 'results'}/ "
+        f"in {results['meta']['wall_seconds']:.0f} s")
+    return results
+
+
+def _compare_encodings(results: dict, checked: bool) -> None:
+    exps = results["experiments"]
+    if "binary4" in exps and "chapter1" in exps:
+        ten = exps["chapter1"]["summary"]["mean_best_pct"]
+        four = exps["binary4"]["summary"]["mean_best_pct"]
+        exps["binary4"]["summary"]["within_range"] = (four < ten) if checked else None
+        exps["binary4"]["summary"]["ten_outputs_mean_best_pct"] = ten
+
+
+def _baselines(data: MNIST, options: Options, log: Callable[[str], None]) -> dict:
+    darkness = AverageDarkness().fit(*data.training).score(*data.test)
+    log(f"average darkness: {darkness} / {len(data.test[1])}")
+    out: dict[str, Any] = {"average_darkness": {"correct": darkness, "total": len(data.test[1])}}
+    if not options.svm:
+        out["svm"] = {"skipped": "not asked for (--no-svm)"}
+        return out
+    try:
+        import sklearn
+    except ImportError:
+        out["svm"] = {"skipped": "scikit-learn not installed (pip install 'gpunet[baselines]')"}
+        log(f"svm: {out['svm']['skipped']}")
+        return out
+    log("svm: training scikit-learn's SVC with default settings (this takes a while)...")
+    t0 = time.perf_counter()
+    correct = svm_correct(data.training, data.test)
+    out["svm"] = {"correct": correct, "total": len(data.test[1]),
+                  "seconds": time.perf_counter() - t0, "sklearn": sklearn.__version__}
+    log(f"svm: {correct} / {len(data.test[1])} in {out['svm']['seconds']:.0f} s")
+    return out
+
+
+def _toy(epochs: int, log: Callable[[str], None]) -> dict:
+    runs = {}
+    settings = [(c, eta) for c, eta in SETTINGS.items()]
+    settings.append(("cross-entropy", SETTINGS["quadratic"]))  # same η as quadratic
+    for cost, eta in settings:
+        for start, (w, b) in STARTS.items():
+            run = train_toy_neuron(cost, eta, w, b, epochs=epochs)
+            runs[f"{cost}, η={eta}, {start}"] = asdict(run)
+    log(f"toy neuron: {len(runs)} runs of {epochs} epochs")
+    return runs
+
+
+def _meta(backend: Backend, options: Options, seeds: int) -> dict:
+    from . import __version__
+
+    return {
+        "gpunet": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "device": backend.description,
+        "dtype": "float32",
+        "seeds": seeds,
+        "quick": options.quick,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": "gpunet reproduce " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["reproduce"]
+        else "gpunet.reproduce.reproduce(...)",
+    }
+
+
+def _progress_printer(tag: str, log: Callable[[str], None]) -> Callable[[str], None]:
+    """Per-epoch progress on one rewritten line when writing to a terminal."""
+    if log is print and sys.stdout.isatty():
+        return lambda text: print(f"\r{tag}: {text}   ", end="", flush=True)
+    return lambda text: None
+
+
+def _end_progress(log: Callable[[str], None]) -> None:
+    if log is print and sys.stdout.isatty():
+        print("\r", end="")
+
+
+def _plots(results: dict, directory: Path, log: Callable[[str], None]) -> dict:
+    try:
+        from .plots import plot_all
+    except ImportError:
+        log("plots skipped: matplotlib is not installed (pip install 'gpunet[plot]')")
+        return {}
+    return plot_all(results, directory)

@@ -1,0 +1,16 @@
+#!/usr/bin/env python3
+"""Reproduce the book's numbers: the same as ``gpunet reproduce`` (see its --help).
+
+    python scripts/reproduce_book.py --out docs            # the committed full run
+    python scripts/reproduce_book.py --quick --out /tmp/r  # a smoke run
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gpunet.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main(["reproduce", *sys.argv[1:]]))

@@ -1,0 +1,82 @@
+"""``gpunet reproduce --quick`` end to end, and the pieces it reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gpunet.reproduce import BY_NAME, EXPERIMENTS, binary_targets
+from gpunet.toy import train_toy_neuron
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quick_reproduction_writes_report_and_raw_results(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    run = subprocess.run([sys.executable, "-m", "gpunet", "reproduce", "--quick", "--device",
+                          "cpu", "--no-svm", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert f"[{len(EXPERIMENTS)}/{len(EXPERIMENTS)}]" in run.stdout  # progress per run
+    results = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert results["meta"]["quick"] is True and results["meta"]["device"].startswith("cpu")
+    assert set(results["experiments"]) == set(BY_NAME)
+    for name, exp in results["experiments"].items():
+        (only_run,) = exp["runs"]
+        assert len(only_run["accuracy"]) == 2  # two epochs, each kept
+        assert all(0 <= a <= 1000 for a in only_run["accuracy"])
+        assert exp["summary"]["within_range"] is None  # quick runs are not judged
+    # even on 1,000 images and two epochs the chapter-1 network is far above chance
+    assert results["experiments"]["ce30"]["runs"][0]["best"] > 300
+    assert results["baselines"]["average_darkness"]["total"] == 1000
+    assert "skipped" in results["baselines"]["svm"]
+    toy = results["toy"]
+    assert len(toy["quadratic, η=0.15, w=b=2.0"]["outputs"]) == 301
+    report = (tmp_path / "results.md").read_text()
+    assert "Quick smoke run" in report
+    for exp in EXPERIMENTS:
+        assert exp.title in report
+    assert "average darkness" in report and "toy neuron" in report
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return
+    for name in BY_NAME:
+        assert (tmp_path / "results" / f"{name}.png").stat().st_size > 1000
+        assert f"(results/{name}.png)" in report
+
+
+def test_unknown_experiment_is_a_clear_error(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    run = subprocess.run([sys.executable, "-m", "gpunet", "reproduce", "--only", "chapter9",
+                          "--out", str(tmp_path)], capture_output=True, text=True,
+                         timeout=120, env=env, cwd=ROOT)
+    assert run.returncode == 2 and "unknown experiment(s) ['chapter9']" in run.stderr
+
+
+def test_binary_targets():
+    np.testing.assert_array_equal(binary_targets(np.array([0, 5, 9])),
+                                  [[0, 0, 0, 0], [1, 0, 1, 0], [1, 0, 0, 1]])
+
+
+def test_toy_neuron_matches_the_book():
+    """Section 3.1: the quadratic cost's learning slowdown from a saturated start."""
+    fast = train_toy_neuron("quadratic", 0.15, 0.6, 0.9)
+    slow = train_toy_neuron("quadratic", 0.15, 2.0, 2.0)
+    assert fast.outputs[0] == pytest.approx(0.82, abs=0.005)
+    assert slow.outputs[0] == pytest.approx(0.98, abs=0.005)
+    assert fast.outputs[300] == pytest.approx(0.09, abs=0.01)  # "about 0.09"
+    assert slow.outputs[100] > 0.9  # barely moved
+    assert slow.costs[100] > 0.9 * slow.costs[0]  # flat start
+    assert slow.outputs[300] < 0.5  # then it learns
+    ce = train_toy_neuron("cross-entropy", 0.15, 2.0, 2.0)
+    assert ce.outputs[50] < 0.2  # same η, no slowdown
+    # book's own η for cross-entropy: cost falls from the first epoch
+    ce_book = train_toy_neuron("cross-entropy", 0.005, 2.0, 2.0)
+    assert ce_book.costs[100] < 0.85 * ce_book.costs[0]
