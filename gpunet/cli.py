@@ -1,4 +1,4 @@
-"""The ``gpunet`` command: ``gpunet train``, ``gpunet reproduce`` and ``gpunet info``.
+"""The ``gpunet`` command: ``train``, ``reproduce``, ``bench`` and ``info``.
 
 ``gpunet train`` with no options is the book's chapter-1 run: [784, 30, 10], quadratic
 cost, N(0, 1) initialisation, η = 3.0, mini-batches of 10, 30 epochs, evaluated on the
@@ -23,6 +23,7 @@ import numpy as np
 from backends import BackendUnavailable, get_backend
 
 from . import __version__
+from .bench import IMPLEMENTATIONS
 from .checks import check_eta, check_lmbda, check_positive_int
 from .mnist import load_mnist
 from .network import Network
@@ -110,6 +111,28 @@ def build_parser() -> argparse.ArgumentParser:
                      help="skip the (slow) scikit-learn SVM baseline")
     rep.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     rep.set_defaults(run=cmd_reproduce)
+
+    bench = sub.add_parser(
+        "bench",
+        help="seconds per training epoch: gpunet against PyTorch, scikit-learn, the book",
+        description="Benchmark training epochs (median after warm-up, device "
+        "synchronised) for each configuration and implementation available here; "
+        "write OUT/<stamp>.json and OUT/<stamp>.md.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    bench.add_argument("--configs", default="book,book100,wide,wide-large-batch",
+                       help="comma-separated configurations")
+    bench.add_argument("--impl", default=",".join(IMPLEMENTATIONS),
+                       help="comma-separated implementations")
+    bench.add_argument("--epochs", type=int, default=5, help="measured epochs (median)")
+    bench.add_argument("--warmup", type=int, default=1, help="epochs run before measuring")
+    bench.add_argument("--limit", type=int, default=None, metavar="N",
+                       help="use the first N training images (default: all 50,000)")
+    bench.add_argument("--quick", action="store_true",
+                       help="smoke run: 1,000 images, 2 measured epochs")
+    bench.add_argument("--out", default="benchmarks", help="directory for the results")
+    bench.add_argument("--stamp", default=None, help="file name stem (default: date-time)")
+    bench.set_defaults(run=cmd_bench)
 
     info = sub.add_parser("info", help="print versions, backends and visible devices")
     info.set_defaults(run=cmd_info)
@@ -215,6 +238,21 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     reproduce(Options(device=args.device, seeds=args.seeds, only=args.only,
                       quick=args.quick, out=args.out, svm=not args.no_svm,
                       plots=not args.no_plots))
+    return 0
+
+
+# --------------------------------------------------------------------- bench
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .bench import benchmark, write_results
+
+    limit, epochs = (1000, 2) if args.quick else (args.limit, args.epochs)
+    results = benchmark([c for c in args.configs.split(",") if c],
+                        [i for i in args.impl.split(",") if i],
+                        epochs=epochs, warmup=args.warmup, limit=limit)
+    json_path, md_path = write_results(results, Path(args.out), args.stamp)
+    print(f"wrote {json_path} and {md_path}")
     return 0
 
 

@@ -1,0 +1,435 @@
+"""Benchmarks: seconds per training epoch of gpunet against its peers, in one run.
+
+For each configuration (network, mini-batch size) and each implementation available
+here, train on the MNIST training set and report the median seconds per epoch over
+several epochs after a warm-up epoch, with the device synchronised, and examples per
+second. Peers are optional (``pip install 'gpunet[bench]'``); a missing one is skipped
+with the reason. Results go to ``benchmarks/<stamp>.json`` (raw, with the machine and
+versions) and ``benchmarks/<stamp>.md`` (a table).
+
+Implementations:
+
+* ``gpunet-numpy-f32`` / ``-f64``: gpunet on the CPU; ``gpunet-cupy-f32`` / ``-f64``:
+  on the GPU. Their epoch time is the library's own timer (``History.train_seconds``:
+  shuffle plus every mini-batch step, device synchronised).
+* ``torch-cpu`` / ``torch-cuda``: PyTorch eager, the same network, N(0, 1)
+  initialisation, quadratic cost and plain SGD.
+* ``sklearn-mlp``: scikit-learn's ``MLPClassifier`` (logistic units, ``sgd``, the same
+  batch size, no momentum, no L2); its output layer is softmax with log-loss, the
+  nearest it offers.
+* ``book-loop``: the book's ``network.py`` update (a Python loop over the examples of
+  each mini-batch), one epoch only: the floor to beat.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from .mnist import load_mnist
+from .persistence import atomic_write_text
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    sizes: tuple[int, ...]
+    mini_batch_size: int
+    eta: float = 3.0
+
+
+CONFIGS = {
+    "book": Config("book", (784, 30, 10), 10),
+    "book100": Config("book100", (784, 100, 10), 10),
+    "wide": Config("wide", (784, 1024, 1024, 10), 128, eta=0.1),
+    "wide-large-batch": Config("wide-large-batch", (784, 1024, 1024, 10), 1024, eta=0.1),
+}
+
+BOOK_LOOP_MAX_EXAMPLES = {"wide": 5000, "wide-large-batch": 5000}
+
+IMPLEMENTATIONS = ("gpunet-numpy-f32", "gpunet-numpy-f64", "gpunet-cupy-f32",
+                   "gpunet-cupy-f64", "torch-cpu", "torch-cuda", "sklearn-mlp", "book-loop")
+
+
+class Skip(Exception):
+    """This implementation cannot run here; the message says why."""
+
+
+# ---------------------------------------------------------------- runners
+# Each runner trains ``warmup + epochs`` epochs and returns the measured epochs' seconds
+# (the warm-up epochs are dropped), plus any facts worth recording.
+
+def run_gpunet(device: str, dtype: str) -> Callable:
+    def run(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int) -> dict:
+        from backends import BackendUnavailable
+
+        from .network import Network
+
+        try:
+            net = Network(list(cfg.sizes), cost="quadratic", init="large", dtype=dtype,
+                          device=device, seed=0)
+        except BackendUnavailable as exc:
+            raise Skip(str(exc)) from None
+        history = net.SGD((X, y), warmup + epochs, cfg.mini_batch_size, cfg.eta,
+                          verbose=False)
+        return {"seconds": history.train_seconds[warmup:], "device": net.backend.description}
+    return run
+
+
+def run_torch(device: str) -> Callable:
+    def run(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int) -> dict:
+        try:
+            import torch
+        except ImportError:
+            raise Skip("PyTorch not installed (pip install 'gpunet[bench]')") from None
+        if device == "cuda" and not torch.cuda.is_available():
+            raise Skip("PyTorch sees no CUDA device")
+        dev = torch.device(device)
+        torch.manual_seed(0)
+        layers: list[Any] = []
+        for n_in, n_out in zip(cfg.sizes[:-1], cfg.sizes[1:]):
+            linear = torch.nn.Linear(n_in, n_out)
+            torch.nn.init.normal_(linear.weight)  # N(0, 1), the book's chapter 1
+            torch.nn.init.normal_(linear.bias)
+            layers += [linear, torch.nn.Sigmoid()]
+        model = torch.nn.Sequential(*layers).to(dev)
+        opt = torch.optim.SGD(model.parameters(), lr=cfg.eta)
+        Xd = torch.as_tensor(X, device=dev)
+        Yd = torch.nn.functional.one_hot(torch.as_tensor(y, device=dev), cfg.sizes[-1]).float()
+        n, m = len(y), cfg.mini_batch_size
+        sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+        seconds = []
+        for _ in range(warmup + epochs):
+            sync()
+            start = time.perf_counter()
+            perm = torch.randperm(n, device=dev)
+            Xs, Ys = Xd[perm], Yd[perm]
+            for s in range(0, n, m):
+                out = model(Xs[s:s + m])
+                # quadratic cost, mean over the batch: the book's (η/m) Σ update
+                loss = 0.5 * ((out - Ys[s:s + m]) ** 2).sum() / out.shape[0]
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            sync()
+            seconds.append(time.perf_counter() - start)
+        return {"seconds": seconds[warmup:], "torch": torch.__version__,
+                "threads": torch.get_num_threads()}
+    return run
+
+
+def run_sklearn(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int) -> dict:
+    try:
+        import sklearn
+        from sklearn.neural_network import MLPClassifier
+    except ImportError:
+        raise Skip("scikit-learn not installed (pip install 'gpunet[bench]')") from None
+    import warnings
+
+    clf = MLPClassifier(hidden_layer_sizes=cfg.sizes[1:-1] or (), activation="logistic",
+                        solver="sgd", batch_size=cfg.mini_batch_size, momentum=0.0,
+                        nesterovs_momentum=False, alpha=0.0, learning_rate="constant",
+                        learning_rate_init=min(cfg.eta, 0.5), shuffle=True, random_state=0)
+    classes = np.arange(cfg.sizes[-1])
+    seconds = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(warmup + epochs):
+            start = time.perf_counter()
+            clf.partial_fit(X, y, classes=classes)  # one pass over the data: an epoch
+            seconds.append(time.perf_counter() - start)
+    return {"seconds": seconds[warmup:], "sklearn": sklearn.__version__}
+
+
+def run_book_loop(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int) -> dict:
+    """One epoch of the book's ``network.py`` SGD (Python 3 port), no warm-up."""
+    rng = np.random.default_rng(0)
+    sizes = list(cfg.sizes)
+    biases = [rng.standard_normal((n, 1)) for n in sizes[1:]]
+    weights = [rng.standard_normal((n, k)) for k, n in zip(sizes[:-1], sizes[1:])]
+    eye = np.eye(sizes[-1])
+    # The wide networks take many minutes per epoch this way: time the first tenth of
+    # the examples (at most the cap) and scale the time to the whole set.
+    cap = BOOK_LOOP_MAX_EXAMPLES.get(cfg.name)
+    count = len(y) if cap is None else min(cap, max(1, len(y) // 10))
+    data = [(x.reshape(-1, 1).astype(np.float64), eye[d].reshape(-1, 1))
+            for x, d in zip(X[:count], y[:count])]
+
+    def sigmoid(z):
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def backprop(x, target):
+        nabla_b = [np.zeros(b.shape) for b in biases]
+        nabla_w = [np.zeros(w.shape) for w in weights]
+        activation, activations, zs = x, [x], []
+        for b, w in zip(biases, weights):
+            z = np.dot(w, activation) + b
+            zs.append(z)
+            activation = sigmoid(z)
+            activations.append(activation)
+        delta = (activations[-1] - target) * sigmoid(zs[-1]) * (1 - sigmoid(zs[-1]))
+        nabla_b[-1] = delta
+        nabla_w[-1] = np.dot(delta, activations[-2].transpose())
+        for l in range(2, len(sizes)):
+            sp = sigmoid(zs[-l]) * (1 - sigmoid(zs[-l]))
+            delta = np.dot(weights[-l + 1].transpose(), delta) * sp
+            nabla_b[-l] = delta
+            nabla_w[-l] = np.dot(delta, activations[-l - 1].transpose())
+        return nabla_b, nabla_w
+
+    m, eta = cfg.mini_batch_size, cfg.eta
+    n = len(data)
+    start = time.perf_counter()
+    order = rng.permutation(len(data))
+    with np.errstate(over="ignore"):
+        for s in range(0, len(data), m):
+            batch = [data[i] for i in order[s:s + m]]
+            nabla_b = [np.zeros(b.shape) for b in biases]
+            nabla_w = [np.zeros(w.shape) for w in weights]
+            for x, target in batch:
+                db, dw = backprop(x, target)
+                nabla_b = [nb + d for nb, d in zip(nabla_b, db)]
+                nabla_w = [nw + d for nw, d in zip(nabla_w, dw)]
+            weights = [w - (eta / len(batch)) * nw for w, nw in zip(weights, nabla_w)]
+            biases = [b - (eta / len(batch)) * nb for b, nb in zip(biases, nabla_b)]
+    elapsed = time.perf_counter() - start
+    if n == len(y):
+        return {"seconds": [elapsed], "note": "one epoch, no warm-up"}
+    return {"seconds": [elapsed * len(y) / n],
+            "note": f"measured on the first {n:,} examples, scaled to the epoch"}
+
+
+RUNNERS: dict[str, Callable] = {
+    "gpunet-numpy-f32": run_gpunet("cpu", "float32"),
+    "gpunet-numpy-f64": run_gpunet("cpu", "float64"),
+    "gpunet-cupy-f32": run_gpunet("cuda", "float32"),
+    "gpunet-cupy-f64": run_gpunet("cuda", "float64"),
+    "torch-cpu": run_torch("cpu"),
+    "torch-cuda": run_torch("cuda"),
+    "sklearn-mlp": run_sklearn,
+    "book-loop": run_book_loop,
+}
+
+
+# ----------------------------------------------------------- the floor
+def epoch_work(cfg: Config, n: int, itemsize: int = 4) -> dict:
+    """FLOPs and minimum memory traffic of one training epoch of ``cfg`` on ``n`` examples.
+
+    FLOPs: per example, the forward products ``2 n_l n_{l-1}``, the weight gradients
+    ``2 n_l n_{l-1}``, and the error products ``2 n_l n_{l-1}`` for every layer but the
+    first; per mini-batch, the update ``2`` per parameter. Elementwise work (sigmoid,
+    σ', output error: a few FLOPs per neuron) is counted as 10 per neuron per example.
+    Bytes: the shuffle (read and write the inputs and targets once) plus the step's
+    read of each mini-batch; parameters are assumed to stay in cache.
+    """
+    pairs = list(zip(cfg.sizes[:-1], cfg.sizes[1:]))
+    weights = sum(a * b for a, b in pairs)
+    params = weights + sum(cfg.sizes[1:])
+    per_example = 2 * weights + 2 * weights + 2 * sum(a * b for a, b in pairs[1:])
+    per_example += 10 * sum(cfg.sizes[1:])
+    steps = -(-n // cfg.mini_batch_size)
+    flops = n * per_example + steps * 2 * params
+    row = (cfg.sizes[0] + cfg.sizes[-1]) * itemsize
+    return {"flops": float(flops), "bytes": float(n * row * 3), "steps": steps,
+            "parameters": params}
+
+
+def measure_limits(device: str = "cpu", repeats: int = 5) -> dict:
+    """This device's float32 matrix-product rate and copy bandwidth (median of repeats)."""
+    from backends import get_backend
+
+    backend = get_backend(device)
+    xp = backend.xp
+    size = 2048 if device == "cpu" else 8192
+    a = backend.asarray(np.random.default_rng(0).standard_normal((size, size)), np.float32)
+    c = xp.empty_like(a)
+    big = xp.ones(64 * 2**20, dtype=np.float32)  # 256 MiB
+    dst = xp.empty_like(big)
+
+    def timed(fn: Callable[[], Any]) -> float:
+        fn()
+        backend.synchronize()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            backend.synchronize()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    t_mm = timed(lambda: xp.matmul(a, a, out=c))
+    t_copy = timed(lambda: xp.copyto(dst, big))
+    return {"device": backend.description, "matmul_size": size,
+            "matmul_flops_per_s": 2 * size**3 / t_mm,
+            "copy_bytes_per_s": 2 * big.nbytes / t_copy}
+
+
+# ------------------------------------------------------------------ driver
+def benchmark(configs: Sequence[str], implementations: Sequence[str], *, epochs: int = 5,
+              warmup: int = 1, limit: Optional[int] = None,
+              log: Callable[[str], None] = print) -> dict:
+    """Run every implementation on every configuration; return raw results."""
+    for name in configs:
+        if name not in CONFIGS:
+            raise ValueError(f"unknown configuration {name!r}; choose from {', '.join(CONFIGS)}.")
+    for name in implementations:
+        if name not in RUNNERS:
+            raise ValueError(f"unknown implementation {name!r}; choose from {', '.join(RUNNERS)}.")
+    if epochs < 1 or warmup < 0:
+        raise ValueError("--epochs must be >= 1 and --warmup >= 0.")
+    data = load_mnist()
+    X, y = data.training
+    if limit is not None:
+        if not 1 <= limit <= len(y):
+            raise ValueError(f"--limit must be between 1 and {len(y)}.")
+        X, y = X[:limit], y[:limit]
+    results: dict[str, Any] = {"machine": machine_info(), "epochs": epochs, "warmup": warmup,
+                               "examples": len(y), "results": [], "limits": {}}
+    for device, impl_prefix in (("cpu", "gpunet-numpy"), ("cuda", "gpunet-cupy")):
+        if any(i.startswith(impl_prefix) for i in implementations):
+            try:
+                results["limits"][device] = measure_limits(device)
+            except Exception as exc:  # no GPU here: the rows say so too
+                results["limits"][device] = {"skipped": str(exc)}
+    for cfg_name in configs:
+        cfg = CONFIGS[cfg_name]
+        for impl in implementations:
+            row: dict[str, Any] = {"config": cfg_name, "sizes": list(cfg.sizes),
+                                   "mini_batch_size": cfg.mini_batch_size,
+                                   "implementation": impl}
+            try:
+                info = RUNNERS[impl](cfg, X, y, warmup, epochs)
+            except Skip as why:
+                row["skipped"] = str(why)
+                log(f"{cfg_name:17s} {impl:17s} skipped: {why}")
+            else:
+                seconds = info.pop("seconds")
+                median = statistics.median(seconds)
+                row.update(seconds=seconds, median_seconds=median,
+                           examples_per_second=len(y) / median, **info)
+                log(f"{cfg_name:17s} {impl:17s} {median:9.4f} s/epoch "
+                    f"{len(y) / median:12,.0f} examples/s  (n={len(seconds)})")
+            results["results"].append(row)
+    return results
+
+
+def machine_info() -> dict:
+    info: dict[str, Any] = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+    }
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        info["blas"] = f"{blas.get('name')} {blas.get('version', '')}".strip()
+    except Exception:
+        pass
+    for module in ("torch", "sklearn", "cupy"):
+        try:
+            info[module] = __import__(module).__version__
+        except ImportError:
+            info[module] = None
+    if info["cupy"]:
+        try:
+            import cupy
+
+            props = cupy.cuda.runtime.getDeviceProperties(0)
+            name = props["name"]
+            info["gpu"] = name.decode() if isinstance(name, bytes) else str(name)
+            info["cuda_runtime"] = cupy.cuda.runtime.runtimeGetVersion()
+            info["cuda_driver"] = cupy.cuda.runtime.driverGetVersion()
+        except Exception as exc:
+            info["gpu"] = f"none visible ({exc})"
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def markdown_table(results: dict) -> str:
+    """One table per configuration, with each implementation's speed relative to gpunet."""
+    m = results["machine"]
+    lines = [f"Machine: {m['cpu']} ({m['cpu_count']} CPUs), {m.get('gpu') or 'no GPU'}; "
+             f"Python {m['python']}, NumPy {m['numpy']} ({m.get('blas', '?')}), "
+             f"PyTorch {m['torch']}, scikit-learn {m['sklearn']}, CuPy {m['cupy']}; "
+             f"{m['date']}. Median of {results['epochs']} epochs after {results['warmup']} "
+             f"warm-up epoch(s) on {results['examples']:,} MNIST training images "
+             "(the book loop: one epoch).", ""]
+    by_config: dict[str, list[dict]] = {}
+    for row in results["results"]:
+        by_config.setdefault(row["config"], []).append(row)
+    for cfg, rows in by_config.items():
+        c = CONFIGS[cfg]
+        ref = next((r for r in rows if r["implementation"] == "gpunet-numpy-f32"
+                    and "median_seconds" in r), None)
+        lines += [f"### `{cfg}`: {list(c.sizes)}, m = {c.mini_batch_size}", "",
+                  "| implementation | s / epoch | examples / s | time vs gpunet-numpy-f32 |",
+                  "|---|---:|---:|---:|"]
+        for r in rows:
+            if "median_seconds" not in r:
+                lines.append(f"| {r['implementation']} | skipped: {r['skipped']} | | |")
+                continue
+            ratio = f"{r['median_seconds'] / ref['median_seconds']:.2f}×" if ref else ""
+            lines.append(f"| {r['implementation']} | {r['median_seconds']:.4f} | "
+                         f"{r['examples_per_second']:,.0f} | {ratio} |")
+        lines.append("")
+    lines += floor_table(results)
+    return "\n".join(lines)
+
+
+def floor_table(results: dict) -> list[str]:
+    """The ``book`` epoch against what the device's arithmetic and memory allow."""
+    cfg = CONFIGS["book"]
+    work = epoch_work(cfg, results["examples"])
+    lines = []
+    for device, impl in (("cpu", "gpunet-numpy-f32"), ("cuda", "gpunet-cupy-f32")):
+        limits = results.get("limits", {}).get(device, {})
+        row = next((r for r in results["results"] if r["config"] == "book"
+                    and r["implementation"] == impl and "median_seconds" in r), None)
+        if "matmul_flops_per_s" not in limits or row is None:
+            continue
+        t_flops = work["flops"] / limits["matmul_flops_per_s"]
+        t_bytes = work["bytes"] / limits["copy_bytes_per_s"]
+        floor = max(t_flops, t_bytes)
+        lines += [
+            f"### The floor for `book` on {limits['device']}", "",
+            f"- work per epoch: {work['flops'] / 1e9:.2f} GFLOP in {work['steps']:,} "
+            f"mini-batch steps; at least {work['bytes'] / 1e6:.0f} MB moved",
+            f"- measured: float32 matrix product {limits['matmul_flops_per_s'] / 1e9:.0f} "
+            f"GFLOP/s ({limits['matmul_size']}²), copy {limits['copy_bytes_per_s'] / 1e9:.1f} GB/s",
+            f"- floor: {t_flops:.4f} s of arithmetic, {t_bytes:.4f} s of memory traffic: "
+            f"{floor:.4f} s per epoch",
+            f"- {impl}: {row['median_seconds']:.4f} s per epoch, "
+            f"{row['median_seconds'] / floor:.1f}× the floor "
+            f"({row['median_seconds'] / work['steps'] * 1e6:.1f} µs per mini-batch step)",
+            "",
+        ]
+    return lines
+
+
+def write_results(results: dict, directory: Path, stamp: Optional[str] = None) -> tuple[Path, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = stamp or datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    json_path, md_path = directory / f"{stamp}.json", directory / f"{stamp}.md"
+    atomic_write_text(json_path, json.dumps(results, indent=1))
+    atomic_write_text(md_path, markdown_table(results))
+    return json_path, md_path

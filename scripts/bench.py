@@ -1,0 +1,17 @@
+#!/usr/bin/env python3
+"""Benchmark gpunet against its peers: the same as ``gpunet bench`` (see its --help).
+
+    python scripts/bench.py                          # everything available, full MNIST
+    python scripts/bench.py --configs book --impl gpunet-numpy-f32,torch-cpu
+    python scripts/bench.py --quick --out /tmp/b     # a smoke run
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gpunet.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main(["bench", *sys.argv[1:]]))
