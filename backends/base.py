@@ -14,8 +14,9 @@ loop allocates its buffers once and never inside an epoch.
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, Callable, ContextManager, Optional
 
 import numpy as np
 
@@ -71,6 +72,27 @@ class Backend(ABC):
 
     def synchronize(self) -> None:
         """Wait for all queued device work to finish (for honest timing)."""
+
+    def copy_from_host(self, dst: Array, host: np.ndarray) -> None:
+        """Copy host data into the existing device array ``dst`` (no new buffer)."""
+        self.xp.copyto(dst, self.asarray(host, dtype=dst.dtype))
+
+    # ------------------------------------------------------- graph replay
+    #: whether :meth:`capture` can record work for replay on this backend.
+    can_capture: bool = False
+
+    def capture_stream(self) -> ContextManager[Any]:
+        """Context in which work may be captured (CuPy: a dedicated CUDA stream)."""
+        return contextlib.nullcontext()
+
+    def capture(self, work: Callable[[], None]) -> Optional[Callable[[], None]]:
+        """Record ``work`` (without running it) and return a function that replays it.
+
+        The replay repeats exactly the recorded device operations on the same buffers,
+        so ``work`` must allocate nothing and read no host values. Returns ``None``
+        where the backend cannot capture.
+        """
+        return None
 
     # ---------------------------------------------------------- fused operations
     # The NumPy-flavoured defaults below use only ``self.xp`` and in-place ufuncs,

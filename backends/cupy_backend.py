@@ -7,7 +7,7 @@ machines without it. Each fused operation of :class:`backends.base.Backend` is o
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, ContextManager, Optional
 
 import numpy as np
 
@@ -90,6 +90,7 @@ class CupyBackend(Backend):
         self._device = cupy.cuda.Device(index)
         self._device.use()
         self._kernels = _Kernels(cupy)
+        self._stream: Any = None
 
     @property
     def description(self) -> str:
@@ -107,6 +108,30 @@ class CupyBackend(Backend):
 
     def synchronize(self) -> None:
         self._device.synchronize()
+
+    def copy_from_host(self, dst: Array, host: np.ndarray) -> None:
+        # ndarray.set copies on the current stream into the existing buffer.
+        dst.set(np.ascontiguousarray(host, dtype=dst.dtype))
+
+    can_capture = True
+
+    def capture_stream(self) -> ContextManager[Any]:
+        # Capture needs a stream other than the legacy default stream.
+        if self._stream is None:
+            with self._device:
+                self._stream = self.xp.cuda.Stream(non_blocking=True)
+        return self._stream
+
+    def capture(self, work: Callable[[], None]) -> Optional[Callable[[], None]]:
+        stream = self.xp.cuda.get_current_stream()
+        if stream.ptr == 0:  # the legacy default stream cannot capture
+            return None
+        stream.begin_capture()
+        try:
+            work()
+        finally:
+            graph = stream.end_capture()
+        return lambda: graph.launch(stream)
 
     def sigmoid(self, z: Array, out: Array) -> Array:
         return self._kernels.sigmoid(z, out)

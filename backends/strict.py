@@ -186,9 +186,22 @@ class StrictBackend(Backend):
     name = "strict"
     device = "strict"
 
-    def __init__(self) -> None:
+    def __init__(self, capture: bool = False) -> None:
         self._counter = _TransferCounter()
         self.xp = _StrictNamespace(self._counter)
+        self.can_capture = capture
+        self.captures = 0
+
+    def capture(self, work: Any) -> Any:
+        """Emulate graph capture: record nothing, replay by calling ``work``.
+
+        Like a CUDA graph capture, capturing does *not* run the work; the caller must
+        replay it. Training code that forgets to is caught by the parity tests.
+        """
+        if not self.can_capture:
+            return None
+        self.captures += 1
+        return work
 
     @property
     def description(self) -> str:

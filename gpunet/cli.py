@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--monitor-training-cost", action="store_true")
     train.add_argument("--monitor-training-accuracy", action="store_true")
     train.add_argument("--monitor-evaluation-cost", action="store_true")
+    train.add_argument("--cuda-graph", action="store_true",
+                       help="replay each epoch as a captured CUDA graph (CUDA only; "
+                       "experimental)")
     train.add_argument("--save", metavar="PATH", default=None,
                        help="write the trained network (network2.py JSON)")
     train.add_argument("--metrics", metavar="PATH", default=None,
@@ -215,7 +218,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             monitor_evaluation_cost=args.monitor_evaluation_cost,
             monitor_training_cost=args.monitor_training_cost,
             monitor_training_accuracy=args.monitor_training_accuracy,
-            verbose=False, callback=on_epoch)
+            verbose=False, callback=on_epoch, graph=args.cuda_graph)
     wall = time.perf_counter() - started
 
     best = max(records, key=lambda r: r[f"{name}_correct"])

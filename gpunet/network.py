@@ -17,6 +17,7 @@ parameters, one permutation per epoch), so a seed gives the same run on every ba
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any, Callable, Optional, Sequence
 
@@ -269,6 +270,7 @@ class Network:
         test_data: Any = None,
         verbose: bool = True,
         callback: Optional[Callable[[dict], None]] = None,
+        graph: bool = False,
     ) -> History:
         """Train by mini-batch stochastic gradient descent (book.md §5).
 
@@ -280,6 +282,10 @@ class Network:
 
         Prints the book's ``Epoch j: k / n`` line per epoch when ``verbose``; calls
         ``callback(record)`` with the epoch's record (see :class:`History`).
+
+        ``graph=True`` (CUDA only, experimental) runs the first epoch eagerly, then
+        captures one epoch's shuffle and steps as a CUDA graph and replays it for every
+        later epoch, replacing thousands of kernel launches by one.
 
         Returns a :class:`History`, which unpacks like ``network2.py``'s result:
         ``evaluation_cost, evaluation_accuracy, training_cost, training_accuracy``.
@@ -300,27 +306,58 @@ class Network:
             if evaluation_data is not None else None
         )
 
+        if graph and not self.backend.can_capture:
+            raise ValueError(
+                f"CUDA graph replay (graph=True, --cuda-graph) needs the CUDA backend, "
+                f"not {self.backend.device}; use device 'cuda' or leave it off."
+            )
+        with self.backend.capture_stream() if graph else contextlib.nullcontext():
+            return self._sgd_epochs(
+                train, evaluation, epochs, m, eta, lmbda, graph, verbose, callback,
+                monitor_evaluation_cost, monitor_evaluation_accuracy,
+                monitor_training_cost, monitor_training_accuracy,
+            )
+
+    def _sgd_epochs(self, train: Examples, evaluation: Optional[Examples], epochs: int,
+                    m: int, eta: float, lmbda: float, graph: bool, verbose: bool,
+                    callback: Optional[Callable[[dict], None]],
+                    monitor_evaluation_cost: bool, monitor_evaluation_accuracy: bool,
+                    monitor_training_cost: bool, monitor_training_accuracy: bool) -> History:
+        """The epochs of :meth:`SGD`, on checked data."""
         # Everything the epochs touch goes to the device (and is allocated) once, here.
         xp, backend = self.xp, self.backend
         n = len(train)
         X = backend.asarray(train.X, self.dtype)
         Y = backend.asarray(train.Y, self.dtype)
         X_shuffled, Y_shuffled = xp.empty_like(X), xp.empty_like(Y)
+        perm = xp.empty((n,), dtype=np.int64)
         ws = _Workspace(self, min(m, n))
-        if monitor_evaluation:
+        if monitor_evaluation_cost or monitor_evaluation_accuracy:
             X_eval, Y_eval, labels_eval = self._device_examples(evaluation)
         if monitor_training_accuracy:
             labels_train = backend.asarray(train.labels)
 
-        history = History()
-        for j in range(epochs):
-            start = time.perf_counter()
-            perm = backend.asarray(self.rng.permutation(n))
+        def train_epoch() -> None:
+            """Shuffle by ``perm`` on the device, then one step per mini-batch."""
             xp.take(X, perm, axis=0, out=X_shuffled)
             xp.take(Y, perm, axis=0, out=Y_shuffled)
             for s in range(0, n, m):
                 k = min(m, n - s)
                 self._step(ws, X_shuffled[s:s + k], Y_shuffled[s:s + k], k, eta, lmbda, n)
+
+        replay = None
+        history = History()
+        for j in range(epochs):
+            start = time.perf_counter()
+            backend.copy_from_host(perm, self.rng.permutation(n))
+            if graph and j > 0:
+                # Epoch 0 ran eagerly (kernels compiled, libraries set up); now record
+                # the epoch once and replay it: one launch instead of thousands.
+                if replay is None:
+                    replay = backend.capture(train_epoch)
+                replay()
+            else:
+                train_epoch()
             backend.synchronize()
             seconds = time.perf_counter() - start
 
