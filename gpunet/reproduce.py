@@ -231,12 +231,15 @@ def _baselines(data: MNIST, options: Options, log: Callable[[str], None]) -> dic
         out["svm"] = {"skipped": "scikit-learn not installed (pip install 'gpunet[baselines]')"}
         log(f"svm: {out['svm']['skipped']}")
         return out
-    log("svm: training scikit-learn's SVC with default settings (this takes a while)...")
-    t0 = time.perf_counter()
-    correct = svm_correct(data.training, data.test)
-    out["svm"] = {"correct": correct, "total": len(data.test[1]),
-                  "seconds": time.perf_counter() - t0, "sklearn": sklearn.__version__}
-    log(f"svm: {correct} / {len(data.test[1])} in {out['svm']['seconds']:.0f} s")
+    # scikit-learn changed SVC's default gamma from 'auto' (1 / n_features) to 'scale'
+    # (1 / (n_features * X.var())) in 0.22, after the book: run both.
+    for key, options in (("svm", {}), ("svm_book_era", {"gamma": "auto"})):
+        log(f"{key}: training scikit-learn's SVC {options or '(defaults)'} (this takes a while)...")
+        t0 = time.perf_counter()
+        correct = svm_correct(data.training, data.test, **options)
+        out[key] = {"correct": correct, "total": len(data.test[1]), "options": options,
+                    "seconds": time.perf_counter() - t0, "sklearn": sklearn.__version__}
+        log(f"{key}: {correct} / {len(data.test[1])} in {out[key]['seconds']:.0f} s")
     return out
 
 
