@@ -136,14 +136,20 @@ class Backend(ABC):
         """Cross-entropy cost's ``δ^L = a - y`` (the σ' term cancels; never NaN)."""
         return self.xp.subtract(a, y, out=out)
 
-    def sgd_update(self, param: Array, grad: Array, scale: float, decay: float = 1.0) -> Array:
+    def sgd_update(self, param: Array, grad: Array, scale: float, decay: float = 1.0,
+                   decayed: Optional[int] = None) -> Array:
         """In place: ``param = decay * param - scale * grad``. ``grad`` is clobbered.
 
         With ``scale = η/m`` and ``decay = 1 - ηλ/n`` this is the L2-regularized
-        SGD step of book.md §5 (``decay = 1`` for biases and for λ = 0).
+        SGD step of book.md §5. Only the first ``decayed`` entries of the (flat)
+        ``param`` decay (all when ``None``): gpunet keeps the weights there and the
+        biases, which are not decayed, after them.
         """
-        if decay != 1.0:
-            param *= decay
         grad *= scale
+        if decay != 1.0:
+            if decayed is None:
+                param *= decay
+            else:
+                param[:decayed] *= decay
         param -= grad
         return param

@@ -64,9 +64,9 @@ class _Kernels:
             "T a, T y", "T delta", "delta = (a - y) * a * (1 - a)", "gpunet_quadratic_delta"
         )
         self.sgd_update = ek(
-            "T grad, T scale, T decay",
+            "T grad, T scale, T decay, int64 decayed",
             "T param",
-            "param = decay * param - scale * grad",
+            "param = (i < decayed ? decay : (T)1) * param - scale * grad",
             "gpunet_sgd_update",
         )
 
@@ -145,7 +145,10 @@ class CupyBackend(Backend):
     def quadratic_output_error(self, a: Array, y: Array, out: Array, scratch: Array) -> Array:
         return self._kernels.quadratic_output_error(a, y, out)
 
-    def sgd_update(self, param: Array, grad: Array, scale: float, decay: float = 1.0) -> Array:
-        # NumPy scalars of the parameter's dtype keep the kernel in that precision.
+    def sgd_update(self, param: Array, grad: Array, scale: float, decay: float = 1.0,
+                   decayed: Optional[int] = None) -> Array:
+        # NumPy scalars of the parameter's dtype keep the kernel in that precision;
+        # ``i`` in the kernel is the element's index in the flat buffer.
         t = param.dtype.type
-        return self._kernels.sgd_update(grad, t(scale), t(decay), param)
+        decayed = param.size if decayed is None else decayed
+        return self._kernels.sgd_update(grad, t(scale), t(decay), np.int64(decayed), param)

@@ -108,16 +108,20 @@ class Network:
         self.set_parameters(weights, biases)
 
     def set_parameters(self, weights: Sequence[Any], biases: Sequence[Any]) -> None:
-        """Replace all weights and biases (host or device arrays, book shapes)."""
+        """Copy in all weights and biases (host or device arrays, the book's shapes).
+
+        Every parameter lives in one flat device buffer, weights first, so that a
+        training step updates them all in one fused operation; ``weights[l]`` and
+        ``biases[l]`` are views into it.
+        """
         if len(weights) != self.num_layers - 1 or len(biases) != self.num_layers - 1:
             raise ValueError(
                 f"expected {self.num_layers - 1} weight matrices and bias vectors for "
                 f"sizes {self.sizes}, got {len(weights)} and {len(biases)}."
             )
-        new_w, new_b = [], []
+        arrays = []
         for l, (m, n) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
-            w = self._to_device(weights[l])
-            b = self._to_device(biases[l])
+            w, b = self._to_device(weights[l]), self._to_device(biases[l])
             if b.ndim == 1:
                 b = b.reshape(n, 1)
             if w.shape != (n, m) or b.shape != (n, 1):
@@ -125,14 +129,37 @@ class Network:
                     f"layer {l + 1}: weights {tuple(w.shape)} and biases {tuple(b.shape)} do "
                     f"not fit sizes {self.sizes}; expected ({n}, {m}) and ({n}, 1)."
                 )
-            new_w.append(w)
-            new_b.append(b)
-        self.weights, self.biases = new_w, new_b
+            arrays.append((w, b))
+        if not hasattr(self, "_parameters"):
+            self._parameters, weight_views, bias_views = _flat_layers(self)
+            self._weights, self._biases = tuple(weight_views), tuple(bias_views)
+        for (w, b), w_view, b_view in zip(arrays, self._weights, self._biases):
+            w_view[...] = w
+            b_view[...] = b
+
+    @property
+    def weights(self) -> tuple[Array, ...]:
+        """``weights[l]``: the ``(n_{l+1}, n_l)`` matrix into layer ``l + 2`` (a view)."""
+        return self._weights
+
+    @weights.setter
+    def weights(self, weights: Sequence[Any]) -> None:
+        self.set_parameters(weights, self._biases)
+
+    @property
+    def biases(self) -> tuple[Array, ...]:
+        """``biases[l]``: the ``(n_{l+1}, 1)`` column of layer ``l + 2`` (a view)."""
+        return self._biases
+
+    @biases.setter
+    def biases(self, biases: Sequence[Any]) -> None:
+        self.set_parameters(self._weights, biases)
 
     def _to_device(self, a: Any) -> Array:
-        if self.backend.is_device_array(a):
-            return a.astype(self.dtype, copy=True)
-        return self.backend.asarray(np.array(a, dtype=self.dtype))
+        if self.backend.is_device_array(a) and not isinstance(a, np.ndarray):
+            return a.astype(self.dtype, copy=False)
+        a = np.asarray(a, dtype=self.dtype)
+        return self.backend.asarray(a)
 
     # ----------------------------------------------------------- feedforward
     def feedforward(self, a: Any) -> Array:
@@ -248,11 +275,10 @@ class Network:
               lmbda: float, n: int) -> None:
         """Backprop on ``k`` rows, then ``w → (1 - ηλ/n) w - (η/k) ∇w``, ``b → b - (η/k) ∇b``."""
         self._backprop_into(ws, X, Y, k)
-        scale, decay = eta / k, 1.0 - eta * lmbda / n
-        for w, nw in zip(self.weights, ws.nabla_w):
-            self.backend.sgd_update(w, nw, scale, decay)
-        for b, nb in zip(self.biases, ws.nabla_b):
-            self.backend.sgd_update(b, nb.reshape(-1, 1), scale)
+        # One fused update of the flat parameter buffer; only the weights (its first
+        # n_weights entries) decay.
+        self.backend.sgd_update(self._parameters, ws.gradient, eta / k,
+                                1.0 - eta * lmbda / n, decayed=ws.n_weights)
 
     def SGD(
         self,
@@ -474,8 +500,26 @@ class _Workspace:
         self.activations = [xp.empty((m, n), dtype=dt) for n in net.sizes[1:]]
         self.deltas = [xp.empty((m, n), dtype=dt) for n in net.sizes[1:]]
         self.scratch = [xp.empty((m, n), dtype=dt) for n in net.sizes[1:]]
-        self.nabla_w = [xp.empty_like(w) for w in net.weights]
-        self.nabla_b = [xp.empty((n,), dtype=dt) for n in net.sizes[1:]]
+        # Gradients share the parameters' flat layout: nabla_w[l], nabla_b[l] are views.
+        self.gradient, self.nabla_w, nabla_b = _flat_layers(net)
+        self.nabla_b = [nb.reshape(-1) for nb in nabla_b]
+        self.n_weights = sum(w.size for w in self.nabla_w)
+
+
+def _flat_layers(net: Network) -> tuple[Array, list[Array], list[Array]]:
+    """A flat buffer for all of ``net``'s parameters, and its per-layer views.
+
+    Layout: every weight matrix (row-major, layer by layer), then every bias column.
+    """
+    shapes_w = [(n, m) for m, n in zip(net.sizes[:-1], net.sizes[1:])]
+    shapes_b = [(n, 1) for n in net.sizes[1:]]
+    flat = net.xp.empty(sum(a * b for a, b in shapes_w + shapes_b), dtype=net.dtype)
+    views, offset = [], 0
+    for shape in shapes_w + shapes_b:
+        size = shape[0] * shape[1]
+        views.append(flat[offset:offset + size].reshape(shape))
+        offset += size
+    return flat, views[:len(shapes_w)], views[len(shapes_w):]
 
 
 # ------------------------------------------------------------------ checks

@@ -127,6 +127,12 @@ def test_fused_operations_match_the_formulas(backend, arrays):
     param = backend.asarray(z.copy(), np.float64)
     grad = backend.asarray(g.copy(), np.float64)
     check(backend.sgd_update(param, grad, 0.3), z - 0.3 * g)
+    # a flat buffer whose first 12 entries (the weights) decay and the rest do not
+    flat_z, flat_g = z.reshape(-1), g.reshape(-1)
+    param = backend.asarray(flat_z.copy(), np.float64)
+    grad = backend.asarray(flat_g.copy(), np.float64)
+    decay = np.where(np.arange(flat_z.size) < 12, 0.99, 1.0)
+    check(backend.sgd_update(param, grad, 0.3, 0.99, decayed=12), decay * flat_z - 0.3 * flat_g)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

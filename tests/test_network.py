@@ -172,3 +172,19 @@ def test_last_mini_batch_may_be_smaller(mnist):
         idx = order[s:s + 10]
         ref.update_mini_batch((X[idx], y[idx]), 1.0)
     np.testing.assert_allclose(net.weights[0], ref.weights[0], rtol=1e-12)
+
+
+def test_assigning_parameters_the_network2_way(backend, mnist):
+    """network2.load assigns whole lists: net.weights = [...]; net.biases = [...]."""
+    source = gpunet.Network([784, 12, 10], dtype="float64", device="cpu", seed=1)
+    net = gpunet.Network([784, 12, 10], dtype="float64", device=backend, seed=2)
+    net.weights = [np.array(w) for w in source.weights]
+    net.biases = [np.array(b) for b in source.biases]
+    X = mnist.test[0][:5].astype(np.float64)
+    np.testing.assert_array_equal(backend.to_host(net.feedforward(X)), source.feedforward(X))
+    # training updates what net.weights shows (views of one flat buffer)
+    before = backend.to_host(net.weights[0])
+    net.SGD((mnist.training[0][:50], mnist.training[1][:50]), 1, 10, 1.0, verbose=False)
+    assert not np.array_equal(backend.to_host(net.weights[0]), before)
+    with pytest.raises(TypeError):
+        net.weights[0] = before  # a tuple: swap whole lists, not items
