@@ -37,7 +37,6 @@ from .checks import (
 from .examples import Examples, as_examples
 from .history import History
 
-INITIALIZERS = ("default", "large")
 EVAL_CHUNK = 10_000  # rows per feedforward when evaluating a data set
 
 
@@ -156,10 +155,10 @@ class Network:
         self.set_parameters(self._weights, biases)
 
     def _to_device(self, a: Any) -> Array:
+        """``a`` (host data or a device array) on the device in the network's dtype."""
         if self.backend.is_device_array(a) and not isinstance(a, np.ndarray):
-            return a.astype(self.dtype, copy=False)
-        a = np.asarray(a, dtype=self.dtype)
-        return self.backend.asarray(a)
+            return a.astype(self.dtype, copy=False)  # already there
+        return self.backend.asarray(np.asarray(a, dtype=self.dtype))
 
     # ----------------------------------------------------------- feedforward
     def feedforward(self, a: Any) -> Array:
@@ -184,12 +183,12 @@ class Network:
         )
 
     def _input(self, a: Any) -> Array:
-        if self.backend.is_device_array(a) and not isinstance(a, np.ndarray):
-            return a.astype(self.dtype, copy=False)  # already on the device: trust it
-        a = np.asarray(a, dtype=self.dtype)
-        if not np.isfinite(a).all():
-            raise ValueError("feedforward input contains NaN or infinity.")
-        return self.backend.asarray(a)
+        """``a`` on the device in the network's dtype; host data is checked first."""
+        if not self.backend.is_device_array(a) or isinstance(a, np.ndarray):
+            a = np.asarray(a, dtype=self.dtype)
+            if not np.isfinite(a).all():
+                raise ValueError("feedforward input contains NaN or infinity.")
+        return self._to_device(a)
 
     def _forward(self, a: Array) -> Array:
         """Rows of ``a`` through every layer (allocates; for evaluation, not training)."""
