@@ -378,8 +378,8 @@ class Network:
             if graph and j > 0:
                 # Epoch 0 ran eagerly (kernels compiled, libraries set up); now record
                 # the epoch once and replay it: one launch instead of thousands.
-                if replay is None:
-                    replay = backend.capture(train_epoch)
+                if replay is None:  # a backend that could not capture ran nothing
+                    replay = backend.capture(train_epoch) or train_epoch
                 replay()
             else:
                 train_epoch()
