@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--no-svm", action="store_true",
                      help="skip the (slow) scikit-learn SVM baseline")
     rep.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    rep.add_argument("--render-only", action="store_true",
+                     help="run nothing: rewrite the report from OUT/results/results.json")
     rep.set_defaults(run=cmd_reproduce)
 
     bench = sub.add_parser(
@@ -236,8 +238,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------- reproduce
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from .reproduce import Options, reproduce
+    from .reproduce import Options, render, reproduce
 
+    if args.render_only:
+        render(args.out, plots=not args.no_plots)
+        return 0
     reproduce(Options(device=args.device, seeds=args.seeds, only=args.only,
                       quick=args.quick, out=args.out, svm=not args.no_svm,
                       plots=not args.no_plots))

@@ -209,6 +209,20 @@ def reproduce(options: Options) -> dict:
     return results
 
 
+def render(out: Path, plots: bool = True, log: Callable[[str], None] = print) -> None:
+    """Rewrite ``out/results.md`` (and the plots) from ``out/results/results.json``."""
+    from .report import render_report
+
+    path = Path(out) / "results" / "results.json"
+    try:
+        results = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path} not found; run gpunet reproduce --out {out} first.") from None
+    images = _plots(results, path.parent, log) if plots else {}
+    atomic_write_text(Path(out) / "results.md", render_report(results, images))
+    log(f"wrote {Path(out) / 'results.md'} from {path}")
+
+
 def _compare_encodings(results: dict, checked: bool) -> None:
     exps = results["experiments"]
     if "binary4" in exps and "chapter1" in exps:
