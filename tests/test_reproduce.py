@@ -80,3 +80,21 @@ def test_toy_neuron_matches_the_book():
     # book's own η for cross-entropy: cost falls from the first epoch
     ce_book = train_toy_neuron("cross-entropy", 0.005, 2.0, 2.0)
     assert ce_book.costs[100] < 0.85 * ce_book.costs[0]
+
+
+def test_render_only_rewrites_the_report_from_raw_results(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "gpunet", "reproduce", "--quick", "--device", "cpu",
+           "--no-svm", "--no-plots", "--only", "chapter1", "--out", str(tmp_path)]
+    assert subprocess.run(cmd, capture_output=True, timeout=300, env=env, cwd=ROOT).returncode == 0
+    report = tmp_path / "results.md"
+    report.write_text("stale")
+    run = subprocess.run([sys.executable, "-m", "gpunet", "reproduce", "--render-only",
+                          "--no-plots", "--out", str(tmp_path)], capture_output=True,
+                         text=True, timeout=120, env=env, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert "Chapter 1: [784, 30, 10]" in report.read_text()
+    missing = subprocess.run([sys.executable, "-m", "gpunet", "reproduce", "--render-only",
+                              "--out", str(tmp_path / "none")], capture_output=True,
+                             text=True, timeout=120, env=env, cwd=ROOT)
+    assert missing.returncode == 2 and "not found; run gpunet reproduce" in missing.stderr
