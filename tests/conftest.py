@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import functools
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,3 +54,13 @@ def mnist():
 def host(backend, a) -> np.ndarray:
     """A backend array as a NumPy array (explicit transfer)."""
     return backend.to_host(a)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_gpunet(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``python -m gpunet ARGS`` in a subprocess, as a user would, from this tree."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "gpunet", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from conftest import run_gpunet
 from gpunet.bench import CONFIGS, markdown_table
-
-ROOT = Path(__file__).resolve().parents[1]
 IMPLS = ["gpunet-numpy-f32", "gpunet-cupy-f32", "torch-cpu", "sklearn-mlp", "book-loop"]
 
 
 def test_quick_bench_writes_json_and_table(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    run = subprocess.run(
-        [sys.executable, "-m", "gpunet", "bench", "--quick", "--impl", ",".join(IMPLS),
-         "--out", str(tmp_path), "--stamp", "quick"],
-        capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    run = run_gpunet("bench", "--quick", "--impl", ",".join(IMPLS), "--out", tmp_path,
+                     "--stamp", "quick")
     assert run.returncode == 0, run.stderr
     results = json.loads((tmp_path / "quick.json").read_text())
     assert results["examples"] == 1000 and results["epochs"] == 2
@@ -44,8 +36,5 @@ def test_quick_bench_writes_json_and_table(tmp_path):
 
 
 def test_unknown_configuration(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    run = subprocess.run([sys.executable, "-m", "gpunet", "bench", "--configs", "huge",
-                          "--out", str(tmp_path)], capture_output=True, text=True,
-                         timeout=120, env=env, cwd=ROOT)
+    run = run_gpunet("bench", "--configs", "huge", "--out", tmp_path)
     assert run.returncode == 2 and "unknown configuration 'huge'" in run.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -13,14 +12,7 @@ import pytest
 
 import gpunet
 from conftest import cuda_unavailable_reason
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def gpunet_cmd(*args, timeout=300):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "gpunet", *args], capture_output=True,
-                          text=True, timeout=timeout, env=env, cwd=ROOT)
+from conftest import run_gpunet as gpunet_cmd
 
 
 def test_train_end_to_end(tmp_path):

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import run_gpunet
 from gpunet.reproduce import BY_NAME, EXPERIMENTS, binary_targets
 from gpunet.toy import train_toy_neuron
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def test_quick_reproduction_writes_report_and_raw_results(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    run = subprocess.run([sys.executable, "-m", "gpunet", "reproduce", "--quick", "--device",
-                          "cpu", "--no-svm", "--out", str(tmp_path)],
-                         capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    run = run_gpunet("reproduce", "--quick", "--device", "cpu", "--no-svm", "--out", tmp_path)
     assert run.returncode == 0, run.stderr
     assert f"[{len(EXPERIMENTS)}/{len(EXPERIMENTS)}]" in run.stdout  # progress per run
     results = json.loads((tmp_path / "results" / "results.json").read_text())
@@ -53,10 +45,7 @@ def test_quick_reproduction_writes_report_and_raw_results(tmp_path):
 
 
 def test_unknown_experiment_is_a_clear_error(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    run = subprocess.run([sys.executable, "-m", "gpunet", "reproduce", "--only", "chapter9",
-                          "--out", str(tmp_path)], capture_output=True, text=True,
-                         timeout=120, env=env, cwd=ROOT)
+    run = run_gpunet("reproduce", "--only", "chapter9", "--out", tmp_path)
     assert run.returncode == 2 and "unknown experiment(s) ['chapter9']" in run.stderr
 
 
@@ -83,18 +72,12 @@ def test_toy_neuron_matches_the_book():
 
 
 def test_render_only_rewrites_the_report_from_raw_results(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, "-m", "gpunet", "reproduce", "--quick", "--device", "cpu",
-           "--no-svm", "--no-plots", "--only", "chapter1", "--out", str(tmp_path)]
-    assert subprocess.run(cmd, capture_output=True, timeout=300, env=env, cwd=ROOT).returncode == 0
+    assert run_gpunet("reproduce", "--quick", "--device", "cpu", "--no-svm", "--no-plots",
+                      "--only", "chapter1", "--out", tmp_path).returncode == 0
     report = tmp_path / "results.md"
     report.write_text("stale")
-    run = subprocess.run([sys.executable, "-m", "gpunet", "reproduce", "--render-only",
-                          "--no-plots", "--out", str(tmp_path)], capture_output=True,
-                         text=True, timeout=120, env=env, cwd=ROOT)
+    run = run_gpunet("reproduce", "--render-only", "--no-plots", "--out", tmp_path)
     assert run.returncode == 0, run.stderr
     assert "Chapter 1: [784, 30, 10]" in report.read_text()
-    missing = subprocess.run([sys.executable, "-m", "gpunet", "reproduce", "--render-only",
-                              "--out", str(tmp_path / "none")], capture_output=True,
-                             text=True, timeout=120, env=env, cwd=ROOT)
+    missing = run_gpunet("reproduce", "--render-only", "--out", tmp_path / "none")
     assert missing.returncode == 2 and "not found; run gpunet reproduce" in missing.stderr
