@@ -170,7 +170,7 @@ class Network:
         on the network's device.
         """
         n_in = self.sizes[0]
-        shape = tuple(getattr(a, "shape", np.shape(a)))
+        shape = _shape(a)
         if len(shape) == 1 and shape[0] == n_in:
             return self._forward(self._input(a).reshape(1, n_in))[0]
         if len(shape) == 2 and shape == (n_in, 1) and n_in != 1:
@@ -522,9 +522,14 @@ def _flat_layers(net: Network) -> tuple[Array, list[Array], list[Array]]:
 
 
 # ------------------------------------------------------------------ checks
+def _shape(a: Any) -> tuple[int, ...]:
+    """Shape of an array on any backend, or of nested lists (never converts arrays)."""
+    return tuple(a.shape) if hasattr(a, "shape") else np.shape(a)
+
+
 def _batch_of(x: Any, y: Any) -> Any:
     """Make one book-style example (column ``x``, column or digit ``y``) a batch."""
-    shape = np.shape(x) if not hasattr(x, "shape") else tuple(x.shape)
+    shape = _shape(x)
     if len(shape) == 1 or (len(shape) == 2 and shape[1] == 1):
         return [(x, y)]
     return (x, y)
