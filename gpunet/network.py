@@ -246,7 +246,10 @@ class Network:
         if fused is not None:
             fused(self.backend, a, y, out, scratch)
         else:  # a user-defined cost with only the book's delta(z, a, y)
-            out[...] = self.cost.delta(None, a, y)
+            xp = self.xp
+            with np.errstate(divide="ignore"):  # a = 0 or 1 gives z = -inf or inf
+                z = xp.log(a) - xp.log1p(-a)  # the training loop keeps a = σ(z), not z
+            out[...] = self.cost.delta(z, a, y)
 
     def cost_derivative(self, output_activations: Array, y: Array) -> Array:
         """``∂C_x/∂a`` for the quadratic cost: ``a - y`` (``network.py``)."""

@@ -188,3 +188,28 @@ def test_assigning_parameters_the_network2_way(backend, mnist):
     assert not np.array_equal(backend.to_host(net.weights[0]), before)
     with pytest.raises(TypeError):
         net.weights[0] = before  # a tuple: swap whole lists, not items
+
+
+def test_a_cost_class_written_as_in_the_book(mnist):
+    """network2.py's QuadraticCost, verbatim: delta uses sigmoid_prime(z)."""
+
+    def sigmoid(z):
+        return 1.0 / (1.0 + np.exp(-z))
+
+    class BookQuadraticCost:
+        @staticmethod
+        def fn(a, y):
+            return 0.5 * np.linalg.norm(a - y) ** 2
+
+        @staticmethod
+        def delta(z, a, y):
+            return (a - y) * sigmoid(z) * (1 - sigmoid(z))
+
+    X, y = mnist.training[0][:40].astype(np.float64), mnist.training[1][:40]
+    ours = gpunet.Network([784, 15, 10], cost=QuadraticCost, dtype="float64", device="cpu", seed=2)
+    book = gpunet.Network([784, 15, 10], cost=BookQuadraticCost, dtype="float64", device="cpu",
+                          seed=2)
+    ours.SGD((X, y), 2, 10, 3.0, verbose=False)
+    book.SGD((X, y), 2, 10, 3.0, verbose=False)
+    for a, b in zip(ours.weights, book.weights):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
