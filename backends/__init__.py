@@ -11,6 +11,7 @@ CuPy and a device are present, else the CPU; the choice and its reason are in
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 from typing import Any, Union
@@ -64,6 +65,7 @@ def get_backend(device: DeviceLike = "auto") -> Backend:
             backend.selection_note = f"auto chose cpu: {_reason(str(why))}"
         else:
             backend.selection_note = "auto chose cuda:0"
+        logging.getLogger(__name__).info("%s", backend.selection_note)
         return backend
     match = _CUDA.match(name)
     if match:

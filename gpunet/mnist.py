@@ -251,7 +251,8 @@ def _from_pickle(file: Path) -> MNIST:
         raise MNISTError(
             f"{file} does not hold the book's three (images, labels) pairs ({exc})."
         ) from None
-    return MNIST(*splits, source=f"mnist.pkl.gz from {file}")
+    training, validation, test = splits
+    return MNIST(training, validation, test, source=f"mnist.pkl.gz from {file}")
 
 
 def _check_pickled(X: Any, y: Any) -> Split:

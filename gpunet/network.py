@@ -69,7 +69,7 @@ class Network:
         self.cost = get_cost(cost)
         self.dtype = check_dtype(dtype)
         if seed is None:
-            seed = int(np.random.SeedSequence().entropy % 2**32)
+            seed = int(np.random.SeedSequence().entropy) % 2**32  # type: ignore[arg-type]
         self.seed = check_seed(seed)
         self.rng = np.random.default_rng(self.seed)
         self.backend: Backend = get_backend(device)
@@ -361,6 +361,7 @@ class Network:
         perm = xp.empty((n,), dtype=np.int64)
         ws = _Workspace(self, min(m, n))
         if monitor_evaluation_cost or monitor_evaluation_accuracy:
+            assert evaluation is not None  # checked by SGD
             X_eval, Y_eval, labels_eval = self._device_examples(evaluation)
         if monitor_training_accuracy:
             labels_train = backend.asarray(train.labels)
@@ -405,7 +406,7 @@ class Network:
             if monitor_training_accuracy:
                 record["training_total"] = n
             if monitor_evaluation_accuracy:
-                record["evaluation_total"] = len(evaluation)
+                record["evaluation_total"] = len(X_eval)
             history.append(record)
             if verbose:
                 print(History.book_lines(record), flush=True)

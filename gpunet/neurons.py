@@ -25,7 +25,7 @@ def sigmoid(z: Any) -> Any:
 class Perceptron:
     """Output 1 if ``w·x + b > 0``, else 0 (book.md §1; ``b`` is minus the threshold)."""
 
-    weights: Sequence[float]
+    weights: Any  # a sequence of floats, stored as a float64 NumPy vector
     bias: float
 
     def __post_init__(self) -> None:
@@ -35,10 +35,10 @@ class Perceptron:
 
     def z(self, x: Sequence[float]) -> float:
         """The weighted input ``w·x + b``."""
-        x = np.asarray(x, dtype=np.float64)
-        if x.shape != self.weights.shape:
-            raise ValueError(f"this neuron has {self.weights.size} inputs, got {x.size}.")
-        return float(self.weights @ x + self.bias)
+        inputs = np.asarray(x, dtype=np.float64)
+        if inputs.shape != self.weights.shape:
+            raise ValueError(f"this neuron has {self.weights.size} inputs, got {inputs.size}.")
+        return float(self.weights @ inputs + self.bias)
 
     def output(self, x: Sequence[float]) -> float:
         return 1 if self.z(x) > 0 else 0

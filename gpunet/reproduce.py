@@ -247,11 +247,12 @@ def _baselines(data: MNIST, options: Options, log: Callable[[str], None]) -> dic
         return out
     # scikit-learn changed SVC's default gamma from 'auto' (1 / n_features) to 'scale'
     # (1 / (n_features * X.var())) in 0.22, after the book: run both.
-    for key, options in (("svm", {}), ("svm_book_era", {"gamma": "auto"})):
-        log(f"{key}: training scikit-learn's SVC {options or '(defaults)'} (this takes a while)...")
+    for key, svc_options in (("svm", {}), ("svm_book_era", {"gamma": "auto"})):
+        log(f"{key}: training scikit-learn's SVC {svc_options or '(defaults)'} "
+            "(this takes a while)...")
         t0 = time.perf_counter()
-        correct = svm_correct(data.training, data.test, **options)
-        out[key] = {"correct": correct, "total": len(data.test[1]), "options": options,
+        correct = svm_correct(data.training, data.test, **svc_options)
+        out[key] = {"correct": correct, "total": len(data.test[1]), "options": svc_options,
                     "seconds": time.perf_counter() - t0, "sklearn": sklearn.__version__}
         log(f"{key}: {correct} / {len(data.test[1])} in {out[key]['seconds']:.0f} s")
     return out
