@@ -25,6 +25,7 @@ Implementations:
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import os
 import platform
@@ -85,8 +86,15 @@ def run_gpunet(device: str, dtype: str, graph: bool = False) -> Callable:
         skip = warmup + 1 if graph else warmup
         history = net.SGD((X, y), skip + epochs, cfg.mini_batch_size, cfg.eta,
                           verbose=False, graph=graph)
-        return {"seconds": history.train_seconds[skip:], "device": net.backend.description}
+        # Same seed, same epochs: the backends should agree on this (within rounding).
+        return {"seconds": history.train_seconds[skip:], "device": net.backend.description,
+                "test_correct": net.accuracy(_test_set())}
     return run
+
+
+@functools.lru_cache(maxsize=1)
+def _test_set() -> tuple:
+    return load_mnist().test
 
 
 def run_torch(device: str) -> Callable:
@@ -387,15 +395,17 @@ def markdown_table(results: dict) -> str:
         ref = next((r for r in rows if r["implementation"] == "gpunet-numpy-f32"
                     and "median_seconds" in r), None)
         lines += [f"### `{cfg}`: {list(c.sizes)}, m = {c.mini_batch_size}", "",
-                  "| implementation | s / epoch | examples / s | time vs gpunet-numpy-f32 |",
-                  "|---|---:|---:|---:|"]
+                  "| implementation | s / epoch | examples / s | time vs gpunet-numpy-f32 "
+                  "| test correct after the run |",
+                  "|---|---:|---:|---:|---:|"]
         for r in rows:
             if "median_seconds" not in r:
-                lines.append(f"| {r['implementation']} | skipped: {r['skipped']} | | |")
+                lines.append(f"| {r['implementation']} | skipped: {r['skipped']} | | | |")
                 continue
             ratio = f"{r['median_seconds'] / ref['median_seconds']:.2f}×" if ref else ""
+            correct = f"{r['test_correct']:,}" if "test_correct" in r else ""
             lines.append(f"| {r['implementation']} | {r['median_seconds']:.4f} | "
-                         f"{r['examples_per_second']:,.0f} | {ratio} |")
+                         f"{r['examples_per_second']:,.0f} | {ratio} | {correct} |")
         lines.append("")
     lines += floor_table(results)
     return "\n".join(lines)

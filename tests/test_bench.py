@@ -28,6 +28,8 @@ def test_quick_bench_writes_json_and_table(tmp_path):
         assert len(r["seconds"]) == (1 if r["implementation"] == "book-loop" else 2)
         assert r["median_seconds"] > 0
         assert r["examples_per_second"] == pytest.approx(1000 / r["median_seconds"])
+        if r["implementation"].startswith("gpunet"):
+            assert 0 <= r["test_correct"] <= 10000
     measured = {(r["config"], r["implementation"]) for r in rows if "median_seconds" in r}
     assert ("book", "gpunet-numpy-f32") in measured and ("wide", "book-loop") in measured
     table = (tmp_path / "quick.md").read_text()
