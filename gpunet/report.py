@@ -56,8 +56,9 @@ def render_report(results: dict, images: dict) -> str:
     lines += [
         f"Command: `{meta['command']}`  ",
         f"Date: {meta['date']}; wall time {meta.get('wall_seconds', 0) / 60:.1f} min  ",
-        f"Device: {meta['device']}; Python {meta['python']}, NumPy {meta['numpy']}, "
-        f"gpunet {meta['gpunet']}; {meta['platform']}  ",
+        f"Device: {meta['device']}; CPU {meta.get('cpu', 'not recorded')}; Python "
+        f"{meta['python']}, NumPy {meta['numpy']}, gpunet {meta['gpunet']}; "
+        f"{meta['platform']}  ",
         f"Precision {meta['dtype']}; {meta['seeds']} seed(s) per experiment (seeds 0.."
         f"{meta['seeds'] - 1}); accuracy is on the {meta['test_images']:,} test images after "
         "each epoch, as in the book; \"best\" is a run's highest epoch, as the book reports.",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import platform
 import statistics
 import sys
@@ -24,6 +25,7 @@ import numpy as np
 from backends import Backend, get_backend
 
 from .baselines import AverageDarkness, svm_correct
+from .bench import cpu_model
 from .mnist import MNIST, load_mnist
 from .network import Network
 from .persistence import atomic_write_text
@@ -278,7 +280,7 @@ def _meta(backend: Backend, options: Options, seeds: int) -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
+        "cpu": f"{cpu_model()} ({os.cpu_count()} CPUs)",
         "device": backend.description,
         "dtype": "float32",
         "seeds": seeds,
