@@ -62,7 +62,7 @@ def get_backend(device: DeviceLike = "auto") -> Backend:
             backend: Backend = _cuda_backend(0)
         except BackendUnavailable as why:
             backend = NumpyBackend()
-            backend.selection_note = f"auto chose cpu: {_reason(str(why))}"
+            backend.selection_note = f"auto chose cpu: {why.reason}"
         else:
             backend.selection_note = "auto chose cuda:0"
         logging.getLogger(__name__).info("%s", backend.selection_note)
@@ -77,15 +77,6 @@ def _cuda_backend(index: int) -> Backend:
     from .cupy_backend import CupyBackend
 
     return CupyBackend(index)
-
-
-def _reason(message: str) -> str:
-    """Shorten a BackendUnavailable message to its cause, for the auto note."""
-    if "cannot be imported" in message:
-        return "CuPy is not installed (pip install 'gpunet[cuda12]' for a GPU)"
-    if "no CUDA device" in message:
-        return "no CUDA device is visible"
-    return message
 
 
 def array_module(*arrays: Any) -> Any:

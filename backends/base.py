@@ -4,7 +4,7 @@ A backend bundles three things:
 
 * ``xp``, the array module (``numpy`` or ``cupy``) for everything the two share;
 * where the arrays live (``device``, ``name``) and how they move: ``asarray`` copies
-  host data to the device once, ``to_host`` / ``to_scalar`` copy results back;
+  host data to the device once, ``to_host`` copies results back;
 * a handful of *fused* operations on the training hot path, where one kernel beats a
   chain of array expressions (and where NumPy can at least avoid temporaries).
 
@@ -25,7 +25,15 @@ Array = Any
 
 
 class BackendUnavailable(RuntimeError):
-    """The requested device cannot be used here; the message says how to fix it."""
+    """The requested device cannot be used here; the message says how to fix it.
+
+    ``reason`` is the cause in a few words (for ``auto``'s note), the message the
+    whole line a user reads.
+    """
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class Backend(ABC):
@@ -65,10 +73,6 @@ class Backend(ABC):
     def is_device_array(self, a: Any) -> bool:
         """Whether ``a`` is already an array of this backend (no copy needed)."""
         return isinstance(a, self.xp.ndarray)
-
-    def to_scalar(self, a: Array) -> float:
-        """Copy a 0-d device array (a metric) back to the host as a Python float."""
-        return float(self.to_host(a))
 
     def synchronize(self) -> None:
         """Wait for all queued device work to finish (for honest timing)."""

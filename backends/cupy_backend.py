@@ -25,7 +25,8 @@ def import_cupy() -> Any:
         import cupy
     except ImportError as exc:  # not installed, or a broken install
         raise BackendUnavailable(
-            f"CUDA was requested but CuPy cannot be imported ({exc}); {INSTALL_HINT}."
+            f"CUDA was requested but CuPy cannot be imported ({exc}); {INSTALL_HINT}.",
+            reason="CuPy is not installed (pip install 'gpunet[cuda12]' for a GPU)",
         ) from None
     return cupy
 
@@ -38,12 +39,14 @@ def cuda_device_count(cupy: Any) -> int:
         raise BackendUnavailable(
             "CUDA was requested but no CUDA device is visible "
             f"(CuPy says: {exc}); check the driver with `nvidia-smi` and "
-            "CUDA_VISIBLE_DEVICES, or use --device cpu."
+            "CUDA_VISIBLE_DEVICES, or use --device cpu.",
+            reason="no CUDA device is visible",
         ) from None
     if count == 0:
         raise BackendUnavailable(
             "CUDA was requested but no CUDA device is visible; check the driver with "
-            "`nvidia-smi` and CUDA_VISIBLE_DEVICES, or use --device cpu."
+            "`nvidia-smi` and CUDA_VISIBLE_DEVICES, or use --device cpu.",
+            reason="no CUDA device is visible",
         )
     return count
 

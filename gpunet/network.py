@@ -499,7 +499,6 @@ class _Workspace:
 
     def __init__(self, net: Network, m: int) -> None:
         xp, dt = net.xp, net.dtype
-        self.m = m
         self.activations = [xp.empty((m, n), dtype=dt) for n in net.sizes[1:]]
         self.deltas = [xp.empty((m, n), dtype=dt) for n in net.sizes[1:]]
         self.scratch = [xp.empty((m, n), dtype=dt) for n in net.sizes[1:]]
