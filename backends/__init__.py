@@ -29,6 +29,7 @@ __all__ = [
     "get_backend",
     "array_module",
     "DEVICES_HELP",
+    "DeviceLike",
 ]
 
 DEVICES_HELP = "'cpu', 'cuda', 'cuda:N' (N = device index) or 'auto'"
@@ -36,6 +37,7 @@ DEVICES_HELP = "'cpu', 'cuda', 'cuda:N' (N = device index) or 'auto'"
 _CUDA = re.compile(r"^cuda(?::(\d+))?$")
 
 DeviceLike = Union[str, Backend, None]
+"""A device as users write it (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"``, ``None``) or a backend."""
 
 
 def get_backend(device: DeviceLike = "auto") -> Backend:

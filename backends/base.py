@@ -145,7 +145,7 @@ class Backend(ABC):
         """In place: ``param = decay * param - scale * grad``. ``grad`` is clobbered.
 
         With ``scale = η/m`` and ``decay = 1 - ηλ/n`` this is the L2-regularized
-        SGD step of book.md §5. Only the first ``decayed`` entries of the (flat)
+        SGD step (chapter 3, eq. 93, "Regularization"). Only the first ``decayed`` entries of the (flat)
         ``param`` decay (all when ``None``): gpunet keeps the weights there and the
         biases, which are not decayed, after them.
         """

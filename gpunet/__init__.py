@@ -7,7 +7,7 @@ on NumPy (CPU) or CuPy (CUDA GPU), chosen at run time.
 >>> history = net.SGD(data.training, 30, 10, 3.0, test_data=data.test)
 """
 
-from backends import get_backend
+from .backends import get_backend
 
 from .costs import CrossEntropyCost, QuadraticCost
 from .history import History

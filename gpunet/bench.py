@@ -72,7 +72,7 @@ class Skip(Exception):
 
 def run_gpunet(device: str, dtype: str, graph: bool = False) -> Callable:
     def run(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int) -> dict:
-        from backends import BackendUnavailable
+        from .backends import BackendUnavailable
 
         from .network import Network
 
@@ -258,7 +258,7 @@ def epoch_work(cfg: Config, n: int, itemsize: int = 4) -> dict:
 
 def measure_limits(device: str = "cpu", repeats: int = 5) -> dict:
     """This device's float32 matrix-product rate and copy bandwidth (median of repeats)."""
-    from backends import get_backend
+    from .backends import get_backend
 
     backend = get_backend(device)
     xp = backend.xp

@@ -1,4 +1,4 @@
-"""The two cost functions of the book (book.md §3), as in ``network2.py``.
+"""The two cost functions of the book (chapter 3, "The cross-entropy cost function"; chapter 1, eq. 6), as in ``network2.py``.
 
 Each cost is a class with static methods, so ``QuadraticCost.fn(a, y)`` and
 ``CrossEntropyCost.delta(z, a, y)`` read as in the book. Arrays hold one example per
@@ -12,9 +12,9 @@ error as one fused operation (``output_error``), computed from ``a`` alone since
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from backends import Array, Backend, array_module
+from .backends import Array, Backend, array_module
 
 
 class QuadraticCost:
@@ -81,10 +81,25 @@ COSTS = {
     "CrossEntropyCost": CrossEntropyCost,
 }
 
-Cost = Any  # QuadraticCost, CrossEntropyCost, or a class with the same static methods
+class Cost(Protocol):
+    """What a cost is to gpunet: the book's two static methods, ``fn`` and ``delta``.
+
+    ``QuadraticCost`` and ``CrossEntropyCost`` also have ``output_error(backend, a, y,
+    out, scratch)``, ``delta`` as one fused backend operation written into ``out``; a
+    cost of the user's own without it gets ``delta(z, a, y)`` called with
+    ``z = σ⁻¹(a)`` (see :func:`gpunet.backprop.output_error`).
+    """
+
+    @staticmethod
+    def fn(a: Array, y: Array) -> Array:
+        """The cost summed over the examples given (rows), a 0-d array."""
+
+    @staticmethod
+    def delta(z: Array, a: Array, y: Array) -> Array:
+        """The output error ``δ^L`` (chapter 2, eq. BP1)."""
 
 
-def get_cost(cost: Any) -> Cost:
+def get_cost(cost: Any) -> Any:
     """Resolve a cost given as a class, an instance, or a name (``"quadratic"``...)."""
     if isinstance(cost, str):
         try:

@@ -18,8 +18,10 @@ class History:
         evaluation_cost, evaluation_accuracy, training_cost, training_accuracy = history
     """
 
-    def __init__(self) -> None:
+    def __init__(self, engine: str = "") -> None:
         self.records: list[dict[str, Any]] = []
+        #: the engine that ran the epochs (``"eager"``, ...), see :mod:`gpunet.engines`.
+        self.engine = engine
 
     def append(self, record: dict[str, Any]) -> None:
         self.records.append(record)

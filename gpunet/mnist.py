@@ -1,6 +1,6 @@
 """MNIST: the bundled copy, a user's IDX files, or the book's ``mnist.pkl.gz``.
 
-:func:`load_mnist` returns the book's split (book.md §8): the first 50,000 training
+:func:`load_mnist` returns the book's split (chapter 1, "Implementing our network to classify digits"): the first 50,000 training
 images train, the last 10,000 validate, the 10,000 t10k images test. Images are float32
 rows of 784 pixels in [0, 1] (ink = 1), labels int64 digits.
 

@@ -1,15 +1,20 @@
 """A sigmoid feedforward network trained by mini-batch SGD: ``network2.py``, batched.
 
-The mathematics and names are the book's (book.md §2-§6): ``sizes``, ``weights[l]`` of
-shape ``(n_l, n_{l-1})``, ``biases[l]`` of shape ``(n_l, 1)``, ``feedforward``,
-``backprop`` returning ``(nabla_b, nabla_w)``, ``update_mini_batch``, ``SGD``,
-``accuracy``, ``total_cost``. Two things differ from the book's code, both for speed:
+The book-facing facade. The mathematics and names are the book's (chapters 1 to 3):
+``sizes``, ``weights[l]`` of shape ``(n_l, n_{l-1})``, ``biases[l]`` of shape
+``(n_l, 1)``, ``feedforward``, ``backprop`` returning ``(nabla_b, nabla_w)``,
+``update_mini_batch``, ``SGD``, ``accuracy``, ``total_cost``. Two things differ from
+the book's code, both for speed:
 
 * examples are the *rows* of a matrix, so a whole mini-batch goes through each layer as
-  one matrix product (the book's chapter-2 exercise): ``Z = A (w^l)ᵀ + (b^l)ᵀ``;
+  one matrix product (chapter 2's closing problem, :mod:`gpunet.backprop`);
 * arrays live on the network's backend (NumPy or CuPy): the training data is copied to
   the device once, the training loop writes into buffers allocated once, and nothing
   comes back to the host inside an epoch except the few per-epoch metrics.
+
+Where things live: the flat parameter layout in :mod:`gpunet.parameters`, batched
+backprop in :mod:`gpunet.backprop`, the epoch loop in :mod:`gpunet.training`, and how
+an epoch's steps run (the engines) in :mod:`gpunet.engines`.
 
 All randomness comes from one seeded NumPy ``Generator`` on the host (initial
 parameters, one permutation per epoch), so a seed gives the same run on every backend.
@@ -17,16 +22,11 @@ parameters, one permutation per epoch), so a seed gives the same run on every ba
 
 from __future__ import annotations
 
-import contextlib
-import time
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Literal, Optional, Sequence, Union
 
 import numpy as np
 
-from backends import Array, Backend, get_backend
-
-from .costs import CrossEntropyCost, get_cost
-from .checks import (
+from .arguments import (
     check_dtype,
     check_eta,
     check_lmbda,
@@ -34,14 +34,27 @@ from .checks import (
     check_seed,
     check_sizes,
 )
-from .examples import Examples, as_examples
+from .backends import Array, Backend, DeviceLike, get_backend
+from .backprop import Workspace, backprop_into, feedforward
+from .costs import Cost, CrossEntropyCost, get_cost
+from .datasets import Examples, as_examples
+from .engines import TrainingSettings
+from .engines.eager import sgd_step
 from .history import History
+from .training import run_sgd
+from .parameters import flat_layers
 
 EVAL_CHUNK = 10_000  # rows per feedforward when evaluating a data set
 
+DTypeLike = Union[Literal["float32", "float64"], type, np.dtype]
+"""``"float32"`` (the default, fast) or ``"float64"``, or the NumPy dtype itself."""
+
+InitName = Literal["default", "large"]
+EngineName = Literal["auto", "eager"]
+
 
 class Network:
-    """A feedforward network of sigmoid neurons (book.md §2).
+    """A feedforward network of sigmoid neurons (chapter 1, "The architecture of neural networks").
 
     Args:
         sizes: neurons per layer, input layer first, e.g. ``[784, 30, 10]``.
@@ -58,10 +71,10 @@ class Network:
     def __init__(
         self,
         sizes: Sequence[int],
-        cost: Any = CrossEntropyCost,
-        init: str = "default",
-        dtype: Any = "float32",
-        device: Any = "auto",
+        cost: Union[Cost, str] = CrossEntropyCost,
+        init: InitName = "default",
+        dtype: DTypeLike = "float32",
+        device: DeviceLike = "auto",
         seed: Optional[int] = None,
     ) -> None:
         self.sizes = check_sizes(sizes)
@@ -130,11 +143,17 @@ class Network:
                 )
             arrays.append((w, b))
         if not hasattr(self, "_parameters"):
-            self._parameters, weight_views, bias_views = _flat_layers(self)
+            self._parameters, weight_views, bias_views = flat_layers(
+                self.sizes, self.xp, self.dtype)
             self._weights, self._biases = tuple(weight_views), tuple(bias_views)
         for (w, b), w_view, b_view in zip(arrays, self._weights, self._biases):
             w_view[...] = w
             b_view[...] = b
+
+    @property
+    def parameters(self) -> Array:
+        """Every weight and bias in one flat device buffer (:mod:`gpunet.parameters`)."""
+        return self._parameters
 
     @property
     def weights(self) -> tuple[Array, ...]:
@@ -192,11 +211,7 @@ class Network:
 
     def _forward(self, a: Array) -> Array:
         """Rows of ``a`` through every layer (allocates; for evaluation, not training)."""
-        xp = self.xp
-        for w, b in zip(self.weights, self.biases):
-            z = xp.matmul(a, w.T)
-            a = self.backend.add_bias_sigmoid(z, b.T, out=z)
-        return a
+        return feedforward(self.backend, self.weights, self.biases, a)
 
     # --------------------------------------------------------------- backprop
     def backprop(self, x: Any, y: Any) -> tuple[list[Array], list[Array]]:
@@ -210,46 +225,14 @@ class Network:
         """
         batch = self._examples(_batch_of(x, y), "backprop data")
         k = len(batch)
-        ws = _Workspace(self, k)
+        ws = Workspace(self.sizes, self.xp, self.dtype, k)
         X = self.backend.asarray(batch.X, self.dtype)
         Y = self.backend.asarray(batch.Y, self.dtype)
-        self._backprop_into(ws, X, Y, k)
+        backprop_into(self.backend, self.cost, self.weights, self.biases, ws, X, Y, k)
         return (
             [nb.reshape(-1, 1).copy() for nb in ws.nabla_b],
             [nw.copy() for nw in ws.nabla_w],
         )
-
-    def _backprop_into(self, ws: "_Workspace", X: Array, Y: Array, k: int) -> None:
-        """Fill ``ws.nabla_b`` / ``ws.nabla_w`` for the ``k`` rows of ``X``, ``Y``."""
-        xp, backend = self.xp, self.backend
-        # Feedforward, keeping every layer's activations a^l (σ'(z^l) = a^l (1 - a^l)).
-        a = X
-        for w, b, out in zip(self.weights, self.biases, ws.activations):
-            z = out[:k]
-            xp.matmul(a, w.T, out=z)
-            a = backend.add_bias_sigmoid(z, b.T, out=z)
-        # Output error δ^L, then backpropagate δ^l = (δ^{l+1} w^{l+1}) ⊙ σ'(z^l).
-        delta = ws.deltas[-1][:k]
-        self._output_error(a, Y, delta, ws.scratch[-1][:k])
-        for l in range(self.num_layers - 2, -1, -1):
-            a_prev = X if l == 0 else ws.activations[l - 1][:k]
-            xp.matmul(delta.T, a_prev, out=ws.nabla_w[l])
-            xp.sum(delta, axis=0, out=ws.nabla_b[l])
-            if l > 0:
-                prev = ws.deltas[l - 1][:k]
-                xp.matmul(delta, self.weights[l], out=prev)
-                backend.sigmoid_prime_mul(prev, a_prev, ws.scratch[l - 1][:k])
-                delta = prev
-
-    def _output_error(self, a: Array, y: Array, out: Array, scratch: Array) -> None:
-        fused = getattr(self.cost, "output_error", None)
-        if fused is not None:
-            fused(self.backend, a, y, out, scratch)
-        else:  # a user-defined cost with only the book's delta(z, a, y)
-            xp = self.xp
-            with np.errstate(divide="ignore"):  # a = 0 or 1 gives z = -inf or inf
-                z = xp.log(a) - xp.log1p(-a)  # the training loop keeps a = σ(z), not z
-            out[...] = self.cost.delta(z, a, y)
 
     def cost_derivative(self, output_activations: Array, y: Array) -> Array:
         """``∂C_x/∂a`` for the quadratic cost: ``a - y`` (``network.py``)."""
@@ -259,7 +242,7 @@ class Network:
     def update_mini_batch(
         self, mini_batch: Any, eta: float, lmbda: float = 0.0, n: Optional[int] = None
     ) -> None:
-        """One gradient-descent step on ``mini_batch`` (book.md §5).
+        """One gradient-descent step on ``mini_batch`` (chapter 1, "Learning with gradient descent"; chapter 3, "Regularization").
 
         ``n`` is the size of the whole training set, for the L2 weight decay
         ``1 - ηλ/n``; it defaults to the size of the mini-batch.
@@ -268,19 +251,10 @@ class Network:
         k = len(batch)
         eta, lmbda = check_eta(eta), check_lmbda(lmbda)
         n = k if n is None else check_positive_int(n, "n")
-        ws = _Workspace(self, k)
+        ws = Workspace(self.sizes, self.xp, self.dtype, k)
         X = self.backend.asarray(batch.X, self.dtype)
         Y = self.backend.asarray(batch.Y, self.dtype)
-        self._step(ws, X, Y, k, eta, lmbda, n)
-
-    def _step(self, ws: "_Workspace", X: Array, Y: Array, k: int, eta: float,
-              lmbda: float, n: int) -> None:
-        """Backprop on ``k`` rows, then ``w → (1 - ηλ/n) w - (η/k) ∇w``, ``b → b - (η/k) ∇b``."""
-        self._backprop_into(ws, X, Y, k)
-        # One fused update of the flat parameter buffer; only the weights (its first
-        # n_weights entries) decay.
-        self.backend.sgd_update(self._parameters, ws.gradient, eta / k,
-                                1.0 - eta * lmbda / n, decayed=ws.n_weights)
+        sgd_step(self, ws, X, Y, k, eta, lmbda, n)
 
     def SGD(
         self,
@@ -297,10 +271,11 @@ class Network:
         *,
         test_data: Any = None,
         verbose: bool = True,
-        callback: Optional[Callable[[dict], None]] = None,
+        callback: Optional[Callable[[dict[str, Any]], None]] = None,
+        engine: EngineName = "auto",
         graph: bool = False,
     ) -> History:
-        """Train by mini-batch stochastic gradient descent (book.md §5).
+        """Train by mini-batch stochastic gradient descent (chapter 1, "Learning with gradient descent"; chapter 3, "Regularization").
 
         The signature is ``network2.py``'s; ``test_data=`` (``network.py``'s name) is
         ``evaluation_data`` with accuracy monitored. Each epoch shuffles the training
@@ -310,6 +285,10 @@ class Network:
 
         Prints the book's ``Epoch j: k / n`` line per epoch when ``verbose``; calls
         ``callback(record)`` with the epoch's record (see :class:`History`).
+
+        ``engine`` chooses how the steps of an epoch run (:mod:`gpunet.engines`):
+        ``"auto"`` (the best for this network and device) or ``"eager"``; the
+        history's ``engine`` attribute says which ran.
 
         ``graph=True`` (CUDA only, experimental) runs the first epoch eagerly, then
         captures one epoch's shuffle and steps as a CUDA graph and replays it for every
@@ -334,85 +313,15 @@ class Network:
             if evaluation_data is not None else None
         )
 
-        if graph and not self.backend.can_capture:
-            raise ValueError(
-                f"CUDA graph replay (graph=True, --cuda-graph) needs the CUDA backend, "
-                f"not {self.backend.device}; use device 'cuda' or leave it off."
-            )
-        with self.backend.capture_stream() if graph else contextlib.nullcontext():
-            return self._sgd_epochs(
-                train, evaluation, epochs, m, eta, lmbda, graph, verbose, callback,
-                monitor_evaluation_cost, monitor_evaluation_accuracy,
-                monitor_training_cost, monitor_training_accuracy,
-            )
-
-    def _sgd_epochs(self, train: Examples, evaluation: Optional[Examples], epochs: int,
-                    m: int, eta: float, lmbda: float, graph: bool, verbose: bool,
-                    callback: Optional[Callable[[dict], None]],
-                    monitor_evaluation_cost: bool, monitor_evaluation_accuracy: bool,
-                    monitor_training_cost: bool, monitor_training_accuracy: bool) -> History:
-        """The epochs of :meth:`SGD`, on checked data."""
-        # Everything the epochs touch goes to the device (and is allocated) once, here.
-        xp, backend = self.xp, self.backend
-        n = len(train)
-        X = backend.asarray(train.X, self.dtype)
-        Y = backend.asarray(train.Y, self.dtype)
-        X_shuffled, Y_shuffled = xp.empty_like(X), xp.empty_like(Y)
-        perm = xp.empty((n,), dtype=np.int64)
-        ws = _Workspace(self, min(m, n))
-        if monitor_evaluation_cost or monitor_evaluation_accuracy:
-            assert evaluation is not None  # checked by SGD
-            X_eval, Y_eval, labels_eval = self._device_examples(evaluation)
-        if monitor_training_accuracy:
-            labels_train = backend.asarray(train.labels)
-
-        def train_epoch() -> None:
-            """Shuffle by ``perm`` on the device, then one step per mini-batch."""
-            xp.take(X, perm, axis=0, out=X_shuffled)
-            xp.take(Y, perm, axis=0, out=Y_shuffled)
-            for s in range(0, n, m):
-                k = min(m, n - s)
-                self._step(ws, X_shuffled[s:s + k], Y_shuffled[s:s + k], k, eta, lmbda, n)
-
-        replay = None
-        history = History()
-        for j in range(epochs):
-            start = time.perf_counter()
-            backend.copy_from_host(perm, self.rng.permutation(n))
-            if graph and j > 0:
-                # Epoch 0 ran eagerly (kernels compiled, libraries set up); now record
-                # the epoch once and replay it: one launch instead of thousands.
-                if replay is None:  # a backend that could not capture ran nothing
-                    replay = backend.capture(train_epoch) or train_epoch
-                replay()
-            else:
-                train_epoch()
-            backend.synchronize()
-            seconds = time.perf_counter() - start
-
-            wanted = []  # (name, 0-d device array), all copied to the host at once
-            if monitor_training_cost:
-                wanted.append(("training_cost", self._total_cost(X, Y, lmbda)))
-            if monitor_training_accuracy:
-                wanted.append(("training_correct", self._correct(X, labels_train)))
-            if monitor_evaluation_cost:
-                wanted.append(("evaluation_cost", self._total_cost(X_eval, Y_eval, lmbda)))
-            if monitor_evaluation_accuracy:
-                wanted.append(("evaluation_correct", self._correct(X_eval, labels_eval)))
-            values = self._fetch([v for _, v in wanted])
-            record = {"epoch": j, "train_seconds": seconds}
-            for (name, _), value in zip(wanted, values):
-                record[name] = int(round(value)) if name.endswith("correct") else value
-            if monitor_training_accuracy:
-                record["training_total"] = n
-            if monitor_evaluation_accuracy:
-                record["evaluation_total"] = len(X_eval)
-            history.append(record)
-            if verbose:
-                print(History.book_lines(record), flush=True)
-            if callback is not None:
-                callback(record)
-        return history
+        settings = TrainingSettings(
+            epochs=epochs, mini_batch_size=m, eta=eta, lmbda=lmbda,
+            monitor_evaluation_cost=monitor_evaluation_cost,
+            monitor_evaluation_accuracy=monitor_evaluation_accuracy,
+            monitor_training_cost=monitor_training_cost,
+            monitor_training_accuracy=monitor_training_accuracy,
+            verbose=verbose, callback=callback, engine=engine, graph=graph,
+        )
+        return run_sgd(self, train, evaluation, settings)
 
     # --------------------------------------------------------------- metrics
     def accuracy(self, data: Any, convert: bool = False) -> int:
@@ -483,45 +392,13 @@ class Network:
         save(self, filename)
 
     @classmethod
-    def load(cls, filename: Any, device: Any = "auto", dtype: Any = "float32") -> "Network":
+    def load(cls, filename: Any, device: DeviceLike = "auto",
+             dtype: DTypeLike = "float32") -> "Network":
         """Read a network saved by :meth:`save` or by ``network2.py``."""
         from .persistence import load
 
         return load(filename, device=device, dtype=dtype)
 
-
-class _Workspace:
-    """Buffers for one mini-batch size, allocated once per training run.
-
-    Row slices ``[:k]`` of these serve a smaller last mini-batch, so a run allocates
-    nothing inside its epochs.
-    """
-
-    def __init__(self, net: Network, m: int) -> None:
-        xp, dt = net.xp, net.dtype
-        self.activations = [xp.empty((m, n), dtype=dt) for n in net.sizes[1:]]
-        self.deltas = [xp.empty((m, n), dtype=dt) for n in net.sizes[1:]]
-        self.scratch = [xp.empty((m, n), dtype=dt) for n in net.sizes[1:]]
-        # Gradients share the parameters' flat layout: nabla_w[l], nabla_b[l] are views.
-        self.gradient, self.nabla_w, nabla_b = _flat_layers(net)
-        self.nabla_b = [nb.reshape(-1) for nb in nabla_b]
-        self.n_weights = sum(w.size for w in self.nabla_w)
-
-
-def _flat_layers(net: Network) -> tuple[Array, list[Array], list[Array]]:
-    """A flat buffer for all of ``net``'s parameters, and its per-layer views.
-
-    Layout: every weight matrix (row-major, layer by layer), then every bias column.
-    """
-    shapes_w = [(n, m) for m, n in zip(net.sizes[:-1], net.sizes[1:])]
-    shapes_b = [(n, 1) for n in net.sizes[1:]]
-    flat = net.xp.empty(sum(a * b for a, b in shapes_w + shapes_b), dtype=net.dtype)
-    views, offset = [], 0
-    for shape in shapes_w + shapes_b:
-        size = shape[0] * shape[1]
-        views.append(flat[offset:offset + size].reshape(shape))
-        offset += size
-    return flat, views[:len(shapes_w)], views[len(shapes_w):]
 
 
 # ------------------------------------------------------------------ checks

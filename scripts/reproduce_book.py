@@ -6,11 +6,8 @@
 """
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from gpunet.cli import main  # noqa: E402
+from gpunet.cli import main  # needs gpunet installed: pip install -e .
 
 if __name__ == "__main__":
     sys.exit(main(["reproduce", *sys.argv[1:]]))

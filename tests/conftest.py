@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backends import BackendUnavailable, get_backend
-from backends.strict import StrictBackend
+from gpunet.backends import BackendUnavailable, get_backend
+from gpunet.backends.testing import StrictBackend
 
 
 @functools.lru_cache(maxsize=None)
@@ -60,7 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_gpunet(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run ``python -m gpunet ARGS`` in a subprocess, as a user would, from this tree."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    """Run ``python -m gpunet ARGS`` in a subprocess, as a user would (gpunet installed)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     return subprocess.run([sys.executable, "-m", "gpunet", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)

@@ -9,9 +9,9 @@ import warnings
 import numpy as np
 import pytest
 
-import backends
-from backends import BackendUnavailable, NumpyBackend, array_module, get_backend
-from backends.strict import DeviceArray, StrictBackend
+import gpunet.backends as backends
+from gpunet.backends import BackendUnavailable, NumpyBackend, array_module, get_backend
+from gpunet.backends.testing import DeviceArray, StrictBackend
 
 
 # ------------------------------------------------------------ device choice
@@ -81,7 +81,7 @@ def test_auto_falls_back_to_cpu_and_says_why(monkeypatch):
 def test_cupy_is_imported_lazily():
     import subprocess
 
-    code = ("import sys, gpunet, backends; backends.get_backend('cpu'); "
+    code = ("import sys, gpunet; gpunet.backends.get_backend('cpu'); "
             "print('cupy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

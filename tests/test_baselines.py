@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpunet.baselines import AverageDarkness, svm_correct
+from gpunet.book.baselines import AverageDarkness, svm_correct
 
 
 def test_average_darkness_gives_the_books_count(mnist):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import gpunet
-from backends.strict import StrictBackend
+from gpunet.backends.testing import StrictBackend
 
 from conftest import make_backend
 

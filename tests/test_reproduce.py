@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import run_gpunet
-from gpunet.reproduce import BY_NAME, EXPERIMENTS, binary_targets
-from gpunet.toy import train_toy_neuron
+from gpunet.book.reproduce import BY_NAME, EXPERIMENTS, binary_targets
+from gpunet.book.toy import train_toy_neuron
 
 
 def test_quick_reproduction_writes_report_and_raw_results(tmp_path):

@@ -23,7 +23,7 @@ def sigmoid(z: Any) -> Any:
 
 @dataclass(frozen=True)
 class Perceptron:
-    """Output 1 if ``w·x + b > 0``, else 0 (book.md §1; ``b`` is minus the threshold)."""
+    """Output 1 if ``w·x + b > 0``, else 0 (chapter 1, "Perceptrons"; ``b`` is minus the threshold)."""
 
     weights: Any  # a sequence of floats, stored as a float64 NumPy vector
     bias: float
@@ -49,7 +49,7 @@ class Perceptron:
 
 
 class SigmoidNeuron(Perceptron):
-    """Output ``σ(w·x + b)``: a smoothed perceptron (book.md §1)."""
+    """Output ``σ(w·x + b)``: a smoothed perceptron (chapter 1, "Sigmoid neurons")."""
 
     def output(self, x: Sequence[float]) -> float:
         return float(sigmoid(self.z(x)))

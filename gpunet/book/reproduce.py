@@ -1,4 +1,4 @@
-"""Reproduce the book's published numbers (book.md §9) and report them side by side.
+"""Reproduce the book's published numbers (chapters 1 to 3) and report them side by side.
 
 ``gpunet reproduce`` runs every MNIST experiment of the book's table with several seeds,
 the 10-output against 4-bit-output comparison, the baselines and the toy neuron, and
@@ -22,13 +22,13 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from backends import Backend, get_backend
+from ..backends import Backend, get_backend
 
 from .baselines import AverageDarkness, svm_correct
-from .bench import cpu_model
-from .mnist import MNIST, load_mnist
-from .network import Network
-from .persistence import atomic_write_text
+from ..bench import cpu_model
+from ..mnist import MNIST, load_mnist
+from ..network import Network
+from ..persistence import atomic_write_text
 from .toy import SETTINGS, STARTS, train_toy_neuron
 
 TEST_SIZE = 10_000
@@ -273,7 +273,7 @@ def _toy(epochs: int, log: Callable[[str], None]) -> dict:
 
 
 def _meta(backend: Backend, options: Options, seeds: int) -> dict:
-    from . import __version__
+    from .. import __version__
 
     return {
         "gpunet": __version__,

@@ -1,4 +1,4 @@
-"""The book's baselines for MNIST (book.md §9): average darkness, and an SVM.
+"""The book's baselines for MNIST (chapter 1, "Implementing our network to classify digits"): average darkness, and an SVM.
 
 Both report the number of test images classified correctly, out of 10,000.
 """

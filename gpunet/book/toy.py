@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .network import Network
+from ..network import Network
 
 # (cost, η) as in the book's two figures
 SETTINGS = {"quadratic": 0.15, "cross-entropy": 0.005}

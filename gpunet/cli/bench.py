@@ -1,0 +1,45 @@
+"""``gpunet bench``: seconds per training epoch against PyTorch, scikit-learn, the book."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(sub: Any, formatter: type) -> None:
+    bench = sub.add_parser(
+        "bench",
+        help="seconds per training epoch: gpunet against PyTorch, scikit-learn, the book",
+        description="Benchmark training epochs (median after warm-up, device "
+        "synchronised) for each configuration and implementation available here; "
+        "write OUT/<stamp>.json and OUT/<stamp>.md.",
+        formatter_class=formatter,
+    )
+    bench.add_argument("--configs", default="book,book100,wide,wide-large-batch",
+                       help="comma-separated configurations")
+    bench.add_argument("--impl", default="all", metavar="LIST",
+                       help="comma-separated implementations, or all (see the module "
+                       "gpunet.bench for the list)")
+    bench.add_argument("--epochs", type=int, default=5, help="measured epochs (median)")
+    bench.add_argument("--warmup", type=int, default=1, help="epochs run before measuring")
+    bench.add_argument("--limit", type=int, default=None, metavar="N",
+                       help="use the first N training images (default: all 50,000)")
+    bench.add_argument("--quick", action="store_true",
+                       help="smoke run: 1,000 images, 2 measured epochs")
+    bench.add_argument("--out", default="benchmarks", help="directory for the results")
+    bench.add_argument("--stamp", default=None, help="file name stem (default: date-time)")
+    bench.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..bench import IMPLEMENTATIONS, benchmark, write_results
+
+    impls = list(IMPLEMENTATIONS) if args.impl == "all" else [i for i in args.impl.split(",") if i]
+    limit, epochs = (1000, 2) if args.quick else (args.limit, args.epochs)
+    results = benchmark([c for c in args.configs.split(",") if c], impls,
+                        epochs=epochs, warmup=args.warmup, limit=limit)
+    json_path, md_path = write_results(results, Path(args.out), args.stamp)
+    print(f"wrote {json_path} and {md_path}")
+    return 0

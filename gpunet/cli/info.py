@@ -1,0 +1,70 @@
+"""``gpunet info``: versions, backends and the devices this machine can see."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..backends import get_backend
+
+
+def add_parser(sub: Any, formatter: type) -> None:
+    info = sub.add_parser("info", help="print versions, backends and visible devices",
+                          description="Print gpunet's, Python's, NumPy's and CuPy's "
+                          "versions, the CUDA devices visible here, and what "
+                          "--device auto would choose.", formatter_class=formatter)
+    info.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    print(f"gpunet {__version__}")
+    print(f"Python {platform.python_version()} ({platform.system()} {platform.machine()})")
+    print(f"NumPy {np.__version__}{_blas()}")
+    print("backends:")
+    print(f"  cpu     {get_backend('cpu').description}")
+    try:
+        import cupy
+    except ImportError:
+        print("  cuda    unavailable: CuPy is not installed "
+              "(pip install 'gpunet[cuda12]' or 'gpunet[cuda13]')")
+    else:
+        print(f"  cuda    CuPy {cupy.__version__}{_cuda_versions(cupy)}")
+        try:
+            count = cupy.cuda.runtime.getDeviceCount()
+        except Exception as exc:
+            print(f"          no CUDA device visible ({exc})")
+        else:
+            for i in range(count):
+                props = cupy.cuda.runtime.getDeviceProperties(i)
+                dev_name = props["name"]
+                dev_name = dev_name.decode() if isinstance(dev_name, bytes) else dev_name
+                print(f"  cuda:{i}  {dev_name}, {props['totalGlobalMem'] / 2**30:.1f} GiB")
+    auto = get_backend("auto")
+    print(f"auto:     {auto.device}  [{auto.selection_note}]")
+    return 0
+
+
+def _blas() -> str:
+    try:
+        config = np.show_config(mode="dicts")
+        blas = config["Build Dependencies"]["blas"]
+        return f" (BLAS: {blas.get('name')} {blas.get('version', '')})".rstrip()
+    except Exception:
+        return ""
+
+
+def _cuda_versions(cupy: Any) -> str:
+    try:
+        runtime = cupy.cuda.runtime.runtimeGetVersion()
+        driver = cupy.cuda.runtime.driverGetVersion()
+    except Exception:
+        return ""
+    fmt = lambda v: f"{v // 1000}.{(v % 1000) // 10}"  # noqa: E731
+    driver_text = f"driver supports CUDA {fmt(driver)}" if driver else "no CUDA driver found"
+    return f", CUDA runtime {fmt(runtime)}, {driver_text}"
+
+

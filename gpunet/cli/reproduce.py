@@ -1,0 +1,46 @@
+"""``gpunet reproduce``: the book's published numbers, side by side with ours."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .options import add_device
+
+
+def add_parser(sub: Any, formatter: type) -> None:
+    rep = sub.add_parser(
+        "reproduce",
+        help="reproduce the book's published numbers, with a Markdown report and plots",
+        description="Run the book's MNIST experiments (several seeds each), the 10 vs "
+        "4-bit output comparison, the baselines and the toy neuron; write "
+        "OUT/results.md, OUT/results/results.json and PNG plots.",
+        formatter_class=formatter,
+    )
+    add_device(rep)
+    rep.add_argument("--seeds", type=int, default=3, help="runs per experiment")
+    rep.add_argument("--only", action="append", default=[], metavar="NAME",
+                     help="run only this experiment (repeatable): chapter1, hidden100, "
+                     "eta-small, eta-large, no-hidden, ce30, ce100, binary4, baselines, "
+                     "toy; default: all")
+    rep.add_argument("--quick", action="store_true",
+                     help="smoke run: 1,000 images, one seed, two epochs")
+    rep.add_argument("--out", default="reproduction", help="directory for the report")
+    rep.add_argument("--no-svm", action="store_true",
+                     help="skip the (slow) scikit-learn SVM baseline")
+    rep.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    rep.add_argument("--render-only", action="store_true",
+                     help="run nothing: rewrite the report from OUT/results/results.json")
+    rep.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..book.reproduce import Options, render, reproduce
+
+    if args.render_only:
+        render(args.out, plots=not args.no_plots)
+        return 0
+    reproduce(Options(device=args.device, seeds=args.seeds, only=args.only,
+                      quick=args.quick, out=args.out, svm=not args.no_svm,
+                      plots=not args.no_plots))
+    return 0

@@ -1,0 +1,52 @@
+"""Where a network's parameters live: one flat buffer, per-layer views into it.
+
+All weights and biases of a network sit in one contiguous array, every weight matrix
+first (row-major, layer by layer), then every bias column. ``weights[l]`` and
+``biases[l]`` are views of it with the book's shapes, ``(n_{l+1}, n_l)`` and
+``(n_{l+1}, 1)`` (chapter 1, "The architecture of neural networks"). The gradients
+use the same layout, so one SGD step updates every parameter with a single fused
+operation, and an engine that runs on its own kernels (the fused CUDA engine) reads and
+writes the very same buffer.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from .backends import Array
+
+
+def weight_shapes(sizes: Sequence[int]) -> list[tuple[int, int]]:
+    """``(n_{l+1}, n_l)`` for each layer ``l`` of ``sizes``."""
+    return [(n, m) for m, n in zip(sizes[:-1], sizes[1:])]
+
+
+def bias_shapes(sizes: Sequence[int]) -> list[tuple[int, int]]:
+    """``(n_{l+1}, 1)`` for each layer ``l`` of ``sizes``."""
+    return [(n, 1) for n in sizes[1:]]
+
+
+def n_weights(sizes: Sequence[int]) -> int:
+    """Number of weights: the flat buffer's first ``n_weights`` entries (they decay in L2)."""
+    return sum(n * m for n, m in weight_shapes(sizes))
+
+
+def n_parameters(sizes: Sequence[int]) -> int:
+    """Number of weights and biases together: the flat buffer's length."""
+    return n_weights(sizes) + sum(sizes[1:])
+
+
+def flat_layers(sizes: Sequence[int], xp: Any, dtype: Any) -> tuple[Array, list[Array], list[Array]]:
+    """A new flat buffer for a network of ``sizes`` and its per-layer views.
+
+    Returns ``(flat, weights, biases)`` where ``weights[l]`` and ``biases[l]`` are
+    views of ``flat`` with the book's shapes.
+    """
+    shapes_w, shapes_b = weight_shapes(sizes), bias_shapes(sizes)
+    flat = xp.empty(n_parameters(sizes), dtype=dtype)
+    views, offset = [], 0
+    for shape in shapes_w + shapes_b:
+        size = shape[0] * shape[1]
+        views.append(flat[offset:offset + size].reshape(shape))
+        offset += size
+    return flat, views[:len(shapes_w)], views[len(shapes_w):]
