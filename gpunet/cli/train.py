@@ -12,7 +12,7 @@ import json
 import time
 from typing import Any
 
-from .options import add_device, sizes
+from .options import add_training_options
 
 
 def add_parser(sub: Any, formatter: type) -> None:
@@ -23,38 +23,7 @@ def add_parser(sub: Any, formatter: type) -> None:
         "are the book's chapter-1 run (about 95% test accuracy after 30 epochs).",
         formatter_class=formatter,
     )
-    add_device(train)
-    train.add_argument("--sizes", type=sizes, default=[784, 30, 10],
-                       help="neurons per layer, comma-separated (default: 784,30,10)")
-    train.add_argument("--epochs", type=int, default=30, help="training epochs")
-    train.add_argument("--batch-size", type=int, default=10, help="mini-batch size m")
-    train.add_argument("--eta", type=float, default=3.0, help="learning rate η")
-    train.add_argument("--cost", choices=["quadratic", "cross-entropy"], default="quadratic",
-                       help="cost function")
-    train.add_argument("--init", choices=["large", "default"], default="large",
-                       help="large: N(0,1) weights (chapter 1); default: N(0,1/n_in) "
-                       "weights (network2.py)")
-    train.add_argument("--lmbda", type=float, default=0.0, help="L2 regularization λ")
-    train.add_argument("--seed", type=int, default=None,
-                       help="random seed (default: a fresh one, printed)")
-    train.add_argument("--dtype", choices=["float32", "float64"], default="float32",
-                       help="floating-point precision")
-    train.add_argument("--engine", choices=["auto", "eager"], default="auto",
-                       help="how each epoch's steps run: auto picks the fastest for the "
-                       "network and device")
-    train.add_argument("--data", metavar="DIR", default=None,
-                       help="directory of MNIST IDX files (gzipped or not) or the book's "
-                       "mnist.pkl.gz (default: the bundled copy)")
-    train.add_argument("--limit", type=int, default=None, metavar="N",
-                       help="train on the first N training images only (default: all)")
-    train.add_argument("--evaluate", choices=["test", "validation"], default="test",
-                       help="the data scored after each epoch")
-    train.add_argument("--monitor-training-cost", action="store_true",
-                       help="also report the cost on the training data each epoch")
-    train.add_argument("--monitor-training-accuracy", action="store_true",
-                       help="also report the accuracy on the training data each epoch")
-    train.add_argument("--monitor-evaluation-cost", action="store_true",
-                       help="also report the cost on the evaluated data each epoch")
+    add_training_options(train)
     train.add_argument("--cuda-graph", action="store_true",
                        help="replay each epoch as a captured CUDA graph (CUDA only; "
                        "experimental)")

@@ -1,0 +1,148 @@
+"""The book's per-example algorithm in plain NumPy: the oracle every engine must match.
+
+This is ``network2.py`` (chapters 1 to 3) almost line by line: column vectors, one
+example at a time, ``np.dot``. It shares no code with :mod:`gpunet.backends`,
+:mod:`gpunet.backprop` or the engines, so it can judge them: the tests use it as their
+reference and ``gpunet check`` ships it to users to prove their own device computes
+what the book computes. It is slow (a Python loop over examples) and meant for small
+inputs.
+
+Shapes are the book's: ``weights[l]`` is ``(n_{l+1}, n_l)``, ``biases[l]`` is
+``(n_{l+1}, 1)``, an input ``x`` is ``(n_in, 1)``, a desired output ``y`` is
+``(n_out, 1)``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+Params = tuple[list[np.ndarray], list[np.ndarray]]  # (weights, biases)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """``σ(z) = 1 / (1 + e^{-z})`` (chapter 1, eq. 3)."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def sigmoid_prime(z: np.ndarray) -> np.ndarray:
+    """``σ'(z) = σ(z)(1 - σ(z))``."""
+    return sigmoid(z) * (1 - sigmoid(z))
+
+
+def feedforward(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray],
+                a: np.ndarray) -> np.ndarray:
+    """``a^l = σ(w^l a^{l-1} + b^l)`` through every layer, for a column ``a``."""
+    for w, b in zip(weights, biases):
+        a = sigmoid(np.dot(w, a) + b)
+    return a
+
+
+def output_delta(cost: str, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``δ^L`` (chapter 2, BP1): ``(a - y) σ'(z)`` (quadratic) or ``a - y`` (cross-entropy)."""
+    if cost == "quadratic":
+        return (a - y) * sigmoid_prime(z)
+    if cost == "cross-entropy":
+        return a - y
+    raise ValueError(f"unknown cost {cost!r}")
+
+
+def backprop(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray,
+             y: np.ndarray, cost: str) -> Params:
+    """``(nabla_w, nabla_b)`` for one example: chapter 2's four equations, verbatim."""
+    nabla_b = [np.zeros(b.shape) for b in biases]
+    nabla_w = [np.zeros(w.shape) for w in weights]
+    activation, activations, zs = x, [x], []
+    for w, b in zip(weights, biases):
+        z = np.dot(w, activation) + b
+        zs.append(z)
+        activation = sigmoid(z)
+        activations.append(activation)
+    delta = output_delta(cost, zs[-1], activations[-1], y)
+    nabla_b[-1] = delta
+    nabla_w[-1] = np.dot(delta, activations[-2].transpose())
+    for l in range(2, len(weights) + 1):
+        delta = np.dot(weights[-l + 1].transpose(), delta) * sigmoid_prime(zs[-l])
+        nabla_b[-l] = delta
+        nabla_w[-l] = np.dot(delta, activations[-l - 1].transpose())
+    return nabla_w, nabla_b
+
+
+def gradient(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], X: np.ndarray,
+             Y: np.ndarray, cost: str) -> Params:
+    """``Σ_x ∂C_x/∂w`` and ``Σ_x ∂C_x/∂b`` over the rows of ``X`` (inputs), ``Y`` (targets)."""
+    total_w = [np.zeros(w.shape) for w in weights]
+    total_b = [np.zeros(b.shape) for b in biases]
+    for x, y in zip(X, Y):
+        nw, nb = backprop(weights, biases, x.reshape(-1, 1), y.reshape(-1, 1), cost)
+        total_w = [t + d for t, d in zip(total_w, nw)]
+        total_b = [t + d for t, d in zip(total_b, nb)]
+    return total_w, total_b
+
+
+def update_mini_batch(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray],
+                      X: np.ndarray, Y: np.ndarray, eta: float, lmbda: float, n: int,
+                      cost: str) -> Params:
+    """One step (chapter 3, eq. 93, 94): ``w → (1 - ηλ/n) w - (η/m) Σ ∇w``, ``b → b - (η/m) Σ ∇b``."""
+    m = len(X)
+    nabla_w, nabla_b = gradient(weights, biases, X, Y, cost)
+    new_w = [(1 - eta * lmbda / n) * w - (eta / m) * nw for w, nw in zip(weights, nabla_w)]
+    new_b = [b - (eta / m) * nb for b, nb in zip(biases, nabla_b)]
+    return new_w, new_b
+
+
+def sgd_epoch(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], X: np.ndarray,
+              Y: np.ndarray, permutation: np.ndarray, mini_batch_size: int, eta: float,
+              lmbda: float, cost: str) -> Params:
+    """One epoch over ``X[permutation]`` in mini-batches (the last may be smaller)."""
+    n = len(X)
+    w, b = list(weights), list(biases)
+    for s in range(0, n, mini_batch_size):
+        idx = permutation[s:s + mini_batch_size]
+        w, b = update_mini_batch(w, b, X[idx], Y[idx], eta, lmbda, n, cost)
+    return w, b
+
+
+def total_cost(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], X: np.ndarray,
+               Y: np.ndarray, cost: str, lmbda: float = 0.0) -> float:
+    """Mean cost over the rows, plus ``λ/(2n) Σ w²`` (chapter 3, eq. 85 and 86)."""
+    total = 0.0
+    for x, y in zip(X, Y):
+        a = feedforward(weights, biases, x.reshape(-1, 1))
+        y = y.reshape(-1, 1)
+        if cost == "quadratic":
+            total += 0.5 * float(np.sum((a - y) ** 2))
+        else:
+            total += float(np.sum(np.nan_to_num(-y * np.log(a) - (1 - y) * np.log(1 - a))))
+    n = len(X)
+    return total / n + 0.5 * (lmbda / n) * sum(float(np.sum(w * w)) for w in weights)
+
+
+def accuracy(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], X: np.ndarray,
+             labels: np.ndarray) -> int:
+    """How many rows of ``X`` the network classifies as ``labels``."""
+    return sum(int(np.argmax(feedforward(weights, biases, x.reshape(-1, 1))) == int(d))
+               for x, d in zip(X, labels))
+
+
+def initial_parameters(sizes: Sequence[int], seed: int, init: str = "default") -> Params:
+    """The parameters ``gpunet.Network(sizes, init=init, seed=seed)`` starts from.
+
+    The draw order is the network's: every bias column, then every weight matrix,
+    from ``numpy.random.default_rng(seed)``.
+    """
+    rng = np.random.default_rng(seed)
+    biases = [rng.standard_normal((n, 1)) for n in sizes[1:]]
+    weights = [rng.standard_normal((n, m)) for m, n in zip(sizes[:-1], sizes[1:])]
+    if init == "default":
+        weights = [w / np.sqrt(w.shape[1]) for w in weights]
+    return weights, biases
+
+
+def one_hot(labels: np.ndarray, n_out: int, dtype: Optional[type] = None) -> np.ndarray:
+    """Row ``i`` is 1 at ``labels[i]`` and 0 elsewhere."""
+    Y = np.zeros((len(labels), n_out), dtype=dtype or np.float64)
+    Y[np.arange(len(labels)), labels] = 1
+    return Y
