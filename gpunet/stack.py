@@ -1,0 +1,313 @@
+"""Many networks at once: K networks of the same sizes trained in lockstep.
+
+The book never trains just one network: chapter 1 reports a best of three runs and
+chapter 3 compares learning rates ("How to choose a neural network's
+hyper-parameters?") and regularization parameters side by side. A
+:class:`NetworkStack` trains such a set together, as one batch of stacked matrices
+(:mod:`gpunet.engines.stacked`): each network with its own seed (its initial
+parameters and its per-epoch shuffles drawn exactly as ``Network(sizes, seed=s)``
+draws them), its own ``η`` and its own ``λ``. Each network's run is the run a single
+:class:`gpunet.Network` with the same settings makes (the same per-epoch accuracy; in
+float64 the same parameters to rounding).
+
+>>> stack = NetworkStack([784, 30, 10], seeds=[0, 1, 2], cost="cross-entropy")
+>>> histories = stack.SGD(data.training, 30, 10, eta=[0.025, 0.25, 2.5],
+...                       test_data=data.test)
+>>> nets = stack.networks()  # ordinary gpunet.Network objects
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+from typing import Any, Callable, Optional, Sequence, Union
+
+import numpy as np
+
+from .arguments import (
+    check_dtype,
+    check_eta,
+    check_lmbda,
+    check_positive_int,
+    check_seed,
+    check_sizes,
+)
+from .backends import Array, Backend, DeviceLike, get_backend
+from .backprop import feedforward
+from .costs import Cost, CrossEntropyCost, get_cost
+from .datasets import Examples, as_examples
+from .engines.stacked import StackedSettings, select_stacked_engine, stacked_layers
+from .history import History
+from .network import EVAL_CHUNK, DTypeLike, InitName, Network
+
+FloatOrList = Union[float, Sequence[float]]
+
+
+class NetworkStack:
+    """K sigmoid networks of the same ``sizes``, cost, init and dtype, one per seed.
+
+    Args:
+        sizes: neurons per layer, input layer first, e.g. ``[784, 30, 10]``.
+        seeds: one seed per network (distinct or not); network ``k`` starts from the
+            parameters ``Network(sizes, init=init, seed=seeds[k])`` starts from and
+            shuffles each epoch as that network would.
+        cost, init, dtype, device: as for :class:`gpunet.Network`.
+
+    ``parameters`` is one ``(K, P)`` device array whose row ``k`` is network ``k``'s
+    flat buffer (:mod:`gpunet.parameters`); ``weights[l]`` ``(K, n_{l+1}, n_l)`` and
+    ``biases[l]`` ``(K, n_{l+1}, 1)`` are views of it.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        seeds: Sequence[int],
+        cost: Union[Cost, str] = CrossEntropyCost,
+        init: InitName = "default",
+        dtype: DTypeLike = "float32",
+        device: DeviceLike = "auto",
+    ) -> None:
+        self.sizes = check_sizes(sizes)
+        self.cost = get_cost(cost)
+        self.dtype = check_dtype(dtype)
+        if init not in ("default", "large"):
+            raise ValueError(f"unknown init {init!r}; use 'default' or 'large'.")
+        self.init = init
+        if isinstance(seeds, (int, np.integer)) or not hasattr(seeds, "__len__"):
+            raise ValueError(f"seeds must be a list of seeds, one per network, got {seeds!r}.")
+        self.seeds = [check_seed(s) for s in seeds]
+        if not self.seeds:
+            raise ValueError("seeds is empty; give at least one seed (one per network).")
+        self.backend: Backend = get_backend(device)
+        self.xp = self.backend.xp
+        # Each network's generator draws its initial parameters exactly as a Network
+        # with that seed does (the same code, on the host, in float64), and then keeps
+        # drawing that network's per-epoch permutations.
+        host, self.rngs = [], []
+        for seed in self.seeds:
+            proto = Network(self.sizes, cost=self.cost, init=init, dtype="float64",
+                            device="cpu", seed=seed)
+            host.append(proto.parameters)
+            self.rngs.append(proto.rng)
+        with self._scope():
+            self._parameters, self._weights, self._biases = stacked_layers(
+                self.sizes, len(self.seeds), self.xp, self.dtype)
+            self.backend.copy_from_host(self._parameters, np.stack(host))
+
+    def _scope(self) -> Any:
+        """The stack's device made current for this thread (CuPy's current device is
+        per thread), where the backend offers it."""
+        scope = getattr(self.backend, "scope", None)
+        return scope() if scope is not None else contextlib.nullcontext()
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+    def __repr__(self) -> str:
+        return (f"NetworkStack({self.sizes}, seeds={self.seeds}, cost={self.cost.__name__}, "
+                f"init={self.init!r}, dtype={np.dtype(self.dtype).name!r}, "
+                f"device={self.backend.device!r})")
+
+    # ------------------------------------------------------------ parameters
+    @property
+    def parameters(self) -> Array:
+        """``(K, P)``: row ``k`` is network ``k``'s flat parameter buffer."""
+        return self._parameters
+
+    @property
+    def weights(self) -> list[Array]:
+        """``weights[l]``: ``(K, n_{l+1}, n_l)``, a view of :attr:`parameters`."""
+        return self._weights
+
+    @property
+    def biases(self) -> list[Array]:
+        """``biases[l]``: ``(K, n_{l+1}, 1)``, a view of :attr:`parameters`."""
+        return self._biases
+
+    def network(self, k: int) -> Network:
+        """Network ``k`` as an ordinary :class:`gpunet.Network` (its own copy).
+
+        It has the stack's sizes, cost, init, dtype and device, network ``k``'s seed,
+        parameters and generator state, so training it further continues exactly the
+        run a single network would have made.
+        """
+        if not isinstance(k, (int, np.integer)) or not -len(self) <= k < len(self):
+            raise ValueError(f"network index {k!r} is out of range for {len(self)} networks.")
+        net = Network(self.sizes, cost=self.cost, init=self.init, dtype=self.dtype,
+                      device=self.backend, seed=self.seeds[k])
+        with self._scope():
+            net.set_parameters([w[k] for w in self._weights], [b[k] for b in self._biases])
+        net.rng = copy.deepcopy(self.rngs[k])
+        return net
+
+    def networks(self) -> list[Network]:
+        """Every network of the stack as an ordinary :class:`gpunet.Network`, in order."""
+        return [self.network(k) for k in range(len(self))]
+
+    # ------------------------------------------------------------------- SGD
+    def SGD(
+        self,
+        training_data: Any,
+        epochs: int,
+        mini_batch_size: int,
+        eta: FloatOrList,
+        lmbda: FloatOrList = 0.0,
+        evaluation_data: Any = None,
+        monitor_evaluation_cost: bool = False,
+        monitor_evaluation_accuracy: bool = False,
+        monitor_training_cost: bool = False,
+        monitor_training_accuracy: bool = False,
+        *,
+        test_data: Any = None,
+        verbose: bool = True,
+        callback: Optional[Callable[[list[dict[str, Any]]], None]] = None,
+        engine: str = "auto",
+    ) -> list[History]:
+        """Train every network by mini-batch SGD (chapter 1; chapter 3, "Regularization").
+
+        The arguments are :meth:`gpunet.Network.SGD`'s, except that ``eta`` and
+        ``lmbda`` may each be one number for all networks or a list with one per
+        network. Every network sees the same ``training_data`` in its own order.
+
+        Prints one line per epoch (each network's evaluation accuracy) when
+        ``verbose``; calls ``callback(records)`` after each epoch with the K records
+        (see :class:`gpunet.History`; ``train_seconds`` is the whole stack's epoch).
+        ``engine`` chooses how the steps run (:mod:`gpunet.engines.stacked`).
+
+        Returns one :class:`gpunet.History` per network, in the stack's order.
+        """
+        if test_data is not None:
+            if evaluation_data is not None:
+                raise ValueError("pass either test_data or evaluation_data, not both.")
+            evaluation_data, monitor_evaluation_accuracy = test_data, True
+        epochs = check_positive_int(epochs, "epochs")
+        m = check_positive_int(mini_batch_size, "mini_batch_size")
+        etas = self._per_network(eta, "eta", check_eta)
+        lmbdas = self._per_network(lmbda, "lmbda", check_lmbda)
+        train = as_examples(training_data, self.sizes[0], self.sizes[-1], "training_data")
+        monitor_evaluation = monitor_evaluation_cost or monitor_evaluation_accuracy
+        if monitor_evaluation and evaluation_data is None:
+            raise ValueError("evaluation metrics were asked for but evaluation_data is None.")
+        evaluation = (
+            as_examples(evaluation_data, self.sizes[0], self.sizes[-1], "evaluation_data")
+            if evaluation_data is not None else None
+        )
+        settings = StackedSettings(
+            epochs=epochs, mini_batch_size=m, eta=etas, lmbda=lmbdas,
+            monitor_evaluation_cost=monitor_evaluation_cost,
+            monitor_evaluation_accuracy=monitor_evaluation_accuracy,
+            monitor_training_cost=monitor_training_cost,
+            monitor_training_accuracy=monitor_training_accuracy,
+            verbose=verbose, callback=callback, engine=engine,
+        )
+        with self._scope():
+            return self._run(train, evaluation, settings)
+
+    def _per_network(self, value: FloatOrList, name: str,
+                     check: Callable[[Any], float]) -> tuple[float, ...]:
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+            return (check(value),) * len(self)
+        values = tuple(check(v) for v in value)
+        if len(values) != len(self):
+            raise ValueError(f"{name} has {len(values)} values for {len(self)} networks; "
+                             f"give one number, or one per network.")
+        return values
+
+    def _run(self, train: Examples, evaluation: Optional[Examples],
+             settings: StackedSettings) -> list[History]:
+        """The epochs, as :func:`gpunet.training.run_sgd` runs them for one network."""
+        backend, asarray, K = self.backend, self.backend.asarray, len(self)
+        n = len(train)
+        X, Y = asarray(train.X, self.dtype), asarray(train.Y, self.dtype)
+        engine = select_stacked_engine(self, X, Y, settings)
+        if settings.monitor_evaluation:
+            assert evaluation is not None  # checked by SGD
+            X_eval, Y_eval = asarray(evaluation.X, self.dtype), asarray(evaluation.Y, self.dtype)
+            labels_eval = asarray(evaluation.labels)
+        if settings.monitor_training_accuracy:
+            labels_train = asarray(train.labels)
+
+        histories = [History(engine=f"stacked-{engine.name}") for _ in range(K)]
+        for j in range(settings.epochs):
+            start = time.perf_counter()
+            engine.train_epoch(np.stack([rng.permutation(n) for rng in self.rngs]))
+            backend.synchronize()
+            seconds = time.perf_counter() - start
+
+            names: list[str] = []
+            values: list[Array] = []  # K values per name, all copied to the host at once
+            for name, wanted, metric in (
+                ("training_cost", settings.monitor_training_cost,
+                 lambda k: self._total_cost(k, X, Y, settings.lmbda[k])),
+                ("training_correct", settings.monitor_training_accuracy,
+                 lambda k: self._correct(k, X, labels_train)),
+                ("evaluation_cost", settings.monitor_evaluation_cost,
+                 lambda k: self._total_cost(k, X_eval, Y_eval, settings.lmbda[k])),
+                ("evaluation_correct", settings.monitor_evaluation_accuracy,
+                 lambda k: self._correct(k, X_eval, labels_eval)),
+            ):
+                if wanted:
+                    names.append(name)
+                    values.extend(metric(k) for k in range(K))
+            fetched = self._fetch(values)
+            records = []
+            for k in range(K):
+                record: dict[str, Any] = {"epoch": j, "train_seconds": seconds}
+                for i, name in enumerate(names):
+                    value = fetched[i * K + k]
+                    record[name] = int(round(value)) if name.endswith("correct") else value
+                if settings.monitor_training_accuracy:
+                    record["training_total"] = n
+                if settings.monitor_evaluation_accuracy:
+                    record["evaluation_total"] = len(evaluation)  # type: ignore[arg-type]
+                histories[k].append(record)
+                records.append(record)
+            if settings.verbose:
+                print(self.epoch_line(records), flush=True)
+            if settings.callback is not None:
+                settings.callback(records)
+        return histories
+
+    @staticmethod
+    def epoch_line(records: list[dict[str, Any]]) -> str:
+        """One compact line for an epoch of the stack: each network's accuracy."""
+        r0 = records[0]
+        if "evaluation_correct" in r0:
+            scores = " ".join(str(r["evaluation_correct"]) for r in records)
+            return (f"Epoch {r0['epoch']}: {scores} / {r0['evaluation_total']}  "
+                    f"({r0['train_seconds']:.2f} s)")
+        return f"Epoch {r0['epoch']} training complete ({r0['train_seconds']:.2f} s)"
+
+    # --------------------------------------------------------------- metrics
+    # Per network, with the same code and order of operations as Network's own metrics,
+    # on network k's views: a stacked network's accuracy is the single network's.
+    def _forward(self, k: int, a: Array) -> Array:
+        return feedforward(self.backend, [w[k] for w in self._weights],
+                           [b[k] for b in self._biases], a)
+
+    def _correct(self, k: int, X: Array, labels: Array) -> Array:
+        xp, total = self.xp, None
+        for s in range(0, X.shape[0], EVAL_CHUNK):
+            out = self._forward(k, X[s:s + EVAL_CHUNK])
+            hits = xp.sum(xp.argmax(out, axis=1) == labels[s:s + EVAL_CHUNK])
+            total = hits if total is None else total + hits
+        return total
+
+    def _total_cost(self, k: int, X: Array, Y: Array, lmbda: float) -> Array:
+        xp, total, n = self.xp, None, X.shape[0]
+        for s in range(0, n, EVAL_CHUNK):
+            c = self.cost.fn(self._forward(k, X[s:s + EVAL_CHUNK]), Y[s:s + EVAL_CHUNK])
+            total = c if total is None else total + c
+        total = total / n
+        if lmbda:
+            total = total + 0.5 * (lmbda / n) * sum(xp.sum(w[k] * w[k]) for w in self._weights)
+        return total
+
+    def _fetch(self, values: list[Array]) -> list[float]:
+        """Copy 0-d device metrics to the host in one transfer."""
+        if not values:
+            return []
+        xp = self.xp
+        stacked = xp.stack([xp.asarray(v, dtype=xp.float64).reshape(()) for v in values])
+        return [float(v) for v in self.backend.to_host(stacked)]

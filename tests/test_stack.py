@@ -1,0 +1,172 @@
+"""NetworkStack: K networks trained in lockstep equal K single-network runs.
+
+The requirement (issue 11): each stacked network's run equals the run of a single
+``Network`` with the same seed, η and λ: in float64 the same per-epoch accuracy and
+parameters within 1e-9 relative; in float32 within 0.2 percentage points. Checked on
+NumPy, on the strict stand-in for a GPU (no implicit host copies, transfers counted) and
+on CUDA where there is one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gpunet
+from gpunet import Network, NetworkStack
+from gpunet.parameters import n_parameters
+
+from conftest import host
+
+SIZES = [784, 12, 10]
+SEEDS = [3, 0, 7]
+ETAS = [0.5, 3.0, 1.0]
+LMBDAS = [0.0, 5.0, 1.0]
+
+
+@pytest.fixture(scope="module")
+def small(mnist):
+    """1,003 training images (so m = 10 leaves a last mini-batch of 3) and 400 test."""
+    X, y = mnist.training
+    Xt, yt = mnist.test
+    return (X[:1003], y[:1003]), (Xt[:400], yt[:400])
+
+
+def single_runs(backend, small, dtype, cost, init, epochs, monitors):
+    train, test = small
+    runs = []
+    for seed, eta, lmbda in zip(SEEDS, ETAS, LMBDAS):
+        net = Network(SIZES, cost=cost, init=init, dtype=dtype, device=backend, seed=seed)
+        history = net.SGD(train, epochs, 10, eta, lmbda=lmbda, evaluation_data=test,
+                          verbose=False, **monitors)
+        runs.append((history, host(backend, net.parameters)))
+    return runs
+
+
+ALL_MONITORS = dict(monitor_evaluation_accuracy=True, monitor_evaluation_cost=True,
+                    monitor_training_cost=True, monitor_training_accuracy=True)
+
+
+@pytest.mark.parametrize("cost,init", [("quadratic", "large"), ("cross-entropy", "default")])
+def test_float64_stack_equals_single_runs(backend, small, cost, init):
+    train, test = small
+    epochs = 3
+    stack = NetworkStack(SIZES, SEEDS, cost=cost, init=init, dtype="float64", device=backend)
+    histories = stack.SGD(train, epochs, 10, ETAS, LMBDAS, evaluation_data=test,
+                          verbose=False, **ALL_MONITORS)
+    params = host(backend, stack.parameters)
+    singles = single_runs(backend, small, "float64", cost, init, epochs, ALL_MONITORS)
+    assert len(histories) == len(SEEDS)
+    for k, (single, single_params) in enumerate(singles):
+        stacked = histories[k]
+        assert stacked.evaluation_accuracy == single.evaluation_accuracy, k
+        assert stacked.training_accuracy == single.training_accuracy, k
+        np.testing.assert_allclose(stacked.training_cost, single.training_cost, rtol=1e-9)
+        np.testing.assert_allclose(stacked.evaluation_cost, single.evaluation_cost, rtol=1e-9)
+        scale = np.max(np.abs(single_params))
+        assert np.max(np.abs(params[k] - single_params)) <= 1e-9 * scale, k
+    # the networks learnt different things (η and λ really are per network)
+    assert len({tuple(h.evaluation_accuracy) for h in histories}) == len(SEEDS)
+
+
+def test_float32_stack_within_a_fifth_of_a_point(backend, small):
+    train, test = small
+    monitors = dict(monitor_evaluation_accuracy=True)
+    stack = NetworkStack(SIZES, SEEDS, cost="quadratic", init="large", dtype="float32",
+                         device=backend)
+    histories = stack.SGD(train, 2, 10, ETAS, LMBDAS, evaluation_data=test, verbose=False)
+    singles = single_runs(backend, small, "float32", "quadratic", "large", 2, monitors)
+    total = len(test[1])
+    for k, (single, _) in enumerate(singles):
+        for a, b in zip(histories[k].evaluation_accuracy, single.evaluation_accuracy):
+            assert abs(a - b) <= 0.002 * total, (k, a, b)
+
+
+def test_initial_rows_are_each_networks_flat_buffer(backend):
+    """The (K, P) layout the fused CUDA kernel reads: row k = Network(seed_k).parameters."""
+    stack = NetworkStack(SIZES, SEEDS, init="default", dtype="float64", device=backend)
+    params = host(backend, stack.parameters)
+    assert params.shape == (len(SEEDS), n_parameters(SIZES))
+    for k, seed in enumerate(SEEDS):
+        net = Network(SIZES, init="default", dtype="float64", device="cpu", seed=seed)
+        np.testing.assert_array_equal(params[k], net.parameters)
+        for l in range(len(SIZES) - 1):
+            np.testing.assert_array_equal(host(backend, stack.weights[l][k]), net.weights[l])
+            np.testing.assert_array_equal(host(backend, stack.biases[l][k]), net.biases[l])
+
+
+def test_networks_continue_exactly_as_single_runs(small):
+    """stack.networks() are ordinary Networks: parameters and generator carried over."""
+    train, test = small
+    stack = NetworkStack(SIZES, SEEDS, cost="quadratic", init="large", dtype="float64",
+                         device="cpu")
+    stack.SGD(train, 1, 10, ETAS, LMBDAS, verbose=False)
+    nets = stack.networks()
+    assert all(type(net) is Network for net in nets)
+    assert [net.seed for net in nets] == SEEDS
+    for k, net in enumerate(nets):
+        net.SGD(train, 1, 10, ETAS[k], lmbda=LMBDAS[k], verbose=False)
+        single = Network(SIZES, cost="quadratic", init="large", dtype="float64",
+                         device="cpu", seed=SEEDS[k])
+        single.SGD(train, 2, 10, ETAS[k], lmbda=LMBDAS[k], verbose=False)
+        np.testing.assert_allclose(net.parameters, single.parameters, rtol=0, atol=1e-12)
+        assert net.accuracy(test) == single.accuracy(test)
+    # the copies are independent of the stack
+    before = stack.parameters.copy()
+    nets[0].parameters[...] = 0
+    np.testing.assert_array_equal(stack.parameters, before)
+
+
+def test_one_host_copy_per_epoch_on_the_strict_backend(small):
+    from gpunet.backends.testing import StrictBackend
+
+    train, test = small
+    backend = StrictBackend()
+    stack = NetworkStack(SIZES, SEEDS, device=backend)
+    backend.reset_transfers()
+    stack.SGD(train, 3, 10, 0.5, evaluation_data=test, monitor_evaluation_accuracy=True,
+              monitor_evaluation_cost=True, verbose=False)
+    assert backend.transfers == 3
+
+
+def test_scalar_eta_and_duplicate_seeds_give_identical_networks(small):
+    train, test = small
+    stack = NetworkStack(SIZES, [5, 5], dtype="float64", device="cpu")
+    histories = stack.SGD(train, 1, 10, 0.5, test_data=test, verbose=False)
+    assert histories[0].evaluation_accuracy == histories[1].evaluation_accuracy
+    np.testing.assert_array_equal(stack.parameters[0], stack.parameters[1])
+    assert histories[0].engine == "stacked-eager"
+
+
+def test_verbose_prints_one_line_per_epoch(small, capsys):
+    train, test = small
+    stack = NetworkStack(SIZES, [1, 2], device="cpu")
+    histories = stack.SGD(train, 2, 10, 0.5, test_data=test)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    scores = " ".join(str(h.evaluation_accuracy[0]) for h in histories)
+    assert lines[0].startswith(f"Epoch 0: {scores} / 400")
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(eta=[0.5, 0.5]), "eta has 2 values for 3 networks"),
+    (dict(eta=[0.5, -1.0, 0.5]), "eta"),
+    (dict(eta=0.5, lmbda=[0.0, 0.0]), "lmbda has 2 values"),
+    (dict(eta=0.5, engine="warp"), "unknown engine 'warp'"),
+])
+def test_sgd_errors_say_what_to_change(small, kwargs, match):
+    train, _ = small
+    stack = NetworkStack(SIZES, SEEDS, device="cpu")
+    with pytest.raises(ValueError, match=match):
+        stack.SGD(train, 1, 10, verbose=False, **kwargs)
+
+
+@pytest.mark.parametrize("seeds,match", [([], "seeds is empty"), (3, "one per network"),
+                                         ([1, -2], "seed must be")])
+def test_constructor_errors(seeds, match):
+    with pytest.raises(ValueError, match=match):
+        NetworkStack(SIZES, seeds, device="cpu")
+
+
+def test_exported():
+    assert gpunet.NetworkStack is NetworkStack
