@@ -13,6 +13,7 @@ from .costs import CrossEntropyCost, QuadraticCost
 from .history import History
 from .mnist import MNIST, load_data_wrapper, load_mnist
 from .network import Network
+from .stack import NetworkStack
 
 __version__ = "0.1.0"
 
@@ -27,6 +28,7 @@ __all__ = [
     "History",
     "MNIST",
     "Network",
+    "NetworkStack",
     "QuadraticCost",
     "get_backend",
     "load",
