@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from typing import Any, Callable, ContextManager, Optional
+from typing import Any, ContextManager, Optional
 
 import numpy as np
 
@@ -81,22 +81,16 @@ class Backend(ABC):
         """Copy host data into the existing device array ``dst`` (no new buffer)."""
         self.xp.copyto(dst, self.asarray(host, dtype=dst.dtype))
 
-    # ------------------------------------------------------- graph replay
-    #: whether :meth:`capture` can record work for replay on this backend.
-    can_capture: bool = False
+    # ------------------------------------------------------------ device scope
+    def scope(self) -> ContextManager[Any]:
+        """Context in which this backend's device is the calling thread's current one.
 
-    def capture_stream(self) -> ContextManager[Any]:
-        """Context in which work may be captured (CuPy: a dedicated CUDA stream)."""
-        return contextlib.nullcontext()
-
-    def capture(self, work: Callable[[], None]) -> Optional[Callable[[], None]]:
-        """Record ``work`` (without running it) and return a function that replays it.
-
-        The replay repeats exactly the recorded device operations on the same buffers,
-        so ``work`` must allocate nothing and read no host values. Returns ``None``
-        where the backend cannot capture.
+        CuPy allocates and launches on the *current* device, which is per thread; a
+        network on ``cuda:1`` (or one trained from another thread) must enter this
+        around every device operation, or it would allocate and launch on whatever
+        device the thread happens to have. Re-entrant; a no-op on the CPU.
         """
-        return None
+        return contextlib.nullcontext()
 
     # ---------------------------------------------------------- fused operations
     # The NumPy-flavoured defaults below use only ``self.xp`` and in-place ufuncs,

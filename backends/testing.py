@@ -12,13 +12,22 @@ wrappers that behave like ``cupy.ndarray`` in exactly those respects:
 * ``numpy.asarray(x)`` raises ``TypeError``, as CuPy does;
 * mixing a ``numpy.ndarray`` with a device array in a ufunc or array function raises;
 * every device-to-host copy (``to_host``, ``.get()``, ``.item()``, ``float(x)``,
-  ``int(x)``, ``bool(x)``, ``.tolist()``) is counted in :attr:`StrictBackend.transfers`.
+  ``int(x)``, ``bool(x)``, ``.tolist()``) is counted in :attr:`StrictBackend.transfers`;
+* there is a *current device* per thread, as in CUDA: arrays live on the device that
+  was current when they were made, and an operation on an array of another device
+  raises ``ValueError`` (as CuPy does where peer access is unavailable). A network on
+  ``StrictBackend(index=1)`` that forgets to enter ``backend.scope()`` is caught;
+* inside :meth:`StrictBackend.stream_capture` (CUDA stream capture), matrix products
+  raise ``NotImplementedError`` with CuPy's own message, since CuPy refuses every cuBLAS
+  call while a stream captures, and device-to-host copies raise (they synchronise).
 """
 
 from __future__ import annotations
 
+import contextlib
 import numbers
-from typing import Any
+import threading
+from typing import Any, Iterator
 
 import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
@@ -26,19 +35,63 @@ from numpy.lib.mixins import NDArrayOperatorsMixin
 from .base import Backend
 
 
+#: CuPy's message when cuBLAS is called during stream capture
+#: (``cupy_backends/cuda/libs/cublas.pyx``, ``setStream``).
+CAPTURE_CUBLAS_MESSAGE = "calling cuBLAS API during stream capture is currently unsupported"
+
+# Matrix products: cuBLAS calls in CuPy.
+_CUBLAS_FUNCTIONS = frozenset({"matmul", "dot", "vdot", "inner", "outer", "tensordot",
+                               "einsum", "kron"})
+
+_thread = threading.local()
+
+
+def current_device() -> int:
+    """The calling thread's current strict device (0 until a scope says otherwise)."""
+    return getattr(_thread, "device", 0)
+
+
 class _TransferCounter:
+    """State shared by one backend's arrays: host copies made, capture in progress."""
+
     def __init__(self) -> None:
         self.count = 0
+        self.capturing = False
+
+
+def _check_device(arrays: Any) -> int:
+    """The current device, after checking every strict array in ``arrays`` lives there."""
+    device = current_device()
+    for a in arrays:
+        if isinstance(a, DeviceArray) and a._device != device:
+            raise ValueError(
+                f"The device where the array resides ({a._device}) is different from the "
+                f"current device ({device}) (strict stand-in, as CuPy without peer access): "
+                "enter backend.scope() around the operation."
+            )
+    return device
+
+
+def _flatten(x: Any) -> Iterator[Any]:
+    if isinstance(x, (tuple, list)):
+        for v in x:
+            yield from _flatten(v)
+    elif isinstance(x, dict):
+        for v in x.values():
+            yield from _flatten(v)
+    else:
+        yield x
 
 
 class DeviceArray(NDArrayOperatorsMixin):
     """A NumPy array posing as a device array: no implicit host conversion."""
 
-    __slots__ = ("_a", "_counter")
+    __slots__ = ("_a", "_counter", "_device")
 
-    def __init__(self, a: np.ndarray, counter: _TransferCounter) -> None:
+    def __init__(self, a: np.ndarray, counter: _TransferCounter, device: int = 0) -> None:
         self._a = a
         self._counter = counter
+        self._device = device
 
     # --- what CuPy forbids -------------------------------------------------
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -49,6 +102,11 @@ class DeviceArray(NDArrayOperatorsMixin):
 
     # --- explicit (counted) device-to-host copies ----------------------------
     def _transfer(self) -> np.ndarray:
+        if self._counter.capturing:
+            raise RuntimeError(
+                "a device-to-host copy synchronises, which a capturing stream refuses "
+                "(cudaErrorStreamCaptureUnsupported)"
+            )
         self._counter.count += 1
         return self._a.copy()
 
@@ -75,16 +133,20 @@ class DeviceArray(NDArrayOperatorsMixin):
 
     # --- array protocol ----------------------------------------------------
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        _refuse_during_capture(self._counter, ufunc.__name__)
+        device = _check_device(_flatten((inputs, kwargs)))
         inputs = tuple(_unwrap(x) for x in inputs)
         if "out" in kwargs:
             kwargs["out"] = tuple(_unwrap(x) for x in kwargs["out"])
         result = getattr(ufunc, method)(*inputs, **kwargs)
-        return _wrap(result, self._counter)
+        return _wrap(result, self._counter, device)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        _refuse_during_capture(self._counter, func.__name__)
+        device = _check_device(_flatten((args, kwargs)))
         args = _unwrap(args)
         kwargs = _unwrap(kwargs)
-        return _wrap(func(*args, **kwargs), self._counter)
+        return _wrap(func(*args, **kwargs), self._counter, device)
 
     # --- ndarray look-alike ------------------------------------------------
     shape = property(lambda self: self._a.shape)
@@ -92,7 +154,7 @@ class DeviceArray(NDArrayOperatorsMixin):
     ndim = property(lambda self: self._a.ndim)
     size = property(lambda self: self._a.size)
     strides = property(lambda self: self._a.strides)
-    T = property(lambda self: DeviceArray(self._a.T, self._counter))
+    T = property(lambda self: DeviceArray(self._a.T, self._counter, self._device))
     flags = property(lambda self: self._a.flags)
 
     @property
@@ -100,17 +162,24 @@ class DeviceArray(NDArrayOperatorsMixin):
         """The array module these arrays belong to (see ``backends.array_module``)."""
         return _StrictNamespace(self._counter)
 
+    @property
+    def device(self) -> int:
+        """Index of the strict device the array lives on (CuPy: ``a.device.id``)."""
+        return self._device
+
     def __len__(self) -> int:
         return len(self._a)
 
     def __getitem__(self, key: Any) -> Any:
-        return _wrap(self._a[_unwrap(key)], self._counter)
+        # A view (basic indexing launches nothing) stays on the array's device.
+        return _wrap(self._a[_unwrap(key)], self._counter, self._device)
 
     def __setitem__(self, key: Any, value: Any) -> None:
+        _check_device((self, key, value))  # a copy kernel on the current device
         self._a[_unwrap(key)] = _unwrap(value)
 
     def __iter__(self) -> Any:
-        return (_wrap(row, self._counter) for row in self._a)
+        return (_wrap(row, self._counter, self._device) for row in self._a)
 
     def __repr__(self) -> str:
         return f"DeviceArray(shape={self.shape}, dtype={self.dtype})"
@@ -123,9 +192,17 @@ class DeviceArray(NDArrayOperatorsMixin):
         attr = getattr(self._a, name)
         if callable(attr):
             def method(*args: Any, **kwargs: Any) -> Any:
-                return _wrap(attr(*_unwrap(args), **_unwrap(kwargs)), self._counter)
+                _refuse_during_capture(self._counter, name)
+                device = _check_device(_flatten((self, args, kwargs)))
+                return _wrap(attr(*_unwrap(args), **_unwrap(kwargs)), self._counter, device)
             return method
         return attr
+
+
+def _refuse_during_capture(state: _TransferCounter, name: str) -> None:
+    """Raise as CuPy does for a matrix product (a cuBLAS call) while a stream captures."""
+    if state.capturing and name in _CUBLAS_FUNCTIONS:
+        raise NotImplementedError(CAPTURE_CUBLAS_MESSAGE)
 
 
 def _unwrap(x: Any) -> Any:
@@ -146,16 +223,16 @@ def _unwrap(x: Any) -> Any:
     return x
 
 
-def _wrap(x: Any, counter: _TransferCounter) -> Any:
-    """Wrap NumPy results (arrays and NumPy scalars: they live on the 'device')."""
+def _wrap(x: Any, counter: _TransferCounter, device: int) -> Any:
+    """Wrap NumPy results (arrays and NumPy scalars: they live on ``device``)."""
     if isinstance(x, np.ndarray):
-        return DeviceArray(x, counter)
+        return DeviceArray(x, counter, device)
     if isinstance(x, np.generic):
-        return DeviceArray(np.asarray(x), counter)
+        return DeviceArray(np.asarray(x), counter, device)
     if isinstance(x, tuple):
-        return tuple(_wrap(v, counter) for v in x)
+        return tuple(_wrap(v, counter, device) for v in x)
     if isinstance(x, list):
-        return [_wrap(v, counter) for v in x]
+        return [_wrap(v, counter, device) for v in x]
     return x
 
 
@@ -174,38 +251,58 @@ class _StrictNamespace:
         counter = self._counter
 
         def function(*args: Any, **kwargs: Any) -> Any:
-            return _wrap(attr(*_unwrap(args), **_unwrap(kwargs)), counter)
+            # Like CuPy: new arrays on the current device, inputs must live there.
+            _refuse_during_capture(counter, name)
+            device = _check_device(_flatten((args, kwargs)))
+            return _wrap(attr(*_unwrap(args), **_unwrap(kwargs)), counter, device)
 
         function.__name__ = name
         return function
 
 
 class StrictBackend(Backend):
-    """NumPy arithmetic behind CuPy-like device arrays, counting host transfers."""
+    """NumPy arithmetic behind CuPy-like device arrays, counting host transfers.
+
+    ``index`` is the strict device the backend owns (``device`` is ``"strict"`` for 0,
+    ``"strict:N"`` otherwise); its arrays are made there and :meth:`scope` makes it
+    the current device, as :class:`~backends.cupy_backend.CupyBackend` does for
+    ``cuda:N``.
+    """
 
     name = "strict"
-    device = "strict"
 
-    def __init__(self, capture: bool = False) -> None:
+    def __init__(self, index: int = 0) -> None:
         self._counter = _TransferCounter()
         self.xp = _StrictNamespace(self._counter)
-        self.can_capture = capture
-        self.captures = 0
+        self.index = index
+        self.device = "strict" if index == 0 else f"strict:{index}"
 
-    def capture(self, work: Any) -> Any:
-        """Emulate graph capture: record nothing, replay by calling ``work``.
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[None]:
+        previous = current_device()
+        _thread.device = self.index
+        try:
+            yield
+        finally:
+            _thread.device = previous
 
-        Like a CUDA graph capture, capturing does *not* run the work; the caller must
-        replay it. Training code that forgets to is caught by the parity tests.
+    @contextlib.contextmanager
+    def stream_capture(self) -> Iterator[None]:
+        """Emulate CUDA stream capture: the work runs, but what CuPy refuses raises.
+
+        Inside, matrix products raise ``NotImplementedError`` with CuPy's message
+        (:data:`CAPTURE_CUBLAS_MESSAGE`), and device-to-host copies raise. Work that
+        passes here has at least no cuBLAS call and no synchronisation in it.
         """
-        if not self.can_capture:
-            return None
-        self.captures += 1
-        return work
+        self._counter.capturing = True
+        try:
+            yield
+        finally:
+            self._counter.capturing = False
 
     @property
     def description(self) -> str:
-        return "strict (NumPy behind CuPy-like device arrays, for tests)"
+        return f"{self.device} (NumPy behind CuPy-like device arrays, for tests)"
 
     @property
     def transfers(self) -> int:
@@ -216,11 +313,12 @@ class StrictBackend(Backend):
         self._counter.count = 0
 
     def asarray(self, a: Any, dtype: Any = None) -> DeviceArray:
+        # Onto this backend's device, whatever the current one (as CupyBackend.asarray).
         if isinstance(a, DeviceArray):
             a = a._a
         elif not isinstance(a, (np.ndarray, numbers.Number, list, tuple)):
             raise TypeError(f"cannot move {type(a).__name__} to the strict device")
-        return DeviceArray(np.array(a, dtype=dtype), self._counter)
+        return DeviceArray(np.array(a, dtype=dtype), self._counter, self.index)
 
     def is_device_array(self, a: Any) -> bool:
         return isinstance(a, DeviceArray)

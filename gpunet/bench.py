@@ -10,8 +10,7 @@ versions) and ``benchmarks/<stamp>.md`` (a table).
 Implementations:
 
 * ``gpunet-numpy-f32`` / ``-f64``: gpunet on the CPU; ``gpunet-cupy-f32`` / ``-f64``:
-  on the GPU; ``gpunet-cupy-f32-graph``: on the GPU with each epoch replayed as a
-  captured CUDA graph (``SGD(..., graph=True)``). Their epoch time is the library's own timer (``History.train_seconds``:
+  on the GPU. Their epoch time is the library's own timer (``History.train_seconds``:
   shuffle plus every mini-batch step, device synchronised).
 * ``torch-cpu`` / ``torch-cuda``: PyTorch eager, the same network, N(0, 1)
   initialisation, quadratic cost and plain SGD.
@@ -59,7 +58,7 @@ CONFIGS = {
 BOOK_LOOP_MAX_EXAMPLES = {"wide": 5000, "wide-large-batch": 5000}
 
 IMPLEMENTATIONS = ("gpunet-numpy-f32", "gpunet-numpy-f64", "gpunet-cupy-f32",
-                   "gpunet-cupy-f64", "gpunet-cupy-f32-graph", "torch-cpu", "torch-cuda", "sklearn-mlp", "book-loop")
+                   "gpunet-cupy-f64", "torch-cpu", "torch-cuda", "sklearn-mlp", "book-loop")
 
 
 class Skip(Exception):
@@ -70,7 +69,7 @@ class Skip(Exception):
 # Each runner trains ``warmup + epochs`` epochs and returns the measured epochs' seconds
 # (the warm-up epochs are dropped), plus any facts worth recording.
 
-def run_gpunet(device: str, dtype: str, graph: bool = False) -> Callable:
+def run_gpunet(device: str, dtype: str) -> Callable:
     def run(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int) -> dict:
         from .backends import BackendUnavailable
 
@@ -81,11 +80,9 @@ def run_gpunet(device: str, dtype: str, graph: bool = False) -> Callable:
                           device=device, seed=0)
         except BackendUnavailable as exc:
             raise Skip(str(exc)) from None
-        # With graph replay, epoch 0 is eager and epoch 1 includes the capture: both
-        # are warm-up.
-        skip = warmup + 1 if graph else warmup
+        skip = warmup
         history = net.SGD((X, y), skip + epochs, cfg.mini_batch_size, cfg.eta,
-                          verbose=False, graph=graph)
+                          verbose=False)
         # Same seed, same epochs: the backends should agree on this (within rounding).
         return {"seconds": history.train_seconds[skip:], "device": net.backend.description,
                 "test_correct": net.accuracy(_test_set())}
@@ -225,7 +222,6 @@ RUNNERS: dict[str, Callable] = {
     "gpunet-numpy-f64": run_gpunet("cpu", "float64"),
     "gpunet-cupy-f32": run_gpunet("cuda", "float32"),
     "gpunet-cupy-f64": run_gpunet("cuda", "float64"),
-    "gpunet-cupy-f32-graph": run_gpunet("cuda", "float32", graph=True),
     "torch-cpu": run_torch("cpu"),
     "torch-cuda": run_torch("cuda"),
     "sklearn-mlp": run_sklearn,

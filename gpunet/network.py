@@ -22,7 +22,8 @@ parameters, one permutation per epoch), so a seed gives the same run on every ba
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal, Optional, Sequence, Union
+import functools
+from typing import Any, Callable, Literal, Optional, Sequence, TypeVar, Union
 
 import numpy as np
 
@@ -51,6 +52,23 @@ DTypeLike = Union[Literal["float32", "float64"], type, np.dtype]
 
 InitName = Literal["default", "large"]
 EngineName = Literal["auto", "eager"]
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _on_device(method: _Method) -> _Method:
+    """Run ``method`` with the network's device current (``Backend.scope``).
+
+    CUDA's current device is per thread: without this, a network on ``cuda:1``, or
+    one trained from another thread, would allocate and launch on the wrong device.
+    Every public method that touches the device goes through here; on the CPU it
+    costs one no-op context.
+    """
+    @functools.wraps(method)
+    def scoped(self: "Network", *args: Any, **kwargs: Any) -> Any:
+        with self.backend.scope():
+            return method(self, *args, **kwargs)
+    return scoped  # type: ignore[return-value]
 
 
 class Network:
@@ -94,6 +112,9 @@ class Network:
         else:
             raise ValueError(f"unknown init {init!r}; use 'default' or 'large'.")
         self.init = init
+        #: the history of the latest ``SGD`` run, growing while it runs (so an
+        #: interrupted run's completed epochs stay reachable).
+        self.history = History()
 
     def __repr__(self) -> str:
         return (
@@ -102,6 +123,7 @@ class Network:
         )
 
     # ------------------------------------------------------------ parameters
+    @_on_device
     def default_weight_initializer(self) -> None:
         """Weights from N(0, 1/n_in), biases from N(0, 1) (``network2.py``'s default)."""
         biases = [self.rng.standard_normal((n, 1)) for n in self.sizes[1:]]
@@ -111,6 +133,7 @@ class Network:
         ]
         self.set_parameters(weights, biases)
 
+    @_on_device
     def large_weight_initializer(self) -> None:
         """Weights and biases from N(0, 1) (chapter 1's ``network.py``)."""
         biases = [self.rng.standard_normal((n, 1)) for n in self.sizes[1:]]
@@ -119,6 +142,7 @@ class Network:
         ]
         self.set_parameters(weights, biases)
 
+    @_on_device
     def set_parameters(self, weights: Sequence[Any], biases: Sequence[Any]) -> None:
         """Copy in all weights and biases (host or device arrays, the book's shapes).
 
@@ -180,6 +204,7 @@ class Network:
         return self.backend.asarray(np.asarray(a, dtype=self.dtype))
 
     # ----------------------------------------------------------- feedforward
+    @_on_device
     def feedforward(self, a: Any) -> Array:
         """The network's output for input ``a``.
 
@@ -214,6 +239,7 @@ class Network:
         return feedforward(self.backend, self.weights, self.biases, a)
 
     # --------------------------------------------------------------- backprop
+    @_on_device
     def backprop(self, x: Any, y: Any) -> tuple[list[Array], list[Array]]:
         """Gradient of the cost, summed over the examples given, by backpropagation.
 
@@ -239,6 +265,7 @@ class Network:
         return output_activations - y
 
     # ------------------------------------------------------------------ SGD
+    @_on_device
     def update_mini_batch(
         self, mini_batch: Any, eta: float, lmbda: float = 0.0, n: Optional[int] = None
     ) -> None:
@@ -256,6 +283,7 @@ class Network:
         Y = self.backend.asarray(batch.Y, self.dtype)
         sgd_step(self, ws, X, Y, k, eta, lmbda, n)
 
+    @_on_device
     def SGD(
         self,
         training_data: Any,
@@ -273,7 +301,8 @@ class Network:
         verbose: bool = True,
         callback: Optional[Callable[[dict[str, Any]], None]] = None,
         engine: EngineName = "auto",
-        graph: bool = False,
+        checkpoint: Any = None,
+        progress: bool = False,
     ) -> History:
         """Train by mini-batch stochastic gradient descent (chapter 1, "Learning with gradient descent"; chapter 3, "Regularization").
 
@@ -290,12 +319,18 @@ class Network:
         ``"auto"`` (the best for this network and device) or ``"eager"``; the
         history's ``engine`` attribute says which ran.
 
-        ``graph=True`` (CUDA only, experimental) runs the first epoch eagerly, then
-        captures one epoch's shuffle and steps as a CUDA graph and replays it for every
-        later epoch, replacing thousands of kernel launches by one.
+        ``checkpoint=PATH`` (or a :class:`gpunet.checkpoint.CheckpointWriter`) writes,
+        atomically after every epoch, what :func:`gpunet.resume` needs to continue the
+        run bit for bit. ``progress=True`` draws a progress line on a terminal (from
+        host-side counters only: no device synchronisation inside an epoch).
+
+        Ctrl-C (``KeyboardInterrupt``) stops promptly: the parameters and generator go
+        back to the end of the last completed epoch, the checkpoint is brought up to
+        it, and the interrupt propagates; ``net.history`` holds the completed epochs.
 
         Returns a :class:`History`, which unpacks like ``network2.py``'s result:
         ``evaluation_cost, evaluation_accuracy, training_cost, training_accuracy``.
+        The same object is ``net.history``.
         """
         if test_data is not None:
             if evaluation_data is not None:
@@ -319,11 +354,15 @@ class Network:
             monitor_evaluation_accuracy=monitor_evaluation_accuracy,
             monitor_training_cost=monitor_training_cost,
             monitor_training_accuracy=monitor_training_accuracy,
-            verbose=verbose, callback=callback, engine=engine, graph=graph,
+            verbose=verbose, callback=callback, engine=engine,
         )
-        return run_sgd(self, train, evaluation, settings)
+        from .checkpoint import as_writer
+
+        return run_sgd(self, train, evaluation, settings, checkpoint=as_writer(checkpoint),
+                       progress=progress)
 
     # --------------------------------------------------------------- metrics
+    @_on_device
     def accuracy(self, data: Any, convert: bool = False) -> int:
         """Number of examples in ``data`` whose most active output is the right class.
 
@@ -337,12 +376,14 @@ class Network:
         """``network.py``'s name for :meth:`accuracy`: the number classified correctly."""
         return self.accuracy(test_data)
 
+    @_on_device
     def total_cost(self, data: Any, lmbda: float = 0.0, convert: bool = False) -> float:
         """Mean cost over ``data`` plus the L2 term ``λ/(2n) Σ w²`` (``n = len(data)``)."""
         lmbda = check_lmbda(lmbda)
         X, Y, _ = self._device_examples(self._examples(data, "data"))
         return self._fetch([self._total_cost(X, Y, lmbda)])[0]
 
+    @_on_device
     def predict(self, X: Any) -> np.ndarray:
         """Predicted class of each row of ``X``, as a host array of ints."""
         out = self.feedforward(X)
@@ -385,6 +426,7 @@ class Network:
         return [float(v) for v in self.backend.to_host(stacked)]
 
     # ------------------------------------------------------------ save/load
+    @_on_device
     def save(self, filename: Any) -> None:
         """Write the network as ``network2.py``'s JSON (atomically)."""
         from .persistence import save

@@ -11,7 +11,6 @@ their few numbers reach the host in one copy.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -39,7 +38,7 @@ def run_sgd(net: "Network", train: Examples, evaluation: Optional[Examples],
         labels_train = backend.asarray(train.labels)
 
     history = History(engine=engine.name)
-    with backend.capture_stream() if settings.graph else contextlib.nullcontext():
+    with backend.scope():  # the network's device, current for this thread
         for j in range(settings.epochs):
             start = time.perf_counter()
             engine.train_epoch(net.rng.permutation(n))

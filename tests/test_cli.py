@@ -71,7 +71,7 @@ def test_cuda_without_gpu_is_one_clear_line():
     (["--sizes", "100,30,10"], "784 inputs per example but the network's first layer has 100"),
     (["--sizes", "784,30,5"], "labels must be 0..4"),
     (["--device", "tpu"], "unknown device 'tpu'"),
-    (["--device", "cpu", "--cuda-graph"], "CUDA graph replay (graph=True, --cuda-graph) needs the CUDA backend"),
+    (["--device", "cpu", "--cuda-graph"], "unrecognized arguments: --cuda-graph"),
     (["--data", "/nonexistent/mnist"], "MNIST data path /nonexistent/mnist does not exist"),
 ])
 def test_bad_input_exits_2_with_a_message(args, message):

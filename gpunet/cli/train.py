@@ -24,9 +24,6 @@ def add_parser(sub: Any, formatter: type) -> None:
         formatter_class=formatter,
     )
     add_training_options(train)
-    train.add_argument("--cuda-graph", action="store_true",
-                       help="replay each epoch as a captured CUDA graph (CUDA only; "
-                       "experimental)")
     train.add_argument("--save", metavar="PATH", default=None,
                        help="write the trained network (network2.py JSON)")
     train.add_argument("--metrics", metavar="PATH", default=None,
@@ -101,8 +98,7 @@ def run(args: argparse.Namespace) -> int:
             monitor_evaluation_cost=args.monitor_evaluation_cost,
             monitor_training_cost=args.monitor_training_cost,
             monitor_training_accuracy=args.monitor_training_accuracy,
-            verbose=False, callback=on_epoch, engine=args.engine,
-            graph=args.cuda_graph)
+            verbose=False, callback=on_epoch, engine=args.engine)
     wall = time.perf_counter() - started
 
     best = max(records, key=lambda r: r[f"{name}_correct"])

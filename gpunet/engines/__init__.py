@@ -53,7 +53,6 @@ class TrainingSettings:
     verbose: bool = True
     callback: Optional[Callable[[dict[str, Any]], None]] = None
     engine: str = "auto"
-    graph: bool = False
 
     @property
     def monitor_evaluation(self) -> bool:

@@ -8,7 +8,7 @@ and the right engine for wide ones (cuBLAS does the work). Runs on every backend
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,44 +21,30 @@ if TYPE_CHECKING:
 
 
 class EagerEngine:
-    """Mini-batch SGD as backend array operations, buffers allocated once."""
+    """Mini-batch SGD as backend array operations, buffers allocated once.
+
+    No CUDA-graph capture: the steps' matrix products are cuBLAS calls, which CuPy
+    refuses while a stream captures (``NotImplementedError: calling cuBLAS API during
+    stream capture is currently unsupported``). Launch overhead on small networks is
+    the fused engine's job, one kernel launch per epoch.
+    """
 
     name = "eager"
 
     def __init__(self, net: "Network", X: "Array", Y: "Array", settings: "TrainingSettings") -> None:
-        backend = net.backend
-        if settings.graph and not backend.can_capture:
-            raise ValueError(
-                f"CUDA graph replay (graph=True, --cuda-graph) needs the CUDA backend, "
-                f"not {backend.device}; use device 'cuda' or leave it off."
-            )
         self.net, self.X, self.Y = net, X, Y
         self.n = X.shape[0]
         self.m = min(settings.mini_batch_size, self.n)
-        self.eta, self.lmbda, self.graph = settings.eta, settings.lmbda, settings.graph
-        xp = backend.xp
+        self.eta, self.lmbda = settings.eta, settings.lmbda
+        xp = net.backend.xp
         self.X_shuffled, self.Y_shuffled = xp.empty_like(X), xp.empty_like(Y)
         self.perm = xp.empty((self.n,), dtype=np.int64)
         self.ws = Workspace(net.sizes, xp, net.dtype, self.m)
-        self.epochs_run = 0
-        self.replay: Optional[Callable[[], None]] = None
 
     def train_epoch(self, permutation: np.ndarray) -> None:
-        backend = self.net.backend
-        backend.copy_from_host(self.perm, permutation)
-        if self.graph and self.epochs_run > 0:
-            # Epoch 0 ran eagerly (kernels compiled, libraries set up); now record the
-            # epoch once and replay it: one launch instead of thousands.
-            if self.replay is None:  # a backend that could not capture ran nothing
-                self.replay = backend.capture(self._steps) or self._steps
-            self.replay()
-        else:
-            self._steps()
-        self.epochs_run += 1
-
-    def _steps(self) -> None:
-        """Shuffle by ``perm`` on the device, then one SGD step per mini-batch."""
+        """Shuffle by ``permutation`` on the device, then one SGD step per mini-batch."""
         xp, net, ws = self.net.xp, self.net, self.ws
+        net.backend.copy_from_host(self.perm, permutation)
         xp.take(self.X, self.perm, axis=0, out=self.X_shuffled)
         xp.take(self.Y, self.perm, axis=0, out=self.Y_shuffled)
         n, m = self.n, self.m
