@@ -1,0 +1,220 @@
+"""The fused SGD kernel (``kernels/fused_sgd.cu``): its plan, and two ways to launch it.
+
+One launch trains ``K`` networks of the same sizes for a whole epoch, one thread
+block per network (see the kernel's header comment for the algorithm and memory
+layout). This module holds what the host must know about the kernel:
+
+* :class:`SgdEpochPlan`: for given sizes, mini-batch size, dtype and block size, how
+  much shared memory a block needs, whether the parameters fit there, and whether the
+  kernel can train the network at all on a device with a given shared-memory limit;
+* :class:`CudaSgdEpoch`: the kernel compiled by CuPy (NVRTC) and launched on a GPU;
+* :class:`EmulatedSgdEpoch`: the *same source* compiled by the system C++ compiler
+  with ``-DGPUNET_EMULATE`` and run on the CPU by ``kernels/emulator.cpp``, each
+  CUDA thread a coroutine, in ascending, descending or shuffled thread order. Tests
+  and ``gpunet check`` use it to prove the kernel right without a GPU.
+
+Both launchers take the same arguments: device (or host) arrays for the parameters
+``(K, P)``, the working copies ``(K, P)``, the training inputs ``X (n, n_in)`` and
+desired outputs ``Y (n, n_out)``, the permutations ``(K, n)`` (int64), ``eta`` and
+``lmbda`` ``(K,)`` (float64) and the layer sizes (int32).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .base import BackendUnavailable
+
+KERNEL_DIR = Path(__file__).resolve().parent / "kernels"
+KERNEL_PATH = KERNEL_DIR / "fused_sgd.cu"
+EMULATOR_PATH = KERNEL_DIR / "emulator.cpp"
+KERNEL_NAME = "gpunet_sgd_epoch"
+MAX_LAYERS = 16  # GPUNET_MAX_LAYERS in the kernel
+COSTS = {"quadratic": 0, "cross-entropy": 1}
+REAL = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+
+
+def kernel_source() -> str:
+    """The CUDA source of the fused kernel, exactly as shipped."""
+    return KERNEL_PATH.read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class SgdEpochPlan:
+    """The shared-memory budget of one block of the fused kernel.
+
+    The block always keeps the mini-batch's inputs, desired outputs, activations,
+    errors and partial sums in shared memory; the parameters too when they fit in
+    ``max_shared_bytes`` (the device's opt-in limit per block: 227 KiB on an H100),
+    else in a global working copy (then L2-resident for networks of a few MB).
+    """
+
+    sizes: tuple[int, ...]
+    mini_batch_size: int
+    dtype: np.dtype
+    threads: int
+    max_shared_bytes: int
+
+    @property
+    def n_parameters(self) -> int:
+        s = self.sizes
+        return sum(s[l + 1] * s[l] for l in range(len(s) - 1)) + sum(s[1:])
+
+    @property
+    def partial_capacity(self) -> int:
+        """Reals for feedforward's partial sums: ``split_count`` keeps within this."""
+        return 4 * self.threads + self.mini_batch_size * max(self.sizes[1:])
+
+    def _scratch_reals(self) -> int:
+        s, m = self.sizes, self.mini_batch_size
+        return m * s[0] + m * s[-1] + 2 * m * sum(s[1:]) + self.partial_capacity
+
+    @property
+    def params_in_shared(self) -> bool:
+        itemsize = self.dtype.itemsize
+        return (self.n_parameters + self._scratch_reals()) * itemsize <= self.max_shared_bytes
+
+    @property
+    def shared_bytes(self) -> int:
+        reals = self._scratch_reals() + (self.n_parameters if self.params_in_shared else 0)
+        return reals * self.dtype.itemsize
+
+    def why_not(self) -> str:
+        """Empty when the kernel can train this network, else the reason in a few words."""
+        if self.dtype not in REAL:
+            return f"dtype {self.dtype} (use float32 or float64)"
+        if len(self.sizes) - 1 > MAX_LAYERS:
+            return f"more than {MAX_LAYERS} weight layers"
+        if self.shared_bytes > self.max_shared_bytes:
+            return (f"a mini-batch of {self.mini_batch_size} needs "
+                    f"{self.shared_bytes // 1024} KiB of shared memory, more than the "
+                    f"device's {self.max_shared_bytes // 1024} KiB per block")
+        return ""
+
+
+def _launch_arguments(plan: SgdEpochPlan, n: int, cost: str) -> tuple[int, ...]:
+    return (len(plan.sizes), n, plan.mini_batch_size, COSTS[cost],
+            int(plan.params_in_shared), plan.partial_capacity)
+
+
+class CudaSgdEpoch:
+    """The fused kernel on a CUDA device, compiled once per dtype by CuPy."""
+
+    _modules: dict[tuple[int, str], Any] = {}
+
+    def __init__(self, cupy: Any, dtype: Any) -> None:
+        self.cupy = cupy
+        self.dtype = np.dtype(dtype)
+        device = cupy.cuda.Device()
+        key = (device.id, REAL[self.dtype])
+        if key not in self._modules:
+            module = cupy.RawModule(code=kernel_source(),
+                                    options=("-std=c++17", f"-DGPUNET_REAL={REAL[self.dtype]}"))
+            self._modules[key] = module.get_function(KERNEL_NAME)
+        self.kernel = self._modules[key]
+        self.max_shared_bytes = int(device.attributes["MaxSharedMemoryPerBlockOptin"])
+
+    def __call__(self, plan: SgdEpochPlan, params: Any, work: Any, X: Any, Y: Any,
+                 perm: Any, eta: Any, lmbda: Any, sizes: Any, cost: str) -> None:
+        if self.kernel.max_dynamic_shared_size_bytes < plan.shared_bytes:
+            self.kernel.max_dynamic_shared_size_bytes = plan.shared_bytes
+        K, n = perm.shape
+        args = (params, work, X, Y, perm, eta, lmbda, sizes,
+                *(np.int32(v) for v in _launch_arguments(plan, n, cost)))
+        self.kernel((K,), (plan.threads,), args, shared_mem=plan.shared_bytes)
+
+
+class EmulatedSgdEpoch:
+    """The fused kernel's source compiled for the CPU and run by the block emulator.
+
+    ``order``: ``"ascending"``, ``"descending"`` or ``"shuffle:SEED"``, the order in
+    which the threads of a block run each phase. Needs a C++ compiler (``g++`` or
+    ``$CXX``); raises :class:`BackendUnavailable` saying so when there is none.
+    """
+
+    def __init__(self, dtype: Any, order: str = "ascending", drop_barrier: int = 0,
+                 max_shared_bytes: int = 227 * 1024) -> None:
+        self.dtype = np.dtype(dtype)
+        self.order = _order_code(order)
+        self.max_shared_bytes = max_shared_bytes
+        self.library = _emulator_library(REAL[self.dtype], drop_barrier)
+
+    def __call__(self, plan: SgdEpochPlan, params: np.ndarray, work: np.ndarray,
+                 X: np.ndarray, Y: np.ndarray, perm: np.ndarray, eta: np.ndarray,
+                 lmbda: np.ndarray, sizes: np.ndarray, cost: str) -> None:
+        arrays = (params, work, X, Y, perm, eta, lmbda, sizes)
+        for a in arrays:
+            if not (isinstance(a, np.ndarray) and a.flags.c_contiguous):
+                raise TypeError("the emulated kernel takes C-contiguous NumPy arrays")
+        K, n = perm.shape
+        status = self.library.gpunet_emulate_sgd_epoch(
+            *(a.ctypes.data_as(ctypes.c_void_p) for a in arrays),
+            *(ctypes.c_int(v) for v in _launch_arguments(plan, n, cost)),
+            ctypes.c_int(K), ctypes.c_int(plan.threads),
+            ctypes.c_longlong(plan.shared_bytes), ctypes.c_int(self.order))
+        if status == -1:
+            raise RuntimeError("emulated kernel: the threads of a block passed different "
+                               "numbers of barriers (a barrier in divergent code)")
+        if status != 0:
+            raise MemoryError("emulated kernel: out of memory")
+
+
+def _order_code(order: str) -> int:
+    if order == "ascending":
+        return 0
+    if order == "descending":
+        return 1
+    if order.startswith("shuffle:"):
+        return 2 + int(order.split(":", 1)[1])
+    raise ValueError(f"unknown thread order {order!r}; use ascending, descending or shuffle:SEED")
+
+
+_libraries: dict[tuple[str, int], Any] = {}
+
+
+def _emulator_library(real: str, drop_barrier: int) -> Any:
+    """Build (once, cached on disk by source hash) and load the emulator for ``real``."""
+    key = (real, drop_barrier)
+    if key in _libraries:
+        return _libraries[key]
+    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+    if not compiler:
+        raise BackendUnavailable("the kernel emulator needs a C++ compiler (g++); "
+                                 "install one or set CXX", reason="no C++ compiler")
+    flags = ["-O2", "-shared", "-fPIC", "-std=c++17", "-DGPUNET_EMULATE",
+             f"-DGPUNET_REAL={real}", f"-DGPUNET_DROP_BARRIER={drop_barrier}",
+             f'-DGPUNET_KERNEL_SOURCE="{KERNEL_PATH}"']
+    digest = hashlib.sha256(
+        (kernel_source() + EMULATOR_PATH.read_text(encoding="utf-8") + " ".join(flags)
+         + compiler).encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("GPUNET_CACHE", Path(tempfile.gettempdir()) / "gpunet-cache"))
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / f"emulator-{real}-{drop_barrier}-{digest}.so"
+    if not target.exists():
+        partial = target.with_suffix(f".{os.getpid()}.tmp")
+        run = subprocess.run([compiler, *flags, str(EMULATOR_PATH), "-o", str(partial)],
+                             capture_output=True, text=True)
+        if run.returncode != 0:
+            raise RuntimeError(f"building the kernel emulator failed:\n{run.stderr}")
+        os.replace(partial, target)
+    library = ctypes.CDLL(str(target))
+    library.gpunet_emulate_sgd_epoch.restype = ctypes.c_int
+    _libraries[key] = library
+    return library
+
+
+def plan_for(sizes: Sequence[int], mini_batch_size: int, dtype: Any, threads: int,
+             max_shared_bytes: int) -> SgdEpochPlan:
+    """The :class:`SgdEpochPlan` for a network (mini-batch size capped at ``n`` by the caller)."""
+    return SgdEpochPlan(tuple(int(s) for s in sizes), int(mini_batch_size), np.dtype(dtype),
+                        int(threads), int(max_shared_bytes))
