@@ -33,33 +33,34 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     ``gpunet train`` and every command that trains networks the same way."""
     add_device(parser)
     parser.add_argument("--sizes", type=sizes, default=[784, 30, 10],
-                       help="neurons per layer, comma-separated (default: 784,30,10)")
+                        help="neurons per layer, comma-separated (default: 784,30,10)")
     parser.add_argument("--epochs", type=int, default=30, help="training epochs")
     parser.add_argument("--batch-size", type=int, default=10, help="mini-batch size m")
     parser.add_argument("--eta", type=float, default=3.0, help="learning rate η")
     parser.add_argument("--cost", choices=["quadratic", "cross-entropy"], default="quadratic",
-                       help="cost function")
+                        help="cost function")
     parser.add_argument("--init", choices=["large", "default"], default="large",
-                       help="large: N(0,1) weights (chapter 1); default: N(0,1/n_in) "
-                       "weights (network2.py)")
+                        help="large: N(0,1) weights (chapter 1); default: N(0,1/n_in) "
+                        "weights (network2.py)")
     parser.add_argument("--lmbda", type=float, default=0.0, help="L2 regularization λ")
     parser.add_argument("--seed", type=int, default=None,
-                       help="random seed (default: a fresh one, printed)")
+                        help="random seed (default: a fresh one, printed)")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
-                       help="floating-point precision")
-    parser.add_argument("--engine", choices=["auto", "eager"], default="auto",
-                       help="how each epoch's steps run: auto picks the fastest for the "
-                       "network and device")
+                        help="floating-point precision")
+    parser.add_argument("--engine", choices=["auto", "eager", "fused"], default="auto",
+                        help="how each epoch's steps run: fused (CUDA) trains a whole epoch "
+                        "in one kernel launch, eager step by step; auto takes fused on "
+                        "CUDA where the network fits, else eager")
     parser.add_argument("--data", metavar="DIR", default=None,
-                       help="directory of MNIST IDX files (gzipped or not) or the book's "
-                       "mnist.pkl.gz (default: the bundled copy)")
+                        help="directory of MNIST IDX files (gzipped or not) or the book's "
+                        "mnist.pkl.gz (default: the bundled copy)")
     parser.add_argument("--limit", type=int, default=None, metavar="N",
-                       help="train on the first N training images only (default: all)")
+                        help="train on the first N training images only (default: all)")
     parser.add_argument("--evaluate", choices=["test", "validation"], default="test",
-                       help="the data scored after each epoch")
+                        help="the data scored after each epoch")
     parser.add_argument("--monitor-training-cost", action="store_true",
-                       help="also report the cost on the training data each epoch")
+                        help="also report the cost on the training data each epoch")
     parser.add_argument("--monitor-training-accuracy", action="store_true",
-                       help="also report the accuracy on the training data each epoch")
+                        help="also report the accuracy on the training data each epoch")
     parser.add_argument("--monitor-evaluation-cost", action="store_true",
-                       help="also report the cost on the evaluated data each epoch")
+                        help="also report the cost on the evaluated data each epoch")

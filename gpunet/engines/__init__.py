@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ..backends import Array
     from ..network import Network
 
-ENGINE_NAMES = ("auto", "eager")
+ENGINE_NAMES = ("auto", "eager", "fused")
 """Values of ``SGD(engine=...)`` / ``--engine``; engines add their names here."""
 
 
@@ -86,8 +86,17 @@ def select_engine(net: "Network", X: "Array", Y: "Array", settings: TrainingSett
     when the named engine cannot train this network here.
     """
     from .eager import EagerEngine
+    from .fused import FusedEngine, cuda_launcher, unfit_reason
 
     name = settings.engine
     if name not in ENGINE_NAMES:
         raise ValueError(f"unknown engine {name!r}; use one of {', '.join(ENGINE_NAMES)}.")
+    if name in ("fused", "auto"):
+        launcher = cuda_launcher(net)
+        reason = unfit_reason(net, settings.mini_batch_size, X.shape[0], launcher)
+        if not reason:
+            return FusedEngine(net, X, Y, settings, launcher=launcher)
+        if name == "fused":
+            raise ValueError(f"engine 'fused' cannot train this network: {reason}; "
+                             f"use engine 'eager' or 'auto'.")
     return EagerEngine(net, X, Y, settings)
