@@ -1,4 +1,11 @@
-"""Shared fixtures: the backends every numerical test runs on, and MNIST subsets."""
+"""Shared fixtures: the backends and dtypes every numerical test runs on, and MNIST.
+
+Numerical tests take ``backend_dtype`` (every backend in float32 and in float64, ids
+such as ``cpu-float32``, ``strict-float64``, ``cuda-float32``) and compare with
+:mod:`gpunet.reference` within ``tolerance(dtype)``; tests about one precision only
+(finite differences need float64) take ``backend``. CUDA cases skip without a GPU,
+giving the cause in a few words.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ import functools
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +23,22 @@ from gpunet.backends import BackendUnavailable, get_backend
 from gpunet.backends.testing import StrictBackend
 
 
+BACKENDS = ("cpu", "strict", "cuda")
+DTYPES = ("float32", "float64")
+
+
 @functools.lru_cache(maxsize=None)
 def cuda_unavailable_reason() -> str:
-    """Empty when CuPy sees a GPU, else why the CUDA tests skip."""
+    """Empty when CuPy sees a GPU, else the cause in a few words ("CuPy is not installed")."""
     try:
         get_backend("cuda")
     except BackendUnavailable as exc:
-        return str(exc)
+        return exc.reason.split(" (")[0]  # the cause, not the install hint
     return ""
 
 
 def make_backend(name: str):
+    """The backend called ``name`` in :data:`BACKENDS`; skips the test for CUDA without a GPU."""
     if name == "cpu":
         return get_backend("cpu")
     if name == "strict":
@@ -33,15 +46,56 @@ def make_backend(name: str):
     if name == "cuda":
         reason = cuda_unavailable_reason()
         if reason:
-            pytest.skip(f"no GPU here: {reason}")
+            pytest.skip(f"no GPU: {reason}")
         return get_backend("cuda")
     raise AssertionError(name)
 
 
-@pytest.fixture(params=["cpu", "strict", "cuda"])
+def backend_dtype_combinations() -> Iterator[tuple[str, str]]:
+    """Every ``(backend name, dtype)`` pair a numerical test runs on.
+
+    Modelled on scikit-learn's ``yield_namespace_device_dtype_combinations``: names
+    only, so collecting the tests never touches a device; :func:`make_backend` builds
+    the backend (and skips) when a test runs.
+    """
+    for name in BACKENDS:
+        for dtype in DTYPES:
+            yield name, dtype
+
+
+@pytest.fixture(params=[pytest.param(pair, id="-".join(pair))
+                        for pair in backend_dtype_combinations()])
+def backend_dtype(request):
+    """``(backend, dtype)``: each backend in float32 and float64 (CUDA skips without a GPU)."""
+    name, dtype = request.param
+    return make_backend(name), dtype
+
+
+@pytest.fixture(params=BACKENDS)
 def backend(request):
-    """Each available backend in turn (CUDA skips, saying why, without a GPU)."""
+    """Each available backend in turn, for tests about one dtype (CUDA skips without a GPU)."""
     return make_backend(request.param)
+
+
+#: How far a result in each dtype may be from the float64 reference, relative to the
+#: largest magnitude compared (``atol``) and entry by entry (``rtol``). float32 keeps
+#: about 7 significant digits; sums over 784 inputs and a mini-batch lose about two.
+TOLERANCES = {"float32": dict(rtol=1e-4, atol=1e-5), "float64": dict(rtol=1e-10, atol=1e-12)}
+
+
+def tolerance(dtype: str) -> dict:
+    return dict(TOLERANCES[dtype])
+
+
+def assert_close(actual, expected, dtype: str, err_msg: str = "") -> None:
+    """``actual`` (host array in ``dtype``) equals the float64 ``expected`` within
+    :data:`TOLERANCES`; ``atol`` scales with the largest entry of ``expected``."""
+    expected = np.asarray(expected, dtype=np.float64)
+    tol = TOLERANCES[dtype]
+    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), expected,
+                               rtol=tol["rtol"], atol=tol["atol"] * max(scale, 1e-30),
+                               err_msg=err_msg)
 
 
 @pytest.fixture(scope="session")

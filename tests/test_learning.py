@@ -11,10 +11,12 @@ import gpunet
     ("quadratic", "large", 3.0),        # chapter 1
     ("cross-entropy", "default", 0.5),  # chapter 3
 ])
-def test_learns_mnist_subset(backend, mnist, cost, init, eta):
+def test_learns_mnist_subset(backend_dtype, mnist, cost, init, eta):
+    backend, dtype = backend_dtype
     X, y = mnist.training
     train = (X[:10000], y[:10000])
-    net = gpunet.Network([784, 30, 10], cost=cost, init=init, device=backend, seed=1)
+    net = gpunet.Network([784, 30, 10], cost=cost, init=init, dtype=dtype, device=backend,
+                         seed=1)
     history = net.SGD(train, 3, 10, eta, evaluation_data=mnist.test,
                       monitor_evaluation_accuracy=True, monitor_training_cost=True,
                       verbose=False)

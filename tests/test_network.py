@@ -6,25 +6,25 @@ import numpy as np
 import pytest
 
 import gpunet
-from gpunet import CrossEntropyCost, QuadraticCost
+from gpunet import CrossEntropyCost, QuadraticCost, reference
+
+from conftest import assert_close, tolerance
 
 
-def _sigmoid(z):
-    return 1 / (1 + np.exp(-z))
+def _host_parameters(net):
+    """The network's weights and biases as float64 host arrays, for the reference."""
+    to_host = net.backend.to_host
+    return ([to_host(w).astype(np.float64) for w in net.weights],
+            [to_host(b).astype(np.float64) for b in net.biases])
 
 
-def _book_feedforward(net, a):
-    """network.py's feedforward on a column, in NumPy."""
-    for w, b in zip(net.weights, net.biases):
-        a = _sigmoid(np.dot(net.backend.to_host(w), a) + net.backend.to_host(b))
-    return a
-
-
-def test_parameter_shapes_follow_the_book(backend):
-    net = gpunet.Network([784, 30, 10], device=backend, seed=0)
+def test_parameter_shapes_follow_the_book(backend_dtype):
+    backend, dtype = backend_dtype
+    net = gpunet.Network([784, 30, 10], dtype=dtype, device=backend, seed=0)
     assert net.num_layers == 3
     assert [w.shape for w in net.weights] == [(30, 784), (10, 30)]
     assert [b.shape for b in net.biases] == [(30, 1), (10, 1)]
+    assert {p.dtype for p in net.weights + net.biases} == {np.dtype(dtype)}
 
 
 @pytest.mark.parametrize("init, weight_std", [("large", 1.0), ("default", 1 / np.sqrt(784))])
@@ -34,20 +34,23 @@ def test_initializers(init, weight_std):
     assert np.std(net.biases[0]) == pytest.approx(1.0, rel=0.25)
 
 
-def test_feedforward_shapes_and_values(backend, mnist):
-    net = gpunet.Network([784, 30, 10], dtype="float64", device=backend, seed=0)
-    X = mnist.test[0][:5].astype(np.float64)
-    expected = np.hstack([_book_feedforward(net, x.reshape(784, 1)) for x in X]).T
+def test_feedforward_shapes_and_values(backend_dtype, mnist):
+    backend, dtype = backend_dtype
+    net = gpunet.Network([784, 30, 10], dtype=dtype, device=backend, seed=0)
+    X = mnist.test[0][:5].astype(dtype)
+    W, B = _host_parameters(net)
+    expected = np.hstack([reference.feedforward(W, B, x.reshape(784, 1).astype(np.float64))
+                          for x in X]).T
     to_host = backend.to_host
     batch = net.feedforward(X)
-    assert batch.shape == (5, 10)
-    np.testing.assert_allclose(to_host(batch), expected, rtol=1e-12)
+    assert batch.shape == (5, 10) and batch.dtype == np.dtype(dtype)
+    assert_close(to_host(batch), expected, dtype)
     column = net.feedforward(X[0].reshape(784, 1))
     assert column.shape == (10, 1)
-    np.testing.assert_allclose(to_host(column)[:, 0], expected[0], rtol=1e-12)
+    assert_close(to_host(column)[:, 0], expected[0], dtype)
     vector = net.feedforward(X[0])
     assert vector.shape == (10,)
-    np.testing.assert_allclose(to_host(vector), expected[0], rtol=1e-12)
+    assert_close(to_host(vector), expected[0], dtype)
     np.testing.assert_array_equal(net.predict(X), expected.argmax(axis=1))
 
 
@@ -72,22 +75,23 @@ def test_cost_values():
     np.testing.assert_allclose(QuadraticCost.delta(None, a, y), (a - y) * a * (1 - a))
 
 
-def test_update_mini_batch_is_the_book_rule(backend, mnist):
-    """One step: w -> (1 - eta*lmbda/n) w - eta/m sum(grad), b -> b - eta/m sum(grad)."""
-    X, y = mnist.training[0][:7].astype(np.float64), mnist.training[1][:7]
-    net = gpunet.Network([784, 12, 10], cost="quadratic", dtype="float64",
-                         device=backend, seed=9)
-    to_host = backend.to_host
-    W0 = [to_host(w) for w in net.weights]
-    B0 = [to_host(b) for b in net.biases]
-    nb, nw = net.backprop(X, y)
+@pytest.mark.parametrize("cost", ["quadratic", "cross-entropy"])
+def test_update_mini_batch_is_the_book_rule(backend_dtype, mnist, cost):
+    """One step (chapter 3, eq. 93, 94): w -> (1 - eta*lmbda/n) w - eta/m sum(grad),
+    b -> b - eta/m sum(grad), as the reference computes it example by example."""
+    backend, dtype = backend_dtype
+    X, y = mnist.training[0][:7].astype(dtype), mnist.training[1][:7]
+    net = gpunet.Network([784, 12, 10], cost=cost, dtype=dtype, device=backend, seed=9)
+    W0, B0 = _host_parameters(net)
     eta, lmbda, n = 0.8, 2.0, 100
+    expected_w, expected_b = reference.update_mini_batch(
+        W0, B0, X.astype(np.float64), reference.one_hot(y, 10), eta, lmbda, n, cost)
     net.update_mini_batch((X, y), eta, lmbda, n)
+    W1, B1 = _host_parameters(net)
     for l in range(2):
-        expected_w = (1 - eta * lmbda / n) * W0[l] - eta / 7 * to_host(nw[l])
-        np.testing.assert_allclose(to_host(net.weights[l]), expected_w, rtol=1e-12)
-        np.testing.assert_allclose(to_host(net.biases[l]), B0[l] - eta / 7 * to_host(nb[l]),
-                                   rtol=1e-12)
+        # the step itself, not the parameters (which barely change), must agree
+        assert_close(W1[l] - W0[l], expected_w[l] - W0[l], dtype, f"weights[{l}]")
+        assert_close(B1[l] - B0[l], expected_b[l] - B0[l], dtype, f"biases[{l}]")
 
 
 def test_sgd_prints_the_book_lines_and_returns_history(mnist, capsys):
@@ -137,14 +141,21 @@ def test_accuracy_reads_one_hot_and_digit_labels_alike(mnist):
     assert net.accuracy((X, y)) == int(np.sum(net.predict(X) == y))
 
 
-def test_total_cost_adds_the_l2_term(mnist):
-    net = gpunet.Network([784, 20, 10], dtype="float64", device="cpu", seed=0)
-    data = (mnist.test[0][:50], mnist.test[1][:50])
-    plain = net.total_cost(data)
-    l2 = 0.5 * (3.0 / 50) * sum(np.sum(w ** 2) for w in net.weights)
-    assert net.total_cost(data, lmbda=3.0) == pytest.approx(plain + l2, rel=1e-12)
-    a = net.feedforward(data[0].astype(np.float64))
-    assert plain == pytest.approx(float(net.cost.fn(a, np.eye(10)[data[1]])) / 50, rel=1e-12)
+@pytest.mark.parametrize("cost", ["quadratic", "cross-entropy"])
+def test_total_cost_adds_the_l2_term(backend_dtype, mnist, cost):
+    """Mean cost plus λ/(2n) Σ w² (chapter 3, eq. 85 and 86), as the reference sums it."""
+    backend, dtype = backend_dtype
+    net = gpunet.Network([784, 20, 10], cost=cost, dtype=dtype, device=backend, seed=0)
+    X, y = mnist.test[0][:50], mnist.test[1][:50]
+    W, B = _host_parameters(net)
+    rel = tolerance(dtype)["rtol"]
+    for lmbda in (0.0, 3.0):
+        expected = reference.total_cost(W, B, X.astype(np.float64), reference.one_hot(y, 10),
+                                        cost, lmbda)
+        assert net.total_cost((X, y), lmbda=lmbda) == pytest.approx(expected, rel=rel)
+    plain = net.total_cost((X, y))
+    l2 = 0.5 * (3.0 / 50) * sum(np.sum(w ** 2) for w in W)
+    assert net.total_cost((X, y), lmbda=3.0) == pytest.approx(plain + l2, rel=rel)
 
 
 def test_same_seed_same_run_other_seed_other_run(mnist):
@@ -158,20 +169,41 @@ def test_same_seed_same_run_other_seed_other_run(mnist):
     assert not np.array_equal(runs[0], runs[2])
 
 
-def test_last_mini_batch_may_be_smaller(mnist):
-    """n not divisible by m: the last mini-batch has n mod m examples, divided by its size."""
-    X, y = mnist.training[0][:23].astype(np.float64), mnist.training[1][:23]
-    net = gpunet.Network([784, 10], dtype="float64", device="cpu", seed=0)
-    ref = gpunet.Network([784, 10], dtype="float64", device="cpu", seed=0)
-    net.SGD((X, y), 1, 10, 1.0, verbose=False)
-    perm = np.random.default_rng(0)
-    perm.standard_normal(10)  # the initializer's draws: biases, then weights
-    perm.standard_normal(7840)
-    order = perm.permutation(23)
-    for s in range(0, 23, 10):
-        idx = order[s:s + 10]
-        ref.update_mini_batch((X[idx], y[idx]), 1.0)
-    np.testing.assert_allclose(net.weights[0], ref.weights[0], rtol=1e-12)
+class _FixedOrder(np.random.Generator):
+    """The network's generator, except that every epoch's shuffle is ``order``."""
+
+    def __init__(self, order):
+        super().__init__(np.random.PCG64(0))
+        self.order = np.asarray(order)
+
+    def permutation(self, n):
+        assert n == len(self.order)
+        return self.order.copy()
+
+
+def test_last_mini_batch_may_be_smaller(backend_dtype, mnist):
+    """n not divisible by m: the last mini-batch has n mod m examples, divided by its
+    size. Explicit parameters and a fixed shuffle: nothing depends on how the
+    initializer draws from the generator."""
+    backend, dtype = backend_dtype
+    X, y = mnist.training[0][:23].astype(dtype), mnist.training[1][:23]
+    rng = np.random.default_rng(42)
+    W = [rng.standard_normal((10, 20)) / np.sqrt(20)]
+    B = [rng.standard_normal((10, 1))]
+    order = rng.permutation(23)
+    X = X[:, 300:320]  # 20 inputs with ink, so every example moves the weights
+    net = gpunet.Network([20, 10], cost="quadratic", dtype=dtype, device=backend, seed=0)
+    net.set_parameters([w.astype(dtype) for w in W], [b.astype(dtype) for b in B])
+    net.rng = _FixedOrder(order)
+    net.SGD((X, y), 1, 10, 1.0, lmbda=0.5, verbose=False)  # mini-batches of 10, 10 and 3
+    W = [w.astype(dtype).astype(np.float64) for w in W]
+    B = [b.astype(dtype).astype(np.float64) for b in B]
+    expected_w, expected_b = reference.sgd_epoch(W, B, X.astype(np.float64),
+                                                 reference.one_hot(y, 10), order, 10, 1.0,
+                                                 0.5, "quadratic")
+    W1, B1 = _host_parameters(net)
+    assert_close(W1[0] - W[0], expected_w[0] - W[0], dtype)
+    assert_close(B1[0] - B[0], expected_b[0] - B[0], dtype)
 
 
 def test_assigning_parameters_the_network2_way(backend, mnist):
@@ -193,8 +225,7 @@ def test_assigning_parameters_the_network2_way(backend, mnist):
 def test_a_cost_class_written_as_in_the_book(mnist):
     """network2.py's QuadraticCost, verbatim: delta uses sigmoid_prime(z)."""
 
-    def sigmoid(z):
-        return 1.0 / (1.0 + np.exp(-z))
+    sigmoid = reference.sigmoid  # network2.py's module-level sigmoid
 
     class BookQuadraticCost:
         @staticmethod
