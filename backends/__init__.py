@@ -5,16 +5,21 @@
 'cpu (NumPy ...)'
 
 ``get_backend`` takes ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA when
-CuPy and a device are present, else the CPU; the choice and its reason are in
+CuPy and a working device are present, else the CPU; the choice and its reason are in
 ``backend.selection_note``). CuPy is imported only when CUDA is asked for.
+
+The environment variable ``GPUNET_DEVICE`` sets what ``"auto"`` (and ``None``) means,
+like ``KERAS_BACKEND``: ``GPUNET_DEVICE=cpu gpunet train`` trains on the CPU. A device
+named explicitly (``device="cuda:1"``, ``--device cpu``) wins over it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -29,10 +34,14 @@ __all__ = [
     "get_backend",
     "array_module",
     "DEVICES_HELP",
+    "DEVICE_ENV",
     "DeviceLike",
 ]
 
 DEVICES_HELP = "'cpu', 'cuda', 'cuda:N' (N = device index) or 'auto'"
+
+DEVICE_ENV = "GPUNET_DEVICE"
+"""The environment variable that sets the device ``auto`` resolves to."""
 
 _CUDA = re.compile(r"^cuda(?::(\d+))?$")
 
@@ -44,11 +53,12 @@ def get_backend(device: DeviceLike = "auto") -> Backend:
     """Return the backend for ``device``.
 
     ``device`` is ``"cpu"``, ``"cuda"`` (device 0), ``"cuda:N"``, ``"auto"`` (or
-    ``None``, the same), or a ready :class:`Backend`, returned unchanged.
+    ``None``, the same: the device ``GPUNET_DEVICE`` names if set, else CUDA when it
+    works here, else the CPU), or a ready :class:`Backend`, returned unchanged.
 
-    Raises ``ValueError`` for a device name it does not know, and
-    :class:`BackendUnavailable` (one line naming the fix) when CUDA is asked for and
-    cannot be had.
+    Raises ``ValueError`` for a device name it does not know (or an invalid
+    ``GPUNET_DEVICE``), and :class:`BackendUnavailable` (one line naming the cause and
+    the fix) when CUDA is asked for and cannot be had.
     """
     if isinstance(device, Backend):
         return device
@@ -57,11 +67,23 @@ def get_backend(device: DeviceLike = "auto") -> Backend:
     if not isinstance(device, str):
         raise ValueError(f"device must be a string such as {DEVICES_HELP}, got {device!r}")
     name = device.strip().lower()
-    if name == "cpu":
-        return NumpyBackend()
     if name == "auto":
+        from_env = os.environ.get(DEVICE_ENV, "").strip().lower()
+        if from_env and from_env != "auto":
+            if from_env != "cpu" and not _CUDA.match(from_env):
+                raise ValueError(
+                    f"{DEVICE_ENV}={os.environ[DEVICE_ENV]!r} is not a device; set it to "
+                    f"{DEVICES_HELP}, or unset it."
+                )
+            try:
+                backend = _named_backend(from_env)
+            except BackendUnavailable as why:
+                raise BackendUnavailable(f"{why} (the device came from {DEVICE_ENV}={from_env})",
+                                         reason=why.reason) from None
+            backend.selection_note = f"{DEVICE_ENV} chose {backend.device}"
+            return backend
         try:
-            backend: Backend = _cuda_backend(0)
+            backend = _cuda_backend(0)
         except BackendUnavailable as why:
             backend = NumpyBackend()
             backend.selection_note = f"auto chose cpu: {why.reason}"
@@ -69,10 +91,18 @@ def get_backend(device: DeviceLike = "auto") -> Backend:
             backend.selection_note = "auto chose cuda:0"
         logging.getLogger(__name__).info("%s", backend.selection_note)
         return backend
+    return _named_backend(name, device)
+
+
+def _named_backend(name: str, original: Optional[str] = None) -> Backend:
+    """The backend of a device name other than ``auto`` (lower-case, stripped)."""
+    if name == "cpu":
+        return NumpyBackend()
     match = _CUDA.match(name)
     if match:
         return _cuda_backend(int(match.group(1) or 0))
-    raise ValueError(f"unknown device {device!r}; use {DEVICES_HELP}.")
+    raise ValueError(f"unknown device {original if original is not None else name!r}; "
+                     f"use {DEVICES_HELP}.")
 
 
 def _cuda_backend(index: int) -> Backend:

@@ -2,80 +2,244 @@
 
 CuPy is imported only when this backend is constructed, so the package imports on
 machines without it. Each fused operation of :class:`backends.base.Backend` is one
-``ElementwiseKernel`` launch here instead of three or four array expressions.
+``ElementwiseKernel`` launch here instead of three or four array expressions; the
+kernels are declared once, in :data:`KERNELS`, so that CI can compile exactly these
+sources without a GPU (:mod:`backends.nvrtc`) and ``gpunet check`` can test each one
+against its formula.
+
+Constructing :class:`CupyBackend` *proves* the device works before anything trusts it
+(:func:`probe`): every fused kernel is compiled by NVRTC and launched once, and one
+small matrix product runs on cuBLAS, with the results checked. Whatever fails there
+(no driver, a driver too old for this CuPy, a missing CUDA library) becomes
+:class:`BackendUnavailable` with the precise cause and the fix, so ``--device auto``
+falls back to the CPU saying why and ``--device cuda`` is one error line.
+
+Devices and streams: CuPy works on the calling thread's *current* device and stream.
+:meth:`CupyBackend.scope` makes this backend's device current (the network enters it
+in every public method); all work runs on the thread's current stream, one stream
+per run, so no two streams ever need ordering.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, ContextManager, Optional
+from dataclasses import dataclass
+from typing import Any, ContextManager, Optional
 
 import numpy as np
 
 from .base import Array, Backend, BackendUnavailable
 
+#: How to install CuPy with the CUDA libraries it loads (cuBLAS, NVRTC, headers), from
+#: a gpunet checkout (gpunet is not on PyPI).
 INSTALL_HINT = (
-    "install CuPy with `pip install 'gpunet[cuda12]'` (CUDA 12) or "
-    "`pip install 'gpunet[cuda13]'` (CUDA 13), or use --device cpu"
+    "from a gpunet checkout run `pip install -e '.[cuda13]'` (NVIDIA driver for "
+    "CUDA 13) or `pip install -e '.[cuda12]'` (driver for CUDA 12)"
 )
+
+
+# ------------------------------------------------------------------ the kernels
+@dataclass(frozen=True)
+class KernelSpec:
+    """One fused ``ElementwiseKernel``: its CuPy definition and how gpunet launches it.
+
+    ``launches`` lists the argument layouts gpunet's calls produce, one string per
+    argument (inputs, then outputs) after CuPy's dimension reduction: ``"a1"`` a
+    contiguous array seen as 1-D, ``"a2"`` a contiguous 2-D array, ``"a2s"`` a strided
+    (broadcast) 2-D array, ``"s"`` a scalar. The compile test generates the kernel's
+    CUDA source for each, in float32 and float64, exactly as CuPy would.
+    """
+
+    name: str
+    in_params: str
+    out_params: str
+    operation: str
+    launches: tuple[tuple[str, ...], ...]
+    formula: str
+
+
+KERNELS: tuple[KernelSpec, ...] = (
+    KernelSpec("gpunet_sigmoid", "T z", "T a", "a = 1 / (1 + exp(-z))",
+               launches=(("a1", "a1"),),
+               formula="a = 1 / (1 + exp(-z))  (chapter 1, eq. 3)"),
+    # feedforward: a = σ(z + bᵀ) with the bias row broadcast down a mini-batch (a2s),
+    # or a single example (everything contiguous, 1-D).
+    KernelSpec("gpunet_add_bias_sigmoid", "T z, T b", "T a", "a = 1 / (1 + exp(-(z + b)))",
+               launches=(("a2", "a2s", "a2"), ("a1", "a1", "a1")),
+               formula="a = σ(z + b)  (chapter 1, eq. 25 then eq. 3)"),
+    KernelSpec("gpunet_sigmoid_prime_mul", "T a", "T delta", "delta = delta * a * (1 - a)",
+               launches=(("a1", "a1"),),
+               formula="δ = δ ⊙ a(1 - a) = δ ⊙ σ'(z)  (chapter 2, BP2)"),
+    KernelSpec("gpunet_quadratic_delta", "T a, T y", "T delta", "delta = (a - y) * a * (1 - a)",
+               launches=(("a1", "a1", "a1"),),
+               formula="δ^L = (a - y) ⊙ σ'(z^L)  (chapter 2, BP1, quadratic cost)"),
+    KernelSpec("gpunet_sgd_update", "T grad, T scale, T decay, int64 decayed", "T param",
+               "param = (i < decayed ? decay : (T)1) * param - scale * grad",
+               launches=(("a1", "s", "s", "s", "a1"),),
+               formula="w = (1 - ηλ/n) w - (η/m) ∇w, b = b - (η/m) ∇b  (chapter 3, eq. 93, 94)"),
+)
+
+
+def kernel_spec(name: str) -> KernelSpec:
+    """The :class:`KernelSpec` called ``name``."""
+    for spec in KERNELS:
+        if spec.name == name:
+            return spec
+    raise KeyError(name)
+
+
+class _Kernels:
+    """The fused kernels as CuPy ``ElementwiseKernel`` objects (compiled per dtype on use)."""
+
+    def __init__(self, cupy: Any) -> None:
+        def make(name: str) -> Any:
+            spec = kernel_spec(name)
+            return cupy.ElementwiseKernel(spec.in_params, spec.out_params, spec.operation,
+                                          spec.name)
+
+        self.sigmoid = make("gpunet_sigmoid")
+        self.add_bias_sigmoid = make("gpunet_add_bias_sigmoid")
+        self.sigmoid_prime_mul = make("gpunet_sigmoid_prime_mul")
+        self.quadratic_output_error = make("gpunet_quadratic_delta")
+        self.sgd_update = make("gpunet_sgd_update")
+
+
+# ------------------------------------------------------------------ diagnosis
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _unavailable(cause: str, fix: str) -> BackendUnavailable:
+    return BackendUnavailable(f"CUDA is not usable here: {cause}; {fix}, or use --device cpu.",
+                              reason=cause)
+
+
+def _cuda_version(v: int) -> str:
+    return f"{v // 1000}.{(v % 1000) // 10}"
 
 
 def import_cupy() -> Any:
     """Import CuPy, or raise :class:`BackendUnavailable` saying what to install."""
     try:
         import cupy
-    except ImportError as exc:  # not installed, or a broken install
-        raise BackendUnavailable(
-            f"CUDA was requested but CuPy cannot be imported ({exc}); {INSTALL_HINT}.",
-            reason="CuPy is not installed (pip install 'gpunet[cuda12]' for a GPU)",
-        ) from None
+    except ImportError as exc:  # not installed (or None in sys.modules), or broken
+        if isinstance(exc, ModuleNotFoundError) and exc.name == "cupy":
+            raise _unavailable("CuPy is not installed", INSTALL_HINT) from None
+        raise _unavailable(f"CuPy is installed but cannot be imported: {_first_line(exc)}",
+                           f"reinstall it: {INSTALL_HINT}") from None
     return cupy
 
 
+def diagnose(cupy: Any, exc: BaseException) -> BackendUnavailable:
+    """Turn whatever CuPy raised while starting up into the cause and its fix."""
+    text = f"{type(exc).__name__}: {exc}"
+    lowered = text.lower()
+    runtime = getattr(getattr(cupy, "cuda", None), "runtime", None)
+    driver = runtime_version = 0
+    try:
+        driver = int(runtime.driverGetVersion())
+    except Exception:
+        pass
+    try:
+        runtime_version = int(runtime.runtimeGetVersion())
+    except Exception:
+        pass
+    if "insufficientdriver" in lowered or "driver version is insufficient" in lowered:
+        if driver == 0:
+            return _unavailable(
+                "no NVIDIA driver found",
+                "on a machine with an NVIDIA GPU install its driver (check with `nvidia-smi`)")
+        major, driver_major = runtime_version // 1000, driver // 1000
+        fix = f"update the NVIDIA driver to one for CUDA {major or 'of this CuPy'}"
+        if driver_major in (12, 13) and driver_major != major:
+            fix += (f", or use the CuPy for CUDA {driver_major}: `pip uninstall "
+                    f"cupy-cuda{major}x`, then `pip install -e '.[cuda{driver_major}]'` in a "
+                    "gpunet checkout")
+        return _unavailable(
+            f"the NVIDIA driver is too old for this CuPy: it supports CUDA "
+            f"{_cuda_version(driver)}, CuPy needs CUDA {_cuda_version(runtime_version)}", fix)
+    if "nodevice" in lowered or "no cuda-capable device" in lowered:
+        return _unavailable("no CUDA device is visible",
+                            "check the GPU with `nvidia-smi` and CUDA_VISIBLE_DEVICES")
+    if "invaliddevice" in lowered:
+        return _unavailable("the CUDA device index is not valid here",
+                            "check CUDA_VISIBLE_DEVICES and the index in cuda:N")
+    for library, what in (("cublas", "cuBLAS"), ("nvrtc", "NVRTC"), ("curand", "cuRAND"),
+                          ("cudart", "the CUDA runtime")):
+        if library in lowered and ("no such file" in lowered or "cannot open" in lowered
+                                   or "not found" in lowered or "failed to load" in lowered
+                                   or "could not" in lowered or "unable to" in lowered):
+            return _unavailable(f"CuPy cannot load {what} ({_first_line(exc)})",
+                                f"install CuPy with its CUDA libraries: {INSTALL_HINT}")
+    if ("cuda root directory" in lowered or "cuda_fp16" in lowered
+            or "cannot open source file" in lowered and ".h" in lowered):
+        return _unavailable(f"the CUDA headers NVRTC needs are missing ({_first_line(exc)})",
+                            f"install CuPy with its CUDA libraries: {INSTALL_HINT}")
+    if type(exc).__name__ == "CompileException":
+        return _unavailable(f"NVRTC failed to compile gpunet's kernels ({_first_line(exc)})",
+                            "report this with the output of `gpunet info`")
+    return _unavailable(f"CUDA failed its start-up self-test ({_first_line(exc)})",
+                        f"check the driver with `nvidia-smi` and the install ({INSTALL_HINT})")
+
+
 def cuda_device_count(cupy: Any) -> int:
-    """Number of visible CUDA devices, or raise :class:`BackendUnavailable` why none."""
+    """Number of visible CUDA devices, or raise :class:`BackendUnavailable` saying why none."""
     try:
         count = int(cupy.cuda.runtime.getDeviceCount())
-    except Exception as exc:  # CUDARuntimeError: no driver, no device, ...
-        raise BackendUnavailable(
-            "CUDA was requested but no CUDA device is visible "
-            f"(CuPy says: {exc}); check the driver with `nvidia-smi` and "
-            "CUDA_VISIBLE_DEVICES, or use --device cpu.",
-            reason="no CUDA device is visible",
-        ) from None
+    except Exception as exc:  # CUDARuntimeError: no driver, old driver, no device, ...
+        raise diagnose(cupy, exc) from None
     if count == 0:
-        raise BackendUnavailable(
-            "CUDA was requested but no CUDA device is visible; check the driver with "
-            "`nvidia-smi` and CUDA_VISIBLE_DEVICES, or use --device cpu.",
-            reason="no CUDA device is visible",
-        )
+        raise _unavailable("no CUDA device is visible",
+                           "check the GPU with `nvidia-smi` and CUDA_VISIBLE_DEVICES")
     return count
 
 
-class _Kernels:
-    """The fused kernels, compiled lazily by CuPy on first use (per dtype)."""
+def probe(cupy: Any, kernels: _Kernels) -> list[tuple[str, float]]:
+    """Build and launch every fused kernel once and run one matrix product (float32).
 
-    def __init__(self, cupy: Any) -> None:
-        ek = cupy.ElementwiseKernel
-        self.sigmoid = ek("T z", "T a", "a = 1 / (1 + exp(-z))", "gpunet_sigmoid")
-        self.add_bias_sigmoid = ek(
-            "T z, T b", "T a", "a = 1 / (1 + exp(-(z + b)))", "gpunet_add_bias_sigmoid"
-        )
-        self.sigmoid_prime_mul = ek(
-            "T a", "T delta", "delta = delta * a * (1 - a)", "gpunet_sigmoid_prime_mul"
-        )
-        self.quadratic_output_error = ek(
-            "T a, T y", "T delta", "delta = (a - y) * a * (1 - a)", "gpunet_quadratic_delta"
-        )
-        self.sgd_update = ek(
-            "T grad, T scale, T decay, int64 decayed",
-            "T param",
-            "param = (i < decayed ? decay : (T)1) * param - scale * grad",
-            "gpunet_sgd_update",
-        )
+    Returns ``(name, max abs error)`` per step. Raises whatever CuPy raises (the caller
+    diagnoses it) and ``RuntimeError`` if a result is wrong. Run inside the device's
+    scope; it synchronises, so that asynchronous launch errors surface here.
+    """
+    f32 = np.float32
+    host_z = np.linspace(-3, 3, 12, dtype=f32).reshape(3, 4)
+    host_b = np.linspace(-1, 1, 4, dtype=f32).reshape(1, 4)
+    z, b = cupy.asarray(host_z), cupy.asarray(host_b)
+    a = cupy.asarray(1 / (1 + np.exp(-host_z)))
+    y = cupy.asarray(np.full((3, 4), 0.25, dtype=f32))
+    out = cupy.empty_like(z)
+    sig = 1 / (1 + np.exp(-host_z))
+    results: list[tuple[str, Any]] = []
+    results.append(("gpunet_sigmoid", kernels.sigmoid(z, out).get() - sig))
+    results.append(("gpunet_add_bias_sigmoid",
+                    kernels.add_bias_sigmoid(z, b, out).get() - 1 / (1 + np.exp(-(host_z + host_b)))))
+    delta = cupy.ones_like(z)
+    results.append(("gpunet_sigmoid_prime_mul",
+                    kernels.sigmoid_prime_mul(a, delta).get() - sig * (1 - sig)))
+    results.append(("gpunet_quadratic_delta",
+                    kernels.quadratic_output_error(a, y, out).get() - (sig - 0.25) * sig * (1 - sig)))
+    param, grad = cupy.asarray(host_z.ravel()), cupy.asarray(host_b.repeat(3, 0).ravel())
+    expected = np.where(np.arange(12) < 5, f32(0.5), f32(1)) * host_z.ravel() - f32(0.25) * host_b.repeat(3, 0).ravel()
+    results.append(("gpunet_sgd_update",
+                    kernels.sgd_update(grad, f32(0.25), f32(0.5), np.int64(5), param).get() - expected))
+    product = cupy.matmul(z, z.T).get()  # cuBLAS
+    results.append(("cublas_sgemm", product - host_z @ host_z.T))
+    cupy.cuda.get_current_stream().synchronize()
+    errors = [(name, float(np.max(np.abs(diff)))) for name, diff in results]
+    for name, error in errors:
+        if not error <= 1e-4:  # float32 rounding is ~1e-7 here; NaN fails too
+            raise RuntimeError(f"the probe of {name} computed a wrong result (error {error:.3g})")
+    return errors
 
 
+# ------------------------------------------------------------------ the backend
 class CupyBackend(Backend):
-    """Arrays on one CUDA device, computed by CuPy, cuBLAS and fused kernels."""
+    """Arrays on one CUDA device, computed by CuPy, cuBLAS and fused kernels.
+
+    Construction probes the device (:func:`probe`) and raises
+    :class:`BackendUnavailable` with the cause and fix if anything fails; the probe's
+    per-kernel errors are kept in :attr:`probe_errors`.
+    """
 
     name = "cupy"
 
@@ -85,15 +249,21 @@ class CupyBackend(Backend):
         if not 0 <= index < count:
             raise BackendUnavailable(
                 f"cuda:{index} was requested but only {count} CUDA device(s) are "
-                f"visible (cuda:0 to cuda:{count - 1}); pick one of those."
+                f"visible (cuda:0 to cuda:{count - 1}); pick one of those.",
+                reason=f"cuda:{index} is not visible",
             )
         self.xp = cupy
         self.index = index
         self.device = f"cuda:{index}"
         self._device = cupy.cuda.Device(index)
-        self._device.use()
-        self._kernels = _Kernels(cupy)
-        self._stream: Any = None
+        try:
+            with self._device:
+                self._kernels = _Kernels(cupy)
+                self.probe_errors = probe(cupy, self._kernels)
+        except BackendUnavailable:
+            raise
+        except Exception as exc:  # anything at all: the device is not usable as it is
+            raise diagnose(cupy, exc) from None
 
     @property
     def description(self) -> str:
@@ -101,6 +271,11 @@ class CupyBackend(Backend):
         name = props["name"]
         name = name.decode() if isinstance(name, bytes) else str(name)
         return f"{self.device} ({name}, CuPy {self.xp.__version__})"
+
+    def scope(self) -> ContextManager[Any]:
+        # cupy.cuda.Device is a re-entrant context manager that restores the previous
+        # current device on exit.
+        return self._device  # type: ignore[no-any-return]
 
     def asarray(self, a: Any, dtype: Any = None) -> Array:
         with self._device:
@@ -114,27 +289,8 @@ class CupyBackend(Backend):
 
     def copy_from_host(self, dst: Array, host: np.ndarray) -> None:
         # ndarray.set copies on the current stream into the existing buffer.
-        dst.set(np.ascontiguousarray(host, dtype=dst.dtype))
-
-    can_capture = True
-
-    def capture_stream(self) -> ContextManager[Any]:
-        # Capture needs a stream other than the legacy default stream.
-        if self._stream is None:
-            with self._device:
-                self._stream = self.xp.cuda.Stream(non_blocking=True)
-        return self._stream
-
-    def capture(self, work: Callable[[], None]) -> Optional[Callable[[], None]]:
-        stream = self.xp.cuda.get_current_stream()
-        if stream.ptr == 0:  # the legacy default stream cannot capture
-            return None
-        stream.begin_capture()
-        try:
-            work()
-        finally:
-            graph = stream.end_capture()
-        return lambda: graph.launch(stream)
+        with self._device:
+            dst.set(np.ascontiguousarray(host, dtype=dst.dtype))
 
     def sigmoid(self, z: Array, out: Array) -> Array:
         return self._kernels.sigmoid(z, out)
@@ -155,3 +311,21 @@ class CupyBackend(Backend):
         t = param.dtype.type
         decayed = param.size if decayed is None else decayed
         return self._kernels.sgd_update(grad, t(scale), t(decay), np.int64(decayed), param)
+
+
+def cuda_versions(cupy: Any) -> dict[str, Any]:
+    """Driver, runtime, NVRTC and CuPy versions, as far as they can be read (no raising)."""
+    info: dict[str, Any] = {"cupy": getattr(cupy, "__version__", None)}
+    runtime = cupy.cuda.runtime
+    for key, read in (("cuda_driver", runtime.driverGetVersion),
+                      ("cuda_runtime", runtime.runtimeGetVersion)):
+        try:
+            v = int(read())
+            info[key] = _cuda_version(v) if v else None
+        except Exception:
+            info[key] = None
+    try:
+        info["nvrtc"] = ".".join(map(str, cupy.cuda.nvrtc.getVersion()))
+    except Exception:
+        info["nvrtc"] = None
+    return info

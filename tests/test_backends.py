@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import types
 import warnings
@@ -35,35 +36,101 @@ def test_unknown_device_names_the_choices(name):
         get_backend(name)
 
 
-def _fake_cupy(monkeypatch, count=None, error=None):
-    """Install a fake ``cupy`` module whose runtime reports ``count`` devices."""
+def _fake_cupy(monkeypatch, count=None, error=None, driver=13000, runtime=13000,
+               probe_error=None):
+    """Install a fake ``cupy`` whose runtime reports ``count`` devices (or raises
+    ``error``), with the given driver and runtime versions; the start-up probe raises
+    ``probe_error`` (or passes)."""
+    from gpunet.backends import cupy_backend
+
     def get_device_count():
         if error is not None:
             raise error
         return count
 
-    runtime = types.SimpleNamespace(getDeviceCount=get_device_count)
+    runtime_ns = types.SimpleNamespace(getDeviceCount=get_device_count,
+                                       driverGetVersion=lambda: driver,
+                                       runtimeGetVersion=lambda: runtime)
     fake = types.ModuleType("cupy")
-    fake.cuda = types.SimpleNamespace(runtime=runtime)
+    fake.cuda = types.SimpleNamespace(runtime=runtime_ns, Device=lambda i: contextlib.nullcontext())
+    fake.ElementwiseKernel = lambda *args: None
     monkeypatch.setitem(sys.modules, "cupy", fake)
 
+    def probe(cupy, kernels):
+        if probe_error is not None:
+            raise probe_error
+        return []
 
-def test_cuda_without_cupy_names_the_extra(monkeypatch):
+    monkeypatch.setattr(cupy_backend, "probe", probe)
+
+
+def _one_line(exc_info) -> str:
+    message = str(exc_info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_cuda_without_cupy_gives_an_install_command_that_works(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` fail
     with pytest.raises(BackendUnavailable) as info:
         get_backend("cuda")
-    message = str(info.value)
-    assert "gpunet[cuda12]" in message and "gpunet[cuda13]" in message
-    assert "\n" not in message
+    message = _one_line(info)
+    # gpunet is not on PyPI: the hint installs the checkout with the extra
+    assert "pip install -e '.[cuda13]'" in message and "'.[cuda12]'" in message
+    assert "gpunet[cuda" not in message
+    assert info.value.reason == "CuPy is not installed"
 
 
 def test_cuda_without_device_says_so(monkeypatch):
-    _fake_cupy(monkeypatch, error=RuntimeError("cudaErrorNoDevice: no CUDA-capable device"))
+    _fake_cupy(monkeypatch, error=RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected"))
     with pytest.raises(BackendUnavailable, match="no CUDA device is visible.*nvidia-smi"):
         get_backend("cuda:0")
     _fake_cupy(monkeypatch, count=0)
     with pytest.raises(BackendUnavailable, match="no CUDA device is visible"):
         get_backend("cuda")
+
+
+def test_old_driver_is_named_as_the_cause_not_a_missing_device(monkeypatch):
+    error = RuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient "
+                         "for CUDA runtime version")
+    _fake_cupy(monkeypatch, error=error, driver=12040, runtime=13000)
+    with pytest.raises(BackendUnavailable) as info:
+        get_backend("cuda")
+    message = _one_line(info)
+    assert "driver is too old for this CuPy" in message and "CUDA 12.4" in message
+    assert "CUDA 13.0" in message and "pip install -e '.[cuda12]'" in message
+    assert "no CUDA device" not in message
+    assert "driver is too old" in get_backend("auto").selection_note
+    # no driver at all (what CuPy reports on a machine without one)
+    _fake_cupy(monkeypatch, error=error, driver=0)
+    with pytest.raises(BackendUnavailable) as info:
+        get_backend("cuda")
+    assert info.value.reason == "no NVIDIA driver found"
+
+
+@pytest.mark.parametrize("error, cause", [
+    (OSError("libcublas.so.13: cannot open shared object file: No such file or directory"),
+     "CuPy cannot load cuBLAS"),
+    (RuntimeError("CuPy failed to load libnvrtc.so.13: OSError: libnvrtc.so.13: cannot open "
+                  "shared object file"), "CuPy cannot load NVRTC"),
+    (RuntimeError("Failed to auto-detect CUDA root directory. Please specify `CUDA_PATH`"),
+     "the CUDA headers NVRTC needs are missing"),
+    (RuntimeError("the probe of gpunet_sigmoid computed a wrong result (error 0.5)"),
+     "CUDA failed its start-up self-test"),
+])
+def test_a_failing_probe_makes_cuda_unavailable_with_the_cause(monkeypatch, error, cause):
+    """A driver alone is not enough: the first kernel or matrix product must not be
+    where a missing library shows up."""
+    _fake_cupy(monkeypatch, count=1, probe_error=error)
+    with pytest.raises(BackendUnavailable) as info:
+        get_backend("cuda")
+    message = _one_line(info)
+    assert message.startswith(f"CUDA is not usable here: {cause}")
+    assert message.endswith("or use --device cpu.")
+    if "load" in cause or "headers" in cause:
+        assert "pip install -e '.[cuda13]'" in message
+    note = get_backend("auto").selection_note
+    assert note.startswith(f"auto chose cpu: {cause}")
 
 
 def test_cuda_index_out_of_range(monkeypatch):
@@ -76,9 +143,40 @@ def test_auto_falls_back_to_cpu_and_says_why(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", None)
     b = get_backend("auto")
     assert isinstance(b, NumpyBackend)
-    assert "auto chose cpu" in b.selection_note and "CuPy is not installed" in b.selection_note
+    assert b.selection_note == "auto chose cpu: CuPy is not installed"
     _fake_cupy(monkeypatch, count=0)
     assert "no CUDA device" in get_backend(None).selection_note
+
+
+# ------------------------------------------------------------ GPUNET_DEVICE
+def test_gpunet_device_sets_what_auto_means(monkeypatch):
+    monkeypatch.setenv("GPUNET_DEVICE", "CPU")
+    b = get_backend("auto")
+    assert isinstance(b, NumpyBackend) and b.selection_note == "GPUNET_DEVICE chose cpu"
+    assert isinstance(get_backend(None), NumpyBackend)
+    # a device named explicitly wins over the variable
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    with pytest.raises(BackendUnavailable, match="CuPy is not installed"):
+        get_backend("cuda")
+    monkeypatch.setenv("GPUNET_DEVICE", "cuda")
+    assert isinstance(get_backend("cpu"), NumpyBackend)
+    with pytest.raises(BackendUnavailable, match="came from GPUNET_DEVICE=cuda"):
+        get_backend("auto")  # asked for by the variable: no silent fallback
+    monkeypatch.setenv("GPUNET_DEVICE", "auto")
+    assert get_backend("auto").selection_note == "auto chose cpu: CuPy is not installed"
+
+
+@pytest.mark.parametrize("value", ["gpu", "cuda:x", "tpu"])
+def test_invalid_gpunet_device_is_a_clear_error(monkeypatch, value, capsys):
+    monkeypatch.setenv("GPUNET_DEVICE", value)
+    with pytest.raises(ValueError, match=f"GPUNET_DEVICE='{value}' is not a device; set it to 'cpu'"):
+        get_backend("auto")
+    from gpunet.cli import main
+
+    assert main(["train", "--epochs", "1", "--limit", "10"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "GPUNET_DEVICE" in err[0] and err[0].startswith("gpunet: error:")
+    assert main(["train", "--device", "cpu", "--epochs", "1", "--limit", "10"]) == 0
 
 
 def test_cupy_is_imported_lazily():
@@ -196,3 +294,38 @@ def test_backends_never_import_gpunet():
     for path in pathlib.Path(backends.__file__).parent.glob("*.py"):
         text = path.read_text()
         assert "import gpunet" not in text and "from gpunet" not in text, path
+
+
+def test_strict_capture_refuses_matrix_products_as_cupy_refuses_cublas():
+    b = StrictBackend()
+    a = b.asarray(np.ones((2, 2)))
+    with b.stream_capture():
+        b.add_bias_sigmoid(a, a[:1], out=b.xp.empty((2, 2)))  # elementwise kernels: fine
+        for product in (lambda: b.xp.matmul(a, a), lambda: a @ a, lambda: b.xp.dot(a, a),
+                        lambda: a.dot(a)):
+            with pytest.raises(NotImplementedError,
+                               match="calling cuBLAS API during stream capture is currently unsupported"):
+                product()
+        with pytest.raises(RuntimeError, match="synchronises"):
+            b.to_host(a)
+    assert b.to_host(b.xp.matmul(a, a)).tolist() == [[2.0, 2.0], [2.0, 2.0]]  # after capture
+
+
+def test_strict_current_device_is_per_thread_and_scoped():
+    import threading
+
+    from gpunet.backends.testing import current_device
+
+    b1 = StrictBackend(index=1)
+    assert current_device() == 0
+    with b1.scope():
+        assert current_device() == 1
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(current_device()))
+        t.start()
+        t.join()
+        assert seen == [0]  # another thread has its own current device
+        x = b1.xp.zeros(3)
+    assert current_device() == 0 and x.device == 1
+    with pytest.raises(ValueError, match="enter backend.scope"):
+        x + 1
