@@ -26,16 +26,19 @@ def test_train_end_to_end(tmp_path):
     epoch_lines = [line for line in out.splitlines() if line.startswith("Epoch ")]
     assert len(epoch_lines) == 3 and epoch_lines[0].startswith("Epoch 0: ")
     assert " / 10000  (" in epoch_lines[0] and " s" in epoch_lines[0]
-    rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    header, *rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert header["gpunet_metrics"] == 1 and header["evaluation_data"] == "test"
     assert [r["epoch"] for r in rows] == [0, 1, 2]
     for r in rows:
-        assert {"epoch", "test_correct", "test_total", "train_seconds", "training_cost"} <= r.keys()
-        assert r["test_total"] == 10000 and r["train_seconds"] > 0
-    assert rows[-1]["test_correct"] > 7000  # 3,000 images, 3 epochs: far above chance
+        assert {"epoch", "evaluation_correct", "evaluation_total", "train_seconds",
+                "training_cost"} <= r.keys()
+        assert r["evaluation_total"] == 10000 and r["train_seconds"] > 0
+    assert rows[-1]["evaluation_correct"] > 7000  # 3,000 images, 3 epochs: far above chance
     net = gpunet.load(saved, device="cpu")
     mnist = gpunet.load_mnist()
-    assert net.accuracy(mnist.test) == rows[-1]["test_correct"]
-    assert f"best: {max(r['test_correct'] for r in rows)} / 10000" in out
+    assert net.accuracy(mnist.test) == rows[-1]["evaluation_correct"]
+    assert f"best: {max(r['evaluation_correct'] for r in rows)} / 10000" in out
+    assert "\r" not in run.stderr + out  # no progress line when not on a terminal
 
 
 def test_same_seed_same_output():
@@ -83,10 +86,36 @@ def test_bad_input_exits_2_with_a_message(args, message):
 
 
 def test_info():
+    """Versions (gpunet, Python, NumPy, CuPy when installed), one line per backend, and
+    what ``--device auto`` takes here and why."""
+    import platform
+    import re
+
+    import numpy as np
+
     run = gpunet_cmd("info")
     assert run.returncode == 0, run.stderr
-    assert f"gpunet {gpunet.__version__}" in run.stdout
-    assert "NumPy" in run.stdout and "cpu" in run.stdout and "auto:" in run.stdout
+    lines = run.stdout.splitlines()
+    assert lines[0] == f"gpunet {gpunet.__version__}"
+    assert lines[1].startswith(f"Python {platform.python_version()} (")
+    assert lines[2].startswith(f"NumPy {np.__version__}")
+    backends = lines.index("backends:")
+    assert re.fullmatch(rf"  cpu +cpu \(NumPy {re.escape(np.__version__)}.*\)", lines[backends + 1])
+    cuda = lines[backends + 2]
+    assert re.match(r"  cuda +\S", cuda), cuda
+    try:
+        import cupy
+    except ImportError:
+        assert "unavailable: CuPy is not installed" in cuda
+    else:
+        assert f"CuPy {cupy.__version__}" in cuda
+    (auto,) = [line for line in lines if line.startswith("auto:")]
+    reason = cuda_unavailable_reason()
+    if reason:  # no GPU here: auto takes the CPU and says why
+        assert re.fullmatch(r"auto: +cpu +\[auto chose cpu: .+\]", auto), auto
+        assert reason in auto
+    else:
+        assert re.fullmatch(r"auto: +cuda:0 +\[auto chose cuda:0.*\]", auto), auto
 
 
 def test_console_script_is_installed():
