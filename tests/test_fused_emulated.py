@@ -18,7 +18,7 @@ from gpunet.backends.fused_sgd import EmulatedSgdEpoch, plan_for
 from gpunet.engines import TrainingSettings
 from gpunet.engines import fused as fused_module
 from gpunet.engines.eager import EagerEngine
-from gpunet.engines.fused import FusedEngine
+from gpunet.engines.fused import FusedEngine, FusedSgd
 
 pytestmark = pytest.mark.skipif(
     shutil.which("g++") is None and shutil.which("c++") is None,
@@ -129,10 +129,9 @@ def test_emulated_kernel_trains_many_networks_per_launch(mnist):
     perms = np.stack([np.random.default_rng(s).permutation(n) for s in seeds])
     for r, eta, lmbda, perm in zip(refs, etas, lmbdas, perms):
         EagerEngine(r, X, Y, TrainingSettings(1, m, eta, lmbda)).train_epoch(perm)
-    plan = plan_for(sizes, m, dtype, THREADS, H100_SHARED)
-    launcher = EmulatedSgdEpoch(dtype, "descending")
-    launcher(plan, params, params, X, Y, perms.astype(np.int64),
-             np.array(etas), np.array(lmbdas), np.array(sizes, dtype=np.int32), "quadratic")
+    fused = FusedSgd(gpunet.get_backend("cpu"), sizes, dtype, "quadratic", params, X, Y, m,
+                     etas, lmbdas, EmulatedSgdEpoch(dtype, "descending"), threads=THREADS)
+    fused.train_epoch(perms)
     for k, r in enumerate(refs):
         assert _relative(params[k], r.parameters) < 1e-9
 

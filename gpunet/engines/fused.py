@@ -21,7 +21,7 @@ prove it against the NumPy engine without a GPU.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 
@@ -59,33 +59,57 @@ def unfit_reason(net: "Network", mini_batch_size: int, n: int, launcher: Any,
     return plan.why_not()
 
 
+class FusedSgd:
+    """The fused kernel set up for ``K`` networks of one shape: one launch per epoch.
+
+    ``params`` is a ``(K, P)`` device array whose rows are the networks' flat parameter
+    buffers (:mod:`gpunet.parameters`), trained in place; ``eta`` and ``lmbda`` give
+    each network its own learning rate and L2 parameter. Used by :class:`FusedEngine`
+    (``K = 1``, a :class:`~gpunet.Network`'s own buffer) and by stacked training.
+    """
+
+    def __init__(self, backend: Any, sizes: Sequence[int], dtype: Any, cost: str,
+                 params: "Array", X: "Array", Y: "Array", mini_batch_size: int,
+                 eta: Sequence[float], lmbda: Sequence[float], launcher: Any,
+                 threads: int = THREADS) -> None:
+        xp, asarray = backend.xp, backend.asarray
+        K, n = params.shape[0], X.shape[0]
+        if len(eta) != K or len(lmbda) != K:
+            raise ValueError(f"{K} networks need {K} learning rates and L2 parameters, "
+                             f"got {len(eta)} and {len(lmbda)}.")
+        self.backend, self.launcher, self.cost = backend, launcher, cost
+        self.params, self.X, self.Y = params, X, Y
+        self.plan: SgdEpochPlan = plan_for(sizes, min(mini_batch_size, n), dtype, threads,
+                                           launcher.max_shared_bytes)
+        self.perm = xp.empty((K, n), dtype=np.int64)
+        self.eta = asarray(np.asarray(eta, dtype=np.float64))
+        self.lmbda = asarray(np.asarray(lmbda, dtype=np.float64))
+        self.sizes = asarray(np.asarray(sizes, dtype=np.int32))
+        self.work = params if self.plan.params_in_shared else xp.empty_like(params)
+
+    def train_epoch(self, permutations: np.ndarray) -> None:
+        """One epoch for every network: row ``k`` of ``permutations`` is network ``k``'s."""
+        self.backend.copy_from_host(self.perm, permutations)
+        self.launcher(self.plan, self.params, self.work, self.X, self.Y, self.perm,
+                      self.eta, self.lmbda, self.sizes, self.cost)
+
+
 class FusedEngine:
-    """Mini-batch SGD for ``K`` networks, one fused kernel launch per epoch."""
+    """:class:`FusedSgd` for one :class:`~gpunet.Network`: ``Network.SGD``'s fused engine."""
 
     name = "fused"
 
     def __init__(self, net: "Network", X: "Array", Y: "Array", settings: "TrainingSettings",
                  launcher: Optional[Any] = None, threads: int = THREADS) -> None:
         launcher = launcher if launcher is not None else cuda_launcher(net)
-        n = X.shape[0]
-        reason = unfit_reason(net, settings.mini_batch_size, n, launcher, threads)
+        reason = unfit_reason(net, settings.mini_batch_size, X.shape[0], launcher, threads)
         if reason:
             raise ValueError(f"engine 'fused' cannot train this network: {reason}; "
                              f"use engine 'eager' or 'auto'.")
-        xp = net.backend.xp
-        self.net, self.X, self.Y, self.launcher = net, X, Y, launcher
-        self.plan: SgdEpochPlan = plan_for(net.sizes, min(settings.mini_batch_size, n),
-                                           net.dtype, threads, launcher.max_shared_bytes)
-        self.cost = COST_NAMES[net.cost]
-        asarray = net.backend.asarray
-        self.perm = xp.empty((1, n), dtype=np.int64)
-        self.eta = asarray(np.array([settings.eta], dtype=np.float64))
-        self.lmbda = asarray(np.array([settings.lmbda], dtype=np.float64))
-        self.sizes = asarray(np.array(net.sizes, dtype=np.int32))
-        self.params = net.parameters.reshape(1, -1)
-        self.work = self.params if self.plan.params_in_shared else xp.empty_like(self.params)
+        self.fused = FusedSgd(net.backend, net.sizes, net.dtype, COST_NAMES[net.cost],
+                              net.parameters.reshape(1, -1), X, Y, settings.mini_batch_size,
+                              [settings.eta], [settings.lmbda], launcher, threads)
+        self.plan = self.fused.plan
 
     def train_epoch(self, permutation: np.ndarray) -> None:
-        self.net.backend.copy_from_host(self.perm, permutation.reshape(1, -1))
-        self.launcher(self.plan, self.params, self.work, self.X, self.Y, self.perm,
-                      self.eta, self.lmbda, self.sizes, self.cost)
+        self.fused.train_epoch(permutation.reshape(1, -1))
