@@ -46,6 +46,8 @@ class Config:
     sizes: tuple[int, ...]
     mini_batch_size: int
     eta: float = 3.0
+    #: networks trained at once (a sweep); see :func:`sweep_rows`.
+    networks: tuple[int, ...] = ()
 
 
 CONFIGS = {
@@ -53,12 +55,14 @@ CONFIGS = {
     "book100": Config("book100", (784, 100, 10), 10),
     "wide": Config("wide", (784, 1024, 1024, 10), 128, eta=0.1),
     "wide-large-batch": Config("wide-large-batch", (784, 1024, 1024, 10), 1024, eta=0.1),
+    "book-sweep": Config("book-sweep", (784, 30, 10), 10, networks=(1, 10, 100)),
 }
 
 BOOK_LOOP_MAX_EXAMPLES = {"wide": 5000, "wide-large-batch": 5000}
 
 IMPLEMENTATIONS = ("gpunet-numpy-f32", "gpunet-numpy-f64", "gpunet-cupy-f32",
-                   "gpunet-cupy-f64", "torch-cpu", "torch-cuda", "sklearn-mlp", "book-loop")
+                   "gpunet-cupy-f64", "gpunet-cupy-fused-f32", "gpunet-cupy-fused-f64",
+                   "torch-cpu", "torch-cuda", "sklearn-mlp", "book-loop")
 
 
 class Skip(Exception):
@@ -69,7 +73,7 @@ class Skip(Exception):
 # Each runner trains ``warmup + epochs`` epochs and returns the measured epochs' seconds
 # (the warm-up epochs are dropped), plus any facts worth recording.
 
-def run_gpunet(device: str, dtype: str) -> Callable:
+def run_gpunet(device: str, dtype: str, engine: str = "eager") -> Callable:
     def run(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int) -> dict:
         from .backends import BackendUnavailable
 
@@ -81,8 +85,11 @@ def run_gpunet(device: str, dtype: str) -> Callable:
         except BackendUnavailable as exc:
             raise Skip(str(exc)) from None
         skip = warmup
-        history = net.SGD((X, y), skip + epochs, cfg.mini_batch_size, cfg.eta,
-                          verbose=False)
+        try:
+            history = net.SGD((X, y), skip + epochs, cfg.mini_batch_size, cfg.eta,
+                              verbose=False, engine=engine)
+        except ValueError as exc:  # the fused engine cannot train this network here
+            raise Skip(str(exc)) from None
         # Same seed, same epochs: the backends should agree on this (within rounding).
         return {"seconds": history.train_seconds[skip:], "device": net.backend.description,
                 "test_correct": net.accuracy(_test_set())}
@@ -222,6 +229,8 @@ RUNNERS: dict[str, Callable] = {
     "gpunet-numpy-f64": run_gpunet("cpu", "float64"),
     "gpunet-cupy-f32": run_gpunet("cuda", "float32"),
     "gpunet-cupy-f64": run_gpunet("cuda", "float64"),
+    "gpunet-cupy-fused-f32": run_gpunet("cuda", "float32", "fused"),
+    "gpunet-cupy-fused-f64": run_gpunet("cuda", "float64", "fused"),
     "torch-cpu": run_torch("cpu"),
     "torch-cuda": run_torch("cuda"),
     "sklearn-mlp": run_sklearn,
@@ -311,6 +320,9 @@ def benchmark(configs: Sequence[str], implementations: Sequence[str], *, epochs:
                 results["limits"][device] = {"skipped": str(exc)}
     for cfg_name in configs:
         cfg = CONFIGS[cfg_name]
+        if cfg.networks:
+            results["results"] += sweep_rows(cfg, implementations, X, y, warmup, epochs, log)
+            continue
         for impl in implementations:
             row: dict[str, Any] = {"config": cfg_name, "sizes": list(cfg.sizes),
                                    "mini_batch_size": cfg.mini_batch_size,
@@ -329,6 +341,88 @@ def benchmark(configs: Sequence[str], implementations: Sequence[str], *, epochs:
                     f"{len(y) / median:12,.0f} examples/s  (n={len(seconds)})")
             results["results"].append(row)
     return results
+
+
+def run_fused_stack(cfg: Config, K: int, dtype: str, X: np.ndarray, y: np.ndarray,
+                    warmup: int, epochs: int) -> list[float]:
+    """Seconds per epoch of ``K`` networks (seeds 0..K-1) in one fused launch per epoch."""
+    from .backends import BackendUnavailable, get_backend
+    from .datasets import as_examples
+    from .engines.fused import FusedSgd, cuda_launcher, unfit_reason
+    from .network import Network
+
+    try:
+        nets = [Network(list(cfg.sizes), cost="quadratic", init="large", dtype=dtype,
+                        device="cuda", seed=k) for k in range(K)]
+    except BackendUnavailable as exc:
+        raise Skip(str(exc)) from None
+    backend, launcher = nets[0].backend, cuda_launcher(nets[0])
+    reason = unfit_reason(nets[0], cfg.mini_batch_size, len(y), launcher)
+    if reason:
+        raise Skip(reason)
+    data = as_examples((X, y), cfg.sizes[0], cfg.sizes[-1], "training data")
+    Xd, Yd = backend.asarray(data.X, nets[0].dtype), backend.asarray(data.Y, nets[0].dtype)
+    params = backend.xp.stack([net.parameters for net in nets])
+    fused = FusedSgd(backend, cfg.sizes, nets[0].dtype, "quadratic", params, Xd, Yd,
+                     cfg.mini_batch_size, [cfg.eta] * K, [0.0] * K, launcher)
+    seconds = []
+    for _ in range(warmup + epochs):
+        perms = np.stack([net.rng.permutation(len(y)) for net in nets])
+        backend.synchronize()
+        start = time.perf_counter()
+        fused.train_epoch(perms)
+        backend.synchronize()
+        seconds.append(time.perf_counter() - start)
+    return seconds[warmup:]
+
+
+def sweep_rows(cfg: Config, implementations: Sequence[str], X: np.ndarray, y: np.ndarray,
+               warmup: int, epochs: int, log: Callable[[str], None]) -> list[dict]:
+    """``K`` networks at once (fused, one launch) against ``K`` runs one after another.
+
+    The sequential rows are ``K`` times the measured single-network epoch of each
+    implementation asked for (marked ``derived``): what training the sweep one run at
+    a time would cost.
+    """
+    rows: list[dict] = []
+    base = {"config": cfg.name, "sizes": list(cfg.sizes), "mini_batch_size": cfg.mini_batch_size}
+    for dtype in ("float32", "float64"):
+        impl = f"gpunet-cupy-fused-{dtype[0]}{dtype[-2:]}"
+        if impl not in implementations:
+            continue
+        for K in cfg.networks:
+            row = dict(base, implementation=f"{impl} (K at once)", networks=K)
+            try:
+                seconds = run_fused_stack(cfg, K, dtype, X, y, warmup, epochs)
+            except Skip as why:
+                row["skipped"] = str(why)
+                log(f"{cfg.name:17s} {impl:17s} K={K:<4d} skipped: {why}")
+                rows.append(row)
+                break
+            median = statistics.median(seconds)
+            row.update(seconds=seconds, median_seconds=median,
+                       examples_per_second=K * len(y) / median,
+                       network_epochs_per_second=K / median)
+            log(f"{cfg.name:17s} {impl:17s} K={K:<4d} {median:9.4f} s/epoch "
+                f"{K / median:10.1f} network-epochs/s")
+            rows.append(row)
+    for impl in implementations:
+        if impl.startswith("gpunet-cupy-fused") or impl not in RUNNERS:
+            continue
+        single = Config("book", cfg.sizes, cfg.mini_batch_size, cfg.eta)
+        try:
+            info = RUNNERS[impl](single, X, y, warmup, epochs)
+        except Skip as why:
+            rows.append(dict(base, implementation=f"{impl} (K runs in turn)", skipped=str(why)))
+            continue
+        t1 = statistics.median(info["seconds"])
+        for K in cfg.networks:
+            rows.append(dict(base, implementation=f"{impl} (K runs in turn)", networks=K,
+                             derived=True, median_seconds=K * t1,
+                             examples_per_second=len(y) / t1,
+                             network_epochs_per_second=1 / t1))
+        log(f"{cfg.name:17s} {impl:17s} one network {t1:9.4f} s/epoch")
+    return rows
 
 
 def machine_info() -> dict:
@@ -388,6 +482,9 @@ def markdown_table(results: dict) -> str:
         by_config.setdefault(row["config"], []).append(row)
     for cfg, rows in by_config.items():
         c = CONFIGS[cfg]
+        if c.networks:
+            lines += sweep_table(c, rows)
+            continue
         ref = next((r for r in rows if r["implementation"] == "gpunet-numpy-f32"
                     and "median_seconds" in r), None)
         lines += [f"### `{cfg}`: {list(c.sizes)}, m = {c.mini_batch_size}", "",
@@ -407,12 +504,29 @@ def markdown_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def sweep_table(cfg: Config, rows: list[dict]) -> list[str]:
+    """``book-sweep``: seconds per epoch of K networks, at once or one after another."""
+    lines = [f"### `{cfg.name}`: K networks {list(cfg.sizes)}, m = {cfg.mini_batch_size}", "",
+             "| implementation | K | s / epoch (all K) | network-epochs / s |",
+             "|---|---:|---:|---:|"]
+    for r in rows:
+        if "median_seconds" not in r:
+            lines.append(f"| {r['implementation']} | | skipped: {r['skipped']} | |")
+            continue
+        derived = " (K × one run)" if r.get("derived") else ""
+        lines.append(f"| {r['implementation']} | {r['networks']} | "
+                     f"{r['median_seconds']:.4f}{derived} | "
+                     f"{r['network_epochs_per_second']:,.1f} |")
+    return lines + [""]
+
+
 def floor_table(results: dict) -> list[str]:
     """The ``book`` epoch against what the device's arithmetic and memory allow."""
     cfg = CONFIGS["book"]
     work = epoch_work(cfg, results["examples"])
     lines = []
-    for device, impl in (("cpu", "gpunet-numpy-f32"), ("cuda", "gpunet-cupy-f32")):
+    for device, impl in (("cpu", "gpunet-numpy-f32"), ("cuda", "gpunet-cupy-f32"),
+                         ("cuda", "gpunet-cupy-fused-f32")):
         limits = results.get("limits", {}).get(device, {})
         row = next((r for r in results["results"] if r["config"] == "book"
                     and r["implementation"] == impl and "median_seconds" in r), None)

@@ -20,7 +20,7 @@ def test_quick_bench_writes_json_and_table(tmp_path):
     assert results["machine"]["numpy"] and results["machine"]["cpu_count"] >= 1
     rows = results["results"]
     assert [(r["config"], r["implementation"]) for r in rows] == \
-        [(c, i) for c in CONFIGS for i in IMPLS]
+        [(c, i) for c in CONFIGS if not CONFIGS[c].networks for i in IMPLS]
     for r in rows:
         if "skipped" in r:
             assert r["skipped"]  # a reason, never a silent gap
@@ -40,3 +40,22 @@ def test_quick_bench_writes_json_and_table(tmp_path):
 def test_unknown_configuration(tmp_path):
     run = run_gpunet("bench", "--configs", "huge", "--out", tmp_path)
     assert run.returncode == 2 and "unknown configuration 'huge'" in run.stderr
+
+
+def test_book_sweep_rows_fused_at_once_and_runs_in_turn(tmp_path):
+    run = run_gpunet("bench", "--quick", "--configs", "book-sweep", "--impl",
+                     "gpunet-numpy-f32,gpunet-cupy-fused-f32", "--out", tmp_path,
+                     "--stamp", "sweep")
+    assert run.returncode == 0, run.stderr
+    rows = json.loads((tmp_path / "sweep.json").read_text())["results"]
+    fused = [r for r in rows if r["implementation"].startswith("gpunet-cupy-fused-f32")]
+    in_turn = [r for r in rows if r["implementation"] == "gpunet-numpy-f32 (K runs in turn)"]
+    assert fused and all("skipped" in r or r["networks"] in (1, 10, 100) for r in fused)
+    assert [r["networks"] for r in in_turn] == [1, 10, 100]
+    t1 = in_turn[0]["median_seconds"]
+    for r in in_turn:  # K runs one after another: K times one run's epoch
+        assert r["derived"] and r["median_seconds"] == pytest.approx(r["networks"] * t1)
+        assert r["network_epochs_per_second"] == pytest.approx(1 / t1)
+    table = (tmp_path / "sweep.md").read_text()
+    assert "### `book-sweep`: K networks [784, 30, 10], m = 10" in table
+    assert "| gpunet-numpy-f32 (K runs in turn) | 100 |" in table
