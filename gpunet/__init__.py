@@ -8,6 +8,7 @@ on NumPy (CPU) or CuPy (CUDA GPU), chosen at run time.
 """
 
 from .backends import get_backend
+from .checkpoint import load_checkpoint, resume
 
 from .costs import CrossEntropyCost, QuadraticCost
 from .history import History
@@ -16,6 +17,14 @@ from .network import Network
 from .stack import NetworkStack
 
 __version__ = "0.1.0"
+
+
+def read_digit(path):
+    """A digit image file (PNG, JPEG, .npy) as the network's ``(784,)`` input, prepared
+    the way MNIST was made (see :func:`gpunet.images.read_digit`; needs Pillow)."""
+    from .images import read_digit as _read_digit
+
+    return _read_digit(path)
 
 
 def load(filename, device="auto", dtype="float32") -> Network:
@@ -34,5 +43,8 @@ __all__ = [
     "load",
     "load_data_wrapper",
     "load_mnist",
+    "load_checkpoint",
+    "read_digit",
+    "resume",
     "__version__",
 ]

@@ -1,8 +1,27 @@
-"""What ``Network.SGD`` returns: one record per epoch, readable the book's way."""
+"""What ``Network.SGD`` returns: one record per epoch, readable the book's way.
+
+One vocabulary for every per-epoch record, in memory (:class:`History`) and on disk
+(``gpunet train --metrics``, read back by ``gpunet plot``): the keys of
+:data:`EPOCH_KEYS`. The metrics file is JSON Lines: a header record
+(``{"gpunet_metrics": 1, ...}``: the run's settings, seed, device, versions, and which
+data set ``evaluation_*`` is), then one record per epoch exactly as ``History`` holds
+it. A resumed run appends a new header (with ``resumed_from_epoch``) and its epochs.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Optional, Union
+
+EPOCH_KEYS = ("epoch", "train_seconds", "training_cost", "training_correct",
+              "training_total", "evaluation_cost", "evaluation_correct",
+              "evaluation_total")
+"""The keys of a per-epoch record; those of unmonitored metrics are absent."""
+
+METRICS_FORMAT = 1
+"""Version of the metrics file's layout, in its header as ``gpunet_metrics``."""
 
 
 class History:
@@ -18,13 +37,16 @@ class History:
         evaluation_cost, evaluation_accuracy, training_cost, training_accuracy = history
     """
 
-    def __init__(self, engine: str = "") -> None:
-        self.records: list[dict[str, Any]] = []
+    def __init__(self, engine: str = "", records: Optional[list[dict[str, Any]]] = None) -> None:
+        self.records: list[dict[str, Any]] = [dict(r) for r in records or []]
         #: the engine that ran the epochs (``"eager"``, ...), see :mod:`gpunet.engines`.
         self.engine = engine
 
     def append(self, record: dict[str, Any]) -> None:
         self.records.append(record)
+
+    def __repr__(self) -> str:
+        return f"History({len(self.records)} epochs, engine={self.engine!r})"
 
     def __len__(self) -> int:
         return len(self.records)
@@ -75,3 +97,53 @@ class History:
         if "evaluation_cost" in record:
             lines.append(f"Cost on evaluation data: {record['evaluation_cost']}")
         return "\n".join(lines)
+
+
+@dataclass
+class MetricsRun:
+    """One run read from a metrics file: its header and its epochs."""
+
+    header: dict[str, Any]
+    history: History = field(default_factory=History)
+
+    @property
+    def evaluation_data(self) -> str:
+        """The data set ``evaluation_*`` was measured on (``"test"``, ``"validation"``)."""
+        return str(self.header.get("evaluation_data", "evaluation"))
+
+
+def read_metrics(path: Union[str, "os.PathLike[str]"]) -> MetricsRun:
+    """Read a ``--metrics`` file; a resumed run's segments join into one history.
+
+    Where epochs repeat (a run interrupted after writing an epoch's record but before
+    its checkpoint, then resumed) the later record wins. Raises ``ValueError`` naming
+    the file when it is missing or not a gpunet metrics file.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [line for line in f.read().splitlines() if line.strip()]
+    except FileNotFoundError:
+        raise ValueError(f"metrics file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read metrics file {path} ({exc}).") from None
+    header: Optional[dict[str, Any]] = None
+    epochs: dict[int, dict[str, Any]] = {}
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            raise ValueError(f"{path}, line {number}: not JSON; is this a gpunet "
+                             "--metrics file?") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}, line {number}: not a metrics record.")
+        if "gpunet_metrics" in record:
+            if header is None:
+                header = record
+            continue
+        if not isinstance(record.get("epoch"), int):
+            raise ValueError(f"{path}, line {number}: a record without an epoch number; "
+                             "is this a gpunet --metrics file?")
+        epochs[record["epoch"]] = record
+    if header is None and not epochs:
+        raise ValueError(f"{path}: no records; is this a gpunet --metrics file?")
+    return MetricsRun(header or {}, History(records=[epochs[j] for j in sorted(epochs)]))

@@ -4,13 +4,15 @@ The file is ``{"sizes": [...], "weights": [...], "biases": [...], "cost": "..."}
 with weights ``(n_l, n_{l-1})`` and biases ``(n_l, 1)`` as nested lists, so a network
 saved here loads in the book's program and vice versa. Writes are atomic: the JSON goes
 to a temporary file in the same directory, which then replaces the target, so an
-interrupted save never leaves a half-written network behind.
+interrupted save never leaves a half-written network behind, and the file gets the
+user's umask permissions like any other program's output.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Union
@@ -24,16 +26,33 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 def atomic_write_text(path: PathLike, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the new one."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, with the permissions a plain ``open`` gives.
+
+    The bytes go to a temporary file in the same directory, which then replaces
+    ``path``: readers (and a Ctrl-C mid-write) see the old file or the new one, never
+    half of one. ``mkstemp`` makes its file 0600; the result gets the permissions of
+    the file it replaces, or for a new file ``0666`` less the user's umask, as any
+    other program's output would.
+    """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise ValueError(f"cannot write {path}: directory {directory} does not exist.")
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -41,6 +60,38 @@ def atomic_write_text(path: PathLike, text: str) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def check_writable(path: PathLike, option: str) -> Path:
+    """Fail now, not after an hour of training, if ``path`` cannot be written.
+
+    Raises ``ValueError`` naming ``option`` when the directory is missing, ``path`` is a
+    directory, or a file cannot be created there (tried, then removed).
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise ValueError(f"{option} {path}: is a directory; give a file name.")
+    if not directory.is_dir():
+        raise ValueError(f"{option} {path}: directory {directory} does not exist; create it "
+                         "or choose another path.")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"{option} {path}: the file is not writable.")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".check", dir=directory)
+    except OSError as exc:
+        raise ValueError(f"{option} {path}: cannot write in {directory} "
+                         f"({exc.strerror or exc}).") from None
+    os.close(fd)
+    os.unlink(tmp)
+    return path
 
 
 def save(network: Any, filename: PathLike) -> None:

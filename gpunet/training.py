@@ -1,4 +1,4 @@
-"""The epochs of ``Network.SGD``: shuffles, engine steps, metrics, history.
+"""The epochs of ``Network.SGD``: shuffles, engine steps, metrics, history, checkpoints.
 
 Chapter 1's stochastic gradient descent ("Learning with gradient descent"): each epoch
 shuffles the training data, cuts it into mini-batches and takes a gradient step on each;
@@ -7,24 +7,47 @@ accuracies. The shuffle comes from the network's host generator (so a seed gives
 same run on every backend and every engine); the steps are the engine's
 (:mod:`gpunet.engines`); the metrics are computed on the device after the epoch, and
 their few numbers reach the host in one copy.
+
+At every epoch boundary the loop keeps the run's state: a device copy of the parameters
+and the generator's state (drawn permutation included), the history, and, when asked,
+a checkpoint file (:mod:`gpunet.checkpoint`). Ctrl-C (``KeyboardInterrupt``) inside an
+epoch rolls the network back to the last completed epoch, so the network, its
+``history`` and the checkpoint agree, and resuming gives exactly the uninterrupted run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from .datasets import Examples
 from .engines import TrainingSettings, select_engine
 from .history import History
+from .progress import Progress
 
 if TYPE_CHECKING:
+    from .checkpoint import CheckpointWriter
     from .network import Network
 
 
 def run_sgd(net: "Network", train: Examples, evaluation: Optional[Examples],
-            settings: TrainingSettings) -> History:
-    """Train ``net`` on checked data as ``settings`` say; return the per-epoch history."""
+            settings: TrainingSettings, *, start_epoch: int = 0,
+            history: Optional[History] = None,
+            checkpoint: Optional["CheckpointWriter"] = None,
+            progress: bool = False) -> History:
+    """Train ``net`` on checked data as ``settings`` say; return the per-epoch history.
+
+    Epochs ``start_epoch`` to ``settings.epochs - 1`` run (a resumed run starts later,
+    with the earlier epochs' ``history``). ``net.history`` is the history while it
+    grows, so it stays reachable after an interruption. On ``KeyboardInterrupt`` the
+    parameters and generator go back to the last completed epoch, the checkpoint (if
+    any) is brought up to that epoch, and the interrupt propagates.
+    """
+    from .checkpoint import labels_fingerprint
+
     backend = net.backend
     n = len(train)
     # Everything the epochs touch goes to the device (and is allocated) once, here.
@@ -37,36 +60,109 @@ def run_sgd(net: "Network", train: Examples, evaluation: Optional[Examples],
     if settings.monitor_training_accuracy:
         labels_train = backend.asarray(train.labels)
 
-    history = History(engine=engine.name)
-    with backend.scope():  # the network's device, current for this thread
-        for j in range(settings.epochs):
-            start = time.perf_counter()
-            engine.train_epoch(net.rng.permutation(n))
-            backend.synchronize()
-            seconds = time.perf_counter() - start
+    if history is None:
+        history = History(engine=engine.name)
+    else:
+        history.engine = engine.name
+    net.history = history
+    data_info = {"n_train": n, "labels_sha256": labels_fingerprint(train),
+                 "n_evaluation": None if evaluation is None else len(evaluation)}
+    # The state at the last epoch boundary: where an interrupted run goes back to.
+    saved_parameters = net.xp.empty_like(net.parameters)
+    saved_parameters[...] = net.parameters
+    saved_rng = net.rng.bit_generator.state
+    epochs_done = start_epoch
+    checkpointed = -1
 
-            wanted: list[tuple[str, Any]] = []  # (name, 0-d device array), one copy
-            if settings.monitor_training_cost:
-                wanted.append(("training_cost", net._total_cost(X, Y, settings.lmbda)))
-            if settings.monitor_training_accuracy:
-                wanted.append(("training_correct", net._correct(X, labels_train)))
-            if settings.monitor_evaluation_cost:
-                wanted.append(("evaluation_cost",
-                               net._total_cost(X_eval, Y_eval, settings.lmbda)))
-            if settings.monitor_evaluation_accuracy:
-                wanted.append(("evaluation_correct", net._correct(X_eval, labels_eval)))
-            values = net._fetch([v for _, v in wanted])
-            record: dict[str, Any] = {"epoch": j, "train_seconds": seconds}
-            for (name, _), value in zip(wanted, values):
-                record[name] = int(round(value)) if name.endswith("correct") else value
-            if settings.monitor_training_accuracy:
-                record["training_total"] = n
-            if settings.monitor_evaluation_accuracy:
-                record["evaluation_total"] = len(X_eval)
-            history.append(record)
-            if settings.verbose:
-                print(History.book_lines(record), flush=True)
-            if settings.callback is not None:
-                settings.callback(record)
+    def write_checkpoint() -> None:
+        nonlocal checkpointed
+        if checkpoint is not None and checkpointed != epochs_done:
+            checkpoint.write(net, settings, epochs_done, history, data_info, saved_rng,
+                             saved_parameters)
+            checkpointed = epochs_done
+
+    bar = Progress(settings.epochs, n, engine, first_epoch=start_epoch) if progress else None
+    try:
+        with backend.scope():  # the network's device, current for this thread
+            for j in range(start_epoch, settings.epochs):
+                if bar is not None:
+                    bar.start_epoch(j)
+                start = time.perf_counter()
+                engine.train_epoch(net.rng.permutation(n))
+                backend.synchronize()
+                seconds = time.perf_counter() - start
+                if bar is not None:
+                    bar.end_epoch(seconds)
+                record = _metrics(net, settings, j, seconds, n, X, Y,
+                                  X_eval if settings.monitor_evaluation else None,
+                                  Y_eval if settings.monitor_evaluation else None,
+                                  labels_eval if settings.monitor_evaluation_accuracy else None,
+                                  labels_train if settings.monitor_training_accuracy else None)
+                with _interrupts_deferred():  # the epoch is complete: commit it whole
+                    saved_parameters[...] = net.parameters
+                    saved_rng = net.rng.bit_generator.state
+                    history.append(record)
+                    epochs_done = j + 1
+                write_checkpoint()
+                if settings.verbose:
+                    print(History.book_lines(record), flush=True)
+                if settings.callback is not None:
+                    settings.callback(record)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        with _interrupts_deferred():
+            net.parameters[...] = saved_parameters
+            net.rng.bit_generator.state = saved_rng
+            write_checkpoint()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
     return history
 
+
+def _metrics(net: "Network", settings: TrainingSettings, j: int, seconds: float, n: int,
+             X: Any, Y: Any, X_eval: Any, Y_eval: Any, labels_eval: Any,
+             labels_train: Any) -> dict[str, Any]:
+    """Epoch ``j``'s record: the monitored metrics, computed on the device, one copy."""
+    wanted: list[tuple[str, Any]] = []  # (name, 0-d device array)
+    if settings.monitor_training_cost:
+        wanted.append(("training_cost", net._total_cost(X, Y, settings.lmbda)))
+    if settings.monitor_training_accuracy:
+        wanted.append(("training_correct", net._correct(X, labels_train)))
+    if settings.monitor_evaluation_cost:
+        wanted.append(("evaluation_cost", net._total_cost(X_eval, Y_eval, settings.lmbda)))
+    if settings.monitor_evaluation_accuracy:
+        wanted.append(("evaluation_correct", net._correct(X_eval, labels_eval)))
+    values = net._fetch([v for _, v in wanted])
+    record: dict[str, Any] = {"epoch": j, "train_seconds": seconds}
+    for (name, _), value in zip(wanted, values):
+        record[name] = int(round(value)) if name.endswith("correct") else value
+    if settings.monitor_training_accuracy:
+        record["training_total"] = n
+    if settings.monitor_evaluation_accuracy:
+        record["evaluation_total"] = X_eval.shape[0]
+    return record
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C that arrives inside the block until the block has finished.
+
+    Used where the loop's state must change all at once (an epoch's commit, the
+    roll-back). Only the main thread can set signal handlers; elsewhere, and where
+    someone else handles SIGINT, the block runs as it is.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    received: list[Any] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if received:
+            raise KeyboardInterrupt

@@ -1,4 +1,5 @@
-"""The ``gpunet`` command: ``train``, ``info``, ``reproduce`` and ``bench``.
+"""The ``gpunet`` command: ``train``, ``predict``, ``evaluate``, ``plot``, ``info``,
+``reproduce`` and ``bench``.
 
 One module per subcommand (:mod:`gpunet.cli.train`, ...), each with ``add_parser`` and
 ``run``; a subcommand imports what it needs only when it runs, so ``gpunet --help``
@@ -17,9 +18,9 @@ from typing import NoReturn, Optional, Sequence
 
 from .. import __version__
 from ..backends import BackendUnavailable
-from . import bench, info, reproduce, train
+from . import bench, evaluate, info, plot, predict, reproduce, train
 
-COMMANDS = (train, info, reproduce, bench)
+COMMANDS = (train, predict, evaluate, plot, info, reproduce, bench)
 
 
 class Parser(argparse.ArgumentParser):

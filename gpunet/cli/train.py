@@ -3,16 +3,34 @@
 ``gpunet train`` with no options is chapter 1's run: [784, 30, 10], quadratic cost,
 N(0, 1) initialisation, η = 3.0, mini-batches of 10, 30 epochs, evaluated on the
 10,000 test images after each epoch, on the best available device.
+
+Around the book's loop, what a user's time asks for: ``--checkpoint`` after every epoch
+and ``--resume`` that continues bit for bit, Ctrl-C that keeps the completed epochs
+(exit 130), outputs checked writable before the first epoch, a progress line on a
+terminal, ``--plot`` for the learning curves, and a ``--metrics`` file that starts with
+the run's settings.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import sys
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Optional
 
 from .options import add_training_options
+
+# Options a resumed run may change; every other explicit option must match the checkpoint.
+RESUME_MAY_CHANGE = {"epochs", "device", "save", "metrics", "checkpoint", "resume", "plot",
+                     "quiet"}
+# The run's settings, as the CLI spells them, kept in the checkpoint for --resume.
+RUN_OPTIONS = ("sizes", "batch_size", "eta", "cost", "init", "lmbda", "seed", "dtype",
+               "engine", "data", "limit", "evaluate", "monitor_training_cost",
+               "monitor_training_accuracy", "monitor_evaluation_cost")
 
 
 def add_parser(sub: Any, formatter: type) -> None:
@@ -20,23 +38,71 @@ def add_parser(sub: Any, formatter: type) -> None:
         "train",
         help="train a network on MNIST (defaults: the book's chapter-1 run)",
         description="Train a sigmoid network on MNIST by mini-batch SGD. The defaults "
-        "are the book's chapter-1 run (about 95% test accuracy after 30 epochs).",
+        "are the book's chapter-1 run (about 95% test accuracy after 30 epochs). "
+        "Ctrl-C stops after keeping the completed epochs (--save, --checkpoint).",
         formatter_class=formatter,
     )
     add_training_options(train)
     train.add_argument("--save", metavar="PATH", default=None,
                        help="write the trained network (network2.py JSON)")
     train.add_argument("--metrics", metavar="PATH", default=None,
-                       help="write per-epoch metrics as JSON Lines")
+                       help="write a header (settings, device, versions) and per-epoch "
+                       "metrics as JSON Lines; a resumed run appends")
+    train.add_argument("--checkpoint", metavar="PATH", default=None,
+                       help="after every epoch, write what --resume needs to continue "
+                       "the run exactly")
+    train.add_argument("--resume", metavar="PATH", default=None,
+                       help="continue the run in checkpoint PATH until --epochs in all "
+                       "(default: the run's own); its settings and data are the run's, "
+                       "and it goes on writing PATH unless --checkpoint says otherwise")
+    train.add_argument("--plot", metavar="PATH", default=None,
+                       help="draw the learning curves into PATH (PNG; needs the plot "
+                       "extra, matplotlib)")
+    train.add_argument("--quiet", action="store_true",
+                       help="no progress line (there is none when stderr is not a "
+                       "terminal either); the per-epoch lines stay")
+    _record_explicit_options(train)
     train.set_defaults(run=run)
+
+
+def _record_explicit_options(parser: argparse.ArgumentParser) -> None:
+    """Make every option note its ``dest`` in ``namespace._explicit`` when given.
+
+    ``--resume`` must tell an option the user typed (which must agree with the
+    checkpoint) from a default (which the checkpoint overrides), even where the two
+    values are equal.
+    """
+    for action in parser._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        base = type(action)
+
+        def call(self: argparse.Action, parser: argparse.ArgumentParser,
+                 namespace: argparse.Namespace, values: Any, option_string: Any = None,
+                 _base: type = base) -> None:
+            explicit = getattr(namespace, "_explicit", set())
+            explicit.add(self.dest)
+            setattr(namespace, "_explicit", explicit)
+            _base.__call__(self, parser, namespace, values, option_string)
+
+        action.__class__ = type(base.__name__, (base,), {"__call__": call})
 
 
 def run(args: argparse.Namespace) -> int:
     from ..arguments import check_eta, check_lmbda, check_positive_int
     from ..backends import get_backend
+    from ..checkpoint import CheckpointWriter, load_checkpoint
     from ..mnist import load_mnist
     from ..network import Network
-    from ..persistence import atomic_write_text
+    from ..persistence import atomic_write_text, check_writable
+
+    explicit: set[str] = getattr(args, "_explicit", set())
+    saved = None
+    if args.resume:
+        saved = load_checkpoint(args.resume)
+        _adopt_checkpoint(args, saved, explicit)
+        if args.checkpoint is None:
+            args.checkpoint = args.resume
 
     # Check the cheap things before loading anything.
     epochs = check_positive_int(args.epochs, "--epochs")
@@ -45,6 +111,17 @@ def run(args: argparse.Namespace) -> int:
     lmbda = check_lmbda(args.lmbda)
     if args.limit is not None:
         check_positive_int(args.limit, "--limit")
+    if saved is not None and epochs < saved.epochs_done:
+        raise ValueError(f"--epochs {epochs}: {args.resume} already has {saved.epochs_done} "
+                         "epochs; give at least that many, or more to extend the run.")
+    for option in ("save", "checkpoint", "metrics", "plot"):
+        path = getattr(args, option)
+        if path is not None:
+            check_writable(path, f"--{option}")
+    if args.plot:
+        from ..plotting import require_matplotlib
+
+        require_matplotlib("--plot")
 
     backend = get_backend(args.device)
     note = f"  [{backend.selection_note}]" if backend.selection_note else ""
@@ -62,55 +139,172 @@ def run(args: argparse.Namespace) -> int:
     print(f"data: {data.describe()}; training on {len(training[1])}, "
           f"evaluating on {len(evaluation[1])} {args.evaluate} images", flush=True)
 
-    net = Network(args.sizes, cost=args.cost, init=args.init, dtype=args.dtype,
-                  device=backend, seed=args.seed)
+    if saved is not None:
+        net = saved.network(backend)
+        print(f"resuming {args.resume}: {saved.epochs_done} of {epochs} epochs done",
+              flush=True)
+    else:
+        net = Network(args.sizes, cost=args.cost, init=args.init, dtype=args.dtype,
+                      device=backend, seed=args.seed)
+    args.seed = net.seed
     print(f"network: {net.sizes}, {args.cost} cost, {args.init} init, "
           f"{args.dtype}, eta={eta}, m={batch_size}, lmbda={lmbda}, "
           f"epochs={epochs}, seed={net.seed}", flush=True)
 
-    records: list[dict[str, Any]] = []
+    options = {name: getattr(args, name) for name in RUN_OPTIONS}
+    options["data"] = _data_source(args.data)
+    writer = (CheckpointWriter(Path(args.checkpoint), {"options": options})
+              if args.checkpoint else None)
+    history = saved.history if saved is not None else None
+    metrics_prefix = ""
+    if args.metrics:
+        if saved is not None and os.path.isfile(args.metrics):
+            with open(args.metrics, encoding="utf-8") as f:
+                metrics_prefix = f.read()
+            if metrics_prefix and not metrics_prefix.endswith("\n"):
+                metrics_prefix += "\n"
+        header = _metrics_header(options, epochs, backend, net, saved)
+        metrics_prefix += json.dumps(header) + "\n"
+        atomic_write_text(args.metrics, metrics_prefix)
     name = args.evaluate
 
-    def on_epoch(record: dict[str, Any]) -> None:
-        row = {"epoch": record["epoch"],
-               f"{name}_correct": record["evaluation_correct"],
-               f"{name}_total": record["evaluation_total"],
-               "train_seconds": record["train_seconds"]}
-        for key in ("training_cost", "training_correct", "training_total"):
-            if key in record:
-                row[key] = record[key]
-        if "evaluation_cost" in record:
-            row[f"{name}_cost"] = record["evaluation_cost"]
-        records.append(row)
-        extra = "".join(
-            f", {k} {row[k]:.4f}" for k in ("training_cost", f"{name}_cost") if k in row
-        )
-        if "training_correct" in row:
-            extra += f", training {row['training_correct']} / {row['training_total']}"
-        print(f"Epoch {row['epoch']}: {row[f'{name}_correct']} / {row[f'{name}_total']}"
-              f"  ({row['train_seconds']:.2f} s{extra})", flush=True)
+    first_epoch = saved.epochs_done if saved is not None else 0
+
+    def write_metrics() -> None:
         if args.metrics:
-            atomic_write_text(args.metrics, "".join(json.dumps(r) + "\n" for r in records))
+            atomic_write_text(args.metrics, metrics_prefix + "".join(
+                json.dumps(r) + "\n" for r in net.history.records[first_epoch:]))
+
+    def on_epoch(record: dict[str, Any]) -> None:
+        write_metrics()
+        print(_epoch_line(record, name), flush=True)
 
     started = time.perf_counter()
-    net.SGD(training, epochs, batch_size, eta, lmbda=lmbda, evaluation_data=evaluation,
-            monitor_evaluation_accuracy=True,
-            monitor_evaluation_cost=args.monitor_evaluation_cost,
-            monitor_training_cost=args.monitor_training_cost,
-            monitor_training_accuracy=args.monitor_training_accuracy,
-            verbose=False, callback=on_epoch, engine=args.engine)
-    wall = time.perf_counter() - started
-
-    best = max(records, key=lambda r: r[f"{name}_correct"])
-    total = best[f"{name}_total"]
-    print(f"best: {best[f'{name}_correct']} / {total} "
-          f"({100.0 * best[f'{name}_correct'] / total:.2f}%) at epoch {best['epoch']}; "
-          f"final {records[-1][f'{name}_correct']} / {total}; {wall:.1f} s in all")
-    if args.save:
-        net.save(args.save)
-        print(f"saved network to {args.save}")
-    if args.metrics:
-        print(f"wrote metrics to {args.metrics}")
+    progress = not args.quiet
+    try:
+        if saved is not None:
+            saved.continue_run(net, training, evaluation, epochs=epochs, checkpoint=writer,
+                               verbose=False, callback=on_epoch, progress=progress)
+        else:
+            net.SGD(training, epochs, batch_size, eta, lmbda=lmbda,
+                    evaluation_data=evaluation, monitor_evaluation_accuracy=True,
+                    monitor_evaluation_cost=args.monitor_evaluation_cost,
+                    monitor_training_cost=args.monitor_training_cost,
+                    monitor_training_accuracy=args.monitor_training_accuracy,
+                    verbose=False, callback=on_epoch, engine=args.engine,
+                    checkpoint=writer, progress=progress)
+    except KeyboardInterrupt:
+        write_metrics()  # the completed epochs, even one whose callback was cut short
+        done = len(net.history)
+        print(f"\ninterrupted during epoch {done}; keeping the {done} completed "
+              f"epoch{'s' if done != 1 else ''}", file=sys.stderr, flush=True)
+        _finish(args, net, name, time.perf_counter() - started, interrupted=True)
+        if args.checkpoint:
+            print(f"checkpoint {args.checkpoint} holds epoch {done}; continue with: "
+                  f"gpunet train --resume {args.checkpoint}", file=sys.stderr)
+        else:
+            print("to be able to continue an interrupted run, train with --checkpoint PATH",
+                  file=sys.stderr)
+        return 130
+    _finish(args, net, name, time.perf_counter() - started, interrupted=False)
+    if args.checkpoint:
+        print(f"checkpoint written to {args.checkpoint} (continue or extend with: "
+              f"gpunet train --resume {args.checkpoint} --epochs N)")
     return 0
 
 
+def _finish(args: argparse.Namespace, net: Any, name: str, wall: float,
+            interrupted: bool) -> None:
+    """The summary, ``--save``, ``--metrics`` and ``--plot`` for the completed epochs."""
+    records = net.history.records
+    if records:
+        best = max(records, key=lambda r: r["evaluation_correct"])
+        total = best["evaluation_total"]
+        print(f"best: {best['evaluation_correct']} / {total} "
+              f"({100.0 * best['evaluation_correct'] / total:.2f}%) at epoch {best['epoch']}; "
+              f"final {records[-1]['evaluation_correct']} / {total}; {wall:.1f} s in all",
+              flush=True)
+    if args.save:
+        if records or not interrupted:
+            net.save(args.save)
+            print(f"saved network to {args.save}"
+                  + (f" (as of epoch {len(records)})" if interrupted else ""), flush=True)
+        else:
+            print(f"no epoch completed; {args.save} not written", flush=True)
+    if args.metrics:
+        print(f"wrote metrics to {args.metrics}")
+    if args.plot and records:
+        from ..plotting import plot_learning_curves
+
+        plot_learning_curves([(f"{name} ({'seed ' + str(net.seed)})", net.history, name)],
+                             args.plot)
+        print(f"wrote learning curves to {args.plot}")
+
+
+def _epoch_line(record: dict[str, Any], name: str) -> str:
+    """The book's ``Epoch j: k / n`` line, with the epoch's time and monitored extras."""
+    extra = "".join(f", {label} {record[key]:.4f}"
+                    for key, label in (("training_cost", "training_cost"),
+                                       ("evaluation_cost", f"{name}_cost")) if key in record)
+    if "training_correct" in record:
+        extra += f", training {record['training_correct']} / {record['training_total']}"
+    return (f"Epoch {record['epoch']}: {record['evaluation_correct']} / "
+            f"{record['evaluation_total']}  ({record['train_seconds']:.2f} s{extra})")
+
+
+def _data_source(data: Optional[str]) -> Optional[str]:
+    """``--data`` as an absolute path (``None``: the bundled MNIST)."""
+    return None if data is None else str(Path(data).expanduser().resolve())
+
+
+def _adopt_checkpoint(args: argparse.Namespace, saved: Any, explicit: set[str]) -> None:
+    """Take the run's settings from ``saved``; an explicit option that differs is an error."""
+    options = saved.run.get("options")
+    if not isinstance(options, dict) or set(RUN_OPTIONS) - options.keys():
+        raise ValueError(f"{saved.path} was not written by gpunet train (no command-line "
+                         "settings in it); continue it with gpunet.resume() in Python.")
+    for dest in sorted(explicit - RESUME_MAY_CHANGE):
+        mine = getattr(args, dest)
+        if dest == "data":
+            mine = _data_source(mine)
+        if mine != options[dest]:
+            flag = "--" + dest.replace("_", "-")
+            raise ValueError(
+                f"{flag} {_show(getattr(args, dest))} contradicts {saved.path}, whose run "
+                f"has {flag} {_show(options[dest])}; leave {flag} out to resume (only "
+                "--epochs, --device, --save, --metrics, --checkpoint and --plot may "
+                "change).")
+    for dest in RUN_OPTIONS:
+        setattr(args, dest, options[dest])
+    if "epochs" not in explicit:
+        args.epochs = saved.training["epochs"]
+
+
+def _show(value: Any) -> str:
+    """An option's value as it is typed (``784,30,10`` for sizes)."""
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return "(not given)" if value is None else str(value)
+
+
+def _metrics_header(options: dict[str, Any], epochs: int, backend: Any, net: Any,
+                    saved: Any) -> dict[str, Any]:
+    """The metrics file's first record: what ran, where, with which versions."""
+    import numpy as np
+
+    from .. import __version__
+    from ..history import METRICS_FORMAT
+
+    header: dict[str, Any] = {
+        "gpunet_metrics": METRICS_FORMAT,
+        "settings": {**options, "epochs": epochs},
+        "seed": net.seed,
+        "device": backend.description,
+        "evaluation_data": options["evaluate"],
+        "versions": {"gpunet": __version__, "numpy": np.__version__,
+                     "python": platform.python_version()},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if saved is not None:
+        header["resumed_from_epoch"] = saved.epochs_done
+    return header

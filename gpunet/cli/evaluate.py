@@ -1,0 +1,72 @@
+"""``gpunet evaluate``: accuracy, confusion matrix and worst mistakes of a saved network."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from .options import add_device
+
+
+def add_parser(sub: Any, formatter: type) -> None:
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="score a saved network on the MNIST test set: confusion matrix, worst mistakes",
+        description="Score a saved network on the 10,000 MNIST test images: accuracy, the "
+        "confusion matrix (rows: true digit, columns: answer) and the most confused pairs.",
+        formatter_class=formatter,
+    )
+    evaluate.add_argument("network", metavar="NET.json",
+                          help="a network saved by gpunet train --save or network2.py")
+    evaluate.add_argument("--data", metavar="DIR", default=None,
+                          help="MNIST IDX files or mnist.pkl.gz (default: the bundled copy)")
+    evaluate.add_argument("--json", action="store_true",
+                          help="print the results as one JSON object")
+    evaluate.add_argument("--plot", metavar="PATH", default=None,
+                          help="draw the confusion matrix and the worst mistakes into PATH "
+                          "(PNG; needs the plot extra)")
+    add_device(evaluate)
+    evaluate.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..evaluation import evaluate, plot_evaluation
+    from ..mnist import load_mnist
+    from ..persistence import check_writable, load
+
+    if args.plot:
+        from ..plotting import require_matplotlib
+
+        require_matplotlib("--plot")
+        check_writable(args.plot, "--plot")
+    net = load(args.network, device=args.device)
+    if net.sizes[0] != 784 or net.sizes[-1] != 10:
+        raise ValueError(f"{args.network}: sizes {net.sizes} do not fit MNIST (784 inputs, "
+                         "10 outputs).")
+    data = load_mnist(args.data)
+    X, labels = data.test
+    result = evaluate(net, X, labels)
+    matrix = result.confusion()
+    pairs = result.most_confused(5)
+    if args.json:
+        print(json.dumps({"network": args.network, "correct": result.correct,
+                          "total": result.total, "accuracy": result.correct / result.total,
+                          "confusion": matrix.tolist(),
+                          "most_confused": [{"true": t, "answered": p, "count": c}
+                                            for t, p, c in pairs]}))
+    else:
+        print(f"{args.network}: {result.correct} / {result.total} "
+              f"({100.0 * result.correct / result.total:.2f}%) on {data.source} test images")
+        print("confusion matrix (rows: true digit, columns: answer)")
+        print("     " + "".join(f"{p:>6}" for p in range(matrix.shape[1])))
+        for t, row in enumerate(matrix):
+            print(f"{t:>5}" + "".join(f"{c:>6}" for c in row))
+        print("most confused: " + "; ".join(f"{t} taken for {p} {c} times"
+                                             for t, p, c in pairs))
+    if args.plot:
+        plot_evaluation(result, X, args.plot, title=f"{args.network}: {result.correct} / "
+                        f"{result.total} correct")
+        if not args.json:
+            print(f"wrote {args.plot}")
+    return 0

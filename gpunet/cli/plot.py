@@ -1,0 +1,46 @@
+"""``gpunet plot``: learning curves from ``gpunet train --metrics`` files, overlaid."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(sub: Any, formatter: type) -> None:
+    plot = sub.add_parser(
+        "plot",
+        help="draw learning curves from --metrics files (needs matplotlib)",
+        description="Draw the accuracy per epoch (and the costs, where monitored) of one "
+        "or more runs written by gpunet train --metrics, overlaid with a legend.",
+        formatter_class=formatter,
+    )
+    plot.add_argument("metrics", nargs="+", metavar="METRICS.jsonl",
+                      help="metrics files from gpunet train --metrics")
+    plot.add_argument("-o", "--output", metavar="PATH.png", required=True,
+                      help="the PNG file to write")
+    plot.add_argument("--label", action="append", default=None, metavar="TEXT",
+                      help="legend label of each run, in order (default: file names)")
+    plot.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..history import read_metrics
+    from ..persistence import check_writable
+    from ..plotting import plot_learning_curves, require_matplotlib
+
+    require_matplotlib("gpunet plot")
+    check_writable(args.output, "--output")
+    labels = args.label or []
+    if len(labels) > len(args.metrics):
+        raise ValueError(f"{len(labels)} --label values for {len(args.metrics)} files.")
+    runs = []
+    for i, path in enumerate(args.metrics):
+        metrics = read_metrics(path)
+        if not metrics.history.records:
+            raise ValueError(f"{path}: no epochs recorded yet.")
+        label = labels[i] if i < len(labels) else Path(path).stem
+        runs.append((label, metrics.history, metrics.evaluation_data))
+    plot_learning_curves(runs, args.output)
+    print(f"wrote {args.output} ({len(runs)} run{'s' if len(runs) != 1 else ''})")
+    return 0

@@ -1,0 +1,91 @@
+"""Learning curves as PNG: accuracy per epoch, and the costs when they were monitored.
+
+Chapter 3 ("Overfitting and regularization") reads training runs from exactly these
+plots: the accuracy on the evaluation data per epoch, the cost on the training and
+evaluation data per epoch. Several runs are overlaid with a legend. Needs the ``plot``
+extra (matplotlib); without it :func:`require_matplotlib` says how to get it. The book
+reproduction's own figures are in :mod:`gpunet.book.plots`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import TYPE_CHECKING, Any, Sequence, Union
+
+from .persistence import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from .history import History
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+EXTRA_HINT = 'pip install -e ".[plot]" (from a gpunet checkout)'
+
+
+def require_matplotlib(what: str = "plotting") -> Any:
+    """``matplotlib.pyplot`` on the file-only Agg backend, or a ``ValueError`` naming the
+    ``plot`` extra."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise ValueError(f"{what} needs matplotlib, which is not installed: "
+                         f"{EXTRA_HINT}.") from None
+    matplotlib.use("Agg")  # files only, no screen needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: PathLike) -> None:
+    """Write ``fig`` as PNG to ``path`` atomically, then free it."""
+    plt = require_matplotlib()
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def plot_learning_curves(runs: Sequence[tuple[str, "History", str]], path: PathLike) -> None:
+    """Draw ``runs`` (``(label, history, evaluation data name)`` each) into ``path``.
+
+    Left: accuracy (%) per epoch on the evaluation data (solid) and, where monitored,
+    the training data (dashed). Right, when any run monitored a cost: the cost per epoch
+    on the training (dashed) and evaluation (solid) data.
+    """
+    plt = require_matplotlib()
+    has_cost = any(h.training_cost or h.evaluation_cost for _, h, _ in runs)
+    fig, axes = plt.subplots(1, 2 if has_cost else 1, figsize=(11 if has_cost else 6.5, 4),
+                             squeeze=False)
+    acc_ax = axes[0][0]
+    for i, (label, history, name) in enumerate(runs):
+        colour = f"C{i % 10}"
+        for prefix, style, what in (("evaluation", "-", name), ("training", "--", "training")):
+            points = [(r["epoch"], 100.0 * r[f"{prefix}_correct"] / r[f"{prefix}_total"])
+                      for r in history.records if f"{prefix}_correct" in r]
+            if points:
+                acc_ax.plot(*zip(*points), style, color=colour, marker=".",
+                            label=f"{label}: {what}")
+        if has_cost:
+            for key, style, what in (("evaluation_cost", "-", name),
+                                     ("training_cost", "--", "training")):
+                points = [(r["epoch"], r[key]) for r in history.records if key in r]
+                if points:
+                    axes[0][1].plot(*zip(*points), style, color=colour, marker=".",
+                                    label=f"{label}: {what}")
+    acc_ax.set_title("Accuracy per epoch")
+    acc_ax.set_xlabel("epoch")
+    acc_ax.set_ylabel("accuracy (%)")
+    if has_cost:
+        axes[0][1].set_title("Cost per epoch")
+        axes[0][1].set_xlabel("epoch")
+        axes[0][1].set_ylabel("cost")
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes[0]:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small")
+    save_figure(fig, path)

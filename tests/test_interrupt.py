@@ -1,0 +1,91 @@
+"""Ctrl-C keeps the work: a real SIGINT to ``gpunet train`` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+import gpunet
+from conftest import ROOT
+from gpunet.checkpoint import load_checkpoint
+from gpunet.cli import main
+
+
+def test_ctrl_c_saves_the_last_epoch_and_resume_finishes_the_run(tmp_path):
+    ckpt, saved, metrics = tmp_path / "run.ckpt", tmp_path / "net.json", tmp_path / "m.jsonl"
+    args = ["--device", "cpu", "--limit", "2000", "--seed", "5", "--sizes", "784,20,10"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gpunet", "train", *args, "--epochs", "400",
+         "--checkpoint", str(ckpt), "--save", str(saved), "--metrics", str(metrics)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+        # a child started from a shell that ignores SIGINT would inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        lines = []
+        while not any(line.startswith("Epoch 1:") for line in lines):
+            line = proc.stdout.readline()
+            assert line, "gpunet train ended before its second epoch: " + proc.stderr.read()
+            lines.append(line)
+        proc.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+        stopped_after = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert stopped_after < 10.0  # promptly, not at the end of 400 epochs
+    assert f"gpunet train --resume {ckpt}" in err
+    out = "".join(lines) + out
+    assert "best: " in out and f"saved network to {saved}" in out
+
+    checkpoint = load_checkpoint(ckpt)
+    done = checkpoint.epochs_done
+    assert 2 <= done < 400 and len(checkpoint.history) == done
+    assert f"as of epoch {done}" in out
+    net = gpunet.load(saved, device="cpu")
+    assert np.array_equal(np.asarray(net.parameters, dtype=np.float32), checkpoint.parameters)
+    header, *rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [r["epoch"] for r in rows][: done] == list(range(done))
+
+    # Resumed to done + 2 epochs: exactly the run that was never interrupted.
+    resumed, straight = tmp_path / "resumed.json", tmp_path / "straight.json"
+    assert main(["train", "--resume", str(ckpt), "--epochs", str(done + 2), "--quiet",
+                 "--save", str(resumed)]) == 0
+    assert main(["train", *args, "--epochs", str(done + 2), "--quiet",
+                 "--save", str(straight)]) == 0
+    assert json.loads(resumed.read_text()) == json.loads(straight.read_text())
+
+
+def test_ctrl_c_without_checkpoint_says_how_to_get_one(tmp_path, monkeypatch, capsys):
+    import gpunet.training
+
+    real = gpunet.training.select_engine
+
+    class Interrupting:
+        def __init__(self, engine):
+            self.engine, self.name, self.epochs = engine, engine.name, 0
+
+        def train_epoch(self, permutation):
+            if self.epochs == 1:
+                raise KeyboardInterrupt
+            self.engine.train_epoch(permutation)
+            self.epochs += 1
+
+    monkeypatch.setattr(gpunet.training, "select_engine", lambda *a: Interrupting(real(*a)))
+    saved = tmp_path / "net.json"
+    status = main(["train", "--device", "cpu", "--limit", "300", "--epochs", "5", "--quiet",
+                   "--save", str(saved)])
+    captured = capsys.readouterr()
+    assert status == 130
+    assert "keeping the 1 completed epoch" in captured.err
+    assert "--checkpoint PATH" in captured.err
+    assert saved.exists() and "as of epoch 1" in captured.out
