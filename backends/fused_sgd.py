@@ -72,8 +72,11 @@ class SgdEpochPlan:
 
     @property
     def partial_capacity(self) -> int:
-        """Reals for feedforward's partial sums: ``split_count`` keeps within this."""
-        return 4 * self.threads + self.mini_batch_size * max(self.sizes[1:])
+        """Reals for feedforward's partial sums (``split_count`` keeps within this):
+        about one slice per thread and output tile (``TILE_OUT = 2`` outputs) for up to
+        16 examples, and at least one slice."""
+        m = self.mini_batch_size
+        return 2 * self.threads * min(m, 16) + m * max(self.sizes[1:])
 
     def _scratch_reals(self) -> int:
         s, m = self.sizes, self.mini_batch_size

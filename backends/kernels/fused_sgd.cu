@@ -75,12 +75,21 @@ DEVICE double gpunet_exp(double x) { return exp(x); }
 // sigma(z) = 1 / (1 + e^{-z}) (ch. 1, eq. 3); e^{-z} = inf for very negative z gives 0.
 DEVICE real sigmoid(real z) { return (real)1 / ((real)1 + gpunet_exp(-z)); }
 
-// How many slices the sum over a layer's n_in inputs is cut into, so that about
-// 4 T partial sums keep the block's T threads busy; never slices shorter than 16
-// inputs, and never more partial sums than the buffer holds.
-DEVICE int split_count(int n_in, int outputs, int T, int capacity) {
-    int s = (4 * T + outputs - 1) / outputs;
-    int most = n_in / 16;
+// Register tiles: in feedforward a thread computes TILE_ROWS examples x TILE_OUT
+// outputs of one slice of the input sum; in the update, TILE_C x TILE_J weights. Each
+// value read from shared memory then serves several multiply-adds (shared-memory
+// bandwidth, not arithmetic, bounds a block that trains a small network).
+#define TILE_ROWS 12
+#define TILE_OUT 2
+#define TILE_C 4
+#define TILE_J 2
+
+// How many slices the sum over a layer's n_in inputs is cut into: about one work item
+// (slice x output tile) per thread, slices of at least 8 inputs, and no more partial
+// sums (slices x k x N) than the buffer holds.
+DEVICE int split_count(int n_in, int tiles, int outputs, int T, int capacity) {
+    int s = (T + tiles - 1) / tiles;
+    int most = n_in / 8;
     if (s > most) s = most;
     if (s > capacity / outputs) s = capacity / outputs;
     return s < 1 ? 1 : s;
@@ -139,7 +148,9 @@ KERNEL void gpunet_sgd_epoch(
         const int k = n - s < m ? n - s : m;       // rows in this mini-batch
         const real scale = (real)(eta_ / k);
 
-        // Gather the mini-batch's rows by the permutation.
+        // Gather the mini-batch's rows by the permutation (unrolled: independent loads
+        // in flight together hide global-memory latency).
+#pragma unroll 4
         for (int idx = tid; idx < k * n_in; idx += T)
             xs[idx] = X[order[s + idx / n_in] * n_in + idx % n_in];
         for (int idx = tid; idx < k * n_out; idx += T)
@@ -152,14 +163,31 @@ KERNEL void gpunet_sgd_epoch(
             const int N = sizes[l + 1], C = sizes[l], outputs = k * N;
             const real* a_prev = l == 0 ? xs : acts + a_off[l - 1];
             const real* wT = p + w_off[l];
-            const int S = split_count(C, outputs, T, partial_capacity);
-            for (int idx = tid; idx < S * outputs; idx += T) {
-                const int slice = idx / outputs, r = (idx % outputs) / N, j = idx % N;
+            const int tiles = (N + TILE_OUT - 1) / TILE_OUT;
+            const int S = split_count(C, tiles, outputs, T, partial_capacity);
+            for (int item = tid; item < S * tiles; item += T) {
+                const int slice = item / tiles, j0 = (item % tiles) * TILE_OUT;
                 const int c0 = (int)((long long)C * slice / S);
                 const int c1 = (int)((long long)C * (slice + 1) / S);
-                real sum = 0;
-                for (int c = c0; c < c1; ++c) sum += a_prev[r * C + c] * wT[c * N + j];
-                partial[idx] = sum;
+                for (int r0 = 0; r0 < k; r0 += TILE_ROWS) {
+                    real acc[TILE_ROWS][TILE_OUT];
+                    for (int t = 0; t < TILE_ROWS; ++t)
+                        for (int u = 0; u < TILE_OUT; ++u) acc[t][u] = 0;
+                    for (int c = c0; c < c1; ++c) {
+                        real w[TILE_OUT];
+                        for (int u = 0; u < TILE_OUT; ++u)
+                            w[u] = j0 + u < N ? wT[c * N + j0 + u] : (real)0;
+                        for (int t = 0; t < TILE_ROWS; ++t) {
+                            if (r0 + t < k) {
+                                const real x = a_prev[(r0 + t) * C + c];
+                                for (int u = 0; u < TILE_OUT; ++u) acc[t][u] += x * w[u];
+                            }
+                        }
+                    }
+                    for (int t = 0; t < TILE_ROWS && r0 + t < k; ++t)
+                        for (int u = 0; u < TILE_OUT && j0 + u < N; ++u)
+                            partial[slice * outputs + (r0 + t) * N + j0 + u] = acc[t][u];
+                }
             }
             SYNC(2);
             for (int idx = tid; idx < outputs; idx += T) {
@@ -205,11 +233,28 @@ KERNEL void gpunet_sgd_epoch(
             const real* a_prev = l == 0 ? xs : acts + a_off[l - 1];
             const real* d = deltas + a_off[l];
             real* wT = p + w_off[l];
-            for (int idx = tid; idx < C * N; idx += T) {
-                const int c = idx / N, j = idx % N;
-                real g = 0;
-                for (int r = 0; r < k; ++r) g += d[r * N + j] * a_prev[r * C + c];
-                wT[idx] = wT[idx] * decay - g * scale;
+            const int quads = (C + TILE_C - 1) / TILE_C, pairs = (N + TILE_J - 1) / TILE_J;
+            for (int item = tid; item < quads * pairs; item += T) {
+                const int c0 = (item / pairs) * TILE_C, j0 = (item % pairs) * TILE_J;
+                real g[TILE_C][TILE_J];
+                for (int u = 0; u < TILE_C; ++u)
+                    for (int v = 0; v < TILE_J; ++v) g[u][v] = 0;
+                for (int r = 0; r < k; ++r) {
+                    real dv[TILE_J];
+                    for (int v = 0; v < TILE_J; ++v)
+                        dv[v] = j0 + v < N ? d[r * N + j0 + v] : (real)0;
+                    for (int u = 0; u < TILE_C; ++u) {
+                        if (c0 + u < C) {
+                            const real x = a_prev[r * C + c0 + u];
+                            for (int v = 0; v < TILE_J; ++v) g[u][v] += dv[v] * x;
+                        }
+                    }
+                }
+                for (int u = 0; u < TILE_C && c0 + u < C; ++u)
+                    for (int v = 0; v < TILE_J && j0 + v < N; ++v) {
+                        const int idx = (c0 + u) * N + j0 + v;
+                        wT[idx] = wT[idx] * decay - g[u][v] * scale;
+                    }
             }
             real* b = p + b_off[l];
             for (int j = tid; j < N; j += T) {

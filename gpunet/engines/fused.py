@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ..network import Network
     from . import TrainingSettings
 
-THREADS = 512  # threads per block on a GPU
+THREADS = 256  # threads per block on a GPU
 COST_NAMES = {QuadraticCost: "quadratic", CrossEntropyCost: "cross-entropy"}
 
 
