@@ -125,7 +125,9 @@ class CudaSgdEpoch:
                                     options=("-std=c++17", f"-DGPUNET_REAL={REAL[self.dtype]}"))
             self._modules[key] = module.get_function(KERNEL_NAME)
         self.kernel = self._modules[key]
-        self.max_shared_bytes = int(device.attributes["MaxSharedMemoryPerBlockOptin"])
+        runtime = cupy.cuda.runtime
+        self.max_shared_bytes = int(runtime.deviceGetAttribute(
+            runtime.cudaDevAttrMaxSharedMemoryPerBlockOptin, device.id))
 
     def __call__(self, plan: SgdEpochPlan, params: Any, work: Any, X: Any, Y: Any,
                  perm: Any, eta: Any, lmbda: Any, sizes: Any, cost: str) -> None:
