@@ -1,0 +1,168 @@
+"""``gpunet sweep``: train a grid of η × λ × seeds at once, in stacks, here or on Ray.
+
+Every ``train`` option, where ``--eta`` and ``--lmbda`` take comma lists and
+``--seeds`` takes seeds and ranges (``0-9``). Chapter 3's learning-rate comparison
+("How to choose a neural network's hyper-parameters?") is::
+
+    gpunet sweep --cost cross-entropy --eta 0.025,0.25,2.5 --seeds 0-2 --plot eta.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from .options import add_training_options
+
+
+def add_parser(sub: Any, formatter: type) -> None:
+    sweep = sub.add_parser(
+        "sweep",
+        help="train every combination of --eta, --lmbda and --seeds at once, in stacks",
+        description="Train a grid of networks (every --eta × every --lmbda × every seed) "
+        "on MNIST, many networks per stack (stacked matrices, one SGD step for the whole "
+        "stack), on this machine or on a Ray cluster. Each network's run is exactly the "
+        "run `gpunet train` makes with the same settings and seed.",
+        formatter_class=formatter,
+        conflict_handler="resolve",  # --eta, --lmbda, --seed(s), --engine replaced below
+    )
+    add_training_options(sweep)
+    sweep.add_argument("--eta", default="3.0", metavar="LIST",
+                       help="learning rates η, comma-separated, e.g. 0.025,0.25,2.5")
+    sweep.add_argument("--lmbda", default="0.0", metavar="LIST",
+                       help="L2 regularization parameters λ, comma-separated")
+    sweep.add_argument("--seeds", "--seed", dest="seeds", default="0", metavar="LIST",
+                       help="seeds, comma-separated, with ranges: 0-9 or 0-2,10")
+    sweep.add_argument("--engine", choices=["local", "ray"], default="local",
+                       help="local: train the stacks on this machine; ray: send each stack "
+                       "to a Ray cluster as a task (needs the 'ray' extra)")
+    sweep.add_argument("--stack", type=int, default=None, metavar="N",
+                       help="at most N networks per stack (default: what fits in a quarter "
+                       "of the device's free memory, at most 256)")
+    sweep.add_argument("--stack-engine", choices=["auto", "eager"], default="auto",
+                       help="how a stack's steps run (gpunet.engines.stacked)")
+    sweep.add_argument("--metrics", metavar="PATH", default=None,
+                       help="write one JSON Lines row per run per epoch")
+    sweep.add_argument("--save-dir", metavar="DIR", default=None,
+                       help="save every trained network (network2.py JSON) into DIR")
+    sweep.add_argument("--plot", metavar="PATH.png", default=None,
+                       help="overlay every run's accuracy curve (needs the 'plot' extra)")
+    sweep.add_argument("--ray-address", metavar="ADDRESS", default=None,
+                       help="join this Ray cluster (e.g. auto); default: start a local Ray "
+                       "instance and shut it down at the end")
+    sweep.add_argument("--ray-runtime-env", metavar="JSON", default=None,
+                       help="Ray runtime_env for the workers, e.g. to ship or install gpunet")
+    sweep.add_argument("--ray-cpus-per-task", type=int, default=None, metavar="N",
+                       help="CPUs (BLAS threads) each Ray task asks for (default: as many "
+                       "as NumPy uses here, so rows match --engine local exactly)")
+    sweep.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..arguments import check_positive_int
+    from ..backends import get_backend
+    from ..mnist import load_mnist
+    from ..persistence import atomic_write_text
+    from .. import sweep as sw
+
+    # Check the cheap things before loading anything.
+    epochs = check_positive_int(args.epochs, "--epochs")
+    batch_size = check_positive_int(args.batch_size, "--batch-size")
+    runs = sw.expand_grid(sw.parse_floats(args.eta, "--eta"),
+                          sw.parse_floats(args.lmbda, "--lmbda"), sw.parse_seeds(args.seeds))
+    if args.limit is not None:
+        check_positive_int(args.limit, "--limit")
+    if args.stack is not None:
+        check_positive_int(args.stack, "--stack")
+    for option, path in (("--metrics", args.metrics), ("--plot", args.plot)):
+        if path is not None and not Path(path).resolve().parent.is_dir():
+            raise ValueError(f"{option} {path}: directory {Path(path).parent} does not exist.")
+    if args.plot is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise ValueError('--plot needs matplotlib: pip install -e ".[plot]" '
+                             "(the 'plot' extra).") from None
+    runtime_env = None
+    if args.engine == "ray":
+        from ..sweep_ray import import_ray, parse_runtime_env
+
+        import_ray()
+        runtime_env = parse_runtime_env(args.ray_runtime_env)
+        if args.ray_cpus_per_task is not None:
+            check_positive_int(args.ray_cpus_per_task, "--ray-cpus-per-task")
+    elif args.ray_address or args.ray_runtime_env or args.ray_cpus_per_task:
+        raise ValueError("--ray-address, --ray-runtime-env and --ray-cpus-per-task need "
+                         "--engine ray.")
+    save_dir = Path(args.save_dir) if args.save_dir else None
+    if save_dir is not None:
+        if save_dir.exists() and not save_dir.is_dir():
+            raise ValueError(f"--save-dir {save_dir} exists and is not a directory.")
+        save_dir.mkdir(parents=True, exist_ok=True)
+
+    settings = sw.SweepSettings(
+        sizes=tuple(args.sizes), cost=args.cost, init=args.init, dtype=args.dtype,
+        epochs=epochs, mini_batch_size=batch_size, device=args.device,
+        engine=args.stack_engine, evaluate=args.evaluate,
+        monitor_training_cost=args.monitor_training_cost,
+        monitor_training_accuracy=args.monitor_training_accuracy,
+        monitor_evaluation_cost=args.monitor_evaluation_cost)
+    if args.engine == "local" or args.stack is None:
+        backend = get_backend(args.device)  # checks the device here, before any work
+        if args.engine == "local":
+            note = f"  [{backend.selection_note}]" if backend.selection_note else ""
+            print(f"device: {backend.description}{note}", flush=True)
+    stack_size = args.stack or sw.default_stack_size(backend, settings.sizes, args.dtype,
+                                                     batch_size)
+    stacks = sw.split_into_stacks(runs, stack_size)
+
+    data = load_mnist(args.data)
+    training = data.training
+    if args.limit is not None:
+        if args.limit > len(training[1]):
+            raise ValueError(
+                f"--limit {args.limit} exceeds the {len(training[1])} training images.")
+        training = (training[0][: args.limit], training[1][: args.limit])
+    evaluation = data.test if args.evaluate == "test" else data.validation
+    print(f"data: {data.describe()}; training on {len(training[1])}, "
+          f"evaluating on {len(evaluation[1])} {args.evaluate} images", flush=True)
+    print(f"sweep: {len(runs)} networks {list(settings.sizes)}, {args.cost} cost, "
+          f"{args.init} init, {args.dtype}, m={batch_size}, epochs={epochs}; "
+          f"{len(stacks)} stack(s) of at most {max(map(len, stacks))} on {args.engine}",
+          flush=True)
+
+    rows: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    if args.engine == "ray":
+        from ..sweep_ray import run_ray
+
+        results = run_ray(settings, stacks, training, evaluation, address=args.ray_address,
+                          runtime_env=runtime_env, cpus_per_task=args.ray_cpus_per_task)
+    else:
+        results = sw.run_local(settings, stacks, training, evaluation)
+    for i, result in results:
+        if args.engine == "ray":  # the epochs' lines, now that the stack is back
+            for j in range(epochs):
+                print(sw.epoch_line(i, len(stacks), [r for r in result.rows if r["epoch"] == j],
+                                    args.evaluate), flush=True)
+        rows.extend(result.rows)
+        if save_dir is not None:
+            sw.save_networks(settings, result, save_dir)
+        if args.metrics:
+            atomic_write_text(args.metrics, "".join(
+                json.dumps(r) + "\n" for r in sw.ordered_rows(runs, rows)))
+    wall = time.perf_counter() - started
+
+    print(sw.summary_text(sw.summarize(runs, rows, args.evaluate), args.evaluate))
+    print(f"{len(runs)} networks in {wall:.1f} s")
+    if args.metrics:
+        print(f"wrote metrics to {args.metrics}")
+    if save_dir is not None:
+        print(f"saved {len(runs)} networks to {save_dir}")
+    if args.plot:
+        sw.plot_curves(runs, rows, args.evaluate, Path(args.plot))
+        print(f"wrote plot to {args.plot}")
+    return 0

@@ -1,0 +1,359 @@
+"""Sweeps: a grid of learning rates, regularization parameters and seeds, trained in stacks.
+
+Chapter 3 ("How to choose a neural network's hyper-parameters?") chooses ``η`` by
+training the same network with several values side by side, and reports results as
+the best of several seeds. A sweep does that in one go: every combination of the
+``η`` and ``λ`` lists, times every seed, as one *run* each; runs are grouped into
+*stacks* of at most ``stack_size`` networks, each trained by a
+:class:`gpunet.NetworkStack` (all networks of a stack in lockstep, on one device).
+
+The unit of work is a stack (:func:`train_stack`): the local engine
+(:func:`run_local`) trains the stacks one after another on this machine; the Ray
+engine (:mod:`gpunet.sweep_ray`) sends them to a cluster as tasks. Both return the
+same rows, one per run per epoch::
+
+    {"run": {"eta": 0.5, "lmbda": 0.0, "seed": 0}, "epoch": 0,
+     "test_correct": 9042, "test_total": 10000, "train_seconds": 1.9}
+
+(``validation_*`` when evaluating on the validation set; ``training_cost``,
+``training_correct`` / ``training_total`` and ``test_cost`` when monitored).
+``train_seconds`` is the whole stack's epoch, the only field that depends on timing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, Sequence
+
+import numpy as np
+
+from .arguments import check_eta, check_lmbda, check_seed
+
+TIMING_FIELDS = ("train_seconds",)
+"""Row fields that measure time: the only ones allowed to differ between engines."""
+
+MAX_DEFAULT_STACK = 256
+"""The largest stack the default size picks (beyond it a step gains nothing)."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One network of a sweep: its learning rate, L2 parameter and seed."""
+
+    eta: float
+    lmbda: float
+    seed: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"eta": self.eta, "lmbda": self.lmbda, "seed": self.seed}
+
+    @property
+    def setting(self) -> tuple[float, float]:
+        """``(η, λ)``: the runs of one setting differ only in their seed."""
+        return (self.eta, self.lmbda)
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """What every network of a sweep shares (everything but ``η``, ``λ`` and seed)."""
+
+    sizes: tuple[int, ...] = (784, 30, 10)
+    cost: str = "quadratic"
+    init: str = "large"
+    dtype: str = "float32"
+    epochs: int = 30
+    mini_batch_size: int = 10
+    device: str = "auto"
+    engine: str = "auto"  # the stacked engine (gpunet.engines.stacked)
+    evaluate: str = "test"  # the name of the evaluation data in rows: test, validation
+    monitor_training_cost: bool = False
+    monitor_training_accuracy: bool = False
+    monitor_evaluation_cost: bool = False
+
+
+@dataclass
+class StackResult:
+    """What training one stack gives back: its rows and its networks' parameters."""
+
+    runs: list[Run]
+    rows: list[dict[str, Any]]
+    parameters: np.ndarray  # (K, P) host array, row k = runs[k]'s flat buffer
+    device: str = ""
+
+
+# ------------------------------------------------------------------ the grid
+def parse_floats(text: str, name: str) -> list[float]:
+    """``"0.025,0.25,2.5"`` as a list of numbers; ``ValueError`` naming ``name`` else."""
+    values = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            values.append(float(part))
+        except ValueError:
+            raise ValueError(
+                f"{name} {text!r}: {part!r} is not a number; give a comma-separated list "
+                f"like 0.025,0.25,2.5.") from None
+    return values
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-9"``, ``"1,5,7"`` or a mix (``"0-2,10"``) as a list of seeds, in order."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        low, dash, high = part.partition("-")
+        try:
+            if dash:
+                a, b = int(low), int(high)
+                if b < a:
+                    raise ValueError
+                seeds.extend(range(a, b + 1))
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise ValueError(
+                f"--seeds {text!r}: {part!r} is neither a seed nor a range like 0-9; give "
+                f"non-negative integers and ascending ranges, comma-separated.") from None
+    return seeds
+
+
+def expand_grid(etas: Sequence[float], lmbdas: Sequence[float],
+                seeds: Sequence[int]) -> list[Run]:
+    """Every ``(η, λ)`` combination times every seed, ``η`` slowest, seed fastest.
+
+    Values are checked as ``train`` checks them; a repeated value is an error (it would
+    train the same network twice).
+    """
+    for name, values in (("--eta", etas), ("--lmbda", lmbdas), ("--seeds", seeds)):
+        if not values:
+            raise ValueError(f"{name} is empty; give at least one value.")
+        repeated = sorted({v for v in values if list(values).count(v) > 1})
+        if repeated:
+            raise ValueError(f"{name} lists {', '.join(map(str, repeated))} more than once; "
+                             f"give each value once.")
+    etas = [check_eta(e) for e in etas]
+    lmbdas = [check_lmbda(l) for l in lmbdas]
+    seeds = [check_seed(s) for s in seeds]
+    return [Run(e, l, s) for e in etas for l in lmbdas for s in seeds]
+
+
+def split_into_stacks(runs: Sequence[Run], stack_size: int) -> list[list[Run]]:
+    """Consecutive groups of at most ``stack_size`` runs, as even in size as possible."""
+    if stack_size < 1:
+        raise ValueError(f"--stack must be a positive integer, got {stack_size}.")
+    count = math.ceil(len(runs) / stack_size)
+    size = math.ceil(len(runs) / count)
+    return [list(runs[i:i + size]) for i in range(0, len(runs), size)]
+
+
+def default_stack_size(backend: Any, sizes: Sequence[int], dtype: str,
+                       mini_batch_size: int) -> int:
+    """How many networks fit in a quarter of the device's free memory (at most 256).
+
+    Per network a stack holds its parameters and gradient (``2 P`` numbers) and the
+    workspaces of a full and a last mini-batch (inputs, targets, and three buffers per
+    layer per row). Evaluation runs one network at a time, so it does not count.
+    """
+    from .parameters import n_parameters
+
+    itemsize = np.dtype(dtype).itemsize
+    per_row = sizes[0] + sizes[-1] + 3 * sum(sizes[1:])
+    per_network = itemsize * (2 * n_parameters(sizes) + 2 * mini_batch_size * per_row + 64)
+    free = _free_memory(backend)
+    return max(1, min(MAX_DEFAULT_STACK, int(free // 4 // per_network)))
+
+
+def _free_memory(backend: Any) -> float:
+    if backend.name == "cupy":
+        with backend.scope() if hasattr(backend, "scope") else _null():
+            return float(backend.xp.cuda.runtime.memGetInfo()[0])
+    try:
+        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 2.0**31
+
+
+def _null() -> Any:
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+# ---------------------------------------------------------------- one stack
+def train_stack(settings: SweepSettings, runs: Sequence[Run], training: Any,
+                evaluation: Any,
+                on_epoch: Optional[Callable[[list[dict[str, Any]]], None]] = None
+                ) -> StackResult:
+    """Train the networks of ``runs`` as one :class:`gpunet.NetworkStack`.
+
+    ``training`` and ``evaluation`` are ``(X, y)`` host arrays. Calls
+    ``on_epoch(rows)`` with the stack's K rows after each epoch. This is the unit of
+    work of every sweep engine (a Ray task runs exactly this function).
+    """
+    from .stack import NetworkStack
+
+    stack = NetworkStack(list(settings.sizes), [r.seed for r in runs], cost=settings.cost,
+                         init=settings.init, dtype=settings.dtype,  # type: ignore[arg-type]
+                         device=settings.device)
+    rows: list[dict[str, Any]] = []
+
+    def callback(records: list[dict[str, Any]]) -> None:
+        new = [row(run, record, settings.evaluate) for run, record in zip(runs, records)]
+        rows.extend(new)
+        if on_epoch is not None:
+            on_epoch(new)
+
+    stack.SGD(training, settings.epochs, settings.mini_batch_size,
+              eta=[r.eta for r in runs], lmbda=[r.lmbda for r in runs],
+              evaluation_data=evaluation, monitor_evaluation_accuracy=True,
+              monitor_evaluation_cost=settings.monitor_evaluation_cost,
+              monitor_training_cost=settings.monitor_training_cost,
+              monitor_training_accuracy=settings.monitor_training_accuracy,
+              verbose=False, callback=callback, engine=settings.engine)
+    return StackResult(list(runs), rows, stack.backend.to_host(stack.parameters),
+                       stack.backend.description)
+
+
+def row(run: Run, record: dict[str, Any], evaluate: str) -> dict[str, Any]:
+    """A metrics row: the run, then the epoch's record with ``evaluation`` renamed."""
+    out: dict[str, Any] = {"run": run.as_dict(), "epoch": record["epoch"]}
+    for key in ("evaluation_correct", "evaluation_total", "evaluation_cost",
+                "training_cost", "training_correct", "training_total"):
+        if key in record:
+            out[key.replace("evaluation", evaluate)] = record[key]
+    out["train_seconds"] = record["train_seconds"]
+    return out
+
+
+def run_local(settings: SweepSettings, stacks: Sequence[Sequence[Run]], training: Any,
+              evaluation: Any, log: Callable[[str], None] = print
+              ) -> Iterator[tuple[int, StackResult]]:
+    """Train the stacks one after another on this machine, printing a line per epoch.
+
+    Yields ``(i, result)`` for stack ``i`` as it finishes (as the Ray engine does).
+    """
+    for i, runs in enumerate(stacks):
+        def on_epoch(rows: list[dict[str, Any]], i: int = i) -> None:
+            log(epoch_line(i, len(stacks), rows, settings.evaluate))
+
+        yield i, train_stack(settings, runs, training, evaluation, on_epoch)
+
+
+def epoch_line(i: int, count: int, rows: list[dict[str, Any]], evaluate: str) -> str:
+    """``stack 1/2 epoch 3: 9123 9054 9311 / 10000 (1.23 s)``: one stack's epoch."""
+    scores = " ".join(str(r[f"{evaluate}_correct"]) for r in rows)
+    r0 = rows[0]
+    return (f"stack {i + 1}/{count} epoch {r0['epoch']}: {scores} / "
+            f"{r0[f'{evaluate}_total']} ({r0['train_seconds']:.2f} s)")
+
+
+# ---------------------------------------------------------------- results
+def ordered_rows(runs: Sequence[Run], rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows in the grid's order (run, then epoch), whatever order the stacks finished in."""
+    index = {r: i for i, r in enumerate(runs)}
+    return sorted(rows, key=lambda r: (index[Run(**r["run"])], r["epoch"]))
+
+
+def without_timing(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows less their timing fields: what two engines must agree on exactly."""
+    return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in rows]
+
+
+def summarize(runs: Sequence[Run], rows: Sequence[dict[str, Any]],
+              evaluate: str) -> list[dict[str, Any]]:
+    """Per setting ``(η, λ)``: best and final accuracy (%) per seed, mean ± std, best."""
+    per_run: dict[Run, list[dict[str, Any]]] = {}
+    for r in rows:
+        per_run.setdefault(Run(**r["run"]), []).append(r)
+    settings: dict[tuple[float, float], list[Run]] = {}
+    for run in runs:
+        settings.setdefault(run.setting, []).append(run)
+    table = []
+    for (eta, lmbda), members in settings.items():
+        best, final = [], []
+        for run in members:
+            epochs = sorted(per_run.get(run, []), key=lambda r: r["epoch"])
+            if not epochs:
+                continue
+            total = epochs[0][f"{evaluate}_total"]
+            best.append(100.0 * max(r[f"{evaluate}_correct"] for r in epochs) / total)
+            final.append(100.0 * epochs[-1][f"{evaluate}_correct"] / total)
+        if best:
+            table.append({"eta": eta, "lmbda": lmbda, "seeds": len(best),
+                          "best_mean": statistics.mean(best), "best_std": _std(best),
+                          "best_max": max(best), "final_mean": statistics.mean(final),
+                          "final_std": _std(final)})
+    return table
+
+
+def _std(values: Sequence[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summary_text(table: Sequence[dict[str, Any]], evaluate: str) -> str:
+    """The per-setting table as aligned text."""
+    lines = [f"{'eta':>10} {'lmbda':>10} {'seeds':>5}  {'best ' + evaluate + ' %':>18}  "
+             f"{'(max)':>7}  {'final ' + evaluate + ' %':>18}"]
+    for t in table:
+        lines.append(f"{t['eta']:>10g} {t['lmbda']:>10g} {t['seeds']:>5}  "
+                     f"{t['best_mean']:>9.2f} ± {t['best_std']:<6.2f}  {t['best_max']:>7.2f}  "
+                     f"{t['final_mean']:>9.2f} ± {t['final_std']:<6.2f}")
+    return "\n".join(lines)
+
+
+def save_networks(settings: SweepSettings, result: StackResult, directory: Path) -> list[Path]:
+    """Write each network of ``result`` as ``network2.py`` JSON into ``directory``."""
+    from .network import Network
+
+    paths = []
+    for run, params in zip(result.runs, result.parameters):
+        net = Network(list(settings.sizes), cost=settings.cost, init=settings.init,  # type: ignore[arg-type]
+                      dtype=settings.dtype, device="cpu", seed=run.seed)
+        net.parameters[...] = params
+        path = directory / network_filename(run)
+        net.save(path)
+        paths.append(path)
+    return paths
+
+
+def network_filename(run: Run) -> str:
+    """``eta0.5_lmbda0_seed3.json``: a run's file name in ``--save-dir``."""
+    return f"eta{run.eta:g}_lmbda{run.lmbda:g}_seed{run.seed}.json"
+
+
+def plot_curves(runs: Sequence[Run], rows: Sequence[dict[str, Any]], evaluate: str,
+                path: Path) -> None:
+    """Every run's accuracy per epoch, one colour per setting (needs matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    per_run: dict[Run, list[dict[str, Any]]] = {}
+    for r in rows:
+        per_run.setdefault(Run(**r["run"]), []).append(r)
+    colours: dict[tuple[float, float], Any] = {}
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    cycle = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
+    for run in runs:
+        epochs = sorted(per_run.get(run, []), key=lambda r: r["epoch"])
+        if not epochs:
+            continue
+        first = run.setting not in colours
+        colour = colours.setdefault(run.setting, cycle[len(colours) % len(cycle)])
+        pct = [100.0 * r[f"{evaluate}_correct"] / r[f"{evaluate}_total"] for r in epochs]
+        ax.plot([r["epoch"] for r in epochs], pct, color=colour, alpha=0.8,
+                label=f"η = {run.eta:g}, λ = {run.lmbda:g}" if first else None)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"{evaluate} accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)

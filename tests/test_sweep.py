@@ -1,0 +1,166 @@
+"""``gpunet sweep`` and :mod:`gpunet.sweep`: the grid, stacks, rows, table, files.
+
+Each run of a sweep must be the run ``gpunet train`` / ``Network.SGD`` makes with the
+same settings and seed (the networks are trained stacked, see test_stack.py).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+import gpunet
+from gpunet import Network
+from gpunet import sweep as sw
+from gpunet.cli import main
+
+COMMON = ["--device", "cpu", "--limit", "503", "--epochs", "2", "--sizes", "784,10,10"]
+
+
+# ------------------------------------------------------------------ the grid
+def test_parse_seeds_takes_lists_and_ranges():
+    assert sw.parse_seeds("0-2,10") == [0, 1, 2, 10]
+    assert sw.parse_seeds("7") == [7]
+    assert sw.parse_seeds("3-3") == [3]
+
+
+@pytest.mark.parametrize("text", ["3-1", "a", "-1", "1,,2", "0-x"])
+def test_parse_seeds_errors(text):
+    with pytest.raises(ValueError, match="--seeds"):
+        sw.parse_seeds(text)
+
+
+def test_parse_floats():
+    assert sw.parse_floats("0.025, 0.25,2.5", "--eta") == [0.025, 0.25, 2.5]
+    with pytest.raises(ValueError, match="--eta '0.5,x': 'x' is not a number"):
+        sw.parse_floats("0.5,x", "--eta")
+
+
+def test_grid_order_every_combination_times_every_seed():
+    runs = sw.expand_grid([0.5, 3.0], [0.0, 1.0], [4, 5])
+    assert [(r.eta, r.lmbda, r.seed) for r in runs] == [
+        (0.5, 0.0, 4), (0.5, 0.0, 5), (0.5, 1.0, 4), (0.5, 1.0, 5),
+        (3.0, 0.0, 4), (3.0, 0.0, 5), (3.0, 1.0, 4), (3.0, 1.0, 5)]
+
+
+@pytest.mark.parametrize("etas,lmbdas,seeds,match", [
+    ([0.5, 0.5], [0.0], [0], "--eta lists 0.5 more than once"),
+    ([0.5], [0.0], [1, 1], "--seeds lists 1 more than once"),
+    ([0.0], [0.0], [0], "eta"),
+    ([0.5], [-1.0], [0], "lmbda"),
+    ([], [0.0], [0], "--eta is empty"),
+])
+def test_grid_errors(etas, lmbdas, seeds, match):
+    with pytest.raises(ValueError, match=match):
+        sw.expand_grid(etas, lmbdas, seeds)
+
+
+@pytest.mark.parametrize("n,size,expected", [(8, 8, [8]), (8, 3, [3, 3, 2]),
+                                             (10, 4, [4, 4, 2]), (5, 100, [5]),
+                                             (3, 1, [1, 1, 1])])
+def test_split_into_stacks(n, size, expected):
+    runs = sw.expand_grid([0.5], [0.0], list(range(n)))
+    stacks = sw.split_into_stacks(runs, size)
+    assert [len(s) for s in stacks] == expected
+    assert [r for s in stacks for r in s] == runs
+
+
+def test_default_stack_size_is_positive_and_capped():
+    backend = gpunet.get_backend("cpu")
+    size = sw.default_stack_size(backend, (784, 30, 10), "float32", 10)
+    assert 1 <= size <= sw.MAX_DEFAULT_STACK
+
+
+def test_summary_mean_std_best_final():
+    runs = sw.expand_grid([0.5], [0.0], [0, 1])
+    rows = [{"run": runs[0].as_dict(), "epoch": 0, "test_correct": 90, "test_total": 100},
+            {"run": runs[0].as_dict(), "epoch": 1, "test_correct": 80, "test_total": 100},
+            {"run": runs[1].as_dict(), "epoch": 0, "test_correct": 70, "test_total": 100},
+            {"run": runs[1].as_dict(), "epoch": 1, "test_correct": 94, "test_total": 100}]
+    (t,) = sw.summarize(runs, rows, "test")
+    assert t["seeds"] == 2
+    assert t["best_mean"] == pytest.approx(92.0) and t["best_max"] == pytest.approx(94.0)
+    assert t["best_std"] == pytest.approx(np.std([90, 94], ddof=1))
+    assert t["final_mean"] == pytest.approx(87.0)
+    assert "92.00 ±" in sw.summary_text([t], "test")
+
+
+# ------------------------------------------------------------ the command
+def run_sweep(tmp_path, *args):
+    metrics = tmp_path / "m.jsonl"
+    code = main(["sweep", *COMMON, "--metrics", str(metrics), *args])
+    assert code == 0
+    return [json.loads(line) for line in metrics.read_text().splitlines()]
+
+
+def test_sweep_runs_equal_single_network_runs(tmp_path, mnist, capsys):
+    rows = run_sweep(tmp_path, "--eta", "0.5,3", "--lmbda", "0,2", "--seeds", "0-1",
+                     "--stack", "3", "--dtype", "float64", "--save-dir",
+                     str(tmp_path / "nets"), "--monitor-evaluation-cost")
+    out = capsys.readouterr().out
+    assert "3 stack(s) of at most 3" in out
+    assert len([l for l in out.splitlines() if l.startswith("stack ")]) == 3 * 2
+    assert len(rows) == 8 * 2
+    assert set(rows[0]) == {"run", "epoch", "test_correct", "test_total", "test_cost",
+                            "train_seconds"}
+    X, y = mnist.training
+    for eta, lmbda, seed in [(0.5, 0.0, 0), (3.0, 2.0, 1), (3.0, 0.0, 1)]:
+        net = Network([784, 10, 10], cost="quadratic", init="large", dtype="float64",
+                      device="cpu", seed=seed)
+        history = net.SGD((X[:503], y[:503]), 2, 10, eta, lmbda=lmbda,
+                          evaluation_data=mnist.test, monitor_evaluation_accuracy=True,
+                          monitor_evaluation_cost=True, verbose=False)
+        mine = [r for r in rows if r["run"] == {"eta": eta, "lmbda": lmbda, "seed": seed}]
+        assert [r["epoch"] for r in mine] == [0, 1]
+        assert [r["test_correct"] for r in mine] == history.evaluation_accuracy
+        np.testing.assert_allclose([r["test_cost"] for r in mine], history.evaluation_cost,
+                                   rtol=1e-9)
+        saved = gpunet.load(tmp_path / "nets" / f"eta{eta:g}_lmbda{lmbda:g}_seed{seed}.json",
+                            device="cpu", dtype="float64")
+        np.testing.assert_allclose(saved.parameters, net.parameters, rtol=0, atol=1e-12)
+    # rows in the grid's order: run by run, epochs in order
+    order = [(r["run"]["eta"], r["run"]["lmbda"], r["run"]["seed"], r["epoch"]) for r in rows]
+    assert order == sorted(order)
+    assert len(list((tmp_path / "nets").iterdir())) == 8
+
+
+def test_sweep_on_validation_and_table(tmp_path, capsys):
+    rows = run_sweep(tmp_path, "--eta", "3", "--seeds", "2,5", "--evaluate", "validation",
+                     "--monitor-training-accuracy")
+    assert {"validation_correct", "validation_total", "training_correct",
+            "training_total"} <= set(rows[0])
+    out = capsys.readouterr().out
+    table = out[out.index("best validation %"):]
+    assert "         3          0     2" in table  # η, λ, 2 seeds
+
+
+def test_sweep_plot(tmp_path):
+    pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not installed")
+    run_sweep(tmp_path, "--eta", "0.5,3", "--plot", str(tmp_path / "curves.png"))
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--eta", "0.5,abc"], "'abc' is not a number"),
+    (["--seeds", "3-1"], "--seeds '3-1'"),
+    (["--eta", "1,1"], "--eta lists 1.0 more than once"),
+    (["--lmbda", "-1"], "lmbda"),
+    (["--stack", "0"], "--stack must be a positive integer"),
+    (["--ray-address", "auto"], "need --engine ray"),
+    (["--limit", "60001"], "exceeds the 50000 training images"),
+    (["--metrics", "/no/such/dir/m.jsonl"], "does not exist"),
+])
+def test_sweep_errors_are_one_line(args, message, capsys):
+    assert main(["sweep", *COMMON, *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("gpunet: error:") and message in err[0], err
+
+
+def test_missing_ray_names_the_extra(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    assert main(["sweep", *COMMON, "--engine", "ray"]) == 2
+    err = capsys.readouterr().err
+    assert "needs Ray" in err and ".[ray]" in err
