@@ -8,6 +8,7 @@ thread's result within a phase changes the numbers. Test ids contain ``emulat``.
 
 from __future__ import annotations
 
+import ctypes
 import shutil
 
 import numpy as np
@@ -171,3 +172,74 @@ def test_plan_states_the_size_limits():
     assert "needs" in huge_batch.why_not() and "shared memory" in huge_batch.why_not()
     deep = plan_for([784] + [10] * 17 + [10], 10, np.float32, 512, H100_SHARED)
     assert "more than 16 weight layers" in deep.why_not()
+
+
+class _EmulatingCupy:
+    """Just enough of CuPy for :class:`CudaSgdEpoch`: its kernel runs in the emulator.
+
+    It proves the CUDA launcher's side of the contract without a GPU: the compile
+    options, the argument order and types, grid, block and shared-memory sizes.
+    """
+
+    class _Kernel:
+        def __init__(self, real):
+            self.launcher = EmulatedSgdEpoch(np.float32 if real == "float" else np.float64,
+                                             "descending")
+            self.max_dynamic_shared_size_bytes = 48 * 1024
+            self.launches = []
+
+        def __call__(self, grid, block, args, shared_mem=0):
+            assert shared_mem <= self.max_dynamic_shared_size_bytes  # CUDA would refuse
+            ints = args[8:]
+            assert all(type(v) is np.int32 for v in ints), "ints must be np.int32"
+            L, n, m, cost, in_shared, capacity = (int(v) for v in ints)
+            params, work, X, Y, perm, eta, lmbda, sizes = args[:8]
+            assert sizes.dtype == np.int32 and perm.dtype == np.int64 and eta.dtype == np.float64
+            library = self.launcher.library
+            status = library.gpunet_emulate_sgd_epoch(
+                *(a.ctypes.data_as(ctypes.c_void_p) for a in args[:8]),
+                *(ctypes.c_int(int(v)) for v in ints), ctypes.c_int(grid[0]),
+                ctypes.c_int(block[0]), ctypes.c_longlong(shared_mem), ctypes.c_int(1))
+            assert status == 0
+            self.launches.append((grid, block, shared_mem, L, n, m, cost, in_shared, capacity))
+
+    class RawModule:
+        def __init__(self, code, options):
+            assert 'extern "C"' in code and "gpunet_sgd_epoch" in code
+            self.real = next(o.split("=")[1] for o in options if o.startswith("-DGPUNET_REAL="))
+
+        def get_function(self, name):
+            assert name == "gpunet_sgd_epoch"
+            return _EmulatingCupy._Kernel(self.real)
+
+    class cuda:
+        class Device:
+            id = 99
+
+        class runtime:
+            cudaDevAttrMaxSharedMemoryPerBlockOptin = 97
+
+            @staticmethod
+            def deviceGetAttribute(attribute, device):
+                assert attribute == 97
+                return 227 * 1024
+
+
+def test_emulated_cuda_launcher_marshals_the_kernel_arguments(mnist):
+    from gpunet.backends.fused_sgd import CudaSgdEpoch
+
+    X, Y = _data(mnist, 53, np.float64)
+    ref, fused = _pair([784, 12, 8, 10], "cross-entropy", np.float64)
+    settings = TrainingSettings(epochs=1, mini_batch_size=10, eta=0.5, lmbda=1.0)
+    CudaSgdEpoch._modules.clear()
+    launcher = CudaSgdEpoch(_EmulatingCupy, np.float64)
+    engine = FusedEngine(fused, X, Y, settings, launcher=launcher, threads=THREADS)
+    perm = np.random.default_rng(0).permutation(53)
+    EagerEngine(ref, X, Y, settings).train_epoch(perm)
+    engine.train_epoch(perm)
+    CudaSgdEpoch._modules.clear()
+    (grid, block, shared, L, n, m, cost, in_shared, _), = launcher.kernel.launches
+    assert grid == (1,) and block == (THREADS,) and (L, n, m, cost) == (4, 53, 10, 1)
+    assert shared == engine.plan.shared_bytes and in_shared == 1
+    assert launcher.kernel.max_dynamic_shared_size_bytes >= shared
+    assert _relative(fused.parameters, ref.parameters) < 1e-9
