@@ -141,3 +141,17 @@ def test_a_users_script_imports_the_installed_gpunet(installed):
     module_file, result = run.stdout.strip().splitlines()
     assert Path(module_file).resolve().is_relative_to(installed.venv.resolve()), module_file
     assert result == "numpy True"
+
+
+def test_the_installed_package_type_checks(installed):
+    """``mypy`` with the project's settings (``[tool.mypy]``: strict) on gpunet as a user's
+    type checker sees it: the installed package and its ``py.typed``. From the
+    checkout mypy cannot resolve ``gpunet.backends`` (the ``backends/`` folder becomes
+    ``gpunet.backends`` only when installed), so this is where the package is checked."""
+    pytest.importorskip("mypy", reason="mypy is not installed (pip install mypy)")
+    run = subprocess.run([sys.executable, "-m", "mypy", "--config-file", ROOT / "pyproject.toml",
+                          "--python-executable", installed.python, "--no-incremental",
+                          "-p", "gpunet"], capture_output=True, text=True,
+                         cwd=installed.project, env=_clean_env(), timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+
