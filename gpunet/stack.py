@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union, cast
 
 import numpy as np
 
@@ -208,7 +208,7 @@ class NetworkStack:
                      check: Callable[[Any], float]) -> tuple[float, ...]:
         if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
             return (check(value),) * len(self)
-        values = tuple(check(v) for v in value)
+        values = tuple(check(v) for v in cast(Sequence[Any], value))
         if len(values) != len(self):
             raise ValueError(f"{name} has {len(values)} values for {len(self)} networks; "
                              f"give one number, or one per network.")
@@ -237,7 +237,7 @@ class NetworkStack:
 
             names: list[str] = []
             values: list[Array] = []  # K values per name, all copied to the host at once
-            for name, wanted, metric in (
+            metrics: tuple[tuple[str, bool, Callable[[int], Array]], ...] = (
                 ("training_cost", settings.monitor_training_cost,
                  lambda k: self._total_cost(k, X, Y, settings.lmbda[k])),
                 ("training_correct", settings.monitor_training_accuracy,
@@ -246,7 +246,8 @@ class NetworkStack:
                  lambda k: self._total_cost(k, X_eval, Y_eval, settings.lmbda[k])),
                 ("evaluation_correct", settings.monitor_evaluation_accuracy,
                  lambda k: self._correct(k, X_eval, labels_eval)),
-            ):
+            )
+            for name, wanted, metric in metrics:
                 if wanted:
                     names.append(name)
                     values.extend(metric(k) for k in range(K))

@@ -27,7 +27,7 @@ import os
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Literal, Optional, Sequence
 
 import numpy as np
 
@@ -63,8 +63,8 @@ class SweepSettings:
 
     sizes: tuple[int, ...] = (784, 30, 10)
     cost: str = "quadratic"
-    init: str = "large"
-    dtype: str = "float32"
+    init: Literal["default", "large"] = "large"
+    dtype: Literal["float32", "float64"] = "float32"
     epochs: int = 30
     mini_batch_size: int = 10
     device: str = "auto"
@@ -197,7 +197,7 @@ def train_stack(settings: SweepSettings, runs: Sequence[Run], training: Any,
     from .stack import NetworkStack
 
     stack = NetworkStack(list(settings.sizes), [r.seed for r in runs], cost=settings.cost,
-                         init=settings.init, dtype=settings.dtype,  # type: ignore[arg-type]
+                         init=settings.init, dtype=settings.dtype,
                          device=settings.device)
     rows: list[dict[str, Any]] = []
 
@@ -311,7 +311,7 @@ def save_networks(settings: SweepSettings, result: StackResult, directory: Path)
 
     paths = []
     for run, params in zip(result.runs, result.parameters):
-        net = Network(list(settings.sizes), cost=settings.cost, init=settings.init,  # type: ignore[arg-type]
+        net = Network(list(settings.sizes), cost=settings.cost, init=settings.init,
                       dtype=settings.dtype, device="cpu", seed=run.seed)
         net.parameters[...] = params
         path = directory / network_filename(run)
