@@ -18,9 +18,9 @@ from typing import NoReturn, Optional, Sequence
 
 from .. import __version__
 from ..backends import BackendUnavailable
-from . import bench, evaluate, info, plot, predict, reproduce, sweep, train
+from . import bench, check, evaluate, info, plot, predict, reproduce, sweep, train
 
-COMMANDS = (train, sweep, predict, evaluate, plot, info, reproduce, bench)
+COMMANDS = (train, sweep, predict, evaluate, plot, info, check, reproduce, bench)
 
 
 class Parser(argparse.ArgumentParser):
