@@ -1,0 +1,70 @@
+"""Learning curves: ``gpunet train --plot`` and ``gpunet plot METRICS... -o PNG``."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from gpunet.cli import main
+
+
+def _train(tmp_path, name, *extra):
+    metrics = tmp_path / f"{name}.jsonl"
+    assert main(["train", "--device", "cpu", "--limit", "300", "--epochs", "2", "--quiet",
+                 "--sizes", "784,10,10", "--seed", "1", "--metrics", str(metrics),
+                 *extra]) == 0
+    return metrics
+
+
+def test_plot_overlays_runs(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    a = _train(tmp_path, "eta3")
+    b = _train(tmp_path, "eta1", "--eta", "1.0", "--monitor-training-cost",
+               "--plot", str(tmp_path / "own.png"))
+    assert (tmp_path / "own.png").read_bytes().startswith(b"\x89PNG")
+    out = tmp_path / "curves.png"
+    assert main(["plot", str(a), str(b), "-o", str(out)]) == 0
+    assert out.read_bytes().startswith(b"\x89PNG") and "2 runs" in capsys.readouterr().out
+
+    import matplotlib.pyplot as plt
+
+    from gpunet import plotting
+
+    figures = []
+    monkey = plotting.save_figure
+    plotting.save_figure = lambda fig, path: figures.append(fig)
+    try:
+        from gpunet.history import read_metrics
+
+        runs = [(p.stem, read_metrics(p).history, "test") for p in (a, b)]
+        plotting.plot_learning_curves(runs, out)
+    finally:
+        plotting.save_figure = monkey
+    accuracy, cost = figures[0].axes
+    assert [t.get_text() for t in accuracy.get_legend().get_texts()] == [
+        "eta3: test", "eta1: test"]
+    assert [len(line.get_xdata()) for line in accuracy.lines] == [2, 2]
+    assert [t.get_text() for t in cost.get_legend().get_texts()] == ["eta1: training"]
+    plt.close(figures[0])
+
+
+def test_plot_errors(tmp_path, capsys):
+    not_metrics = tmp_path / "notes.jsonl"
+    not_metrics.write_text("hello\n")
+    assert main(["plot", str(not_metrics), "-o", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert str(not_metrics) in err
+    assert main(["plot", str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "x.png")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_without_matplotlib_the_message_names_the_extra(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert main(["plot", "m.jsonl", "-o", str(tmp_path / "x.png")]) == 2
+    assert '.[plot]' in capsys.readouterr().err
+    # train --plot says so before training, not after
+    assert main(["train", "--device", "cpu", "--limit", "100", "--epochs", "1",
+                 "--plot", str(tmp_path / "x.png")]) == 2
+    captured = capsys.readouterr()
+    assert '.[plot]' in captured.err and "Epoch" not in captured.out
