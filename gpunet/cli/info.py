@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..backends import get_backend
+from ..backends import BackendUnavailable, get_backend
 
 
 def add_parser(sub: Any, formatter: type) -> None:
@@ -29,20 +29,27 @@ def run(args: argparse.Namespace) -> int:
     try:
         import cupy
     except ImportError:
-        print("  cuda    unavailable: CuPy is not installed "
-              "(pip install 'gpunet[cuda12]' or 'gpunet[cuda13]')")
+        from ..backends.cupy_backend import INSTALL_HINT
+
+        print(f"  cuda    unavailable: CuPy is not installed ({INSTALL_HINT})")
     else:
         print(f"  cuda    CuPy {cupy.__version__}{_cuda_versions(cupy)}")
         try:
             count = cupy.cuda.runtime.getDeviceCount()
-        except Exception as exc:
-            print(f"          no CUDA device visible ({exc})")
+        except Exception:
+            count = 0
+        for i in range(count):
+            props = cupy.cuda.runtime.getDeviceProperties(i)
+            dev_name = props["name"]
+            dev_name = dev_name.decode() if isinstance(dev_name, bytes) else dev_name
+            print(f"  cuda:{i}  {dev_name}, {props['totalGlobalMem'] / 2**30:.1f} GiB, "
+                  f"compute capability {props['major']}.{props['minor']}")
+        try:  # the backend's own start-up probe: kernels compiled and run, cuBLAS
+            get_backend("cuda")
+        except BackendUnavailable as why:
+            print(f"          unavailable: {why}")
         else:
-            for i in range(count):
-                props = cupy.cuda.runtime.getDeviceProperties(i)
-                dev_name = props["name"]
-                dev_name = dev_name.decode() if isinstance(dev_name, bytes) else dev_name
-                print(f"  cuda:{i}  {dev_name}, {props['totalGlobalMem'] / 2**30:.1f} GiB")
+            print("          cuda:0 passed the start-up probe (kernels, cuBLAS)")
     auto = get_backend("auto")
     print(f"auto:     {auto.device}  [{auto.selection_note}]")
     return 0
