@@ -329,3 +329,23 @@ def test_strict_current_device_is_per_thread_and_scoped():
     assert current_device() == 0 and x.device == 1
     with pytest.raises(ValueError, match="enter backend.scope"):
         x + 1
+
+
+def test_a_cuda_error_while_running_is_one_cli_line(monkeypatch, capsys):
+    """No CUDA failure in the CLI ends in a traceback: CuPy's errors become one line."""
+    from gpunet.cli import info, main
+
+    CUDARuntimeError = type("CUDARuntimeError", (RuntimeError,),
+                            {"__module__": "cupy_backends.cuda.api.runtime"})
+
+    def fails(args):
+        raise CUDARuntimeError("cudaErrorLaunchFailure: unspecified launch failure\nmore")
+
+    monkeypatch.setattr(info, "run", fails)
+    assert main(["info"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["gpunet: error: CUDA failed: CUDARuntimeError: cudaErrorLaunchFailure: "
+                   "unspecified launch failure; test the device with `gpunet check --device cuda`"]
+    monkeypatch.setattr(info, "run", lambda args: 1 / 0)
+    with pytest.raises(ZeroDivisionError):  # gpunet's own bugs still show their traceback
+        main(["info"])

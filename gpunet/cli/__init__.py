@@ -73,6 +73,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except BrokenPipeError:  # e.g. `gpunet train | head`: the reader left; so do we
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except Exception as exc:
+        # CuPy's own errors (out of memory, a launch or driver failure) get one line too.
+        if type(exc).__module__.split(".")[0] not in ("cupy", "cupy_backends"):
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(f"gpunet: error: CUDA failed: {type(exc).__name__}: {first}; test the device "
+              "with `gpunet check --device cuda`", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
