@@ -24,7 +24,6 @@ crash or Ctrl-C leaves the previous complete checkpoint in place.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
@@ -160,7 +159,9 @@ class Checkpoint:
         s = self.network_settings
         net = Network(s["sizes"], cost=s["cost"], init=s["init"], dtype=s["dtype"],
                       device=device, seed=s["seed"])
-        net.parameters[...] = net.backend.asarray(self.parameters.astype(net.dtype, copy=False))
+        with net.backend.scope():
+            net.parameters[...] = net.backend.asarray(
+                self.parameters.astype(net.dtype, copy=False))
         net.rng.bit_generator.state = self.meta["rng"]
         return net
 
@@ -194,7 +195,7 @@ class Checkpoint:
                              "evaluation_data.")
         settings = TrainingSettings(**{**training, "epochs": total, "verbose": verbose,
                                        "callback": callback})
-        with getattr(net.backend, "scope", contextlib.nullcontext)():  # as in SGD
+        with net.backend.scope():  # the network's device current, as in SGD
             return run_sgd(net, train, evaluation, settings, start_epoch=self.epochs_done,
                            history=self.history, checkpoint=checkpoint, progress=progress)
 
