@@ -20,7 +20,9 @@ def add_parser(sub: Any, formatter: type) -> None:
     bench.add_argument("--impl", default="all", metavar="LIST",
                        help="comma-separated implementations, or all (see the module "
                        "gpunet.bench for the list)")
-    bench.add_argument("--epochs", type=int, default=5, help="measured epochs (median)")
+    bench.add_argument("--epochs", type=int, default=None,
+                       help="measured epochs (median; default 5; with --sweep-vs-train: "
+                       "epochs per network, default 30)")
     bench.add_argument("--warmup", type=int, default=1, help="epochs run before measuring")
     bench.add_argument("--limit", type=int, default=None, metavar="N",
                        help="use the first N training images (default: all 50,000)")
@@ -28,6 +30,10 @@ def add_parser(sub: Any, formatter: type) -> None:
                        help="smoke run: 1,000 images, 2 measured epochs")
     bench.add_argument("--out", default="benchmarks", help="directory for the results")
     bench.add_argument("--stamp", default=None, help="file name stem (default: date-time)")
+    bench.add_argument("--sweep-vs-train", type=int, default=None, metavar="K",
+                       help="instead: time K book networks as one `gpunet sweep` against K "
+                       "`gpunet train` runs in turn (whole commands, wall time; --epochs "
+                       "and --limit apply; gpunet.bench_sweep)")
     bench.set_defaults(run=run)
 
 
@@ -36,8 +42,20 @@ def run(args: argparse.Namespace) -> int:
 
     from ..bench import IMPLEMENTATIONS, benchmark, write_results
 
+    if args.sweep_vs_train is not None:
+        from .. import bench_sweep
+
+        epochs = 30 if args.epochs is None else args.epochs
+        result = bench_sweep.sweep_vs_train(args.sweep_vs_train, epochs=epochs,
+                                            limit=args.limit)
+        json_path, md_path = bench_sweep.write(result, Path(args.out), args.stamp)
+        print(f"wrote {json_path} and {md_path}")
+        return 0
     impls = list(IMPLEMENTATIONS) if args.impl == "all" else [i for i in args.impl.split(",") if i]
-    limit, epochs = (1000, 2) if args.quick else (args.limit, args.epochs)
+    if args.quick:
+        limit, epochs = 1000, 2
+    else:
+        limit, epochs = args.limit, 5 if args.epochs is None else args.epochs
     results = benchmark([c for c in args.configs.split(",") if c], impls,
                         epochs=epochs, warmup=args.warmup, limit=limit)
     json_path, md_path = write_results(results, Path(args.out), args.stamp)

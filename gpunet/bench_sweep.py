@@ -1,0 +1,131 @@
+"""Benchmark: K book networks as one ``gpunet sweep`` against K ``gpunet train`` runs.
+
+What a user of the book would otherwise do to compare seeds or learning rates: run
+``gpunet train`` once per network, one after another. This times exactly that, whole
+commands with their start-up and data loading (wall time of each subprocess), against
+one ``gpunet sweep`` that trains the same K networks as a stack, and checks that both
+give every network the same per-epoch test accuracy.
+
+The target (issue 11, CPU with 2 cores): the sweep at least 2.5× faster for K = 8 book
+networks ([784, 30, 10], quadratic cost, η = 3.0, m = 10, 30 epochs: ``gpunet train``'s
+defaults). Run it on a quiet machine::
+
+    gpunet bench --sweep-vs-train 8
+
+(``--epochs``, ``--limit`` and ``--out`` apply; results go to
+``OUT/<stamp>-sweep.json`` and ``.md``.)
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from .persistence import atomic_write_text
+
+
+def sweep_vs_train(networks: int = 8, epochs: int = 30, limit: Optional[int] = None,
+                   device: str = "cpu", dtype: str = "float32",
+                   log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Time ``networks`` ``gpunet train`` runs (seeds 0..K-1) in turn, then one sweep.
+
+    Returns the wall times, the speed-up and whether every network's per-epoch test
+    accuracy is the same both ways. Raises ``ValueError`` with the command's last error
+    line if a command fails.
+    """
+    from .bench import machine_info
+
+    if networks < 1 or epochs < 1:
+        raise ValueError("--sweep-vs-train and --epochs must be positive integers.")
+    common = ["--device", device, "--dtype", dtype, "--epochs", str(epochs)]
+    if limit is not None:
+        common += ["--limit", str(limit)]
+    result: dict[str, Any] = {"machine": machine_info(), "networks": networks,
+                              "epochs": epochs, "limit": limit, "device": device,
+                              "dtype": dtype}
+    with tempfile.TemporaryDirectory(prefix="gpunet-bench-sweep-") as tmp:
+        train_correct: dict[int, list[int]] = {}
+        each = []
+        for seed in range(networks):
+            metrics = Path(tmp) / f"train-{seed}.jsonl"
+            seconds = _run(["train", *common, "--seed", str(seed), "--metrics", str(metrics)])
+            each.append(seconds)
+            train_correct[seed] = _train_accuracy(metrics)
+            log(f"gpunet train --seed {seed}: {seconds:.2f} s")
+        metrics = Path(tmp) / "sweep.jsonl"
+        sweep_args = ["sweep", *common, "--seeds", f"0-{networks - 1}", "--metrics",
+                      str(metrics)]
+        sweep_seconds = _run(sweep_args)
+        log(f"gpunet sweep --seeds 0-{networks - 1}: {sweep_seconds:.2f} s")
+        sweep_correct: dict[int, list[int]] = {}
+        for line in metrics.read_text().splitlines():
+            row = json.loads(line)
+            sweep_correct.setdefault(row["run"]["seed"], []).append(row["test_correct"])
+    sequential = sum(each)
+    result.update(
+        train_commands=[f"gpunet train {' '.join(common)} --seed {s}" for s in range(networks)],
+        sweep_command="gpunet " + " ".join(sweep_args[:-2]),
+        train_seconds=each, sequential_seconds=sequential, sweep_seconds=sweep_seconds,
+        speedup=sequential / sweep_seconds,
+        identical_accuracy=train_correct == sweep_correct,
+        final_test_correct={str(s): v[-1] for s, v in sorted(train_correct.items())})
+    log(f"{networks} train runs {sequential:.1f} s, one sweep {sweep_seconds:.1f} s: "
+        f"{result['speedup']:.2f}× faster; per-epoch accuracy identical: "
+        f"{result['identical_accuracy']}")
+    return result
+
+
+def _run(args: list[str]) -> float:
+    """Wall seconds of ``python -m gpunet ARGS`` (a whole command, start-up included)."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "gpunet", *args], capture_output=True,
+                          text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise ValueError(f"gpunet {' '.join(args[:1])} failed: {last}")
+    return seconds
+
+
+def _train_accuracy(path: Path) -> list[int]:
+    """Per-epoch test accuracy from a ``gpunet train --metrics`` file (either layout:
+    ``evaluation_correct`` under a header, or the older ``test_correct`` rows)."""
+    correct = []
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        if "epoch" not in record:
+            continue  # the header
+        correct.append(int(record.get("evaluation_correct", record.get("test_correct"))))
+    return correct
+
+
+def markdown(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    lines = [
+        f"Machine: {m['cpu']} ({m['cpu_count']} CPUs); Python {m['python']}, NumPy "
+        f"{m['numpy']} ({m.get('blas', '?')}); {m['date']}.", "",
+        f"### {result['networks']} book networks: one `gpunet sweep` against "
+        f"{result['networks']} `gpunet train` runs (whole commands, wall time)", "",
+        "| | wall time |", "|---|---:|",
+        f"| {result['networks']} × `gpunet train`, one after another | "
+        f"{result['sequential_seconds']:.1f} s |",
+        f"| `{result['sweep_command']}` | {result['sweep_seconds']:.1f} s |",
+        f"| speed-up | **{result['speedup']:.2f}×** |", "",
+        f"Per-epoch test accuracy identical for every network: "
+        f"{'yes' if result['identical_accuracy'] else 'NO'}.", ""]
+    return "\n".join(lines)
+
+
+def write(result: dict[str, Any], directory: Path, stamp: Optional[str] = None) -> tuple[Path, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = stamp or datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    json_path, md_path = directory / f"{stamp}-sweep.json", directory / f"{stamp}-sweep.md"
+    atomic_write_text(json_path, json.dumps(result, indent=1))
+    atomic_write_text(md_path, markdown(result))
+    return json_path, md_path
