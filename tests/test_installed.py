@@ -62,6 +62,12 @@ def _run(args: list, cwd: Path, timeout: float = 300) -> subprocess.CompletedPro
     return run
 
 
+def _pip_version() -> tuple[int, ...]:
+    from importlib.metadata import version
+
+    return tuple(int(part) for part in version("pip").split(".")[:2] if part.isdigit())
+
+
 class Installed:
     """The built wheel, the virtual environment it is installed in, and a user's folder."""
 
@@ -81,12 +87,16 @@ def installed(tmp_path_factory) -> Installed:
     _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", wheels, source],
          cwd=base)
     (wheel,) = wheels.glob("gpunet-*.whl")
-    # No pip inside the environment (ensurepip is the slow part of venv): this
-    # interpreter's pip installs into it with --python.
-    _run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=base)
     python = venv / BIN / f"python{EXE}"
-    _run([sys.executable, "-m", "pip", "--python", python, "install", "--quiet",
-          "--disable-pip-version-check", wheel], cwd=base)
+    install = ["install", "--quiet", "--disable-pip-version-check", wheel]
+    if _pip_version() >= (22, 3):
+        # No pip inside the environment (ensurepip is the slow part of venv): this
+        # interpreter's pip installs into it with --python.
+        _run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=base)
+        _run([sys.executable, "-m", "pip", "--python", python, *install], cwd=base)
+    else:
+        _run([sys.executable, "-m", "venv", venv], cwd=base)
+        _run([python, "-m", "pip", *install], cwd=base)
     (project / "backends").mkdir(parents=True)
     (project / "backends" / "__init__.py").write_text(_USER_BACKENDS)
     return Installed(wheel, venv, project)
