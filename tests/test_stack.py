@@ -9,6 +9,9 @@ on CUDA where there is one.
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import numpy as np
 import pytest
 
@@ -170,3 +173,35 @@ def test_constructor_errors(seeds, match):
 
 def test_exported():
     assert gpunet.NetworkStack is NetworkStack
+
+
+@pytest.mark.skipif(not (shutil.which(os.environ.get("CXX", "g++")) or shutil.which("c++")),
+                    reason="the fused kernel's CPU emulator needs a C++ compiler")
+def test_auto_takes_the_fused_kernel_where_a_launcher_exists(small, monkeypatch):
+    """The stack's (K, P) rows through the fused CUDA kernel's source, run by the CPU
+    block emulator: one launch per epoch for all K networks, the single runs' results."""
+    from gpunet.backends.fused_sgd import EmulatedSgdEpoch
+    from gpunet.engines import fused as fused_module
+
+    monkeypatch.setattr(fused_module, "cuda_launcher",
+                        lambda net: EmulatedSgdEpoch(net.dtype, "descending"))
+    monkeypatch.setattr(fused_module, "THREADS", 64)
+    train, test = (small[0][0][:203], small[0][1][:203]), small[1]
+    stack = NetworkStack(SIZES, SEEDS, cost="quadratic", init="large", dtype="float64",
+                         device="cpu")
+    histories = stack.SGD(train, 2, 10, ETAS, LMBDAS, test_data=test, verbose=False)
+    assert histories[0].engine == "stacked-fused"
+    for k, seed in enumerate(SEEDS):
+        net = Network(SIZES, cost="quadratic", init="large", dtype="float64", device="cpu",
+                      seed=seed)
+        single = net.SGD(train, 2, 10, ETAS[k], lmbda=LMBDAS[k], test_data=test,
+                         verbose=False, engine="eager")
+        assert histories[k].evaluation_accuracy == single.evaluation_accuracy
+        scale = np.max(np.abs(net.parameters))
+        assert np.max(np.abs(stack.parameters[k] - net.parameters)) <= 1e-9 * scale
+
+
+def test_fused_engine_refused_off_cuda_with_the_reason(small):
+    stack = NetworkStack(SIZES, SEEDS, device="cpu")
+    with pytest.raises(ValueError, match="engine 'fused' cannot train this stack: .*CUDA"):
+        stack.SGD(small[0], 1, 10, 0.5, verbose=False, engine="fused")

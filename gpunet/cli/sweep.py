@@ -42,8 +42,10 @@ def add_parser(sub: Any, formatter: type) -> None:
     sweep.add_argument("--stack", type=int, default=None, metavar="N",
                        help="at most N networks per stack (default: what fits in a quarter "
                        "of the device's free memory, at most 256)")
-    sweep.add_argument("--stack-engine", choices=["auto", "eager"], default="auto",
-                       help="how a stack's steps run (gpunet.engines.stacked)")
+    sweep.add_argument("--stack-engine", choices=["auto", "eager", "fused"], default="auto",
+                       help="how a stack's steps run: auto takes the fused CUDA kernel "
+                       "(one launch per epoch for the whole stack) where it fits, else "
+                       "eager (batched matrix products)")
     sweep.add_argument("--metrics", metavar="PATH", default=None,
                        help="write one JSON Lines row per run per epoch")
     sweep.add_argument("--save-dir", metavar="DIR", default=None,

@@ -23,7 +23,7 @@ buffers reads and writes this array as it is.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Sequence, cast
 
 import numpy as np
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from ..backends import Array, Backend
     from ..stack import NetworkStack
 
-STACKED_ENGINE_NAMES = ("auto", "eager")
+STACKED_ENGINE_NAMES = ("auto", "eager", "fused")
 """Values of ``NetworkStack.SGD(engine=...)``; stacked engines add their names here."""
 
 
@@ -80,15 +80,50 @@ def select_stacked_engine(stack: "NetworkStack", X: "Array", Y: "Array",
                           settings: StackedSettings) -> StackedEngine:
     """The stacked engine ``settings.engine`` names; ``auto`` picks the best one here.
 
-    This is the seam for further engines (the fused CUDA kernel that trains K networks
-    in one launch): add the name to :data:`STACKED_ENGINE_NAMES` and choose it here.
+    ``fused`` (the CUDA kernel that trains K networks in one launch, block ``k`` on
+    row ``k`` of the ``(K, P)`` array) where a launcher exists and the networks fit,
+    else ``eager``; further engines add their name to :data:`STACKED_ENGINE_NAMES` and
+    are chosen here.
     """
+    from . import fused
+
     name = settings.engine
     if name not in STACKED_ENGINE_NAMES:
         raise ValueError(
             f"unknown engine {name!r} for a network stack; use one of "
             f"{', '.join(STACKED_ENGINE_NAMES)}.")
+    if name in ("fused", "auto"):
+        # The fused kernel's checks read backend, cost, sizes and dtype, which a stack
+        # has as a Network does.
+        like_a_network = cast(Any, stack)
+        launcher = fused.cuda_launcher(like_a_network)
+        reason = fused.unfit_reason(like_a_network, settings.mini_batch_size, X.shape[0],
+                                    launcher, fused.THREADS)
+        if not reason:
+            return StackedFusedEngine(stack, X, Y, settings, launcher)
+        if name == "fused":
+            raise ValueError(f"engine 'fused' cannot train this stack: {reason}; "
+                             f"use engine 'eager' or 'auto'.")
     return StackedEagerEngine(stack, X, Y, settings)
+
+
+class StackedFusedEngine:
+    """The fused kernel (:mod:`gpunet.engines.fused`) on the stack's ``(K, P)`` array:
+    one launch per epoch trains all K networks, thread block ``k`` network ``k``."""
+
+    name = "fused"
+
+    def __init__(self, stack: "NetworkStack", X: "Array", Y: "Array",
+                 settings: StackedSettings, launcher: Any) -> None:
+        from . import fused
+
+        self.fused = fused.FusedSgd(
+            stack.backend, stack.sizes, stack.dtype, fused.COST_NAMES[stack.cost],
+            stack.parameters, X, Y, settings.mini_batch_size, settings.eta, settings.lmbda,
+            launcher, fused.THREADS)
+
+    def train_epoch(self, permutations: np.ndarray) -> None:
+        self.fused.train_epoch(permutations)
 
 
 # ---------------------------------------------------------------- storage
