@@ -134,7 +134,7 @@ def diagnose(cupy: Any, exc: BaseException) -> BackendUnavailable:
     """Turn whatever CuPy raised while starting up into the cause and its fix."""
     text = f"{type(exc).__name__}: {exc}"
     lowered = text.lower()
-    runtime = getattr(getattr(cupy, "cuda", None), "runtime", None)
+    runtime: Any = getattr(getattr(cupy, "cuda", None), "runtime", None)
     driver = runtime_version = 0
     try:
         driver = int(runtime.driverGetVersion())
@@ -282,7 +282,7 @@ class CupyBackend(Backend):
             return self.xp.asarray(a, dtype=dtype)
 
     def to_host(self, a: Array) -> np.ndarray:
-        return self.xp.asnumpy(a)
+        return np.asarray(self.xp.asnumpy(a))
 
     def synchronize(self) -> None:
         self._device.synchronize()

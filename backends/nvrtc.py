@@ -112,7 +112,7 @@ def compiler_available() -> str:
     return ""
 
 
-def _options(api: dict, options: Sequence[str], arch: str) -> tuple[str, ...]:
+def _options(api: dict[str, Any], options: Sequence[str], arch: str) -> tuple[str, ...]:
     """The NVRTC options CuPy would use for ``options`` on a device of ``arch``.
 
     ``assemble_cupy_compiler_options`` adds CuPy's include paths and default language
@@ -121,7 +121,7 @@ def _options(api: dict, options: Sequence[str], arch: str) -> tuple[str, ...]:
     """
     if not arch.startswith("sm_"):
         raise ValueError(f"arch must look like 'sm_80', got {arch!r}")
-    assembled = api["assemble_cupy_compiler_options"](tuple(options))
+    assembled = tuple(api["assemble_cupy_compiler_options"](tuple(options)))
     return assembled + ("-ftz=true", f"-arch={arch}", "--device-as-default-execution-space")
 
 
@@ -186,9 +186,9 @@ def elementwise_kernel_source(spec: Any, dtype: Any, launch: Sequence[str]) -> s
         raise ValueError(f"{spec.name}: launch {launch} mixes array ranks {sorted(ndims)}")
     arginfos.append(api["_ArgInfo"](_ARG_INDEXER, api["Indexer"], None, ndims.pop(), True, True))
     try:
-        return api["_get_elementwise_kernel_code"](
+        return str(api["_get_elementwise_kernel_code"](
             tuple(arginfos), type_map, kernel.params, kernel.operation, kernel.name,
-            kernel.preamble)
+            kernel.preamble))
     except (AssertionError, TypeError) as exc:
         raise CompilerAPIMoved(
             f"CuPy {cupy.__version__}'s kernel code generator rejected gpunet's argument "
@@ -235,7 +235,8 @@ def raw_module_sources(directory: Path = KERNEL_DIR) -> Iterator[KernelSource]:
 def elementwise_sources(kernels: Optional[Sequence[Any]] = None) -> Iterator[KernelSource]:
     """Each fused ``ElementwiseKernel`` in float32 and float64, for each launch layout."""
     if kernels is None:
-        from .cupy_backend import KERNELS as kernels  # specs only: no CuPy import
+        from .cupy_backend import KERNELS  # specs only: no CuPy import
+        kernels = KERNELS
     for spec in kernels:
         for dtype, real in REALS.items():
             for launch in spec.launches:

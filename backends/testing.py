@@ -89,7 +89,7 @@ class DeviceArray(NDArrayOperatorsMixin):
     __slots__ = ("_a", "_counter", "_device")
 
     def __init__(self, a: np.ndarray, counter: _TransferCounter, device: int = 0) -> None:
-        self._a = a
+        self._a: np.ndarray = a
         self._counter = counter
         self._device = device
 
@@ -108,7 +108,7 @@ class DeviceArray(NDArrayOperatorsMixin):
                 "(cudaErrorStreamCaptureUnsupported)"
             )
         self._counter.count += 1
-        return self._a.copy()
+        return np.array(self._a, copy=True)
 
     def get(self) -> np.ndarray:
         return self._transfer()
