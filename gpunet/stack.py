@@ -145,6 +145,18 @@ class NetworkStack:
         """Every network of the stack as an ordinary :class:`gpunet.Network`, in order."""
         return [self.network(k) for k in range(len(self))]
 
+    def feedforward(self, a: Any) -> Array:
+        """Every network's output for the rows of ``a`` (``(n, n_in)``): ``(K, n, n_out)``.
+
+        Network ``k``'s slice is exactly what ``self.network(k).feedforward(a)`` gives.
+        """
+        with self._scope():
+            X = self.backend.asarray(np.asarray(a, dtype=self.dtype))
+            if X.ndim != 2 or X.shape[1] != self.sizes[0]:
+                raise ValueError(f"feedforward got an input of shape {tuple(X.shape)}; pass "
+                                 f"(n, {self.sizes[0]}) with one example per row.")
+            return self.xp.stack([self._forward(k, X) for k in range(len(self))])
+
     # ------------------------------------------------------------------- SGD
     def SGD(
         self,

@@ -205,3 +205,31 @@ def test_fused_engine_refused_off_cuda_with_the_reason(small):
     stack = NetworkStack(SIZES, SEEDS, device="cpu")
     with pytest.raises(ValueError, match="engine 'fused' cannot train this stack: .*CUDA"):
         stack.SGD(small[0], 1, 10, 0.5, verbose=False, engine="fused")
+
+
+@pytest.mark.parametrize("name", ["chapter1", "binary4"])
+def test_reproduce_stacked_seeds_equal_its_single_seed_runs(mnist, name):
+    """``gpunet reproduce`` trains an experiment's seeds as one stack only where that
+    keeps every seed's numbers identical: here (NumPy, float32, the book's settings)."""
+    from gpunet.book.reproduce import (BY_NAME, run_experiment, run_experiment_stacked,
+                                       stacks_exactly)
+    from gpunet.mnist import MNIST
+
+    exp = BY_NAME[name]
+    data = MNIST((mnist.training[0][:1005], mnist.training[1][:1005]), mnist.validation,
+                 (mnist.test[0][:500], mnist.test[1][:500]), "subset")
+    backend = gpunet.get_backend("cpu")
+    assert stacks_exactly(exp, backend, 1005)
+    stacked = run_experiment_stacked(exp, data, [0, 1, 2], backend, 2, lambda text: None)
+    for seed, run in zip([0, 1, 2], stacked):
+        single = run_experiment(exp, data, seed, backend, 2, lambda text: None)
+        assert run["stacked_with"] == 3
+        for key in ("seed", "accuracy", "total", "best", "best_epoch", "final"):
+            assert run[key] == single[key], (seed, key)
+
+
+def test_reproduce_runs_seeds_one_by_one_where_stacking_is_not_exact():
+    from gpunet.backends.testing import StrictBackend
+    from gpunet.book.reproduce import BY_NAME, stacks_exactly
+
+    assert not stacks_exactly(BY_NAME["chapter1"], StrictBackend(), 1000)

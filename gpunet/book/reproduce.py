@@ -119,6 +119,72 @@ def run_experiment(exp: Experiment, data: MNIST, seed: int, backend: Backend,
             "final": accuracy[-1], "train_seconds": seconds}
 
 
+def stacks_exactly(exp: Experiment, backend: Backend, n: int) -> bool:
+    """Whether training ``exp``'s seeds as one :class:`gpunet.NetworkStack` gives each
+    seed bit for bit the run :func:`run_experiment` gives it on ``backend``.
+
+    True on NumPy (the stacked engine makes the same operations per network, batched;
+    tests/test_stack.py checks the parameters are identical) and where both a single
+    network and the stack take the fused CUDA kernel (block ``k`` runs network ``k``
+    exactly as a one-block launch does). Elsewhere (CuPy's eager engine) the stacked
+    update rounds differently in float32, so the seeds run one by one.
+    """
+    if backend.name == "numpy":
+        return True
+    from ..engines import fused
+
+    probe = Network(list(exp.sizes), cost=exp.cost, init=exp.init, device=backend, seed=0)
+    launcher = fused.cuda_launcher(probe)
+    return launcher is not None and not fused.unfit_reason(probe, exp.mini_batch_size, n,
+                                                           launcher)
+
+
+def run_experiment_stacked(exp: Experiment, data: MNIST, seeds: Sequence[int],
+                           backend: Backend, epochs: int,
+                           progress: Callable[[str], None]) -> list[dict]:
+    """Train the ``seeds`` of ``exp`` together as one :class:`gpunet.NetworkStack`.
+
+    Returns what :func:`run_experiment` returns for each seed (the same numbers, see
+    :func:`stacks_exactly`), except that ``train_seconds`` is each network's share of
+    the stack's epoch (the stack's seconds / K) and ``stacked_with`` says K.
+    """
+    from ..stack import NetworkStack
+
+    training, test = data.training, data.test
+    stack = NetworkStack(list(exp.sizes), list(seeds), cost=exp.cost, init=exp.init,
+                         device=backend)
+    K = len(stack)
+    accuracy: list[list[int]] = [[] for _ in range(K)]
+    seconds: list[float] = []
+
+    def on_epoch(records: list[dict]) -> None:
+        if exp.encoding == "binary":
+            bits = backend.to_host(stack.feedforward(test[0])) > 0.5
+            decoded = (bits * (1 << np.arange(4))).sum(axis=2)
+            for k in range(K):
+                accuracy[k].append(int(np.sum(decoded[k] == test[1])))
+        else:
+            for k, record in enumerate(records):
+                accuracy[k].append(record["evaluation_correct"])
+        seconds.append(records[0]["train_seconds"] / K)
+        progress(f"epoch {records[0]['epoch'] + 1}/{epochs}: "
+                 f"{' '.join(str(a[-1]) for a in accuracy)} / {len(test[1])}")
+
+    if exp.encoding == "binary":
+        stack.SGD((training[0], binary_targets(training[1])), epochs, exp.mini_batch_size,
+                  exp.eta, verbose=False, callback=on_epoch)
+    else:
+        stack.SGD(training, epochs, exp.mini_batch_size, exp.eta, test_data=test,
+                  verbose=False, callback=on_epoch)
+    runs = []
+    for seed, acc in zip(seeds, accuracy):
+        best_epoch = int(np.argmax(acc))
+        runs.append({"seed": seed, "accuracy": acc, "total": len(test[1]),
+                     "best": acc[best_epoch], "best_epoch": best_epoch, "final": acc[-1],
+                     "train_seconds": list(seconds), "stacked_with": K})
+    return runs
+
+
 def summarize(exp: Experiment, runs: list[dict], checked: bool) -> dict:
     bests = [100.0 * r["best"] / r["total"] for r in runs]
     finals = [100.0 * r["final"] / r["total"] for r in runs]
@@ -176,7 +242,18 @@ def reproduce(options: Options) -> dict:
     for exp in chosen:
         epochs = epochs_override or exp.epochs
         runs = []
-        for seed in range(seeds):
+        if seeds > 1 and stacks_exactly(exp, backend, len(data.training[1])):
+            tag = f"[{done + 1}-{done + seeds}/{total_runs}] {exp.name} seeds 0-{seeds - 1}"
+            t0 = time.perf_counter()
+            runs = run_experiment_stacked(exp, data, range(seeds), backend, epochs,
+                                          progress=_progress_printer(tag, log))
+            _end_progress(log)
+            done += seeds
+            log(f"{tag} (stacked): best " + ", ".join(
+                f"{r['best']} (epoch {r['best_epoch']})" for r in runs)
+                + f" / {runs[0]['total']}, final " + ", ".join(str(r['final']) for r in runs)
+                + f", {time.perf_counter() - t0:.1f} s")
+        for seed in range(len(runs), seeds):
             done += 1
             tag = f"[{done}/{total_runs}] {exp.name} seed {seed}"
             t0 = time.perf_counter()
