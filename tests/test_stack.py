@@ -233,3 +233,49 @@ def test_reproduce_runs_seeds_one_by_one_where_stacking_is_not_exact():
     from gpunet.book.reproduce import BY_NAME, stacks_exactly
 
     assert not stacks_exactly(BY_NAME["chapter1"], StrictBackend(), 1000)
+
+
+@pytest.mark.parametrize("dtype,cost", [("float32", "quadratic"), ("float64", "cross-entropy")])
+def test_stacked_cpu_engine_is_bit_for_bit_the_cpu_engine(small, dtype, cost):
+    """Each network of a stack trained by the stacked CPU engine is exactly (every bit of
+    every parameter) a single network trained by the CPU engine with its seed, η, λ."""
+    cpu = pytest.importorskip("gpunet.engines.cpu", reason="no single-network CPU engine")
+    from gpunet.datasets import as_examples
+    from gpunet.engines import TrainingSettings
+
+    train, test = small
+    stack = NetworkStack(SIZES, SEEDS, cost=cost, init="large", dtype=dtype, device="cpu")
+    histories = stack.SGD(train, 2, 10, ETAS, LMBDAS, test_data=test, verbose=False,
+                          engine="cpu")
+    assert histories[0].engine == "stacked-cpu"
+    ex = as_examples(train, SIZES[0], SIZES[-1])
+    for k, seed in enumerate(SEEDS):
+        net = Network(SIZES, cost=cost, init="large", dtype=dtype, device="cpu", seed=seed)
+        X, Y = ex.X.astype(net.dtype), ex.Y.astype(net.dtype)
+        engine = cpu.CpuEngine(net, X, Y, TrainingSettings(2, 10, ETAS[k], LMBDAS[k]))
+        for _ in range(2):
+            engine.train_epoch(net.rng.permutation(len(X)))
+        np.testing.assert_array_equal(stack.parameters[k], net.parameters)
+        assert net.accuracy(test) == histories[k].evaluation_accuracy[-1]
+
+
+def test_stacked_cpu_engine_equals_the_eager_engine_in_float64(small):
+    train, test = small
+    runs = {}
+    for engine in ("eager", "cpu"):
+        stack = NetworkStack(SIZES, SEEDS, cost="quadratic", init="large", dtype="float64",
+                             device="cpu")
+        runs[engine] = (stack.SGD(train, 2, 10, ETAS, LMBDAS, test_data=test, verbose=False,
+                                  engine=engine), stack.parameters)
+    for k in range(len(SEEDS)):
+        assert (runs["cpu"][0][k].evaluation_accuracy == runs["eager"][0][k].evaluation_accuracy)
+    np.testing.assert_allclose(runs["cpu"][1], runs["eager"][1], rtol=0,
+                               atol=1e-9 * np.max(np.abs(runs["eager"][1])))
+
+
+def test_stacked_cpu_engine_refused_off_numpy(small):
+    from gpunet.backends.testing import StrictBackend
+
+    stack = NetworkStack(SIZES, SEEDS, device=StrictBackend())
+    with pytest.raises(ValueError, match="engine 'cpu' cannot train this stack: .*NumPy"):
+        stack.SGD(small[0], 1, 10, 0.5, verbose=False, engine="cpu")

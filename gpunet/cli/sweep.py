@@ -42,10 +42,12 @@ def add_parser(sub: Any, formatter: type) -> None:
     sweep.add_argument("--stack", type=int, default=None, metavar="N",
                        help="at most N networks per stack (default: what fits in a quarter "
                        "of the device's free memory, at most 256)")
-    sweep.add_argument("--stack-engine", choices=["auto", "eager", "fused"], default="auto",
+    sweep.add_argument("--stack-engine", choices=["auto", "eager", "cpu", "fused"],
+                       default="auto",
                        help="how a stack's steps run: auto takes the fused CUDA kernel "
-                       "(one launch per epoch for the whole stack) where it fits, else "
-                       "eager (batched matrix products)")
+                       "(one launch per epoch for the whole stack) where it fits, on NumPy "
+                       "cpu (the CPU engine's step, batched), else eager (batched matrix "
+                       "products): what `gpunet train` picks for one network")
     sweep.add_argument("--metrics", metavar="PATH", default=None,
                        help="write one JSON Lines row per run per epoch")
     sweep.add_argument("--save-dir", metavar="DIR", default=None,

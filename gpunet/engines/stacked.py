@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from ..backends import Array, Backend
     from ..stack import NetworkStack
 
-STACKED_ENGINE_NAMES = ("auto", "eager", "fused")
+STACKED_ENGINE_NAMES = ("auto", "eager", "cpu", "fused")
 """Values of ``NetworkStack.SGD(engine=...)``; stacked engines add their names here."""
 
 
@@ -80,10 +80,13 @@ def select_stacked_engine(stack: "NetworkStack", X: "Array", Y: "Array",
                           settings: StackedSettings) -> StackedEngine:
     """The stacked engine ``settings.engine`` names; ``auto`` picks the best one here.
 
-    ``fused`` (the CUDA kernel that trains K networks in one launch, block ``k`` on
-    row ``k`` of the ``(K, P)`` array) where a launcher exists and the networks fit,
-    else ``eager``; further engines add their name to :data:`STACKED_ENGINE_NAMES` and
-    are chosen here.
+    ``auto`` picks for a stack what ``Network.SGD``'s ``auto`` picks for one of its
+    networks, so that each stacked run is the single run: ``fused`` (the CUDA kernel
+    that trains K networks in one launch, block ``k`` on row ``k`` of the ``(K, P)``
+    array) where a launcher exists and the networks fit; on NumPy ``cpu``
+    (:mod:`gpunet.engines.stacked_cpu`) once the single-network CPU engine is an
+    engine name; else ``eager``. Further engines add their name to
+    :data:`STACKED_ENGINE_NAMES` and are chosen here.
     """
     from . import fused
 
@@ -104,7 +107,20 @@ def select_stacked_engine(stack: "NetworkStack", X: "Array", Y: "Array",
         if name == "fused":
             raise ValueError(f"engine 'fused' cannot train this stack: {reason}; "
                              f"use engine 'eager' or 'auto'.")
+    if name == "cpu" or (name == "auto" and _single_auto_takes_cpu()):
+        from .stacked_cpu import StackedCpuEngine, unfit_reason
+
+        if name == "cpu" or not unfit_reason(stack):
+            return StackedCpuEngine(stack, X, Y, settings)
     return StackedEagerEngine(stack, X, Y, settings)
+
+
+def _single_auto_takes_cpu() -> bool:
+    """Whether ``Network.SGD``'s ``auto`` knows the CPU engine: then a stack's ``auto``
+    takes the stacked CPU engine on NumPy, so each network's run stays the single run."""
+    from . import ENGINE_NAMES
+
+    return "cpu" in ENGINE_NAMES
 
 
 class StackedFusedEngine:

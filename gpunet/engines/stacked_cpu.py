@@ -1,0 +1,183 @@
+"""The stacked CPU engine: :mod:`gpunet.engines.cpu`'s step for K networks at once.
+
+The CPU engine makes a step of the book's network about 20 cheap NumPy calls (bias as
+a weight, negated working matrices, ``η/k`` folded into the output error, one flat
+update, mini-batches gathered a chunk at a time; its module says why each). Here every
+one of those arrays gains a leading axis of length ``K`` and every matrix product is a
+batched one, so a step of K networks is still about 20 calls: the per-call cost that
+dominates the book's network on a CPU is paid once for the whole stack.
+
+Per network it makes exactly the CPU engine's operations on the same operand layouts
+(batched ``matmul`` runs the same BLAS call per network; ``η_k/k`` and the L2 decay
+are per-network columns holding the very values the single engine's 0-d constants
+hold), so each network's run is bit for bit the run ``Network.SGD`` makes with the CPU
+engine (tests/test_stack.py checks it).
+
+Working layout per network and layer: ``-[wᵀ; bᵀ]`` of shape ``(n_in + 1, n_out)``,
+stacked to ``(K, n_in + 1, n_out)``; loaded from the stack's ``(K, P)`` parameter rows
+(:mod:`gpunet.parameters` layout) at the start of an epoch, stored back at its end.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import numpy as np
+
+from ..costs import CrossEntropyCost, QuadraticCost
+
+if TYPE_CHECKING:
+    from ..backends import Array
+    from ..stack import NetworkStack
+    from .stacked import StackedSettings
+
+#: Bytes of training rows gathered at once, for all K networks together (as the CPU
+#: engine's chunk: small enough to stay in cache).
+CHUNK_BYTES = 256 * 1024
+
+Op = tuple[Callable[..., Any], tuple[Any, ...]]
+
+
+def unfit_reason(stack: "NetworkStack") -> str:
+    """Why the stacked CPU engine cannot train ``stack`` (empty when it can)."""
+    if stack.backend.name != "numpy":
+        return f"the cpu engine runs on the NumPy backend, not on {stack.backend.device}"
+    if stack.cost not in (QuadraticCost, CrossEntropyCost):
+        return f"the cpu engine knows the book's two costs, not {stack.cost.__name__}"
+    return ""
+
+
+class StackedCpuEngine:
+    """K networks' mini-batch SGD on NumPy in the CPU engine's working layout."""
+
+    name = "cpu"
+
+    def __init__(self, stack: "NetworkStack", X: "Array", Y: "Array",
+                 settings: "StackedSettings") -> None:
+        reason = unfit_reason(stack)
+        if reason:
+            raise ValueError(f"engine 'cpu' cannot train this stack: {reason}; "
+                             f"use engine 'eager' or 'auto'.")
+        self.stack = stack
+        sizes, K = list(stack.sizes), len(stack)
+        dtype = np.dtype(stack.dtype)
+        self.n = n = X.shape[0]
+        self.m = m = min(settings.mini_batch_size, n)
+        n_in, n_out = sizes[0], sizes[-1]
+        self.eta = list(settings.eta)
+
+        shapes = [(a + 1, b) for a, b in zip(sizes[:-1], sizes[1:])]
+        total = sum(r * c for r, c in shapes)
+        self.work = np.empty((K, total), dtype)
+        self.grad = np.empty((K, total), dtype)
+        self.W = _views(self.work, shapes)
+        self.G = _views(self.grad, shapes)
+        decays = [1.0 - eta * lmbda / n for eta, lmbda in zip(settings.eta, settings.lmbda)]
+        self.mask = None
+        if any(d != 1.0 for d in decays):  # eq. 93: weights decay, biases (last rows) not
+            self.mask = np.empty((K, total), dtype)
+            for k, d in enumerate(decays):
+                self.mask[k] = d
+            for block in _views(self.mask, shapes):
+                block[:, -1] = 1
+
+        self.data = np.empty((n, n_in + 1 + n_out), dtype)
+        self.data[:, :n_in] = X
+        self.data[:, n_in] = 1
+        self.data[:, n_in + 1:] = Y
+        row_bytes = self.data.shape[1] * dtype.itemsize
+        self.chunk_steps = max(1, min(n // m, CHUNK_BYTES // (K * m * row_bytes)))
+        self.chunk = np.empty((K, self.chunk_steps * m, self.data.shape[1]), dtype)
+        self.steps = [self._step_ops(self.chunk[:, j * m:(j + 1) * m])
+                      for j in range(self.chunk_steps)]
+        k = n % m
+        self.tail = np.empty((K, k, self.data.shape[1]), dtype) if k else None
+        self.tail_ops = self._step_ops(self.tail) if self.tail is not None else []
+
+    # ------------------------------------------------------------------ the step
+    def _step_ops(self, rows: np.ndarray) -> list[Op]:
+        """The NumPy calls of one step on ``rows`` (``(K, k, [x, 1, y])``)."""
+        sizes, dtype = self.stack.sizes, self.work.dtype
+        L, K, k, n_in = len(sizes) - 1, rows.shape[0], rows.shape[1], sizes[0]
+
+        def column(values: Sequence[float]) -> np.ndarray:
+            # Per network the value the CPU engine's 0-d constant np.array(v, dtype) holds.
+            return np.array([np.array(v, dtype) for v in values], dtype).reshape(K, 1, 1)
+
+        one = np.array(1, dtype)
+        x, y = rows[:, :, :n_in + 1], rows[:, :, n_in + 1:]
+        acts = ([np.ones((K, k, n + 1), dtype) for n in sizes[1:-1]]
+                + [np.empty((K, k, sizes[-1]), dtype)])
+        outs = [a[:, :, :-1] for a in acts[:-1]] + [acts[-1]]
+        deltas = [np.empty((K, k, n), dtype) for n in sizes[1:]]
+        scratch = [np.empty((K, k, n), dtype) for n in sizes[1:]]
+        mm, exp, add, sub, mul, recip = (np.matmul, np.exp, np.add, np.subtract, np.multiply,
+                                         np.reciprocal)
+        ops: list[Op] = []
+        prev = x
+        for l in range(L):  # -z^l = [a^{l-1}, 1] (-[wᵀ; bᵀ]); a^l = 1 / (1 + e^{-z^l})
+            out = outs[l]
+            ops += [(mm, (prev, self.W[l], out)), (exp, (out, out)), (add, (out, one, out)),
+                    (recip, (out, out))]
+            prev = acts[l]
+        a, d, t = outs[-1], deltas[-1], scratch[-1]
+        if self.stack.cost is QuadraticCost:  # BP1 scaled by η/k, as the CPU engine
+            ops += [(sub, (a, y, d)), (sub, (a, one, t)), (mul, (d, a, d)), (mul, (d, t, d)),
+                    (mul, (d, column([-eta / k for eta in self.eta]), d))]
+        else:
+            ops += [(sub, (a, y, d)), (mul, (d, column([eta / k for eta in self.eta]), d))]
+        for l in range(L - 1, -1, -1):  # BP3, BP4; BP2
+            inp = x if l == 0 else acts[l - 1]
+            ops.append((mm, (inp.transpose(0, 2, 1), deltas[l], self.G[l])))
+            if l > 0:
+                dp, ap, tp = deltas[l - 1], outs[l - 1], scratch[l - 1]
+                ops += [(mm, (deltas[l], self.W[l][:, :-1].transpose(0, 2, 1), dp)),
+                        (sub, (ap, one, tp)), (mul, (dp, ap, dp)), (mul, (dp, tp, dp))]
+        if self.mask is not None:  # eq. 93, 94
+            ops.append((mul, (self.work, self.mask, self.work)))
+        ops.append((add, (self.work, self.grad, self.work)))
+        return ops
+
+    # ------------------------------------------------------------------ the epoch
+    def train_epoch(self, permutations: np.ndarray) -> None:
+        """One epoch: network ``k`` visits the rows in the order ``permutations[k]``."""
+        perm = np.asarray(permutations, dtype=np.intp)
+        self._load()
+        take, data, m = np.take, self.data, self.m
+        C, chunk, steps = self.chunk_steps, self.chunk, self.steps
+        full = self.n // m
+        with np.errstate(over="ignore"):  # e^{-z} = inf for very negative z: σ = 0, right
+            for first in range(0, full, C):
+                c = min(C, full - first)
+                take(data, perm[:, first * m:(first + c) * m], 0,
+                     chunk if c == C else chunk[:, :c * m], "clip")
+                for ops in steps[:c]:
+                    for f, args in ops:
+                        f(*args)
+            if self.tail is not None:
+                take(data, perm[:, full * m:], 0, self.tail, "clip")
+                for f, args in self.tail_ops:
+                    f(*args)
+        self._store()
+
+    def _load(self) -> None:
+        """Working matrices ← the stack's parameters: -[wᵀ; bᵀ] per network and layer."""
+        for W, w, b in zip(self.W, self.stack.weights, self.stack.biases):
+            np.negative(w.transpose(0, 2, 1), out=W[:, :-1])
+            np.negative(b[:, :, 0], out=W[:, -1])
+
+    def _store(self) -> None:
+        """The stack's parameters ← the working matrices."""
+        for W, w, b in zip(self.W, self.stack.weights, self.stack.biases):
+            np.negative(W[:, :-1].transpose(0, 2, 1), out=w)
+            np.negative(W[:, -1], out=b[:, :, 0])
+
+
+def _views(flat: np.ndarray, shapes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+    """Per-layer ``(K, r, c)`` views of the ``(K, total)`` array ``flat``."""
+    views, offset = [], 0
+    K = flat.shape[0]
+    for r, c in shapes:
+        views.append(flat[:, offset:offset + r * c].reshape(K, r, c))
+        offset += r * c
+    return views
