@@ -89,3 +89,14 @@ def test_compile_helper_takes_any_source_and_lowers_template_names():
     assert all(name.startswith("_Z") for name in compiled.lowered_names.values())
     with pytest.raises(ValueError, match="sm_80"):
         nvrtc.compile_cuda_source(source, "80")
+
+
+def test_compile_fails_loudly_if_cupys_private_api_moves(monkeypatch):
+    """The compile check rests on private CuPy functions: if one moves, the tests fail
+    naming it (they never skip, so the check cannot quietly vanish)."""
+    _need_cupy()
+    from cupy._core import _kernel
+
+    monkeypatch.delattr(_kernel, "_get_elementwise_kernel_code")
+    with pytest.raises(nvrtc.CompilerAPIMoved, match="written against CuPy 14.2.0"):
+        SHIPPED[0].source()
