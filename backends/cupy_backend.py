@@ -182,6 +182,47 @@ def diagnose(cupy: Any, exc: BaseException) -> BackendUnavailable:
                         f"check the driver with `nvidia-smi` and the install ({INSTALL_HINT})")
 
 
+def nvidia_driver_loadable() -> bool:
+    """Whether the NVIDIA driver's library (``libcuda`` / ``nvcuda.dll``) loads here.
+
+    Cheap (no CuPy import, which takes a second or two), and exact for what matters:
+    without it CuPy cannot reach a device either. On other systems: assume it might.
+    """
+    import ctypes
+    import sys
+
+    names = {"linux": ("libcuda.so.1", "libcuda.so"), "win32": ("nvcuda.dll",)}.get(sys.platform)
+    if names is None:
+        return True
+    for name in names:
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            pass
+    return False
+
+
+def quick_unavailable_reason() -> Optional[BackendUnavailable]:
+    """Why CUDA cannot work here, found without importing CuPy, or ``None``.
+
+    CuPy not installed, or no NVIDIA driver: then ``auto`` need not pay for importing
+    CuPy to learn that. Used only while CuPy is not imported yet.
+    """
+    import importlib.util
+    import sys
+
+    if "cupy" in sys.modules:
+        return None
+    if importlib.util.find_spec("cupy") is None:
+        return _unavailable("CuPy is not installed", INSTALL_HINT)
+    if not nvidia_driver_loadable():
+        return _unavailable(
+            "no NVIDIA driver found",
+            "on a machine with an NVIDIA GPU install its driver (check with `nvidia-smi`)")
+    return None
+
+
 def cuda_device_count(cupy: Any) -> int:
     """Number of visible CUDA devices, or raise :class:`BackendUnavailable` saying why none."""
     try:
@@ -244,6 +285,9 @@ class CupyBackend(Backend):
     name = "cupy"
 
     def __init__(self, index: int = 0) -> None:
+        quick = quick_unavailable_reason()
+        if quick is not None:
+            raise quick
         cupy = import_cupy()
         count = cuda_device_count(cupy)
         if not 0 <= index < count:

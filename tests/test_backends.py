@@ -349,3 +349,18 @@ def test_a_cuda_error_while_running_is_one_cli_line(monkeypatch, capsys):
     monkeypatch.setattr(info, "run", lambda args: 1 / 0)
     with pytest.raises(ZeroDivisionError):  # gpunet's own bugs still show their traceback
         main(["info"])
+
+
+def test_auto_without_a_driver_does_not_import_cupy():
+    """Without an NVIDIA driver, auto says so without paying for CuPy's import."""
+    import importlib.util
+    import subprocess
+
+    from gpunet.backends.cupy_backend import nvidia_driver_loadable
+
+    if nvidia_driver_loadable() or importlib.util.find_spec("cupy") is None:
+        pytest.skip("needs CuPy installed and no NVIDIA driver")
+    code = ("import sys, gpunet; b = gpunet.get_backend('auto'); "
+            "print(b.selection_note, 'cupy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "auto chose cpu: no NVIDIA driver found False"
