@@ -67,7 +67,7 @@ def add_parser(sub: Any, formatter: type) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..arguments import check_positive_int
-    from ..backends import get_backend
+    from ..backends import BackendUnavailable, get_backend
     from ..mnist import load_mnist
     from ..persistence import atomic_write_text
     from .. import sweep as sw
@@ -114,11 +114,17 @@ def run(args: argparse.Namespace) -> int:
         monitor_training_cost=args.monitor_training_cost,
         monitor_training_accuracy=args.monitor_training_accuracy,
         monitor_evaluation_cost=args.monitor_evaluation_cost)
-    if args.engine == "local" or args.stack is None:
+    if args.engine == "local":
         backend = get_backend(args.device)  # checks the device here, before any work
-        if args.engine == "local":
-            note = f"  [{backend.selection_note}]" if backend.selection_note else ""
-            print(f"device: {backend.description}{note}", flush=True)
+        note = f"  [{backend.selection_note}]" if backend.selection_note else ""
+        print(f"device: {backend.description}{note}", flush=True)
+    elif args.stack is None:
+        # The workers' devices are not visible from here: size stacks by this machine's
+        # device where it has one like theirs, else by its memory.
+        try:
+            backend = get_backend(args.device)
+        except BackendUnavailable:
+            backend = get_backend("cpu")
     stack_size = args.stack or sw.default_stack_size(backend, settings.sizes, args.dtype,
                                                      batch_size)
     stacks = sw.split_into_stacks(runs, stack_size)
