@@ -175,6 +175,7 @@ class NetworkStack:
         verbose: bool = True,
         callback: Optional[Callable[[list[dict[str, Any]]], None]] = None,
         engine: str = "auto",
+        threads: Optional[int] = None,
     ) -> list[History]:
         """Train every network by mini-batch SGD (chapter 1; chapter 3, "Regularization").
 
@@ -185,7 +186,9 @@ class NetworkStack:
         Prints one line per epoch (each network's evaluation accuracy) when
         ``verbose``; calls ``callback(records)`` after each epoch with the K records
         (see :class:`gpunet.History`; ``train_seconds`` is the whole stack's epoch).
-        ``engine`` chooses how the steps run (:mod:`gpunet.engines.stacked`).
+        ``engine`` chooses how the steps run (:mod:`gpunet.engines.stacked`);
+        ``threads`` is how many threads the stacked CPU engine splits the networks over
+        (default: one per CPU; the results do not depend on it).
 
         Returns one :class:`gpunet.History` per network, in the stack's order.
         """
@@ -212,6 +215,7 @@ class NetworkStack:
             monitor_training_cost=monitor_training_cost,
             monitor_training_accuracy=monitor_training_accuracy,
             verbose=verbose, callback=callback, engine=engine,
+            threads=None if threads is None else check_positive_int(threads, "threads"),
         )
         with self._scope():
             return self._run(train, evaluation, settings)

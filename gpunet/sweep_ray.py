@@ -13,6 +13,7 @@ Workers need gpunet importable: installed on every node, or shipped with a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any, Callable, Iterator, Optional, Sequence
 
@@ -81,7 +82,7 @@ def run_ray(settings: SweepSettings, stacks: Sequence[Sequence[Run]], training: 
             # Ray gives each task its GPU as the only visible one: cuda:N means nothing
             # there, so every task uses its own "cuda".
             log(f"note: --device {device} runs as 'cuda' on the Ray GPU each task gets")
-            settings = _replace_device(settings, "cuda")
+            settings = dataclasses.replace(settings, device="cuda")
         if wants_gpu and not ray.cluster_resources().get("GPU", 0):
             raise ValueError(f"--device {device} asks for a GPU per task, but the Ray "
                              "cluster has none; use --device cpu or auto.")
@@ -91,6 +92,8 @@ def run_ray(settings: SweepSettings, stacks: Sequence[Sequence[Run]], training: 
             log(f"note: {cpus} CPUs per task asked for, but the largest Ray node has "
                 f"{largest}; using {largest}")
             cpus = largest
+        if settings.threads is None:  # a task's stack uses the CPUs it asked for
+            settings = dataclasses.replace(settings, threads=cpus)
         task = ray.remote(num_cpus=cpus, num_gpus=1 if wants_gpu else 0,
                           max_retries=0)(train_stack)
         training_ref, evaluation_ref = ray.put(training), ray.put(evaluation)
@@ -131,12 +134,6 @@ def _largest_node_cpus(ray: Any) -> int:
                        for node in ray.nodes() if node.get("Alive", True)))
     except Exception:
         return 0
-
-
-def _replace_device(settings: SweepSettings, device: str) -> SweepSettings:
-    import dataclasses
-
-    return dataclasses.replace(settings, device=device)
 
 
 def _describe(ray: Any) -> str:

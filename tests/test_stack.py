@@ -138,7 +138,9 @@ def test_scalar_eta_and_duplicate_seeds_give_identical_networks(small):
     histories = stack.SGD(train, 1, 10, 0.5, test_data=test, verbose=False)
     assert histories[0].evaluation_accuracy == histories[1].evaluation_accuracy
     np.testing.assert_array_equal(stack.parameters[0], stack.parameters[1])
-    assert histories[0].engine == "stacked-eager"
+    # auto picks for a stack what Network.SGD's auto picks for one network
+    single = Network(SIZES, dtype="float64", device="cpu", seed=5)
+    assert histories[0].engine == "stacked-" + single.SGD(train, 1, 10, 0.5, verbose=False).engine
 
 
 def test_verbose_prints_one_line_per_epoch(small, capsys):
@@ -279,3 +281,17 @@ def test_stacked_cpu_engine_refused_off_numpy(small):
     stack = NetworkStack(SIZES, SEEDS, device=StrictBackend())
     with pytest.raises(ValueError, match="engine 'cpu' cannot train this stack: .*NumPy"):
         stack.SGD(small[0], 1, 10, 0.5, verbose=False, engine="cpu")
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_stacked_cpu_engine_results_do_not_depend_on_threads(small, threads):
+    train, test = small
+    seeds, etas, lmbdas = [3, 0, 7, 1, 4], [0.5, 3.0, 1.0, 2.0, 0.1], [0.0, 5.0, 1.0, 0.0, 2.0]
+    reference = NetworkStack(SIZES, seeds, cost="quadratic", init="large", device="cpu")
+    expected = reference.SGD(train, 2, 10, etas, lmbdas, test_data=test, verbose=False,
+                             engine="cpu", threads=1)
+    stack = NetworkStack(SIZES, seeds, cost="quadratic", init="large", device="cpu")
+    got = stack.SGD(train, 2, 10, etas, lmbdas, test_data=test, verbose=False,
+                    engine="cpu", threads=threads)
+    np.testing.assert_array_equal(stack.parameters, reference.parameters)
+    assert [h.evaluation_accuracy for h in got] == [h.evaluation_accuracy for h in expected]

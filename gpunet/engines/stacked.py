@@ -56,6 +56,8 @@ class StackedSettings:
     verbose: bool = True
     callback: Optional[Callable[[list[dict[str, Any]]], None]] = None
     engine: str = "auto"
+    #: threads of the stacked CPU engine (networks split into groups); None: one per CPU
+    threads: Optional[int] = None
 
     @property
     def monitor_evaluation(self) -> bool:
@@ -108,9 +110,13 @@ def select_stacked_engine(stack: "NetworkStack", X: "Array", Y: "Array",
             raise ValueError(f"engine 'fused' cannot train this stack: {reason}; "
                              f"use engine 'eager' or 'auto'.")
     if name == "cpu" or (name == "auto" and _single_auto_takes_cpu()):
-        from .stacked_cpu import StackedCpuEngine, unfit_reason
+        from .stacked_cpu import (StackedCpuEngine, ThreadedStackedCpuEngine, default_threads,
+                                  unfit_reason)
 
         if name == "cpu" or not unfit_reason(stack):
+            threads = settings.threads or default_threads()
+            if threads > 1 and len(stack) > 1:
+                return ThreadedStackedCpuEngine(stack, X, Y, settings, threads)
             return StackedCpuEngine(stack, X, Y, settings)
     return StackedEagerEngine(stack, X, Y, settings)
 

@@ -20,7 +20,7 @@ stacked to ``(K, n_in + 1, n_out)``; loaded from the stack's ``(K, P)`` paramete
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, cast
 
 import numpy as np
 
@@ -53,7 +53,7 @@ class StackedCpuEngine:
     name = "cpu"
 
     def __init__(self, stack: "NetworkStack", X: "Array", Y: "Array",
-                 settings: "StackedSettings") -> None:
+                 settings: "StackedSettings", data: Optional[np.ndarray] = None) -> None:
         reason = unfit_reason(stack)
         if reason:
             raise ValueError(f"engine 'cpu' cannot train this stack: {reason}; "
@@ -81,10 +81,7 @@ class StackedCpuEngine:
             for block in _views(self.mask, shapes):
                 block[:, -1] = 1
 
-        self.data = np.empty((n, n_in + 1 + n_out), dtype)
-        self.data[:, :n_in] = X
-        self.data[:, n_in] = 1
-        self.data[:, n_in + 1:] = Y
+        self.data = training_rows(X, Y, dtype) if data is None else data
         row_bytes = self.data.shape[1] * dtype.itemsize
         self.chunk_steps = max(1, min(n // m, CHUNK_BYTES // (K * m * row_bytes)))
         self.chunk = np.empty((K, self.chunk_steps * m, self.data.shape[1]), dtype)
@@ -171,6 +168,84 @@ class StackedCpuEngine:
         for W, w, b in zip(self.W, self.stack.weights, self.stack.biases):
             np.negative(W[:, :-1].transpose(0, 2, 1), out=w)
             np.negative(W[:, -1], out=b[:, :, 0])
+
+
+def training_rows(X: np.ndarray, Y: np.ndarray, dtype: Any) -> np.ndarray:
+    """The training set as rows ``[x, 1, y]`` (made once per ``SGD`` call, read only)."""
+    n, n_in = X.shape
+    data = np.empty((n, n_in + 1 + Y.shape[1]), dtype)
+    data[:, :n_in] = X
+    data[:, n_in] = 1
+    data[:, n_in + 1:] = Y
+    return data
+
+
+class _Rows:
+    """Networks ``a`` to ``b - 1`` of a stack, as the stacked CPU engine reads a stack:
+    views of their rows, so a group's engine trains the stack's own parameters."""
+
+    def __init__(self, stack: "NetworkStack", a: int, b: int) -> None:
+        self.sizes, self.dtype, self.cost = stack.sizes, stack.dtype, stack.cost
+        self.backend = stack.backend
+        self.weights = [w[a:b] for w in stack.weights]
+        self.biases = [bias[a:b] for bias in stack.biases]
+        self.count = b - a
+
+    def __len__(self) -> int:
+        return self.count
+
+
+class ThreadedStackedCpuEngine:
+    """The stacked CPU engine with the networks split into groups, one thread each.
+
+    The networks of a stack never interact, so each group trains its whole epoch on its
+    own; the threads meet only at the epoch's end. NumPy releases the GIL inside its
+    matrix products and ufunc loops, so on a machine with several cores the groups'
+    arithmetic runs at the same time (only the calls' Python overhead takes turns).
+    Every network makes exactly the operations it makes in one group, so the results
+    do not depend on the number of threads.
+    """
+
+    name = "cpu"
+
+    def __init__(self, stack: "NetworkStack", X: "Array", Y: "Array",
+                 settings: "StackedSettings", threads: int) -> None:
+        import dataclasses
+        import weakref
+        from concurrent.futures import ThreadPoolExecutor
+
+        reason = unfit_reason(stack)
+        if reason:
+            raise ValueError(f"engine 'cpu' cannot train this stack: {reason}; "
+                             f"use engine 'eager' or 'auto'.")
+        K = len(stack)
+        threads = max(1, min(threads, K))
+        bounds = [K * i // threads for i in range(threads + 1)]
+        self.groups = list(zip(bounds[:-1], bounds[1:]))
+        data = training_rows(X, Y, np.dtype(stack.dtype))
+        self.engines = [
+            StackedCpuEngine(cast(Any, _Rows(stack, a, b)), X, Y,
+                             dataclasses.replace(settings, eta=settings.eta[a:b],
+                                                 lmbda=settings.lmbda[a:b]), data)
+            for a, b in self.groups]
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="gpunet-stack")
+        weakref.finalize(self, self.pool.shutdown, wait=False)
+
+    def train_epoch(self, permutations: np.ndarray) -> None:
+        futures = [self.pool.submit(engine.train_epoch, permutations[a:b])
+                   for engine, (a, b) in zip(self.engines, self.groups)]
+        for future in futures:
+            future.result()
+
+
+def default_threads() -> int:
+    """Threads for the stacked CPU engine: the CPUs this process may run on."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _views(flat: np.ndarray, shapes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
