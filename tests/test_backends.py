@@ -364,3 +364,13 @@ def test_auto_without_a_driver_does_not_import_cupy():
             "print(b.selection_note, 'cupy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "auto chose cpu: no NVIDIA driver found False"
+
+
+def test_info_names_an_install_command_that_works(monkeypatch, capsys):
+    from gpunet.cli import main
+
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "cuda    unavailable: CuPy is not installed" in out
+    assert "pip install -e '.[cuda13]'" in out and "gpunet[cuda" not in out

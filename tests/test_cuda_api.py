@@ -166,3 +166,10 @@ def test_generated_kernel_source_is_what_cupy_runs_on_a_gpu(spec):
         cupy.cuda.get_current_stream().synchronize()
         generated = nvrtc.elementwise_kernel_source(spec, np.float32, launch)
         assert generated in kernel.cached_codes.values(), (launch, kernel.cached_codes)
+
+
+def test_one_stream_per_run_so_no_stream_switch_needs_ordering():
+    """gpunet works on the thread's current stream only. A second stream (the former
+    graph-capture stream) would need every switch ordered by an event or a
+    synchronisation; this keeps it from coming back unnoticed."""
+    assert not [name for name in CALLS if name.startswith(("cuda.Stream", "cuda.ExternalStream"))]
