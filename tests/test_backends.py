@@ -374,3 +374,41 @@ def test_info_names_an_install_command_that_works(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "cuda    unavailable: CuPy is not installed" in out
     assert "pip install -e '.[cuda13]'" in out and "gpunet[cuda" not in out
+
+
+def _probe_with(backend, **wrong):
+    """Run the CUDA start-up probe on the strict stand-in, kernels called as CuPy calls them."""
+    from gpunet.backends import cupy_backend
+
+    fake_cupy = types.SimpleNamespace(
+        asarray=backend.asarray, empty_like=backend.xp.empty_like,
+        ones_like=backend.xp.ones_like, matmul=backend.xp.matmul,
+        cuda=types.SimpleNamespace(
+            get_current_stream=lambda: types.SimpleNamespace(synchronize=lambda: None)))
+    kernels = types.SimpleNamespace(
+        sigmoid=lambda z, out: backend.sigmoid(z, out),
+        add_bias_sigmoid=lambda z, b, out: backend.add_bias_sigmoid(z, b, out),
+        sigmoid_prime_mul=lambda a, delta: backend.sigmoid_prime_mul(delta, a, backend.xp.empty_like(a)),
+        quadratic_output_error=lambda a, y, out: backend.quadratic_output_error(
+            a, y, out, backend.xp.empty_like(a)),
+        sgd_update=lambda grad, scale, decay, decayed, param: backend.sgd_update(
+            param, grad, float(scale), float(decay), int(decayed)),
+    )
+    for name, kernel in wrong.items():
+        setattr(kernels, name, kernel)
+    return cupy_backend.probe(fake_cupy, kernels)
+
+
+def test_probe_passes_correct_kernels_and_catches_a_wrong_one():
+    """The probe's own expected values must be right, or every real GPU would be
+    refused: run it on correct kernels (the strict stand-in's), then on a wrong one."""
+    b = StrictBackend()
+    steps = _probe_with(b)
+    assert [name for name, _, _ in steps] == [
+        "gpunet_sigmoid", "gpunet_add_bias_sigmoid", "gpunet_sigmoid_prime_mul",
+        "gpunet_quadratic_delta", "gpunet_sgd_update", "cublas_matmul"]
+    assert all(error < 1e-6 for _, error, _ in steps)
+    with pytest.raises(RuntimeError, match="probe of gpunet_sgd_update computed a wrong result"):
+        # decays the biases too (ignores ``decayed``)
+        _probe_with(b, sgd_update=lambda grad, scale, decay, decayed, param: b.sgd_update(
+            param, grad, float(scale), float(decay)))
