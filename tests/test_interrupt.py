@@ -89,3 +89,33 @@ def test_ctrl_c_without_checkpoint_says_how_to_get_one(tmp_path, monkeypatch, ca
     assert "keeping the 1 completed epoch" in captured.err
     assert "--checkpoint PATH" in captured.err
     assert saved.exists() and "as of epoch 1" in captured.out
+
+
+def test_ctrl_c_inside_a_long_epoch_stops_promptly(tmp_path):
+    """SIGINT during an epoch (50,000 images through a wider network: seconds an epoch)
+    ends within a moment, not at the epoch's end, keeping only completed epochs."""
+    ckpt, saved = tmp_path / "run.ckpt", tmp_path / "net.json"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gpunet", "train", "--device", "cpu", "--sizes", "784,200,10",
+         "--epochs", "3", "--seed", "1", "--checkpoint", str(ckpt), "--save", str(saved)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        while not proc.stdout.readline().startswith("network:"):
+            assert proc.poll() is None, proc.stderr.read()
+        time.sleep(1.0)  # well inside epoch 0
+        proc.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+        stopped_after = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in err
+    assert stopped_after < 5.0
+    done = out.count("Epoch ")
+    assert load_checkpoint(ckpt).epochs_done == done
+    if done == 0:
+        assert "keeping the 0 completed epochs" in err and not saved.exists()
+        assert "no epoch completed" in out
