@@ -380,15 +380,20 @@ def device_info(backend: Backend) -> dict[str, Any]:
 
 
 def run_checks(backend: Backend, dtypes: Sequence[str] = ("float32", "float64"),
-               on_result: Optional[Callable[[CheckResult], None]] = None) -> CheckReport:
-    """Run every registered check on ``backend`` in each of ``dtypes``."""
+               on_result: Optional[Callable[[CheckResult], None]] = None,
+               gpu_checks: Optional[bool] = None) -> CheckReport:
+    """Run every registered check on ``backend`` in each of ``dtypes``.
+
+    ``gpu_checks`` runs the GPU-only checks too (default: on the CUDA backend only; the
+    tests run them on the strict stand-in).
+    """
     from .mnist import load_mnist
 
     data = load_mnist()
     X, labels = data.training
     X_test, labels_test = data.test
     report = CheckReport(backend.description, device_info(backend))
-    on_gpu = backend.name == "cupy"
+    on_gpu = backend.name == "cupy" if gpu_checks is None else gpu_checks
     for dtype_index, dtype in enumerate(dtypes):
         ctx = CheckContext(backend, dtype, np.asarray(X[:TRAJECTORY_ROWS * 6], np.float64),
                            np.asarray(labels[:TRAJECTORY_ROWS * 6]),
@@ -406,7 +411,9 @@ def run_checks(backend: Backend, dtypes: Sequence[str] = ("float32", "float64"),
 
 def _run_one(check: Check, ctx: CheckContext, dtype: str, suffix: bool) -> Iterator[CheckResult]:
     try:
-        for result in check.function(ctx):
+        with ctx.backend.scope():  # cuda:N: the checks' own arrays go to that device
+            results = list(check.function(ctx))
+        for result in results:
             if suffix:
                 result.name = f"{result.name} [{dtype}]"
             yield result

@@ -106,3 +106,23 @@ def test_check_bad_usage_exits_2(capsys):
     assert info.value.code == 2
     assert main(["check", "--device", "tpu"]) == 2
     assert "unknown device 'tpu'" in capsys.readouterr().err
+
+
+def test_every_check_passes_on_the_strict_stand_in_gpu_checks_included():
+    """The strict stand-in behaves like CuPy where it matters (no implicit host copies,
+    no host/device mixing, a current device): the checks, the GPU-only ones too, run
+    there as they will on a GPU."""
+    from gpunet.backends.testing import StrictBackend
+
+    from test_backends import _probe_with
+
+    backend = StrictBackend(index=1)  # and not the current device: scopes are needed
+    with backend.scope():
+        backend.probe_errors = _probe_with(backend)
+    report = checks.run_checks(backend, ("float32",), gpu_checks=True)
+    names = {r.name: r for r in report.results}
+    assert names["probe-cublas_matmul"].passed and names["probe-gpunet_sgd_update"].passed
+    assert names["float32-accuracy-parity"].passed, names["float32-accuracy-parity"]
+    assert "test accuracy" in names["float32-accuracy-parity"].detail
+    failed = [r for r in report.results if r.passed is False]
+    assert not failed, [(r.name, r.detail) for r in failed]
