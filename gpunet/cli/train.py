@@ -236,8 +236,7 @@ def _finish(args: argparse.Namespace, net: Any, name: str, wall: float,
     if args.plot and records:
         from ..plotting import plot_learning_curves
 
-        plot_learning_curves([(f"{name} ({'seed ' + str(net.seed)})", net.history, name)],
-                             args.plot)
+        plot_learning_curves([(f"seed {net.seed}", net.history, name)], args.plot)
         print(f"wrote learning curves to {args.plot}")
 
 
