@@ -12,6 +12,7 @@ import pytest
 import gpunet
 import gpunet.training
 from conftest import make_backend
+from gpunet.backends.testing import StrictBackend
 from gpunet.checkpoint import VERSION, load_checkpoint
 
 
@@ -189,3 +190,15 @@ def test_cli_resume_continues_and_refuses_contradictions(tmp_path):
                    ["--seed", "3"], ["--epochs", "1"]):
         assert main(["train", "--resume", str(ckpt), *option]) == 2
     assert main(["train", "--resume", str(ckpt), "--seed", "2", "--quiet"]) == 0
+
+
+def test_resume_on_another_device(small, tmp_path):
+    """A checkpoint from the CPU continues on another backend (here the strict stand-in,
+    whose engine is the eager one): the same run up to rounding."""
+    path = tmp_path / "run.ckpt"
+    train(small, 2, checkpoint=path)
+    elsewhere = gpunet.resume(path, *small, epochs=4, device=make_backend("strict"),
+                              verbose=False)
+    assert isinstance(elsewhere.backend, StrictBackend)
+    np.testing.assert_allclose(params(elsewhere), params(train(small, 4)), rtol=1e-9,
+                               atol=1e-12)
