@@ -172,7 +172,7 @@ def diagnose(cupy: Any, exc: BaseException) -> BackendUnavailable:
             return _unavailable(f"CuPy cannot load {what} ({_first_line(exc)})",
                                 f"install CuPy with its CUDA libraries: {INSTALL_HINT}")
     if ("cuda root directory" in lowered or "cuda_fp16" in lowered
-            or "cannot open source file" in lowered and ".h" in lowered):
+            or ("cannot open source file" in lowered and ".h" in lowered)):
         return _unavailable(f"the CUDA headers NVRTC needs are missing ({_first_line(exc)})",
                             f"install CuPy with its CUDA libraries: {INSTALL_HINT}")
     if type(exc).__name__ == "CompileException":
