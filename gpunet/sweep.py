@@ -303,7 +303,7 @@ def summary_text(table: Sequence[dict[str, Any]], evaluate: str) -> str:
     for t in table:
         lines.append(f"{t['eta']:>10g} {t['lmbda']:>10g} {t['seeds']:>5}  "
                      f"{t['best_mean']:>9.2f} ± {t['best_std']:<6.2f}  {t['best_max']:>7.2f}  "
-                     f"{t['final_mean']:>9.2f} ± {t['final_std']:<6.2f}")
+                     f"{t['final_mean']:>9.2f} ± {t['final_std']:.2f}")
     return "\n".join(lines)
 
 
