@@ -1,4 +1,10 @@
-"""The stacked eager engine: K networks of the same sizes, one SGD step for all of them.
+"""Stacked engines: K networks of the same sizes, one SGD step (or epoch) for all of them.
+
+Three engines train a :class:`gpunet.NetworkStack`, chosen by
+:func:`select_stacked_engine` as ``Network.SGD`` chooses for one network: ``eager``
+(here, any backend), ``cpu`` (:mod:`gpunet.engines.stacked_cpu`, NumPy) and ``fused``
+(the CUDA kernel of :mod:`gpunet.engines.fused`, one launch per epoch for all K).
+The rest of this module is the eager one.
 
 Chapter 1's stochastic gradient descent and chapter 2's matrix-based backpropagation,
 exactly as :mod:`gpunet.engines.eager` runs them for one network, but for ``K``
