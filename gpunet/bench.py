@@ -9,11 +9,18 @@ versions) and ``benchmarks/<stamp>.md`` (a table).
 
 Implementations:
 
-* ``gpunet-numpy-f32`` / ``-f64``: gpunet on the CPU; ``gpunet-cupy-f32`` / ``-f64``:
-  on the GPU. Their epoch time is the library's own timer (``History.train_seconds``:
-  shuffle plus every mini-batch step, device synchronised).
+* ``gpunet-numpy-f32`` / ``-f64``: gpunet on the CPU as users get it (``engine="auto"``:
+  the cpu engine); ``gpunet-numpy-eager-f32`` / ``-f64``: the eager engine, the reference;
+  ``gpunet-cupy-f32`` / ``-f64``: on the GPU. Their epoch time is the library's own timer
+  (``History.train_seconds``: shuffle plus every mini-batch step, device synchronised);
+  ``first_epoch_seconds`` is the warm-up epoch's.
 * ``torch-cpu`` / ``torch-cuda``: PyTorch eager, the same network, N(0, 1)
   initialisation, quadratic cost and plain SGD.
+* ``jax-cpu``: JAX on the CPU (``pip install 'gpunet[jax]'``), the same network and update
+  written the way JAX runs fastest: weights ``(in, out)``, the per-example forward pass
+  traced under ``vmap``, ``jax.grad`` of the summed quadratic cost, and the whole epoch
+  one jitted ``lax.scan`` over the mini-batches (a smaller last mini-batch is one more
+  jitted step). ``first_epoch_seconds`` includes the compilation.
 * ``sklearn-mlp``: scikit-learn's ``MLPClassifier`` (logistic units, ``sgd``, the same
   batch size, no momentum, no L2); its output layer is softmax with log-loss, the
   nearest it offers.
@@ -60,9 +67,10 @@ CONFIGS = {
 
 BOOK_LOOP_MAX_EXAMPLES = {"wide": 5000, "wide-large-batch": 5000}
 
-IMPLEMENTATIONS = ("gpunet-numpy-f32", "gpunet-numpy-f64", "gpunet-cupy-f32",
+IMPLEMENTATIONS = ("gpunet-numpy-f32", "gpunet-numpy-f64", "gpunet-numpy-eager-f32",
+                   "gpunet-numpy-eager-f64", "gpunet-cupy-f32",
                    "gpunet-cupy-f64", "gpunet-cupy-fused-f32", "gpunet-cupy-fused-f64",
-                   "torch-cpu", "torch-cuda", "sklearn-mlp", "book-loop")
+                   "torch-cpu", "torch-cuda", "jax-cpu", "sklearn-mlp", "book-loop")
 
 
 class Skip(Exception):
@@ -73,7 +81,7 @@ class Skip(Exception):
 # Each runner trains ``warmup + epochs`` epochs and returns the measured epochs' seconds
 # (the warm-up epochs are dropped), plus any facts worth recording.
 
-def run_gpunet(device: str, dtype: str, engine: str = "eager") -> Callable:
+def run_gpunet(device: str, dtype: str, engine: str = "auto") -> Callable:
     def run(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int) -> dict:
         from .backends import BackendUnavailable
 
@@ -92,6 +100,7 @@ def run_gpunet(device: str, dtype: str, engine: str = "eager") -> Callable:
             raise Skip(str(exc)) from None
         # Same seed, same epochs: the backends should agree on this (within rounding).
         return {"seconds": history.train_seconds[skip:], "device": net.backend.description,
+                "engine": history.engine, "first_epoch_seconds": history.train_seconds[0],
                 "test_correct": net.accuracy(_test_set())}
     return run
 
@@ -141,6 +150,69 @@ def run_torch(device: str) -> Callable:
         return {"seconds": seconds[warmup:], "torch": torch.__version__,
                 "threads": torch.get_num_threads()}
     return run
+
+
+def run_jax(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int) -> dict:
+    """JAX's best form of the book's SGD on the CPU: each epoch one jitted ``lax.scan``."""
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        raise Skip("JAX not installed (pip install 'gpunet[jax]')") from None
+    device = jax.devices("cpu")[0]
+    rng = np.random.default_rng(0)
+    sizes, m, eta = cfg.sizes, cfg.mini_batch_size, cfg.eta
+    n = len(y)
+    m = min(m, n)
+    steps, tail = n // m, n % m
+
+    def forward(params: list, x: Any) -> Any:  # one example, weights (in, out)
+        for w, b in params:
+            x = jax.nn.sigmoid(x @ w + b)
+        return x
+
+    def cost(params: list, xb: Any, yb: Any) -> Any:  # quadratic, summed over the batch
+        a = jax.vmap(forward, in_axes=(None, 0))(params, xb)
+        return 0.5 * jnp.sum((a - yb) ** 2)
+
+    grad = jax.grad(cost)
+
+    def step(params: list, batch: tuple) -> tuple:
+        xb, yb = batch
+        scale = eta / xb.shape[0]
+        return [(w - scale * gw, b - scale * gb)
+                for (w, b), (gw, gb) in zip(params, grad(params, xb, yb))], None
+
+    with jax.default_device(device):
+        Xd = jnp.asarray(X, dtype=jnp.float32)
+        Yd = jnp.asarray(np.eye(sizes[-1], dtype=np.float32)[y])
+
+        @jax.jit
+        def epoch(params: list, perm: Any) -> list:
+            full = perm[:steps * m]
+            xs = Xd[full].reshape(steps, m, -1)
+            ys = Yd[full].reshape(steps, m, -1)
+            params, _ = jax.lax.scan(step, params, (xs, ys))
+            if tail:
+                params, _ = step(params, (Xd[perm[steps * m:]], Yd[perm[steps * m:]]))
+            return params
+
+        params = [(jnp.asarray(rng.standard_normal((a, b)), jnp.float32),
+                   jnp.asarray(rng.standard_normal(b), jnp.float32))
+                  for a, b in zip(sizes[:-1], sizes[1:])]
+        seconds = []
+        for _ in range(warmup + epochs):
+            start = time.perf_counter()
+            params = jax.block_until_ready(epoch(params, rng.permutation(n)))
+            seconds.append(time.perf_counter() - start)
+    host = [(np.asarray(w), np.asarray(b)) for w, b in params]
+    Xt, yt = _test_set()
+    a = np.asarray(Xt, np.float32)
+    with np.errstate(over="ignore"):
+        for w, b in host:
+            a = 1 / (1 + np.exp(-(a @ w + b)))
+    return {"seconds": seconds[warmup:], "first_epoch_seconds": seconds[0],
+            "jax": jax.__version__, "test_correct": int(np.sum(np.argmax(a, 1) == yt))}
 
 
 def run_sklearn(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int) -> dict:
@@ -227,11 +299,14 @@ def run_book_loop(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs
 RUNNERS: dict[str, Callable] = {
     "gpunet-numpy-f32": run_gpunet("cpu", "float32"),
     "gpunet-numpy-f64": run_gpunet("cpu", "float64"),
+    "gpunet-numpy-eager-f32": run_gpunet("cpu", "float32", "eager"),
+    "gpunet-numpy-eager-f64": run_gpunet("cpu", "float64", "eager"),
     "gpunet-cupy-f32": run_gpunet("cuda", "float32"),
     "gpunet-cupy-f64": run_gpunet("cuda", "float64"),
     "gpunet-cupy-fused-f32": run_gpunet("cuda", "float32", "fused"),
     "gpunet-cupy-fused-f64": run_gpunet("cuda", "float64", "fused"),
     "torch-cpu": run_torch("cpu"),
+    "jax-cpu": run_jax,
     "torch-cuda": run_torch("cuda"),
     "sklearn-mlp": run_sklearn,
     "book-loop": run_book_loop,
@@ -439,7 +514,7 @@ def machine_info() -> dict:
         info["blas"] = f"{blas.get('name')} {blas.get('version', '')}".strip()
     except Exception:
         pass
-    for module in ("torch", "sklearn", "cupy"):
+    for module in ("torch", "jax", "sklearn", "cupy"):
         try:
             info[module] = __import__(module).__version__
         except ImportError:

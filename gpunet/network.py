@@ -51,7 +51,7 @@ DTypeLike = Union[Literal["float32", "float64"], type, np.dtype]
 """``"float32"`` (the default, fast) or ``"float64"``, or the NumPy dtype itself."""
 
 InitName = Literal["default", "large"]
-EngineName = Literal["auto", "eager"]
+EngineName = Literal["auto", "eager", "fused", "cpu"]
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
@@ -316,8 +316,8 @@ class Network:
         ``callback(record)`` with the epoch's record (see :class:`History`).
 
         ``engine`` chooses how the steps of an epoch run (:mod:`gpunet.engines`):
-        ``"auto"`` (the best for this network and device) or ``"eager"``; the
-        history's ``engine`` attribute says which ran.
+        ``"auto"`` (the best for this network and device), ``"eager"``, ``"fused"``
+        (CUDA) or ``"cpu"`` (NumPy); the history's ``engine`` attribute says which ran.
 
         ``checkpoint=PATH`` (or a :class:`gpunet.checkpoint.CheckpointWriter`) writes,
         atomically after every epoch, what :func:`gpunet.resume` needs to continue the

@@ -47,10 +47,11 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                         help="random seed (default: a fresh one, printed)")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                         help="floating-point precision")
-    parser.add_argument("--engine", choices=["auto", "eager", "fused"], default="auto",
+    parser.add_argument("--engine", choices=["auto", "eager", "fused", "cpu"], default="auto",
                         help="how each epoch's steps run: fused (CUDA) trains a whole epoch "
-                        "in one kernel launch, eager step by step; auto takes fused on "
-                        "CUDA where the network fits, else eager")
+                        "in one kernel launch, eager step by step, cpu step by step in "
+                        "fewer NumPy calls; auto takes fused on CUDA where the network "
+                        "fits, cpu on the CPU for the book's costs, else eager")
     parser.add_argument("--data", metavar="DIR", default=None,
                         help="directory of MNIST IDX files (gzipped or not) or the book's "
                         "mnist.pkl.gz (default: the bundled copy)")

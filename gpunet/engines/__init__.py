@@ -9,6 +9,9 @@ epoch it hands the epoch's permutation to an engine behind one small interface,
 * ``eager`` (:mod:`gpunet.engines.eager`): array expressions and fused elementwise
   kernels on any backend, one mini-batch step after another. The reference engine,
   and the right one where matrix products dominate (wide networks, big batches).
+* ``cpu`` (:mod:`gpunet.engines.cpu`): the eager algorithm on NumPy in fewer, cheaper
+  calls (bias folded into the weights, parameters in a working layout); ``auto``'s
+  choice on the NumPy backend.
 * further engines (a fused CUDA kernel that trains a whole epoch in one launch,
   stacked networks) plug in here with the same interface and register in
   :data:`ENGINES`.
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
     from ..backends import Array
     from ..network import Network
 
-ENGINE_NAMES = ("auto", "eager", "fused")
+ENGINE_NAMES = ("auto", "eager", "fused", "cpu")
 """Values of ``SGD(engine=...)`` / ``--engine``; engines add their names here."""
 
 
@@ -99,4 +102,9 @@ def select_engine(net: "Network", X: "Array", Y: "Array", settings: TrainingSett
         if name == "fused":
             raise ValueError(f"engine 'fused' cannot train this network: {reason}; "
                              f"use engine 'eager' or 'auto'.")
+    if name in ("cpu", "auto"):  # the NumPy backend's engine (gpunet/engines/cpu.py)
+        from .cpu import CpuEngine, unfit_reason as cpu_unfit_reason
+
+        if name == "cpu" or not cpu_unfit_reason(net):
+            return CpuEngine(net, X, Y, settings)  # raises, saying why, where it cannot
     return EagerEngine(net, X, Y, settings)
