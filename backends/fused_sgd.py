@@ -34,6 +34,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .base import BackendUnavailable
+from .nvrtc import RAW_MODULE_OPTIONS
 
 KERNEL_DIR = Path(__file__).resolve().parent / "kernels"
 KERNEL_PATH = KERNEL_DIR / "fused_sgd.cu"
@@ -121,8 +122,9 @@ class CudaSgdEpoch:
         device = cupy.cuda.Device()
         key = (device.id, REAL[self.dtype])
         if key not in self._modules:
-            module = cupy.RawModule(code=kernel_source(),
-                                    options=("-std=c++17", f"-DGPUNET_REAL={REAL[self.dtype]}"))
+            # The options the compile test (tests/test_compile.py) builds it with.
+            options = RAW_MODULE_OPTIONS + (f"-DGPUNET_REAL={REAL[self.dtype]}",)
+            module = cupy.RawModule(code=kernel_source(), options=options)
             self._modules[key] = module.get_function(KERNEL_NAME)
         self.kernel = self._modules[key]
         runtime = cupy.cuda.runtime

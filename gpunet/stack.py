@@ -18,7 +18,6 @@ float64 the same parameters to rounding).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import time
 from typing import Any, Callable, Optional, Sequence, Union, cast
@@ -97,9 +96,8 @@ class NetworkStack:
 
     def _scope(self) -> Any:
         """The stack's device made current for this thread (CuPy's current device is
-        per thread), where the backend offers it."""
-        scope = getattr(self.backend, "scope", None)
-        return scope() if scope is not None else contextlib.nullcontext()
+        per thread)."""
+        return self.backend.scope()
 
     def __len__(self) -> int:
         return len(self.seeds)

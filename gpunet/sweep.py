@@ -170,18 +170,12 @@ def default_stack_size(backend: Any, sizes: Sequence[int], dtype: str,
 
 def _free_memory(backend: Any) -> float:
     if backend.name == "cupy":
-        with backend.scope() if hasattr(backend, "scope") else _null():
+        with backend.scope():
             return float(backend.xp.cuda.runtime.memGetInfo()[0])
     try:
         return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):
         return 2.0**31
-
-
-def _null() -> Any:
-    import contextlib
-
-    return contextlib.nullcontext()
 
 
 # ---------------------------------------------------------------- one stack
