@@ -18,6 +18,7 @@ epoch rolls the network back to the last completed epoch, so the network, its
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import threading
 import time
@@ -54,6 +55,7 @@ def run_sgd(net: "Network", train: Examples, evaluation: Optional[Examples],
     X = backend.asarray(train.X, net.dtype)
     Y = backend.asarray(train.Y, net.dtype)
     engine = select_engine(net, X, Y, settings)
+    logging.getLogger(__name__).info("engine: %s", engine.name)
     if settings.monitor_evaluation:
         assert evaluation is not None  # checked by SGD
         X_eval, Y_eval, labels_eval = net._device_examples(evaluation)

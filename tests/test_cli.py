@@ -23,6 +23,10 @@ def test_train_end_to_end(tmp_path):
     assert run.returncode == 0, run.stderr
     out = run.stdout
     assert "device: cpu" in out and "bundled MNIST" in out and "training on 3000" in out
+    lines = out.splitlines()
+    engine_line = next(i for i, line in enumerate(lines) if line.startswith("engine: "))
+    assert lines[engine_line].startswith("engine: cpu (")  # auto's choice on the CPU
+    assert lines[engine_line + 1].startswith("Epoch 0: ")
     epoch_lines = [line for line in out.splitlines() if line.startswith("Epoch ")]
     assert len(epoch_lines) == 3 and epoch_lines[0].startswith("Epoch 0: ")
     assert " / 10000  (" in epoch_lines[0] and " s" in epoch_lines[0]
@@ -126,3 +130,16 @@ def test_console_script_is_installed():
         pytest.skip("gpunet is not installed as a console script in this environment")
     run = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and run.stdout.strip() == f"gpunet {gpunet.__version__}"
+
+
+def test_train_says_which_engine_it_was_asked_for():
+    run = gpunet_cmd("train", "--device", "cpu", "--limit", "200", "--epochs", "1",
+                     "--engine", "eager")
+    assert run.returncode == 0, run.stderr
+    assert "engine: eager (" in run.stdout
+    run = gpunet_cmd("train", "--device", "cpu", "--limit", "200", "--epochs", "1",
+                     "--engine", "fused")
+    assert run.returncode == 2
+    assert run.stderr.strip() == ("gpunet: error: engine 'fused' cannot train this network: "
+                                  "the fused engine needs a CUDA device, not cpu; use engine "
+                                  "'eager' or 'auto'.")

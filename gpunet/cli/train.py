@@ -177,6 +177,9 @@ def run(args: argparse.Namespace) -> int:
 
     def on_epoch(record: dict[str, Any]) -> None:
         write_metrics()
+        if record["epoch"] == first_epoch:  # the engine is chosen as training starts
+            print(f"engine: {net.history.engine} ({ENGINE_NOTES.get(net.history.engine, '')})",
+                  flush=True)
         print(_epoch_line(record, name), flush=True)
 
     started = time.perf_counter()
@@ -238,6 +241,13 @@ def _finish(args: argparse.Namespace, net: Any, name: str, wall: float,
 
         plot_learning_curves([(f"seed {net.seed}", net.history, name)], args.plot)
         print(f"wrote learning curves to {args.plot}")
+
+
+ENGINE_NOTES = {
+    "fused": "one CUDA kernel launch per epoch",
+    "cpu": "the NumPy engine with the bias folded into the products",
+    "eager": "one mini-batch step after another, as array operations",
+}
 
 
 def _epoch_line(record: dict[str, Any], name: str) -> str:
