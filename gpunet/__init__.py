@@ -7,19 +7,22 @@ on NumPy (CPU) or CuPy (CUDA GPU), chosen at run time.
 >>> history = net.SGD(data.training, 30, 10, 3.0, test_data=data.test)
 """
 
-from .backends import get_backend
+import numpy as np
+
+from .backends import DeviceLike, get_backend
 from .checkpoint import load_checkpoint, resume
 
 from .costs import CrossEntropyCost, QuadraticCost
 from .history import History
 from .mnist import MNIST, load_data_wrapper, load_mnist
-from .network import Network
+from .network import DTypeLike, Network
+from .persistence import PathLike
 from .stack import NetworkStack
 
 __version__ = "0.1.0"
 
 
-def read_digit(path):
+def read_digit(path: PathLike) -> np.ndarray:
     """A digit image file (PNG, JPEG, .npy) as the network's ``(784,)`` input, prepared
     the way MNIST was made (see :func:`gpunet.images.read_digit`; needs Pillow)."""
     from .images import read_digit as _read_digit
@@ -27,7 +30,7 @@ def read_digit(path):
     return _read_digit(path)
 
 
-def load(filename, device="auto", dtype="float32") -> Network:
+def load(filename: PathLike, device: DeviceLike = "auto", dtype: DTypeLike = "float32") -> Network:
     """Read a network saved by ``Network.save`` or by the book's ``network2.py``."""
     return Network.load(filename, device=device, dtype=dtype)
 

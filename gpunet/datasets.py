@@ -31,7 +31,7 @@ class Examples:
     labels: np.ndarray  # (n,) int64: the digit, or the most active target for vectors
 
     def __len__(self) -> int:
-        return self.X.shape[0]
+        return int(self.X.shape[0])
 
 
 def one_hot(labels: np.ndarray, n_out: int) -> np.ndarray:
@@ -105,7 +105,8 @@ def _float_matrix(X: Any, what: str) -> np.ndarray:
         raise ValueError(f"{what} inputs have dtype {X.dtype}; expected numbers.")
     # Floating inputs keep their precision (MNIST arrives as float32: no 2x copy);
     # the backend casts to the network's dtype when it moves them to the device.
-    return X if np.issubdtype(X.dtype, np.floating) else X.astype(np.float64)
+    matrix: np.ndarray = X if np.issubdtype(X.dtype, np.floating) else X.astype(np.float64)
+    return matrix
 
 
 def _labels(y: np.ndarray, n_out: int, what: str) -> np.ndarray:

@@ -51,13 +51,13 @@ class History:
     def __len__(self) -> int:
         return len(self.records)
 
-    def __iter__(self) -> Iterator[list]:
+    def __iter__(self) -> Iterator[list[Any]]:
         yield self.evaluation_cost
         yield self.evaluation_accuracy
         yield self.training_cost
         yield self.training_accuracy
 
-    def _column(self, key: str) -> list:
+    def _column(self, key: str) -> list[Any]:
         return [r[key] for r in self.records if key in r]
 
     @property

@@ -78,7 +78,10 @@ def load_mnist(path: Union[str, Path, None] = None) -> MNIST:
     return _from_idx_dir(path, f"MNIST from {path}", require_checksums=False)
 
 
-def load_data_wrapper(path: Union[str, Path, None] = None) -> tuple[list, list, list]:
+def load_data_wrapper(
+    path: Union[str, Path, None] = None,
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[tuple[np.ndarray, int]],
+           list[tuple[np.ndarray, int]]]:
     """The book's ``mnist_loader.load_data_wrapper()``: lists of ``(x, y)`` pairs.
 
     Training pairs hold a ``(784, 1)`` image and a one-hot ``(10, 1)`` target;
@@ -87,15 +90,14 @@ def load_data_wrapper(path: Union[str, Path, None] = None) -> tuple[list, list, 
     """
     data = load_mnist(path)
 
-    def columns(split: Split, one_hot: bool) -> list:
-        X, y = split
-        if one_hot:
-            eye = np.eye(10)
-            return [(x.reshape(784, 1), eye[d].reshape(10, 1)) for x, d in zip(X, y)]
-        return [(x.reshape(784, 1), int(d)) for x, d in zip(X, y)]
+    def targets(split: Split) -> list[tuple[np.ndarray, np.ndarray]]:
+        eye = np.eye(10)
+        return [(x.reshape(784, 1), eye[d].reshape(10, 1)) for x, d in zip(*split)]
 
-    return (columns(data.training, True), columns(data.validation, False),
-            columns(data.test, False))
+    def digits(split: Split) -> list[tuple[np.ndarray, int]]:
+        return [(x.reshape(784, 1), int(d)) for x, d in zip(*split)]
+
+    return targets(data.training), digits(data.validation), digits(data.test)
 
 
 # ----------------------------------------------------------------- IDX files
@@ -189,18 +191,19 @@ def _parse_idx(raw: bytes, file: Path, ndim: int) -> np.ndarray:
             f"{file} is {problem}: its header declares shape {dims} ({expected} bytes) "
             f"but it holds {len(raw)} bytes."
         )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    array: np.ndarray = np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    return array
 
 
-def _images(arrays: dict, part: str) -> np.ndarray:
+def _images(arrays: dict[str, np.ndarray], part: str) -> np.ndarray:
     images = arrays[f"{part}_images"]
     X = images.reshape(images.shape[0], -1).astype(np.float32)
     X /= 255.0
     return X
 
 
-def _labels(arrays: dict, part: str, directory: Path) -> np.ndarray:
-    labels = arrays[f"{part}_labels"].astype(np.int64)
+def _labels(arrays: dict[str, np.ndarray], part: str, directory: Path) -> np.ndarray:
+    labels: np.ndarray = arrays[f"{part}_labels"].astype(np.int64)
     n_images = arrays[f"{part}_images"].shape[0]
     if len(labels) != n_images:
         raise MNISTError(

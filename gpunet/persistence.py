@@ -15,11 +15,14 @@ import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
 from .costs import COSTS
+
+if TYPE_CHECKING:  # the network imports this module
+    from .network import Network
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -106,7 +109,7 @@ def save(network: Any, filename: PathLike) -> None:
     atomic_write_text(filename, json.dumps(data))
 
 
-def load(filename: PathLike, device: Any = "auto", dtype: Any = "float32") -> Any:
+def load(filename: PathLike, device: Any = "auto", dtype: Any = "float32") -> "Network":
     """Read a network from ``network2.py``'s JSON, onto ``device`` in ``dtype``."""
     from .network import Network
 

@@ -24,12 +24,15 @@ Params = tuple[list[np.ndarray], list[np.ndarray]]  # (weights, biases)
 def sigmoid(z: np.ndarray) -> np.ndarray:
     """``σ(z) = 1 / (1 + e^{-z})`` (chapter 1, eq. 3)."""
     with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-z))
+        a: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+    return a
 
 
 def sigmoid_prime(z: np.ndarray) -> np.ndarray:
     """``σ'(z) = σ(z)(1 - σ(z))``."""
-    return sigmoid(z) * (1 - sigmoid(z))
+    s = sigmoid(z)
+    prime: np.ndarray = s * (1 - s)
+    return prime
 
 
 def feedforward(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray],
@@ -42,11 +45,14 @@ def feedforward(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray],
 
 def output_delta(cost: str, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``δ^L`` (chapter 2, BP1): ``(a - y) σ'(z)`` (quadratic) or ``a - y`` (cross-entropy)."""
+    delta: np.ndarray
     if cost == "quadratic":
-        return (a - y) * sigmoid_prime(z)
-    if cost == "cross-entropy":
-        return a - y
-    raise ValueError(f"unknown cost {cost!r}")
+        delta = (a - y) * sigmoid_prime(z)
+    elif cost == "cross-entropy":
+        delta = a - y
+    else:
+        raise ValueError(f"unknown cost {cost!r}")
+    return delta
 
 
 def backprop(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray,
@@ -143,6 +149,6 @@ def initial_parameters(sizes: Sequence[int], seed: int, init: str = "default") -
 
 def one_hot(labels: np.ndarray, n_out: int, dtype: Optional[type] = None) -> np.ndarray:
     """Row ``i`` is 1 at ``labels[i]`` and 0 elsewhere."""
-    Y = np.zeros((len(labels), n_out), dtype=dtype or np.float64)
+    Y: np.ndarray = np.zeros((len(labels), n_out), dtype=dtype or np.float64)
     Y[np.arange(len(labels)), labels] = 1
     return Y

@@ -29,14 +29,16 @@ class AverageDarkness:
             raise ValueError("call fit(images, labels) before predict.")
         darkness = np.asarray(images, dtype=np.float64).sum(axis=1)
         nearest = np.abs(darkness[:, None] - self.mean_darkness_[None, :]).argmin(axis=1)
-        return self.digits_[nearest]
+        digits: np.ndarray = self.digits_[nearest]
+        return digits
 
     def score(self, images: np.ndarray, labels: np.ndarray) -> int:
         """Number classified correctly."""
         return int(np.sum(self.predict(images) == np.asarray(labels)))
 
 
-def svm_correct(training: tuple, test: tuple, **svc_options: Any) -> int:
+def svm_correct(training: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
+                **svc_options: Any) -> int:
     """Train scikit-learn's ``SVC`` (default settings, as the book) and count correct.
 
     Needs the optional extra: ``pip install 'gpunet[baselines]'``. On the full 50,000

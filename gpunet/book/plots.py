@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -10,7 +11,7 @@ matplotlib.use("Agg")  # files only, no screen needed
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def plot_all(results: dict, directory: Path) -> dict[str, str]:
+def plot_all(results: dict[str, Any], directory: Path) -> dict[str, str]:
     """Write every plot into ``directory``; return {key: path relative to the report}."""
     images = {}
     for name, exp in results["experiments"].items():
@@ -40,7 +41,7 @@ def plot_all(results: dict, directory: Path) -> dict[str, str]:
     return images
 
 
-def _save(fig, path: Path) -> str:
+def _save(fig: Any, path: Path) -> str:  # a matplotlib Figure
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.tight_layout()
     fig.savefig(tmp, dpi=100)

@@ -46,7 +46,7 @@ def _mark(within: Any) -> str:
     return {True: "yes", False: "**no**", None: "n/a"}[within]
 
 
-def render_report(results: dict, images: dict) -> str:
+def render_report(results: dict[str, Any], images: dict[str, Any]) -> str:
     meta = results["meta"]
     lines = ["# gpunet reproduces *Neural Networks and Deep Learning*", ""]
     if meta["quick"]:
@@ -145,7 +145,7 @@ def render_report(results: dict, images: dict) -> str:
     return "\n".join(lines)
 
 
-def _toy_section(toy: dict, images: dict, failures: list[str]) -> list[str]:
+def _toy_section(toy: dict[str, Any], images: dict[str, Any], failures: list[str]) -> list[str]:
     at = (0, 50, 100, 150, 200, 300)
     lines = ["## The toy neuron (section 3.1: x = 1, target 0)", "",
              "| cost, η, start | " + " | ".join(f"output @ {e}" for e in at) + " | cost @ 0 | cost @ 300 |",

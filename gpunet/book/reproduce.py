@@ -27,7 +27,7 @@ from ..backends import Backend, get_backend
 from .baselines import AverageDarkness, svm_correct
 from ..bench import cpu_model
 from ..mnist import MNIST, load_mnist
-from ..network import Network
+from ..network import InitName, Network
 from ..persistence import atomic_write_text
 from .toy import SETTINGS, STARTS, train_toy_neuron
 
@@ -45,15 +45,15 @@ class Experiment:
     eta: float
     book: str  # the book's result, as it states it
     expected: str  # the expected range, in words
-    check: Optional[Callable[[list[dict]], bool]]  # runs -> within the range?
-    init: str = "large"
+    check: Optional[Callable[[list[dict[str, Any]]], bool]]  # runs -> within the range?
+    init: InitName = "large"
     mini_batch_size: int = 10
     epochs: int = 30
     encoding: str = "one-hot"  # or "binary": 4 outputs, the digit's bits
 
 
-def _best_pct(runs: list[dict]) -> float:
-    return 100.0 * max(r["best"] for r in runs) / runs[0]["total"]
+def _best_pct(runs: list[dict[str, Any]]) -> float:
+    return 100.0 * float(max(r["best"] for r in runs)) / float(runs[0]["total"])
 
 
 EXPERIMENTS: list[Experiment] = [
@@ -90,14 +90,14 @@ def binary_targets(labels: np.ndarray) -> np.ndarray:
 
 
 def run_experiment(exp: Experiment, data: MNIST, seed: int, backend: Backend,
-                   epochs: int, progress: Callable[[str], None]) -> dict:
+                   epochs: int, progress: Callable[[str], None]) -> dict[str, Any]:
     """Train one seed of ``exp``; return its per-epoch test accuracy and timings."""
     training, test = data.training, data.test
     net = Network(list(exp.sizes), cost=exp.cost, init=exp.init, device=backend, seed=seed)
     accuracy: list[int] = []
     seconds: list[float] = []
 
-    def on_epoch(record: dict) -> None:
+    def on_epoch(record: dict[str, Any]) -> None:
         if exp.encoding == "binary":
             bits = backend.to_host(net.feedforward(test[0])) > 0.5
             decoded = (bits * (1 << np.arange(4))).sum(axis=1)
@@ -141,7 +141,7 @@ def stacks_exactly(exp: Experiment, backend: Backend, n: int) -> bool:
 
 def run_experiment_stacked(exp: Experiment, data: MNIST, seeds: Sequence[int],
                            backend: Backend, epochs: int,
-                           progress: Callable[[str], None]) -> list[dict]:
+                           progress: Callable[[str], None]) -> list[dict[str, Any]]:
     """Train the ``seeds`` of ``exp`` together as one :class:`gpunet.NetworkStack`.
 
     Returns what :func:`run_experiment` returns for each seed (the same numbers, see
@@ -157,7 +157,7 @@ def run_experiment_stacked(exp: Experiment, data: MNIST, seeds: Sequence[int],
     accuracy: list[list[int]] = [[] for _ in range(K)]
     seconds: list[float] = []
 
-    def on_epoch(records: list[dict]) -> None:
+    def on_epoch(records: list[dict[str, Any]]) -> None:
         if exp.encoding == "binary":
             bits = backend.to_host(stack.feedforward(test[0])) > 0.5
             decoded = (bits * (1 << np.arange(4))).sum(axis=2)
@@ -185,7 +185,7 @@ def run_experiment_stacked(exp: Experiment, data: MNIST, seeds: Sequence[int],
     return runs
 
 
-def summarize(exp: Experiment, runs: list[dict], checked: bool) -> dict:
+def summarize(exp: Experiment, runs: list[dict[str, Any]], checked: bool) -> dict[str, Any]:
     bests = [100.0 * r["best"] / r["total"] for r in runs]
     finals = [100.0 * r["final"] / r["total"] for r in runs]
     within = exp.check(runs) if (checked and exp.check is not None) else None
@@ -211,7 +211,7 @@ class Options:
     log: Callable[[str], None] = field(default=print)
 
 
-def reproduce(options: Options) -> dict:
+def reproduce(options: Options) -> dict[str, Any]:
     """Run the chosen experiments and write ``results.json``, ``results.md``, plots."""
     unknown = [n for n in options.only if n not in BY_NAME and n not in ("baselines", "toy")]
     if unknown:
@@ -302,7 +302,7 @@ def render(out: Path, plots: bool = True, log: Callable[[str], None] = print) ->
     log(f"wrote {Path(out) / 'results.md'} from {path}")
 
 
-def _compare_encodings(results: dict, checked: bool) -> None:
+def _compare_encodings(results: dict[str, Any], checked: bool) -> None:
     exps = results["experiments"]
     if "binary4" in exps and "chapter1" in exps:
         ten = exps["chapter1"]["summary"]["mean_best_pct"]
@@ -311,7 +311,7 @@ def _compare_encodings(results: dict, checked: bool) -> None:
         exps["binary4"]["summary"]["ten_outputs_mean_best_pct"] = ten
 
 
-def _baselines(data: MNIST, options: Options, log: Callable[[str], None]) -> dict:
+def _baselines(data: MNIST, options: Options, log: Callable[[str], None]) -> dict[str, Any]:
     darkness = AverageDarkness().fit(*data.training).score(*data.test)
     log(f"average darkness: {darkness} / {len(data.test[1])}")
     out: dict[str, Any] = {"average_darkness": {"correct": darkness, "total": len(data.test[1])}}
@@ -337,7 +337,7 @@ def _baselines(data: MNIST, options: Options, log: Callable[[str], None]) -> dic
     return out
 
 
-def _toy(epochs: int, log: Callable[[str], None]) -> dict:
+def _toy(epochs: int, log: Callable[[str], None]) -> dict[str, Any]:
     runs = {}
     settings = [(c, eta) for c, eta in SETTINGS.items()]
     settings.append(("cross-entropy", SETTINGS["quadratic"]))  # same η as quadratic
@@ -349,7 +349,7 @@ def _toy(epochs: int, log: Callable[[str], None]) -> dict:
     return runs
 
 
-def _meta(backend: Backend, options: Options, seeds: int) -> dict:
+def _meta(backend: Backend, options: Options, seeds: int) -> dict[str, Any]:
     from .. import __version__
 
     return {
@@ -380,7 +380,7 @@ def _end_progress(log: Callable[[str], None]) -> None:
         print("\r", end="")
 
 
-def _plots(results: dict, directory: Path, log: Callable[[str], None]) -> dict:
+def _plots(results: dict[str, Any], directory: Path, log: Callable[[str], None]) -> dict[str, Any]:
     try:
         from .plots import plot_all
     except ImportError:

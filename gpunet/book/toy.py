@@ -11,6 +11,7 @@ CPU, one example, one mini-batch of one per epoch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +40,7 @@ def train_toy_neuron(cost: str, eta: float, w: float, b: float, epochs: int = 30
     data = (np.array([[x]]), np.array([[y]]))
     costs, outputs = [net.total_cost(data)], [float(net.feedforward(data[0])[0, 0])]
 
-    def record(_: dict) -> None:
+    def record(_: dict[str, Any]) -> None:
         costs.append(net.total_cost(data))
         outputs.append(float(net.feedforward(data[0])[0, 0]))
 
