@@ -140,6 +140,9 @@ def read_metrics(path: Union[str, "os.PathLike[str]"]) -> MetricsRun:
             if header is None:
                 header = record
             continue
+        if "run" in record:
+            raise ValueError(f"{path}, line {number}: a gpunet sweep row; read sweep files "
+                             "with read_sweep_metrics.")
         if not isinstance(record.get("epoch"), int):
             raise ValueError(f"{path}, line {number}: a record without an epoch number; "
                              "is this a gpunet --metrics file?")
@@ -147,3 +150,43 @@ def read_metrics(path: Union[str, "os.PathLike[str]"]) -> MetricsRun:
     if header is None and not epochs:
         raise ValueError(f"{path}: no records; is this a gpunet --metrics file?")
     return MetricsRun(header or {}, History(records=[epochs[j] for j in sorted(epochs)]))
+
+
+SWEEP_KEYS = {"test_correct": "evaluation_correct", "test_total": "evaluation_total",
+              "test_cost": "evaluation_cost"}
+
+
+def is_sweep_metrics(path: Union[str, "os.PathLike[str]"]) -> bool:
+    """Whether ``path`` holds ``gpunet sweep --metrics`` rows (each names its ``run``)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = next((line for line in f if line.strip()), "")
+        return "run" in json.loads(first)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError):
+        return False
+
+
+def read_sweep_metrics(path: Union[str, "os.PathLike[str]"]) -> list[tuple[str, History]]:
+    """Read ``gpunet sweep --metrics`` rows as one history per run, labelled by its setting.
+
+    Sweep rows name the test set's numbers ``test_correct`` / ``test_total`` (the sweep's
+    documented format); here they become the histories' ``evaluation_*`` records.
+    """
+    runs: dict[str, list[dict[str, Any]]] = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                row = json.loads(line)
+                if not isinstance(row, dict) or not isinstance(row.get("run"), dict):
+                    raise ValueError(f"{path}, line {number}: not a gpunet sweep row.")
+                label = " ".join(f"{k}={v}" for k, v in row["run"].items())
+                runs.setdefault(label, []).append(
+                    {SWEEP_KEYS.get(k, k): v for k, v in row.items() if k != "run"})
+    except FileNotFoundError:
+        raise ValueError(f"metrics file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read sweep metrics file {path} ({exc}).") from None
+    return [(label, History(records=sorted(rows, key=lambda r: int(r["epoch"]))))
+            for label, rows in runs.items()]

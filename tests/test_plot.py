@@ -68,3 +68,23 @@ def test_without_matplotlib_the_message_names_the_extra(tmp_path, monkeypatch, c
                  "--plot", str(tmp_path / "x.png")]) == 2
     captured = capsys.readouterr()
     assert '.[plot]' in captured.err and "Epoch" not in captured.out
+
+
+def test_plot_reads_sweep_metrics_one_curve_per_run(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from gpunet.history import read_sweep_metrics
+
+    metrics = tmp_path / "sweep.jsonl"
+    assert main(["sweep", "--device", "cpu", "--limit", "300", "--epochs", "2",
+                 "--sizes", "784,10,10", "--eta", "1.0,3.0", "--seeds", "0",
+                 "--metrics", str(metrics)]) == 0
+    runs = read_sweep_metrics(metrics)
+    assert [label for label, _ in runs] == ["eta=1.0 lmbda=0.0 seed=0",
+                                            "eta=3.0 lmbda=0.0 seed=0"]
+    for _, history in runs:
+        assert len(history) == 2 and len(history.evaluation_accuracy) == 2
+        assert all(0 < c <= 10000 for c in history.evaluation_accuracy)
+    out = tmp_path / "sweep.png"
+    capsys.readouterr()
+    assert main(["plot", str(metrics), "-o", str(out)]) == 0
+    assert out.read_bytes().startswith(b"\x89PNG") and "2 runs" in capsys.readouterr().out

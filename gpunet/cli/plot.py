@@ -16,7 +16,8 @@ def add_parser(sub: Any, formatter: type) -> None:
         formatter_class=formatter,
     )
     plot.add_argument("metrics", nargs="+", metavar="METRICS.jsonl",
-                      help="metrics files from gpunet train --metrics")
+                      help="metrics files from gpunet train --metrics or gpunet sweep "
+                      "--metrics (one curve per run)")
     plot.add_argument("-o", "--output", metavar="PATH.png", required=True,
                       help="the PNG file to write")
     plot.add_argument("--label", action="append", default=None, metavar="TEXT",
@@ -25,7 +26,7 @@ def add_parser(sub: Any, formatter: type) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..history import read_metrics
+    from ..history import is_sweep_metrics, read_metrics, read_sweep_metrics
     from ..persistence import check_writable
     from ..plotting import plot_learning_curves, require_matplotlib
 
@@ -36,6 +37,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{len(labels)} --label values for {len(args.metrics)} files.")
     runs = []
     for i, path in enumerate(args.metrics):
+        if is_sweep_metrics(path):  # gpunet sweep --metrics: one curve per run
+            prefix = f"{labels[i]} " if i < len(labels) else ""
+            runs += [(prefix + label, history, "test")
+                     for label, history in read_sweep_metrics(path)]
+            continue
         metrics = read_metrics(path)
         if not metrics.history.records:
             raise ValueError(f"{path}: no epochs recorded yet.")
