@@ -31,7 +31,7 @@ import datetime
 import math
 import platform
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, Literal, Optional, Sequence
 
 import numpy as np
 
@@ -41,6 +41,9 @@ from .backends import Backend
 SIZES = (784, 30, 10)
 TRAJECTORY_ROWS = 500
 TRAJECTORY_EPOCHS = 3
+
+DTypeName = Literal["float32", "float64"]
+"""The dtypes the checks run in (the keys of :data:`TOLERANCES`)."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ class CheckContext:
     """What every check gets: the backend, the dtype under test, and MNIST rows."""
 
     backend: Backend
-    dtype: str
+    dtype: DTypeName
     X: np.ndarray  # (n, 784) float64 training inputs
     labels: np.ndarray  # (n,) digits
     X_test: np.ndarray
@@ -116,7 +119,7 @@ class CheckContext:
         return TOLERANCES[self.dtype]
 
     def network(self, sizes: Sequence[int] = SIZES, cost: str = "cross-entropy",
-                dtype: Optional[str] = None, seed: Optional[int] = None) -> Any:
+                dtype: Optional[DTypeName] = None, seed: Optional[int] = None) -> Any:
         from .network import Network
 
         return Network(list(sizes), cost=cost, init="default", dtype=dtype or self.dtype,
@@ -379,7 +382,7 @@ def device_info(backend: Backend) -> dict[str, Any]:
     return info
 
 
-def run_checks(backend: Backend, dtypes: Sequence[str] = ("float32", "float64"),
+def run_checks(backend: Backend, dtypes: Sequence[DTypeName] = ("float32", "float64"),
                on_result: Optional[Callable[[CheckResult], None]] = None,
                gpu_checks: Optional[bool] = None) -> CheckReport:
     """Run every registered check on ``backend`` in each of ``dtypes``.
@@ -409,7 +412,8 @@ def run_checks(backend: Backend, dtypes: Sequence[str] = ("float32", "float64"),
     return report
 
 
-def _run_one(check: Check, ctx: CheckContext, dtype: str, suffix: bool) -> Iterator[CheckResult]:
+def _run_one(check: Check, ctx: CheckContext, dtype: DTypeName,
+             suffix: bool) -> Iterator[CheckResult]:
     try:
         with ctx.backend.scope():  # cuda:N: the checks' own arrays go to that device
             results = list(check.function(ctx))

@@ -32,7 +32,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Union
 
 import numpy as np
 
@@ -59,7 +59,7 @@ TRAINING_KEYS = ("epochs", "mini_batch_size", "eta", "lmbda", "monitor_evaluatio
 
 def labels_fingerprint(examples: "Examples") -> str:
     """SHA-256 of the labels: a cheap check that a resumed run sees the same data."""
-    return hashlib.sha256(np.ascontiguousarray(examples.labels, dtype=np.int64)).hexdigest()
+    return hashlib.sha256(np.ascontiguousarray(examples.labels, dtype=np.int64).data).hexdigest()
 
 
 @dataclass
@@ -77,7 +77,7 @@ class CheckpointWriter:
         self.path = Path(self.path)
 
     def write(self, net: "Network", settings: "TrainingSettings", epochs_done: int,
-              history: History, data: dict[str, Any], rng_state: dict[str, Any],
+              history: History, data: dict[str, Any], rng_state: Mapping[str, Any],
               parameters: Any) -> None:
         write_checkpoint(self.path, net, settings, epochs_done, history, data, rng_state,
                          parameters, run=self.run)
@@ -92,7 +92,7 @@ def as_writer(checkpoint: Union[None, PathLike, CheckpointWriter]) -> Optional[C
 
 def write_checkpoint(path: PathLike, net: "Network", settings: "TrainingSettings",
                      epochs_done: int, history: History, data: dict[str, Any],
-                     rng_state: dict[str, Any], parameters: Any,
+                     rng_state: Mapping[str, Any], parameters: Any,
                      run: Optional[dict[str, Any]] = None) -> None:
     """Atomically write the state of ``net`` after ``epochs_done`` epochs to ``path``.
 

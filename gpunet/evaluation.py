@@ -28,7 +28,8 @@ class Evaluation:
 
     @property
     def predictions(self) -> np.ndarray:
-        return np.argmax(self.outputs, axis=1)
+        predictions: np.ndarray = np.argmax(self.outputs, axis=1)  # NumPy's stubs: Any
+        return predictions
 
     @property
     def correct(self) -> int:

@@ -178,7 +178,7 @@ def read_sweep_metrics(path: Union[str, "os.PathLike[str]"]) -> list[tuple[str, 
             for number, line in enumerate(f, 1):
                 if not line.strip():
                     continue
-                row = json.loads(line)
+                row: dict[str, Any] = json.loads(line)  # checked just below
                 if not isinstance(row, dict) or not isinstance(row.get("run"), dict):
                     raise ValueError(f"{path}, line {number}: not a gpunet sweep row.")
                 label = " ".join(f"{k}={v}" for k, v in row["run"].items())

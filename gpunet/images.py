@@ -55,7 +55,7 @@ def read_grey(path: PathLike) -> np.ndarray:
     path = Path(path)
     if path.suffix.lower() == ".npy":
         try:
-            a = np.load(path, allow_pickle=False)
+            a: np.ndarray = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise ValueError(f"{path}: not a readable .npy array ({exc}).") from None
         a = np.asarray(a, dtype=np.float64)
@@ -152,7 +152,8 @@ def _resize_numpy(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     xs = (cols[:-1, None] + (np.arange(k) + 0.5)[None, :] / k * np.diff(cols)[:, None]).ravel()
     yi = np.clip(ys.astype(int), 0, a.shape[0] - 1)
     xi = np.clip(xs.astype(int), 0, a.shape[1] - 1)
-    return a[np.ix_(yi, xi)].reshape(h, k, w, k).mean(axis=(1, 3))
+    resized: np.ndarray = a[np.ix_(yi, xi)].reshape(h, k, w, k).mean(axis=(1, 3))  # stubs: Any
+    return resized
 
 
 def _centre_of_mass(a: np.ndarray) -> tuple[float, float]:

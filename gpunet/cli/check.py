@@ -33,13 +33,13 @@ def add_parser(sub: Any, formatter: type) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..backends import get_backend
-    from ..check import run_checks
+    from ..check import DTypeName, run_checks
     from ..persistence import atomic_write_text
 
     backend = get_backend(args.device)  # BackendUnavailable: exit 2, one line
     note = f"  [{backend.selection_note}]" if backend.selection_note else ""
     print(f"device: {backend.description}{note}", flush=True)
-    dtypes = (args.dtype,) if args.dtype else ("float32", "float64")
+    dtypes: tuple[DTypeName, ...] = (args.dtype,) if args.dtype else ("float32", "float64")
     report = run_checks(backend, dtypes, on_result=lambda r: print(r.line, flush=True))
     failed = [r.name for r in report.results if r.passed is False]
     if failed:

@@ -70,7 +70,10 @@ def _cuda_versions(cupy: Any) -> str:
         driver = cupy.cuda.runtime.driverGetVersion()
     except Exception:
         return ""
-    fmt = lambda v: f"{v // 1000}.{(v % 1000) // 10}"  # noqa: E731
+
+    def fmt(v: int) -> str:  # CUDA's version numbers: 1000 * major + 10 * minor
+        return f"{v // 1000}.{(v % 1000) // 10}"
+
     driver_text = f"driver supports CUDA {fmt(driver)}" if driver else "no CUDA driver found"
     return f", CUDA runtime {fmt(runtime)}, {driver_text}"
 

@@ -80,7 +80,7 @@ def _record_explicit_options(parser: argparse.ArgumentParser) -> None:
         def call(self: argparse.Action, parser: argparse.ArgumentParser,
                  namespace: argparse.Namespace, values: Any, option_string: Any = None,
                  _base: type = base) -> None:
-            explicit = getattr(namespace, "_explicit", set())
+            explicit: set[str] = getattr(namespace, "_explicit", set())
             explicit.add(self.dest)
             setattr(namespace, "_explicit", explicit)
             _base.__call__(self, parser, namespace, values, option_string)
