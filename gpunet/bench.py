@@ -39,12 +39,16 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
-from .mnist import load_mnist
+from .mnist import Split, load_mnist
 from .persistence import atomic_write_text
+
+if TYPE_CHECKING:
+    from .network import DTypeLike, EngineName
 
 
 @dataclass(frozen=True)
@@ -80,9 +84,12 @@ class Skip(Exception):
 # ---------------------------------------------------------------- runners
 # Each runner trains ``warmup + epochs`` epochs and returns the measured epochs' seconds
 # (the warm-up epochs are dropped), plus any facts worth recording.
+Result = dict[str, Any]
+Runner = Callable[[Config, np.ndarray, np.ndarray, int, int], Result]
 
-def run_gpunet(device: str, dtype: str, engine: str = "auto") -> Callable:
-    def run(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int) -> dict:
+
+def run_gpunet(device: str, dtype: DTypeLike, engine: EngineName = "auto") -> Runner:
+    def run(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int) -> Result:
         from .backends import BackendUnavailable
 
         from .network import Network
@@ -106,12 +113,12 @@ def run_gpunet(device: str, dtype: str, engine: str = "auto") -> Callable:
 
 
 @functools.lru_cache(maxsize=1)
-def _test_set() -> tuple:
+def _test_set() -> Split:
     return load_mnist().test
 
 
-def run_torch(device: str) -> Callable:
-    def run(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int) -> dict:
+def run_torch(device: str) -> Runner:
+    def run(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int) -> Result:
         try:
             import torch
         except ImportError:
@@ -153,7 +160,7 @@ def run_torch(device: str) -> Callable:
     return run
 
 
-def run_jax(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int) -> dict:
+def run_jax(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int) -> Result:
     """JAX's best form of the book's SGD on the CPU: each epoch one jitted ``lax.scan``."""
     try:
         import jax
@@ -167,18 +174,18 @@ def run_jax(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int)
     m = min(m, n)
     steps, tail = n // m, n % m
 
-    def forward(params: list, x: Any) -> Any:  # one example, weights (in, out)
+    def forward(params: list[Any], x: Any) -> Any:  # one example, weights (in, out)
         for w, b in params:
             x = jax.nn.sigmoid(x @ w + b)
         return x
 
-    def cost(params: list, xb: Any, yb: Any) -> Any:  # quadratic, summed over the batch
+    def cost(params: list[Any], xb: Any, yb: Any) -> Any:  # quadratic, summed over the batch
         a = jax.vmap(forward, in_axes=(None, 0))(params, xb)
         return 0.5 * jnp.sum((a - yb) ** 2)
 
     grad = jax.grad(cost)
 
-    def step(params: list, batch: tuple) -> tuple:
+    def step(params: list[Any], batch: tuple[Any, Any]) -> tuple[list[Any], None]:
         xb, yb = batch
         scale = eta / xb.shape[0]
         return [(w - scale * gw, b - scale * gb)
@@ -188,8 +195,7 @@ def run_jax(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int)
         Xd = jnp.asarray(X, dtype=jnp.float32)
         Yd = jnp.asarray(np.eye(sizes[-1], dtype=np.float32)[y])
 
-        @jax.jit
-        def epoch(params: list, perm: Any) -> list:
+        def epoch_steps(params: list[Any], perm: Any) -> list[Any]:
             full = perm[:steps * m]
             xs = Xd[full].reshape(steps, m, -1)
             ys = Yd[full].reshape(steps, m, -1)
@@ -198,6 +204,8 @@ def run_jax(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int)
                 params, _ = step(params, (Xd[perm[steps * m:]], Yd[perm[steps * m:]]))
             return params
 
+        # jax.jit called, not as a decorator: mypy sees jax as Any where it is not installed
+        epoch = jax.jit(epoch_steps)
         params = [(jnp.asarray(rng.standard_normal((a, b)), jnp.float32),
                    jnp.asarray(rng.standard_normal(b), jnp.float32))
                   for a, b in zip(sizes[:-1], sizes[1:])]
@@ -216,7 +224,7 @@ def run_jax(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int)
             "jax": jax.__version__, "test_correct": int(np.sum(np.argmax(a, 1) == yt))}
 
 
-def run_sklearn(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int) -> dict:
+def run_sklearn(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int) -> Result:
     try:
         import sklearn
         from sklearn.neural_network import MLPClassifier
@@ -240,7 +248,7 @@ def run_sklearn(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: 
             "sklearn": sklearn.__version__}
 
 
-def run_book_loop(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int) -> dict:
+def run_book_loop(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int) -> Result:
     """One epoch of the book's ``network.py`` SGD (Python 3 port), no warm-up."""
     rng = np.random.default_rng(0)
     sizes = list(cfg.sizes)
@@ -254,10 +262,11 @@ def run_book_loop(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs
     data = [(x.reshape(-1, 1).astype(np.float64), eye[d].reshape(-1, 1))
             for x, d in zip(X[:count], y[:count])]
 
-    def sigmoid(z):
+    def sigmoid(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         return 1.0 / (1.0 + np.exp(-z))
 
-    def backprop(x, target):
+    def backprop(x: np.ndarray,
+                 target: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
         nabla_b = [np.zeros(b.shape) for b in biases]
         nabla_w = [np.zeros(w.shape) for w in weights]
         activation, activations, zs = x, [x], []
@@ -298,7 +307,7 @@ def run_book_loop(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs
             "note": f"measured on the first {n:,} examples, scaled to the epoch"}
 
 
-RUNNERS: dict[str, Callable] = {
+RUNNERS: dict[str, Runner] = {
     "gpunet-numpy-f32": run_gpunet("cpu", "float32"),
     "gpunet-numpy-f64": run_gpunet("cpu", "float64"),
     "gpunet-numpy-eager-f32": run_gpunet("cpu", "float32", "eager"),
@@ -316,7 +325,7 @@ RUNNERS: dict[str, Callable] = {
 
 
 # ----------------------------------------------------------- the floor
-def epoch_work(cfg: Config, n: int, itemsize: int = 4) -> dict:
+def epoch_work(cfg: Config, n: int, itemsize: int = 4) -> dict[str, Any]:
     """FLOPs and minimum memory traffic of one training epoch of ``cfg`` on ``n`` examples.
 
     FLOPs: per example, the forward products ``2 n_l n_{l-1}``, the weight gradients
@@ -338,7 +347,7 @@ def epoch_work(cfg: Config, n: int, itemsize: int = 4) -> dict:
             "parameters": params}
 
 
-def measure_limits(device: str = "cpu", repeats: int = 5) -> dict:
+def measure_limits(device: str = "cpu", repeats: int = 5) -> dict[str, Any]:
     """This device's float32 matrix-product rate and copy bandwidth (median of repeats)."""
     from .backends import get_backend
 
@@ -371,7 +380,7 @@ def measure_limits(device: str = "cpu", repeats: int = 5) -> dict:
 # ------------------------------------------------------------------ driver
 def benchmark(configs: Sequence[str], implementations: Sequence[str], *, epochs: int = 5,
               warmup: int = 1, limit: Optional[int] = None,
-              log: Callable[[str], None] = print) -> dict:
+              log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run every implementation on every configuration; return raw results."""
     for name in configs:
         if name not in CONFIGS:
@@ -420,7 +429,7 @@ def benchmark(configs: Sequence[str], implementations: Sequence[str], *, epochs:
     return results
 
 
-def run_fused_stack(cfg: Config, K: int, dtype: str, X: np.ndarray, y: np.ndarray,
+def run_fused_stack(cfg: Config, K: int, dtype: DTypeLike, X: np.ndarray, y: np.ndarray,
                     warmup: int, epochs: int) -> list[float]:
     """Seconds per epoch of ``K`` networks (seeds 0..K-1) in one fused launch per epoch."""
     from .backends import BackendUnavailable, get_backend
@@ -454,16 +463,17 @@ def run_fused_stack(cfg: Config, K: int, dtype: str, X: np.ndarray, y: np.ndarra
 
 
 def sweep_rows(cfg: Config, implementations: Sequence[str], X: np.ndarray, y: np.ndarray,
-               warmup: int, epochs: int, log: Callable[[str], None]) -> list[dict]:
+               warmup: int, epochs: int, log: Callable[[str], None]) -> list[dict[str, Any]]:
     """``K`` networks at once (fused, one launch) against ``K`` runs one after another.
 
     The sequential rows are ``K`` times the measured single-network epoch of each
     implementation asked for (marked ``derived``): what training the sweep one run at
     a time would cost.
     """
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     base = {"config": cfg.name, "sizes": list(cfg.sizes), "mini_batch_size": cfg.mini_batch_size}
-    for dtype in ("float32", "float64"):
+    dtypes: tuple[Literal["float32", "float64"], ...] = ("float32", "float64")
+    for dtype in dtypes:
         impl = f"gpunet-cupy-fused-{dtype[0]}{dtype[-2:]}"
         if impl not in implementations:
             continue
@@ -502,7 +512,7 @@ def sweep_rows(cfg: Config, implementations: Sequence[str], X: np.ndarray, y: np
     return rows
 
 
-def machine_info() -> dict:
+def machine_info() -> dict[str, Any]:
     info: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "platform": platform.platform(),
@@ -545,7 +555,7 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def markdown_table(results: dict) -> str:
+def markdown_table(results: dict[str, Any]) -> str:
     """One table per configuration, with each implementation's speed relative to gpunet."""
     m = results["machine"]
     lines = [f"Machine: {m['cpu']} ({m['cpu_count']} CPUs), {m.get('gpu') or 'no GPU'}; "
@@ -554,7 +564,7 @@ def markdown_table(results: dict) -> str:
              f"{m['date']}. Median of {results['epochs']} epochs after {results['warmup']} "
              f"warm-up epoch(s) on {results['examples']:,} MNIST training images "
              "(the book loop: one epoch).", ""]
-    by_config: dict[str, list[dict]] = {}
+    by_config: dict[str, list[dict[str, Any]]] = {}
     for row in results["results"]:
         by_config.setdefault(row["config"], []).append(row)
     for cfg, rows in by_config.items():
@@ -583,7 +593,7 @@ def markdown_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def sweep_table(cfg: Config, rows: list[dict]) -> list[str]:
+def sweep_table(cfg: Config, rows: list[dict[str, Any]]) -> list[str]:
     """``book-sweep``: seconds per epoch of K networks, at once or one after another."""
     lines = [f"### `{cfg.name}`: K networks {list(cfg.sizes)}, m = {cfg.mini_batch_size}", "",
              "| implementation | K | s / epoch (all K) | network-epochs / s |",
@@ -599,7 +609,7 @@ def sweep_table(cfg: Config, rows: list[dict]) -> list[str]:
     return lines + [""]
 
 
-def floor_table(results: dict) -> list[str]:
+def floor_table(results: dict[str, Any]) -> list[str]:
     """The ``book`` epoch against what the device's arithmetic and memory allow."""
     cfg = CONFIGS["book"]
     work = epoch_work(cfg, results["examples"])
@@ -630,7 +640,8 @@ def floor_table(results: dict) -> list[str]:
     return lines
 
 
-def write_results(results: dict, directory: Path, stamp: Optional[str] = None) -> tuple[Path, Path]:
+def write_results(results: dict[str, Any], directory: Path,
+                  stamp: Optional[str] = None) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     stamp = stamp or datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     json_path, md_path = directory / f"{stamp}.json", directory / f"{stamp}.md"
