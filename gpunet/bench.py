@@ -138,7 +138,7 @@ def run_torch(device: str) -> Runner:
         Xd = torch.as_tensor(X, device=dev)
         Yd = torch.nn.functional.one_hot(torch.as_tensor(y, device=dev), cfg.sizes[-1]).float()
         n, m = len(y), cfg.mini_batch_size
-        sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+        sync: Callable[[], None] = torch.cuda.synchronize if device == "cuda" else (lambda: None)
         seconds = []
         for _ in range(warmup + epochs):
             sync()
@@ -204,15 +204,17 @@ def run_jax(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int)
                 params, _ = step(params, (Xd[perm[steps * m:]], Yd[perm[steps * m:]]))
             return params
 
-        # jax.jit called, not as a decorator: mypy sees jax as Any where it is not installed
+        # jax.jit called, not as a decorator: mypy sees jax as Any where it is not installed;
+        # block_until_ready through a typed name: JAX leaves it unannotated
         epoch = jax.jit(epoch_steps)
+        block_until_ready: Callable[[Any], Any] = jax.block_until_ready
         params = [(jnp.asarray(rng.standard_normal((a, b)), jnp.float32),
                    jnp.asarray(rng.standard_normal(b), jnp.float32))
                   for a, b in zip(sizes[:-1], sizes[1:])]
         seconds = []
         for _ in range(warmup + epochs):
             start = time.perf_counter()
-            params = jax.block_until_ready(epoch(params, rng.permutation(n)))
+            params = block_until_ready(epoch(params, rng.permutation(n)))
             seconds.append(time.perf_counter() - start)
     host = [(np.asarray(w), np.asarray(b)) for w, b in params]
     Xt, yt = _test_set()
