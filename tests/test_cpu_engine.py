@@ -180,3 +180,25 @@ def test_where_the_cpu_engine_cannot_run_auto_takes_eager_and_cpu_says_why(mnist
     assert select_engine(strict, Xs, Ys, settings).name == "eager"
     with pytest.raises(ValueError, match="runs on the NumPy backend, not on"):
         select_engine(strict, Xs, Ys, explicit)
+
+
+@pytest.mark.parametrize("sizes,limited", [([784, 30, 10], True), ([784, 1024, 10], False)])
+def test_blas_runs_on_one_thread_for_small_products_only(mnist, sizes, limited):
+    """A step of a small network is microseconds of BLAS: waking a second thread costs
+    more than it saves (and on a busy machine 10x more), so the epoch runs on one; a
+    network whose products are large keeps BLAS's threads; both restored afterwards."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return {i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"}
+
+    X, Y = _data(mnist, 100, np.float32)
+    net = gpunet.Network(sizes, dtype="float32", seed=0)
+    engine = CpuEngine(net, X, Y, TrainingSettings(epochs=1, mini_batch_size=10, eta=3.0))
+    seen = []
+    engine.steps[0].append((lambda: seen.append(blas_threads()), ()))
+    before = blas_threads()
+    engine.train_epoch(np.random.default_rng(0).permutation(100))
+    assert seen and all(s == ({1} if limited else before) for s in seen), (seen, before)
+    assert blas_threads() == before
