@@ -1,33 +1,40 @@
-"""The CPU engine: the eager engine's algorithm with fewer, cheaper NumPy calls a step.
+"""The CPU engine: the eager engine's algorithm in fewer, cheaper NumPy calls a step.
 
-For the book's network ([784, 30, 10], mini-batches of 10) a step is about 15 µs of
-arithmetic but, in the eager engine, 25 NumPy calls of 1-2 µs each: the time goes to
+For the book's network ([784, 30, 10], mini-batches of 10) a step is a few µs of
+arithmetic but, in the eager engine, 25 NumPy calls of 0.5-2 µs each: the time goes to
 calling NumPy, not to computing. This engine runs the same algorithm (chapter 1,
-"Learning with gradient descent"; chapter 2, BP1-BP4; chapter 3, eq. 93 and 94) as
-about 20 calls a step, each as cheap as NumPy makes a call:
+"Learning with gradient descent"; chapter 2, BP1-BP4; chapter 3, eq. 93 and 94) in 20
+calls a step, each as cheap as NumPy makes a call:
 
 * **the bias is a weight** (chapter 1, "The architecture of neural networks": a bias is
-  the weight of an input that is always 1). Each layer's working matrix is
-  ``(n_in + 1, n_out)``: the weights transposed, then a row of biases; every layer's
-  input carries a column of ones. The matrix product adds the bias, and the gradient
-  product ``Aᵀ Δ`` yields ``∇b`` as its last row (BP3): no bias add, no column sum.
+  the weight of an input that is always 1). Each layer's working matrix is the book's
+  ``(n_out, n_in)`` weights with the biases as one more column, and every layer's input
+  has one more row of ones. The matrix product adds the bias, and the gradient product
+  ``Δ [a; 1]ᵀ`` yields ``∇b`` as its last column (BP3): no bias add, no sum.
+* **a constant unit per hidden layer** makes that row of ones: one more unit with zero
+  weights and a bias of 10⁴, so ``σ = 1`` exactly; its error is exactly 0 (``σ'`` of a
+  constant 1 is ``1 (1 - 1)``), so it never learns. Every activation buffer is then
+  whole and contiguous, which NumPy processes ~3x faster per call than a slice.
+* **one example per column**, as in the book: OpenBLAS runs the book network's two
+  large products faster this way round (15 and 11 µs against 19 and 14 µs).
 * **the working matrices hold minus the parameters**, so the product gives ``-z`` and
   ``σ(z) = 1 / (1 + e^{-z})`` is three in-place ufuncs (exp, add 1, reciprocal) with
   no negation. Back-propagating through ``-w`` flips the error's sign, and taking
   ``σ'(z)`` as ``a (a - 1)`` (its negative) flips it back (BP2).
 * **the step size is folded into the output error**: ``Δ^L`` is scaled by ``η/m`` once
-  (a few dozen numbers), so every gradient arrives scaled and the update of all
-  parameters, bias rows included, is one ``add`` over one flat buffer (L2 decay, when
-  asked, one multiply by a mask that spares the bias rows).
+  (a few dozen numbers), so every gradient arrives scaled and the update of every
+  parameter is one ``add`` over one flat buffer (L2 decay, when asked, one multiply by
+  a mask that spares the biases and the constant units).
 * **calls are cheap**: constants are 0-d arrays of the network's dtype (a Python
-  number costs NumPy a conversion every call), outputs are positional, and the calls
-  of a step are bound once into a list that the epoch replays.
-* **mini-batches are gathered, not the training set shuffled**: each epoch gathers the
-  rows of a few mini-batches at a time (``take`` into a buffer of ~256 KB that stays
-  in cache) by the epoch's permutation, from a copy of the training set whose rows are
-  ``[x, 1, y]``, made once per ``SGD`` call. The eager engine copies the whole
-  shuffled set every epoch, whose first epoch also pays the kernel for 160 MB of
-  fresh pages.
+  number costs NumPy a conversion each call, ~0.7 µs), outputs are positional,
+  products are ``np.dot`` (~0.5 µs less a call than ``np.matmul``), and the calls of a
+  step are bound once into a list that the epoch replays.
+* **mini-batches are gathered, not the training set shuffled**: each epoch gathers
+  the rows of a few mini-batches at a time (~256 KB, which stays in cache) by the
+  epoch's permutation, straight from the training set as given (no copy of it).
+* **BLAS on one thread** for networks whose products are small (threadpoolctl): waking
+  OpenBLAS's second thread for a product of a few µs costs more than it saves, and
+  10x more while another process computes.
 
 The network's flat parameter buffer (:mod:`gpunet.parameters`) is read at the start of
 each epoch and written at its end, so between epochs everything else (metrics,
