@@ -47,7 +47,7 @@ the eager engine stays the reference on every backend.
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Sequence, cast
 
 import numpy as np
 
@@ -225,7 +225,7 @@ class CpuEngine:
             except ImportError:
                 return contextlib.nullcontext()
             self._threadpools = ThreadpoolController()
-        return self._threadpools.limit(limits=1, user_api="blas")
+        return cast(ContextManager[Any], self._threadpools.limit(limits=1, user_api="blas"))
 
     def _gather(self, idx: np.ndarray) -> None:
         """The rows ``idx`` of the training set into the chunk (a tail: ``ytail``)."""
