@@ -128,11 +128,11 @@ def test_constant_unit_stays_one_and_never_learns(mnist):
                                                    lmbda=5.0))
     for _ in range(2):
         engine.train_epoch(np.random.default_rng(3).permutation(300))
-    for W, n_l in zip(engine.W[:-1], [16, 12]):  # rows: units; columns: inputs, bias
-        assert np.all(W[n_l, :-1] == 0) and W[n_l, -1] == -ONE_UNIT_BIAS
+    for W, n_l in zip(engine.W[:-1], [16, 12]):  # rows: inputs, bias; columns: units
+        assert np.all(W[:-1, n_l] == 0) and W[-1, n_l] == -ONE_UNIT_BIAS
     hidden = [ops for ops in engine.steps[0] if ops[0] is np.reciprocal]
     for _, (a, _) in hidden[:-1]:  # the hidden layers' activations, constant unit last
-        assert np.all(a[-1] == 1)
+        assert np.all(a[:, -1] == 1)
 
 
 def test_an_epoch_gathers_mini_batches_and_copies_no_training_set(mnist):

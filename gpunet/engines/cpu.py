@@ -7,16 +7,15 @@ calling NumPy, not to computing. This engine runs the same algorithm (chapter 1,
 calls a step, each as cheap as NumPy makes a call:
 
 * **the bias is a weight** (chapter 1, "The architecture of neural networks": a bias is
-  the weight of an input that is always 1). Each layer's working matrix is the book's
-  ``(n_out, n_in)`` weights with the biases as one more column, and every layer's input
-  has one more row of ones. The matrix product adds the bias, and the gradient product
-  ``Δ [a; 1]ᵀ`` yields ``∇b`` as its last column (BP3): no bias add, no sum.
-* **a constant unit per hidden layer** makes that row of ones: one more unit with zero
+  the weight of an input that is always 1). Each layer's working matrix is
+  ``(n_in + 1, n_out)``: the weights transposed, then a row of biases; every layer's
+  input, one example per row, has one more column of ones. The matrix product adds the
+  bias, and the gradient product ``[a, 1]ᵀ Δ`` yields ``∇b`` as its last row (BP3): no
+  bias add, no sum.
+* **a constant unit per hidden layer** makes that column of ones: one more unit with zero
   weights and a bias of 10⁴, so ``σ = 1`` exactly; its error is exactly 0 (``σ'`` of a
   constant 1 is ``1 (1 - 1)``), so it never learns. Every activation buffer is then
   whole and contiguous, which NumPy processes ~3x faster per call than a slice.
-* **one example per column**, as in the book: OpenBLAS runs the book network's two
-  large products faster this way round (15 and 11 µs against 19 and 14 µs).
 * **the working matrices hold minus the parameters**, so the product gives ``-z`` and
   ``σ(z) = 1 / (1 + e^{-z})`` is three in-place ufuncs (exp, add 1, reciprocal) with
   no negation. Back-propagating through ``-w`` flips the error's sign, and taking
@@ -27,8 +26,8 @@ calls a step, each as cheap as NumPy makes a call:
   a mask that spares the biases and the constant units).
 * **calls are cheap**: constants are 0-d arrays of the network's dtype (a Python
   number costs NumPy a conversion each call, ~0.7 µs), outputs are positional,
-  products are ``np.dot`` (~0.5 µs less a call than ``np.matmul``), and the calls of a
-  step are bound once into a list that the epoch replays.
+  small products are ``np.dot`` (~0.5 µs less a call than ``np.matmul``), and the
+  calls of a step are bound once into a list that the epoch replays.
 * **mini-batches are gathered, not the training set shuffled**: each epoch gathers
   the rows of a few mini-batches at a time (~256 KB, which stays in cache) by the
   epoch's permutation, straight from the training set as given (no copy of it).
@@ -105,10 +104,9 @@ class CpuEngine:
         self.m = m = min(settings.mini_batch_size, n)
         n_in, n_out = sizes[0], sizes[-1]
 
-        # Working parameters: per layer -[w, b], the book's (n_out, n_in) weights with the
-        # biases as one more column, plus for a hidden layer the constant unit's row; the
-        # gradient alike.
-        self.shapes = [(b + (l < len(sizes) - 2), a + 1)
+        # Working parameters: per layer -[wᵀ; bᵀ], (n_in + 1, n_out), plus for a hidden
+        # layer the constant unit's column; the gradient alike.
+        self.shapes = [(a + 1, b + (l < len(sizes) - 2))
                        for l, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))]
         total = sum(r * c for r, c in self.shapes)
         self.work = np.zeros(total, dtype)
@@ -116,38 +114,32 @@ class CpuEngine:
         self.W = _views(self.work, self.shapes)
         self.G = _views(self.grad, self.shapes)
         for W, n_l in zip(self.W[:-1], sizes[1:-1]):
-            W[n_l, -1] = -ONE_UNIT_BIAS  # its weights stay 0: a = σ(ONE_UNIT_BIAS) = 1
+            W[-1, n_l] = -ONE_UNIT_BIAS  # its weights stay 0: a = σ(ONE_UNIT_BIAS) = 1
         decay = 1.0 - settings.eta * settings.lmbda / n
         self.mask = None
         if decay != 1.0:  # chapter 3, eq. 93: the weights decay, biases and constant unit not
             self.mask = np.ones(total, dtype)
             for block, n_l in zip(_views(self.mask, self.shapes), sizes[1:]):
-                block[:n_l, :-1] = decay
+                block[:-1, :n_l] = decay
 
-        # The training set stays where it is. A chunk of mini-batches at a time is
-        # gathered: x rows beside a column of ones (a step reads its k rows transposed,
-        # one example a column, as BLAS takes them for free), y transposed per mini-batch.
+        # The training set stays where it is; a chunk of mini-batches at a time is gathered
+        # (x into a staging buffer, then beside the column of ones; y directly).
         self.X, self.Y = np.asarray(X, dtype), np.asarray(Y, dtype)  # already so
         row_bytes = (n_in + 1 + n_out) * dtype.itemsize
-        C = self.chunk_steps = max(1, min(n // m, CHUNK_BYTES // (m * row_bytes)))
-        self.xstage = np.empty((C * m, n_in), dtype)
-        self.xchunk = np.ones((C * m, n_in + 1), dtype)
-        self.ystage = np.empty((C * m, n_out), dtype)
-        self.ychunk = np.empty((C, n_out, m), dtype)
-        self.steps = [self._step_ops(self.xchunk[j * m:(j + 1) * m], self.ychunk[j],
-                                     settings.eta) for j in range(C)]
+        self.chunk_steps = max(1, min(n // m, CHUNK_BYTES // (m * row_bytes)))
+        rows = self.chunk_steps * m
+        self.xstage = np.empty((rows, n_in), dtype)
+        self.xchunk = np.ones((rows, n_in + 1), dtype)
+        self.ychunk = np.empty((rows, n_out), dtype)
+        self.steps = [self._step_ops(self.xchunk[j * m:(j + 1) * m],
+                                     self.ychunk[j * m:(j + 1) * m], settings.eta)
+                      for j in range(self.chunk_steps)]
         k = n % m  # a smaller last mini-batch: the chunk's first rows, its own buffers
-        self.ytail = np.empty((n_out, k), dtype)
-        self.tail_ops = self._step_ops(self.xchunk[:k], self.ytail, settings.eta) if k else []
+        self.tail_ops = self._step_ops(self.xchunk[:k], self.ychunk[:k], settings.eta) if k else []
 
     # ------------------------------------------------------------------ the step
     def _step_ops(self, x: np.ndarray, y: np.ndarray, eta: float) -> list[Op]:
-        """The NumPy calls of one SGD step on ``k`` rows ``x`` (``[x, 1]``), ``y`` (n_out, k).
-
-        Activations and errors hold one example per column, as in the book: for the
-        book's network this orients the two large products the way OpenBLAS runs them
-        fastest (15 and 11 µs, against 19 and 14 µs one example per row, measured).
-        """
+        """The NumPy calls of one SGD step on the mini-batch ``x`` (rows ``[x, 1]``), ``y``."""
         sizes, dtype = self.net.sizes, self.work.dtype
         L, k = len(sizes) - 1, x.shape[0]
 
@@ -156,39 +148,40 @@ class CpuEngine:
 
         one = const(1)
         # A^l (a hidden layer's with the constant unit: the next layer's input), Δ^l, scratch.
-        heights = [r for r, _ in self.shapes]
-        acts = [np.empty((r, k), dtype) for r in heights]
-        deltas = [np.empty((r, k), dtype) for r in heights]
-        scratch = [np.empty((r, k), dtype) for r in heights]
-        # np.dot costs NumPy ~0.5 µs less a call than np.matmul on small products (the
-        # same BLAS call), and as much on the large ones.
-        mm, exp, add, sub, mul, recip = (np.dot, np.exp, np.add, np.subtract, np.multiply,
-                                         np.reciprocal)
+        widths = [c for _, c in self.shapes]
+        acts = [np.empty((k, c), dtype) for c in widths]
+        outs = acts
+        deltas = [np.empty((k, c), dtype) for c in widths]
+        scratch = [np.empty((k, c), dtype) for c in widths]
+        # np.dot costs NumPy ~0.5 µs less a call than np.matmul on small products, but
+        # ~90k more instructions on the gradient's (in + 1, k) x (k, out) product.
+        mm, mmt, exp, add, sub, mul, recip = (np.dot, np.matmul, np.exp, np.add, np.subtract,
+                                              np.multiply, np.reciprocal)
         ops: list[Op] = []
-        # Feedforward: -z^l = -[w, b] [a^{l-1}; 1], a^l = 1 / (1 + e^{-z^l}) (eq. 25, 3).
-        prev = x.T
+        # Feedforward: -z^l = [a^{l-1}, 1] (-[wᵀ; bᵀ]), a^l = 1 / (1 + e^{-z^l}) (eq. 25, 3).
+        prev = x
         for l in range(L):
-            out = acts[l]
-            ops += [(mm, (self.W[l], prev, out)), (exp, (out, out)), (add, (out, one, out)),
+            out = outs[l]
+            ops += [(mm, (prev, self.W[l], out)), (exp, (out, out)), (add, (out, one, out)),
                     (recip, (out, out))]
-            prev = out
+            prev = acts[l]
         # Output error (BP1), scaled by η/k: every gradient below arrives scaled.
-        a, d, t = acts[-1], deltas[-1], scratch[-1]
+        a, d, t = outs[-1], deltas[-1], scratch[-1]
         if self.net.cost is QuadraticCost:  # (η/k)(a - y) a (1 - a) = -(η/k)(a - y) a (a - 1)
             ops += [(sub, (a, y, d)), (sub, (a, one, t)), (mul, (d, a, d)), (mul, (d, t, d)),
                     (mul, (d, const(-eta / k), d))]
         else:  # cross-entropy: (η/k)(a - y)
             ops += [(sub, (a, y, d)), (mul, (d, const(eta / k), d))]
-        # Backward: (η/k)∇[w, b]^l = Δ^l [a^{l-1}; 1]ᵀ (BP3, BP4); Δ^{l-1} (BP2).
+        # Backward: (η/k)∇[w; b]^l = [a^{l-1}, 1]ᵀ Δ^l (BP3, BP4); Δ^{l-1} (BP2).
         for l in range(L - 1, -1, -1):
-            inp = x if l == 0 else acts[l - 1].T
-            ops.append((mm, (deltas[l], inp, self.G[l])))
+            inp = x if l == 0 else acts[l - 1]
+            ops.append((mmt, (inp.T, deltas[l], self.G[l])))
             if l > 0:
-                # (-w^l)ᵀ Δ^l has the wrong sign; a (a - 1) = -σ'(z) puts it right.
-                dp, ap, tp = deltas[l - 1], acts[l - 1], scratch[l - 1]
-                ops += [(mm, (self.W[l].T, deltas[l], dp)), (sub, (ap, one, tp)),
+                # Δ^l (-w^l) has the wrong sign; a (a - 1) = -σ'(z) puts it right.
+                dp, ap, tp = deltas[l - 1], outs[l - 1], scratch[l - 1]
+                ops += [(mm, (deltas[l], self.W[l].T, dp)), (sub, (ap, one, tp)),
                         (mul, (dp, ap, dp)), (mul, (dp, tp, dp))]
-        # Update (eq. 93, 94) of the working -[w, b]: decay, then add the scaled gradient.
+        # Update (eq. 93, 94) of the working -[w; b]: decay, then add the scaled gradient.
         if self.mask is not None:
             ops.append((mul, (self.work, self.mask, self.work)))
         ops.append((add, (self.work, self.grad, self.work)))
@@ -228,31 +221,25 @@ class CpuEngine:
         return cast(ContextManager[Any], self._threadpools.limit(limits=1, user_api="blas"))
 
     def _gather(self, idx: np.ndarray) -> None:
-        """The rows ``idx`` of the training set into the chunk (a tail: ``ytail``)."""
+        """The rows ``idx`` of the training set into the chunk's first ``len(idx)`` rows."""
         k, n_in = len(idx), self.xstage.shape[1]
-        m, n_out = self.m, self.ystage.shape[1]
         np.take(self.X, idx, 0, self.xstage[:k], "clip")  # contiguous: NumPy's fast path
         np.copyto(self.xchunk[:k, :n_in], self.xstage[:k])
-        np.take(self.Y, idx, 0, self.ystage[:k], "clip")
-        if k % m == 0:  # whole mini-batches: y of each one transposed
-            c = k // m
-            np.copyto(self.ychunk[:c], self.ystage[:k].reshape(c, m, n_out).transpose(0, 2, 1))
-        else:
-            np.copyto(self.ytail, self.ystage[:k].T)
+        np.take(self.Y, idx, 0, self.ychunk[:k], "clip")
 
     def _load(self) -> None:
-        """Working matrices ← the network's parameters: -[w, b] per layer."""
+        """Working matrices ← the network's parameters: -[wᵀ; bᵀ] per layer."""
         for W, w, b in zip(self.W, self.net.weights, self.net.biases):
             n_out = w.shape[0]
-            np.negative(w, out=W[:n_out, :-1])
-            np.negative(b, out=W[:n_out, -1:])
+            np.negative(w.T, out=W[:-1, :n_out])
+            np.negative(b[:, 0], out=W[-1, :n_out])
 
     def _store(self) -> None:
         """The network's parameters ← the working matrices."""
         for W, w, b in zip(self.W, self.net.weights, self.net.biases):
             n_out = w.shape[0]
-            np.negative(W[:n_out, :-1], out=w)
-            np.negative(W[:n_out, -1:], out=b)
+            np.negative(W[:-1, :n_out].T, out=w)
+            np.negative(W[-1, :n_out], out=b[:, 0])
 
 
 def _views(flat: np.ndarray, shapes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
