@@ -330,7 +330,7 @@ class CupyBackend(Backend):
 
     def scope(self) -> ContextManager[Any]:
         # cupy.cuda.Device is a re-entrant context manager that restores the previous
-        # current device on exit.
+        # current device on exit. CuPy is untyped: mypy sees Any.
         return self._device  # type: ignore[no-any-return]
 
     def asarray(self, a: Any, dtype: Any = None) -> Array:

@@ -68,6 +68,7 @@ def _on_device(method: _Method) -> _Method:
     def scoped(self: "Network", *args: Any, **kwargs: Any) -> Any:
         with self.backend.scope():
             return method(self, *args, **kwargs)
+    # functools.wraps' typed result is its _Wrapped, not _Method: same signature, though
     return scoped  # type: ignore[return-value]
 
 
@@ -100,6 +101,7 @@ class Network:
         self.cost = get_cost(cost)
         self.dtype = check_dtype(dtype)
         if seed is None:
+            # a fresh SeedSequence's entropy is an int (typed int | Sequence[int] | None)
             seed = int(np.random.SeedSequence().entropy) % 2**32  # type: ignore[arg-type]
         self.seed = check_seed(seed)
         self.rng = np.random.default_rng(self.seed)

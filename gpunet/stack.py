@@ -275,6 +275,7 @@ class NetworkStack:
                 if settings.monitor_training_accuracy:
                     record["training_total"] = n
                 if settings.monitor_evaluation_accuracy:
+                    # not None: asserted above whenever evaluation is monitored
                     record["evaluation_total"] = len(evaluation)  # type: ignore[arg-type]
                 histories[k].append(record)
                 records.append(record)

@@ -67,6 +67,7 @@ def take_rows(xp: object, a: "Array", indices: "Array", out: "Array") -> None:
     if xp is np:
         np.take(a, indices, axis=0, out=out, mode="clip")
     else:
+        # CuPy or the strict stand-in: `object` to mypy, array modules share no static type
         xp.take(a, indices, axis=0, out=out)  # type: ignore[attr-defined]
 
 
