@@ -101,3 +101,22 @@ def test_cli_quiet_and_pipes_get_no_progress_line(tmp_path):
     run = run_gpunet("train", "--device", "cpu", "--limit", "200", "--epochs", "1")
     assert run.returncode == 0 and "\r" not in run.stderr + run.stdout
     assert "Epoch 0: " in run.stdout  # the book's line stays
+
+
+def test_step_engines_count_the_examples_of_the_epoch(mnist):
+    """The eager and cpu engines keep the host counter the progress line reads."""
+    from gpunet.engines import TrainingSettings
+    from gpunet.engines.cpu import CpuEngine
+    from gpunet.engines.eager import EagerEngine
+
+    n = 203  # a partial last mini-batch (and, for the cpu engine, a tail)
+    X = mnist.training[0][:n]
+    Y = np.eye(10, dtype=np.float32)[mnist.training[1][:n]]
+    settings = TrainingSettings(epochs=1, mini_batch_size=10, eta=0.5)
+    for engine_class in (EagerEngine, CpuEngine):
+        net = gpunet.Network([784, 12, 10], device="cpu", seed=0)
+        engine = engine_class(net, X, Y, settings)
+        assert engine.examples_done == 0
+        for _ in range(2):  # counts each epoch from 0 again
+            engine.train_epoch(np.arange(n))
+            assert engine.examples_done == n, engine_class.__name__

@@ -98,6 +98,7 @@ class CpuEngine:
                              f"use engine 'eager' or 'auto'.")
         self.net = net
         self._threadpools: Any = None
+        self.examples_done = 0
         sizes = list(net.sizes)
         dtype = np.dtype(net.dtype)
         self.n = n = X.shape[0]
@@ -194,6 +195,7 @@ class CpuEngine:
         self._load()
         n, m, C, steps = self.n, self.m, self.chunk_steps, self.steps
         full = n // m
+        self.examples_done = 0  # read by the progress line (a host counter, per chunk)
         with self._blas_threads(), np.errstate(over="ignore"):  # e^{-z} = inf: σ = 0, right
             for first in range(0, full, C):
                 c = min(C, full - first)
@@ -201,10 +203,12 @@ class CpuEngine:
                 for ops in steps[:c]:
                     for f, args in ops:
                         f(*args)
+                self.examples_done = (first + c) * m
             if self.tail_ops:
                 self._gather(perm[full * m:])
                 for f, args in self.tail_ops:
                     f(*args)
+                self.examples_done = n
         self._store()
 
     def _blas_threads(self) -> ContextManager[Any]:

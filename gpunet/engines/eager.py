@@ -40,6 +40,9 @@ class EagerEngine:
         self.X_shuffled, self.Y_shuffled = xp.empty_like(X), xp.empty_like(Y)
         self.perm = xp.empty((self.n,), dtype=np.int64)
         self.ws = Workspace(net.sizes, xp, net.dtype, self.m)
+        #: examples of the current epoch stepped through so far, read by the progress
+        #: line (gpunet.progress) from another thread: a host counter, never a sync.
+        self.examples_done = 0
 
     def train_epoch(self, permutation: np.ndarray) -> None:
         """Shuffle by ``permutation`` on the device, then one SGD step per mini-batch."""
@@ -48,10 +51,12 @@ class EagerEngine:
         take_rows(xp, self.X, self.perm, self.X_shuffled)
         take_rows(xp, self.Y, self.perm, self.Y_shuffled)
         n, m = self.n, self.m
+        self.examples_done = 0
         for s in range(0, n, m):
             k = min(m, n - s)
             sgd_step(net, ws, self.X_shuffled[s:s + k], self.Y_shuffled[s:s + k], k,
                      self.eta, self.lmbda, n)
+            self.examples_done = s + k
 
 
 def take_rows(xp: object, a: "Array", indices: "Array", out: "Array") -> None:
