@@ -12,9 +12,14 @@ epoch it hands the epoch's permutation to an engine behind one small interface,
 * ``cpu`` (:mod:`gpunet.engines.cpu`): the eager algorithm on NumPy in fewer, cheaper
   calls (bias folded into the weights, parameters in a working layout); ``auto``'s
   choice on the NumPy backend.
-* further engines (a fused CUDA kernel that trains a whole epoch in one launch,
-  stacked networks) plug in here with the same interface and register in
-  :data:`ENGINES`.
+* ``fused`` (:mod:`gpunet.engines.fused`, CUDA): one kernel launch trains the whole
+  epoch, one thread block per network, parameters in shared memory
+  (``backends/kernels/fused_sgd.cu``). The engine for small networks, where launch
+  overhead, not arithmetic, sets the time.
+
+``auto`` takes ``fused`` on CUDA wherever the network fits it, ``cpu`` on NumPy for the
+book's two costs, ``eager`` elsewhere. Stacked networks (:mod:`gpunet.stack`) have their
+own engines with the same choices (:mod:`gpunet.engines.stacked`).
 
 Every engine trains exactly the book's algorithm: for each mini-batch of the shuffled
 data, ``w → (1 - ηλ/n) w - (η/m) Σ_x ∂C_x/∂w`` and ``b → b - (η/m) Σ_x ∂C_x/∂b``
