@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -174,3 +174,24 @@ def _numeric(x: Any) -> bool:
     except TypeError:
         return False
     return arr.dtype.kind in "biuf"
+
+
+def sgd_data(training_data: Any, evaluation_data: Any, test_data: Any,
+             monitor_evaluation: bool, n_in: int,
+             n_out: int) -> tuple[Examples, Optional[Examples], bool]:
+    """Check the data of an ``SGD`` call (``network2.py``'s arguments, plus ``test_data``).
+
+    ``test_data=`` (``network.py``'s name) is ``evaluation_data`` with its accuracy
+    monitored. Returns ``(training, evaluation or None, test_data given)``; raises
+    ``ValueError`` when both are given, or evaluation metrics are asked for with no data.
+    """
+    if test_data is not None:
+        if evaluation_data is not None:
+            raise ValueError("pass either test_data or evaluation_data, not both.")
+        evaluation_data = test_data
+    train = as_examples(training_data, n_in, n_out, "training_data")
+    if monitor_evaluation and evaluation_data is None:
+        raise ValueError("evaluation metrics were asked for but evaluation_data is None.")
+    evaluation = (as_examples(evaluation_data, n_in, n_out, "evaluation_data")
+                  if evaluation_data is not None else None)
+    return train, evaluation, test_data is not None

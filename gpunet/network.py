@@ -38,7 +38,7 @@ from .arguments import (
 from .backends import Array, Backend, DeviceLike, get_backend
 from .backprop import Workspace, backprop_into, feedforward
 from .costs import Cost, CrossEntropyCost, get_cost
-from .datasets import Examples, as_examples
+from .datasets import Examples, as_examples, sgd_data
 from .engines import TrainingSettings
 from .engines.eager import sgd_step
 from .history import History
@@ -334,21 +334,14 @@ class Network:
         ``evaluation_cost, evaluation_accuracy, training_cost, training_accuracy``.
         The same object is ``net.history``.
         """
-        if test_data is not None:
-            if evaluation_data is not None:
-                raise ValueError("pass either test_data or evaluation_data, not both.")
-            evaluation_data, monitor_evaluation_accuracy = test_data, True
         epochs = check_positive_int(epochs, "epochs")
         m = check_positive_int(mini_batch_size, "mini_batch_size")
         eta, lmbda = check_eta(eta), check_lmbda(lmbda)
-        train = self._examples(training_data, "training_data")
-        monitor_evaluation = monitor_evaluation_cost or monitor_evaluation_accuracy
-        if monitor_evaluation and evaluation_data is None:
-            raise ValueError("evaluation metrics were asked for but evaluation_data is None.")
-        evaluation = (
-            self._examples(evaluation_data, "evaluation_data")
-            if evaluation_data is not None else None
-        )
+        train, evaluation, testing = sgd_data(
+            training_data, evaluation_data, test_data,
+            monitor_evaluation_cost or monitor_evaluation_accuracy or test_data is not None,
+            self.sizes[0], self.sizes[-1])
+        monitor_evaluation_accuracy = monitor_evaluation_accuracy or testing
 
         settings = TrainingSettings(
             epochs=epochs, mini_batch_size=m, eta=eta, lmbda=lmbda,

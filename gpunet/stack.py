@@ -35,7 +35,7 @@ from .arguments import (
 from .backends import Array, Backend, DeviceLike, get_backend
 from .backprop import feedforward
 from .costs import Cost, CrossEntropyCost, get_cost
-from .datasets import Examples, as_examples
+from .datasets import Examples, sgd_data
 from .engines.stacked import StackedSettings, select_stacked_engine, stacked_layers
 from .history import History
 from .network import EVAL_CHUNK, DTypeLike, InitName, Network
@@ -190,22 +190,15 @@ class NetworkStack:
 
         Returns one :class:`gpunet.History` per network, in the stack's order.
         """
-        if test_data is not None:
-            if evaluation_data is not None:
-                raise ValueError("pass either test_data or evaluation_data, not both.")
-            evaluation_data, monitor_evaluation_accuracy = test_data, True
         epochs = check_positive_int(epochs, "epochs")
         m = check_positive_int(mini_batch_size, "mini_batch_size")
         etas = self._per_network(eta, "eta", check_eta)
         lmbdas = self._per_network(lmbda, "lmbda", check_lmbda)
-        train = as_examples(training_data, self.sizes[0], self.sizes[-1], "training_data")
-        monitor_evaluation = monitor_evaluation_cost or monitor_evaluation_accuracy
-        if monitor_evaluation and evaluation_data is None:
-            raise ValueError("evaluation metrics were asked for but evaluation_data is None.")
-        evaluation = (
-            as_examples(evaluation_data, self.sizes[0], self.sizes[-1], "evaluation_data")
-            if evaluation_data is not None else None
-        )
+        train, evaluation, testing = sgd_data(
+            training_data, evaluation_data, test_data,
+            monitor_evaluation_cost or monitor_evaluation_accuracy or test_data is not None,
+            self.sizes[0], self.sizes[-1])
+        monitor_evaluation_accuracy = monitor_evaluation_accuracy or testing
         settings = StackedSettings(
             epochs=epochs, mini_batch_size=m, eta=etas, lmbda=lmbdas,
             monitor_evaluation_cost=monitor_evaluation_cost,
