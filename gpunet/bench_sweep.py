@@ -13,9 +13,9 @@ defaults). Run it on a quiet machine::
     gpunet bench --sweep-vs-train 8
 
 (``--epochs``, ``--limit`` and ``--out`` apply; results go to
-``OUT/<stamp>-sweep.json`` and ``.md``.) The sweep runs twice, with its default threads
-(the stacked CPU engine splits the networks over one thread per CPU) and with
-``--threads 1``, to show what the threads bring.
+``OUT/<stamp>-sweep.json`` and ``.md``.) The sweep runs twice, with its default workers
+(the stacked CPU engine splits the networks over one process per CPU) and with
+``--workers 1``, to show what the workers bring.
 """
 
 from __future__ import annotations
@@ -66,19 +66,19 @@ def sweep_vs_train(networks: int = 8, epochs: int = 30, limit: Optional[int] = N
         sweep_seconds = _run(sweep_args)
         log(f"gpunet sweep --seeds 0-{networks - 1}: {sweep_seconds:.2f} s")
         sweep_correct = _sweep_accuracy(metrics)
-        # The same sweep on one thread: what the stacked CPU engine's threads bring.
-        one_thread_seconds = _run([*sweep_args, "--threads", "1"])
-        log(f"gpunet sweep --seeds 0-{networks - 1} --threads 1: {one_thread_seconds:.2f} s")
-        one_thread_correct = _sweep_accuracy(metrics)
+        # The same sweep in one process: what the stacked CPU engine's workers bring.
+        one_process_seconds = _run([*sweep_args, "--workers", "1"])
+        log(f"gpunet sweep --seeds 0-{networks - 1} --workers 1: {one_process_seconds:.2f} s")
+        one_process_correct = _sweep_accuracy(metrics)
     sequential = sum(each)
     result.update(
         train_commands=[f"gpunet train {' '.join(common)} --seed {s}" for s in range(networks)],
         sweep_command="gpunet " + " ".join(sweep_args[:-2]),
         train_seconds=each, sequential_seconds=sequential, sweep_seconds=sweep_seconds,
         speedup=sequential / sweep_seconds,
-        sweep_one_thread_seconds=one_thread_seconds,
-        speedup_one_thread=sequential / one_thread_seconds,
-        identical_accuracy=train_correct == sweep_correct == one_thread_correct,
+        sweep_one_process_seconds=one_process_seconds,
+        speedup_one_process=sequential / one_process_seconds,
+        identical_accuracy=train_correct == sweep_correct == one_process_correct,
         final_test_correct={str(s): v[-1] for s, v in sorted(train_correct.items())})
     log(f"{networks} train runs {sequential:.1f} s, one sweep {sweep_seconds:.1f} s: "
         f"{result['speedup']:.2f}× faster; per-epoch accuracy identical: "
@@ -131,8 +131,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['sequential_seconds']:.1f} s |",
         f"| `{result['sweep_command']}` | {result['sweep_seconds']:.1f} s |",
         f"| speed-up | **{result['speedup']:.2f}×** |",
-        f"| the same sweep with `--threads 1` | {result['sweep_one_thread_seconds']:.1f} s "
-        f"({result['speedup_one_thread']:.2f}×) |", "",
+        f"| the same sweep with `--workers 1` | {result['sweep_one_process_seconds']:.1f} s "
+        f"({result['speedup_one_process']:.2f}×) |", "",
         f"Per-epoch test accuracy identical for every network: "
         f"{'yes' if result['identical_accuracy'] else 'NO'}.", ""]
     return "\n".join(lines)

@@ -173,7 +173,7 @@ class NetworkStack:
         verbose: bool = True,
         callback: Optional[Callable[[list[dict[str, Any]]], None]] = None,
         engine: str = "auto",
-        threads: Optional[int] = None,
+        workers: Optional[int] = None,
     ) -> list[History]:
         """Train every network by mini-batch SGD (chapter 1; chapter 3, "Regularization").
 
@@ -185,8 +185,9 @@ class NetworkStack:
         ``verbose``; calls ``callback(records)`` after each epoch with the K records
         (see :class:`gpunet.History`; ``train_seconds`` is the whole stack's epoch).
         ``engine`` chooses how the steps run (:mod:`gpunet.engines.stacked`);
-        ``threads`` is how many threads the stacked CPU engine splits the networks over
-        (default: one per CPU; the results do not depend on it).
+        ``workers`` is how many processes the stacked CPU engine splits the networks
+        over, this one included (default: one per CPU when the stack is large enough
+        to pay for starting them, else 1; the results do not depend on it).
 
         Returns one :class:`gpunet.History` per network, in the stack's order.
         """
@@ -206,7 +207,7 @@ class NetworkStack:
             monitor_training_cost=monitor_training_cost,
             monitor_training_accuracy=monitor_training_accuracy,
             verbose=verbose, callback=callback, engine=engine,
-            threads=None if threads is None else check_positive_int(threads, "threads"),
+            workers=None if workers is None else check_positive_int(workers, "workers"),
         )
         with self._scope():
             return self._run(train, evaluation, settings)
@@ -224,10 +225,20 @@ class NetworkStack:
     def _run(self, train: Examples, evaluation: Optional[Examples],
              settings: StackedSettings) -> list[History]:
         """The epochs, as :func:`gpunet.training.run_sgd` runs them for one network."""
+        X, Y = self.backend.asarray(train.X, self.dtype), self.backend.asarray(train.Y, self.dtype)
+        engine = select_stacked_engine(self, X, Y, settings)
+        try:
+            return self._epochs(engine, train, evaluation, settings, X, Y)
+        finally:
+            close = getattr(engine, "close", None)  # engines with worker processes
+            if close is not None:
+                close()
+
+    def _epochs(self, engine: Any, train: Examples, evaluation: Optional[Examples],
+                settings: StackedSettings, X: Array, Y: Array) -> list[History]:
+        """Train and measure epoch by epoch with ``engine`` (see :meth:`_run`)."""
         backend, asarray, K = self.backend, self.backend.asarray, len(self)
         n = len(train)
-        X, Y = asarray(train.X, self.dtype), asarray(train.Y, self.dtype)
-        engine = select_stacked_engine(self, X, Y, settings)
         if settings.monitor_evaluation:
             assert evaluation is not None  # checked by SGD
             X_eval, Y_eval = asarray(evaluation.X, self.dtype), asarray(evaluation.Y, self.dtype)

@@ -73,7 +73,7 @@ class SweepSettings:
     monitor_training_cost: bool = False
     monitor_training_accuracy: bool = False
     monitor_evaluation_cost: bool = False
-    threads: Optional[int] = None  # the stacked CPU engine's threads (None: one per CPU)
+    workers: Optional[int] = None  # the stacked CPU engine's processes (None: automatic)
 
 
 @dataclass
@@ -209,7 +209,7 @@ def train_stack(settings: SweepSettings, runs: Sequence[Run], training: Any,
               monitor_training_cost=settings.monitor_training_cost,
               monitor_training_accuracy=settings.monitor_training_accuracy,
               verbose=False, callback=callback, engine=settings.engine,
-              threads=settings.threads)
+              workers=settings.workers)
     return StackResult(list(runs), rows, stack.backend.to_host(stack.parameters),
                        stack.backend.description)
 

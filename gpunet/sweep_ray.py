@@ -92,8 +92,8 @@ def run_ray(settings: SweepSettings, stacks: Sequence[Sequence[Run]], training: 
             log(f"note: {cpus} CPUs per task asked for, but the largest Ray node has "
                 f"{largest}; using {largest}")
             cpus = largest
-        if settings.threads is None:  # a task's stack uses the CPUs it asked for
-            settings = dataclasses.replace(settings, threads=cpus)
+        if settings.workers is None:  # a task's stack uses the CPUs it asked for
+            settings = dataclasses.replace(settings, workers=cpus)
         task = ray.remote(num_cpus=cpus, num_gpus=1 if wants_gpu else 0,
                           max_retries=0)(train_stack)
         training_ref, evaluation_ref = ray.put(training), ray.put(evaluation)

@@ -48,9 +48,10 @@ def add_parser(sub: Any, formatter: type) -> None:
                        "(one launch per epoch for the whole stack) where it fits, on NumPy "
                        "cpu (the CPU engine's step, batched), else eager (batched matrix "
                        "products): what `gpunet train` picks for one network")
-    sweep.add_argument("--threads", type=int, default=None, metavar="N",
-                       help="threads the stacked CPU engine splits a stack's networks over "
-                       "(default: one per CPU; results do not depend on it)")
+    sweep.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="processes the stacked CPU engine splits a stack's networks "
+                       "over, this one included (default: one per CPU for a stack large "
+                       "enough to pay for starting them; results do not depend on it)")
     sweep.add_argument("--metrics", metavar="PATH", default=None,
                        help="write one JSON Lines row per run per epoch")
     sweep.add_argument("--save-dir", metavar="DIR", default=None,
@@ -84,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
         check_positive_int(args.limit, "--limit")
     if args.stack is not None:
         check_positive_int(args.stack, "--stack")
-    if args.threads is not None:
-        check_positive_int(args.threads, "--threads")
+    if args.workers is not None:
+        check_positive_int(args.workers, "--workers")
     for option, path in (("--metrics", args.metrics), ("--plot", args.plot)):
         if path is not None and not Path(path).resolve().parent.is_dir():
             raise ValueError(f"{option} {path}: directory {Path(path).parent} does not exist.")
@@ -118,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         engine=args.stack_engine, evaluate=args.evaluate,
         monitor_training_cost=args.monitor_training_cost,
         monitor_training_accuracy=args.monitor_training_accuracy,
-        monitor_evaluation_cost=args.monitor_evaluation_cost, threads=args.threads)
+        monitor_evaluation_cost=args.monitor_evaluation_cost, workers=args.workers)
     if args.engine == "local":
         backend = get_backend(args.device)  # checks the device here, before any work
         note = f"  [{backend.selection_note}]" if backend.selection_note else ""

@@ -62,8 +62,9 @@ class StackedSettings:
     verbose: bool = True
     callback: Optional[Callable[[list[dict[str, Any]]], None]] = None
     engine: str = "auto"
-    #: threads of the stacked CPU engine (networks split into groups); None: one per CPU
-    threads: Optional[int] = None
+    #: processes the stacked CPU engine splits the networks over (this one and workers;
+    #: :mod:`gpunet.engines.stacked_workers`); None: one per CPU for a large stack
+    workers: Optional[int] = None
 
     @property
     def monitor_evaluation(self) -> bool:
@@ -116,13 +117,13 @@ def select_stacked_engine(stack: "NetworkStack", X: "Array", Y: "Array",
             raise ValueError(f"engine 'fused' cannot train this stack: {reason}; "
                              f"use engine 'eager' or 'auto'.")
     if name == "cpu" or (name == "auto" and _single_auto_takes_cpu()):
-        from .stacked_cpu import (StackedCpuEngine, ThreadedStackedCpuEngine, default_threads,
-                                  unfit_reason)
+        from .stacked_cpu import StackedCpuEngine, unfit_reason
+        from .stacked_workers import WorkerStackedCpuEngine, workers_for
 
         if name == "cpu" or not unfit_reason(stack):
-            threads = settings.threads or default_threads()
-            if threads > 1 and len(stack) > 1:
-                return ThreadedStackedCpuEngine(stack, X, Y, settings, threads)
+            workers = workers_for(stack, X.shape[0], settings.workers)
+            if workers > 1:
+                return WorkerStackedCpuEngine(stack, X, Y, settings, workers)
             return StackedCpuEngine(stack, X, Y, settings)
     return StackedEagerEngine(stack, X, Y, settings)
 
