@@ -237,8 +237,20 @@ def test_reproduce_runs_seeds_one_by_one_where_stacking_is_not_exact():
     assert not stacks_exactly(BY_NAME["chapter1"], StrictBackend(), 1000)
 
 
-@pytest.mark.parametrize("dtype,cost", [("float32", "quadratic"), ("float64", "cross-entropy")])
-def test_stacked_cpu_engine_is_bit_for_bit_the_cpu_engine(small, dtype, cost):
+BIT_CASES = [  # dtype, cost, sizes, λ per network (the default LMBDAS: 0 for one network)
+    ("float32", "quadratic", SIZES, LMBDAS),
+    ("float32", "cross-entropy", SIZES, LMBDAS),
+    ("float64", "quadratic", SIZES, LMBDAS),
+    ("float64", "cross-entropy", SIZES, LMBDAS),
+    ("float32", "quadratic", SIZES, [0.0, 0.0, 0.0]),  # no L2 decay: no mask at all
+    ("float64", "cross-entropy", [784, 12, 11, 10], LMBDAS),  # two constant units
+]
+
+
+@pytest.mark.parametrize("dtype,cost,sizes,lmbdas", BIT_CASES,
+                         ids=[f"{c[0]}-{c[1]}-{len(c[2]) - 2}hidden-{'l2' if any(c[3]) else 'nol2'}"
+                              for c in BIT_CASES])
+def test_stacked_cpu_engine_is_bit_for_bit_the_cpu_engine(small, dtype, cost, sizes, lmbdas):
     """Each network of a stack trained by the stacked CPU engine is exactly (every bit of
     every parameter) a single network trained by the CPU engine with its seed, η, λ."""
     cpu = pytest.importorskip("gpunet.engines.cpu", reason="no single-network CPU engine")
@@ -246,15 +258,15 @@ def test_stacked_cpu_engine_is_bit_for_bit_the_cpu_engine(small, dtype, cost):
     from gpunet.engines import TrainingSettings
 
     train, test = small
-    stack = NetworkStack(SIZES, SEEDS, cost=cost, init="large", dtype=dtype, device="cpu")
-    histories = stack.SGD(train, 2, 10, ETAS, LMBDAS, test_data=test, verbose=False,
+    stack = NetworkStack(sizes, SEEDS, cost=cost, init="large", dtype=dtype, device="cpu")
+    histories = stack.SGD(train, 2, 10, ETAS, lmbdas, test_data=test, verbose=False,
                           engine="cpu")
     assert histories[0].engine == "stacked-cpu"
-    ex = as_examples(train, SIZES[0], SIZES[-1])
+    ex = as_examples(train, sizes[0], sizes[-1])
     for k, seed in enumerate(SEEDS):
-        net = Network(SIZES, cost=cost, init="large", dtype=dtype, device="cpu", seed=seed)
+        net = Network(sizes, cost=cost, init="large", dtype=dtype, device="cpu", seed=seed)
         X, Y = ex.X.astype(net.dtype), ex.Y.astype(net.dtype)
-        engine = cpu.CpuEngine(net, X, Y, TrainingSettings(2, 10, ETAS[k], LMBDAS[k]))
+        engine = cpu.CpuEngine(net, X, Y, TrainingSettings(2, 10, ETAS[k], lmbdas[k]))
         for _ in range(2):
             engine.train_epoch(net.rng.permutation(len(X)))
         np.testing.assert_array_equal(stack.parameters[k], net.parameters)

@@ -1,20 +1,25 @@
 """The stacked CPU engine: :mod:`gpunet.engines.cpu`'s step for K networks at once.
 
 The CPU engine makes a step of the book's network about 20 cheap NumPy calls (bias as
-a weight, negated working matrices, ``η/k`` folded into the output error, one flat
-update, mini-batches gathered a chunk at a time; its module says why each). Here every
-one of those arrays gains a leading axis of length ``K`` and every matrix product is a
-batched one, so a step of K networks is still about 20 calls: the per-call cost that
-dominates the book's network on a CPU is paid once for the whole stack.
+a weight, a constant unit per hidden layer, negated working matrices, ``η/k`` folded
+into the output error, one flat update, mini-batches gathered a chunk at a time; its
+module says why each). Here every one of those arrays gains a leading axis of length
+``K`` and every matrix product is a batched one, so a step of K networks is still
+about 20 calls: the per-call cost that dominates the book's network on a CPU is paid
+once for the whole stack.
 
-Per network it makes exactly the CPU engine's operations on the same operand layouts
-(batched ``matmul`` runs the same BLAS call per network; ``η_k/k`` and the L2 decay
-are per-network columns holding the very values the single engine's 0-d constants
-hold), so each network's run is bit for bit the run ``Network.SGD`` makes with the CPU
-engine (tests/test_stack.py checks it).
+Per network it makes exactly the CPU engine's operations on operands of the same
+shapes (batched ``matmul`` runs the same BLAS call per network; every activation,
+error and scratch buffer is whole and contiguous per network, the constant unit
+included; ``η_k/k`` and the L2 decay are per-network columns holding the very values
+the single engine's 0-d constants hold), so each network's run is bit for bit the run
+``Network.SGD`` makes with the CPU engine (tests/test_stack.py checks it).
 
 Working layout per network and layer: ``-[wᵀ; bᵀ]`` of shape ``(n_in + 1, n_out)``,
-stacked to ``(K, n_in + 1, n_out)``; loaded from the stack's ``(K, P)`` parameter rows
+with one more column for a hidden layer's constant unit (zero weights, bias
+:data:`gpunet.engines.cpu.ONE_UNIT_BIAS`, so its output is exactly 1: the next layer's
+input of 1, chapter 1's bias as the weight of an input that is always 1), stacked to
+``(K, n_in + 1, n_out [+ 1])``; loaded from the stack's ``(K, P)`` parameter rows
 (:mod:`gpunet.parameters` layout) at the start of an epoch, stored back at its end.
 """
 
@@ -25,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, cast
 import numpy as np
 
 from ..costs import CrossEntropyCost, QuadraticCost
+from .cpu import ONE_UNIT_BIAS
 
 if TYPE_CHECKING:
     from ..backends import Array
@@ -66,20 +72,24 @@ class StackedCpuEngine:
         n_in, n_out = sizes[0], sizes[-1]
         self.eta = list(settings.eta)
 
-        shapes = [(a + 1, b) for a, b in zip(sizes[:-1], sizes[1:])]
+        # Per network and layer -[wᵀ; bᵀ], (n_in + 1, n_out), plus for a hidden layer the
+        # constant unit's column (zero weights, bias ONE_UNIT_BIAS): the CPU engine's shapes.
+        shapes = [(a + 1, b + (l < len(sizes) - 2))
+                  for l, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))]
         total = sum(r * c for r, c in shapes)
-        self.work = np.empty((K, total), dtype)
+        self.work = np.zeros((K, total), dtype)
         self.grad = np.empty((K, total), dtype)
         self.W = _views(self.work, shapes)
         self.G = _views(self.grad, shapes)
+        for W, n_l in zip(self.W[:-1], sizes[1:-1]):
+            W[:, -1, n_l] = -ONE_UNIT_BIAS  # its weights stay 0: a = σ(ONE_UNIT_BIAS) = 1
         decays = [1.0 - eta * lmbda / n for eta, lmbda in zip(settings.eta, settings.lmbda)]
         self.mask = None
-        if any(d != 1.0 for d in decays):  # eq. 93: weights decay, biases (last rows) not
-            self.mask = np.empty((K, total), dtype)
-            for k, d in enumerate(decays):
-                self.mask[k] = d
-            for block in _views(self.mask, shapes):
-                block[:, -1] = 1
+        if any(d != 1.0 for d in decays):  # eq. 93: weights decay, biases and constant unit not
+            self.mask = np.ones((K, total), dtype)
+            for block, n_l in zip(_views(self.mask, shapes), sizes[1:]):
+                for k, d in enumerate(decays):
+                    block[k, :-1, :n_l] = d
 
         self.data = training_rows(X, Y, dtype) if data is None else data
         row_bytes = self.data.shape[1] * dtype.itemsize
@@ -103,32 +113,33 @@ class StackedCpuEngine:
 
         one = np.array(1, dtype)
         x, y = rows[:, :, :n_in + 1], rows[:, :, n_in + 1:]
-        acts = ([np.ones((K, k, n + 1), dtype) for n in sizes[1:-1]]
-                + [np.empty((K, k, sizes[-1]), dtype)])
-        outs = [a[:, :, :-1] for a in acts[:-1]] + [acts[-1]]
-        deltas = [np.empty((K, k, n), dtype) for n in sizes[1:]]
-        scratch = [np.empty((K, k, n), dtype) for n in sizes[1:]]
+        # A^l (a hidden layer's with its constant unit last: the next layer's [a, 1]), Δ^l
+        # and scratch, each whole and contiguous per network, as in the CPU engine.
+        widths = [W.shape[2] for W in self.W]
+        acts = [np.empty((K, k, c), dtype) for c in widths]
+        deltas = [np.empty((K, k, c), dtype) for c in widths]
+        scratch = [np.empty((K, k, c), dtype) for c in widths]
         mm, exp, add, sub, mul, recip = (np.matmul, np.exp, np.add, np.subtract, np.multiply,
                                          np.reciprocal)
         ops: list[Op] = []
         prev = x
         for l in range(L):  # -z^l = [a^{l-1}, 1] (-[wᵀ; bᵀ]); a^l = 1 / (1 + e^{-z^l})
-            out = outs[l]
+            out = acts[l]
             ops += [(mm, (prev, self.W[l], out)), (exp, (out, out)), (add, (out, one, out)),
                     (recip, (out, out))]
-            prev = acts[l]
-        a, d, t = outs[-1], deltas[-1], scratch[-1]
+            prev = out
+        a, d, t = acts[-1], deltas[-1], scratch[-1]
         if self.stack.cost is QuadraticCost:  # BP1 scaled by η/k, as the CPU engine
             ops += [(sub, (a, y, d)), (sub, (a, one, t)), (mul, (d, a, d)), (mul, (d, t, d)),
                     (mul, (d, column([-eta / k for eta in self.eta]), d))]
         else:
             ops += [(sub, (a, y, d)), (mul, (d, column([eta / k for eta in self.eta]), d))]
-        for l in range(L - 1, -1, -1):  # BP3, BP4; BP2
+        for l in range(L - 1, -1, -1):  # BP3, BP4; BP2 (the constant unit's error is 0)
             inp = x if l == 0 else acts[l - 1]
             ops.append((mm, (inp.transpose(0, 2, 1), deltas[l], self.G[l])))
             if l > 0:
-                dp, ap, tp = deltas[l - 1], outs[l - 1], scratch[l - 1]
-                ops += [(mm, (deltas[l], self.W[l][:, :-1].transpose(0, 2, 1), dp)),
+                dp, ap, tp = deltas[l - 1], acts[l - 1], scratch[l - 1]
+                ops += [(mm, (deltas[l], self.W[l].transpose(0, 2, 1), dp)),
                         (sub, (ap, one, tp)), (mul, (dp, ap, dp)), (mul, (dp, tp, dp))]
         if self.mask is not None:  # eq. 93, 94
             ops.append((mul, (self.work, self.mask, self.work)))
@@ -160,14 +171,16 @@ class StackedCpuEngine:
     def _load(self) -> None:
         """Working matrices ← the stack's parameters: -[wᵀ; bᵀ] per network and layer."""
         for W, w, b in zip(self.W, self.stack.weights, self.stack.biases):
-            np.negative(w.transpose(0, 2, 1), out=W[:, :-1])
-            np.negative(b[:, :, 0], out=W[:, -1])
+            n_out = w.shape[1]
+            np.negative(w.transpose(0, 2, 1), out=W[:, :-1, :n_out])
+            np.negative(b[:, :, 0], out=W[:, -1, :n_out])
 
     def _store(self) -> None:
         """The stack's parameters ← the working matrices."""
         for W, w, b in zip(self.W, self.stack.weights, self.stack.biases):
-            np.negative(W[:, :-1].transpose(0, 2, 1), out=w)
-            np.negative(W[:, -1], out=b[:, :, 0])
+            n_out = w.shape[1]
+            np.negative(W[:, :-1, :n_out].transpose(0, 2, 1), out=w)
+            np.negative(W[:, -1, :n_out], out=b[:, :, 0])
 
 
 def training_rows(X: np.ndarray, Y: np.ndarray, dtype: Any) -> np.ndarray:
