@@ -119,20 +119,35 @@ def test_saturated_units_train_as_in_the_eager_engine(mnist):
     assert _relative(_params(nets["cpu"]), _params(nets["eager"])) < 1e-9
 
 
-def test_constant_unit_stays_one_and_never_learns(mnist):
-    """Each hidden layer's extra unit (the next layer's input of 1) keeps weights 0 and
-    its bias, under L2 decay too, and outputs exactly 1."""
+def test_constant_and_idle_units_stay_fixed_and_never_learn(mnist):
+    """Each hidden layer's constant unit (the next layer's input of 1) and its idle
+    units (padding the width to a multiple of WIDTH_MULTIPLE) keep weights 0 and their
+    biases, under L2 decay too, and output exactly 1 and exactly 0."""
     X, Y = _data(mnist, 300, np.float32)
     net = gpunet.Network([784, 16, 12, 10], cost="cross-entropy", dtype="float32", seed=2)
     engine = CpuEngine(net, X, Y, TrainingSettings(epochs=2, mini_batch_size=10, eta=0.5,
                                                    lmbda=5.0))
     for _ in range(2):
         engine.train_epoch(np.random.default_rng(3).permutation(300))
-    for W, n_l in zip(engine.W[:-1], [16, 12]):  # rows: inputs, bias; columns: units
-        assert np.all(W[:-1, n_l] == 0) and W[-1, n_l] == -ONE_UNIT_BIAS
+    assert [W.shape for W in engine.W] == [(785, 24), (24, 16), (16, 10)]
+    for l, n_l in enumerate([16, 12]):  # rows: inputs, bias; columns: units
+        W, after = engine.W[l], engine.W[l + 1]
+        assert np.all(W[:-1, n_l:] == 0) and np.all(W[-1, n_l:-1] == ONE_UNIT_BIAS)
+        assert W[-1, -1] == -ONE_UNIT_BIAS
+        assert np.all(after[n_l:-1] == 0)  # the idle units' outgoing weights
     hidden = [ops for ops in engine.steps[0] if ops[0] is np.reciprocal]
-    for _, (a, _) in hidden[:-1]:  # the hidden layers' activations, constant unit last
-        assert np.all(a[:, -1] == 1)
+    for (_, (a, _)), n_l in zip(hidden[:-1], [16, 12]):  # the hidden layers' activations
+        assert np.all(a[:, -1] == 1) and np.all(a[:, n_l:-1] == 0)
+        assert np.all((a[:, :n_l] > 0) & (a[:, :n_l] < 1))
+
+
+def test_working_widths_are_padded_to_the_multiple():
+    from gpunet.engines.cpu import WIDTH_MULTIPLE, working_shapes
+
+    assert WIDTH_MULTIPLE == 8
+    assert working_shapes([784, 30, 10]) == [(785, 32), (32, 10)]
+    assert working_shapes([784, 7, 31, 100, 10]) == [(785, 8), (8, 32), (32, 104), (104, 10)]
+    assert working_shapes([784, 10]) == [(785, 10)]
 
 
 def test_an_epoch_gathers_mini_batches_and_copies_no_training_set(mnist):

@@ -15,12 +15,12 @@ included; ``η_k/k`` and the L2 decay are per-network columns holding the very v
 the single engine's 0-d constants hold), so each network's run is bit for bit the run
 ``Network.SGD`` makes with the CPU engine (tests/test_stack.py checks it).
 
-Working layout per network and layer: ``-[wᵀ; bᵀ]`` of shape ``(n_in + 1, n_out)``,
-with one more column for a hidden layer's constant unit (zero weights, bias
-:data:`gpunet.engines.cpu.ONE_UNIT_BIAS`, so its output is exactly 1: the next layer's
-input of 1, chapter 1's bias as the weight of an input that is always 1), stacked to
-``(K, n_in + 1, n_out [+ 1])``; loaded from the stack's ``(K, P)`` parameter rows
-(:mod:`gpunet.parameters` layout) at the start of an epoch, stored back at its end.
+Working layout per network and layer: the CPU engine's ``-[wᵀ; bᵀ]`` (a hidden
+layer's units followed by idle units, σ = 0, and the constant unit, σ = 1, whose output
+is the next layer's input of 1: chapter 1's bias as the weight of an input that is
+always 1; :func:`gpunet.engines.cpu.working_shapes`), stacked to ``(K, rows, columns)``;
+loaded from the stack's ``(K, P)`` parameter rows (:mod:`gpunet.parameters` layout) at
+the start of an epoch, stored back at its end.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, cast
 import numpy as np
 
 from ..costs import CrossEntropyCost, QuadraticCost
-from .cpu import ONE_UNIT_BIAS
+from .cpu import set_fixed_units, working_shapes
 
 if TYPE_CHECKING:
     from ..backends import Array
@@ -72,24 +72,22 @@ class StackedCpuEngine:
         n_in, n_out = sizes[0], sizes[-1]
         self.eta = list(settings.eta)
 
-        # Per network and layer -[wᵀ; bᵀ], (n_in + 1, n_out), plus for a hidden layer the
-        # constant unit's column (zero weights, bias ONE_UNIT_BIAS): the CPU engine's shapes.
-        shapes = [(a + 1, b + (l < len(sizes) - 2))
-                  for l, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))]
+        # Per network and layer -[wᵀ; bᵀ], (n_in + 1, n_out), a hidden layer with its idle
+        # units and constant unit: the CPU engine's shapes and fixed units.
+        shapes = working_shapes(sizes)
         total = sum(r * c for r, c in shapes)
         self.work = np.zeros((K, total), dtype)
         self.grad = np.empty((K, total), dtype)
         self.W = _views(self.work, shapes)
         self.G = _views(self.grad, shapes)
-        for W, n_l in zip(self.W[:-1], sizes[1:-1]):
-            W[:, -1, n_l] = -ONE_UNIT_BIAS  # its weights stay 0: a = σ(ONE_UNIT_BIAS) = 1
+        set_fixed_units(self.W, sizes)
         decays = [1.0 - eta * lmbda / n for eta, lmbda in zip(settings.eta, settings.lmbda)]
         self.mask = None
-        if any(d != 1.0 for d in decays):  # eq. 93: weights decay, biases and constant unit not
+        if any(d != 1.0 for d in decays):  # eq. 93: weights decay, biases and fixed units not
             self.mask = np.ones((K, total), dtype)
-            for block, n_l in zip(_views(self.mask, shapes), sizes[1:]):
+            for block, n_prev, n_l in zip(_views(self.mask, shapes), sizes, sizes[1:]):
                 for k, d in enumerate(decays):
-                    block[k, :-1, :n_l] = d
+                    block[k, :n_prev, :n_l] = d
 
         self.data = training_rows(X, Y, dtype) if data is None else data
         row_bytes = self.data.shape[1] * dtype.itemsize
@@ -113,8 +111,9 @@ class StackedCpuEngine:
 
         one = np.array(1, dtype)
         x, y = rows[:, :, :n_in + 1], rows[:, :, n_in + 1:]
-        # A^l (a hidden layer's with its constant unit last: the next layer's [a, 1]), Δ^l
-        # and scratch, each whole and contiguous per network, as in the CPU engine.
+        # A^l (a hidden layer's with its idle units and constant unit: the next layer's
+        # [a, 0, 1]), Δ^l and scratch, each whole and contiguous per network, as in the
+        # CPU engine.
         widths = [W.shape[2] for W in self.W]
         acts = [np.empty((K, k, c), dtype) for c in widths]
         deltas = [np.empty((K, k, c), dtype) for c in widths]
@@ -134,7 +133,7 @@ class StackedCpuEngine:
                     (mul, (d, column([-eta / k for eta in self.eta]), d))]
         else:
             ops += [(sub, (a, y, d)), (mul, (d, column([eta / k for eta in self.eta]), d))]
-        for l in range(L - 1, -1, -1):  # BP3, BP4; BP2 (the constant unit's error is 0)
+        for l in range(L - 1, -1, -1):  # BP3, BP4; BP2 (the fixed units' errors are 0)
             inp = x if l == 0 else acts[l - 1]
             ops.append((mm, (inp.transpose(0, 2, 1), deltas[l], self.G[l])))
             if l > 0:
@@ -171,15 +170,15 @@ class StackedCpuEngine:
     def _load(self) -> None:
         """Working matrices ← the stack's parameters: -[wᵀ; bᵀ] per network and layer."""
         for W, w, b in zip(self.W, self.stack.weights, self.stack.biases):
-            n_out = w.shape[1]
-            np.negative(w.transpose(0, 2, 1), out=W[:, :-1, :n_out])
+            n_out, n_in = w.shape[1:]
+            np.negative(w.transpose(0, 2, 1), out=W[:, :n_in, :n_out])
             np.negative(b[:, :, 0], out=W[:, -1, :n_out])
 
     def _store(self) -> None:
         """The stack's parameters ← the working matrices."""
         for W, w, b in zip(self.W, self.stack.weights, self.stack.biases):
-            n_out = w.shape[1]
-            np.negative(W[:, :-1, :n_out].transpose(0, 2, 1), out=w)
+            n_out, n_in = w.shape[1:]
+            np.negative(W[:, :n_in, :n_out].transpose(0, 2, 1), out=w)
             np.negative(W[:, -1, :n_out], out=b[:, :, 0])
 
 
