@@ -150,13 +150,24 @@ def test_working_widths_are_padded_to_the_multiple():
     assert working_shapes([784, 10]) == [(785, 10)]
 
 
-def test_an_epoch_gathers_mini_batches_and_copies_no_training_set(mnist):
-    """The engine keeps the training set as given and an epoch allocates nothing big:
-    mini-batches are gathered a chunk at a time, the set is never copied shuffled."""
+@pytest.mark.parametrize("eight_bit", [True, False])
+def test_an_epoch_gathers_mini_batches_and_copies_no_training_set(mnist, eight_bit):
+    """An epoch allocates nothing big: mini-batches are gathered a chunk at a time, the
+    set is never copied shuffled. MNIST is kept as 8-bit codes (a quarter of float32);
+    other data as given, not copied."""
+    from gpunet.engines.rows import EightBitRows, FloatRows
+
     X, Y = _data(mnist, 5000, np.float32)
+    if not eight_bit:
+        X[7, 300] = 0.3  # not u / 255
     net = gpunet.Network([784, 30, 10], dtype="float32", seed=0)
     engine = CpuEngine(net, X, Y, TrainingSettings(epochs=1, mini_batch_size=10, eta=3.0))
-    assert engine.X is X and engine.Y is Y
+    if eight_bit:
+        assert isinstance(engine.rows, EightBitRows)
+        assert engine.rows.codes.dtype == np.uint8 and engine.rows.codes.shape == (5000, 795)
+    else:
+        assert isinstance(engine.rows, FloatRows)
+        assert engine.rows.X is X and engine.rows.Y is Y
     perm = np.random.default_rng(0).permutation(5000)
     tracemalloc.start()
     try:

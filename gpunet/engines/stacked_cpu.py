@@ -13,7 +13,11 @@ shapes (batched ``matmul`` runs the same BLAS call per network; every activation
 error and scratch buffer is whole and contiguous per network, the constant unit
 included; ``η_k/k`` and the L2 decay are per-network columns holding the very values
 the single engine's 0-d constants hold), so each network's run is bit for bit the run
-``Network.SGD`` makes with the CPU engine (tests/test_stack.py checks it).
+``Network.SGD`` makes with the CPU engine (tests/test_stack.py checks it). Each
+chunk of mini-batches is gathered as the CPU engine gathers it (from 8-bit codes where
+that is exact, :mod:`gpunet.engines.rows`), into a buffer of ``[x, 1]`` rows and one
+of ``y`` rows per network: ``x`` contiguous makes its product by the first layer's
+matrix ~8% faster than from rows ``[x, 1, y]``.
 
 Working layout per network and layer: the CPU engine's ``-[wᵀ; bᵀ]`` (a hidden
 layer's units followed by idle units, σ = 0, and the constant unit, σ = 1, whose output
@@ -31,6 +35,7 @@ import numpy as np
 
 from ..costs import CrossEntropyCost, QuadraticCost
 from .cpu import set_fixed_units, working_shapes
+from .rows import Rows, training_rows
 
 if TYPE_CHECKING:
     from ..backends import Array
@@ -59,7 +64,8 @@ class StackedCpuEngine:
     name = "cpu"
 
     def __init__(self, stack: "NetworkStack", X: "Array", Y: "Array",
-                 settings: "StackedSettings", data: Optional[np.ndarray] = None) -> None:
+                 settings: "StackedSettings",
+                 data: Optional[Rows] = None) -> None:
         reason = unfit_reason(stack)
         if reason:
             raise ValueError(f"engine 'cpu' cannot train this stack: {reason}; "
@@ -89,28 +95,33 @@ class StackedCpuEngine:
                 for k, d in enumerate(decays):
                     block[k, :n_prev, :n_l] = d
 
+        # The CPU engine's chunks of mini-batches, per network: x (with its column of
+        # ones) and y, gathered from 8-bit codes where exact (gpunet.engines.rows).
         self.data = training_rows(X, Y, dtype) if data is None else data
-        row_bytes = self.data.shape[1] * dtype.itemsize
+        row_bytes = (n_in + 1 + n_out) * dtype.itemsize
         self.chunk_steps = max(1, min(n // m, CHUNK_BYTES // (K * m * row_bytes)))
-        self.chunk = np.empty((K, self.chunk_steps * m, self.data.shape[1]), dtype)
-        self.steps = [self._step_ops(self.chunk[:, j * m:(j + 1) * m])
+        rows = self.chunk_steps * m
+        self.gather = self.data.gatherer(K * rows)
+        self.xchunk = np.ones((K, rows, n_in + 1), dtype)
+        self.ychunk = np.empty((K, rows, n_out), dtype)
+        self.steps = [self._step_ops(self.xchunk[:, j * m:(j + 1) * m],
+                                     self.ychunk[:, j * m:(j + 1) * m])
                       for j in range(self.chunk_steps)]
-        k = n % m
-        self.tail = np.empty((K, k, self.data.shape[1]), dtype) if k else None
-        self.tail_ops = self._step_ops(self.tail) if self.tail is not None else []
+        k = n % m  # a smaller last mini-batch: buffers of its own
+        self.tail = (np.ones((K, k, n_in + 1), dtype), np.empty((K, k, n_out), dtype))
+        self.tail_ops = self._step_ops(*self.tail) if k else []
 
     # ------------------------------------------------------------------ the step
-    def _step_ops(self, rows: np.ndarray) -> list[Op]:
-        """The NumPy calls of one step on ``rows`` (``(K, k, [x, 1, y])``)."""
+    def _step_ops(self, x: np.ndarray, y: np.ndarray) -> list[Op]:
+        """The NumPy calls of one step on the mini-batches ``x`` (``(K, k, [x, 1])``), ``y``."""
         sizes, dtype = self.stack.sizes, self.work.dtype
-        L, K, k, n_in = len(sizes) - 1, rows.shape[0], rows.shape[1], sizes[0]
+        L, K, k = len(sizes) - 1, x.shape[0], x.shape[1]
 
         def column(values: Sequence[float]) -> np.ndarray:
             # Per network the value the CPU engine's 0-d constant np.array(v, dtype) holds.
             return np.array([np.array(v, dtype) for v in values], dtype).reshape(K, 1, 1)
 
         one = np.array(1, dtype)
-        x, y = rows[:, :, :n_in + 1], rows[:, :, n_in + 1:]
         # A^l (a hidden layer's with its idle units and constant unit: the next layer's
         # [a, 0, 1]), Δ^l and scratch, each whole and contiguous per network, as in the
         # CPU engine.
@@ -150,19 +161,21 @@ class StackedCpuEngine:
         """One epoch: network ``k`` visits the rows in the order ``permutations[k]``."""
         perm = np.asarray(permutations, dtype=np.intp)
         self._load()
-        take, data, m = np.take, self.data, self.m
-        C, chunk, steps = self.chunk_steps, self.chunk, self.steps
+        gather, m = self.gather, self.m
+        C, x, y, steps = self.chunk_steps, self.xchunk, self.ychunk, self.steps
         full = self.n // m
         with np.errstate(over="ignore"):  # e^{-z} = inf for very negative z: σ = 0, right
             for first in range(0, full, C):
                 c = min(C, full - first)
-                take(data, perm[:, first * m:(first + c) * m], 0,
-                     chunk if c == C else chunk[:, :c * m], "clip")
+                if c == C:
+                    gather(perm[:, first * m:(first + c) * m], x, y)
+                else:
+                    gather(perm[:, first * m:(first + c) * m], x[:, :c * m], y[:, :c * m])
                 for ops in steps[:c]:
                     for f, args in ops:
                         f(*args)
-            if self.tail is not None:
-                take(data, perm[:, full * m:], 0, self.tail, "clip")
+            if self.tail_ops:
+                gather(perm[:, full * m:], *self.tail)
                 for f, args in self.tail_ops:
                     f(*args)
         self._store()
@@ -180,16 +193,6 @@ class StackedCpuEngine:
             n_out, n_in = w.shape[1:]
             np.negative(W[:, :n_in, :n_out].transpose(0, 2, 1), out=w)
             np.negative(W[:, -1, :n_out], out=b[:, :, 0])
-
-
-def training_rows(X: np.ndarray, Y: np.ndarray, dtype: Any) -> np.ndarray:
-    """The training set as rows ``[x, 1, y]`` (made once per ``SGD`` call, read only)."""
-    n, n_in = X.shape
-    data = np.empty((n, n_in + 1 + Y.shape[1]), dtype)
-    data[:, :n_in] = X
-    data[:, n_in] = 1
-    data[:, n_in + 1:] = Y
-    return data
 
 
 class _Rows:
