@@ -294,16 +294,3 @@ def test_stacked_cpu_engine_refused_off_numpy(small):
     with pytest.raises(ValueError, match="engine 'cpu' cannot train this stack: .*NumPy"):
         stack.SGD(small[0], 1, 10, 0.5, verbose=False, engine="cpu")
 
-
-@pytest.mark.parametrize("threads", [1, 2, 3])
-def test_stacked_cpu_engine_results_do_not_depend_on_threads(small, threads):
-    train, test = small
-    seeds, etas, lmbdas = [3, 0, 7, 1, 4], [0.5, 3.0, 1.0, 2.0, 0.1], [0.0, 5.0, 1.0, 0.0, 2.0]
-    reference = NetworkStack(SIZES, seeds, cost="quadratic", init="large", device="cpu")
-    expected = reference.SGD(train, 2, 10, etas, lmbdas, test_data=test, verbose=False,
-                             engine="cpu", threads=1)
-    stack = NetworkStack(SIZES, seeds, cost="quadratic", init="large", device="cpu")
-    got = stack.SGD(train, 2, 10, etas, lmbdas, test_data=test, verbose=False,
-                    engine="cpu", threads=threads)
-    np.testing.assert_array_equal(stack.parameters, reference.parameters)
-    assert [h.evaluation_accuracy for h in got] == [h.evaluation_accuracy for h in expected]

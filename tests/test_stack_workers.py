@@ -16,7 +16,9 @@ import pytest
 
 from gpunet import NetworkStack
 from gpunet.engines import stacked_workers
+from gpunet.engines.rows import FloatRows
 from gpunet.engines.stacked import StackedSettings
+from gpunet.engines.stacked_cpu import StackedCpuEngine
 from gpunet.engines.stacked_workers import (WORKERS_FROM, WorkerFailed,
                                             WorkerStackedCpuEngine, workers_for)
 
@@ -63,13 +65,18 @@ def settings(K):
                            lmbda=tuple(LMBDAS[:K]), verbose=False)
 
 
-def engine_and_data(small, K=4, workers=2):
+def engine_and_data(small, K=4, workers=2, sizes=SIZES, n=None):
     (X, y), _ = small
-    stack = NetworkStack(SIZES, SEEDS[:K], cost="quadratic", init="large", device="cpu")
+    X, y = X[:n], y[:n]
+    stack = NetworkStack(sizes, SEEDS[:K], cost="quadratic", init="large", device="cpu")
     X = np.asarray(X, np.float32)
     Y = np.zeros((len(y), 10), np.float32)
     Y[np.arange(len(y)), y] = 1
-    engine = WorkerStackedCpuEngine(stack, X, Y, settings(K), workers)
+    if workers == 1:
+        engine = StackedCpuEngine(stack, X, Y, settings(K))
+        engine.close = lambda: None
+    else:
+        engine = WorkerStackedCpuEngine(stack, X, Y, settings(K), workers)
     perms = np.stack([np.random.default_rng(k).permutation(len(X)) for k in range(K)])
     return stack, engine, perms
 
@@ -91,7 +98,7 @@ def test_an_error_in_a_worker_comes_back_with_its_traceback(small):
     worker = stacked_workers._Worker(
         {"sizes": SIZES, "dtype": "float32", "cost": "NoSuchCost", "count": 1,
          "mini_batch_size": 10, "eta": (1.0,), "lmbda": (0.0,)},
-        np.zeros((10, 784), np.float32), np.zeros((10, 10), np.float32))
+        FloatRows(np.zeros((10, 784), np.float32), np.zeros((10, 10), np.float32)))
     try:
         worker.send(("epoch", np.zeros((1, 10)), np.zeros((1, 10), np.intp)))
         with pytest.raises(WorkerFailed, match=r"(?s)worker process.*failed.*NoSuchCost"):
@@ -192,3 +199,25 @@ def test_workers_import_the_gpunet_this_process_runs(tmp_path, mnist):
                           cwd=tmp_path, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def blas_threads():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    return {i["num_threads"] for i in threadpoolctl.threadpool_info()
+            if i["user_api"] == "blas"}
+
+
+@pytest.mark.parametrize("workers,sizes", [(1, SIZES), (2, SIZES), (2, [784, 1024, 10])])
+def test_every_group_runs_blas_on_one_thread(small, workers, sizes):
+    """As the single CPU engine: a book step's products are microseconds; and with
+    workers busy on the other cores a second BLAS thread only competes with them, so
+    this process's group keeps to one even where its products are large."""
+    stack, engine, perms = engine_and_data(small, K=2, workers=workers, sizes=sizes, n=100)
+    local = engine.local if workers > 1 else engine
+    seen = []
+    local.steps[0].append((lambda: seen.append(blas_threads()), ()))
+    before = blas_threads()
+    engine.train_epoch(perms)
+    engine.close()
+    assert seen and all(s == {1} for s in seen), seen
+    assert blas_threads() == before

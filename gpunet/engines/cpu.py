@@ -115,7 +115,6 @@ class CpuEngine:
             raise ValueError(f"engine 'cpu' cannot train this network: {reason}; "
                              f"use engine 'eager' or 'auto'.")
         self.net = net
-        self._threadpools: Any = None
         self.examples_done = 0
         sizes = list(net.sizes)
         dtype = np.dtype(net.dtype)
@@ -230,17 +229,8 @@ class CpuEngine:
         self._store()
 
     def _blas_threads(self) -> ContextManager[Any]:
-        """BLAS on one thread for the epoch when the products are small (threadpoolctl)."""
-        largest = max(self.m * r * c for r, c in self.shapes)
-        if largest >= SINGLE_THREAD_BELOW:
-            return contextlib.nullcontext()
-        if self._threadpools is None:
-            try:
-                from threadpoolctl import ThreadpoolController
-            except ImportError:
-                return contextlib.nullcontext()
-            self._threadpools = ThreadpoolController()
-        return cast(ContextManager[Any], self._threadpools.limit(limits=1, user_api="blas"))
+        """BLAS on one thread for the epoch when the products are small."""
+        return blas_threads_for(max(self.m * r * c for r, c in self.shapes))
 
     def _gather(self, idx: np.ndarray) -> None:
         """The rows ``idx`` of the training set into the chunk's first ``len(idx)`` rows."""
@@ -282,6 +272,22 @@ def set_fixed_units(W: Sequence[np.ndarray], sizes: Sequence[int]) -> None:
     for W_l, n_l in zip(W[:-1], sizes[1:-1]):
         W_l[..., -1, n_l:-1] = ONE_UNIT_BIAS
         W_l[..., -1, -1] = -ONE_UNIT_BIAS
+
+
+_threadpools: Any = None  # threadpoolctl's controller, made once (it inspects the libraries)
+
+
+def blas_threads_for(largest: int) -> ContextManager[Any]:
+    """BLAS on one thread (threadpoolctl) while the largest matrix product of a step has
+    fewer than :data:`SINGLE_THREAD_BELOW` multiply-adds; else BLAS as it is."""
+    global _threadpools
+    if largest >= SINGLE_THREAD_BELOW:
+        return contextlib.nullcontext()
+    if _threadpools is None:
+        from threadpoolctl import ThreadpoolController
+
+        _threadpools = ThreadpoolController()
+    return cast(ContextManager[Any], _threadpools.limit(limits=1, user_api="blas"))
 
 
 def _views(flat: np.ndarray, shapes: Sequence[tuple[int, int]]) -> list[np.ndarray]:

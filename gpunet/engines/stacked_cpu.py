@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, cast
 import numpy as np
 
 from ..costs import CrossEntropyCost, QuadraticCost
-from .cpu import set_fixed_units, working_shapes
+from .cpu import blas_threads_for, set_fixed_units, working_shapes
 from .rows import Rows, training_rows
 
 if TYPE_CHECKING:
@@ -81,6 +81,8 @@ class StackedCpuEngine:
         # Per network and layer -[wᵀ; bᵀ], (n_in + 1, n_out), a hidden layer with its idle
         # units and constant unit: the CPU engine's shapes and fixed units.
         shapes = working_shapes(sizes)
+        # As the CPU engine: BLAS on one thread for small products (per network).
+        self.largest_product = max(m * r * c for r, c in shapes)
         total = sum(r * c for r, c in shapes)
         self.work = np.zeros((K, total), dtype)
         self.grad = np.empty((K, total), dtype)
@@ -164,7 +166,7 @@ class StackedCpuEngine:
         gather, m = self.gather, self.m
         C, x, y, steps = self.chunk_steps, self.xchunk, self.ychunk, self.steps
         full = self.n // m
-        with np.errstate(over="ignore"):  # e^{-z} = inf for very negative z: σ = 0, right
+        with blas_threads_for(self.largest_product), np.errstate(over="ignore"):  # e^{-z} = inf: σ = 0, right
             for first in range(0, full, C):
                 c = min(C, full - first)
                 if c == C:
@@ -193,74 +195,6 @@ class StackedCpuEngine:
             n_out, n_in = w.shape[1:]
             np.negative(W[:, :n_in, :n_out].transpose(0, 2, 1), out=w)
             np.negative(W[:, -1, :n_out], out=b[:, :, 0])
-
-
-class _Rows:
-    """Networks ``a`` to ``b - 1`` of a stack, as the stacked CPU engine reads a stack:
-    views of their rows, so a group's engine trains the stack's own parameters."""
-
-    def __init__(self, stack: "NetworkStack", a: int, b: int) -> None:
-        self.sizes, self.dtype, self.cost = stack.sizes, stack.dtype, stack.cost
-        self.backend = stack.backend
-        self.weights = [w[a:b] for w in stack.weights]
-        self.biases = [bias[a:b] for bias in stack.biases]
-        self.count = b - a
-
-    def __len__(self) -> int:
-        return self.count
-
-
-class ThreadedStackedCpuEngine:
-    """The stacked CPU engine with the networks split into groups, one thread each.
-
-    The networks of a stack never interact, so each group trains its whole epoch on its
-    own; the threads meet only at the epoch's end. NumPy releases the GIL inside its
-    matrix products and ufunc loops, so on a machine with several cores the groups'
-    arithmetic runs at the same time (only the calls' Python overhead takes turns).
-    Every network makes exactly the operations it makes in one group, so the results
-    do not depend on the number of threads.
-    """
-
-    name = "cpu"
-
-    def __init__(self, stack: "NetworkStack", X: "Array", Y: "Array",
-                 settings: "StackedSettings", threads: int) -> None:
-        import dataclasses
-        import weakref
-        from concurrent.futures import ThreadPoolExecutor
-
-        reason = unfit_reason(stack)
-        if reason:
-            raise ValueError(f"engine 'cpu' cannot train this stack: {reason}; "
-                             f"use engine 'eager' or 'auto'.")
-        K = len(stack)
-        threads = max(1, min(threads, K))
-        bounds = [K * i // threads for i in range(threads + 1)]
-        self.groups = list(zip(bounds[:-1], bounds[1:]))
-        data = training_rows(X, Y, np.dtype(stack.dtype))
-        self.engines = [
-            StackedCpuEngine(cast(Any, _Rows(stack, a, b)), X, Y,
-                             dataclasses.replace(settings, eta=settings.eta[a:b],
-                                                 lmbda=settings.lmbda[a:b]), data)
-            for a, b in self.groups]
-        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="gpunet-stack")
-        weakref.finalize(self, self.pool.shutdown, wait=False)
-
-    def train_epoch(self, permutations: np.ndarray) -> None:
-        futures = [self.pool.submit(engine.train_epoch, permutations[a:b])
-                   for engine, (a, b) in zip(self.engines, self.groups)]
-        for future in futures:
-            future.result()
-
-
-def default_threads() -> int:
-    """Threads for the stacked CPU engine: the CPUs this process may run on."""
-    import os
-
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def _views(flat: np.ndarray, shapes: Sequence[tuple[int, int]]) -> list[np.ndarray]:

@@ -14,8 +14,8 @@ their inputs and outputs.
 
 What crosses to a worker, over its stdin and stdout (pickle; no shared memory, so
 nothing is left behind in ``/dev/shm`` and a container's small ``/dev/shm`` is no
-limit): once, the group's settings and the training set (the worker keeps its own copy:
-~160 MB for MNIST in float32); each epoch, the group's parameter rows and
+limit): once, the group's settings and the training rows (:mod:`gpunet.engines.rows`; the
+worker keeps its own copy: MNIST's 8-bit codes are 39 MB); each epoch, the group's parameter rows and
 permutations in, the trained rows out (~100 KB a book network).
 
 Each network makes exactly the operations it makes in one group in this process, so
@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Optional, Sequence, cast
 
 import numpy as np
 
+from .rows import Rows, training_rows
 from .stacked_cpu import StackedCpuEngine, unfit_reason
 
 if TYPE_CHECKING:
@@ -124,10 +125,14 @@ class WorkerStackedCpuEngine:
         self.groups = list(zip(bounds[:-1], bounds[1:]))
         self.stack = stack
         self._threadpools: Any = None
+        # The training rows once for every group (MNIST: 8-bit codes, 39 MB, which is
+        # also what crosses to each worker).
+        data = training_rows(X, Y, np.dtype(stack.dtype))
         a, b = self.groups[0]
         self.local = StackedCpuEngine(
             cast(Any, GroupRows(stack, a, b)), X, Y,
-            dataclasses.replace(settings, eta=settings.eta[a:b], lmbda=settings.lmbda[a:b]))
+            dataclasses.replace(settings, eta=settings.eta[a:b], lmbda=settings.lmbda[a:b]),
+            data)
         self.workers: list[_Worker] = []
         self._finalizer = weakref.finalize(self, _stop_all, self.workers)
         try:
@@ -136,7 +141,7 @@ class WorkerStackedCpuEngine:
                     "sizes": list(stack.sizes), "dtype": np.dtype(stack.dtype).name,
                     "cost": stack.cost.__name__, "count": b - a,
                     "mini_batch_size": settings.mini_batch_size,
-                    "eta": settings.eta[a:b], "lmbda": settings.lmbda[a:b]}, X, Y))
+                    "eta": settings.eta[a:b], "lmbda": settings.lmbda[a:b]}, data))
         except BaseException:
             self.close()
             raise
@@ -179,14 +184,14 @@ class WorkerStackedCpuEngine:
 class _Worker:
     """One worker process and its pipes."""
 
-    def __init__(self, setup: dict[str, Any], X: np.ndarray, Y: np.ndarray) -> None:
+    def __init__(self, setup: dict[str, Any], data: Rows) -> None:
         env = dict(os.environ, **ONE_BLAS_THREAD,
                    GPUNET_WORKER_PATH=os.pathsep.join(p for p in sys.path if p))
         self.process = subprocess.Popen(
             [sys.executable, "-c", BOOTSTRAP],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
             start_new_session=False)
-        self.send(("setup", setup, X, Y))
+        self.send(("setup", setup, data))
 
     def send(self, message: Any) -> None:
         try:
@@ -277,12 +282,14 @@ def worker_main(stdin: Optional[BinaryIO] = None, stdout: Optional[BinaryIO] = N
             return
         try:
             if message[0] == "setup":
-                _, setup, X, Y = message
+                _, setup, data = message
                 stack = _WorkerStack(setup)
                 settings = StackedSettings(
                     epochs=1, mini_batch_size=setup["mini_batch_size"],
                     eta=tuple(setup["eta"]), lmbda=tuple(setup["lmbda"]), verbose=False)
-                engine = StackedCpuEngine(cast(Any, stack), X, Y, settings)
+                n = data.n  # X and Y only give the number of examples when data is given
+                engine = StackedCpuEngine(cast(Any, stack), np.empty((n, 0)),
+                                          np.empty((n, 0)), settings, data)
                 continue
             _, params, permutations = message
             assert engine is not None and stack is not None
