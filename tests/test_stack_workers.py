@@ -91,6 +91,8 @@ def test_a_dead_worker_is_a_clear_error_and_the_stack_keeps_its_last_epoch(small
         engine.train_epoch(perms)
     np.testing.assert_array_equal(stack.parameters, after_one)
     assert all(w.process.poll() is not None for w in engine.workers)
+    with pytest.raises(WorkerFailed, match="--workers 1"):  # and again, not a raw error
+        engine.train_epoch(perms)
 
 
 def test_an_error_in_a_worker_comes_back_with_its_traceback(small):
@@ -221,3 +223,12 @@ def test_every_group_runs_blas_on_one_thread(small, workers, sizes):
     engine.close()
     assert seen and all(s == {1} for s in seen), seen
     assert blas_threads() == before
+
+
+def test_a_worker_that_cannot_start_is_a_clear_error(small, monkeypatch):
+    monkeypatch.setattr(stacked_workers, "BOOTSTRAP", "import sys; sys.exit(3)")
+    stack, engine, perms = engine_and_data(small)
+    before = stack.parameters.copy()
+    with pytest.raises(WorkerFailed, match=r"stopped \(exit code 3\).*--workers 1"):
+        engine.train_epoch(perms)
+    np.testing.assert_array_equal(stack.parameters, before)

@@ -33,6 +33,7 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 import traceback
 import weakref
 from typing import TYPE_CHECKING, Any, BinaryIO, Optional, Sequence, cast
@@ -152,18 +153,17 @@ class WorkerStackedCpuEngine:
         it sends back (only once every group has finished, so an interrupted epoch
         leaves the whole stack at the last completed one)."""
         params = self.stack.parameters
-        for worker, (a, b) in zip(self.workers, self.groups[1:]):
-            worker.send(("epoch", np.ascontiguousarray(params[a:b]),
-                         np.ascontiguousarray(permutations[a:b])))
         a, b = self.groups[0]
-        before = params[a:b].copy() if self.workers else None
+        before = params[a:b].copy()
         try:
+            for worker, (c, d) in zip(self.workers, self.groups[1:]):
+                worker.send(("epoch", np.ascontiguousarray(params[c:d]),
+                             np.ascontiguousarray(permutations[c:d])))
             with self._one_blas_thread():  # as in the workers: every core is busy
                 self.local.train_epoch(permutations[a:b])
             trained = [worker.receive() for worker in self.workers]
         except BaseException:
-            if before is not None:
-                params[a:b] = before  # the stack stays at the last completed epoch
+            params[a:b] = before  # the stack stays at the last completed epoch
             self.close()
             raise
         for rows, (a, b) in zip(trained, self.groups[1:]):
@@ -191,14 +191,31 @@ class _Worker:
             [sys.executable, "-c", BOOTSTRAP],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
             start_new_session=False)
-        self.send(("setup", setup, data))
+        # The setup (the training rows: 39 MB for MNIST) is written while the worker
+        # starts (~0.3 s of imports) and this process trains its first group.
+        self._setup_error: Optional[BaseException] = None
+        self._setup = threading.Thread(target=self._send_setup, args=(setup, data),
+                                       name="gpunet-worker-setup", daemon=True)
+        self._setup.start()
+
+    def _send_setup(self, setup: dict[str, Any], data: Rows) -> None:
+        try:
+            self._write(("setup", setup, data))
+        except BaseException as error:  # raised again by the next send
+            self._setup_error = error
 
     def send(self, message: Any) -> None:
+        self._setup.join()
+        if self._setup_error is not None:
+            raise self._setup_error
+        self._write(message)
+
+    def _write(self, message: Any) -> None:
         try:
             assert self.process.stdin is not None
             pickle.dump(message, self.process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             self.process.stdin.flush()
-        except (BrokenPipeError, OSError):
+        except (OSError, ValueError):  # a broken or (after stop) closed pipe
             raise self._died() from None
 
     def receive(self) -> Any:
@@ -226,6 +243,7 @@ class _Worker:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
+        self._setup.join()  # its write fails now that the worker is gone
         for pipe in (self.process.stdin, self.process.stdout):
             if pipe is not None:
                 try:
