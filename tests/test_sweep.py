@@ -171,9 +171,11 @@ def test_sweep_vs_train_benchmark_runs_and_agrees(tmp_path, capsys):
     """A smoke run of ``gpunet bench --sweep-vs-train`` (its timings mean nothing here):
     K train commands and one sweep give every network the same accuracy per epoch."""
     assert main(["bench", "--sweep-vs-train", "2", "--epochs", "2", "--limit", "300",
-                 "--out", str(tmp_path), "--stamp", "s"]) == 0
+                 "--rounds", "2", "--out", str(tmp_path), "--stamp", "s"]) == 0
     result = json.loads((tmp_path / "s-sweep.json").read_text())
     assert result["networks"] == 2 and len(result["train_seconds"]) == 2
+    assert len(result["rounds"]) == 2
+    assert result["rounds"][result["median_round"]]["speedup"] == result["speedup"]
     assert result["identical_accuracy"] is True
     assert result["sweep_command"] == ("gpunet sweep --device cpu --dtype float32 --epochs 2 "
                                        "--limit 300 --seeds 0-1")

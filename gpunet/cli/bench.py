@@ -34,6 +34,9 @@ def add_parser(sub: Any, formatter: type) -> None:
                        help="instead: time K book networks as one `gpunet sweep` against K "
                        "`gpunet train` runs in turn (whole commands, wall time; --epochs "
                        "and --limit apply; gpunet.bench_sweep)")
+    bench.add_argument("--rounds", type=int, default=3, metavar="N",
+                       help="with --sweep-vs-train: rounds of (K train runs, one sweep); "
+                       "the median round's speed-up is reported")
     bench.set_defaults(run=run)
 
 
@@ -47,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
         epochs = 30 if args.epochs is None else args.epochs
         result = bench_sweep.sweep_vs_train(args.sweep_vs_train, epochs=epochs,
-                                            limit=args.limit)
+                                            limit=args.limit, rounds=args.rounds)
         json_path, md_path = bench_sweep.write(result, Path(args.out), args.stamp)
         print(f"wrote {json_path} and {md_path}")
         return 0
