@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import itertools
 import json
 import os
 import platform
@@ -67,6 +68,8 @@ CONFIGS = {
     "wide": Config("wide", (784, 1024, 1024, 10), 128, eta=0.1),
     "wide-large-batch": Config("wide-large-batch", (784, 1024, 1024, 10), 1024, eta=0.1),
     "book-sweep": Config("book-sweep", (784, 30, 10), 10, networks=(1, 10, 100)),
+    # The CPU's stacks: what one process gains per network by stacking (issue 11).
+    "book-stack": Config("book-stack", (784, 30, 10), 10, networks=(1, 4, 8)),
 }
 
 BOOK_LOOP_MAX_EXAMPLES = {"wide": 5000, "wide-large-batch": 5000}
@@ -74,6 +77,7 @@ BOOK_LOOP_MAX_EXAMPLES = {"wide": 5000, "wide-large-batch": 5000}
 IMPLEMENTATIONS = ("gpunet-numpy-f32", "gpunet-numpy-f64", "gpunet-numpy-eager-f32",
                    "gpunet-numpy-eager-f64", "gpunet-cupy-f32",
                    "gpunet-cupy-f64", "gpunet-cupy-fused-f32", "gpunet-cupy-fused-f64",
+                   "gpunet-numpy-stack-f32", "gpunet-numpy-stack-f64",
                    "torch-cpu", "torch-cuda", "jax-cpu", "sklearn-mlp", "book-loop")
 
 
@@ -309,6 +313,12 @@ def run_book_loop(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs
             "note": f"measured on the first {n:,} examples, scaled to the epoch"}
 
 
+def stacks_only(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int) -> Result:
+    """The stacked CPU engine's rows are K networks at once: sweep configurations only."""
+    raise Skip("a stack of networks: measured in the book-stack and book-sweep "
+               "configurations")
+
+
 RUNNERS: dict[str, Runner] = {
     "gpunet-numpy-f32": run_gpunet("cpu", "float32"),
     "gpunet-numpy-f64": run_gpunet("cpu", "float64"),
@@ -318,6 +328,8 @@ RUNNERS: dict[str, Runner] = {
     "gpunet-cupy-f64": run_gpunet("cuda", "float64"),
     "gpunet-cupy-fused-f32": run_gpunet("cuda", "float32", "fused"),
     "gpunet-cupy-fused-f64": run_gpunet("cuda", "float64", "fused"),
+    "gpunet-numpy-stack-f32": stacks_only,
+    "gpunet-numpy-stack-f64": stacks_only,
     "torch-cpu": run_torch("cpu"),
     "jax-cpu": run_jax,
     "torch-cuda": run_torch("cuda"),
@@ -464,25 +476,64 @@ def run_fused_stack(cfg: Config, K: int, dtype: DTypeLike, X: np.ndarray, y: np.
     return seconds[warmup:]
 
 
+def run_cpu_stack(cfg: Config, K: int, dtype: DTypeLike, X: np.ndarray, y: np.ndarray,
+                  warmup: int, epochs: int) -> list[float]:
+    """Seconds per epoch of ``K`` networks (seeds 0..K-1) as one stack in this process
+    (the stacked CPU engine, no workers): the per-network gain of stacking on one core."""
+    from .datasets import as_examples
+    from .engines.stacked import StackedSettings
+    from .engines.stacked_cpu import StackedCpuEngine
+    from .stack import NetworkStack
+
+    stack = NetworkStack(list(cfg.sizes), seeds=list(range(K)), cost="quadratic",
+                         init="large", dtype=dtype, device="cpu")
+    data = as_examples((X, y), cfg.sizes[0], cfg.sizes[-1], "training data")
+    settings = StackedSettings(epochs=1, mini_batch_size=cfg.mini_batch_size,
+                               eta=(cfg.eta,) * K, lmbda=(0.0,) * K, verbose=False)
+    engine = StackedCpuEngine(stack, np.asarray(data.X, stack.dtype),
+                              np.asarray(data.Y, stack.dtype), settings)
+    seconds = []
+    for _ in range(warmup + epochs):
+        perms = np.stack([rng.permutation(len(y)) for rng in stack.rngs])
+        start = time.perf_counter()
+        engine.train_epoch(perms)
+        seconds.append(time.perf_counter() - start)
+    return seconds[warmup:]
+
+
+STACK_RUNNERS = {"gpunet-cupy-fused": run_fused_stack, "gpunet-numpy-stack": run_cpu_stack}
+
+
 def sweep_rows(cfg: Config, implementations: Sequence[str], X: np.ndarray, y: np.ndarray,
                warmup: int, epochs: int, log: Callable[[str], None]) -> list[dict[str, Any]]:
     """``K`` networks at once (fused, one launch) against ``K`` runs one after another.
 
     The sequential rows are ``K`` times the measured single-network epoch of each
     implementation asked for (marked ``derived``): what training the sweep one run at
-    a time would cost.
+    a time would cost. The single network is timed before and after the stacks, and
+    its epoch is the median of both (a shared machine's speed drifts within minutes).
     """
     rows: list[dict[str, Any]] = []
     base = {"config": cfg.name, "sizes": list(cfg.sizes), "mini_batch_size": cfg.mini_batch_size}
+    single = Config("book", cfg.sizes, cfg.mini_batch_size, cfg.eta)
+    singles = [i for i in implementations
+               if not i.startswith(tuple(STACK_RUNNERS)) and i in RUNNERS]
+    before: dict[str, list[float]] = {}
+    skipped: dict[str, str] = {}
+    for impl in singles:
+        try:
+            before[impl] = RUNNERS[impl](single, X, y, warmup, epochs)["seconds"]
+        except Skip as why:
+            skipped[impl] = str(why)
     dtypes: tuple[Literal["float32", "float64"], ...] = ("float32", "float64")
-    for dtype in dtypes:
-        impl = f"gpunet-cupy-fused-{dtype[0]}{dtype[-2:]}"
+    for (prefix, runner), dtype in itertools.product(STACK_RUNNERS.items(), dtypes):
+        impl = f"{prefix}-{dtype[0]}{dtype[-2:]}"
         if impl not in implementations:
             continue
         for K in cfg.networks:
             row = dict(base, implementation=f"{impl} (K at once)", networks=K)
             try:
-                seconds = run_fused_stack(cfg, K, dtype, X, y, warmup, epochs)
+                seconds = runner(cfg, K, dtype, X, y, warmup, epochs)
             except Skip as why:
                 row["skipped"] = str(why)
                 log(f"{cfg.name:17s} {impl:17s} K={K:<4d} skipped: {why}")
@@ -495,22 +546,20 @@ def sweep_rows(cfg: Config, implementations: Sequence[str], X: np.ndarray, y: np
             log(f"{cfg.name:17s} {impl:17s} K={K:<4d} {median:9.4f} s/epoch "
                 f"{K / median:10.1f} network-epochs/s")
             rows.append(row)
-    for impl in implementations:
-        if impl.startswith("gpunet-cupy-fused") or impl not in RUNNERS:
+    for impl in singles:
+        if impl in skipped:
+            rows.append(dict(base, implementation=f"{impl} (K runs in turn)",
+                             skipped=skipped[impl]))
             continue
-        single = Config("book", cfg.sizes, cfg.mini_batch_size, cfg.eta)
-        try:
-            info = RUNNERS[impl](single, X, y, warmup, epochs)
-        except Skip as why:
-            rows.append(dict(base, implementation=f"{impl} (K runs in turn)", skipped=str(why)))
-            continue
-        t1 = statistics.median(info["seconds"])
+        seconds = before[impl] + RUNNERS[impl](single, X, y, warmup, epochs)["seconds"]
+        t1 = statistics.median(seconds)
         for K in cfg.networks:
             rows.append(dict(base, implementation=f"{impl} (K runs in turn)", networks=K,
-                             derived=True, median_seconds=K * t1,
+                             derived=True, median_seconds=K * t1, seconds=seconds,
                              examples_per_second=len(y) / t1,
                              network_epochs_per_second=1 / t1))
-        log(f"{cfg.name:17s} {impl:17s} one network {t1:9.4f} s/epoch")
+        log(f"{cfg.name:17s} {impl:17s} one network {t1:9.4f} s/epoch "
+            f"(before and after the stacks)")
     return rows
 
 

@@ -59,3 +59,24 @@ def test_book_sweep_rows_fused_at_once_and_runs_in_turn(tmp_path):
     table = (tmp_path / "sweep.md").read_text()
     assert "### `book-sweep`: K networks [784, 30, 10], m = 10" in table
     assert "| gpunet-numpy-f32 (K runs in turn) | 100 |" in table
+
+
+def test_book_stack_rows_time_the_stacked_cpu_engine(tmp_path):
+    """``book-stack``: K networks as one stack in one process against K runs in turn;
+    the stacked rows train for real (K networks' epochs in each timing)."""
+    run = run_gpunet("bench", "--quick", "--configs", "book-stack,book", "--impl",
+                     "gpunet-numpy-f32,gpunet-numpy-stack-f32", "--out", tmp_path,
+                     "--stamp", "stack")
+    assert run.returncode == 0, run.stderr
+    rows = json.loads((tmp_path / "stack.json").read_text())["results"]
+    stacked = [r for r in rows if r["implementation"] == "gpunet-numpy-stack-f32 (K at once)"]
+    assert [r["networks"] for r in stacked] == [1, 4, 8]
+    for r in stacked:
+        assert len(r["seconds"]) == 2 and r["median_seconds"] > 0
+        assert r["network_epochs_per_second"] == pytest.approx(r["networks"]
+                                                               / r["median_seconds"])
+    # 8 networks' epochs take longer than one network's: each timing trains all K.
+    assert stacked[2]["median_seconds"] > 3 * stacked[0]["median_seconds"]
+    skipped = [r for r in rows if r["config"] == "book"
+               and r["implementation"] == "gpunet-numpy-stack-f32"]
+    assert skipped and "book-stack" in skipped[0]["skipped"]
