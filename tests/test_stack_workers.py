@@ -232,3 +232,22 @@ def test_a_worker_that_cannot_start_is_a_clear_error(small, monkeypatch):
     with pytest.raises(WorkerFailed, match=r"stopped \(exit code 3\).*--workers 1"):
         engine.train_epoch(perms)
     np.testing.assert_array_equal(stack.parameters, before)
+
+
+def test_the_cli_reports_a_failed_worker_in_one_line(monkeypatch, capsys):
+    from gpunet.cli import main
+
+    monkeypatch.setattr(stacked_workers, "BOOTSTRAP", "import sys; sys.exit(3)")
+    code = main(["sweep", "--device", "cpu", "--epochs", "1", "--limit", "100",
+                 "--seeds", "0-1", "--workers", "2"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("gpunet: error: a worker process of the stacked CPU engine "
+                          "stopped (exit code 3)") and "--workers 1" in err
+    assert "Traceback" not in err
+
+
+def test_a_worker_that_cannot_be_started_is_a_clear_error(small, monkeypatch):
+    monkeypatch.setattr(stacked_workers.sys, "executable", "/nonexistent/python")
+    with pytest.raises(WorkerFailed, match="could not start a worker.*--workers 1"):
+        engine_and_data(small)

@@ -74,6 +74,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except Exception as exc:
+        from ..engines.stacked_workers import WorkerFailed
+
+        if isinstance(exc, WorkerFailed):  # its message says what failed and what to do
+            print(f"gpunet: error: {exc}", file=sys.stderr)
+            return 1
         # CuPy's own errors (out of memory, a launch or driver failure) get one line too.
         if type(exc).__module__.split(".")[0] not in ("cupy", "cupy_backends"):
             raise

@@ -187,10 +187,15 @@ class _Worker:
     def __init__(self, setup: dict[str, Any], data: Rows) -> None:
         env = dict(os.environ, **ONE_BLAS_THREAD,
                    GPUNET_WORKER_PATH=os.pathsep.join(p for p in sys.path if p))
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", BOOTSTRAP],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
-            start_new_session=False)
+        try:
+            self.process = subprocess.Popen([sys.executable, "-c", BOOTSTRAP],
+                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            env=env)
+        except OSError as error:
+            raise WorkerFailed(
+                f"could not start a worker process of the stacked CPU engine with "
+                f"{sys.executable!r}: {error}. Train in one process with --workers 1 "
+                f"(NetworkStack.SGD(..., workers=1)).") from None
         # The setup (the training rows: 39 MB for MNIST) is written while the worker
         # starts (~0.3 s of imports) and this process trains its first group.
         self._setup_error: Optional[BaseException] = None
