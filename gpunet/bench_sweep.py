@@ -64,7 +64,7 @@ def sweep_vs_train(networks: int = 8, epochs: int = 30, limit: Optional[int] = N
         _run(["sweep", *warm, "--seeds", seeds])
         train_correct: dict[int, list[int]] = {}
         sweep_correct: list[dict[int, list[int]]] = []
-        measured = []
+        measured: list[dict[str, Any]] = []
         sweep_args = ["sweep", *common, "--seeds", seeds]
         for r in range(rounds):
             each = []
