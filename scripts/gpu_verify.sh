@@ -17,11 +17,13 @@
 #                   the fused engine (the eager one if there is no --engine fused) and
 #                   on the eager engine; CuPy's memory pool is off there, so every
 #                   allocation is its own and memcheck sees each out-of-bounds access
-#   6. bench        gpunet bench, every GPU implementation and the PyTorch CUDA peer
+#   6. targets      python -m gpunet.bench_targets: issue 9's and 11's GPU targets
+#                   (fused book epoch, against NumPy and PyTorch CUDA; K = 100 vs 1)
+#   7. bench        gpunet bench, every GPU implementation and the PyTorch CUDA peer
 #
-# Everything goes to OUTDIR, in at most 8 files: summary.txt (the step table and what
-# to commit), run.log (every step's output), pytest.log, sanitizer.log, check.json,
-# bench.json, bench.md. The check and bench results are also copied into benchmarks/
+# Everything goes to OUTDIR, in at most 8 files: summary.txt (the step table, the
+# targets' verdicts and what to commit), run.log (every step's output), pytest.log,
+# sanitizer.log, check.json, targets.json, bench.json, bench.md. The check and bench results are also copied into benchmarks/
 # with the GPU's name and the date in their names, ready to commit.
 # Exit status: 0 when every step passed, 1 otherwise, 2 for bad usage.
 
@@ -139,7 +141,12 @@ else
     record sanitizer FAIL "compute-sanitizer is not on the PATH"
 fi
 
-# ---------------------------------------------------------------- 6. benchmark
+# ---------------------------------------------------------------- 6. targets
+# Issues 9 and 11: the fused book epoch (<= 30 ms, >= 10x NumPy and PyTorch CUDA here)
+# and K = 100 networks in one launch (<= 3x one); one PASS/FAIL line each in run.log.
+step targets 150 "$RUN_LOG" "$PY" -m gpunet.bench_targets "$OUT/targets.json"
+
+# ---------------------------------------------------------------- 7. benchmark
 IMPLS=$("$PY" -c 'from gpunet.bench import IMPLEMENTATIONS as I; print(",".join(i for i in I if "cupy" in i or "cuda" in i))' 2>>"$RUN_LOG")
 if [ -n "$IMPLS" ]; then
     mkdir -p "$OUT/bench-tmp"
@@ -173,7 +180,7 @@ fi
 # ---------------------------------------------------------------- results into benchmarks/
 # (only from a machine where nvidia-smi named a GPU)
 COPIED=()
-[ "$GPU_NAME" != unknown-gpu ] && mkdir -p benchmarks && for pair in "bench.json:$STAMP.json" "bench.md:$STAMP.md" "check.json:check-$STAMP.json"; do
+[ "$GPU_NAME" != unknown-gpu ] && mkdir -p benchmarks && for pair in "bench.json:$STAMP.json" "bench.md:$STAMP.md" "check.json:check-$STAMP.json" "targets.json:targets-$STAMP.json"; do
     src="$OUT/${pair%%:*}" dst="benchmarks/${pair#*:}"
     if [ -s "$src" ] && cp "$src" "$dst"; then COPIED+=("$dst"); fi
 done
@@ -194,7 +201,13 @@ FAILED=0
     echo
     if [ -s "$OUT/check.json" ]; then
         echo "gpunet check:"
-        grep -E '^(PASS|FAIL|SKIP) ' "$RUN_LOG" | sed 's/^/  /'
+        grep -E '^(PASS|FAIL|SKIP) ' "$RUN_LOG" | grep -v -E '^(PASS|FAIL) (fused|K = 100)' \
+            | sed 's/^/  /'
+        echo
+    fi
+    if grep -q -E '^(PASS|FAIL) (fused|K = 100)' "$RUN_LOG"; then
+        echo "targets (issues 9 and 11; targets.json):"
+        grep -E '^(PASS|FAIL) (fused|K = 100)' "$RUN_LOG" | sed 's/^/  /'
         echo
     fi
     if [ -f "$OUT/pytest.log" ]; then
