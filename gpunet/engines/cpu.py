@@ -278,11 +278,16 @@ _threadpools: Any = None  # threadpoolctl's controller, made once (it inspects t
 
 
 def blas_threads_for(largest: int) -> ContextManager[Any]:
-    """BLAS on one thread (threadpoolctl) while the largest matrix product of a step has
-    fewer than :data:`SINGLE_THREAD_BELOW` multiply-adds; else BLAS as it is."""
-    global _threadpools
+    """BLAS on one thread while the largest matrix product of a step has fewer than
+    :data:`SINGLE_THREAD_BELOW` multiply-adds; else BLAS as it is."""
     if largest >= SINGLE_THREAD_BELOW:
         return contextlib.nullcontext()
+    return one_blas_thread()
+
+
+def one_blas_thread() -> ContextManager[Any]:
+    """BLAS on one thread while the context lasts (threadpoolctl)."""
+    global _threadpools
     if _threadpools is None:
         from threadpoolctl import ThreadpoolController
 

@@ -41,7 +41,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Optional, Sequence, cast
 import numpy as np
 
 from .rows import Rows, training_rows
-from .stacked_cpu import StackedCpuEngine, unfit_reason
+from .cpu import one_blas_thread
+from .stacked_cpu import StackedCpuEngine
 
 if TYPE_CHECKING:
     from ..backends import Array
@@ -116,18 +117,14 @@ class WorkerStackedCpuEngine:
                  settings: "StackedSettings", workers: int) -> None:
         import dataclasses
 
-        reason = unfit_reason(stack)
-        if reason:
-            raise ValueError(f"engine 'cpu' cannot train this stack: {reason}; "
-                             f"use engine 'eager' or 'auto'.")
         K = len(stack)
         workers = max(1, min(workers, K))
         bounds = [K * i // workers for i in range(workers + 1)]
         self.groups = list(zip(bounds[:-1], bounds[1:]))
         self.stack = stack
-        self._threadpools: Any = None
         # The training rows once for every group (MNIST: 8-bit codes, 39 MB, which is
-        # also what crosses to each worker).
+        # also what crosses to each worker). The local group's engine checks the stack
+        # (NumPy, the book's costs) before any worker starts.
         data = training_rows(X, Y, np.dtype(stack.dtype))
         a, b = self.groups[0]
         self.local = StackedCpuEngine(
@@ -159,7 +156,7 @@ class WorkerStackedCpuEngine:
             for worker, (c, d) in zip(self.workers, self.groups[1:]):
                 worker.send(("epoch", np.ascontiguousarray(params[c:d]),
                              np.ascontiguousarray(permutations[c:d])))
-            with self._one_blas_thread():  # as in the workers: every core is busy
+            with one_blas_thread():  # as in the workers: every core is busy
                 self.local.train_epoch(permutations[a:b])
             trained = [worker.receive() for worker in self.workers]
         except BaseException:
@@ -168,13 +165,6 @@ class WorkerStackedCpuEngine:
             raise
         for rows, (a, b) in zip(trained, self.groups[1:]):
             params[a:b] = rows
-
-    def _one_blas_thread(self) -> Any:
-        if self._threadpools is None:
-            from threadpoolctl import ThreadpoolController
-
-            self._threadpools = ThreadpoolController()
-        return self._threadpools.limit(limits=1, user_api="blas")
 
     def close(self) -> None:
         """Stop the workers (idempotent); the engine cannot train after this."""
