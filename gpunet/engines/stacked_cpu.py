@@ -29,12 +29,13 @@ the start of an epoch, stored back at its end.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, cast
+from typing import TYPE_CHECKING, Any, Optional, Sequence, cast
 
 import numpy as np
 
-from ..costs import CrossEntropyCost, QuadraticCost
-from .cpu import blas_threads_for, set_fixed_units, working_shapes
+from ..costs import QuadraticCost
+from .cpu import Op, blas_threads_for, set_fixed_units, working_shapes
+from .cpu import unfit_reason as cpu_unfit_reason
 from .rows import Rows, training_rows
 
 if TYPE_CHECKING:
@@ -46,16 +47,10 @@ if TYPE_CHECKING:
 #: engine's chunk: small enough to stay in cache).
 CHUNK_BYTES = 256 * 1024
 
-Op = tuple[Callable[..., Any], tuple[Any, ...]]
-
-
 def unfit_reason(stack: "NetworkStack") -> str:
-    """Why the stacked CPU engine cannot train ``stack`` (empty when it can)."""
-    if stack.backend.name != "numpy":
-        return f"the cpu engine runs on the NumPy backend, not on {stack.backend.device}"
-    if stack.cost not in (QuadraticCost, CrossEntropyCost):
-        return f"the cpu engine knows the book's two costs, not {stack.cost.__name__}"
-    return ""
+    """Why the stacked CPU engine cannot train ``stack`` (empty when it can): the CPU
+    engine's reasons, which read only the backend and the cost a stack has too."""
+    return cpu_unfit_reason(cast(Any, stack))
 
 
 class StackedCpuEngine:
