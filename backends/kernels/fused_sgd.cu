@@ -50,7 +50,10 @@ typedef GPUNET_REAL real;
 #define SHARED_MEMORY gpunet_emu_shared()
 #define BARRIER() gpunet_emu_barrier()
 #else
-#define KERNEL extern "C" __global__
+// At most GPUNET_MAX_THREADS threads per block (gpunet/engines/fused.py launches 256):
+// ptxas then keeps registers x threads within the register file, so no build of this
+// kernel, float64 included, can fail to launch for lack of registers.
+#define KERNEL extern "C" __global__ __launch_bounds__(GPUNET_MAX_THREADS, 1)
 #define DEVICE __device__ __forceinline__
 #define RESTRICT __restrict__
 #define THREAD_ID ((int)threadIdx.x)
@@ -59,6 +62,10 @@ typedef GPUNET_REAL real;
 extern __shared__ double gpunet_shared_memory[];  // double: 8-byte alignment
 #define SHARED_MEMORY ((unsigned char*)gpunet_shared_memory)
 #define BARRIER() __syncthreads()
+#endif
+
+#ifndef GPUNET_MAX_THREADS
+#define GPUNET_MAX_THREADS 256  // MAX_THREADS in backends/fused_sgd.py
 #endif
 
 #ifndef GPUNET_DROP_BARRIER
