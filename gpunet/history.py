@@ -1,4 +1,4 @@
-"""What ``Network.SGD`` returns: one record per epoch, readable the book's way.
+"""What ``Network.SGD`` returns: the book's tuple of four lists, one record per epoch behind it.
 
 One vocabulary for every per-epoch record, in memory (:class:`History`) and on disk
 (``gpunet train --metrics``, read back by ``gpunet plot``): the keys of
@@ -10,10 +10,11 @@ it. A resumed run appends a new header (with ``resumed_from_epoch``) and its epo
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Iterable, Optional, Union
 
 EPOCH_KEYS = ("epoch", "train_seconds", "training_cost", "training_correct",
               "training_total", "evaluation_cost", "evaluation_correct",
@@ -24,61 +25,89 @@ METRICS_FORMAT = 1
 """Version of the metrics file's layout, in its header as ``gpunet_metrics``."""
 
 
-class History:
-    """Per-epoch records of a training run.
+class History(tuple[list[float], list[int], list[float], list[int]]):
+    """What ``SGD`` returns: ``network2.py``'s tuple of four per-epoch lists, and more.
 
-    Each record is a dict with ``epoch``, ``train_seconds`` (wall time of the epoch's
-    training, device synchronised) and whichever metrics were monitored:
-    ``training_cost``, ``training_correct`` / ``training_total``, ``evaluation_cost``,
-    ``evaluation_correct`` / ``evaluation_total``.
-
-    Like ``network2.py``'s result, it unpacks into four per-epoch lists::
+    It *is* the book's return value, a tuple of four lists (chapter 3's
+    ``network2.py``)::
 
         evaluation_cost, evaluation_accuracy, training_cost, training_accuracy = history
+
+    so everything a script does with the book's result works unchanged: indexing
+    (``history[1]``), ``len(history) == 4``, ``history == (ev_cost, ev_acc, tr_cost,
+    tr_acc)``, ``json.dump(history, f)`` (the same JSON as the book's), ``print``, and
+    ``pickle`` (it pickles as the book's plain tuple, so the file loads anywhere,
+    without gpunet). A list is empty when its metric was not monitored.
+
+    gpunet's extras are attributes: ``records`` (one dict per epoch, with ``epoch``,
+    ``train_seconds``, the wall time of the epoch's training with the device
+    synchronised, and whichever of ``training_cost``, ``training_correct`` /
+    ``training_total``, ``evaluation_cost``, ``evaluation_correct`` /
+    ``evaluation_total`` were monitored), ``epochs`` (the epoch numbers),
+    ``train_seconds`` and ``engine``. The four lists are views of the records kept in
+    step by :meth:`append`; they are also named ``evaluation_cost``,
+    ``evaluation_accuracy``, ``training_cost`` and ``training_accuracy``.
     """
 
-    def __init__(self, engine: str = "", records: Optional[list[dict[str, Any]]] = None) -> None:
-        self.records: list[dict[str, Any]] = [dict(r) for r in records or []]
+    #: the record key behind each of the four lists, in the book's order
+    COLUMNS = ("evaluation_cost", "evaluation_correct", "training_cost", "training_correct")
+
+    records: list[dict[str, Any]]
+    engine: str
+
+    def __new__(cls, engine: str = "",
+                records: Optional[Iterable[dict[str, Any]]] = None) -> "History":
+        return super().__new__(cls, ([], [], [], []))
+
+    def __init__(self, engine: str = "",
+                 records: Optional[Iterable[dict[str, Any]]] = None) -> None:
+        self.records = []
         #: the engine that ran the epochs (``"eager"``, ...), see :mod:`gpunet.engines`.
         self.engine = engine
+        for record in records or []:
+            self.append(dict(record))
 
     def append(self, record: dict[str, Any]) -> None:
+        """Add an epoch's record, and its monitored values to the four lists."""
         self.records.append(record)
+        for column, key in zip(self, self.COLUMNS):
+            if key in record:
+                column.append(record[key])
 
-    def __repr__(self) -> str:
-        return f"History({len(self.records)} epochs, engine={self.engine!r})"
+    def __reduce__(self) -> tuple[type, tuple[tuple[list[Any], ...]]]:
+        """Pickle as the book's plain tuple of four lists (loads without gpunet)."""
+        return tuple, (tuple(self),)
 
-    def __len__(self) -> int:
-        return len(self.records)
+    def __copy__(self) -> "History":
+        return History(self.engine, self.records)
 
-    def __iter__(self) -> Iterator[list[Any]]:
-        yield self.evaluation_cost
-        yield self.evaluation_accuracy
-        yield self.training_cost
-        yield self.training_accuracy
-
-    def _column(self, key: str) -> list[Any]:
-        return [r[key] for r in self.records if key in r]
+    def __deepcopy__(self, memo: dict[int, Any]) -> "History":
+        return History(self.engine, copy.deepcopy(self.records, memo))
 
     @property
     def evaluation_cost(self) -> list[float]:
-        return self._column("evaluation_cost")
+        return self[0]
 
     @property
     def evaluation_accuracy(self) -> list[int]:
-        return self._column("evaluation_correct")
+        return self[1]
 
     @property
     def training_cost(self) -> list[float]:
-        return self._column("training_cost")
+        return self[2]
 
     @property
     def training_accuracy(self) -> list[int]:
-        return self._column("training_correct")
+        return self[3]
+
+    @property
+    def epochs(self) -> list[int]:
+        """The epoch numbers recorded, ``[0, 1, ...]`` (later ones for a resumed run)."""
+        return [int(r["epoch"]) for r in self.records]
 
     @property
     def train_seconds(self) -> list[float]:
-        return self._column("train_seconds")
+        return [r["train_seconds"] for r in self.records if "train_seconds" in r]
 
     @staticmethod
     def book_lines(record: dict[str, Any]) -> str:

@@ -89,7 +89,7 @@ def test_interrupt_mid_epoch_rolls_back_to_the_last_epoch(small, tmp_path, monke
                 monitor_evaluation_accuracy=True, monitor_training_cost=True,
                 verbose=False, checkpoint=path)
     monkeypatch.undo()
-    assert len(net.history) == 3  # the completed epochs, reachable after Ctrl-C
+    assert len(net.history.records) == 3  # the completed epochs, reachable after Ctrl-C
     three = train(small, 3)
     assert np.array_equal(params(net), params(three))  # the unfinished epoch undone
     saved = load_checkpoint(path)
@@ -107,7 +107,7 @@ def test_checkpoint_keeps_the_run(small, tmp_path):
                                       "init": "default", "dtype": "float64", "seed": 7}
     assert saved.training["eta"] == 0.5 and saved.training["lmbda"] == 1.0
     assert saved.training["mini_batch_size"] == 10 and saved.training["epochs"] == 2
-    assert saved.data["n_train"] == 600 and len(saved.history) == 2
+    assert saved.data["n_train"] == 600 and len(saved.history.records) == 2
     assert saved.parameters.dtype == np.float64
 
 

@@ -49,7 +49,7 @@ def test_ctrl_c_saves_the_last_epoch_and_resume_finishes_the_run(tmp_path):
 
     checkpoint = load_checkpoint(ckpt)
     done = checkpoint.epochs_done
-    assert 2 <= done < 400 and len(checkpoint.history) == done
+    assert 2 <= done < 400 and len(checkpoint.history.records) == done
     assert f"as of epoch {done}" in out
     net = gpunet.load(saved, device="cpu")
     assert np.array_equal(np.asarray(net.parameters, dtype=np.float32), checkpoint.parameters)

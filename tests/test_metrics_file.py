@@ -103,5 +103,5 @@ def test_library_history_survives_an_interrupt(mnist):
     with pytest.raises(KeyboardInterrupt):
         net.SGD((X[:300], y[:300]), 10, 10, 0.5, test_data=mnist.validation,
                 callback=stop_after_second, verbose=False)
-    assert len(net.history) == 2 and len(net.history.evaluation_accuracy) == 2
+    assert len(net.history.records) == 2 and len(net.history.evaluation_accuracy) == 2
     assert np.isfinite(np.asarray(net.parameters)).all()

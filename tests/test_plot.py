@@ -82,7 +82,7 @@ def test_plot_reads_sweep_metrics_one_curve_per_run(tmp_path, capsys):
     assert [label for label, _ in runs] == ["eta=1.0 lmbda=0.0 seed=0",
                                             "eta=3.0 lmbda=0.0 seed=0"]
     for _, history in runs:
-        assert len(history) == 2 and len(history.evaluation_accuracy) == 2
+        assert history.epochs == [0, 1] and len(history.evaluation_accuracy) == 2
         assert all(0 < c <= 10000 for c in history.evaluation_accuracy)
     out = tmp_path / "sweep.png"
     capsys.readouterr()

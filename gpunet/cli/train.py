@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
                     checkpoint=writer, progress=progress)
     except KeyboardInterrupt:
         write_metrics()  # the completed epochs, even one whose callback was cut short
-        done = len(net.history)
+        done = len(net.history.records)
         print(f"\ninterrupted during epoch {done}; keeping the {done} completed "
               f"epoch{'s' if done != 1 else ''}", file=sys.stderr, flush=True)
         _finish(args, net, name, time.perf_counter() - started, interrupted=True)
