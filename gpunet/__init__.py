@@ -5,6 +5,11 @@ on NumPy (CPU) or CuPy (CUDA GPU), chosen at run time.
 >>> data = gpunet.load_mnist()
 >>> net = gpunet.Network([784, 30, 10], cost=gpunet.QuadraticCost, init="large")
 >>> history = net.SGD(data.training, 30, 10, 3.0, test_data=data.test)
+
+It is also a drop-in for the book's modules: ``import gpunet as network2`` and
+``import gpunet as mnist_loader`` give ``Network``, the two costs, ``load``,
+``sigmoid``, ``sigmoid_prime``, ``vectorized_result``, ``load_data`` and
+``load_data_wrapper`` under the book's names.
 """
 
 import numpy as np
@@ -14,9 +19,10 @@ from .checkpoint import load_checkpoint, resume
 
 from .costs import CrossEntropyCost, QuadraticCost
 from .history import History
-from .mnist import MNIST, load_data_wrapper, load_mnist
+from .mnist import MNIST, load_data, load_data_wrapper, load_mnist, vectorized_result
 from .network import DTypeLike, Network
 from .persistence import PathLike
+from .reference import sigmoid, sigmoid_prime
 from .stack import NetworkStack
 
 __version__ = "0.1.0"
@@ -44,10 +50,14 @@ __all__ = [
     "QuadraticCost",
     "get_backend",
     "load",
+    "load_data",
     "load_data_wrapper",
     "load_mnist",
     "load_checkpoint",
     "read_digit",
     "resume",
+    "sigmoid",
+    "sigmoid_prime",
+    "vectorized_result",
     "__version__",
 ]

@@ -8,6 +8,9 @@ The bundled files are checked against the SHA-256 of their decompressed contents
 (``RAW-SHA256SUMS``, shipped beside them); a user's directory is checked the same way
 when it holds a ``RAW-SHA256SUMS``, and always for the IDX structure. Every problem is
 reported as a :class:`MNISTError` (a ``ValueError``) naming the file and what is wrong.
+
+:func:`load_data`, :func:`load_data_wrapper` and :func:`vectorized_result` are the
+book's ``mnist_loader`` interface (``import gpunet as mnist_loader``).
 """
 
 from __future__ import annotations
@@ -98,6 +101,31 @@ def load_data_wrapper(
         return [(x.reshape(784, 1), int(d)) for x, d in zip(*split)]
 
     return targets(data.training), digits(data.validation), digits(data.test)
+
+
+def load_data(path: Union[str, Path, None] = None) -> tuple[Split, Split, Split]:
+    """The book's ``mnist_loader.load_data()``: ``(training, validation, test)``.
+
+    Each part is a pair ``(images, labels)`` as the book's ``mnist.pkl.gz`` holds it:
+    images a float32 array of shape ``(n, 784)`` (one image per row, pixels in [0, 1]),
+    labels an int64 array of digits; 50,000, 10,000 and 10,000 images. ``path`` is
+    :func:`load_mnist`'s (``None``: the bundled copy).
+    """
+    data = load_mnist(path)
+    return data.training, data.validation, data.test
+
+
+def vectorized_result(j: int) -> np.ndarray:
+    """The book's ``vectorized_result(j)``: a ``(10, 1)`` column, 1.0 at row ``j``, 0 elsewhere.
+
+    The desired output of the network for the digit ``j`` (``mnist_loader.py`` and
+    ``network2.py``).
+    """
+    if isinstance(j, bool) or not isinstance(j, (int, np.integer)) or not 0 <= j <= 9:
+        raise ValueError(f"vectorized_result takes a digit 0..9, got {j!r}.")
+    e = np.zeros((10, 1))
+    e[j] = 1.0
+    return e
 
 
 # ----------------------------------------------------------------- IDX files

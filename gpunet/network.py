@@ -18,12 +18,18 @@ an epoch's steps run (the engines) in :mod:`gpunet.engines`.
 
 All randomness comes from one seeded NumPy ``Generator`` on the host (initial
 parameters, one permutation per epoch), so a seed gives the same run on every backend.
+A network built without a seed draws one from NumPy's global generator, so
+``np.random.seed(s)`` before building it repeats the run, as in the book's scripts;
+Python's ``random.seed`` affects nothing here (the book's ``random.shuffle`` is the
+network's own generator's permutation).
 """
 
 from __future__ import annotations
 
+import copy
 import functools
-from typing import Any, Callable, Literal, Optional, Sequence, TypeVar, Union
+from typing import (Any, Callable, Literal, NoReturn, Optional, Sequence, TypeVar,
+                    Union)
 
 import numpy as np
 
@@ -72,6 +78,71 @@ def _on_device(method: _Method) -> _Method:
     return scoped  # type: ignore[return-value]
 
 
+def seed_from_numpy() -> int:
+    """A seed for a network built without one, drawn from NumPy's global generator.
+
+    The book's scripts call ``np.random.seed(12345678)`` ("Make results more easily
+    reproducible") before building their networks, whose initializers draw from
+    ``np.random``. Drawing the seed there gives gpunet's networks the same property:
+    after ``np.random.seed(s)`` the same script builds the same networks and runs the
+    same shuffles; without it NumPy seeds its global generator from the OS, and every
+    run differs.
+    """
+    return int(np.random.randint(0, 2**32, dtype=np.int64))
+
+
+class LayerViews(list):  # type: ignore[type-arg]  # list[Array]; Array is Any
+    """``Network.weights`` / ``Network.biases``: a list with one array per layer, as in
+    ``network2.py``, whose arrays are views of the network's flat parameter buffer.
+
+    Reading an array, changing it in place (``net.weights[0][3, 4] = 0.5``) and
+    assigning an item (``net.weights[0] = w``, copied into the layer after a shape
+    check) all act on the network. The number of layers is fixed by ``sizes``, so
+    what would change the list's length or order (``append``, ``del``, ``sort``...)
+    raises ``TypeError`` instead of quietly not reaching the network. Copies
+    (``copy.deepcopy(net.weights)``, pickle) are plain lists of arrays, detached from
+    the network, as copying the book's lists gives.
+    """
+
+    def __init__(self, views: Sequence[Array], assign: Callable[[int, Any], None]) -> None:
+        super().__init__(views)
+        self._assign = assign
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        if isinstance(index, slice):
+            positions = range(len(self))[index]
+            values = list(value)
+            if len(values) != len(positions):
+                raise ValueError(f"cannot assign {len(values)} arrays to {len(positions)} "
+                                 "layers; the number of layers is fixed by sizes.")
+            for l, v in zip(positions, values):
+                self._assign(l, v)
+            return
+        try:
+            l = range(len(self))[index]
+        except IndexError:
+            raise IndexError(f"layer index {index} is out of range for {len(self)} "
+                             "layers.") from None
+        self._assign(l, value)
+
+    def _fixed(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("a network's layers are fixed by its sizes: assign arrays to "
+                        "net.weights[l] / net.biases[l], or a new list to net.weights / "
+                        "net.biases, or assign net.sizes for other layers.")
+
+    append = extend = insert = pop = remove = clear = sort = reverse = _fixed
+    __delitem__ = __iadd__ = __imul__ = _fixed
+
+    def __copy__(self) -> list[Array]:
+        return list(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Array]:
+        return [copy.deepcopy(a, memo) for a in self]
+
+    def __reduce__(self) -> tuple[type, tuple[list[Array]]]:
+        return list, (list(self),)
+
+
 class Network:
     """A feedforward network of sigmoid neurons (chapter 1, "The architecture of neural networks").
 
@@ -84,7 +155,15 @@ class Network:
         dtype: ``"float32"`` (default, fast) or ``"float64"``.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"`` or a backend.
         seed: seeds the host random generator behind the initial parameters and
-            every epoch's shuffle; ``None`` draws a fresh seed (kept in ``self.seed``).
+            every epoch's shuffle. ``None`` (the default) draws the seed from NumPy's
+            global generator (``np.random``), so ``np.random.seed(s)`` before building
+            networks makes a script repeat its runs, as the book's scripts do; without
+            it the global generator is freshly seeded by NumPy and every run differs.
+            Either way the seed is kept in ``self.seed``.
+
+    ``sizes``, ``num_layers``, ``weights`` and ``biases`` are ``network2.py``'s
+    attributes, read and assigned as there: ``net.weights = [...]``,
+    ``net.weights[l] = w`` and ``net.weights[l][j, k] = v`` all change the network.
     """
 
     def __init__(
@@ -96,24 +175,19 @@ class Network:
         device: DeviceLike = "auto",
         seed: Optional[int] = None,
     ) -> None:
-        self.sizes = check_sizes(sizes)
-        self.num_layers = len(self.sizes)
+        self._sizes = check_sizes(sizes)
         self.cost = get_cost(cost)
         self.dtype = check_dtype(dtype)
+        if init not in ("default", "large"):
+            raise ValueError(f"unknown init {init!r}; use 'default' or 'large'.")
         if seed is None:
-            # a fresh SeedSequence's entropy is an int (typed int | Sequence[int] | None)
-            seed = int(np.random.SeedSequence().entropy) % 2**32  # type: ignore[arg-type]
+            seed = seed_from_numpy()
         self.seed = check_seed(seed)
         self.rng = np.random.default_rng(self.seed)
         self.backend: Backend = get_backend(device)
         self.xp = self.backend.xp
-        if init == "default":
-            self.default_weight_initializer()
-        elif init == "large":
-            self.large_weight_initializer()
-        else:
-            raise ValueError(f"unknown init {init!r}; use 'default' or 'large'.")
         self.init = init
+        self._initialize()
         #: the history of the latest ``SGD`` run, growing while it runs (so an
         #: interrupted run's completed epochs stay reachable).
         self.history = History()
@@ -125,6 +199,42 @@ class Network:
         )
 
     # ------------------------------------------------------------ parameters
+    @property
+    def sizes(self) -> list[int]:
+        """Neurons per layer, input layer first (a copy: assign to change it)."""
+        return list(self._sizes)
+
+    @sizes.setter
+    def sizes(self, sizes: Sequence[int]) -> None:
+        """New layer sizes: the parameters are drawn afresh for them with the network's
+        initializer (``network2.py`` keeps the old arrays until an initializer runs;
+        here the parameters always fit ``sizes``)."""
+        sizes = check_sizes(sizes)
+        if sizes == self._sizes:
+            return
+        self._sizes = sizes
+        del self._parameters  # set_parameters allocates the buffer for the new sizes
+        self._initialize()
+
+    @property
+    def num_layers(self) -> int:
+        """``len(sizes)``, the input layer included."""
+        return len(self._sizes)
+
+    @num_layers.setter
+    def num_layers(self, num_layers: int) -> None:
+        if num_layers != len(self._sizes):
+            raise ValueError(
+                f"num_layers is len(sizes) = {len(self._sizes)} for sizes {self._sizes}; "
+                f"to change the layers assign net.sizes (e.g. [784, 30, 10]).")
+
+    def _initialize(self) -> None:
+        """Draw the parameters with the network's initializer (``init``)."""
+        if self.init == "large":
+            self.large_weight_initializer()
+        else:
+            self.default_weight_initializer()
+
     @_on_device
     def default_weight_initializer(self) -> None:
         """Weights from N(0, 1/n_in), biases from N(0, 1) (``network2.py``'s default)."""
@@ -171,7 +281,8 @@ class Network:
         if not hasattr(self, "_parameters"):
             self._parameters, weight_views, bias_views = flat_layers(
                 self.sizes, self.xp, self.dtype)
-            self._weights, self._biases = tuple(weight_views), tuple(bias_views)
+            self._weights = LayerViews(weight_views, self._assign_weight)
+            self._biases = LayerViews(bias_views, self._assign_bias)
         for (w, b), w_view, b_view in zip(arrays, self._weights, self._biases):
             w_view[...] = w
             b_view[...] = b
@@ -182,8 +293,12 @@ class Network:
         return self._parameters
 
     @property
-    def weights(self) -> tuple[Array, ...]:
-        """``weights[l]``: the ``(n_{l+1}, n_l)`` matrix into layer ``l + 2`` (a view)."""
+    def weights(self) -> "LayerViews":
+        """``weights[l]``: the ``(n_{l+1}, n_l)`` matrix into layer ``l + 2`` (a view).
+
+        A list, as in ``network2.py``: ``net.weights = [...]`` and ``net.weights[l] = w``
+        copy the arrays into the network (shapes checked).
+        """
         return self._weights
 
     @weights.setter
@@ -191,12 +306,26 @@ class Network:
         self.set_parameters(weights, self._biases)
 
     @property
-    def biases(self) -> tuple[Array, ...]:
-        """``biases[l]``: the ``(n_{l+1}, 1)`` column of layer ``l + 2`` (a view)."""
+    def biases(self) -> "LayerViews":
+        """``biases[l]``: the ``(n_{l+1}, 1)`` column of layer ``l + 2`` (a view).
+
+        A list, as in ``network2.py``: ``net.biases = [...]`` and ``net.biases[l] = b``
+        copy the arrays into the network (shapes checked).
+        """
         return self._biases
 
     @biases.setter
     def biases(self, biases: Sequence[Any]) -> None:
+        self.set_parameters(self._weights, biases)
+
+    def _assign_weight(self, l: int, w: Any) -> None:
+        weights = list(self._weights)
+        weights[l] = w
+        self.set_parameters(weights, self._biases)
+
+    def _assign_bias(self, l: int, b: Any) -> None:
+        biases = list(self._biases)
+        biases[l] = b
         self.set_parameters(self._weights, biases)
 
     def _to_device(self, a: Any) -> Array:
@@ -330,10 +459,18 @@ class Network:
         back to the end of the last completed epoch, the checkpoint is brought up to
         it, and the interrupt propagates; ``net.history`` holds the completed epochs.
 
-        Returns a :class:`History`, which unpacks like ``network2.py``'s result:
-        ``evaluation_cost, evaluation_accuracy, training_cost, training_accuracy``.
-        The same object is ``net.history``.
+        Returns ``network2.py``'s tuple of four per-epoch lists, ``(evaluation_cost,
+        evaluation_accuracy, training_cost, training_accuracy)``, as a :class:`History`
+        (a tuple for every purpose: ``json.dump``, pickle, ``==``, indexing) whose
+        attributes hold the per-epoch records, timings and engine. The same object is
+        ``net.history``.
+
+        A subclass that overrides a method the book's ``SGD`` calls (``update_mini_batch``,
+        ``backprop``, ``cost_derivative``, ``feedforward``, ``total_cost``,
+        ``accuracy``, ``evaluate``) gets a ``TypeError``: these steps run batched on the
+        engines and would not call it.
         """
+        _check_no_book_overrides(self)
         epochs = check_positive_int(epochs, "epochs")
         m = check_positive_int(mini_batch_size, "mini_batch_size")
         eta, lmbda = check_eta(eta), check_lmbda(lmbda)
@@ -439,6 +576,28 @@ class Network:
 
 
 # ------------------------------------------------------------------ checks
+#: The methods the book's ``SGD`` calls, itself or through one another: a subclass that
+#: overrides one expects training to use it (an exercise's momentum in
+#: ``update_mini_batch``, another cost in ``cost_derivative``), but ``Network.SGD``
+#: steps and measures on the engines and never calls them.
+BOOK_SGD_METHODS = ("update_mini_batch", "backprop", "cost_derivative", "feedforward",
+                    "total_cost", "accuracy", "evaluate")
+
+
+def _check_no_book_overrides(net: Network) -> None:
+    """Refuse to train a subclass whose overrides ``SGD`` would silently bypass."""
+    overridden = [name for name in BOOK_SGD_METHODS
+                  if getattr(type(net), name) is not getattr(Network, name)]
+    if overridden:
+        names = ", ".join(f"{type(net).__name__}.{name}" for name in overridden)
+        raise TypeError(
+            f"{names} would not be called: Network.SGD trains with gpunet's batched steps "
+            "and metrics, not the book's per-example methods. To train with your own "
+            "methods, write the book's SGD loop in your script (each epoch: shuffle, then "
+            "call your update_mini_batch on each mini-batch); for a cost of your own, pass "
+            "a cost class with fn and delta instead (cost=YourCost).")
+
+
 def _shape(a: Any) -> tuple[int, ...]:
     """Shape of an array on any backend, or of nested lists (never converts arrays)."""
     return tuple(a.shape) if hasattr(a, "shape") else np.shape(a)
