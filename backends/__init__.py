@@ -11,6 +11,12 @@ CuPy and a working device are present, else the CPU; the choice and its reason a
 The environment variable ``GPUNET_DEVICE`` sets what ``"auto"`` (and ``None``) means,
 like ``KERAS_BACKEND``: ``GPUNET_DEVICE=cpu gpunet train`` trains on the CPU. A device
 named explicitly (``device="cuda:1"``, ``--device cpu``) wins over it.
+
+``"strict"`` and ``"strict:N"`` name the strict stand-in for a GPU
+(:mod:`backends.testing`): NumPy arithmetic in another summation order behind CuPy-like
+device arrays. It exists for tests: ``GPUNET_DEVICE=strict python -m pytest`` is the
+suite's pretend-GPU pass, in which ``auto`` means a device that is not NumPy, as it does
+on a machine with a GPU.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ DEVICE_ENV = "GPUNET_DEVICE"
 """The environment variable that sets the device ``auto`` resolves to."""
 
 _CUDA = re.compile(r"^cuda(?::(\d+))?$")
+_STRICT = re.compile(r"^strict(?::(\d+))?$")
 
 DeviceLike = Union[str, Backend, None]
 """A device as users write it (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"``, ``None``) or a backend."""
@@ -70,7 +77,7 @@ def get_backend(device: DeviceLike = "auto") -> Backend:
     if name == "auto":
         from_env = os.environ.get(DEVICE_ENV, "").strip().lower()
         if from_env and from_env != "auto":
-            if from_env != "cpu" and not _CUDA.match(from_env):
+            if from_env != "cpu" and not (_CUDA.match(from_env) or _STRICT.match(from_env)):
                 raise ValueError(
                     f"{DEVICE_ENV}={os.environ[DEVICE_ENV]!r} is not a device; set it to "
                     f"{DEVICES_HELP}, or unset it."
@@ -101,6 +108,11 @@ def _named_backend(name: str, original: Optional[str] = None) -> Backend:
     match = _CUDA.match(name)
     if match:
         return _cuda_backend(int(match.group(1) or 0))
+    match = _STRICT.match(name)
+    if match:
+        from .testing import StrictBackend
+
+        return StrictBackend(int(match.group(1) or 0))
     raise ValueError(f"unknown device {original if original is not None else name!r}; "
                      f"use {DEVICES_HELP}.")
 

@@ -19,12 +19,24 @@ wrappers that behave like ``cupy.ndarray`` in exactly those respects:
   ``StrictBackend(index=1)`` that forgets to enter ``backend.scope()`` is caught;
 * inside :meth:`StrictBackend.stream_capture` (CUDA stream capture), matrix products
   raise ``NotImplementedError`` with CuPy's own message, since CuPy refuses every cuBLAS
-  call while a stream captures, and device-to-host copies raise (they synchronise).
+  call while a stream captures, and device-to-host copies raise (they synchronise);
+* it sums in another order than NumPy, as another device does (``order="reversed"``,
+  the default): every matrix product runs its contraction index backwards and every
+  ``sum`` adds its reduced axes backwards. cuBLAS and CuPy's reductions sum in orders of
+  their own, so float32 results on a GPU differ from NumPy's by rounding; a test that
+  only passes where the stand-in rounds exactly as NumPy does is not a parity test.
+  ``order="numpy"`` gives NumPy's own arithmetic, bit for bit.
+
+``GPUNET_DEVICE=strict`` (or ``strict:N``) makes ``device="auto"`` resolve to this
+stand-in, in the test process and in every ``gpunet`` command it starts: the suite's
+pretend-GPU pass (``tests/test_pretend_gpu.py``), which catches tests and code that
+assume ``auto`` means NumPy.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import numbers
 import threading
 from typing import Any, Iterator
@@ -51,12 +63,55 @@ def current_device() -> int:
     return getattr(_thread, "device", 0)
 
 
-class _TransferCounter:
-    """State shared by one backend's arrays: host copies made, capture in progress."""
+#: The summation orders of :class:`StrictBackend`.
+ORDERS = ("reversed", "numpy")
 
-    def __init__(self) -> None:
+# Reductions whose summation order the stand-in changes (the rest are exact or
+# order-free: argmax, max, comparisons).
+_SUM_FUNCTIONS = frozenset({"sum"})
+
+
+class _TransferCounter:
+    """State shared by one backend's arrays: host copies made, capture in progress,
+    and the summation order of their products and sums."""
+
+    def __init__(self, order: str = "reversed") -> None:
         self.count = 0
         self.capturing = False
+        self.reversed = order == "reversed"
+
+
+def _reversed_matmul(a: np.ndarray, b: np.ndarray, **kwargs: Any) -> Any:
+    """``a @ b`` with the contraction index run backwards (another summation order).
+
+    The reversed operands are copied contiguous so that the product still goes to BLAS
+    (NumPy's own loop would be exact in another way, and slow)."""
+    a = np.asarray(a)
+    b = np.asarray(b)
+    a_rev = np.ascontiguousarray(a[..., ::-1])
+    b_rev = np.ascontiguousarray(b[::-1] if b.ndim == 1 else b[..., ::-1, :])
+    return np.matmul(a_rev, b_rev, **kwargs)
+
+
+def _reversed_sum(a: Any, axis: Any = None, *args: Any, **kwargs: Any) -> Any:
+    """``np.sum`` adding the reduced axes backwards (another summation order)."""
+    if not isinstance(a, np.ndarray) or a.ndim == 0:
+        return np.sum(a, axis, *args, **kwargs)
+    return np.sum(np.flip(a, axis=axis), axis, *args, **kwargs)
+
+
+def _reordered(name: str, func: Any, counter: _TransferCounter) -> Any:
+    """``func`` (a NumPy function or method called ``name``) in the stand-in's order."""
+    if not counter.reversed:
+        return func
+    if name == "matmul":
+        return _reversed_matmul
+    if name == "dot":
+        return lambda a, b, *rest, **kw: (_reversed_matmul(a, b, *rest, **kw)
+                                          if np.ndim(a) and np.ndim(b) else np.dot(a, b, *rest, **kw))
+    if name in _SUM_FUNCTIONS:
+        return _reversed_sum
+    return func
 
 
 def _check_device(arrays: Any) -> int:
@@ -138,7 +193,15 @@ class DeviceArray(NDArrayOperatorsMixin):
         inputs = tuple(_unwrap(x) for x in inputs)
         if "out" in kwargs:
             kwargs["out"] = tuple(_unwrap(x) for x in kwargs["out"])
-        result = getattr(ufunc, method)(*inputs, **kwargs)
+        operation = getattr(ufunc, method)
+        if self._counter.reversed and ufunc is np.matmul and method == "__call__":
+            out = kwargs.pop("out", None)
+            operation = _reversed_matmul
+            if out is not None:
+                kwargs["out"] = out[0]
+        elif self._counter.reversed and ufunc is np.add and method == "reduce":
+            inputs = (np.flip(inputs[0], axis=kwargs.get("axis", 0)),) + inputs[1:]
+        result = operation(*inputs, **kwargs)
         return _wrap(result, self._counter, device)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
@@ -146,6 +209,7 @@ class DeviceArray(NDArrayOperatorsMixin):
         device = _check_device(_flatten((args, kwargs)))
         args = _unwrap(args)
         kwargs = _unwrap(kwargs)
+        func = _reordered(func.__name__, func, self._counter)
         return _wrap(func(*args, **kwargs), self._counter, device)
 
     # --- ndarray look-alike ------------------------------------------------
@@ -191,6 +255,10 @@ class DeviceArray(NDArrayOperatorsMixin):
             raise AttributeError(name)
         attr = getattr(self._a, name)
         if callable(attr):
+            if self._counter.reversed and name in ("sum", "dot"):
+                attr = functools.partial(_reordered(name, getattr(np, name), self._counter),
+                                         self._a)
+
             def method(*args: Any, **kwargs: Any) -> Any:
                 _refuse_during_capture(self._counter, name)
                 device = _check_device(_flatten((self, args, kwargs)))
@@ -249,6 +317,7 @@ class _StrictNamespace:
             # and constants pass through unchanged.
             return attr
         counter = self._counter
+        attr = _reordered(name, attr, counter)
 
         def function(*args: Any, **kwargs: Any) -> Any:
             # Like CuPy: new arrays on the current device, inputs must live there.
@@ -266,13 +335,17 @@ class StrictBackend(Backend):
     ``index`` is the strict device the backend owns (``device`` is ``"strict"`` for 0,
     ``"strict:N"`` otherwise); its arrays are made there and :meth:`scope` makes it
     the current device, as :class:`~backends.cupy_backend.CupyBackend` does for
-    ``cuda:N``.
+    ``cuda:N``. ``order`` is how its products and sums add up: ``"reversed"`` (another
+    order than NumPy's, as a GPU has) or ``"numpy"`` (NumPy's, bit for bit).
     """
 
     name = "strict"
 
-    def __init__(self, index: int = 0) -> None:
-        self._counter = _TransferCounter()
+    def __init__(self, index: int = 0, order: str = "reversed") -> None:
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+        self.order = order
+        self._counter = _TransferCounter(order)
         self.xp = _StrictNamespace(self._counter)
         self.index = index
         self.device = "strict" if index == 0 else f"strict:{index}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import types
 import warnings
@@ -18,11 +19,63 @@ from gpunet.reference import sigmoid
 from conftest import assert_close
 
 
+@pytest.fixture(autouse=True)
+def _auto_alone(monkeypatch):
+    """These tests are about what ``auto`` takes by itself: without ``GPUNET_DEVICE``
+    (the pretend-GPU pass sets it; the tests of ``GPUNET_DEVICE`` set their own)."""
+    monkeypatch.delenv("GPUNET_DEVICE", raising=False)
+
+
 # ------------------------------------------------------------ device choice
 def test_cpu_and_case_insensitive():
     assert isinstance(get_backend("cpu"), NumpyBackend)
     assert isinstance(get_backend(" CPU "), NumpyBackend)
     assert get_backend("cpu").description.startswith("cpu (NumPy")
+
+
+def test_strict_names_the_stand_in_and_gpunet_device_can_choose_it(monkeypatch):
+    """``strict`` / ``strict:N``: the stand-in, as ``auto`` when ``GPUNET_DEVICE=strict``
+    (the suite's pretend-GPU pass, in this process and in the commands it starts)."""
+    assert isinstance(get_backend("strict"), StrictBackend)
+    assert get_backend("strict:2").index == 2 and get_backend("strict:2").device == "strict:2"
+    monkeypatch.setenv("GPUNET_DEVICE", "strict")
+    chosen = get_backend("auto")
+    assert isinstance(chosen, StrictBackend) and chosen.order == "reversed"
+    assert chosen.selection_note == "GPUNET_DEVICE chose strict"
+    assert isinstance(get_backend("cpu"), NumpyBackend)  # a device named explicitly wins
+    with pytest.raises(ValueError, match="order must be one of"):
+        StrictBackend(order="pairwise")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_strict_sums_in_another_order_than_numpy(dtype):
+    """Products and sums of the stand-in run their contraction backwards, as a GPU sums
+    in an order of its own: not NumPy's bits, but NumPy's numbers to rounding (products
+    of 784 terms: within 784 unit roundoffs of the sum of |terms|, in any order).
+    ``order="numpy"`` is NumPy's arithmetic bit for bit."""
+    rng = np.random.default_rng(0)
+    a, w = rng.normal(size=(10, 784)).astype(dtype), rng.normal(size=(30, 784)).astype(dtype)
+    d3 = rng.normal(size=(4, 10, 784)).astype(dtype)
+    reference = {"matmul": a @ w.T, "sum0": a.sum(axis=0), "sum": a.sum(),
+                 "batched": d3 @ w.T, "sum1": d3.sum(axis=1)}
+    bound = 784 * np.finfo(dtype).eps * (np.abs(a) @ np.abs(w.T)).max()
+    for order, exact in (("reversed", False), ("numpy", True)):
+        backend = StrictBackend(order=order)
+        xp, A, W, D = backend.xp, backend.asarray(a), backend.asarray(w), backend.asarray(d3)
+        out = xp.empty((10, 30), dtype=dtype)
+        xp.matmul(A, W.T, out=out)
+        got = {"matmul": out, "sum0": xp.sum(A, axis=0), "sum": A.sum(),
+               "batched": D @ W.T, "sum1": xp.sum(D, axis=1)}
+        for name, value in got.items():
+            value = backend.to_host(value)
+            if exact:
+                np.testing.assert_array_equal(value, reference[name], err_msg=name)
+            else:
+                np.testing.assert_allclose(value, reference[name], rtol=0, atol=bound,
+                                           err_msg=name)
+        differs = [name for name in ("matmul", "batched", "sum0", "sum1")
+                   if not np.array_equal(backend.to_host(got[name]), reference[name])]
+        assert differs == ([] if exact else ["matmul", "batched", "sum0", "sum1"]), order
 
 
 def test_backend_instance_passes_through():
@@ -362,7 +415,9 @@ def test_auto_without_a_driver_does_not_import_cupy():
         pytest.skip("needs CuPy installed and no NVIDIA driver")
     code = ("import sys, gpunet; b = gpunet.get_backend('auto'); "
             "print(b.selection_note, 'cupy' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    env = {k: v for k, v in os.environ.items() if k != "GPUNET_DEVICE"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env)
     assert out.stdout.strip() == "auto chose cpu: no NVIDIA driver found False"
 
 

@@ -58,7 +58,7 @@ def _stop():
 def test_extended_run_equals_a_longer_run(small, tmp_path):
     path = tmp_path / "run.ckpt"
     train(small, 2, checkpoint=path)  # a run planned for 2 epochs, complete
-    extended = gpunet.resume(path, *small, epochs=5, verbose=False)
+    extended = gpunet.resume(path, *small, epochs=5, device="cpu", verbose=False)
     longer = train(small, 5)
     assert np.array_equal(params(extended), params(longer))
     assert [r["epoch"] for r in extended.history.records] == [0, 1, 2, 3, 4]
@@ -94,7 +94,7 @@ def test_interrupt_mid_epoch_rolls_back_to_the_last_epoch(small, tmp_path, monke
     assert np.array_equal(params(net), params(three))  # the unfinished epoch undone
     saved = load_checkpoint(path)
     assert saved.epochs_done == 3 and np.array_equal(saved.parameters, params(three))
-    resumed = gpunet.resume(path, *small, verbose=False)
+    resumed = gpunet.resume(path, *small, device="cpu", verbose=False)
     assert np.array_equal(params(resumed), params(train(small, 6)))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import gpunet
+from gpunet.backends import get_backend
 from conftest import cuda_unavailable_reason
 from conftest import run_gpunet as gpunet_cmd
 
@@ -117,7 +119,11 @@ def test_info():
         assert f"CuPy {cupy.__version__}" in cuda
     (auto,) = [line for line in lines if line.startswith("auto:")]
     reason = cuda_unavailable_reason()
-    if reason:  # no GPU here: auto takes the CPU and says why
+    if os.environ.get("GPUNET_DEVICE", "auto").strip().lower() != "auto":  # the variable chose
+        chosen = get_backend("auto")
+        assert re.fullmatch(rf"auto: +{re.escape(chosen.device)} +\[{chosen.selection_note}\]",
+                            auto), auto
+    elif reason:  # no GPU here: auto takes the CPU and says why
         assert re.fullmatch(r"auto: +cpu +\[auto chose cpu: .+\]", auto), auto
         assert reason in auto
     else:

@@ -54,7 +54,7 @@ CASES = [  # sizes, cost, m, n (n % m != 0: a smaller last mini-batch), eta, lmb
 def test_float64_epochs_follow_the_reference(mnist, sizes, cost, m, n, eta, lmbda):
     """Two epochs, each checked against the book's per-example SGD on the same shuffle."""
     X, Y = _data(mnist, n, np.float64)
-    net = gpunet.Network(sizes, cost=cost, init="default", dtype="float64", seed=3)
+    net = gpunet.Network(sizes, cost=cost, init="default", dtype="float64", seed=3, device="cpu")
     engine = CpuEngine(net, X, Y, TrainingSettings(epochs=2, mini_batch_size=m, eta=eta,
                                                    lmbda=lmbda))
     w, b = reference.initial_parameters(sizes, seed=3)
@@ -73,7 +73,7 @@ def test_float64_trajectory_follows_the_eager_engine(mnist, cost, lmbda):
     test = (mnist.test[0][:500], mnist.test[1][:500])
     runs = {}
     for engine in ("eager", "cpu"):
-        net = gpunet.Network([784, 30, 10], cost=cost, init="large", dtype="float64", seed=11)
+        net = gpunet.Network([784, 30, 10], cost=cost, init="large", dtype="float64", seed=11, device="cpu")
         history = net.SGD(train, 3, 10, 0.5, lmbda=lmbda, evaluation_data=test, verbose=False,
                           monitor_evaluation_accuracy=True, monitor_training_cost=True,
                           engine=engine)
@@ -96,7 +96,7 @@ def test_float32_follows_the_eager_engine(mnist):
     nets = {}
     for engine in ("eager", "cpu"):
         nets[engine] = gpunet.Network([784, 30, 10], cost="cross-entropy", dtype="float32",
-                                      seed=1)
+                                      seed=1, device="cpu")
         nets[engine].SGD(train, 2, 10, 0.5, verbose=False, engine=engine)
     accuracy = {engine: net.accuracy(test) for engine, net in nets.items()}
     assert accuracy["eager"] > 0.8 * 2000  # it learned
@@ -109,7 +109,7 @@ def test_saturated_units_train_as_in_the_eager_engine(mnist):
     X, Y = _data(mnist, 200, np.float64)
     nets = {}
     for name, Engine in (("eager", EagerEngine), ("cpu", CpuEngine)):
-        net = gpunet.Network([784, 20, 10], init="large", dtype="float64", seed=5)
+        net = gpunet.Network([784, 20, 10], init="large", dtype="float64", seed=5, device="cpu")
         net.set_parameters([w * 300 for w in _params(net)[:2]], _params(net)[2:])
         engine = Engine(net, X, Y, TrainingSettings(epochs=1, mini_batch_size=10, eta=3.0))
         with warnings.catch_warnings():
@@ -124,7 +124,7 @@ def test_constant_and_idle_units_stay_fixed_and_never_learn(mnist):
     units (padding the width to a multiple of WIDTH_MULTIPLE) keep weights 0 and their
     biases, under L2 decay too, and output exactly 1 and exactly 0."""
     X, Y = _data(mnist, 300, np.float32)
-    net = gpunet.Network([784, 16, 12, 10], cost="cross-entropy", dtype="float32", seed=2)
+    net = gpunet.Network([784, 16, 12, 10], cost="cross-entropy", dtype="float32", seed=2, device="cpu")
     engine = CpuEngine(net, X, Y, TrainingSettings(epochs=2, mini_batch_size=10, eta=0.5,
                                                    lmbda=5.0))
     for _ in range(2):
@@ -160,7 +160,7 @@ def test_an_epoch_gathers_mini_batches_and_copies_no_training_set(mnist, eight_b
     X, Y = _data(mnist, 5000, np.float32)
     if not eight_bit:
         X[7, 300] = 0.3  # not u / 255
-    net = gpunet.Network([784, 30, 10], dtype="float32", seed=0)
+    net = gpunet.Network([784, 30, 10], dtype="float32", seed=0, device="cpu")
     engine = CpuEngine(net, X, Y, TrainingSettings(epochs=1, mini_batch_size=10, eta=3.0))
     if eight_bit:
         assert isinstance(engine.rows, EightBitRows)
@@ -182,7 +182,7 @@ def test_auto_takes_the_cpu_engine_on_numpy_for_the_book_costs(mnist):
     X, Y = _data(mnist, 20, np.float32)
     settings = TrainingSettings(epochs=1, mini_batch_size=10, eta=1.0)
     for cost in ("quadratic", "cross-entropy"):
-        net = gpunet.Network([784, 5, 10], cost=cost, dtype="float32")
+        net = gpunet.Network([784, 5, 10], cost=cost, dtype="float32", device="cpu")
         assert select_engine(net, X, Y, settings).name == "cpu"
 
 
@@ -197,7 +197,7 @@ def test_where_the_cpu_engine_cannot_run_auto_takes_eager_and_cpu_says_why(mnist
     X, Y = _data(mnist, 20, np.float32)
     settings = TrainingSettings(epochs=1, mini_batch_size=10, eta=1.0)
     explicit = TrainingSettings(epochs=1, mini_batch_size=10, eta=1.0, engine="cpu")
-    own = gpunet.Network([784, 5, 10], cost=OwnCost, dtype="float32")
+    own = gpunet.Network([784, 5, 10], cost=OwnCost, dtype="float32", device="cpu")
     strict = gpunet.Network([784, 5, 10], dtype="float32", device=StrictBackend())
     assert select_engine(own, X, Y, settings).name == "eager"
     with pytest.raises(ValueError, match="knows the book's two costs, not OwnCost.*'eager'"):
@@ -220,7 +220,7 @@ def test_blas_runs_on_one_thread_for_small_products_only(mnist, sizes, limited):
                 if i["user_api"] == "blas"}
 
     X, Y = _data(mnist, 100, np.float32)
-    net = gpunet.Network(sizes, dtype="float32", seed=0)
+    net = gpunet.Network(sizes, dtype="float32", seed=0, device="cpu")
     engine = CpuEngine(net, X, Y, TrainingSettings(epochs=1, mini_batch_size=10, eta=3.0))
     seen = []
     engine.steps[0].append((lambda: seen.append(blas_threads()), ()))

@@ -58,8 +58,8 @@ def test_ctrl_c_saves_the_last_epoch_and_resume_finishes_the_run(tmp_path):
 
     # Resumed to done + 2 epochs: exactly the run that was never interrupted.
     resumed, straight = tmp_path / "resumed.json", tmp_path / "straight.json"
-    assert main(["train", "--resume", str(ckpt), "--epochs", str(done + 2), "--quiet",
-                 "--save", str(resumed)]) == 0
+    assert main(["train", "--resume", str(ckpt), "--device", "cpu", "--epochs", str(done + 2),
+                 "--quiet", "--save", str(resumed)]) == 0
     assert main(["train", *args, "--epochs", str(done + 2), "--quiet",
                  "--save", str(straight)]) == 0
     assert json.loads(resumed.read_text()) == json.loads(straight.read_text())

@@ -96,7 +96,7 @@ def test_cpu_engine_trains_identically_from_bytes_and_floats(mnist, monkeypatch,
     for eight_bit in (True, False):
         if not eight_bit:
             _no_eight_bit(monkeypatch)
-        net = gpunet.Network([784, 30, 10], cost=cost, dtype=dtype, seed=2)
+        net = gpunet.Network([784, 30, 10], cost=cost, dtype=dtype, seed=2, device="cpu")
         engine = CpuEngine(net, X, Y, TrainingSettings(2, 10, 3.0, 1.0))
         assert isinstance(engine.rows, EightBitRows if eight_bit else FloatRows)
         for epoch in range(2):
