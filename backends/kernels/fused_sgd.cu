@@ -151,36 +151,36 @@ KERNEL void gpunet_sgd_epoch(
     // No barrier here: the gather below touches no parameters, and its barrier
     // orders this copy before the first read of the working copy.
 
-    for (int s = 0; s < n; s += m) {
+    for (int s = 0; s < n; s += m) {  // @model step step trips=1
         const int k = n - s < m ? n - s : m;       // rows in this mini-batch
         const real scale = (real)(eta_ / k);
 
         // Gather the mini-batch's rows by the permutation (unrolled: independent loads
         // in flight together hide global-memory latency).
 #pragma unroll 4
-        for (int idx = tid; idx < k * n_in; idx += T)
+        for (int idx = tid; idx < k * n_in; idx += T)  // @model gather.x gather trips=rounds(k*sizes[0],w,T) sig=global:2 dram=2
             xs[idx] = X[order[s + idx / n_in] * n_in + idx % n_in];
-        for (int idx = tid; idx < k * n_out; idx += T)
+        for (int idx = tid; idx < k * n_out; idx += T)  // @model gather.y gather trips=rounds(k*sizes[-1],w,T) sig=global:2 dram=2
             ys[idx] = Y[order[s + idx / n_out] * n_out + idx % n_out];
         SYNC(1);
 
         // Feedforward, layer by layer: partial sums over slices of the inputs, then
         // a^l = sigma(sum + b).
-        for (int l = 0; l < layers; ++l) {
+        for (int l = 0; l < layers; ++l) {  // @model ff ff{l} each=l:range(layers)
             const int N = sizes[l + 1], C = sizes[l], outputs = k * N;
             const real* a_prev = l == 0 ? xs : acts + a_off[l - 1];
             const real* wT = p + w_off[l];
             const int tiles = (N + TILE_OUT - 1) / TILE_OUT;
             const int S = split_count(C, tiles, outputs, T, partial_capacity);
-            for (int item = tid; item < S * tiles; item += T) {
+            for (int item = tid; item < S * tiles; item += T) {  // @model ff.item ff{l}.sum trips=rounds(ff_slices(l)*cdiv(sizes[l+1],2),w,T)
                 const int slice = item / tiles, j0 = (item % tiles) * TILE_OUT;
                 const int c0 = (int)((long long)C * slice / S);
                 const int c1 = (int)((long long)C * (slice + 1) / S);
-                for (int r0 = 0; r0 < k; r0 += TILE_ROWS) {
+                for (int r0 = 0; r0 < k; r0 += TILE_ROWS) {  // @model ff.rows ff{l}.sum trips=cdiv(k,12)
                     real acc[TILE_ROWS][TILE_OUT];
                     for (int t = 0; t < TILE_ROWS; ++t)
                         for (int u = 0; u < TILE_OUT; ++u) acc[t][u] = 0;
-                    for (int c = c0; c < c1; ++c) {
+                    for (int c = c0; c < c1; ++c) {  // @model ff.inner ff{l}.sum trips=cdiv(sizes[l],ff_slices(l)) sig=fma:24
                         real w[TILE_OUT];
                         for (int u = 0; u < TILE_OUT; ++u)
                             w[u] = j0 + u < N ? wT[c * N + j0 + u] : (real)0;
@@ -197,9 +197,10 @@ KERNEL void gpunet_sgd_epoch(
                 }
             }
             SYNC(2);
-            for (int idx = tid; idx < outputs; idx += T) {
+            for (int idx = tid; idx < outputs; idx += T) {  // @model ff.sig ff{l}.sigmoid trips=rounds(k*sizes[l+1],w,T)
                 real z = 0;
-                for (int slice = 0; slice < S; ++slice) z += partial[slice * outputs + idx];
+                for (int slice = 0; slice < S; ++slice)  // @model ff.reduce ff{l}.sigmoid trips=ff_slices(l) sig=fp:1
+                    z += partial[slice * outputs + idx];
                 acts[a_off[l] + idx] = sigmoid(z + p[b_off[l] + idx % N]);
             }
             SYNC(3);
@@ -209,7 +210,7 @@ KERNEL void gpunet_sgd_epoch(
         {
             const real* a = acts + a_off[layers - 1];
             real* d = deltas + a_off[layers - 1];
-            for (int idx = tid; idx < k * n_out; idx += T) {
+            for (int idx = tid; idx < k * n_out; idx += T) {  // @model out out trips=rounds(k*sizes[-1],w,T)
                 real e = a[idx] - ys[idx];
                 if (cost == 0) { e = e * a[idx]; e = e * ((real)1 - a[idx]); }
                 d[idx] = e;
@@ -218,16 +219,17 @@ KERNEL void gpunet_sgd_epoch(
         SYNC(4);
 
         // Backpropagate: delta^l = (delta^{l+1} w^{l+1}) a^l (1 - a^l), rows = examples.
-        for (int l = layers - 1; l > 0; --l) {
+        for (int l = layers - 1; l > 0; --l) {  // @model bp bp{l} each=l:range(layers-1,0,-1)
             const int N = sizes[l + 1], C = sizes[l];  // w^{l+1} is N x C
             const real* wT = p + w_off[l];
             const real* d_next = deltas + a_off[l];
             const real* a = acts + a_off[l - 1];
             real* d = deltas + a_off[l - 1];
-            for (int idx = tid; idx < k * C; idx += T) {
+            for (int idx = tid; idx < k * C; idx += T) {  // @model bp.item bp{l} trips=rounds(k*sizes[l],w,T)
                 const int r = idx / C, c = idx % C;
                 real sum = 0;
-                for (int j = 0; j < N; ++j) sum += d_next[r * N + j] * wT[c * N + j];
+                for (int j = 0; j < N; ++j)  // @model bp.inner bp{l} trips=sizes[l+1] sig=fma:1
+                    sum += d_next[r * N + j] * wT[c * N + j];
                 sum = sum * a[idx];
                 d[idx] = sum * ((real)1 - a[idx]);
             }
@@ -235,18 +237,18 @@ KERNEL void gpunet_sgd_epoch(
         }
 
         // Update every weight and bias (no phase reads what another thread writes).
-        for (int l = 0; l < layers; ++l) {
+        for (int l = 0; l < layers; ++l) {  // @model up up{l} each=l:range(layers)
             const int N = sizes[l + 1], C = sizes[l];
             const real* a_prev = l == 0 ? xs : acts + a_off[l - 1];
             const real* d = deltas + a_off[l];
             real* wT = p + w_off[l];
             const int quads = (C + TILE_C - 1) / TILE_C, pairs = (N + TILE_J - 1) / TILE_J;
-            for (int item = tid; item < quads * pairs; item += T) {
+            for (int item = tid; item < quads * pairs; item += T) {  // @model up.item up{l} trips=rounds(cdiv(sizes[l],4)*cdiv(sizes[l+1],2),w,T)
                 const int c0 = (item / pairs) * TILE_C, j0 = (item % pairs) * TILE_J;
                 real g[TILE_C][TILE_J];
                 for (int u = 0; u < TILE_C; ++u)
                     for (int v = 0; v < TILE_J; ++v) g[u][v] = 0;
-                for (int r = 0; r < k; ++r) {
+                for (int r = 0; r < k; ++r) {  // @model up.inner up{l} trips=k sig=fma:8
                     real dv[TILE_J];
                     for (int v = 0; v < TILE_J; ++v)
                         dv[v] = j0 + v < N ? d[r * N + j0 + v] : (real)0;
@@ -264,9 +266,10 @@ KERNEL void gpunet_sgd_epoch(
                     }
             }
             real* b = p + b_off[l];
-            for (int j = tid; j < N; j += T) {
+            for (int j = tid; j < N; j += T) {  // @model up.bias up{l}.bias trips=rounds(sizes[l+1],w,T)
                 real g = 0;
-                for (int r = 0; r < k; ++r) g += d[r * N + j];
+                for (int r = 0; r < k; ++r)  // @model up.bsum up{l}.bias trips=k sig=fp:1
+                    g += d[r * N + j];
                 b[j] = b[j] - g * scale;
             }
         }
