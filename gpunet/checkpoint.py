@@ -19,7 +19,10 @@ The file is a NumPy ``.npz`` archive (no pickles) with two members:
   its own dtype, so nothing is rounded.
 
 It is written atomically after every completed epoch (:func:`write_checkpoint`), so a
-crash or Ctrl-C leaves the previous complete checkpoint in place.
+crash or Ctrl-C leaves the previous complete checkpoint in place; while a run writes it,
+it holds a lock on it (:func:`gpunet.outputs.hold_lock`). Reading one
+(:func:`load_checkpoint`) validates every field, naming the file, before any device or
+data work, so an edited or damaged file is one clear error, never a run with garbage.
 """
 
 from __future__ import annotations
@@ -36,8 +39,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Union
 
 import numpy as np
 
-from .history import History
-from .persistence import atomic_write_bytes
+from .history import EPOCH_KEYS, History
+from .outputs import atomic_write_bytes, check_output, hold_lock
 
 if TYPE_CHECKING:
     from .backends import DeviceLike
@@ -72,15 +75,23 @@ class CheckpointWriter:
 
     path: Path
     run: dict[str, Any] = field(default_factory=dict)
+    #: how errors name the file (``"--checkpoint"`` from the command line)
+    option: str = "checkpoint"
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
+
+    def hold(self) -> Any:
+        """Check the path can be written and lock it while the block runs (a second
+        run on the same file is refused: :func:`gpunet.outputs.hold_lock`)."""
+        check_output(self.path, self.option)
+        return hold_lock(self.path, self.option)
 
     def write(self, net: "Network", settings: "TrainingSettings", epochs_done: int,
               history: History, data: dict[str, Any], rng_state: Mapping[str, Any],
               parameters: Any) -> None:
         write_checkpoint(self.path, net, settings, epochs_done, history, data, rng_state,
-                         parameters, run=self.run)
+                         parameters, run=self.run, option=self.option)
 
 
 def as_writer(checkpoint: Union[None, PathLike, CheckpointWriter]) -> Optional[CheckpointWriter]:
@@ -93,7 +104,7 @@ def as_writer(checkpoint: Union[None, PathLike, CheckpointWriter]) -> Optional[C
 def write_checkpoint(path: PathLike, net: "Network", settings: "TrainingSettings",
                      epochs_done: int, history: History, data: dict[str, Any],
                      rng_state: Mapping[str, Any], parameters: Any,
-                     run: Optional[dict[str, Any]] = None) -> None:
+                     run: Optional[dict[str, Any]] = None, option: str = "") -> None:
     """Atomically write the state of ``net`` after ``epochs_done`` epochs to ``path``.
 
     ``rng_state`` and ``parameters`` (a device array) are as of that epoch boundary.
@@ -117,7 +128,7 @@ def write_checkpoint(path: PathLike, net: "Network", settings: "TrainingSettings
     buffer = io.BytesIO()
     np.savez(buffer, meta=np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
              parameters=np.asarray(net.backend.to_host(parameters)))
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue(), option)
 
 
 @dataclass
@@ -200,12 +211,24 @@ class Checkpoint:
                            history=self.history, checkpoint=checkpoint, progress=progress)
 
 
+ZIP_MAGIC = b"PK\x03\x04"  # an .npz archive is a zip file
+
+
 def load_checkpoint(path: PathLike) -> Checkpoint:
-    """Read a checkpoint; a missing, corrupt, foreign or newer-version file is a
-    ``ValueError`` that names it."""
+    """Read a checkpoint; a missing, corrupt, foreign, edited or newer-version file is a
+    ``ValueError`` that names it (every field is checked: :func:`validate_meta`)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"checkpoint not found: {path}")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(len(ZIP_MAGIC))
+    except OSError as exc:
+        raise ValueError(f"cannot read checkpoint {path} ({exc.strerror or exc}).") from None
+    if magic != ZIP_MAGIC:
+        hint = (" It looks like a saved network (JSON, from --save): a checkpoint is the "
+                "file given to --checkpoint." if magic[:1] in (b"{", b"[") else "")
+        raise ValueError(f"{path} is not a gpunet checkpoint (not an .npz archive).{hint}")
     try:
         with np.load(path, allow_pickle=False) as archive:
             names = set(archive.files)
@@ -217,36 +240,116 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
     except ValueError as exc:
         if str(exc).startswith(str(path)):
             raise
-        raise ValueError(f"{path} is not a gpunet checkpoint ({exc}).") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
+        raise ValueError(f"{path} is not a readable gpunet checkpoint ({exc}).") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError,
+            NotImplementedError, RuntimeError, OverflowError, MemoryError) as exc:
         raise ValueError(f"{path} is not a readable gpunet checkpoint (corrupt or "
-                         f"truncated: {exc}).") from None
+                         f"truncated: {type(exc).__name__}: {exc}).") from None
     try:
         meta = json.loads(meta_bytes.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise ValueError(f"{path}: the checkpoint's header is corrupt (not JSON).") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{path} is not a gpunet checkpoint (its header is not "
                          f"{FORMAT!r}).")
     version = meta.get("version")
-    if not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValueError(f"{path}: checkpoint version {version!r} is not valid.")
     if version > VERSION:
         raise ValueError(
             f"{path} was written by a newer gpunet ({meta.get('gpunet_version', '?')}, "
             f"checkpoint format {version}); this gpunet reads format {VERSION} and older: "
             "upgrade gpunet to resume it.")
-    try:
-        sizes = [int(n) for n in meta["network"]["sizes"]]
-        expected = sum(m * n + n for m, n in zip(sizes[:-1], sizes[1:]))
-        meta["epochs_done"], meta["rng"], meta["history"], meta["training"], meta["data"]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: the checkpoint's header lacks {exc}; the file is "
-                         "corrupt.") from None
-    if parameters.shape != (expected,) or not np.isfinite(parameters).all():
-        raise ValueError(f"{path}: the checkpoint's parameters do not fit sizes {sizes} "
-                         "or are not finite; the file is corrupt.")
+    problem = validate_meta(meta, parameters)
+    if problem:
+        raise ValueError(f"{path}: {problem}; the file is corrupt or was edited.")
     return Checkpoint(path, meta, parameters)
+
+
+def validate_meta(meta: dict[str, Any], parameters: np.ndarray) -> str:
+    """What is wrong with a checkpoint's header and parameters, in words ("" if nothing).
+
+    Every field the resumed run uses is checked as the library checks its arguments:
+    sizes, cost, init, dtype and seed; epochs, m, η, λ, the monitors and the engine; the
+    data's size and fingerprint; the generator's state (it must set a PCG64 generator);
+    the history (one record per epoch done); the parameters (a float vector of the
+    length the sizes give, all finite). Sizes are checked against the parameters before
+    anything is allocated for them.
+    """
+    from .arguments import check_eta, check_lmbda, check_positive_int, check_seed, check_sizes
+    from .costs import COSTS
+    from .engines import ENGINE_NAMES
+
+    def integer(value: Any, low: int) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+    sections = {k: meta.get(k) for k in ("network", "training", "data")}
+    for name, section in sections.items():
+        if not isinstance(section, dict):
+            return f"the checkpoint's header lacks its {name!r} section"
+    network, training, data = sections["network"], sections["training"], sections["data"]
+    assert isinstance(network, dict) and isinstance(training, dict) and isinstance(data, dict)
+    try:
+        sizes = check_sizes(network.get("sizes"))
+        if network.get("cost") not in COSTS:
+            return f"unknown cost {network.get('cost')!r}"
+        if network.get("init") not in ("default", "large"):
+            return f"unknown init {network.get('init')!r}"
+        if network.get("dtype") not in ("float32", "float64"):
+            return f"unsupported dtype {network.get('dtype')!r}"
+        check_seed(network.get("seed"))
+        missing = [k for k in TRAINING_KEYS if k not in training]
+        if missing:
+            return f"the training settings lack {', '.join(missing)}"
+        check_positive_int(training["epochs"], "epochs")
+        check_positive_int(training["mini_batch_size"], "mini_batch_size")
+        check_eta(training["eta"])
+        check_lmbda(training["lmbda"])
+    except (ValueError, TypeError) as exc:
+        return str(exc).rstrip(".")
+    for key in TRAINING_KEYS:
+        if key.startswith("monitor_") and not isinstance(training[key], bool):
+            return f"{key} is {training[key]!r}, not true or false"
+    if training["engine"] not in ENGINE_NAMES:
+        return f"unknown engine {training['engine']!r}"
+    epochs_done = meta.get("epochs_done")
+    if not integer(epochs_done, 0) or epochs_done > training["epochs"]:
+        return (f"epochs_done {epochs_done!r} is not a whole number from 0 to the run's "
+                f"{training['epochs']} epochs")
+    if not integer(data.get("n_train"), 1):
+        return f"the data's n_train {data.get('n_train')!r} is not a positive integer"
+    digest = data.get("labels_sha256")
+    if (not isinstance(digest, str) or len(digest) != 64
+            or any(c not in "0123456789abcdef" for c in digest)):
+        return "the data's labels_sha256 is not a SHA-256 digest"
+    if data.get("n_evaluation") is not None and not integer(data.get("n_evaluation"), 1):
+        return f"the data's n_evaluation {data.get('n_evaluation')!r} is not a positive integer"
+    if not isinstance(meta.get("run", {}), dict):
+        return "the 'run' section is not a JSON object"
+    if not isinstance(meta.get("engine", ""), str):
+        return "the engine name is not a string"
+    rng = meta.get("rng")
+    try:
+        if not isinstance(rng, dict) or rng.get("bit_generator") != "PCG64":
+            raise ValueError
+        np.random.default_rng(0).bit_generator.state = rng
+    except (ValueError, TypeError, KeyError, OverflowError):
+        return "the random generator's state is not a PCG64 state"
+    history = meta.get("history")
+    if not isinstance(history, list) or len(history) != epochs_done:
+        return (f"the history does not hold one record per epoch done ({epochs_done})")
+    for j, record in enumerate(history):
+        if not isinstance(record, dict) or record.get("epoch") != j or not all(
+                isinstance(record[k], (int, float)) and not isinstance(record[k], bool)
+                for k in EPOCH_KEYS if k in record):
+            return f"history record {j} is not epoch {j}'s record of numbers"
+    expected = sum(m * n + n for m, n in zip(sizes[:-1], sizes[1:]))
+    if parameters.dtype not in (np.float32, np.float64) or parameters.shape != (expected,):
+        return (f"the parameters ({parameters.dtype} {parameters.shape}) do not fit sizes "
+                f"{sizes} ({expected} float32 or float64 numbers)")
+    if not np.isfinite(parameters).all():
+        return "the parameters are not all finite"
+    return ""
 
 
 def resume(path: PathLike, training_data: Any, evaluation_data: Any = None, *,

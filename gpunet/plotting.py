@@ -37,17 +37,21 @@ def require_matplotlib(what: str = "plotting") -> Any:
     return plt
 
 
-def save_figure(fig: Any, path: PathLike) -> None:
-    """Write ``fig`` as PNG to ``path`` atomically, then free it."""
+def save_figure(fig: Any, path: PathLike, option: str = "") -> None:
+    """Write ``fig`` as PNG to ``path`` atomically, then free it (a failed write is a
+    :class:`gpunet.outputs.WriteError` naming ``option`` and the file)."""
     plt = require_matplotlib()
     buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    try:
+        fig.tight_layout()
+        fig.savefig(buffer, format="png", dpi=100)
+    finally:
+        plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue(), option)
 
 
-def plot_learning_curves(runs: Sequence[tuple[str, "History", str]], path: PathLike) -> None:
+def plot_learning_curves(runs: Sequence[tuple[str, "History", str]], path: PathLike,
+                         option: str = "") -> None:
     """Draw ``runs`` (``(label, history, evaluation data name)`` each) into ``path``.
 
     Left: accuracy (%) per epoch on the evaluation data (solid) and, where monitored,
@@ -88,4 +92,4 @@ def plot_learning_curves(runs: Sequence[tuple[str, "History", str]], path: PathL
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize="small")
-    save_figure(fig, path)
+    save_figure(fig, path, option)

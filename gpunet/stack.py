@@ -37,8 +37,10 @@ from .backprop import feedforward
 from .costs import Cost, CrossEntropyCost, get_cost
 from .datasets import Examples, sgd_data
 from .engines.stacked import StackedSettings, select_stacked_engine, stacked_layers
+from .divergence import quiet_overflow
 from .history import History
 from .network import EVAL_CHUNK, DTypeLike, InitName, Network
+from .signals import interrupts_deferred, terminate_as_interrupt
 
 FloatOrList = Union[float, Sequence[float]]
 
@@ -93,6 +95,10 @@ class NetworkStack:
             self._parameters, self._weights, self._biases = stacked_layers(
                 self.sizes, len(self.seeds), self.xp, self.dtype)
             self.backend.copy_from_host(self._parameters, np.stack(host))
+        #: the latest SGD's histories while they grow (completed epochs after Ctrl-C),
+        #: and the networks that diverged in it: index -> the epoch (gpunet.divergence)
+        self.histories: list[History] = []
+        self.diverged: dict[int, int] = {}
 
     def _scope(self) -> Any:
         """The stack's device made current for this thread (CuPy's current device is
@@ -228,7 +234,8 @@ class NetworkStack:
         X, Y = self.backend.asarray(train.X, self.dtype), self.backend.asarray(train.Y, self.dtype)
         engine = select_stacked_engine(self, X, Y, settings)
         try:
-            return self._epochs(engine, train, evaluation, settings, X, Y)
+            with terminate_as_interrupt():  # SIGTERM keeps the epochs as Ctrl-C does
+                return self._epochs(engine, train, evaluation, settings, X, Y)
         finally:
             close = getattr(engine, "close", None)  # engines with worker processes
             if close is not None:
@@ -236,8 +243,19 @@ class NetworkStack:
 
     def _epochs(self, engine: Any, train: Examples, evaluation: Optional[Examples],
                 settings: StackedSettings, X: Array, Y: Array) -> list[History]:
-        """Train and measure epoch by epoch with ``engine`` (see :meth:`_run`)."""
-        backend, asarray, K = self.backend, self.backend.asarray, len(self)
+        """Train and measure epoch by epoch with ``engine`` (see :meth:`_run`).
+
+        As :func:`gpunet.training.run_sgd` for one network: the parameters and the
+        generators at the last epoch boundary are kept, and Ctrl-C or SIGTERM inside an
+        epoch puts every network back there (``self.histories`` holds the completed
+        epochs). With the metrics, one flag per network says whether its parameters are
+        all finite (same single copy to the host); a network that diverged
+        (:mod:`gpunet.divergence`) goes back to its last finite epoch and stays there,
+        its records from then on are ``{"epoch", "train_seconds", "diverged": True}``
+        (not added to its history), ``self.diverged[k]`` is the epoch it diverged in,
+        and the others go on.
+        """
+        asarray, K = self.backend.asarray, len(self)
         n = len(train)
         if settings.monitor_evaluation:
             assert evaluation is not None  # checked by SGD
@@ -247,33 +265,75 @@ class NetworkStack:
             labels_train = asarray(train.labels)
 
         histories = [History(engine=f"stacked-{engine.name}") for _ in range(K)]
-        for j in range(settings.epochs):
-            start = time.perf_counter()
+        self.histories, self.diverged = histories, {}
+        saved = self.xp.empty_like(self._parameters)  # the last epoch boundary
+        saved[...] = self._parameters
+        saved_rngs = [rng.bit_generator.state for rng in self.rngs]
+        try:
+            for j in range(settings.epochs):
+                saved_rngs = self._epoch(j, engine, settings, histories, saved, saved_rngs,
+                                         n, X, Y, evaluation,
+                                         X_eval if settings.monitor_evaluation else None,
+                                         Y_eval if settings.monitor_evaluation else None,
+                                         labels_eval if settings.monitor_evaluation else None,
+                                         labels_train if settings.monitor_training_accuracy
+                                         else None)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: back to the last completed epoch
+            with interrupts_deferred():
+                self._parameters[...] = saved
+                for rng, state in zip(self.rngs, saved_rngs):
+                    rng.bit_generator.state = state
+            raise
+        return histories
+
+    def _epoch(self, j: int, engine: Any, settings: StackedSettings,
+               histories: list[History], saved: Array, saved_rngs: list[dict[str, Any]],
+               n: int, X: Array, Y: Array, evaluation: Optional[Examples], X_eval: Any,
+               Y_eval: Any, labels_eval: Any, labels_train: Any) -> list[dict[str, Any]]:
+        """Epoch ``j`` of every network, measured and committed; returns the generators'
+        states at its end (the new epoch boundary)."""
+        backend, K, xp = self.backend, len(self), self.xp
+        start = time.perf_counter()
+        with quiet_overflow():  # divergence is reported below, once per network
             engine.train_epoch(np.stack([rng.permutation(n) for rng in self.rngs]))
             backend.synchronize()
-            seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - start
 
-            names: list[str] = []
-            values: list[Array] = []  # K values per name, all copied to the host at once
-            metrics: tuple[tuple[str, bool, Callable[[int], Array]], ...] = (
-                ("training_cost", settings.monitor_training_cost,
-                 lambda k: self._total_cost(k, X, Y, settings.lmbda[k])),
-                ("training_correct", settings.monitor_training_accuracy,
-                 lambda k: self._correct(k, X, labels_train)),
-                ("evaluation_cost", settings.monitor_evaluation_cost,
-                 lambda k: self._total_cost(k, X_eval, Y_eval, settings.lmbda[k])),
-                ("evaluation_correct", settings.monitor_evaluation_accuracy,
-                 lambda k: self._correct(k, X_eval, labels_eval)),
-            )
+        finite_flags = xp.isfinite(self._parameters).all(axis=1)
+        names: list[str] = ["finite"]
+        values: list[Array] = [finite_flags[k] for k in range(K)]  # K per name, one copy
+        metrics: tuple[tuple[str, bool, Callable[[int], Array]], ...] = (
+            ("training_cost", settings.monitor_training_cost,
+             lambda k: self._total_cost(k, X, Y, settings.lmbda[k])),
+            ("training_correct", settings.monitor_training_accuracy,
+             lambda k: self._correct(k, X, labels_train)),
+            ("evaluation_cost", settings.monitor_evaluation_cost,
+             lambda k: self._total_cost(k, X_eval, Y_eval, settings.lmbda[k])),
+            ("evaluation_correct", settings.monitor_evaluation_accuracy,
+             lambda k: self._correct(k, X_eval, labels_eval)),
+        )
+        with quiet_overflow():  # a diverged network's metrics are NaN, and unused
             for name, wanted, metric in metrics:
                 if wanted:
                     names.append(name)
                     values.extend(metric(k) for k in range(K))
             fetched = self._fetch(values)
-            records = []
+        for k in range(K):
+            if fetched[k] != 1.0:
+                self.diverged.setdefault(k, j)
+        records = []
+        with interrupts_deferred():  # the epoch is complete: commit it whole
+            for k in self.diverged:  # back to its last finite epoch, and it stays there
+                self._parameters[k] = saved[k]
+                self.rngs[k].bit_generator.state = saved_rngs[k]
+            saved[...] = self._parameters
             for k in range(K):
                 record: dict[str, Any] = {"epoch": j, "train_seconds": seconds}
-                for i, name in enumerate(names):
+                if k in self.diverged:
+                    record["diverged"] = True
+                    records.append(record)
+                    continue
+                for i, name in enumerate(names[1:], 1):
                     value = fetched[i * K + k]
                     record[name] = int(round(value)) if name.endswith("correct") else value
                 if settings.monitor_training_accuracy:
@@ -283,18 +343,20 @@ class NetworkStack:
                     record["evaluation_total"] = len(evaluation)  # type: ignore[arg-type]
                 histories[k].append(record)
                 records.append(record)
-            if settings.verbose:
-                print(self.epoch_line(records), flush=True)
-            if settings.callback is not None:
-                settings.callback(records)
-        return histories
+            states = [rng.bit_generator.state for rng in self.rngs]
+        if settings.verbose:
+            print(self.epoch_line(records), flush=True)
+        if settings.callback is not None:
+            settings.callback(records)
+        return states
 
     @staticmethod
     def epoch_line(records: list[dict[str, Any]]) -> str:
         """One compact line for an epoch of the stack: each network's accuracy."""
-        r0 = records[0]
+        r0 = next((r for r in records if not r.get("diverged")), records[0])
         if "evaluation_correct" in r0:
-            scores = " ".join(str(r["evaluation_correct"]) for r in records)
+            scores = " ".join("diverged" if r.get("diverged") else str(r["evaluation_correct"])
+                              for r in records)
             return (f"Epoch {r0['epoch']}: {scores} / {r0['evaluation_total']}  "
                     f"({r0['train_seconds']:.2f} s)")
         return f"Epoch {r0['epoch']} training complete ({r0['train_seconds']:.2f} s)"

@@ -10,24 +10,32 @@ their few numbers reach the host in one copy.
 
 At every epoch boundary the loop keeps the run's state: a device copy of the parameters
 and the generator's state (drawn permutation included), the history, and, when asked,
-a checkpoint file (:mod:`gpunet.checkpoint`). Ctrl-C (``KeyboardInterrupt``) inside an
-epoch rolls the network back to the last completed epoch, so the network, its
-``history`` and the checkpoint agree, and resuming gives exactly the uninterrupted run.
+a checkpoint file (:mod:`gpunet.checkpoint`, locked while the run writes it). Ctrl-C
+(``KeyboardInterrupt``), or SIGTERM (:class:`gpunet.signals.Terminated`, where the main
+thread can handle it), inside an epoch rolls the network back to the last completed
+epoch, so the network, its ``history`` and the checkpoint agree, and resuming gives
+exactly the uninterrupted run.
+
+Divergence (:mod:`gpunet.divergence`) is found from the epoch's own metrics copy: with
+the monitored metrics the device computes one flag, "every parameter is finite", and
+the same single transfer brings it to the host. An epoch whose parameters are not
+finite is not committed: the network goes back to the last finite epoch (checkpoint
+brought up to it) and :class:`~gpunet.divergence.DivergenceError` says why.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import signal
-import threading
 import time
-from typing import TYPE_CHECKING, Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from .datasets import Examples
+from .divergence import DivergenceError, quiet_overflow
 from .engines import TrainingSettings, select_engine
 from .history import History
 from .progress import Progress
+from .signals import interrupts_deferred, terminate_as_interrupt
 
 if TYPE_CHECKING:
     from .checkpoint import CheckpointWriter
@@ -43,10 +51,22 @@ def run_sgd(net: "Network", train: Examples, evaluation: Optional[Examples],
 
     Epochs ``start_epoch`` to ``settings.epochs - 1`` run (a resumed run starts later,
     with the earlier epochs' ``history``). ``net.history`` is the history while it
-    grows, so it stays reachable after an interruption. On ``KeyboardInterrupt`` the
-    parameters and generator go back to the last completed epoch, the checkpoint (if
-    any) is brought up to that epoch, and the interrupt propagates.
+    grows, so it stays reachable after an interruption. On ``KeyboardInterrupt`` (or
+    SIGTERM, as :class:`~gpunet.signals.Terminated`) the parameters and generator go
+    back to the last completed epoch, the checkpoint (if any) is brought up to that
+    epoch, and the interrupt propagates; on divergence the same, then
+    :class:`~gpunet.divergence.DivergenceError`.
     """
+    held = checkpoint.hold() if checkpoint is not None else contextlib.nullcontext()
+    with held, terminate_as_interrupt():
+        return _run_sgd(net, train, evaluation, settings, start_epoch, history, checkpoint,
+                        progress)
+
+
+def _run_sgd(net: "Network", train: Examples, evaluation: Optional[Examples],
+             settings: TrainingSettings, start_epoch: int, history: Optional[History],
+             checkpoint: Optional["CheckpointWriter"], progress: bool) -> History:
+    """:func:`run_sgd` with the checkpoint locked and SIGTERM raising an interrupt."""
     from .checkpoint import labels_fingerprint
 
     backend = net.backend
@@ -90,17 +110,26 @@ def run_sgd(net: "Network", train: Examples, evaluation: Optional[Examples],
                 if bar is not None:
                     bar.start_epoch(j)
                 start = time.perf_counter()
-                engine.train_epoch(net.rng.permutation(n))
-                backend.synchronize()
+                with quiet_overflow():  # a diverging epoch is reported below, once
+                    engine.train_epoch(net.rng.permutation(n))
+                    backend.synchronize()
                 seconds = time.perf_counter() - start
                 if bar is not None:
                     bar.end_epoch(seconds)
-                record = _metrics(net, settings, j, seconds, n, X, Y,
-                                  X_eval if settings.monitor_evaluation else None,
-                                  Y_eval if settings.monitor_evaluation else None,
-                                  labels_eval if settings.monitor_evaluation_accuracy else None,
-                                  labels_train if settings.monitor_training_accuracy else None)
-                with _interrupts_deferred():  # the epoch is complete: commit it whole
+                with quiet_overflow():
+                    record, finite = _metrics(
+                        net, settings, j, seconds, n, X, Y,
+                        X_eval if settings.monitor_evaluation else None,
+                        Y_eval if settings.monitor_evaluation else None,
+                        labels_eval if settings.monitor_evaluation_accuracy else None,
+                        labels_train if settings.monitor_training_accuracy else None)
+                if not finite:  # diverged: keep the last finite epoch, say why
+                    with interrupts_deferred():
+                        net.parameters[...] = saved_parameters
+                        net.rng.bit_generator.state = saved_rng
+                        write_checkpoint()
+                    raise DivergenceError(j, settings.eta, settings.lmbda, n, history)
+                with interrupts_deferred():  # the epoch is complete: commit it whole
                     saved_parameters[...] = net.parameters
                     saved_rng = net.rng.bit_generator.state
                     history.append(record)
@@ -113,7 +142,7 @@ def run_sgd(net: "Network", train: Examples, evaluation: Optional[Examples],
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
-        with _interrupts_deferred():
+        with interrupts_deferred():
             net.parameters[...] = saved_parameters
             net.rng.bit_generator.state = saved_rng
             write_checkpoint()
@@ -126,9 +155,12 @@ def run_sgd(net: "Network", train: Examples, evaluation: Optional[Examples],
 
 def _metrics(net: "Network", settings: TrainingSettings, j: int, seconds: float, n: int,
              X: Any, Y: Any, X_eval: Any, Y_eval: Any, labels_eval: Any,
-             labels_train: Any) -> dict[str, Any]:
-    """Epoch ``j``'s record: the monitored metrics, computed on the device, one copy."""
-    wanted: list[tuple[str, Any]] = []  # (name, 0-d device array)
+             labels_train: Any) -> tuple[dict[str, Any], bool]:
+    """Epoch ``j``'s record and whether every parameter is finite: the monitored
+    metrics and the finiteness flag, computed on the device, one copy."""
+    xp = net.xp
+    # 1.0 when every parameter is finite: one reduction over P numbers on the device
+    wanted: list[tuple[str, Any]] = [("finite", xp.all(xp.isfinite(net.parameters)))]
     if settings.monitor_training_cost:
         wanted.append(("training_cost", net._total_cost(X, Y, settings.lmbda)))
     if settings.monitor_training_accuracy:
@@ -139,32 +171,13 @@ def _metrics(net: "Network", settings: TrainingSettings, j: int, seconds: float,
         wanted.append(("evaluation_correct", net._correct(X_eval, labels_eval)))
     values = net._fetch([v for _, v in wanted])
     record: dict[str, Any] = {"epoch": j, "train_seconds": seconds}
-    for (name, _), value in zip(wanted, values):
+    finite = values[0] == 1.0
+    if not finite:
+        return record, False
+    for (name, _), value in zip(wanted[1:], values[1:]):
         record[name] = int(round(value)) if name.endswith("correct") else value
     if settings.monitor_training_accuracy:
         record["training_total"] = n
     if settings.monitor_evaluation_accuracy:
         record["evaluation_total"] = X_eval.shape[0]
-    return record
-
-
-@contextlib.contextmanager
-def _interrupts_deferred() -> Iterator[None]:
-    """Hold a Ctrl-C that arrives inside the block until the block has finished.
-
-    Used where the loop's state must change all at once (an epoch's commit, the
-    roll-back). Only the main thread can set signal handlers; elsewhere, and where
-    someone else handles SIGINT, the block runs as it is.
-    """
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
-        yield
-        return
-    received: list[Any] = []
-    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        if received:
-            raise KeyboardInterrupt
+    return record, True

@@ -6,7 +6,10 @@ One module per subcommand (:mod:`gpunet.cli.train`, ...), each with ``add_parser
 loads neither the benchmark nor the book's reproduction programs.
 
 Every mistake the user can make (a bad option, an unusable device, a broken data file)
-ends with one ``gpunet: error: ...`` line and exit status 2, never a traceback.
+ends with one ``gpunet: error: ...`` line and exit status 2, never a traceback. A run
+that fails (an output that cannot be written, training that diverged) is one such line
+and exit status 1; Ctrl-C exits with 130 and SIGTERM with 143, after the command has
+kept what it completed (:mod:`gpunet.signals`).
 """
 
 from __future__ import annotations
@@ -61,15 +64,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the ``gpunet`` command with ``argv`` (default: ``sys.argv[1:]``); the exit status."""
+    from ..divergence import DivergenceError
+    from ..outputs import WriteError
+    from ..signals import exit_status, terminate_as_interrupt
+
     args = build_parser().parse_args(argv)
     try:
-        return int(args.run(args))
+        with terminate_as_interrupt():  # SIGTERM (kill, timeout, SLURM) as Ctrl-C
+            return int(args.run(args))
+    except (WriteError, DivergenceError) as exc:  # not a usage error: the run failed
+        print(f"gpunet: error: {exc}", file=sys.stderr)
+        return 1
     except (ValueError, BackendUnavailable) as exc:
         print(f"gpunet: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("gpunet: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C: 130; SIGTERM: 143
+        print("gpunet: " + ("terminated" if exit_status(exc) != 130 else "interrupted"),
+              file=sys.stderr)
+        return exit_status(exc)
     except BrokenPipeError:  # e.g. `gpunet train | head`: the reader left; so do we
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141

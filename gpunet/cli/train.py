@@ -26,7 +26,7 @@ from .options import add_training_options
 
 # Options a resumed run may change; every other explicit option must match the checkpoint.
 RESUME_MAY_CHANGE = {"epochs", "device", "save", "metrics", "checkpoint", "resume", "plot",
-                     "quiet"}
+                     "quiet", "overwrite"}
 # The run's settings, as the CLI spells them, kept in the checkpoint for --resume.
 RUN_OPTIONS = ("sizes", "batch_size", "eta", "cost", "init", "lmbda", "seed", "dtype",
                "engine", "data", "limit", "evaluate", "monitor_training_cost",
@@ -58,6 +58,9 @@ def add_parser(sub: Any, formatter: type) -> None:
     train.add_argument("--plot", metavar="PATH", default=None,
                        help="draw the learning curves into PATH (PNG; needs the plot "
                        "extra, matplotlib)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace an existing --checkpoint file (without it, a "
+                       "checkpoint is only ever continued, by --resume)")
     train.add_argument("--quiet", action="store_true",
                        help="no progress line (there is none when stderr is not a "
                        "terminal either); the per-epoch lines stay")
@@ -90,11 +93,9 @@ def _record_explicit_options(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..arguments import check_eta, check_lmbda, check_positive_int
-    from ..backends import get_backend
-    from ..checkpoint import CheckpointWriter, load_checkpoint
-    from ..mnist import load_mnist
-    from ..network import Network
-    from ..persistence import atomic_write_text, check_writable
+    from ..checkpoint import load_checkpoint
+    from ..memory import check_network_fits
+    from ..outputs import check_new_checkpoint, check_outputs, hold_lock
 
     explicit: set[str] = getattr(args, "_explicit", set())
     saved = None
@@ -106,22 +107,44 @@ def run(args: argparse.Namespace) -> int:
 
     # Check the cheap things before loading anything.
     epochs = check_positive_int(args.epochs, "--epochs")
-    batch_size = check_positive_int(args.batch_size, "--batch-size")
-    eta = check_eta(args.eta)
-    lmbda = check_lmbda(args.lmbda)
+    check_positive_int(args.batch_size, "--batch-size")
+    check_eta(args.eta)
+    check_lmbda(args.lmbda)
     if args.limit is not None:
         check_positive_int(args.limit, "--limit")
     if saved is not None and epochs < saved.epochs_done:
         raise ValueError(f"--epochs {epochs}: {args.resume} already has {saved.epochs_done} "
                          "epochs; give at least that many, or more to extend the run.")
-    for option in ("save", "checkpoint", "metrics", "plot"):
-        path = getattr(args, option)
-        if path is not None:
-            check_writable(path, f"--{option}")
+    check_outputs({"--save": args.save, "--checkpoint": args.checkpoint,
+                   "--metrics": args.metrics, "--plot": args.plot},
+                  inputs={"--resume": args.resume},
+                  may_share=[("--resume", "--checkpoint")])
+    if args.checkpoint:
+        check_new_checkpoint(args.checkpoint, "--checkpoint", args.resume, args.overwrite)
     if args.plot:
         from ..plotting import require_matplotlib
 
         require_matplotlib("--plot")
+    check_network_fits(args.sizes, args.dtype, args.batch_size, what="--sizes")
+    with hold_lock(args.checkpoint, "--checkpoint") if args.checkpoint else _no_lock():
+        return _train(args, saved, epochs)
+
+
+def _no_lock() -> Any:
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def _train(args: argparse.Namespace, saved: Any, epochs: int) -> int:
+    """The run itself, its outputs checked (and the checkpoint locked) by :func:`run`."""
+    from ..backends import get_backend
+    from ..checkpoint import CheckpointWriter
+    from ..divergence import DivergenceError
+    from ..mnist import load_mnist
+    from ..network import Network
+    from ..outputs import WriteError, atomic_write_text
+    from ..signals import exit_status
 
     backend = get_backend(args.device)
     note = f"  [{backend.selection_note}]" if backend.selection_note else ""
@@ -148,32 +171,37 @@ def run(args: argparse.Namespace) -> int:
                       device=backend, seed=args.seed)
     args.seed = net.seed
     print(f"network: {net.sizes}, {args.cost} cost, {args.init} init, "
-          f"{args.dtype}, eta={eta}, m={batch_size}, lmbda={lmbda}, "
+          f"{args.dtype}, eta={args.eta}, m={args.batch_size}, lmbda={args.lmbda}, "
           f"epochs={epochs}, seed={net.seed}", flush=True)
 
     options = {name: getattr(args, name) for name in RUN_OPTIONS}
     options["data"] = _data_source(args.data)
-    writer = (CheckpointWriter(Path(args.checkpoint), {"options": options})
+    writer = (CheckpointWriter(Path(args.checkpoint), {"options": options}, "--checkpoint")
               if args.checkpoint else None)
-    history = saved.history if saved is not None else None
     metrics_prefix = ""
+    failed: dict[str, WriteError] = {}  # option -> its write error: not written again
     if args.metrics:
         if saved is not None and os.path.isfile(args.metrics):
-            with open(args.metrics, encoding="utf-8") as f:
-                metrics_prefix = f.read()
+            try:
+                with open(args.metrics, encoding="utf-8") as f:
+                    metrics_prefix = f.read()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"--metrics {args.metrics}: cannot append to it, it is not "
+                                 f"a readable metrics file ({exc}).") from None
             if metrics_prefix and not metrics_prefix.endswith("\n"):
                 metrics_prefix += "\n"
         header = _metrics_header(options, epochs, backend, net, saved)
         metrics_prefix += json.dumps(header) + "\n"
-        atomic_write_text(args.metrics, metrics_prefix)
+        atomic_write_text(args.metrics, metrics_prefix, "--metrics")
     name = args.evaluate
 
     first_epoch = saved.epochs_done if saved is not None else 0
 
     def write_metrics() -> None:
-        if args.metrics:
+        if args.metrics and "--metrics" not in failed:
             atomic_write_text(args.metrics, metrics_prefix + "".join(
-                json.dumps(r) + "\n" for r in net.history.records[first_epoch:]))
+                json.dumps(r) + "\n" for r in net.history.records[first_epoch:]),
+                "--metrics")
 
     def on_epoch(record: dict[str, Any]) -> None:
         write_metrics()
@@ -184,41 +212,78 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     progress = not args.quiet
+    status, stopped = 0, ""
     try:
         if saved is not None:
             saved.continue_run(net, training, evaluation, epochs=epochs, checkpoint=writer,
                                verbose=False, callback=on_epoch, progress=progress)
         else:
-            net.SGD(training, epochs, batch_size, eta, lmbda=lmbda,
+            net.SGD(training, epochs, args.batch_size, args.eta, lmbda=args.lmbda,
                     evaluation_data=evaluation, monitor_evaluation_accuracy=True,
                     monitor_evaluation_cost=args.monitor_evaluation_cost,
                     monitor_training_cost=args.monitor_training_cost,
                     monitor_training_accuracy=args.monitor_training_accuracy,
                     verbose=False, callback=on_epoch, engine=args.engine,
                     checkpoint=writer, progress=progress)
-    except KeyboardInterrupt:
-        write_metrics()  # the completed epochs, even one whose callback was cut short
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (gpunet.signals.Terminated)
         done = len(net.history.records)
-        print(f"\ninterrupted during epoch {done}; keeping the {done} completed "
+        what = "terminated (SIGTERM)" if exit_status(exc) != 130 else "interrupted"
+        print(f"\n{what} during epoch {done}; keeping the {done} completed "
               f"epoch{'s' if done != 1 else ''}", file=sys.stderr, flush=True)
-        _finish(args, net, name, time.perf_counter() - started, interrupted=True)
-        if args.checkpoint:
+        status, stopped = exit_status(exc), "interrupted"
+    except DivergenceError as exc:
+        print(f"gpunet: error: {exc}", file=sys.stderr, flush=True)
+        status, stopped = 1, "diverged"
+    except WriteError as exc:  # the checkpoint or the metrics: the rest is still written
+        print(f"gpunet: error: {exc}; stopping, keeping the "
+              f"{len(net.history.records)} completed epochs", file=sys.stderr, flush=True)
+        failed[exc.option] = exc
+        status, stopped = 1, "write error"
+    if stopped:
+        _write_quietly(write_metrics, "--metrics", failed)  # the completed epochs
+    _finish(args, net, name, time.perf_counter() - started, stopped, failed)
+    if failed:
+        status = status or 1
+    done = len(net.history.records)
+    if args.checkpoint and "--checkpoint" not in failed:
+        if stopped == "diverged":
+            print(f"checkpoint {args.checkpoint} holds epoch {done}, the last finite one "
+                  "(a resumed run keeps its settings and would diverge again: start a new "
+                  "run with a smaller --eta or --lmbda)", file=sys.stderr)
+        elif stopped:
             print(f"checkpoint {args.checkpoint} holds epoch {done}; continue with: "
                   f"gpunet train --resume {args.checkpoint}", file=sys.stderr)
         else:
-            print("to be able to continue an interrupted run, train with --checkpoint PATH",
-                  file=sys.stderr)
-        return 130
-    _finish(args, net, name, time.perf_counter() - started, interrupted=False)
-    if args.checkpoint:
-        print(f"checkpoint written to {args.checkpoint} (continue or extend with: "
-              f"gpunet train --resume {args.checkpoint} --epochs N)")
-    return 0
+            print(f"checkpoint written to {args.checkpoint} (continue or extend with: "
+                  f"gpunet train --resume {args.checkpoint} --epochs N)")
+    elif stopped == "interrupted":
+        print("to be able to continue an interrupted run, train with --checkpoint PATH",
+              file=sys.stderr)
+    return status
 
 
-def _finish(args: argparse.Namespace, net: Any, name: str, wall: float,
-            interrupted: bool) -> None:
-    """The summary, ``--save``, ``--metrics`` and ``--plot`` for the completed epochs."""
+def _write_quietly(write: Any, option: str, failed: dict[str, Any]) -> None:
+    """Run ``write()``; a write error is printed (one line) and noted in ``failed``."""
+    from ..outputs import WriteError
+
+    if option in failed:
+        return
+    try:
+        write()
+    except WriteError as exc:
+        failed[option] = exc
+        print(f"gpunet: error: {exc}", file=sys.stderr, flush=True)
+
+
+def _finish(args: argparse.Namespace, net: Any, name: str, wall: float, stopped: str,
+            failed: dict[str, Any]) -> None:
+    """The summary, ``--save``, ``--metrics`` and ``--plot`` for the completed epochs.
+
+    Each output is written on its own: one that fails (a full disk) is one error line,
+    noted in ``failed``, and the others are still written.
+    """
+    from ..persistence import save as save_network
+
     records = net.history.records
     if records:
         best = max(records, key=lambda r: r["evaluation_correct"])
@@ -228,19 +293,26 @@ def _finish(args: argparse.Namespace, net: Any, name: str, wall: float,
               f"final {records[-1]['evaluation_correct']} / {total}; {wall:.1f} s in all",
               flush=True)
     if args.save:
-        if records or not interrupted:
-            net.save(args.save)
-            print(f"saved network to {args.save}"
-                  + (f" (as of epoch {len(records)})" if interrupted else ""), flush=True)
+        if records or not stopped:
+            def save() -> None:
+                save_network(net, args.save, option="--save")
+                print(f"saved network to {args.save}"
+                      + (f" (as of epoch {len(records)})" if stopped else ""), flush=True)
+
+            _write_quietly(save, "--save", failed)
         else:
             print(f"no epoch completed; {args.save} not written", flush=True)
-    if args.metrics:
+    if args.metrics and "--metrics" not in failed:
         print(f"wrote metrics to {args.metrics}")
     if args.plot and records:
         from ..plotting import plot_learning_curves
 
-        plot_learning_curves([(f"seed {net.seed}", net.history, name)], args.plot)
-        print(f"wrote learning curves to {args.plot}")
+        def plot() -> None:
+            plot_learning_curves([(f"seed {net.seed}", net.history, name)], args.plot,
+                                 option="--plot")
+            print(f"wrote learning curves to {args.plot}")
+
+        _write_quietly(plot, "--plot", failed)
 
 
 ENGINE_NOTES = {
@@ -272,19 +344,28 @@ def _adopt_checkpoint(args: argparse.Namespace, saved: Any, explicit: set[str]) 
     if not isinstance(options, dict) or set(RUN_OPTIONS) - options.keys():
         raise ValueError(f"{saved.path} was not written by gpunet train (no command-line "
                          "settings in it); continue it with gpunet.resume() in Python.")
-    for dest in sorted(explicit - RESUME_MAY_CHANGE):
+    moved_data = None
+    if "data" in explicit and _data_source(args.data) != options["data"]:
+        # The run's data moved (or is given another way): accepted when it is the same
+        # data, which the run's fingerprint (size and labels) checks as training starts.
+        moved_data = args.data
+    elif options["data"] is not None and not Path(options["data"]).exists():
+        raise ValueError(f"{saved.path} trained on --data {options['data']}, which no longer "
+                         "exists; if the data moved, give its new place with --data (it is "
+                         "checked against the run's fingerprint).")
+    for dest in sorted(explicit - RESUME_MAY_CHANGE - {"data"}):
         mine = getattr(args, dest)
-        if dest == "data":
-            mine = _data_source(mine)
         if mine != options[dest]:
             flag = "--" + dest.replace("_", "-")
             raise ValueError(
                 f"{flag} {_show(getattr(args, dest))} contradicts {saved.path}, whose run "
                 f"has {flag} {_show(options[dest])}; leave {flag} out to resume (only "
-                "--epochs, --device, --save, --metrics, --checkpoint and --plot may "
-                "change).")
+                "--epochs, --device, --data (the same data, moved), --save, --metrics, "
+                "--checkpoint and --plot may change).")
     for dest in RUN_OPTIONS:
         setattr(args, dest, options[dest])
+    if moved_data is not None:
+        args.data = moved_data
     if "epochs" not in explicit:
         args.epochs = saved.training["epochs"]
 
