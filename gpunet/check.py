@@ -67,7 +67,12 @@ TOLERANCES = {
     "float32": Tolerances(forward=1e-5, gradient=1e-5, trajectory=1e-4, kernel=1e-6),
 }
 FINITE_DIFFERENCE_TOLERANCE = 1e-6  # float64, h = 1e-5: truncation and rounding ~1e-9
-ACCURACY_PARITY_POINTS = 1.0  # percentage points of test accuracy
+# Percentage points of test accuracy. The run is chapter 3's cross-entropy network at
+# η = 0.5, which is not chaotic: float32 and float64 runs, NumPy's and other summation
+# orders, end within 0.03 points of each other (3 epochs, 10,000 images, 6 seeds), so
+# 0.3 is out of rounding's reach. (Chapter 1's quadratic cost at η = 3 is chaotic:
+# another summation order alone moves it by 0.2 points or more.)
+ACCURACY_PARITY_POINTS = 0.3
 
 
 @dataclass
@@ -324,9 +329,9 @@ def check_accuracy_parity(ctx: CheckContext) -> Iterator[CheckResult]:
     test = (ctx.X_test.astype(np.float32), ctx.labels_test)
     scores = []
     for device in (ctx.backend, "cpu"):
-        net = Network(list(SIZES), cost="quadratic", init="large", dtype="float32",
+        net = Network(list(SIZES), cost="cross-entropy", init="default", dtype="float32",
                       device=device, seed=4)
-        net.SGD(data, 2, 10, 3.0, verbose=False)
+        net.SGD(data, 2, 10, 0.5, verbose=False)
         scores.append(100.0 * net.accuracy(test) / len(ctx.labels_test))
     yield _result("float32-accuracy-parity", abs(scores[0] - scores[1]),
                   ACCURACY_PARITY_POINTS,

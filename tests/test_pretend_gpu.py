@@ -1,0 +1,46 @@
+"""The pretend-GPU pass: the whole suite again, with ``auto`` meaning a device that is not NumPy.
+
+On a machine with a GPU, ``device="auto"`` (the default everywhere: ``Network``,
+``gpunet train``, ``--resume`` without ``--device``) resolves to CUDA. A test that
+silently assumes ``auto`` is NumPy (a CPU engine given device arrays, ``np.array`` of a
+device array, a resumed run compared bit for bit with a CPU run) passes in CI and fails
+on the first GPU, whose minutes are few. So CI runs the suite a second time with
+``GPUNET_DEVICE=strict``: ``auto`` is then the strict stand-in (CuPy-like device arrays
+that refuse implicit conversion, another summation order; :mod:`gpunet.backends.testing`),
+in the test process and in every ``gpunet`` command a test starts. Tests that mean the
+CPU say ``device="cpu"``; tests that mean "the best device" must pass on any device.
+
+Where a GPU works the first pass already runs with ``auto`` on CUDA, and this one skips.
+Run it alone with ``GPUNET_DEVICE=strict python -m pytest``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, cuda_unavailable_reason
+
+#: The suite alone takes about 2.5 minutes on the 2-core CI machine.
+PASS_TIMEOUT_SECONDS = 1200
+
+
+def test_the_suite_passes_with_auto_on_a_device_that_is_not_numpy():
+    if os.environ.get("GPUNET_DEVICE", "").strip():
+        pytest.skip("GPUNET_DEVICE is set: this run already chose what auto means")
+    if not cuda_unavailable_reason():
+        pytest.skip("a GPU works here: the suite itself ran with auto on CUDA")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["GPUNET_DEVICE"] = "strict"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE", "tests"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=PASS_TIMEOUT_SECONDS)
+    lines = run.stdout.splitlines()
+    summary = [line for line in lines if line.startswith(("FAILED", "ERROR"))]
+    assert run.returncode == 0, (
+        "with GPUNET_DEVICE=strict (auto = the strict stand-in, as auto = CUDA on a GPU "
+        "machine):\n" + "\n".join(summary or lines[-40:]) + "\n" + run.stderr[-2000:])
+    assert " passed" in lines[-1], lines[-1]
