@@ -8,7 +8,7 @@ contraction or flush-to-zero, and each says why:
 
 * float64: forward pass, gradients and a 3-epoch trajectory within 1e-9 relative;
 * float32: the parameters after 1, 10 and 100 steps within a bound derived from float32
-  rounding (:func:`float32_steps_bound`), against float64 from the same seed;
+  rounding (:func:`conftest.float32_steps_bound`), against float64 from the same seed;
 * float32 end to end: the test accuracy after 3 epochs in a regime that is not chaotic
   (cross-entropy, η = 0.5), within 20 images of float64's.
 
@@ -24,7 +24,7 @@ import pytest
 import gpunet
 from gpunet.backends.testing import StrictBackend
 
-from conftest import make_backend
+from conftest import float32_steps_bound, make_backend
 
 
 def _subset(mnist, n_train=3000, n_test=2000):
@@ -81,31 +81,6 @@ def test_float64_training_trajectory_agrees(other, mnist, cost):
     h_dev = dev.SGD(train, 3, 10, 0.5, lmbda=1.0, test_data=test, verbose=False)
     assert _max_relative(_host_params(dev), _host_params(cpu)) < 1e-9
     assert h_dev.evaluation_accuracy == h_cpu.evaluation_accuracy
-
-
-#: float32's unit roundoff, 2**-24: the largest relative error of one rounding.
-UNIT_ROUNDOFF_32 = 2.0 ** -24
-
-
-def float32_steps_bound(steps: int) -> float:
-    """How far float32 parameters may be from float64 ones after ``steps`` SGD steps from
-    the same seed, relative to the parameters' largest magnitude: ``(2 + 2 steps) u``.
-
-    Why it holds whatever the summation order: storing the initial parameters in float32
-    costs at most ``u |w|`` (u = 2⁻²⁴). A step ``w ← (1 - ηλ/n) w - (η/m) Σ ∇w`` (eq. 93)
-    rounds its subtraction (at most ``u |w|``) and adds the gradient's error. That error
-    is a fraction ``≤ γ`` (784 terms: ``784 u`` at worst, in any order, with or without
-    FMA) of the step, and the step is small against the parameters (``η/m |Σ ∇w|`` is
-    about 1% of ``max |w|`` for these networks), so it adds well under ``u |w|``. Over a
-    few steps, with η small against the cost's curvature, the errors add rather than
-    grow. Flush-to-zero changes numbers below 1e-38 only. Measured for the tests below
-    (NumPy, the stand-in reversed and in NumPy's order, 1 and 2 BLAS threads, both
-    costs): 1 step ≤ 1.6 u, 10 steps ≤ 7.2 u, 100 steps ≤ 34 u, a margin of 2.5-6;
-    1,000 steps of the quadratic cost at η = 3 reach 300 u, the start of chaos, which is
-    why no test goes that far. An η wrong by 0.1%, or a mini-batch's last row left out
-    of the gradient, breaks the bound at every step count.
-    """
-    return (2 + 2 * steps) * UNIT_ROUNDOFF_32
 
 
 @pytest.mark.parametrize("cost, eta", [("quadratic", 3.0), ("cross-entropy", 0.5)])

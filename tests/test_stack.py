@@ -2,7 +2,10 @@
 
 The requirement (issue 11): each stacked network's run equals the run of a single
 ``Network`` with the same seed, η and λ: in float64 the same per-epoch accuracy and
-parameters within 1e-9 relative; in float32 within 0.2 percentage points. Checked on
+parameters within 1e-9 relative; in float32 the parameters within float32's rounding
+bound (``conftest.float32_steps_bound``: bit for bit where the stack runs the single
+network's arithmetic, as on NumPy, but a batched product may sum in another order than
+K single ones on a GPU). Checked on
 NumPy, on the strict stand-in for a GPU (no implicit host copies, transfers counted) and
 on CUDA where there is one.
 """
@@ -19,7 +22,7 @@ import gpunet
 from gpunet import Network, NetworkStack
 from gpunet.parameters import n_parameters
 
-from conftest import host
+from conftest import float32_steps_bound, host
 
 SIZES = [784, 12, 10]
 SEEDS = [3, 0, 7]
@@ -72,17 +75,21 @@ def test_float64_stack_equals_single_runs(backend, small, cost, init):
     assert len({tuple(h.evaluation_accuracy) for h in histories}) == len(SEEDS)
 
 
-def test_float32_stack_within_a_fifth_of_a_point(backend, small):
+def test_float32_stack_within_rounding_of_single_runs(backend, small):
     train, test = small
+    epochs = 2
+    steps = epochs * -(-len(train[1]) // 10)  # 101 mini-batches an epoch
     monitors = dict(monitor_evaluation_accuracy=True)
     stack = NetworkStack(SIZES, SEEDS, cost="quadratic", init="large", dtype="float32",
                          device=backend)
-    histories = stack.SGD(train, 2, 10, ETAS, LMBDAS, evaluation_data=test, verbose=False)
-    singles = single_runs(backend, small, "float32", "quadratic", "large", 2, monitors)
-    total = len(test[1])
-    for k, (single, _) in enumerate(singles):
-        for a, b in zip(histories[k].evaluation_accuracy, single.evaluation_accuracy):
-            assert abs(a - b) <= 0.002 * total, (k, a, b)
+    histories = stack.SGD(train, epochs, 10, ETAS, LMBDAS, evaluation_data=test,
+                          verbose=False, **monitors)
+    params = host(backend, stack.parameters).astype(np.float64)
+    singles = single_runs(backend, small, "float32", "quadratic", "large", epochs, monitors)
+    for k, (single, single_params) in enumerate(singles):
+        scale = np.max(np.abs(single_params))
+        assert np.max(np.abs(params[k] - single_params)) <= float32_steps_bound(steps) * scale, k
+        assert len(histories[k].evaluation_accuracy) == epochs
 
 
 def test_initial_rows_are_each_networks_flat_buffer(backend):
