@@ -18,14 +18,20 @@ same rows, one per run per epoch::
 (``validation_*`` when evaluating on the validation set; ``training_cost``,
 ``training_correct`` / ``training_total`` and ``test_cost`` when monitored).
 ``train_seconds`` is the whole stack's epoch, the only field that depends on timing.
+
+A network that diverges (:mod:`gpunet.divergence`) gets the row ``{"run": ...,
+"epoch": j, "diverged": true, "train_seconds": ...}`` for its epoch ``j`` and each later
+one, keeps its last finite parameters, and is counted apart in the summary table; the
+other networks of its stack go on. A stack stopped by Ctrl-C or SIGTERM returns what it
+completed (:attr:`StackResult.interrupted`).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import statistics
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, Optional, Sequence
 
@@ -38,6 +44,10 @@ TIMING_FIELDS = ("train_seconds",)
 
 MAX_DEFAULT_STACK = 256
 """The largest stack the default size picks (beyond it a step gains nothing)."""
+
+MAX_NETWORKS = 1_000_000
+"""The most networks one sweep may list (seeds, or η × λ × seeds): beyond any real
+sweep, and checked before a range is expanded, so a typo cannot exhaust memory."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,12 @@ class StackResult:
     rows: list[dict[str, Any]]
     parameters: np.ndarray  # (K, P) host array, row k = runs[k]'s flat buffer
     device: str = ""
+    #: runs[k] -> the epoch it diverged in (its parameters: the last finite epoch's)
+    diverged: dict[Run, int] = field(default_factory=dict)
+    #: the Ctrl-C or SIGTERM that stopped the stack early; ``rows`` and ``parameters``
+    #: are then as of its last completed epoch (``epochs_done`` of them)
+    interrupted: Optional[BaseException] = None
+    epochs_done: int = 0
 
 
 # ------------------------------------------------------------------ the grid
@@ -102,7 +118,9 @@ def parse_floats(text: str, name: str) -> list[float]:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"0-9"``, ``"1,5,7"`` or a mix (``"0-2,10"``) as a list of seeds, in order."""
+    """``"0-9"``, ``"1,5,7"`` or a mix (``"0-2,10"``) as a list of seeds, in order.
+
+    At most :data:`MAX_NETWORKS` seeds, counted before any range is expanded."""
     seeds: list[int] = []
     for part in text.split(","):
         part = part.strip()
@@ -112,13 +130,16 @@ def parse_seeds(text: str) -> list[int]:
                 a, b = int(low), int(high)
                 if b < a:
                     raise ValueError
-                seeds.extend(range(a, b + 1))
             else:
-                seeds.append(int(part))
+                a = b = int(part)
         except ValueError:
             raise ValueError(
                 f"--seeds {text!r}: {part!r} is neither a seed nor a range like 0-9; give "
                 f"non-negative integers and ascending ranges, comma-separated.") from None
+        if len(seeds) + (b - a + 1) > MAX_NETWORKS:
+            raise ValueError(f"--seeds {text!r} lists more than {MAX_NETWORKS:,} seeds; a "
+                             "sweep trains one network per seed: give fewer.")
+        seeds.extend(range(a, b + 1))
     return seeds
 
 
@@ -132,10 +153,14 @@ def expand_grid(etas: Sequence[float], lmbdas: Sequence[float],
     for name, values in (("--eta", etas), ("--lmbda", lmbdas), ("--seeds", seeds)):
         if not values:
             raise ValueError(f"{name} is empty; give at least one value.")
-        repeated = sorted({v for v in values if list(values).count(v) > 1})
-        if repeated:
-            raise ValueError(f"{name} lists {', '.join(map(str, repeated))} more than once; "
-                             f"give each value once.")
+        counts = Counter(values)  # linear in the number of values
+        if len(counts) < len(values):
+            repeated = sorted(v for v, c in counts.items() if c > 1)
+            shown = ", ".join(map(str, repeated[:10])) + (", ..." if len(repeated) > 10 else "")
+            raise ValueError(f"{name} lists {shown} more than once; give each value once.")
+    if len(etas) * len(lmbdas) * len(seeds) > MAX_NETWORKS:
+        raise ValueError(f"{len(etas)} η × {len(lmbdas)} λ × {len(seeds)} seeds is more than "
+                         f"{MAX_NETWORKS:,} networks; give fewer values.")
     etas = [check_eta(e) for e in etas]
     lmbdas = [check_lmbda(l) for l in lmbdas]
     seeds = [check_seed(s) for s in seeds]
@@ -169,13 +194,9 @@ def default_stack_size(backend: Any, sizes: Sequence[int], dtype: str,
 
 
 def _free_memory(backend: Any) -> float:
-    if backend.name == "cupy":
-        with backend.scope():
-            return float(backend.xp.cuda.runtime.memGetInfo()[0])
-    try:
-        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return 2.0**31
+    from .memory import available_memory
+
+    return available_memory(backend)
 
 
 # ---------------------------------------------------------------- one stack
@@ -195,28 +216,40 @@ def train_stack(settings: SweepSettings, runs: Sequence[Run], training: Any,
                          init=settings.init, dtype=settings.dtype,
                          device=settings.device)
     rows: list[dict[str, Any]] = []
+    epochs_done = 0
 
     def callback(records: list[dict[str, Any]]) -> None:
+        nonlocal epochs_done
         new = [row(run, record, settings.evaluate) for run, record in zip(runs, records)]
         rows.extend(new)
+        epochs_done += 1
         if on_epoch is not None:
             on_epoch(new)
 
-    stack.SGD(training, settings.epochs, settings.mini_batch_size,
-              eta=[r.eta for r in runs], lmbda=[r.lmbda for r in runs],
-              evaluation_data=evaluation, monitor_evaluation_accuracy=True,
-              monitor_evaluation_cost=settings.monitor_evaluation_cost,
-              monitor_training_cost=settings.monitor_training_cost,
-              monitor_training_accuracy=settings.monitor_training_accuracy,
-              verbose=False, callback=callback, engine=settings.engine,
-              workers=settings.workers)
+    interrupted: Optional[BaseException] = None
+    try:
+        stack.SGD(training, settings.epochs, settings.mini_batch_size,
+                  eta=[r.eta for r in runs], lmbda=[r.lmbda for r in runs],
+                  evaluation_data=evaluation, monitor_evaluation_accuracy=True,
+                  monitor_evaluation_cost=settings.monitor_evaluation_cost,
+                  monitor_training_cost=settings.monitor_training_cost,
+                  monitor_training_accuracy=settings.monitor_training_accuracy,
+                  verbose=False, callback=callback, engine=settings.engine,
+                  workers=settings.workers)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the stack is at its last epoch
+        interrupted = exc
+        del rows[epochs_done * len(runs):]  # an epoch whose callback was cut short
     return StackResult(list(runs), rows, stack.backend.to_host(stack.parameters),
-                       stack.backend.description)
+                       stack.backend.description,
+                       diverged={runs[k]: j for k, j in stack.diverged.items()},
+                       interrupted=interrupted, epochs_done=epochs_done)
 
 
 def row(run: Run, record: dict[str, Any], evaluate: str) -> dict[str, Any]:
     """A metrics row: the run, then the epoch's record with ``evaluation`` renamed."""
     out: dict[str, Any] = {"run": run.as_dict(), "epoch": record["epoch"]}
+    if record.get("diverged"):
+        out["diverged"] = True
     for key in ("evaluation_correct", "evaluation_total", "evaluation_cost",
                 "training_cost", "training_correct", "training_total"):
         if key in record:
@@ -230,19 +263,27 @@ def run_local(settings: SweepSettings, stacks: Sequence[Sequence[Run]], training
               ) -> Iterator[tuple[int, StackResult]]:
     """Train the stacks one after another on this machine, printing a line per epoch.
 
-    Yields ``(i, result)`` for stack ``i`` as it finishes (as the Ray engine does).
+    Yields ``(i, result)`` for stack ``i`` as it finishes (as the Ray engine does); a
+    stack stopped by Ctrl-C or SIGTERM is yielded with what it completed
+    (``result.interrupted``), and the later stacks are not started.
     """
     for i, runs in enumerate(stacks):
         def on_epoch(rows: list[dict[str, Any]], i: int = i) -> None:
             log(epoch_line(i, len(stacks), rows, settings.evaluate))
 
-        yield i, train_stack(settings, runs, training, evaluation, on_epoch)
+        result = train_stack(settings, runs, training, evaluation, on_epoch)
+        yield i, result
+        if result.interrupted is not None:
+            return
 
 
 def epoch_line(i: int, count: int, rows: list[dict[str, Any]], evaluate: str) -> str:
     """``stack 1/2 epoch 3: 9123 9054 9311 / 10000 (1.23 s)``: one stack's epoch."""
-    scores = " ".join(str(r[f"{evaluate}_correct"]) for r in rows)
-    r0 = rows[0]
+    scores = " ".join("diverged" if r.get("diverged") else str(r[f"{evaluate}_correct"])
+                      for r in rows)
+    r0 = next((r for r in rows if not r.get("diverged")), rows[0])
+    if f"{evaluate}_total" not in r0:
+        return f"stack {i + 1}/{count} epoch {r0['epoch']}: every network diverged"
     return (f"stack {i + 1}/{count} epoch {r0['epoch']}: {scores} / "
             f"{r0[f'{evaluate}_total']} ({r0['train_seconds']:.2f} s)")
 
@@ -261,7 +302,11 @@ def without_timing(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def summarize(runs: Sequence[Run], rows: Sequence[dict[str, Any]],
               evaluate: str) -> list[dict[str, Any]]:
-    """Per setting ``(η, λ)``: best and final accuracy (%) per seed, mean ± std, best."""
+    """Per setting ``(η, λ)``: best and final accuracy (%) per seed, mean ± std, best.
+
+    A seed whose network diverged is counted in ``diverged``, not in the statistics
+    (its accuracy before diverging says little about the setting); a setting where
+    every seed diverged has ``seeds`` 0 and no statistics."""
     per_run: dict[Run, list[dict[str, Any]]] = {}
     for r in rows:
         per_run.setdefault(Run(**r["run"]), []).append(r)
@@ -270,9 +315,12 @@ def summarize(runs: Sequence[Run], rows: Sequence[dict[str, Any]],
         settings.setdefault(run.setting, []).append(run)
     table = []
     for (eta, lmbda), members in settings.items():
-        best, final = [], []
+        best, final, diverged = [], [], 0
         for run in members:
             epochs = sorted(per_run.get(run, []), key=lambda r: r["epoch"])
+            if any(r.get("diverged") for r in epochs):
+                diverged += 1
+                continue
             if not epochs:
                 continue
             total = epochs[0][f"{evaluate}_total"]
@@ -282,7 +330,9 @@ def summarize(runs: Sequence[Run], rows: Sequence[dict[str, Any]],
             table.append({"eta": eta, "lmbda": lmbda, "seeds": len(best),
                           "best_mean": statistics.mean(best), "best_std": _std(best),
                           "best_max": max(best), "final_mean": statistics.mean(final),
-                          "final_std": _std(final)})
+                          "final_std": _std(final), "diverged": diverged})
+        elif diverged:
+            table.append({"eta": eta, "lmbda": lmbda, "seeds": 0, "diverged": diverged})
     return table
 
 
@@ -295,30 +345,56 @@ def summary_text(table: Sequence[dict[str, Any]], evaluate: str) -> str:
     lines = [f"{'eta':>10} {'lmbda':>10} {'seeds':>5}  {'best ' + evaluate + ' %':>18}  "
              f"{'(max)':>7}  {'final ' + evaluate + ' %':>18}"]
     for t in table:
-        lines.append(f"{t['eta']:>10g} {t['lmbda']:>10g} {t['seeds']:>5}  "
-                     f"{t['best_mean']:>9.2f} ± {t['best_std']:<6.2f}  {t['best_max']:>7.2f}  "
-                     f"{t['final_mean']:>9.2f} ± {t['final_std']:.2f}")
+        diverged = (f"  ({t['diverged']} diverged)" if t.get("diverged") else "")
+        if not t["seeds"]:
+            lines.append(f"{exact_number(t['eta']):>10} {exact_number(t['lmbda']):>10} "
+                         f"{t['seeds']:>5}  {'every seed diverged':>18}{diverged}")
+            continue
+        lines.append(f"{exact_number(t['eta']):>10} {exact_number(t['lmbda']):>10} "
+                     f"{t['seeds']:>5}  {t['best_mean']:>9.2f} ± {t['best_std']:<6.2f}  "
+                     f"{t['best_max']:>7.2f}  {t['final_mean']:>9.2f} ± {t['final_std']:.2f}{diverged}")
     return "\n".join(lines)
 
 
 def save_networks(settings: SweepSettings, result: StackResult, directory: Path) -> list[Path]:
-    """Write each network of ``result`` as ``network2.py`` JSON into ``directory``."""
-    from .network import Network
+    """Write each network of ``result`` as ``network2.py`` JSON into ``directory`` (a
+    diverged network as of its last finite epoch).
 
-    paths = []
+    Each file is written on its own: a failed write is a
+    :class:`gpunet.outputs.WriteError` raised after the others were written."""
+    from .network import Network
+    from .outputs import WriteError
+    from .persistence import save
+
+    paths, failed = [], []
     for run, params in zip(result.runs, result.parameters):
         net = Network(list(settings.sizes), cost=settings.cost, init=settings.init,
                       dtype=settings.dtype, device="cpu", seed=run.seed)
         net.parameters[...] = params
         path = directory / network_filename(run)
-        net.save(path)
+        try:
+            save(net, path, "--save-dir")
+        except WriteError as exc:
+            failed.append(exc)
+            continue
         paths.append(path)
+    if failed:
+        raise failed[0]
     return paths
 
 
 def network_filename(run: Run) -> str:
-    """``eta0.5_lmbda0_seed3.json``: a run's file name in ``--save-dir``."""
-    return f"eta{run.eta:g}_lmbda{run.lmbda:g}_seed{run.seed}.json"
+    """``eta0.5_lmbda0_seed3.json``: a run's file name in ``--save-dir``.
+
+    Numbers are written as ``%g`` where that gives the number back exactly, else in
+    full (``repr``), so two runs never share a file name."""
+    return f"eta{exact_number(run.eta)}_lmbda{exact_number(run.lmbda)}_seed{run.seed}.json"
+
+
+def exact_number(x: float) -> str:
+    """``x`` as ``%g`` where that reads back as ``x`` exactly, else in full (``repr``)."""
+    short = f"{x:g}"
+    return short if float(short) == x else repr(float(x))
 
 
 def plot_curves(runs: Sequence[Run], rows: Sequence[dict[str, Any]], evaluate: str,
@@ -331,7 +407,8 @@ def plot_curves(runs: Sequence[Run], rows: Sequence[dict[str, Any]], evaluate: s
 
     per_run: dict[Run, list[dict[str, Any]]] = {}
     for r in rows:
-        per_run.setdefault(Run(**r["run"]), []).append(r)
+        if not r.get("diverged"):
+            per_run.setdefault(Run(**r["run"]), []).append(r)
     colours: dict[tuple[float, float], Any] = {}
     fig, ax = plt.subplots(figsize=(7, 4.2))
     cycle = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
@@ -348,8 +425,6 @@ def plot_curves(runs: Sequence[Run], rows: Sequence[dict[str, Any]], evaluate: s
     ax.set_ylabel(f"{evaluate} accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    from .plotting import save_figure
+
+    save_figure(fig, path, "--plot")

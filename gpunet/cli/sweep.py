@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
 
 from .options import add_training_options
 
@@ -72,9 +73,12 @@ def add_parser(sub: Any, formatter: type) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..arguments import check_positive_int
     from ..backends import BackendUnavailable, get_backend
-    from ..mnist import load_mnist
-    from ..persistence import atomic_write_text
     from .. import sweep as sw
+    from ..divergence import likely_cause
+    from ..memory import check_network_fits
+    from ..mnist import load_mnist
+    from ..outputs import atomic_write_text, check_outputs
+    from ..signals import exit_status
 
     # Check the cheap things before loading anything.
     epochs = check_positive_int(args.epochs, "--epochs")
@@ -87,9 +91,10 @@ def run(args: argparse.Namespace) -> int:
         check_positive_int(args.stack, "--stack")
     if args.workers is not None:
         check_positive_int(args.workers, "--workers")
-    for option, path in (("--metrics", args.metrics), ("--plot", args.plot)):
-        if path is not None and not Path(path).resolve().parent.is_dir():
-            raise ValueError(f"{option} {path}: directory {Path(path).parent} does not exist.")
+    check_outputs({"--metrics": args.metrics, "--plot": args.plot},
+                  directories={"--save-dir": args.save_dir})
+    if args.save_dir is not None:
+        _check_file_names(runs)
     if args.plot is not None:
         try:
             import matplotlib  # noqa: F401
@@ -108,10 +113,6 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--ray-address, --ray-runtime-env and --ray-cpus-per-task need "
                          "--engine ray.")
     save_dir = Path(args.save_dir) if args.save_dir else None
-    if save_dir is not None:
-        if save_dir.exists() and not save_dir.is_dir():
-            raise ValueError(f"--save-dir {save_dir} exists and is not a directory.")
-        save_dir.mkdir(parents=True, exist_ok=True)
 
     settings = sw.SweepSettings(
         sizes=tuple(args.sizes), cost=args.cost, init=args.init, dtype=args.dtype,
@@ -134,6 +135,14 @@ def run(args: argparse.Namespace) -> int:
     stack_size = args.stack or sw.default_stack_size(backend, settings.sizes, args.dtype,
                                                      batch_size)
     stacks = sw.split_into_stacks(runs, stack_size)
+    check_network_fits(settings.sizes, args.dtype, batch_size, max(map(len, stacks)),
+                       "--sizes", backend if args.engine == "local" else None)
+    if save_dir is not None:
+        try:
+            save_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"--save-dir {save_dir}: cannot create it "
+                             f"({exc.strerror or exc}).") from None
 
     data = load_mnist(args.data)
     training = data.training
@@ -151,6 +160,10 @@ def run(args: argparse.Namespace) -> int:
           flush=True)
 
     rows: list[dict[str, Any]] = []
+    diverged: dict[Any, int] = {}
+    failed: dict[str, Exception] = {}  # option -> its write error (not written again)
+    interrupted: Optional[BaseException] = None
+    saved = 0
     started = time.perf_counter()
     if args.engine == "ray":
         from ..sweep_ray import run_ray
@@ -159,26 +172,88 @@ def run(args: argparse.Namespace) -> int:
                           runtime_env=runtime_env, cpus_per_task=args.ray_cpus_per_task)
     else:
         results = sw.run_local(settings, stacks, training, evaluation)
-    for i, result in results:
-        if args.engine == "ray":  # the epochs' lines, now that the stack is back
-            for j in range(epochs):
-                print(sw.epoch_line(i, len(stacks), [r for r in result.rows if r["epoch"] == j],
-                                    args.evaluate), flush=True)
-        rows.extend(result.rows)
-        if save_dir is not None:
-            sw.save_networks(settings, result, save_dir)
+
+    def write_metrics() -> None:
+        atomic_write_text(args.metrics, "".join(
+            json.dumps(r) + "\n" for r in sw.ordered_rows(runs, rows)), "--metrics")
+
+    try:
+        for i, result in results:
+            if args.engine == "ray":  # the epochs' lines, now that the stack is back
+                for j in range(epochs):
+                    print(sw.epoch_line(i, len(stacks),
+                                        [r for r in result.rows if r["epoch"] == j],
+                                        args.evaluate), flush=True)
+            rows.extend(result.rows)
+            diverged.update(result.diverged)
+            if save_dir is not None and result.epochs_done:
+                if _write(lambda: sw.save_networks(settings, result, save_dir),
+                          "--save-dir", failed):
+                    saved += len(result.runs)
+            if args.metrics:
+                _write(write_metrics, "--metrics", failed)
+            if result.interrupted is not None:
+                interrupted = result.interrupted
+                break
+    except KeyboardInterrupt as exc:  # between stacks, or in the Ray engine
+        interrupted = exc
         if args.metrics:
-            atomic_write_text(args.metrics, "".join(
-                json.dumps(r) + "\n" for r in sw.ordered_rows(runs, rows)))
+            _write(write_metrics, "--metrics", failed)
     wall = time.perf_counter() - started
 
+    if interrupted is not None:
+        print(f"\n{'terminated (SIGTERM)' if exit_status(interrupted) != 130 else 'interrupted'}"
+              f"; keeping every network's completed epochs", file=sys.stderr, flush=True)
     print(sw.summary_text(sw.summarize(runs, rows, args.evaluate), args.evaluate))
     print(f"{len(runs)} networks in {wall:.1f} s")
-    if args.metrics:
+    for run, epoch in diverged.items():
+        print(f"diverged: eta={sw.exact_number(run.eta)} lmbda={sw.exact_number(run.lmbda)} "
+              f"seed={run.seed} in epoch "
+              f"{epoch} ({likely_cause(run.eta, run.lmbda, len(training[1]))}); its rows "
+              "say diverged from there on", file=sys.stderr)
+    if args.metrics and "--metrics" not in failed:
         print(f"wrote metrics to {args.metrics}")
-    if save_dir is not None:
-        print(f"saved {len(runs)} networks to {save_dir}")
-    if args.plot:
-        sw.plot_curves(runs, rows, args.evaluate, Path(args.plot))
-        print(f"wrote plot to {args.plot}")
+    if save_dir is not None and saved:
+        print(f"saved {saved} networks to {save_dir}"
+              + (f" ({len(diverged)} as of the last finite epoch)" if diverged else "")
+              + (" (each as of its last completed epoch)" if interrupted else ""))
+    if args.plot and rows:
+        def plot() -> None:
+            sw.plot_curves(runs, rows, args.evaluate, Path(args.plot))
+            print(f"wrote plot to {args.plot}")
+
+        _write(plot, "--plot", failed)
+    if interrupted is not None:
+        return exit_status(interrupted)
+    if failed or (diverged and len(diverged) == len(runs)):
+        return 1
     return 0
+
+
+def _write(write: Callable[[], Any], option: str, failed: dict[str, Exception]) -> bool:
+    """Run ``write()``; a write error is one line and noted in ``failed`` (the sweep
+    goes on, its other outputs are still written). Whether it was written."""
+    from ..outputs import WriteError
+
+    if option in failed:
+        return False
+    try:
+        write()
+    except WriteError as exc:
+        failed[option] = exc
+        print(f"gpunet: error: {exc}", file=sys.stderr, flush=True)
+        return False
+    return True
+
+
+def _check_file_names(runs: Any) -> None:
+    """Every run's ``--save-dir`` file name is its own (before any work)."""
+    from .. import sweep as sw
+
+    names: dict[str, Any] = {}
+    for run in runs:
+        name = sw.network_filename(run)
+        if name in names:
+            raise ValueError(f"--save-dir: runs {names[name]} and {run} would both be saved "
+                             f"as {name}.")
+        names[name] = run
