@@ -29,6 +29,7 @@ collection of every shipped kernel is :func:`shipped_kernels` (the fused
 from __future__ import annotations
 
 import functools
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence
@@ -65,11 +66,14 @@ class CompilerAPIMoved(RuntimeError):
 
 @dataclass(frozen=True)
 class Compiled:
-    """What NVRTC produced: a cubin for ``arch``, and lowered names if any were asked for."""
+    """What NVRTC produced: a cubin for ``arch``, lowered names if any were asked for,
+    and NVRTC's log (with ``--ptxas-options=-v``, ptxas's resource report: see
+    :mod:`backends.kernel_resources`)."""
 
     binary: bytes
     arch: str
     lowered_names: dict[str, str] = field(default_factory=dict)
+    log: str = ""
 
 
 def _cupy() -> Any:
@@ -141,14 +145,16 @@ def compile_cuda_source(source: str, arch: str = "sm_80", options: Sequence[str]
     if cupy_headers:
         source = "".join(f"#include <{h}>\n" for h in api["_cupy_header_list"]) + source
     opts = _options(api, options, arch)
+    log = io.StringIO()
     try:
         program = api["_NVRTCProgram"](source, filename,
                                        name_expressions=tuple(name_expressions or ()) or None,
                                        method="cubin")
-        binary, mapping = program.compile(opts)
+        binary, mapping = program.compile(opts, log_stream=log)
     except api["CompileException"] as exc:
         raise CompileError(f"NVRTC could not compile {filename} for {arch}:\n{exc}") from None
-    return Compiled(binary=bytes(binary), arch=arch, lowered_names=dict(mapping or {}))
+    return Compiled(binary=bytes(binary), arch=arch, lowered_names=dict(mapping or {}),
+                    log=log.getvalue().replace("\x00", ""))
 
 
 # ------------------------------------------------------------ ElementwiseKernels

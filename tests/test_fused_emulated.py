@@ -164,14 +164,17 @@ def test_fused_engine_refuses_what_it_cannot_train(mnist):
 
 
 def test_plan_states_the_size_limits():
-    book32 = plan_for([784, 30, 10], 10, np.float32, 512, H100_SHARED)
+    book32 = plan_for([784, 30, 10], 10, np.float32, 256, H100_SHARED)
     assert book32.params_in_shared and book32.shared_bytes <= H100_SHARED
-    book64 = plan_for([784, 30, 10], 10, np.float64, 512, H100_SHARED)
+    book64 = plan_for([784, 30, 10], 10, np.float64, 256, H100_SHARED)
     assert not book64.params_in_shared and book64.why_not() == ""  # params in L2
-    huge_batch = plan_for([784, 30, 10], 4096, np.float32, 512, H100_SHARED)
+    huge_batch = plan_for([784, 30, 10], 4096, np.float32, 256, H100_SHARED)
     assert "needs" in huge_batch.why_not() and "shared memory" in huge_batch.why_not()
-    deep = plan_for([784] + [10] * 17 + [10], 10, np.float32, 512, H100_SHARED)
+    deep = plan_for([784] + [10] * 17 + [10], 10, np.float32, 256, H100_SHARED)
     assert "more than 16 weight layers" in deep.why_not()
+    # the kernel's __launch_bounds__: more threads per block would fail to launch
+    assert "512 threads per block (the kernel runs 1 to 256)" == \
+        plan_for([784, 30, 10], 10, np.float32, 512, H100_SHARED).why_not()
 
 
 class _EmulatingCupy:
@@ -186,6 +189,7 @@ class _EmulatingCupy:
             self.launcher = EmulatedSgdEpoch(np.float32 if real == "float" else np.float64,
                                              "descending")
             self.max_dynamic_shared_size_bytes = 48 * 1024
+            self.max_threads_per_block = 256  # __launch_bounds__(256, 1)
             self.launches = []
 
         def __call__(self, grid, block, args, shared_mem=0):
@@ -199,7 +203,8 @@ class _EmulatingCupy:
             status = library.gpunet_emulate_sgd_epoch(
                 *(a.ctypes.data_as(ctypes.c_void_p) for a in args[:8]),
                 *(ctypes.c_int(int(v)) for v in ints), ctypes.c_int(grid[0]),
-                ctypes.c_int(block[0]), ctypes.c_longlong(shared_mem), ctypes.c_int(1))
+                ctypes.c_int(block[0]), ctypes.c_longlong(shared_mem), ctypes.c_int(1),
+                ctypes.c_int(0))
             assert status == 0
             self.launches.append((grid, block, shared_mem, L, n, m, cost, in_shared, capacity))
 

@@ -66,6 +66,11 @@ class FusedSgd:
     buffers (:mod:`gpunet.parameters`), trained in place; ``eta`` and ``lmbda`` give
     each network its own learning rate and L2 parameter. Used by :class:`FusedEngine`
     (``K = 1``, a :class:`~gpunet.Network`'s own buffer) and by stacked training.
+
+    The kernel reads bare pointers, rows by ``row * width``: ``X`` and ``Y`` are made
+    C-contiguous here, once (a Fortran-ordered array, as CuPy keeps it from NumPy or
+    pandas, would otherwise train on scrambled rows); ``params``, trained in place,
+    must be C-contiguous already (``ValueError`` otherwise).
     """
 
     def __init__(self, backend: Any, sizes: Sequence[int], dtype: Any, cost: str,
@@ -77,8 +82,12 @@ class FusedSgd:
         if len(eta) != K or len(lmbda) != K:
             raise ValueError(f"{K} networks need {K} learning rates and L2 parameters, "
                              f"got {len(eta)} and {len(lmbda)}.")
+        if not params.flags.c_contiguous:
+            raise ValueError("the fused engine trains the parameters in place and needs "
+                             "them C-contiguous (K, P); pass a C-ordered array")
         self.backend, self.launcher, self.cost = backend, launcher, cost
-        self.params, self.X, self.Y = params, X, Y
+        self.params = params
+        self.X, self.Y = xp.ascontiguousarray(X), xp.ascontiguousarray(Y)  # once per run
         self.plan: SgdEpochPlan = plan_for(sizes, min(mini_batch_size, n), dtype, threads,
                                            launcher.max_shared_bytes)
         self.perm = xp.empty((K, n), dtype=np.int64)
