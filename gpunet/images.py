@@ -7,8 +7,10 @@ centring it by its centre of mass in a 28 × 28 field; ink is bright (1.0) on a 
 (0.0) background. A network trained on MNIST sees only such images, so a user's photo
 or drawing must be brought to the same form first:
 
-1. read it as grey levels in [0, 1] (PNG, JPEG, ... through Pillow; or a NumPy
-   ``.npy`` array), colour to luminance, transparency as ink;
+1. read it as grey levels in [0, 1] (PNG, JPEG, TIFF, ... through Pillow; or a NumPy
+   ``.npy`` array), colour to luminance, transparency as ink; images deeper than 8 bits
+   (16-bit PNG and TIFF, 12-bit scans stored in 16 bits, float TIFF) scaled by their
+   own depth (:func:`scale_grey`), never clipped to 8 bits;
 2. find the background (the median of the border) and invert when it is light, so ink
    is bright on dark, and stretch the contrast so the background is 0 and the darkest
    ink 1;
@@ -22,6 +24,7 @@ Reading image files needs Pillow (the ``images`` extra).
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 from typing import Any, Union
 
@@ -58,7 +61,11 @@ def read_grey(path: PathLike) -> np.ndarray:
             a: np.ndarray = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise ValueError(f"{path}: not a readable .npy array ({exc}).") from None
-        a = np.asarray(a, dtype=np.float64)
+        try:
+            a = np.asarray(a, dtype=np.float64)
+        except (ValueError, TypeError):
+            raise ValueError(f"{path}: expected an array of numbers (grey levels), got "
+                             f"dtype {a.dtype}.") from None
         if a.ndim == 1 and a.size == FIELD * FIELD:
             a = a.reshape(FIELD, FIELD)
         if a.ndim == 3 and a.shape[2] in (3, 4):
@@ -71,6 +78,8 @@ def read_grey(path: PathLike) -> np.ndarray:
     try:
         with Image.open(path) as image:
             image.load()
+            if image.mode in DEEP_MODES:  # more than 8 bits a pixel: scale, not clip
+                return scale_grey(np.asarray(image), str(path))
             if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P"
                                                       and "transparency" in image.info):
                 rgba = image.convert("RGBA")
@@ -85,8 +94,47 @@ def read_grey(path: PathLike) -> np.ndarray:
             return np.asarray(image.convert("L"), dtype=np.float64) / 255.0
     except FileNotFoundError:
         raise ValueError(f"image not found: {path}") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except ValueError as exc:
+        if str(exc).startswith(str(path)):
+            raise
         raise ValueError(f"{path} is not an image Pillow can read ({exc}).") from None
+    except (OSError, SyntaxError, TypeError, IndexError, KeyError, struct.error, EOFError,
+            ZeroDivisionError, MemoryError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"{path} is not an image Pillow can read "
+                         f"({type(exc).__name__}: {exc}).") from None
+
+
+DEEP_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N", "F")
+"""Pillow's modes of single-channel images deeper than 8 bits (integer and float)."""
+
+DEPTHS = (8, 10, 12, 14, 16, 24, 32)
+"""Bit depths integer grey levels are scaled by: the smallest that holds the image's
+largest value (a 12-bit scan stored in 16-bit samples is scaled by 4095, not 65535)."""
+
+
+def scale_grey(a: np.ndarray, what: str = "image") -> np.ndarray:
+    """Grey levels of any depth in [0, 1].
+
+    Integer samples are divided by ``2**b - 1`` for the smallest depth ``b`` of
+    :data:`DEPTHS` that holds the largest value (PNG and TIFF store 10-, 12- and 14-bit
+    scans in 16-bit samples without saying so). Float samples are taken as they are
+    when in [0, 1], divided by 255 when in [0, 255], else stretched from their minimum
+    to their maximum. Negative integers (32-bit ``I`` images) are stretched too.
+    """
+    if a.ndim != 2 or min(a.shape) < 1:
+        raise ValueError(f"{what}: expected a 2-D grey image, got shape {a.shape}.")
+    grey = a.astype(np.float64)
+    if not np.isfinite(grey).all():
+        raise ValueError(f"{what}: the image holds NaN or infinite grey levels.")
+    low, high = float(grey.min()), float(grey.max())
+    if np.issubdtype(a.dtype, np.integer) and low >= 0:
+        depth = next((b for b in DEPTHS if high <= 2**b - 1), DEPTHS[-1])
+        return grey / (2**depth - 1)
+    if low >= 0 and high <= 1:
+        return grey
+    if low >= 0 and high <= 255:
+        return grey / 255.0
+    return (grey - low) / (high - low) if high > low else np.zeros_like(grey)
 
 
 def mnist_like(grey: np.ndarray, what: str = "image") -> np.ndarray:
