@@ -74,7 +74,8 @@ def _run_sgd(net: "Network", train: Examples, evaluation: Optional[Examples],
     # Everything the epochs touch goes to the device (and is allocated) once, here.
     X = backend.asarray(train.X, net.dtype)
     Y = backend.asarray(train.Y, net.dtype)
-    engine = select_engine(net, X, Y, settings)
+    with quiet_overflow():  # an η beyond the dtype's range: reported as divergence
+        engine = select_engine(net, X, Y, settings)
     logging.getLogger(__name__).info("engine: %s", engine.name)
     if settings.monitor_evaluation:
         assert evaluation is not None  # checked by SGD
