@@ -1,0 +1,149 @@
+"""SIGTERM keeps the work as Ctrl-C does, in train, sweep and the library (issue 18).
+
+``kill``, ``timeout``, SLURM, ``docker stop`` and systemd send SIGTERM; before, it ended
+the process on the spot: no --save, no summary. And Ctrl-C on a sweep lost every network
+of the running stack, however many epochs it had completed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import gpunet
+from conftest import ROOT
+from gpunet.checkpoint import load_checkpoint
+from gpunet.signals import Terminated, interrupts_deferred, terminate_as_interrupt
+
+
+def _start(*args: str) -> subprocess.Popen:
+    """``python -m gpunet ARGS`` as conftest.run_gpunet runs it, but left running."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "gpunet", *args], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+        preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_DFL),
+                            signal.signal(signal.SIGTERM, signal.SIG_DFL)))
+
+
+def _signal_after(proc: subprocess.Popen, marker: str, signum: int) -> tuple[str, str]:
+    """Read stdout until a line starts with ``marker``, send ``signum``, collect."""
+    lines = []
+    try:
+        while not any(line.startswith(marker) for line in lines):
+            line = proc.stdout.readline()
+            assert line, f"ended before {marker!r}: " + proc.stderr.read()
+            lines.append(line)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return "".join(lines) + out, err
+
+
+def test_sigterm_to_train_keeps_the_completed_epochs(tmp_path):
+    ckpt, saved, metrics = tmp_path / "run.ckpt", tmp_path / "net.json", tmp_path / "m.jsonl"
+    proc = _start("train", "--device", "cpu", "--limit", "2000", "--seed", "5", "--sizes",
+                  "784,20,10", "--epochs", "400", "--checkpoint", str(ckpt), "--save",
+                  str(saved), "--metrics", str(metrics))
+    out, err = _signal_after(proc, "Epoch 1:", signal.SIGTERM)
+    assert proc.returncode == 143, err
+    assert "terminated (SIGTERM) during epoch" in err and "Traceback" not in err
+    assert "best: " in out and f"saved network to {saved}" in out
+    done = load_checkpoint(ckpt).epochs_done
+    assert 2 <= done < 400 and f"as of epoch {done}" in out
+    net = gpunet.load(saved, device="cpu")
+    assert np.array_equal(np.asarray(net.parameters, dtype=np.float32),
+                          load_checkpoint(ckpt).parameters)
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()][1:]
+    assert [r["epoch"] for r in rows][:done] == list(range(done))
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_stopping_a_sweep_keeps_every_networks_completed_epochs(tmp_path, signum, status):
+    metrics, nets = tmp_path / "m.jsonl", tmp_path / "nets"
+    proc = _start("sweep", "--device", "cpu", "--limit", "1000", "--sizes", "784,20,10",
+                  "--epochs", "400", "--eta", "0.5,3", "--seeds", "0-1", "--metrics",
+                  str(metrics), "--save-dir", str(nets), "--workers", "1")
+    out, err = _signal_after(proc, "stack 1/1 epoch 1:", signum)
+    assert proc.returncode == status, err
+    assert "keeping every network's completed epochs" in err and "Traceback" not in err
+    assert "best test %" in out  # the summary table
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    per_run: dict = {}
+    for r in rows:
+        per_run.setdefault((r["run"]["eta"], r["run"]["seed"]), []).append(r["epoch"])
+    assert len(per_run) == 4
+    done = len(next(iter(per_run.values())))
+    assert done >= 2 and all(e == list(range(done)) for e in per_run.values())
+    assert len(list(nets.glob("*.json"))) == 4
+    assert all(np.isfinite(np.asarray(gpunet.load(p, device="cpu").parameters)).all()
+               for p in nets.glob("*.json"))
+
+
+def test_library_sigterm_rolls_back_and_raises_terminated(mnist, tmp_path):
+    path = tmp_path / "run.ckpt"
+    net = gpunet.Network([784, 10, 10], seed=1, device="cpu")
+
+    def terminate_after_second(record):
+        if record["epoch"] == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1.0)  # the handler runs here, as it would mid-epoch
+
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    with pytest.raises(Terminated):
+        net.SGD((mnist.training[0][:300], mnist.training[1][:300]), 10, 10, 0.5,
+                test_data=mnist.validation, callback=terminate_after_second, verbose=False,
+                checkpoint=path)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # put back
+    assert len(net.history.records) == 2 and load_checkpoint(path).epochs_done == 2
+    assert np.array_equal(load_checkpoint(path).parameters, np.asarray(net.parameters))
+
+
+def test_a_stack_interrupted_inside_an_epoch_goes_back_to_the_last_one(mnist, monkeypatch):
+    import gpunet.stack
+    from gpunet.stack import NetworkStack
+
+    real = gpunet.stack.select_stacked_engine
+
+    class InterruptedInEpoch2:  # the eager engine updates in place: a partial epoch 2
+        def __init__(self, engine):
+            self.engine, self.name, self.epochs = engine, engine.name, 0
+
+        def train_epoch(self, permutations):
+            self.engine.train_epoch(permutations)
+            self.epochs += 1
+            if self.epochs == 3:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(gpunet.stack, "select_stacked_engine",
+                        lambda *a: InterruptedInEpoch2(real(*a)))
+    stack = NetworkStack([784, 10, 10], seeds=[0, 1], device="cpu")
+    training = (mnist.training[0][:300], mnist.training[1][:300])
+    with pytest.raises(KeyboardInterrupt):
+        stack.SGD(training, 5, 10, 0.5, verbose=False, engine="eager")
+    monkeypatch.setattr(gpunet.stack, "select_stacked_engine", real)
+    two = NetworkStack([784, 10, 10], seeds=[0, 1], device="cpu")
+    two.SGD(training, 2, 10, 0.5, verbose=False, engine="eager")
+    assert np.array_equal(np.asarray(stack.parameters), np.asarray(two.parameters))
+    assert [len(h.records) for h in stack.histories] == [2, 2]
+
+
+def test_interrupts_deferred_holds_sigterm_until_the_block_ends():
+    done = []
+    with pytest.raises(Terminated):
+        with terminate_as_interrupt():
+            with interrupts_deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.2)
+                done.append("block finished")
+    assert done == ["block finished"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
