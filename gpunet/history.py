@@ -70,7 +70,8 @@ class History(tuple[list[float], list[int], list[float], list[int]]):
     def append(self, record: dict[str, Any]) -> None:
         """Add an epoch's record, and its monitored values to the four lists."""
         self.records.append(record)
-        for column, key in zip(self, self.COLUMNS):
+        columns: tuple[list[Any], ...] = self
+        for column, key in zip(columns, self.COLUMNS):
             if key in record:
                 column.append(record[key])
 

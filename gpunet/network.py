@@ -26,7 +26,6 @@ network's own generator's permutation).
 
 from __future__ import annotations
 
-import copy
 import functools
 from typing import (Any, Callable, Literal, NoReturn, Optional, Sequence, TypeVar,
                     Union)
@@ -133,13 +132,9 @@ class LayerViews(list):  # type: ignore[type-arg]  # list[Array]; Array is Any
     append = extend = insert = pop = remove = clear = sort = reverse = _fixed
     __delitem__ = __iadd__ = __imul__ = _fixed
 
-    def __copy__(self) -> list[Array]:
-        return list(self)
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> list[Array]:
-        return [copy.deepcopy(a, memo) for a in self]
-
     def __reduce__(self) -> tuple[type, tuple[list[Array]]]:
+        """Copies and pickles are plain lists (``copy`` and ``deepcopy`` go through here
+        too, instead of re-filling a ``LayerViews`` with ``append``)."""
         return list, (list(self),)
 
 
