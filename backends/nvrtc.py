@@ -140,10 +140,20 @@ def compile_cuda_source(source: str, arch: str = "sm_80", options: Sequence[str]
     ``cupy_headers`` prepends CuPy's own headers, as CuPy does for the sources it
     generates (``ElementwiseKernel``). Raises :class:`CompileError` with NVRTC's log,
     :class:`CompilerAPIMoved` if CuPy's internals moved, ``ImportError`` without CuPy.
+
+    ptxas's resource report is always asked for (``--ptxas-options=-v``: it changes
+    nothing in the binary) and lands in :attr:`Compiled.log`. Results are kept for the
+    process, by source, architecture and options: the compile and resource tests
+    share one compile of each kernel (a few seconds each).
     """
     cupy, api = _cupy()
     if cupy_headers:
         source = "".join(f"#include <{h}>\n" for h in api["_cupy_header_list"]) + source
+    if PTXAS_REPORT not in options:
+        options = (*options, PTXAS_REPORT)
+    key = (source, arch, tuple(options), tuple(name_expressions or ()))
+    if key in _compiled:
+        return _compiled[key]
     opts = _options(api, options, arch)
     log = io.StringIO()
     try:
@@ -153,8 +163,15 @@ def compile_cuda_source(source: str, arch: str = "sm_80", options: Sequence[str]
         binary, mapping = program.compile(opts, log_stream=log)
     except api["CompileException"] as exc:
         raise CompileError(f"NVRTC could not compile {filename} for {arch}:\n{exc}") from None
-    return Compiled(binary=bytes(binary), arch=arch, lowered_names=dict(mapping or {}),
-                    log=log.getvalue().replace("\x00", ""))
+    compiled = Compiled(binary=bytes(binary), arch=arch, lowered_names=dict(mapping or {}),
+                        log=log.getvalue().replace("\x00", ""))
+    _compiled[key] = compiled
+    return compiled
+
+
+#: The option that makes ptxas report registers, stack, spills and shared memory.
+PTXAS_REPORT = "--ptxas-options=-v"
+_compiled: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Compiled] = {}
 
 
 # ------------------------------------------------------------ ElementwiseKernels
