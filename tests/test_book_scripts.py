@@ -17,9 +17,11 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -321,3 +323,27 @@ def test_chapter_1_call_style(tmp_path):
     final = int(lines[-1].split()[2])
     assert final > 4000  # 2,000 images, 3 epochs of the slow quadratic cost: chance is 1,000
     assert f"evaluate: {final}" in out
+
+
+def test_the_readmes_coming_from_the_book_example(monkeypatch, capsys, wrapped_small):
+    """The README's example, run as written on 1,000 training and 200 validation pairs
+    (the data size is the only change), twice: the same numbers both times."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("\n## Coming from the book\n", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert "import gpunet as network2" in code and "import gpunet as mnist_loader" in code
+    monkeypatch.setattr(gpunet, "load_data_wrapper", lambda path=None: wrapped_small)
+    runs = []
+    for _ in range(2):
+        namespace = {"__name__": "__main__"}
+        exec(compile(code, "README.md (Coming from the book)", "exec"), namespace)
+        runs.append((namespace["evaluation_accuracy"], namespace["training_cost"]))
+    assert runs[0] == runs[1] and len(runs[0][0]) == 30 and len(runs[0][1]) == 30
+    assert runs[0][0][-1] > 150  # of 200 validation images, after 30 epochs on 1,000
+    assert capsys.readouterr().out.count("Epoch 29: ") == 2
+
+
+@pytest.fixture
+def wrapped_small():
+    training, validation, test = gpunet.load_data_wrapper()
+    return training[:1000], validation[:200], test[:200]
