@@ -18,10 +18,15 @@ comment ``// @model NAME PHASE SPEC``:
 * ``trips=EXPR``: the loop runs EXPR iterations each time it is entered;
 * ``each=VAR in EXPR``: the loop runs once for each value of VAR (e.g. each layer),
   and the loops inside it see VAR;
-* ``sig=KIND:EXPR`` (optional): one iteration of the source loop holds EXPR
-  instructions of KIND (e.g. ``sig=fma:R*2``); a machine loop holding u times as many
-  was unrolled u times and runs trips // u iterations (a second machine loop for the
-  same source loop, the remainder, runs the rest);
+* ``sig=KIND:EXPR;KIND:EXPR...`` (optional): one iteration of the source loop holds
+  EXPR instructions of each KIND (e.g. ``sig=fma:2*R;shared:R``; ``fma`` and ``fp``
+  count float64 arithmetic too). A machine loop holding u times as many of each was
+  unrolled u times and runs trips // u iterations (a second machine loop for the same
+  source loop, the remainder, runs the rest); one that matches no u >= 1 is another
+  instance of a template (another tile size) and does not run in this configuration,
+  nor do the machine loops around only such loops;
+* ``in=NAME`` (optional): the loop sits in a function called inside the loop NAME
+  (e.g. a template's loop: each instance is a machine loop of its own);
 * ``dram=N`` (optional): each iteration waits on N dependent loads from DRAM (the
   gather of the training rows); elsewhere a global load is taken as a cache hit.
 
@@ -283,8 +288,9 @@ class Annotation:
     last: int
     trips: Optional[str] = None
     each: Optional[tuple[str, str]] = None
-    sig: Optional[tuple[str, str]] = None
+    sig: tuple[tuple[str, str], ...] = ()
     dram: int = 0
+    within: Optional[str] = None
     parent: Optional["Annotation"] = None
     children: list["Annotation"] = field(default_factory=list)
 
@@ -338,21 +344,32 @@ def annotations(source: str) -> list[Annotation]:
                 var, _, iterable = value.partition(":")
                 a.each = (var, iterable)
             elif key == "sig":
-                kind, _, expr = value.partition(":")
-                if kind not in KINDS:
-                    raise ValueError(f"line {number}: unknown kind {kind!r} in sig")
-                a.sig = (kind, expr)
+                pairs = []
+                for part in value.split(";"):
+                    kind, _, expr = part.partition(":")
+                    if kind not in KINDS:
+                        raise ValueError(f"line {number}: unknown kind {kind!r} in sig")
+                    pairs.append((kind, expr))
+                a.sig = tuple(pairs)
             elif key == "dram":
                 a.dram = int(value)
+            elif key == "in":
+                a.within = value
             else:
                 raise ValueError(f"line {number}: unknown @model key {key!r}")
         if (a.trips is None) == (a.each is None):
             raise ValueError(f"line {number}: @model needs trips=EXPR or each=VAR:EXPR")
         found.append(a)
+    names = {a.name: a for a in found}
     for a in found:
         holders = [o for o in found if o is not a and o.first <= a.first and a.last <= o.last]
         if holders:
             a.parent = max(holders, key=lambda o: o.first)
+        elif a.within is not None:
+            if a.within not in names:
+                raise ValueError(f"line {a.first}: in={a.within}: no loop of that name")
+            a.parent = names[a.within]
+        if a.parent is not None:
             a.parent.children.append(a)
     return found
 
@@ -496,7 +513,9 @@ class KernelModel:
             raise ValueError(f"{config.name}: the kernel cannot train it: {plan.why_not()}")
         T, sizes = config.threads, list(config.sizes)
         warps = cdiv(T, WARP)
-        base = dict(work_split(sizes, config.m, T, plan.partial_capacity), sizes=sizes, m=config.m, k=config.m, T=T, L=len(sizes),
+        base = dict(work_split(sizes, config.m, T, plan.partial_capacity,
+                               np.dtype(config.dtype).itemsize, plan.params_in_shared),
+                    sizes=sizes, m=config.m, k=config.m, T=T, L=len(sizes),
                     layers=len(sizes) - 1, P=plan.n_parameters,
                     params_in_shared=int(plan.params_in_shared), cap=plan.partial_capacity,
                     VW=16 // np.dtype(config.dtype).itemsize, min=min, max=max, range=range,
@@ -520,14 +539,30 @@ class KernelModel:
         roots = [a for a in self.notes if a.parent is None]
 
         def unroll(loop: MachineLoop, env: dict[str, Any]) -> int:
+            """How many source iterations one iteration of ``loop`` does; 0: this
+            machine loop (another template instance) does not run here."""
             note = loop.annotation
             assert note is not None
-            if note.sig is None:
+            if not note.sig:
                 return 1
-            kind, expr = note.sig
-            per = evaluate(expr, env)
-            have = self._own_counts(loop)[kind]
-            return max(1, round(have / per)) if per else 1
+            own = self._own_counts(loop)
+            factors = set()
+            for kind, expr in note.sig:
+                per = evaluate(expr, env)
+                have = own[kind] + (own["fp64"] if kind in ("fma", "fp") else 0)
+                if per <= 0 or have % per:
+                    return 0
+                factors.add(have // per)
+            return factors.pop() if len(factors) == 1 and 0 not in factors else 0
+
+        def selected(loop: MachineLoop, env: dict[str, Any]) -> bool:
+            """Whether ``loop`` runs in this configuration: its signature matches, and
+            some loop nested in it runs (if any is nested)."""
+            if loop.annotation is not None and unroll(loop, env) == 0:
+                return False
+            return not loop.children or any(selected(c, env) for c in loop.children
+                                            if c.annotation is not None) or all(
+                c.annotation is None for c in loop.children)
 
         def visit(note: Annotation, env: dict[str, Any], entries: float, w: int) -> None:
             """``note``'s loop is entered ``entries`` times (per step, warp w) with env."""
@@ -543,7 +578,7 @@ class KernelModel:
                 phase = note.phase.format(**run_env)
                 # this note's machine loops: the main one(s) by unroll, the remainder
                 # (a tie: the version holding the inner loops, then the longer one)
-                mine = sorted(by_note[id(note)], key=lambda x: (
+                mine = sorted((x for x in by_note[id(note)] if selected(x, run_env)), key=lambda x: (
                     -unroll(x, run_env), -len(x.children), -len(own_instructions(
                         x, self.instructions))))
                 left = times if note.each is None else 1.0
@@ -592,19 +627,59 @@ class KernelModel:
 
 
 # ---------------------------------------------------------------- the kernel's work split
-def work_split(sizes: Sequence[int], k: int, T: int, capacity: int) -> dict[str, Any]:
+def work_split(sizes: Sequence[int], k: int, T: int, capacity: int, itemsize: int,
+               params_in_shared: bool) -> dict[str, Any]:
     """Helpers for the annotations that mirror the kernel's own work split."""
+    layers = len(sizes) - 1
+    vw = 16 // itemsize
+    P = sum(sizes[l + 1] * sizes[l] for l in range(layers)) + sum(sizes[1:])
+    w_off = [sum(sizes[i + 1] * sizes[i] for i in range(l)) for l in range(layers)]
+    a_off = [k * sum(sizes[1:l + 1]) for l in range(layers)]
+    A = k * sum(sizes[1:])
+    xs = P if params_in_shared else 0                   # offsets in reals, from the base
+    acts = xs + k * sizes[0] + k * sizes[-1]
+
+    def aligned(offset: int, bytes_: int) -> bool:
+        return offset * itemsize % bytes_ == 0
+
+    def row_tile(k: int) -> int:
+        return next(r for r in (16, 12, 10, 8, 4, 2, 1) if k % r == 0)
 
     def split_count(n_in: int, tiles: int, outputs: int) -> int:
         """``split_count`` of the kernel: how many slices a layer's input sum is cut into."""
-        s = min(cdiv(T, tiles), n_in // 8, capacity // outputs)
-        return max(1, s)
+        return max(1, min(T // tiles, n_in // 8, capacity // outputs))
+
+    def a_prev(l: int) -> int:
+        return xs if l == 0 else acts + a_off[l - 1]
+
+    def vector(l: int, other: int) -> bool:
+        N, C = sizes[l + 1], sizes[l]
+        return (C % vw == 0 and N % 2 == 0 and aligned(a_prev(l), 16)
+                and aligned(other, 2 * itemsize) and aligned(w_off[l], 2 * itemsize))
 
     def ff_slices(l: int) -> int:
         N, C = sizes[l + 1], sizes[l]
         return split_count(C, cdiv(N, 2), k * N)
 
-    return {"rounds": item_rounds, "ff_slices": ff_slices}
+    def ff_width(l: int) -> int:
+        return vw if vector(l, 0) else 1
+
+    def ff_units(l: int) -> int:
+        """The most source iterations (of ff_width inputs) a slice's inner loop makes."""
+        return cdiv(sizes[l] // ff_width(l), ff_slices(l))
+
+    def up_width(l: int) -> int:
+        return vw if vector(l, acts + A + a_off[l]) else 1
+
+    def up_items(l: int) -> int:
+        return sizes[l] // up_width(l) * cdiv(sizes[l + 1], 2)
+
+    # the training set's rows as 16-byte vectors (CuPy's buffers are 256-byte aligned)
+    rows_vector = int(sizes[0] % vw == 0 and aligned(xs, 16))
+    return {"rounds": item_rounds, "ff_slices": ff_slices, "row_tile": row_tile,
+            "rows_vector": rows_vector, "PREFETCH": 8 if itemsize == 4 else 16, "VW": vw,
+            "ff_width": ff_width, "ff_units": ff_units, "up_width": up_width,
+            "up_items": up_items}
 
 
 # ---------------------------------------------------------------- the report

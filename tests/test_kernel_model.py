@@ -27,7 +27,7 @@ _spec.loader.exec_module(kernel_model)
 
 # Modelled budgets (H100/H200, one block per network): microseconds per step of the
 # book's network [784, 30, 10], m = 10.
-BOOK_STEP_US = {"float32": 24.5, "float64": 46.0}
+BOOK_STEP_US = {"float32": 9.2, "float64": 20.2}
 
 
 def _need_tools():
@@ -57,6 +57,14 @@ def test_model_book_step_within_budget(models):
         # every phase of a step has its share: the model found the hot loops
         names = {p.name for p in step.phases}
         assert {"gather", "ff0.sum", "ff1.sum", "out", "bp1", "up0", "up1"} <= names, names
+
+
+def test_model_float64_within_2_5x_of_float32(models):
+    """Issue 22's float64 target, modelled. (Its float32 target, the book's epoch <= 30
+    ms, is not met yet: 41.8 ms modelled; docs/performance.md says where the rest is.)"""
+    f32 = models["float"].time(_book("float32"))
+    f64 = models["double"].time(_book("float64"))
+    assert f64.epoch_ms <= 2.5 * f32.epoch_ms
 
 
 def test_model_k_networks_cost_one_wave(models):
@@ -113,7 +121,7 @@ def test_model_refuses_an_unannotated_hot_loop():
     silently free loop."""
     _need_tools()
     source = kernel_model.KERNEL_PATH.read_text(encoding="utf-8")
-    planted, n = re.subn(r"(\n)([^\n]*@model up\.inner )",
+    planted, n = re.subn(r"(\n)([^\n]*@model up\.rows )",
                          r"\1for (int again = 0; again < k; ++again)\n\2", source)
     assert n == 1
     with pytest.raises(ValueError, match="no @model annotation"):

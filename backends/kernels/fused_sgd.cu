@@ -82,24 +82,190 @@ DEVICE double gpunet_exp(double x) { return exp(x); }
 // sigma(z) = 1 / (1 + e^{-z}) (ch. 1, eq. 3); e^{-z} = inf for very negative z gives 0.
 DEVICE real sigmoid(real z) { return (real)1 / ((real)1 + gpunet_exp(-z)); }
 
-// Register tiles: in feedforward a thread computes TILE_ROWS examples x TILE_OUT
-// outputs of one slice of the input sum; in the update, TILE_C x TILE_J weights. Each
-// value read from shared memory then serves several multiply-adds (shared-memory
-// bandwidth, not arithmetic, bounds a block that trains a small network).
-#define TILE_ROWS 12
-#define TILE_OUT 2
-#define TILE_C 4
-#define TILE_J 2
+// Vector loads: VW reals (16 bytes) at once where rows and offsets allow it, pairs
+// (two neighbouring outputs' weights or errors) where the width N is even. The
+// emulator copies element by element (no alignment needed on the CPU); alignment is
+// judged by offsets from the shared-memory base, so the emulator takes the same paths.
+#define VW ((int)(16 / sizeof(real)))
+struct alignas(16) gpunet_vec { real v[16 / sizeof(real)]; };
+struct alignas(2 * sizeof(real)) gpunet_pair { real v[2]; };
 
-// How many slices the sum over a layer's n_in inputs is cut into: about one work item
-// (slice x output tile) per thread, slices of at least 8 inputs, and no more partial
-// sums (slices x k x N) than the buffer holds.
+template <int V> DEVICE void load_reals(real* d, const real* s) {
+#ifdef GPUNET_EMULATE
+    for (int i = 0; i < V; ++i) d[i] = s[i];
+#else
+    if (V == VW) {
+        const gpunet_vec t = *(const gpunet_vec*)s;
+        for (int i = 0; i < V; ++i) d[i] = t.v[i];
+    } else if (V == 2) {
+        const gpunet_pair t = *(const gpunet_pair*)s;
+        d[0] = t.v[0]; d[1] = t.v[1];
+    } else {
+        for (int i = 0; i < V; ++i) d[i] = s[i];
+    }
+#endif
+}
+
+DEVICE void store_pair(real* d, real a, real b) {
+#ifdef GPUNET_EMULATE
+    d[0] = a; d[1] = b;
+#else
+    gpunet_pair t; t.v[0] = a; t.v[1] = b;
+    *(gpunet_pair*)d = t;
+#endif
+}
+
+// Whether q (in shared memory, or in global memory when params are there) is aligned
+// to `bytes`: its offset from the block's shared memory, or its address.
+DEVICE bool aligned(const real* q, int bytes, bool in_shared) {
+    const unsigned char* base = in_shared ? SHARED_MEMORY : (const unsigned char*)0;
+    return (unsigned long long)((const unsigned char*)q - base) % (unsigned)bytes == 0;
+}
+
+// Register tiles. Feedforward: a thread computes R examples x 2 outputs of one slice of
+// the input sum, R the largest of ROW_TILES dividing the mini-batch's k (k = 10: one
+// tile of all 10 rows, no per-row predicates); each value read from shared memory then
+// serves several multiply-adds (shared-memory traffic, not arithmetic, bounds a block
+// that trains a small network). Update: V x 2 weights.
+#define ROW_TILES(X) X(16) X(12) X(10) X(8) X(4) X(2) X(1)
+DEVICE int row_tile(int k) {
+#define GPUNET_DIVIDES(r) if (k % r == 0) return r;
+    ROW_TILES(GPUNET_DIVIDES)
+#undef GPUNET_DIVIDES
+    return 1;
+}
+
+// The next mini-batch's rows are loaded into registers while the current one trains
+// (plain loads issued a whole step before their values are stored to shared memory:
+// the permutation's and the rows' memory latency is hidden behind a step). PREFETCH:
+// 16-byte vectors a thread holds (the book's 10 rows of 784: 7.7 a thread in float32,
+// 15.3 in float64); rows beyond that are gathered directly.
+#define PREFETCH ((int)(sizeof(real) == 4 ? 8 : 16))
+
+DEVICE void fetch_rows(real (*x_regs)[16 / sizeof(real)], real* y_reg,
+                       const real* RESTRICT X, const real* RESTRICT Y,
+                       const long long* RESTRICT order, int s, int k, int n_in, int n_out,
+                       int tid, int T) {
+    const int q = n_in / VW;  // vectors per row
+#pragma unroll
+    for (int i = 0; i < PREFETCH; ++i) {
+        const int v = tid + i * T;
+        if (v < k * q) {
+            const int r = v / q;
+            load_reals<VW>(x_regs[i], X + order[s + r] * n_in + (v - r * q) * VW);
+        }
+    }
+    if (tid < k * n_out) {
+        const int r = tid / n_out;
+        *y_reg = Y[order[s + r] * n_out + tid - r * n_out];
+    }
+}
+
+DEVICE void place_rows(real* RESTRICT xs, real* RESTRICT ys,
+                       const real (*x_regs)[16 / sizeof(real)], real y_reg, int k, int n_in,
+                       int n_out, int tid, int T) {
+    const int q = n_in / VW;
+#pragma unroll
+    for (int i = 0; i < PREFETCH; ++i) {
+        const int v = tid + i * T;
+        if (v < k * q)
+            for (int e = 0; e < VW; ++e) xs[v * VW + e] = x_regs[i][e];
+    }
+    if (tid < k * n_out) ys[tid] = y_reg;
+}
+
+// How many slices the sum over a layer's C inputs is cut into: at most one work item
+// (slice x output pair) per thread (no thread does two while others idle), slices of
+// at least 8 inputs, and no more partial sums (slices x k x N) than the buffer holds.
 DEVICE int split_count(int n_in, int tiles, int outputs, int T, int capacity) {
-    int s = (T + tiles - 1) / tiles;
+    int s = T / tiles;
     int most = n_in / 8;
     if (s > most) s = most;
     if (s > capacity / outputs) s = capacity / outputs;
     return s < 1 ? 1 : s;
+}
+
+// Feedforward's partial sums: partial[slice][r][j] = sum over the slice's inputs c
+// (ascending) of a_prev[r][c] wT[c][j], for r < k, j < N. V: inputs per load (VW on the
+// vector path, where C % VW == 0, N is even and the rows are aligned; else 1).
+template <int R, int V>
+DEVICE void ff_sums(real* RESTRICT partial, const real* RESTRICT a_prev,
+                    const real* RESTRICT wT, int C, int N, int k, int S, int tid, int T) {
+    const int tiles = (N + 1) / 2, units = C / V, outputs = k * N;
+    for (int item = tid; item < S * tiles; item += T) {  // @model ff.item ff{l}.sum in=ff trips=rounds(ff_slices(l)*cdiv(sizes[l+1],2),w,T)
+        const int slice = item / tiles, j0 = (item % tiles) * 2;
+        const int c0 = V * (int)((long long)units * slice / S);
+        const int c1 = V * (int)((long long)units * (slice + 1) / S);
+        for (int r0 = 0; r0 < k; r0 += R) {  // @model ff.rows ff{l}.sum trips=k//row_tile(k)
+            const real* a = a_prev + r0 * C;
+            real acc[R][2];
+            for (int t = 0; t < R; ++t) acc[t][0] = acc[t][1] = 0;
+            for (int c = c0; c < c1; c += V) {  // @model ff.inner ff{l}.sum trips=ff_units(l) sig=fma:2*row_tile(k)*ff_width(l);shared:row_tile(k)
+                real x[R][V], w[V][2];
+                for (int t = 0; t < R; ++t) load_reals<V>(x[t], a + t * C + c);
+                for (int v = 0; v < V; ++v) {
+                    if (V > 1) {
+                        load_reals<2>(w[v], wT + (c + v) * N + j0);
+                    } else {
+                        w[v][0] = wT[c * N + j0];
+                        w[v][1] = j0 + 1 < N ? wT[c * N + j0 + 1] : (real)0;
+                    }
+                }
+                for (int v = 0; v < V; ++v)
+                    for (int t = 0; t < R; ++t) {
+                        acc[t][0] += x[t][v] * w[v][0];
+                        acc[t][1] += x[t][v] * w[v][1];
+                    }
+            }
+            real* out = partial + slice * outputs + r0 * N + j0;
+            for (int t = 0; t < R; ++t) {
+                out[t * N] = acc[t][0];
+                if (j0 + 1 < N) out[t * N + 1] = acc[t][1];
+            }
+        }
+    }
+}
+
+// The update of one weight matrix (ch. 3, eq. 93), in tiles of V inputs x 2 outputs:
+// wT[c][j] <- wT[c][j] decay - (sum_r d[r][j] a_prev[r][c]) scale, r ascending.
+template <int R, int V>
+DEVICE void update_weights(real* RESTRICT wT, const real* RESTRICT a_prev,
+                           const real* RESTRICT d, int C, int N, int k, real decay,
+                           real scale, int tid, int T) {
+    const int units = C / V, pairs = (N + 1) / 2;
+    for (int item = tid; item < units * pairs; item += T) {  // @model up.item up{l} in=up trips=rounds(up_items(l),w,T)
+        const int c0 = (item / pairs) * V, j0 = (item % pairs) * 2;
+        real g[V][2];
+        for (int u = 0; u < V; ++u) g[u][0] = g[u][1] = 0;
+        for (int r0 = 0; r0 < k; r0 += R) {  // @model up.rows up{l} trips=k//row_tile(k) sig=fma:2*row_tile(k)*up_width(l)
+#pragma unroll
+            for (int r = r0; r < r0 + R; ++r) {
+                real x[V], dv[2];
+                load_reals<V>(x, a_prev + r * C + c0);
+                if (V > 1) {
+                    load_reals<2>(dv, d + r * N + j0);
+                } else {
+                    dv[0] = d[r * N + j0];
+                    dv[1] = j0 + 1 < N ? d[r * N + j0 + 1] : (real)0;
+                }
+                for (int u = 0; u < V; ++u) {
+                    g[u][0] += dv[0] * x[u];
+                    g[u][1] += dv[1] * x[u];
+                }
+            }
+        }
+        for (int u = 0; u < V; ++u) {
+            real* q = wT + (c0 + u) * N + j0;
+            if (V > 1) {
+                real w[2];
+                load_reals<2>(w, q);
+                store_pair(q, w[0] * decay - g[u][0] * scale, w[1] * decay - g[u][1] * scale);
+            } else {
+                q[0] = q[0] * decay - g[u][0] * scale;
+                if (j0 + 1 < N) q[1] = q[1] * decay - g[u][1] * scale;
+            }
+        }
+    }
 }
 
 KERNEL void gpunet_sgd_epoch(
@@ -151,18 +317,40 @@ KERNEL void gpunet_sgd_epoch(
     // No barrier here: the gather below touches no parameters, and its barrier
     // orders this copy before the first read of the working copy.
 
+    // Rows by 16-byte vectors, prefetched, where rows and buffers allow it; else
+    // element by element, each step.
+    const bool vector_rows = n_in % VW == 0 && aligned(X, 16, false) && aligned(xs, 16, true);
+    real x_regs[PREFETCH][16 / sizeof(real)];
+    real y_reg = 0;
+    if (vector_rows) fetch_rows(x_regs, &y_reg, X, Y, order, 0, n < m ? n : m, n_in, n_out, tid, T);
+
     for (int s = 0; s < n; s += m) {  // @model step step trips=1
         const int k = n - s < m ? n - s : m;       // rows in this mini-batch
         const real scale = (real)(eta_ / k);
 
-        // Gather the mini-batch's rows by the permutation (unrolled: independent loads
-        // in flight together hide global-memory latency).
+        // The mini-batch's rows by the permutation: from the registers loaded during
+        // the previous step, the rest gathered now (unrolled: independent loads in
+        // flight together hide global-memory latency).
+        if (vector_rows) {
+            place_rows(xs, ys, x_regs, y_reg, k, n_in, n_out, tid, T);
+            const int q = n_in / VW;
+            for (int v = tid + PREFETCH * T; v < k * q; v += T) {  // @model gather.xv gather trips=rounds(k*sizes[0]//VW-PREFETCH*T,w,T)*rows_vector sig=global:2 dram=2
+                const int r = v / q;
+                load_reals<VW>(xs + v * VW, X + order[s + r] * n_in + (v - r * q) * VW);
+            }
+            for (int idx = tid + T; idx < k * n_out; idx += T)  // @model gather.yv gather trips=rounds(k*sizes[-1]-T,w,T)*rows_vector dram=2
+                ys[idx] = Y[order[s + idx / n_out] * n_out + idx % n_out];
+        } else {
 #pragma unroll 4
-        for (int idx = tid; idx < k * n_in; idx += T)  // @model gather.x gather trips=rounds(k*sizes[0],w,T) sig=global:2 dram=2
-            xs[idx] = X[order[s + idx / n_in] * n_in + idx % n_in];
-        for (int idx = tid; idx < k * n_out; idx += T)  // @model gather.y gather trips=rounds(k*sizes[-1],w,T) sig=global:2 dram=2
-            ys[idx] = Y[order[s + idx / n_out] * n_out + idx % n_out];
+            for (int idx = tid; idx < k * n_in; idx += T)  // @model gather.x gather trips=rounds(k*sizes[0],w,T)*(1-rows_vector) sig=global:2 dram=2
+                xs[idx] = X[order[s + idx / n_in] * n_in + idx % n_in];
+            for (int idx = tid; idx < k * n_out; idx += T)  // @model gather.y gather trips=rounds(k*sizes[-1],w,T)*(1-rows_vector) sig=global:2 dram=2
+                ys[idx] = Y[order[s + idx / n_out] * n_out + idx % n_out];
+        }
         SYNC(1);
+        if (vector_rows && s + m < n)  // the next mini-batch's rows, for the next step
+            fetch_rows(x_regs, &y_reg, X, Y, order, s + m, n - s - m < m ? n - s - m : m,
+                       n_in, n_out, tid, T);
 
         // Feedforward, layer by layer: partial sums over slices of the inputs, then
         // a^l = sigma(sum + b).
@@ -170,32 +358,14 @@ KERNEL void gpunet_sgd_epoch(
             const int N = sizes[l + 1], C = sizes[l], outputs = k * N;
             const real* a_prev = l == 0 ? xs : acts + a_off[l - 1];
             const real* wT = p + w_off[l];
-            const int tiles = (N + TILE_OUT - 1) / TILE_OUT;
+            const int tiles = (N + 1) / 2;
             const int S = split_count(C, tiles, outputs, T, partial_capacity);
-            for (int item = tid; item < S * tiles; item += T) {  // @model ff.item ff{l}.sum trips=rounds(ff_slices(l)*cdiv(sizes[l+1],2),w,T)
-                const int slice = item / tiles, j0 = (item % tiles) * TILE_OUT;
-                const int c0 = (int)((long long)C * slice / S);
-                const int c1 = (int)((long long)C * (slice + 1) / S);
-                for (int r0 = 0; r0 < k; r0 += TILE_ROWS) {  // @model ff.rows ff{l}.sum trips=cdiv(k,12)
-                    real acc[TILE_ROWS][TILE_OUT];
-                    for (int t = 0; t < TILE_ROWS; ++t)
-                        for (int u = 0; u < TILE_OUT; ++u) acc[t][u] = 0;
-                    for (int c = c0; c < c1; ++c) {  // @model ff.inner ff{l}.sum trips=cdiv(sizes[l],ff_slices(l)) sig=fma:24
-                        real w[TILE_OUT];
-                        for (int u = 0; u < TILE_OUT; ++u)
-                            w[u] = j0 + u < N ? wT[c * N + j0 + u] : (real)0;
-                        for (int t = 0; t < TILE_ROWS; ++t) {
-                            if (r0 + t < k) {
-                                const real x = a_prev[(r0 + t) * C + c];
-                                for (int u = 0; u < TILE_OUT; ++u) acc[t][u] += x * w[u];
-                            }
-                        }
-                    }
-                    for (int t = 0; t < TILE_ROWS && r0 + t < k; ++t)
-                        for (int u = 0; u < TILE_OUT && j0 + u < N; ++u)
-                            partial[slice * outputs + (r0 + t) * N + j0 + u] = acc[t][u];
-                }
-            }
+            const bool vector = C % VW == 0 && N % 2 == 0 && aligned(a_prev, 16, true)
+                && aligned(wT, 2 * (int)sizeof(real), params_in_shared);
+#define GPUNET_FF(r) case r: if (vector) ff_sums<r, VW>(partial, a_prev, wT, C, N, k, S, tid, T); \
+                         else ff_sums<r, 1>(partial, a_prev, wT, C, N, k, S, tid, T); break;
+            switch (row_tile(k)) { ROW_TILES(GPUNET_FF) }
+#undef GPUNET_FF
             SYNC(2);
             for (int idx = tid; idx < outputs; idx += T) {  // @model ff.sig ff{l}.sigmoid trips=rounds(k*sizes[l+1],w,T)
                 real z = 0;
@@ -242,29 +412,14 @@ KERNEL void gpunet_sgd_epoch(
             const real* a_prev = l == 0 ? xs : acts + a_off[l - 1];
             const real* d = deltas + a_off[l];
             real* wT = p + w_off[l];
-            const int quads = (C + TILE_C - 1) / TILE_C, pairs = (N + TILE_J - 1) / TILE_J;
-            for (int item = tid; item < quads * pairs; item += T) {  // @model up.item up{l} trips=rounds(cdiv(sizes[l],4)*cdiv(sizes[l+1],2),w,T)
-                const int c0 = (item / pairs) * TILE_C, j0 = (item % pairs) * TILE_J;
-                real g[TILE_C][TILE_J];
-                for (int u = 0; u < TILE_C; ++u)
-                    for (int v = 0; v < TILE_J; ++v) g[u][v] = 0;
-                for (int r = 0; r < k; ++r) {  // @model up.inner up{l} trips=k sig=fma:8
-                    real dv[TILE_J];
-                    for (int v = 0; v < TILE_J; ++v)
-                        dv[v] = j0 + v < N ? d[r * N + j0 + v] : (real)0;
-                    for (int u = 0; u < TILE_C; ++u) {
-                        if (c0 + u < C) {
-                            const real x = a_prev[r * C + c0 + u];
-                            for (int v = 0; v < TILE_J; ++v) g[u][v] += dv[v] * x;
-                        }
-                    }
-                }
-                for (int u = 0; u < TILE_C && c0 + u < C; ++u)
-                    for (int v = 0; v < TILE_J && j0 + v < N; ++v) {
-                        const int idx = (c0 + u) * N + j0 + v;
-                        wT[idx] = wT[idx] * decay - g[u][v] * scale;
-                    }
-            }
+            const bool vector = C % VW == 0 && N % 2 == 0 && aligned(a_prev, 16, true)
+                && aligned(d, 2 * (int)sizeof(real), true)
+                && aligned(wT, 2 * (int)sizeof(real), params_in_shared);
+#define GPUNET_UP(r) case r: \
+    if (vector) update_weights<r, VW>(wT, a_prev, d, C, N, k, decay, scale, tid, T); \
+    else update_weights<r, 1>(wT, a_prev, d, C, N, k, decay, scale, tid, T); break;
+            switch (row_tile(k)) { ROW_TILES(GPUNET_UP) }
+#undef GPUNET_UP
             real* b = p + b_off[l];
             for (int j = tid; j < N; j += T) {  // @model up.bias up{l}.bias trips=rounds(sizes[l+1],w,T)
                 real g = 0;
