@@ -9,7 +9,8 @@ against its formula.
 
 Constructing :class:`CupyBackend` *proves* the device works before anything trusts it
 (:func:`probe`): every fused kernel is compiled by NVRTC and launched once, and one
-small matrix product runs on cuBLAS, with the results checked. Whatever fails there
+small matrix product runs on cuBLAS, with the results checked, once per device and
+process (a sweep of 100 networks builds 100 backends and pays one probe). Whatever fails there
 (no driver, a driver too old for this CuPy, a missing CUDA library) becomes
 :class:`BackendUnavailable` with the precise cause and the fix, so ``--device auto``
 falls back to the CPU saying why and ``--device cuda`` is one error line.
@@ -285,13 +286,27 @@ def probe(cupy: Any, kernels: _Kernels) -> list[tuple[str, float, float]]:
     return results
 
 
+#: The probe's results per device index, once it passed there: a device that worked
+#: once in this process is not probed again. A failed probe is not kept (the next
+#: backend probes again, and says why it fails).
+_probed: dict[int, list[tuple[str, float, float]]] = {}
+#: The fused kernels, made once per process (CuPy compiles them per device on first use).
+_kernels: dict[int, _Kernels] = {}
+
+
+def _kernels_of(cupy: Any) -> _Kernels:
+    if id(cupy) not in _kernels:
+        _kernels[id(cupy)] = _Kernels(cupy)
+    return _kernels[id(cupy)]
+
+
 # ------------------------------------------------------------------ the backend
 class CupyBackend(Backend):
     """Arrays on one CUDA device, computed by CuPy, cuBLAS and fused kernels.
 
-    Construction probes the device (:func:`probe`) and raises
-    :class:`BackendUnavailable` with the cause and fix if anything fails; the probe's
-    per-kernel errors are kept in :attr:`probe_errors`.
+    Construction probes the device (:func:`probe`; the first time for each device in the
+    process) and raises :class:`BackendUnavailable` with the cause and fix if anything
+    fails; the probe's per-kernel errors are kept in :attr:`probe_errors`.
     """
 
     name = "cupy"
@@ -314,8 +329,10 @@ class CupyBackend(Backend):
         self._device = cupy.cuda.Device(index)
         try:
             with self._device:
-                self._kernels = _Kernels(cupy)
-                self.probe_errors = probe(cupy, self._kernels)
+                self._kernels = _kernels_of(cupy)
+                if index not in _probed:
+                    _probed[index] = probe(cupy, self._kernels)
+                self.probe_errors = _probed[index]
         except BackendUnavailable:
             raise
         except Exception as exc:  # anything at all: the device is not usable as it is
