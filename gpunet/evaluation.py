@@ -71,7 +71,7 @@ def evaluate(net: "Network", X: Any, labels: Any) -> Evaluation:
 
 
 def plot_evaluation(result: Evaluation, images: np.ndarray, path: Any,
-                    title: str = "") -> None:
+                    title: str = "", option: str = "") -> None:
     """The confusion matrix and the worst mistakes (28 × 28 images) into a PNG."""
     from .plotting import require_matplotlib, save_figure
 
@@ -98,4 +98,4 @@ def plot_evaluation(result: Evaluation, images: np.ndarray, path: Any,
         sub.set_title(f"{result.labels[index]} as {result.predictions[index]} "
                       f"({result.outputs[index, result.predictions[index]]:.2f})", fontsize=7)
         sub.axis("off")
-    save_figure(fig, path)
+    save_figure(fig, path, option)

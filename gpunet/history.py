@@ -161,7 +161,7 @@ def read_metrics(path: Union[str, "os.PathLike[str]"]) -> MetricsRun:
     for number, line in enumerate(lines, 1):
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             raise ValueError(f"{path}, line {number}: not JSON; is this a gpunet "
                              "--metrics file?") from None
         if not isinstance(record, dict):
@@ -192,7 +192,7 @@ def is_sweep_metrics(path: Union[str, "os.PathLike[str]"]) -> bool:
         with open(path, encoding="utf-8") as f:
             first = next((line for line in f if line.strip()), "")
         return "run" in json.loads(first)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError, RecursionError):
         return False
 
 
@@ -209,14 +209,15 @@ def read_sweep_metrics(path: Union[str, "os.PathLike[str]"]) -> list[tuple[str, 
                 if not line.strip():
                     continue
                 row: dict[str, Any] = json.loads(line)  # checked just below
-                if not isinstance(row, dict) or not isinstance(row.get("run"), dict):
+                if (not isinstance(row, dict) or not isinstance(row.get("run"), dict)
+                        or type(row.get("epoch")) is not int):
                     raise ValueError(f"{path}, line {number}: not a gpunet sweep row.")
                 label = " ".join(f"{k}={v}" for k, v in row["run"].items())
                 runs.setdefault(label, []).append(
                     {SWEEP_KEYS.get(k, k): v for k, v in row.items() if k != "run"})
     except FileNotFoundError:
         raise ValueError(f"metrics file not found: {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"cannot read sweep metrics file {path} ({exc}).") from None
     return [(label, History(records=sorted(rows, key=lambda r: int(r["epoch"]))))
             for label, rows in runs.items()]

@@ -50,6 +50,31 @@ def save_figure(fig: Any, path: PathLike, option: str = "") -> None:
     atomic_write_bytes(path, buffer.getvalue(), option)
 
 
+def check_records(records: Sequence[Any], what: str) -> None:
+    """``ValueError`` naming ``what`` unless every record can be drawn: a dict whose
+    ``epoch`` is an integer, with numbers for the costs, and whole numbers for each
+    ``*_correct`` with a positive ``*_total`` beside it (a file edited or damaged by
+    hand is one clear error, not a traceback from inside the plotting)."""
+    def number(x: Any) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+    for i, r in enumerate(records):
+        where = f"{what}: record {i + 1}"
+        if not isinstance(r, dict) or type(r.get("epoch")) is not int:
+            raise ValueError(f"{where} has no whole epoch number.")
+        for prefix in ("evaluation", "training"):
+            if f"{prefix}_correct" in r:
+                correct, total = r[f"{prefix}_correct"], r.get(f"{prefix}_total")
+                if not (number(correct) and number(total) and total > 0):
+                    raise ValueError(f"{where} (epoch {r['epoch']}): {prefix}_correct "
+                                     f"{correct!r} of {prefix}_total {total!r} is not a count "
+                                     "out of a positive total.")
+        for key in ("evaluation_cost", "training_cost"):
+            if key in r and not number(r[key]):
+                raise ValueError(f"{where} (epoch {r['epoch']}): {key} {r[key]!r} is not a "
+                                 "number.")
+
+
 def plot_learning_curves(runs: Sequence[tuple[str, "History", str]], path: PathLike,
                          option: str = "") -> None:
     """Draw ``runs`` (``(label, history, evaluation data name)`` each) into ``path``.
@@ -58,6 +83,8 @@ def plot_learning_curves(runs: Sequence[tuple[str, "History", str]], path: PathL
     the training data (dashed). Right, when any run monitored a cost: the cost per epoch
     on the training (dashed) and evaluation (solid) data.
     """
+    for label, history, _ in runs:
+        check_records(history.records, label)
     plt = require_matplotlib()
     has_cost = any(h.training_cost or h.evaluation_cost for _, h, _ in runs)
     fig, axes = plt.subplots(1, 2 if has_cost else 1, figsize=(11 if has_cost else 6.5, 4),

@@ -33,7 +33,7 @@ def test_plot_overlays_runs(tmp_path, capsys):
 
     figures = []
     monkey = plotting.save_figure
-    plotting.save_figure = lambda fig, path: figures.append(fig)
+    plotting.save_figure = lambda fig, path, *option: figures.append(fig)
     try:
         from gpunet.history import read_metrics
 

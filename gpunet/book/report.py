@@ -38,6 +38,31 @@ EXPLANATIONS = {
 }
 
 
+MALFORMED = (KeyError, TypeError, ValueError, IndexError, AttributeError, ZeroDivisionError,
+             OverflowError)
+"""What rendering results read from a file raises when the file is malformed."""
+
+
+def check_results(results: Any) -> None:
+    """``ValueError`` unless ``results`` has the shape :func:`render_report` reads: a
+    ``meta`` object and ``experiments``, each experiment with its ``config`` and
+    ``summary`` objects and a list of ``runs``. (Deeper damage, a field of the wrong
+    type, surfaces while rendering as one of :data:`MALFORMED`, which the caller turns
+    into one error naming the file.)"""
+    if not isinstance(results, dict):
+        raise ValueError("not a JSON object")
+    if not isinstance(results.get("meta"), dict):
+        raise ValueError("no 'meta' object")
+    experiments = results.get("experiments")
+    if not isinstance(experiments, dict):
+        raise ValueError("no 'experiments' object")
+    for name, e in experiments.items():
+        if (not isinstance(e, dict) or not isinstance(e.get("config"), dict)
+                or not isinstance(e.get("summary"), dict)
+                or not isinstance(e.get("runs", []), list)):
+            raise ValueError(f"experiment {name!r} lacks its config, summary or runs")
+
+
 def _pct(x: float) -> str:
     return f"{x:.2f}%"
 

@@ -290,15 +290,23 @@ def reproduce(options: Options) -> dict[str, Any]:
 
 def render(out: Path, plots: bool = True, log: Callable[[str], None] = print) -> None:
     """Rewrite ``out/results.md`` (and the plots) from ``out/results/results.json``."""
-    from .report import render_report
+    from .report import MALFORMED, check_results, render_report
 
     path = Path(out) / "results" / "results.json"
     try:
-        results = json.loads(path.read_text())
+        results = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ValueError(f"{path} not found; run gpunet reproduce --out {out} first.") from None
-    images = _plots(results, path.parent, log) if plots else {}
-    atomic_write_text(Path(out) / "results.md", render_report(results, images))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"{path} is not a readable results.json ({exc}).") from None
+    try:  # a file edited or damaged by hand: one error naming it, never a traceback
+        check_results(results)
+        images = _plots(results, path.parent, log) if plots else {}
+        report = render_report(results, images)
+    except MALFORMED as exc:
+        raise ValueError(f"{path}: malformed results ({type(exc).__name__}: {exc}); "
+                         "rerun gpunet reproduce to write it again.") from None
+    atomic_write_text(Path(out) / "results.md", report)
     log(f"wrote {Path(out) / 'results.md'} from {path}")
 
 

@@ -34,8 +34,9 @@ def add_parser(sub: Any, formatter: type) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..backends import get_backend
     from ..check import DTypeName, run_checks
-    from ..persistence import atomic_write_text
+    from ..outputs import atomic_write_text, check_outputs
 
+    check_outputs({"--json": args.json})  # before the checks, not after them
     backend = get_backend(args.device)  # BackendUnavailable: exit 2, one line
     note = f"  [{backend.selection_note}]" if backend.selection_note else ""
     print(f"device: {backend.description}{note}", flush=True)
@@ -47,6 +48,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"all {sum(r.passed is True for r in report.results)} checks passed")
     if args.json:
-        atomic_write_text(args.json, json.dumps(report.as_json(), indent=2) + "\n")
+        atomic_write_text(args.json, json.dumps(report.as_json(), indent=2) + "\n", "--json")
         print(f"wrote {args.json}")
     return 1 if failed else 0

@@ -33,13 +33,14 @@ def add_parser(sub: Any, formatter: type) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..evaluation import evaluate, plot_evaluation
     from ..mnist import load_mnist
-    from ..persistence import check_writable, load
+    from ..outputs import check_outputs
+    from ..persistence import load
 
+    check_outputs({"--plot": args.plot}, inputs={"NET.json": args.network})
     if args.plot:
         from ..plotting import require_matplotlib
 
         require_matplotlib("--plot")
-        check_writable(args.plot, "--plot")
     net = load(args.network, device=args.device)
     if net.sizes[0] != 784 or net.sizes[-1] != 10:
         raise ValueError(f"{args.network}: sizes {net.sizes} do not fit MNIST (784 inputs, "
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
                                              for t, p, c in pairs))
     if args.plot:
         plot_evaluation(result, X, args.plot, title=f"{args.network}: {result.correct} / "
-                        f"{result.total} correct")
+                        f"{result.total} correct", option="--plot")
         if not args.json:
             print(f"wrote {args.plot}")
     return 0

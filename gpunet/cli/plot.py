@@ -27,11 +27,12 @@ def add_parser(sub: Any, formatter: type) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..history import is_sweep_metrics, read_metrics, read_sweep_metrics
-    from ..persistence import check_writable
-    from ..plotting import plot_learning_curves, require_matplotlib
+    from ..outputs import check_outputs
+    from ..plotting import check_records, plot_learning_curves, require_matplotlib
 
     require_matplotlib("gpunet plot")
-    check_writable(args.output, "--output")
+    check_outputs({"--output": args.output},
+                  inputs={f"METRICS.jsonl {path}": path for path in args.metrics})
     labels = args.label or []
     if len(labels) > len(args.metrics):
         raise ValueError(f"{len(labels)} --label values for {len(args.metrics)} files.")
@@ -39,14 +40,16 @@ def run(args: argparse.Namespace) -> int:
     for i, path in enumerate(args.metrics):
         if is_sweep_metrics(path):  # gpunet sweep --metrics: one curve per run
             prefix = f"{labels[i]} " if i < len(labels) else ""
-            runs += [(prefix + label, history, "test")
-                     for label, history in read_sweep_metrics(path)]
+            for label, history in read_sweep_metrics(path):
+                check_records(history.records, f"{path} ({label})")
+                runs.append((prefix + label, history, "test"))
             continue
         metrics = read_metrics(path)
         if not metrics.history.records:
             raise ValueError(f"{path}: no epochs recorded yet.")
+        check_records(metrics.history.records, str(path))
         label = labels[i] if i < len(labels) else Path(path).stem
         runs.append((label, metrics.history, metrics.evaluation_data))
-    plot_learning_curves(runs, args.output)
+    plot_learning_curves(runs, args.output, option="--output")
     print(f"wrote {args.output} ({len(runs)} run{'s' if len(runs) != 1 else ''})")
     return 0

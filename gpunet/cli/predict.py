@@ -40,9 +40,10 @@ def run(args: argparse.Namespace) -> int:
     from ..persistence import load
 
     net = load(args.network, device=args.device)
-    if net.sizes[0] != 784:
-        raise ValueError(f"{args.network}: the network takes {net.sizes[0]} inputs, not "
-                         "MNIST's 784 (28x28) pixels.")
+    if net.sizes[0] != 784 or net.sizes[-1] != 10:
+        raise ValueError(f"{args.network}: sizes {net.sizes} do not fit MNIST digits: a "
+                         "digit classifier takes 784 inputs (28x28 pixels) and has 10 "
+                         "outputs, one per digit.")
     results: list[dict[str, Any]] = []
     failed = 0
     for path in args.images:

@@ -35,8 +35,16 @@ def add_parser(sub: Any, formatter: type) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..book.reproduce import Options, render, reproduce
+    from pathlib import Path
 
+    from ..book.reproduce import Options, render, reproduce
+    from ..outputs import check_output_dir, check_outputs
+
+    # Before any work: the folder, and the files the report is written to.
+    out = check_output_dir(args.out, "--out")
+    if out.is_dir():
+        check_outputs({"--out (results.md)": out / "results.md"},
+                      directories={"--out (results/)": out / "results"})
     if args.render_only:
         render(args.out, plots=not args.no_plots)
         return 0
