@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import math
 import pickle
 import zlib
 from dataclasses import dataclass
@@ -212,7 +213,7 @@ def _parse_idx(raw: bytes, file: Path, ndim: int) -> np.ndarray:
             f"Check that the file names match their contents."
         )
     dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(dims))
+    expected = header + math.prod(dims)  # exact: NumPy's int64 product would wrap
     if len(raw) != expected:
         problem = "truncated" if len(raw) < expected else "longer than its header says"
         raise MNISTError(

@@ -244,3 +244,19 @@ def test_render_only_never_crashes(tmp_path, results_json, data, capsys):
                  str(tmp_path / "out")]) in (0, 2)
     assert "Traceback" not in capsys.readouterr().err
     shutil.rmtree(tmp_path / "out")
+
+
+def test_an_idx_header_whose_shape_overflows_is_named(tmp_path):
+    """2**31 × 2**31 × 4 wraps to 0 in int64: the length check once passed and NumPy's
+    reshape message came out instead of one naming the file."""
+    import gzip
+    import struct
+
+    from gpunet.mnist import BUNDLED, load_mnist
+
+    for f in BUNDLED.glob("*.gz"):
+        shutil.copy(f, tmp_path)
+    header = bytes([0, 0, 8, 3]) + struct.pack(">III", 2**31, 2**31, 4)
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(header))
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte.gz is truncated"):
+        load_mnist(tmp_path)
