@@ -1,225 +1,298 @@
 #!/usr/bin/env bash
-# Verify gpunet's CUDA path on a machine with an NVIDIA GPU, in one run of under 10 minutes.
+# Verify gpunet's CUDA path on a machine with an NVIDIA GPU, in tiers that fit a short lease.
 #
-#   scripts/gpu_verify.sh OUTDIR
+#   scripts/gpu_verify.sh [--dry-run] --tier N[,N...] OUTDIR
 #
-# Needs no network: CuPy, NumPy, PyTorch and pytest must already be installed (the GPU
-# machines this project is tested on have Python 3.12, cupy-cuda13x 14.2, NumPy 2.5,
-# PyTorch 2.11), and compute-sanitizer on the PATH (CUDA toolkit) for the sanitizer steps.
+# The GPU machine this is written for (see docs/performance.md, "Verifying on a GPU") is
+# lent for 15 minutes in all, start-up and idle time included, at most 10 minutes a
+# command, and only the files under OUTDIR come back: at most 8, at most 2 folders deep.
+# So the run is cut into tiers, each time-boxed, and every step appends its line to
+# OUTDIR/summary.txt the moment it ends: a run killed at its limit still returns what it
+# finished. The plan: tiers 1 and 2 in one call (about 7 minutes with the start), fix on
+# the CPU machine, rerun what failed in the time left; tier 3 when time remains.
 #
-# Steps (each logged, timed and time-boxed; a failing step is recorded and the next runs):
-#   1. install      pip install -e . --no-deps --no-build-isolation
-#   2. environment  nvidia-smi, versions, `gpunet info`
-#   3. check        gpunet check --device cuda --json OUTDIR/check.json
-#   4. tests        the whole test suite, CUDA tests active (a CUDA skip is a failure),
-#                   less tests/test_installed.py (it needs PyPI for a fresh environment)
-#   5. sanitizer    compute-sanitizer memcheck and racecheck on a short training run with
-#                   the fused engine (the eager one if there is no --engine fused) and
-#                   on the eager engine; CuPy's memory pool is off there, so every
-#                   allocation is its own and memcheck sees each out-of-bounds access
-#   6. targets      python -m gpunet.bench_targets: issue 9's and 11's GPU targets
-#                   (fused book epoch, against NumPy and PyTorch CUDA; K = 100 vs 1)
-#   7. bench        gpunet bench, every GPU implementation and the PyTorch CUDA peer
+#   tier 1 (at most 170 s): the headline
+#     install     pip install --no-deps --no-build-isolation --no-index -e . (no network)
+#     environment nvidia-smi, versions, the tools on the PATH, gpunet info
+#     resources   the fused kernel as compiled and loaded here: registers, local memory,
+#                 dynamic shared memory each configuration asks for, the opt-in limit,
+#                 SM count (scripts/gpu_resources.py -> resources.json)
+#     check       gpunet check --device cuda --json check.json
+#     targets     python -m gpunet.bench_targets targets.json: the fused book epoch, the
+#                 NumPy engine, PyTorch CUDA, K = 1, 10, 100 networks in one launch
+#     cuda-tests  the CUDA tests only (pytest -k cuda), none may skip for want of a GPU
+#   tier 2 (at most 230 s): the suite and the sanitizer
+#     suite       the whole suite, less tests/test_installed.py (it needs PyPI)
+#     memcheck-fused, racecheck-fused
+#                 compute-sanitizer on a short fused training run (CuPy's memory pool
+#                 off, so memcheck sees every allocation's bounds)
+#   tier 3 (at most 280 s): what is left
+#     bench       gpunet bench, GPU rows only -> bench.json
+#     ncu-fused   Nsight Compute: the fused kernel's warp stall reasons and occupancy
+#     memcheck-eager, racecheck-eager
 #
-# Everything goes to OUTDIR, in at most 8 files: summary.txt (the step table, the
-# targets' verdicts and what to commit), run.log (every step's output), pytest.log,
-# sanitizer.log, check.json, targets.json, bench.json, bench.md. The check and bench results are also copied into benchmarks/
-# with the GPU's name and the date in their names, ready to commit.
-# Exit status: 0 when every step passed, 1 otherwise, 2 for bad usage.
+# OUTDIR holds at most these 8 files, flat: summary.txt (a line per step as it ends,
+# the targets' and resources' verdicts, a verdict per tier), run.log (every step's
+# output), resources.json, check.json, targets.json, pytest.log, tools.log (sanitizer and
+# ncu), bench.json. `python scripts/gpu_import.py OUTDIR` on the CPU machine turns them
+# into benchmarks/gpu-<device>-<date>.json and the GPU table of docs/performance.md.
+#
+# --dry-run: on a machine without a GPU (CI: tests/test_gpu_verify_script.py), run every
+# step that needs no CUDA as it is (environment, resources from ptxas alone), every other
+# step in its nearest CPU form (check on the CPU, targets on 200 images, the CUDA tests
+# collected only, install as pip --dry-run, sanitizer and ncu as `--version`), and check
+# the files under OUTDIR like a real run. A step that fails only for want of a GPU is
+# noted, not failed.
+#
+# Environment: PYTHON (default python3), GPU_VERIFY_WORKERS (pytest-xdist workers, default
+# 8 where xdist is installed), GPU_VERIFY_SECONDS_1, _2, _3 (the tiers' time; a step
+# that no longer fits is SKIPPED, which fails the tier). Exit status: 0 when every step passed, 1 otherwise, 2 for
+# bad usage.
 
 set -u
-if [ $# -ne 1 ] || [ "${1#-}" != "$1" ]; then
-    echo "usage: scripts/gpu_verify.sh OUTDIR" >&2
+set -o pipefail
+
+usage() {
+    echo "usage: scripts/gpu_verify.sh [--dry-run] --tier N[,N...] OUTDIR   (N in 1, 2, 3)" >&2
     exit 2
-fi
+}
+DRY=0 TIERS="" OUTARG=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --dry-run) DRY=1 ;;
+        --tier) [ $# -ge 2 ] || usage; TIERS="$TIERS,$2"; shift ;;
+        --tier=*) TIERS="$TIERS,${1#--tier=}" ;;
+        -*) usage ;;
+        *) [ -z "$OUTARG" ] || usage; OUTARG=$1 ;;
+    esac
+    shift
+done
+[ -n "$OUTARG" ] && [ -n "$TIERS" ] || usage
+TIER_LIST=()
+for t in ${TIERS//,/ }; do
+    case "$t" in 1|2|3) TIER_LIST+=("$t") ;; *) usage ;; esac
+done
+
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-mkdir -p "$1" || { echo "gpu_verify: cannot create $1" >&2; exit 2; }
-OUT="$(cd "$1" && pwd)"
+mkdir -p "$OUTARG" || { echo "gpu_verify: cannot create $OUTARG" >&2; exit 2; }
+OUT="$(cd "$OUTARG" && pwd)"
 cd "$ROOT" || exit 2
 
 PY="${PYTHON:-python3}"
-BUDGET=${GPU_VERIFY_BUDGET:-570}  # seconds for everything: under 10 minutes
-START=$(date +%s)
-RUN_LOG="$OUT/run.log"
-SUMMARY="$OUT/summary.txt"
-: >"$RUN_LOG"
-: >"$OUT/sanitizer.log"
-STEPS=()  # "name|status|seconds|note"
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+SUMMARY="$OUT/summary.txt" RUN_LOG="$OUT/run.log" PYTEST_LOG="$OUT/pytest.log" TOOLS_LOG="$OUT/tools.log"
+#: the only files a run may leave in OUTDIR (the device tool returns at most 8)
+ALLOWED="summary.txt run.log resources.json check.json targets.json pytest.log tools.log bench.json"
+touch "$SUMMARY" "$RUN_LOG"
+FAILED=0 TIER="" TIER_START=0 TIER_BUDGET=0 TIER_FAILED=""
 
-log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$RUN_LOG"; }
+log() { echo "[$(date -u +%H:%M:%S)] $*" >>"$RUN_LOG"; }
 
-remaining() { echo $((BUDGET - ($(date +%s) - START))); }
+# line TIER NAME STATUS SECONDS NOTE: one line of summary.txt, written at once.
+line() { printf 'tier%-2s %-18s %-8s %5ss  %s\n' "$1" "$2" "$3" "$4" "$5" >>"$SUMMARY"; }
 
-# step NAME CAP_SECONDS LOGFILE CMD...: run CMD with a timeout of min(CAP, time left),
-# its output to LOGFILE (and run.log), and record the outcome.
+record() {  # record NAME STATUS NOTE: a verdict that is not a command's exit status
+    line "$TIER" "$1" "$2" 0 "$3"
+    log "$2 $1: $3"
+    if [ "$2" != PASS ]; then FAILED=1; TIER_FAILED="$TIER_FAILED $1"; fi  # SKIPPED too
+}
+
+# step NAME CAP LOGFILE [--gpu] CMD...: run CMD with a timeout of min(CAP, the tier's time
+# left), its output appended to LOGFILE (and its tail to run.log), and its line to the
+# summary at once. --gpu: in a dry run, a failure is the missing GPU's, noted as NOGPU.
 step() {
-    local name=$1 cap=$2 logfile=$3
+    local name=$1 cap=$2 logfile=$3 gpu=0
     shift 3
-    local left; left=$(remaining)
+    if [ "${1:-}" = --gpu ]; then gpu=1; shift; fi
+    local left=$((TIER_BUDGET - ($(date +%s) - TIER_START)))
     local limit=$((cap < left ? cap : left))
     if [ "$limit" -lt 10 ]; then
-        log "SKIP  $name: out of time (the budget is ${BUDGET}s)"
-        STEPS+=("$name|SKIPPED|0|out of time")
+        record "$name" SKIPPED "out of time (tier $TIER has ${TIER_BUDGET}s)"
         return 1
     fi
     log "----- $name (at most ${limit}s): $*"
+    echo "===== tier $TIER $name: $*" >>"$logfile"
     local t0; t0=$(date +%s)
-    { echo "===== $name: $*"; } >>"$logfile"
-    timeout --kill-after=10 "$limit" "$@" >>"$logfile" 2>&1
+    timeout --kill-after=5 "$limit" "$@" >>"$logfile" 2>&1
     local rc=$?
-    local dt=$(($(date +%s) - t0))
-    [ "$logfile" != "$RUN_LOG" ] && tail -n 25 "$logfile" >>"$RUN_LOG"
-    local status=PASS note="exit $rc"
+    local dt=$(($(date +%s) - t0)) status=PASS note="exit $rc"
+    [ "$logfile" != "$RUN_LOG" ] && tail -n 15 "$logfile" >>"$RUN_LOG"
     if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-        status=FAIL; note="timed out after ${limit}s"
+        status=FAIL note="timed out after ${limit}s"
     elif [ $rc -ne 0 ]; then
         status=FAIL
     fi
-    log "$status  $name (${dt}s, $note)"
-    STEPS+=("$name|$status|$dt|$note")
+    if [ "$status" = FAIL ] && [ $DRY -eq 1 ] && [ $gpu -eq 1 ]; then
+        status=NOGPU note="$note (dry run: needs a GPU)"
+    fi
+    line "$TIER" "$name" "$status" "$dt" "$note"
+    log "$status $name (${dt}s, $note)"
+    if [ "$status" = FAIL ]; then FAILED=1; TIER_FAILED="$TIER_FAILED $name"; fi
     [ "$status" = PASS ]
 }
 
-# record NAME STATUS NOTE: a verdict that is not a command's exit status.
-record() {
-    log "$2  $1 ($3)"
-    STEPS+=("$1|$2|0|$3")
+# The outcome lines a step printed (PASS/FAIL ...), copied into the summary.
+verdicts() { grep -E "^(PASS|FAIL) $2" "$1" 2>/dev/null | tail -n "${3:-20}" | sed 's/^/        /' >>"$SUMMARY"; }
+
+sanitize() {  # sanitize TOOL ENGINE LIMIT: compute-sanitizer on a short training run
+    local limit=$3
+    [ $DRY -eq 1 ] && { step "$1-$2" 30 "$TOOLS_LOG" --gpu compute-sanitizer --version; return; }
+    if ! command -v compute-sanitizer >/dev/null 2>&1; then
+        record "$1-$2" FAIL "compute-sanitizer is not on the PATH"
+        return
+    fi
+    step "$1-$2" 75 "$TOOLS_LOG" compute-sanitizer --tool "$1" --error-exitcode 99 \
+        "$PY" -c 'import sys, cupy; cupy.cuda.set_allocator(None); from gpunet.cli import main; sys.exit(main(sys.argv[1:]))' \
+        train --device cuda --engine "$2" --limit "$limit" --epochs 1 --seed 1 --quiet
 }
 
-# ---------------------------------------------------------------- 1. install
-step install 120 "$RUN_LOG" "$PY" -m pip install -e . --no-deps --no-build-isolation
+check_outdir() {  # the files under OUTDIR: flat, known names, at most 8
+    local names count unknown=""
+    names=$(cd "$OUT" && find . -mindepth 1 | sed 's|^\./||' | sort)
+    count=$(echo "$names" | grep -c . || true)
+    for n in $names; do
+        case " $ALLOWED " in *" $n "*) ;; *) unknown="$unknown $n" ;; esac
+    done
+    if [ -n "$unknown" ] || [ "$count" -gt 8 ]; then
+        record outdir FAIL "$count entries; not allowed:${unknown:- none}"
+    else
+        record outdir PASS "$count files: $(echo $names)"
+    fi
+}
 
-# ---------------------------------------------------------------- 2. environment
-step environment 60 "$RUN_LOG" bash -c "nvidia-smi; $PY -c 'import sys, numpy, cupy; print(sys.version); print(\"numpy\", numpy.__version__, \"cupy\", cupy.__version__)'; $PY -c 'import torch; print(\"torch\", torch.__version__, torch.version.cuda, torch.cuda.is_available())'; command -v compute-sanitizer; $PY -m gpunet info"
 GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)
-GPU_NAME=${GPU_NAME:-unknown-gpu}
-GPU_SLUG=$(echo "$GPU_NAME" | tr '[:upper:]' '[:lower:]' | sed -e 's/^nvidia //' -e 's/[^a-z0-9]\+/-/g' -e 's/^-//' -e 's/-$//')
-DAY=$(date -u +%Y%m%d)
-STAMP="gpu-${GPU_SLUG}-${DAY}"
-log "GPU: $GPU_NAME; results named $STAMP"
+GPU_NAME=${GPU_NAME:-no GPU}
+XDIST=()
+if "$PY" -c 'import xdist' 2>/dev/null; then XDIST=(-n "${GPU_VERIFY_WORKERS:-8}" --dist loadfile); fi
 
-# ---------------------------------------------------------------- 3. gpunet check
-step check 120 "$RUN_LOG" "$PY" -m gpunet check --device cuda --json "$OUT/check.json"
-
-# ---------------------------------------------------------------- 4. the test suite
-# Four workers where pytest-xdist is installed (whole files per worker), else serially.
-PARALLEL=()
-if "$PY" -c 'import xdist' 2>/dev/null; then PARALLEL=(-n 4 --dist loadfile); fi
-# tests/test_installed.py builds a wheel and installs it, with NumPy, into a fresh virtual
-# environment: that needs PyPI, which the GPU machine cannot reach (CI runs it).
-step tests 330 "$OUT/pytest.log" "$PY" -m pytest -q -rs -p no:cacheprovider "${PARALLEL[@]}" \
-    --ignore=tests/test_installed.py
-# The CUDA tests must have run: a skip that names the GPU means they did not.
-if ! grep -q -E '^[0-9]+ (passed|failed)|^=+ .*(passed|failed)' "$OUT/pytest.log"; then
-    record cuda-tests-ran FAIL "unknown: the suite did not finish"
-elif grep -q "no GPU" "$OUT/pytest.log"; then
-    record cuda-tests-ran FAIL "CUDA tests skipped: $(grep -m1 'no GPU' "$OUT/pytest.log" | sed 's/.*no GPU/no GPU/')"
-else
-    record cuda-tests-ran PASS "no CUDA test skipped"
-fi
-
-# ---------------------------------------------------------------- 5. compute-sanitizer
-# gpunet train through a wrapper that turns CuPy's memory pool off first.
-TRAIN=("$PY" -c 'import sys, cupy; cupy.cuda.set_allocator(None); from gpunet.cli import main; sys.exit(main(sys.argv[1:]))'
-       train --device cuda --limit 2000 --epochs 1 --seed 1)
-if "$PY" -m gpunet train --help 2>/dev/null | grep -q -- "fused"; then
-    FIRST_ENGINE=fused
-else
-    FIRST_ENGINE=eager
-    log "note: gpunet train has no --engine fused here; the sanitizers run the eager engine twice"
-fi
-if command -v compute-sanitizer >/dev/null 2>&1; then
-    for tool in memcheck racecheck; do
-        for engine in $FIRST_ENGINE eager; do
-            step "sanitizer-$tool-$engine" 75 "$OUT/sanitizer.log" \
-                compute-sanitizer --tool "$tool" --error-exitcode 99 \
-                "${TRAIN[@]}" --engine "$engine"
-        done
-    done
-else
-    record sanitizer FAIL "compute-sanitizer is not on the PATH"
-fi
-
-# ---------------------------------------------------------------- 6. targets
-# Issues 9 and 11: the fused book epoch (<= 30 ms, >= 10x NumPy and PyTorch CUDA here)
-# and K = 100 networks in one launch (<= 3x one); one PASS/FAIL line each in run.log.
-step targets 150 "$RUN_LOG" "$PY" -m gpunet.bench_targets "$OUT/targets.json"
-
-# ---------------------------------------------------------------- 7. benchmark
-IMPLS=$("$PY" -c 'from gpunet.bench import IMPLEMENTATIONS as I; print(",".join(i for i in I if "cupy" in i or "cuda" in i))' 2>>"$RUN_LOG")
-if [ -n "$IMPLS" ]; then
-    mkdir -p "$OUT/bench-tmp"
-    if step bench 240 "$RUN_LOG" "$PY" -m gpunet bench --impl "$IMPLS" --out "$OUT/bench-tmp" --stamp "$STAMP"; then
-        mv "$OUT/bench-tmp/$STAMP.json" "$OUT/bench.json" 2>/dev/null
-        mv "$OUT/bench-tmp/$STAMP.md" "$OUT/bench.md" 2>/dev/null
-        # Every GPU implementation must have run on some configuration (the fused engine
-        # may decline a network too wide for it; that is noted, not failed).
-        VERDICT=$("$PY" - "$OUT/bench.json" <<'PYEOF' 2>&1
-import collections, json, sys
-results = json.load(open(sys.argv[1]))["results"]
-runs = collections.defaultdict(list)
-for r in results:
-    runs[r["implementation"]].append(r)
-never = sorted(i for i, rs in runs.items() if all(r.get("skipped") for r in rs))
-partly = sorted(f"{r['implementation']} on {r['config']}" for r in results
-                if r.get("skipped") and r["implementation"] not in never)
-if never:
-    print("FAIL never ran: " + "; ".join(f"{i} ({runs[i][0]['skipped'][:70]})" for i in never))
-else:
-    print("PASS every GPU implementation ran" + ("; skipped " + ", ".join(partly) if partly else ""))
-PYEOF
-)
-        record bench-ran-on-gpu "${VERDICT%% *}" "${VERDICT#* }"
+# install_gpunet [--dry-run]: gpunet into $PY's environment with no network. pip first
+# (editable, no build isolation: the image's setuptools and wheel build it); if pip
+# cannot, a folder of links (gpunet/, its backends/ at gpunet/backends) named by a .pth
+# file in site-packages: `import gpunet` and `python -m gpunet` work from any folder.
+# --dry-run: pip --dry-run (a failure is noted), and the links made and imported in a
+# temporary folder, site-packages untouched.
+install_gpunet() {
+    local dry=${1:-} links
+    if [ "$dry" = --dry-run ]; then
+        "$PY" -m pip install --dry-run --no-deps --no-build-isolation --no-index -e . \
+            || echo "note: pip could not prepare gpunet here (the links below stand in)"
+    elif "$PY" -m pip install --no-deps --no-build-isolation --no-index -e .; then
+        "$PY" -c 'import gpunet.backends.fused_sgd' && return 0
     fi
-    rm -rf "$OUT/bench-tmp"
-else
-    record bench FAIL "no GPU implementation found in gpunet.bench.IMPLEMENTATIONS"
-fi
+    echo "installing gpunet as links to the checkout $ROOT"
+    links=$(mktemp -d) || return 1
+    mkdir "$links/gpunet" && ln -s "$ROOT"/gpunet/* "$links/gpunet/" \
+        && ln -s "$ROOT/backends" "$links/gpunet/backends" || return 1
+    if [ "$dry" = --dry-run ]; then
+        (cd / && PYTHONPATH="$links" "$PY" -c 'import gpunet.backends.fused_sgd as f; print("gpunet from", f.__file__)')
+        local rc=$?
+        rm -rf "$links"
+        return $rc
+    fi
+    "$PY" -c 'import site, sys; print(site.getsitepackages()[0] + "/gpunet-checkout.pth")' \
+        | { read -r pth && echo "$links" >"$pth" && echo "wrote $pth"; } || return 1
+    (cd / && "$PY" -c 'import gpunet.backends.fused_sgd as f; print("gpunet from", f.__file__)')
+}
+export -f install_gpunet
+export PY ROOT
 
-# ---------------------------------------------------------------- results into benchmarks/
-# (only from a machine where nvidia-smi named a GPU)
-COPIED=()
-[ "$GPU_NAME" != unknown-gpu ] && mkdir -p benchmarks && for pair in "bench.json:$STAMP.json" "bench.md:$STAMP.md" "check.json:check-$STAMP.json" "targets.json:targets-$STAMP.json"; do
-    src="$OUT/${pair%%:*}" dst="benchmarks/${pair#*:}"
-    if [ -s "$src" ] && cp "$src" "$dst"; then COPIED+=("$dst"); fi
+tier1() {
+    step install 60 "$RUN_LOG" bash -c "install_gpunet $([ $DRY -eq 1 ] && echo --dry-run)"
+    step environment 40 "$RUN_LOG" bash -c "nvidia-smi || echo 'nvidia-smi: no GPU here'; \
+        $PY -c 'import sys, numpy; print(sys.version); print(\"numpy\", numpy.__version__)'; \
+        $PY -c 'import cupy; print(\"cupy\", cupy.__version__)' || true; \
+        $PY -c 'import torch; print(\"torch\", torch.__version__, torch.version.cuda, torch.cuda.is_available())' || true; \
+        for t in nvcc compute-sanitizer ncu; do printf '%s: ' \$t; command -v \$t || echo missing; done; \
+        $PY -m gpunet info"
+    local resources=()
+    [ $DRY -eq 1 ] && resources=(--no-device)
+    step resources 90 "$RUN_LOG" "$PY" scripts/gpu_resources.py "$OUT/resources.json" "${resources[@]}"
+    verdicts "$RUN_LOG" resources 2
+    local device=cuda
+    [ $DRY -eq 1 ] && device=cpu
+    step check 60 "$RUN_LOG" "$PY" -m gpunet check --device "$device" --json "$OUT/check.json"
+    local limit=()
+    [ $DRY -eq 1 ] && limit=(--limit 200)
+    step targets 100 "$RUN_LOG" --gpu "$PY" -m gpunet.bench_targets "$OUT/targets.json" "${limit[@]}"
+    verdicts "$RUN_LOG" "(fused|K = 100)" 4
+    if [ $DRY -eq 1 ]; then
+        step cuda-tests 60 "$PYTEST_LOG" "$PY" -m pytest -q -p no:cacheprovider --collect-only -k cuda \
+            --ignore=tests/test_installed.py
+    else
+        step cuda-tests 100 "$PYTEST_LOG" "$PY" -m pytest -q -rs -p no:cacheprovider "${XDIST[@]}" \
+            -k cuda --ignore=tests/test_installed.py
+        no_gpu_skips cuda-tests
+    fi
+}
+
+no_gpu_skips() {  # the CUDA tests must have run: a skip naming the GPU means they did not
+    local skips
+    skips=$(sed -n "/===== tier $TIER $1/,\$p" "$PYTEST_LOG" | grep -c "no GPU" || true)
+    if [ "$skips" -gt 0 ]; then
+        record "$1-ran" FAIL "$skips skip lines say no GPU: $(grep -m1 'no GPU' "$PYTEST_LOG" | cut -c1-120)"
+    else
+        record "$1-ran" PASS "no test skipped for want of a GPU"
+    fi
+}
+
+tier2() {
+    if [ $DRY -eq 1 ]; then
+        step suite 60 "$PYTEST_LOG" "$PY" -m pytest -q -p no:cacheprovider --collect-only \
+            --ignore=tests/test_installed.py
+    else
+        step suite 170 "$PYTEST_LOG" "$PY" -m pytest -q -rs -p no:cacheprovider "${XDIST[@]}" \
+            --ignore=tests/test_installed.py
+        no_gpu_skips suite
+    fi
+    sanitize memcheck fused 300
+    sanitize racecheck fused 60
+}
+
+tier3() {
+    local impls tmp
+    impls=$("$PY" -c 'from gpunet.bench import IMPLEMENTATIONS as I; print(",".join(i for i in I if "cupy" in i or "cuda" in i))' 2>>"$RUN_LOG")
+    tmp=$(mktemp -d)  # outside OUTDIR: a killed run leaves no extra files there
+    local quick=()
+    [ $DRY -eq 1 ] && quick=(--quick --configs book)
+    if step bench 200 "$RUN_LOG" --gpu "$PY" -m gpunet bench --impl "$impls" --out "$tmp" --stamp bench "${quick[@]}"; then
+        cat "$tmp/bench.md" >>"$RUN_LOG" 2>/dev/null
+    fi
+    [ -s "$tmp/bench.json" ] && mv "$tmp/bench.json" "$OUT/bench.json"
+    rm -rf "$tmp"
+    if [ $DRY -eq 1 ]; then
+        step ncu-fused 30 "$TOOLS_LOG" --gpu ncu --version
+    elif ! command -v ncu >/dev/null 2>&1; then
+        record ncu-fused FAIL "ncu is not on the PATH"
+    else
+        # the first fused epoch launch, after the probe's kernels; clocks left as they are
+        step ncu-fused 120 "$TOOLS_LOG" ncu --clock-control none --kernel-name gpunet_sgd_epoch \
+            --launch-count 1 --section LaunchStats --section Occupancy --section SpeedOfLight \
+            --section WarpStateStats --section SchedulerStats \
+            "$PY" -m gpunet train --device cuda --engine fused --limit 5000 --epochs 1 --seed 1 --quiet
+    fi
+    sanitize memcheck eager 300
+    sanitize racecheck eager 60
+}
+
+for TIER in "${TIER_LIST[@]}"; do
+    case $TIER in
+        1) TIER_BUDGET=${GPU_VERIFY_SECONDS_1:-170} ;;
+        2) TIER_BUDGET=${GPU_VERIFY_SECONDS_2:-230} ;;
+        3) TIER_BUDGET=${GPU_VERIFY_SECONDS_3:-280} ;;
+    esac
+    TIER_START=$(date +%s) TIER_FAILED=""
+    {
+        printf '== tier %s%s, %s, %s, checkout %s%s, at most %ss\n' "$TIER" \
+            "$([ $DRY -eq 1 ] && echo ' (dry run)')" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$GPU_NAME" \
+            "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+            "$(git diff --quiet HEAD 2>/dev/null || echo ' + changes')" "$TIER_BUDGET"
+    } >>"$SUMMARY"
+    "tier$TIER"
+    check_outdir
+    printf '== tier %s verdict: %s (%ss)\n' "$TIER" \
+        "$([ -z "$TIER_FAILED" ] && echo 'every step passed' || echo "FAILED:$TIER_FAILED")" \
+        "$(($(date +%s) - TIER_START))" >>"$SUMMARY"
 done
-
-# ---------------------------------------------------------------- summary
-FAILED=0
-{
-    echo "gpunet GPU verification, $(date -u +%Y-%m-%dT%H:%M:%SZ), $GPU_NAME"
-    echo "checkout: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
-    echo "total: $(($(date +%s) - START)) s (budget ${BUDGET} s)"
-    echo
-    printf '%-34s %-8s %6s  %s\n' step status seconds note
-    for s in "${STEPS[@]}"; do
-        IFS='|' read -r name status secs note <<<"$s"
-        printf '%-34s %-8s %6s  %s\n' "$name" "$status" "$secs" "$note"
-        [ "$status" = PASS ] || FAILED=1
-    done
-    echo
-    if [ -s "$OUT/check.json" ]; then
-        echo "gpunet check:"
-        grep -E '^(PASS|FAIL|SKIP) ' "$RUN_LOG" | grep -v -E '^(PASS|FAIL) (fused|K = 100)' \
-            | sed 's/^/  /'
-        echo
-    fi
-    if grep -q -E '^(PASS|FAIL) (fused|K = 100)' "$RUN_LOG"; then
-        echo "targets (issues 9 and 11; targets.json):"
-        grep -E '^(PASS|FAIL) (fused|K = 100)' "$RUN_LOG" | sed 's/^/  /'
-        echo
-    fi
-    if [ -f "$OUT/pytest.log" ]; then
-        echo "test suite: $(grep -E '[0-9]+ (passed|failed|error)' "$OUT/pytest.log" | tail -n 1 || true)"
-    fi
-    echo "sanitizer findings: $(grep -c -E '(Invalid|Race reported|Hazard|ERROR SUMMARY: [1-9])' "$OUT/sanitizer.log") lines (sanitizer.log)"
-    echo
-    if [ ${#COPIED[@]} -gt 0 ]; then
-        echo "copied into benchmarks/ (commit them, and add the numbers to docs/performance.md):"
-        printf '  %s\n' "${COPIED[@]}"
-    fi
-    echo "verdict: $([ $FAILED -eq 0 ] && echo 'all steps passed' || echo 'SOME STEPS FAILED')"
-} >"$SUMMARY"
-cat "$SUMMARY" | tee -a "$RUN_LOG"
+echo "== next: python scripts/gpu_import.py OUTDIR on the CPU machine (benchmarks/ and the GPU table)" >>"$SUMMARY"
+cat "$SUMMARY"
 exit $FAILED
