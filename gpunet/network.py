@@ -224,7 +224,11 @@ class Network:
                 f"to change the layers assign net.sizes (e.g. [784, 30, 10]).")
 
     def _initialize(self) -> None:
-        """Draw the parameters with the network's initializer (``init``)."""
+        """Draw the parameters with the network's initializer (``init``), after checking
+        that a network of these sizes fits in memory (:mod:`gpunet.memory`)."""
+        from .memory import check_network_fits
+
+        check_network_fits(self._sizes, self.dtype, backend=self.backend)
         if self.init == "large":
             self.large_weight_initializer()
         else:

@@ -39,6 +39,7 @@ from .datasets import Examples, sgd_data
 from .engines.stacked import StackedSettings, select_stacked_engine, stacked_layers
 from .divergence import quiet_overflow
 from .history import History
+from .memory import check_network_fits
 from .network import EVAL_CHUNK, DTypeLike, InitName, Network
 from .signals import interrupts_deferred, terminate_as_interrupt
 
@@ -82,6 +83,8 @@ class NetworkStack:
             raise ValueError("seeds is empty; give at least one seed (one per network).")
         self.backend: Backend = get_backend(device)
         self.xp = self.backend.xp
+        check_network_fits(self.sizes, self.dtype, count=len(self.seeds),
+                           backend=self.backend)  # before allocating (gpunet.memory)
         # Each network's generator draws its initial parameters exactly as a Network
         # with that seed does (the same code, on the host, in float64), and then keeps
         # drawing that network's per-epoch permutations.

@@ -215,6 +215,17 @@ def test_hostile_sizes_and_seed_ranges_are_refused_at_once(capsys):
     assert time.perf_counter() - started < 20
 
 
+def test_the_library_estimates_memory_before_allocating():
+    from gpunet.stack import NetworkStack
+
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match=r"79,500,000,010 parameters need about .* GiB"):
+        gpunet.Network([784, 10**8, 10], device="cpu")
+    with pytest.raises(ValueError, match="1000 networks of"):
+        NetworkStack([784, 10**6, 10], seeds=list(range(1000)), device="cpu")
+    assert time.perf_counter() - started < 2
+
+
 def test_a_small_network_file_cannot_claim_a_huge_network(tmp_path):
     path = tmp_path / "huge.json"
     path.write_text(json.dumps({"sizes": [784, 100_000_000, 10], "weights": [[[0.0]], [[0.0]]],
