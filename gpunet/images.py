@@ -129,12 +129,14 @@ def scale_grey(a: np.ndarray, what: str = "image") -> np.ndarray:
     low, high = float(grey.min()), float(grey.max())
     if np.issubdtype(a.dtype, np.integer) and low >= 0:
         depth = next((b for b in DEPTHS if high <= 2**b - 1), DEPTHS[-1])
-        return grey / (2**depth - 1)
-    if low >= 0 and high <= 1:
-        return grey
-    if low >= 0 and high <= 255:
-        return grey / 255.0
-    return (grey - low) / (high - low) if high > low else np.zeros_like(grey)
+        scaled: np.ndarray = grey / (2**depth - 1)  # NumPy's stubs: Any
+    elif low >= 0 and high <= 1:
+        scaled = grey
+    elif low >= 0 and high <= 255:
+        scaled = grey / 255.0
+    else:
+        scaled = (grey - low) / (high - low) if high > low else np.zeros_like(grey)
+    return scaled
 
 
 def mnist_like(grey: np.ndarray, what: str = "image") -> np.ndarray:

@@ -36,7 +36,7 @@ def training_bytes(sizes: Sequence[int], dtype: Any, mini_batch_size: int) -> in
     itemsize = np.dtype(dtype).itemsize
     P = n_parameters([int(n) for n in sizes])
     per_row = int(sizes[0]) + int(sizes[-1]) + 3 * sum(int(n) for n in sizes[1:])
-    return 8 * P + itemsize * (4 * P + 2 * int(mini_batch_size) * per_row)
+    return int(8 * P + itemsize * (4 * P + 2 * int(mini_batch_size) * per_row))
 
 
 def available_memory(backend: Optional[Any] = None) -> float:

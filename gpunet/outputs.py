@@ -159,31 +159,31 @@ def check_outputs(outputs: Mapping[str, Optional[PathLike]],
     goes on writing its checkpoint).
     """
     given = {o: p for o, p in outputs.items() if p is not None}
-    for option, path in given.items():
-        check_output(path, option)
-    for option, path in (directories or {}).items():
-        if path is not None:
-            check_output_dir(path, option)
+    for option, file in given.items():
+        check_output(file, option)
+    for option, folder in (directories or {}).items():
+        if folder is not None:
+            check_output_dir(folder, option)
     allowed = {frozenset(pair) for pair in may_share}
     seen: dict[str, str] = {}
-    for option, path in [*(inputs or {}).items(), *given.items()]:
-        if path is None:
+    for option, named in [*(inputs or {}).items(), *given.items()]:
+        if named is None:
             continue
-        key = same_file_key(path)
+        key = same_file_key(named)
         if key in seen and frozenset((seen[key], option)) not in allowed:
             what = "an input and an output" if option in (inputs or {}) or seen[key] in (
                 inputs or {}) else "two outputs"
-            raise ValueError(f"{seen[key]} and {option} name the same file ({path}): "
+            raise ValueError(f"{seen[key]} and {option} name the same file ({named}): "
                              f"{what} of one run may not share a path, one would replace "
                              "the other; give each its own path.")
         seen.setdefault(key, option)
-    for option, path in (directories or {}).items():
-        if path is None:
+    for option, folder in (directories or {}).items():
+        if folder is None:
             continue
-        root = same_file_key(path) + os.sep
+        root = same_file_key(folder) + os.sep
         for key, other in seen.items():
             if key.startswith(root):
-                raise ValueError(f"{other} {key} is inside {option} {path}, where files "
+                raise ValueError(f"{other} {key} is inside {option} {folder}, where files "
                                  "are written; choose another path for one of them.")
 
 

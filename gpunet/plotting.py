@@ -65,7 +65,8 @@ def check_records(records: Sequence[Any], what: str) -> None:
         for prefix in ("evaluation", "training"):
             if f"{prefix}_correct" in r:
                 correct, total = r[f"{prefix}_correct"], r.get(f"{prefix}_total")
-                if not (number(correct) and number(total) and total > 0):
+                if not (number(correct) and number(total) and total is not None
+                        and total > 0):
                     raise ValueError(f"{where} (epoch {r['epoch']}): {prefix}_correct "
                                      f"{correct!r} of {prefix}_total {total!r} is not a count "
                                      "out of a positive total.")

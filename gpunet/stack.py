@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Any, Callable, Optional, Sequence, Union, cast
+from typing import Any, Callable, Mapping, Optional, Sequence, Union, cast
 
 import numpy as np
 
@@ -290,9 +290,9 @@ class NetworkStack:
         return histories
 
     def _epoch(self, j: int, engine: Any, settings: StackedSettings,
-               histories: list[History], saved: Array, saved_rngs: list[dict[str, Any]],
+               histories: list[History], saved: Array, saved_rngs: list[Mapping[str, Any]],
                n: int, X: Array, Y: Array, evaluation: Optional[Examples], X_eval: Any,
-               Y_eval: Any, labels_eval: Any, labels_train: Any) -> list[dict[str, Any]]:
+               Y_eval: Any, labels_eval: Any, labels_train: Any) -> list[Mapping[str, Any]]:
         """Epoch ``j`` of every network, measured and committed; returns the generators'
         states at its end (the new epoch boundary)."""
         backend, K, xp = self.backend, len(self), self.xp
