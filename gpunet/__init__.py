@@ -18,6 +18,7 @@ from .backends import DeviceLike, get_backend
 from .checkpoint import load_checkpoint, resume
 
 from .costs import CrossEntropyCost, QuadraticCost
+from .divergence import DivergenceError
 from .history import History
 from .mnist import MNIST, load_data, load_data_wrapper, load_mnist, vectorized_result
 from .network import DTypeLike, Network
@@ -43,6 +44,7 @@ def load(filename: PathLike, device: DeviceLike = "auto", dtype: DTypeLike = "fl
 
 __all__ = [
     "CrossEntropyCost",
+    "DivergenceError",
     "History",
     "MNIST",
     "Network",
