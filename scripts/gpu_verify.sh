@@ -18,7 +18,7 @@
 #                 dynamic shared memory each configuration asks for, the opt-in limit,
 #                 SM count (scripts/gpu_resources.py -> resources.json)
 #     check       gpunet check --device cuda --json check.json
-#     targets     python -m gpunet.bench_targets targets.json: the fused book epoch, the
+#     targets     python scripts/gpu_targets.py targets.json: the fused book epoch, the
 #                 NumPy engine, PyTorch CUDA, K = 1, 10, 100 networks in one launch
 #     cuda-tests  the CUDA tests only (pytest -k cuda), none may skip for want of a GPU
 #   tier 2 (at most 230 s): the suite and the sanitizer
@@ -213,7 +213,7 @@ tier1() {
     step check 60 "$RUN_LOG" "$PY" -m gpunet check --device "$device" --json "$OUT/check.json"
     local limit=()
     [ $DRY -eq 1 ] && limit=(--limit 200)
-    step targets 100 "$RUN_LOG" --gpu "$PY" -m gpunet.bench_targets "$OUT/targets.json" "${limit[@]}"
+    step targets 100 "$RUN_LOG" --gpu "$PY" "$ROOT/scripts/gpu_targets.py" "$OUT/targets.json" "${limit[@]}"
     verdicts "$RUN_LOG" "(fused|K = 100)" 4
     if [ $DRY -eq 1 ]; then
         step cuda-tests 60 "$PYTEST_LOG" "$PY" -m pytest -q -p no:cacheprovider --collect-only -k cuda \

@@ -1,4 +1,4 @@
-"""The GPU targets' verdicts (gpunet/bench_targets.py): judged right from benchmark rows,
+"""The GPU targets' verdicts (scripts/gpu_targets.py): judged right from benchmark rows,
 and a smoke run (without a GPU every fused target fails as not measured, never passes;
 with one they are measured)."""
 
@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import json
 
-from gpunet.bench_targets import judge, main
+import importlib.util
+
+from conftest import ROOT
+
+# scripts/ is project tooling, not installed: load the script as gpu_verify.sh runs it
+_spec = importlib.util.spec_from_file_location("gpu_targets", ROOT / "scripts" / "gpu_targets.py")
+gpu_targets = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gpu_targets)
+judge, main = gpu_targets.judge, gpu_targets.main
 
 from conftest import cuda_unavailable_reason
 

@@ -19,7 +19,7 @@ def add_parser(sub: Any, formatter: type) -> None:
                        help="comma-separated configurations")
     bench.add_argument("--impl", default="all", metavar="LIST",
                        help="comma-separated implementations, or all (see the module "
-                       "gpunet.bench for the list)")
+                       "gpunet.bench.epochs for the list)")
     bench.add_argument("--epochs", type=int, default=None,
                        help="measured epochs (median; default 5; with --sweep-vs-train: "
                        "epochs per network, default 30)")
@@ -33,7 +33,7 @@ def add_parser(sub: Any, formatter: type) -> None:
     bench.add_argument("--sweep-vs-train", type=int, default=None, metavar="K",
                        help="instead: time K book networks as one `gpunet sweep` against K "
                        "`gpunet train` runs in turn (whole commands, wall time; --epochs "
-                       "and --limit apply; gpunet.bench_sweep)")
+                       "and --limit apply; gpunet.bench.sweep_vs_train)")
     bench.add_argument("--rounds", type=int, default=3, metavar="N",
                        help="with --sweep-vs-train: rounds of (K train runs, one sweep); "
                        "the median round's speed-up is reported")
@@ -46,12 +46,12 @@ def run(args: argparse.Namespace) -> int:
     from ..bench import IMPLEMENTATIONS, benchmark, write_results
 
     if args.sweep_vs_train is not None:
-        from .. import bench_sweep
+        from ..bench import sweep_vs_train
 
         epochs = 30 if args.epochs is None else args.epochs
-        result = bench_sweep.sweep_vs_train(args.sweep_vs_train, epochs=epochs,
+        result = sweep_vs_train.sweep_vs_train(args.sweep_vs_train, epochs=epochs,
                                             limit=args.limit, rounds=args.rounds)
-        json_path, md_path = bench_sweep.write(result, Path(args.out), args.stamp)
+        json_path, md_path = sweep_vs_train.write(result, Path(args.out), args.stamp)
         print(f"wrote {json_path} and {md_path}")
         return 0
     impls = list(IMPLEMENTATIONS) if args.impl == "all" else [i for i in args.impl.split(",") if i]

@@ -2,7 +2,7 @@
 
 ``scripts/gpu_verify.sh`` runs this on a GPU machine::
 
-    python -m gpunet.bench_targets OUT/targets.json
+    python scripts/gpu_targets.py OUT/targets.json
 
 It times, with :func:`gpunet.bench.benchmark`, the book network ([784, 30, 10], m = 10,
 float32, 50,000 images) with the fused kernel, the NumPy engine and PyTorch on CUDA,
@@ -73,7 +73,7 @@ def judge(book: dict[str, Any], sweep: dict[str, Any]) -> list[Verdict]:
 
 def measure(limit: Optional[int] = None, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the two benchmarks (``limit``: fewer training images, for a smoke run)."""
-    from .bench import benchmark
+    from gpunet.bench import benchmark
 
     book = benchmark(["book"], [FUSED] + [peer for peer, _ in PEERS], epochs=5, warmup=1,
                      limit=limit, log=log)
@@ -82,11 +82,11 @@ def measure(limit: Optional[int] = None, log: Callable[[str], None] = print) -> 
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from .persistence import atomic_write_text
+    from gpunet.persistence import atomic_write_text
 
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) not in (1, 3) or (len(args) == 3 and args[1] != "--limit"):
-        print("usage: python -m gpunet.bench_targets OUT.json [--limit N]", file=sys.stderr)
+        print("usage: python scripts/gpu_targets.py OUT.json [--limit N]", file=sys.stderr)
         return 2
     limit = int(args[2]) if len(args) == 3 else None
     result = measure(limit)

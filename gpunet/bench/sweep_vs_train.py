@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .persistence import atomic_write_text
+from ..persistence import atomic_write_text
 
 
 def sweep_vs_train(networks: int = 8, epochs: int = 30, limit: Optional[int] = None,
@@ -46,7 +46,7 @@ def sweep_vs_train(networks: int = 8, epochs: int = 30, limit: Optional[int] = N
     is the same in every command. Raises ``ValueError`` with the command's last error
     line if a command fails.
     """
-    from .bench import machine_info
+    from .epochs import machine_info
 
     if networks < 1 or epochs < 1 or rounds < 1:
         raise ValueError("--sweep-vs-train, --epochs and --rounds must be positive integers.")

@@ -45,11 +45,11 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from .mnist import Split, load_mnist
-from .persistence import atomic_write_text
+from ..mnist import Split, load_mnist
+from ..persistence import atomic_write_text
 
 if TYPE_CHECKING:
-    from .network import DTypeLike, EngineName
+    from ..network import DTypeLike, EngineName
 
 
 @dataclass(frozen=True)
@@ -94,9 +94,9 @@ Runner = Callable[[Config, np.ndarray, np.ndarray, int, int], Result]
 
 def run_gpunet(device: str, dtype: DTypeLike, engine: EngineName = "auto") -> Runner:
     def run(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int) -> Result:
-        from .backends import BackendUnavailable
+        from ..backends import BackendUnavailable
 
-        from .network import Network
+        from ..network import Network
 
         try:
             net = Network(list(cfg.sizes), cost="quadratic", init="large", dtype=dtype,
@@ -363,7 +363,7 @@ def epoch_work(cfg: Config, n: int, itemsize: int = 4) -> dict[str, Any]:
 
 def measure_limits(device: str = "cpu", repeats: int = 5) -> dict[str, Any]:
     """This device's float32 matrix-product rate and copy bandwidth (median of repeats)."""
-    from .backends import get_backend
+    from ..backends import get_backend
 
     backend = get_backend(device)
     xp = backend.xp
@@ -446,10 +446,10 @@ def benchmark(configs: Sequence[str], implementations: Sequence[str], *, epochs:
 def run_fused_stack(cfg: Config, K: int, dtype: DTypeLike, X: np.ndarray, y: np.ndarray,
                     warmup: int, epochs: int) -> list[float]:
     """Seconds per epoch of ``K`` networks (seeds 0..K-1) in one fused launch per epoch."""
-    from .backends import BackendUnavailable, get_backend
-    from .datasets import as_examples
-    from .engines.fused import FusedSgd, cuda_launcher, unfit_reason
-    from .network import Network
+    from ..backends import BackendUnavailable, get_backend
+    from ..datasets import as_examples
+    from ..engines.fused import FusedSgd, cuda_launcher, unfit_reason
+    from ..network import Network
 
     try:
         nets = [Network(list(cfg.sizes), cost="quadratic", init="large", dtype=dtype,
@@ -480,10 +480,10 @@ def run_cpu_stack(cfg: Config, K: int, dtype: DTypeLike, X: np.ndarray, y: np.nd
                   warmup: int, epochs: int) -> list[float]:
     """Seconds per epoch of ``K`` networks (seeds 0..K-1) as one stack in this process
     (the stacked CPU engine, no workers): the per-network gain of stacking on one core."""
-    from .datasets import as_examples
-    from .engines.stacked import StackedSettings
-    from .engines.stacked_cpu import StackedCpuEngine
-    from .stack import NetworkStack
+    from ..datasets import as_examples
+    from ..engines.stacked import StackedSettings
+    from ..engines.stacked_cpu import StackedCpuEngine
+    from ..stack import NetworkStack
 
     stack = NetworkStack(list(cfg.sizes), seeds=list(range(K)), cost="quadratic",
                          init="large", dtype=dtype, device="cpu")
