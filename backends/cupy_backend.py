@@ -4,7 +4,7 @@ CuPy is imported only when this backend is constructed, so the package imports o
 machines without it. Each fused operation of :class:`backends.base.Backend` is one
 ``ElementwiseKernel`` launch here instead of three or four array expressions; the
 kernels are declared once, in :data:`KERNELS`, so that CI can compile exactly these
-sources without a GPU (:mod:`backends.nvrtc`) and ``gpunet check`` can test each one
+sources without a GPU (:mod:`backends.testing.nvrtc`) and ``gpunet check`` can test each one
 against its formula.
 
 Constructing :class:`CupyBackend` *proves* the device works before anything trusts it

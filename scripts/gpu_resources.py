@@ -5,7 +5,7 @@
     python scripts/gpu_resources.py OUT.json [--no-device]
 
 For float32 and float64: ptxas's report for the device's architecture (NVRTC, as CuPy
-compiles the kernel: registers, stack frame, spills; ``gpunet.backends.kernel_resources``)
+compiles the kernel: registers, stack frame, spills; ``gpunet.backends.testing.kernel_resources``)
 and, from the driver, the kernel CuPy actually loaded (``num_regs``,
 ``local_size_bytes``, ``shared_size_bytes``, ``max_threads_per_block``) with the
 device's facts (name, compute capability, SM count, opt-in shared memory per block,
@@ -47,7 +47,7 @@ def _device(cupy: Any) -> dict[str, Any]:
 
 
 def report(use_device: bool) -> dict[str, Any]:
-    from gpunet.backends import kernel_resources as kr
+    from gpunet.backends.testing import kernel_resources as kr
     from gpunet.backends.fused_sgd import REAL, plan_for
     from gpunet.bench import CONFIGS
     from gpunet.engines.fused import THREADS

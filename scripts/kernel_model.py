@@ -3,7 +3,7 @@
 
 No GPU has timed ``backends/kernels/fused_sgd.cu`` yet; its machine code is the speed
 signal we have. This script compiles the kernel exactly as CuPy does on an H100
-(NVRTC, ``-ftz=true``, ``-arch=sm_90``; :mod:`gpunet.backends.nvrtc`) plus
+(NVRTC, ``-ftz=true``, ``-arch=sm_90``; :mod:`gpunet.backends.testing.nvrtc`) plus
 ``-lineinfo`` (source lines only: the instructions are the same), disassembles the
 cubin with ``nvdisasm`` (the ``nvidia-cuda-nvdisasm`` wheel of the ``test`` extra, or
 one on the PATH), finds every loop of the machine code, counts its instructions by
@@ -175,7 +175,7 @@ def _whole_elf(binary: bytes) -> bytes:
 def compile_kernel(real: str, source: Optional[str] = None, arch: str = "sm_90",
                    extra_options: Sequence[str] = ()) -> bytes:
     """The fused kernel's cubin as CuPy builds it (plus ``-lineinfo``)."""
-    from gpunet.backends import nvrtc
+    from gpunet.backends.testing import nvrtc
 
     text = KERNEL_PATH.read_text(encoding="utf-8") if source is None else source
     options = nvrtc.RAW_MODULE_OPTIONS + (f"-DGPUNET_REAL={real}", "-lineinfo",

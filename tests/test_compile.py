@@ -1,6 +1,6 @@
 """Every CUDA kernel gpunet ships compiles, for sm_80 and sm_90, in float32 and float64.
 
-With NVRTC from the pip wheels and no GPU or driver (:mod:`gpunet.backends.nvrtc`):
+With NVRTC from the pip wheels and no GPU or driver (:mod:`gpunet.backends.testing.nvrtc`):
 the fused ``ElementwiseKernel`` sources exactly as CuPy generates them for gpunet's
 calls, and every ``backends/kernels/*.cu`` file as its ``RawModule`` compiles it. A
 kernel that does not compile fails here, in CI, not on a user's GPU. Test ids contain
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpunet.backends import nvrtc
+from gpunet.backends.testing import nvrtc
 from gpunet.backends.cupy_backend import KERNELS, KernelSpec
 
 

@@ -149,7 +149,7 @@ def test_keyword_check_catches_a_keyword_cupy_lacks():
 def test_generated_kernel_source_is_what_cupy_runs_on_a_gpu(spec):
     """On a GPU: the source tests/test_compile.py compiles in CI is the one CuPy
     generates for a real launch, for each launch layout gpunet declares."""
-    from gpunet.backends import nvrtc
+    from gpunet.backends.testing import nvrtc
 
     shapes = {"a1": (12,), "a2": (3, 4)}
     for launch in spec.launches:

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 import gpunet
-from gpunet.backends.fused_sgd import CudaSgdEpoch, EmulatedSgdEpoch
+from gpunet.backends.fused_sgd import CudaSgdEpoch
+from gpunet.backends.testing.emulator import EmulatedSgdEpoch
 from gpunet.backends.testing import StrictBackend
 from gpunet.engines import fused as fused_module
 from gpunet.stack import NetworkStack

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 import gpunet
-from gpunet.backends.fused_sgd import EmulatedSgdEpoch, plan_for
+from gpunet.backends.fused_sgd import plan_for
+from gpunet.backends.testing.emulator import EmulatedSgdEpoch
 from gpunet.engines import TrainingSettings
 from gpunet.engines import fused as fused_module
 from gpunet.engines.eager import EagerEngine

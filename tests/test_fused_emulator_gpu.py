@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import gpunet
-from gpunet.backends.fused_sgd import CPU_FMA, EmulatedSgdEpoch, SharedMemoryFault
+from gpunet.backends.testing.emulator import CPU_FMA, EmulatedSgdEpoch, SharedMemoryFault
 from gpunet.engines import TrainingSettings
 from gpunet.engines import fused as fused_module
 from gpunet.engines.eager import EagerEngine

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from gpunet.backends import nvrtc
+from gpunet.backends.testing import nvrtc
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("kernel_model", ROOT / "scripts" / "kernel_model.py")
@@ -107,7 +107,7 @@ def test_model_line_information_leaves_the_code_alone():
     _need_tools()
     listings = []
     for extra in ((), ("-lineinfo",)):
-        from gpunet.backends import nvrtc as n
+        from gpunet.backends.testing import nvrtc as n
 
         compiled = n.compile_cuda_source(kernel_model.KERNEL_PATH.read_text(), "sm_90",
                                          n.RAW_MODULE_OPTIONS + ("-DGPUNET_REAL=float", *extra))

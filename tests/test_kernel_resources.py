@@ -2,7 +2,7 @@
 
 For sm_80 (A100) and sm_90 (H100, H200), float32 and float64, NVRTC from the pip wheels
 compiles ``backends/kernels/fused_sgd.cu`` exactly as CuPy will, with ptxas's
-resource report on (:mod:`gpunet.backends.kernel_resources`). Checked: no register
+resource report on (:mod:`gpunet.backends.testing.kernel_resources`). Checked: no register
 spills; registers × 256 threads within the 65,536-register file (so the launch cannot
 fail with "too many resources requested"); the kernel's ``__launch_bounds__`` match the
 block size gpunet launches; and the dynamic shared memory each shipped configuration
@@ -19,8 +19,8 @@ import re
 import numpy as np
 import pytest
 
-from gpunet.backends import kernel_resources as kr
-from gpunet.backends import nvrtc
+from gpunet.backends.testing import kernel_resources as kr
+from gpunet.backends.testing import nvrtc
 from gpunet.backends.fused_sgd import MAX_THREADS, kernel_source, plan_for
 from gpunet.bench import CONFIGS
 from gpunet.engines import fused as fused_module

@@ -27,11 +27,13 @@ from conftest import ROOT, cuda_unavailable_reason
 #: The suite alone takes about 2.5 minutes on the 2-core CI machine.
 PASS_TIMEOUT_SECONDS = 1200
 
-#: Left out of the second pass: they compile CUDA sources (NVRTC, ptxas, nvdisasm) or run
-#: the fused kernel in the C emulator against networks they put on ``device="cpu"``, so no
-#: ``auto`` is ever resolved in them and a second pass would prove nothing, for a minute
-#: or more of CI time.
-DEVICE_FREE = ("tests/test_compile.py", "tests/test_kernel_*.py", "tests/test_fused_emulat*.py")
+#: Left out of the second pass: they compile CUDA sources (NVRTC, ptxas, nvdisasm), run
+#: the fused kernel in the C emulator against networks they put on ``device="cpu"``, or
+#: dry-run the GPU verification script (its CPU forms name their device), so no ``auto``
+#: is ever resolved in them and a second pass would prove nothing, for a minute or more
+#: of CI time.
+DEVICE_FREE = ("tests/test_compile.py", "tests/test_kernel_*.py", "tests/test_fused_emulat*.py",
+               "tests/test_gpu_verify_script.py")
 
 
 def test_the_suite_passes_with_auto_on_a_device_that_is_not_numpy():

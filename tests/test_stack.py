@@ -189,7 +189,7 @@ def test_exported():
 def test_auto_takes_the_fused_kernel_where_a_launcher_exists(small, monkeypatch):
     """The stack's (K, P) rows through the fused CUDA kernel's source, run by the CPU
     block emulator: one launch per epoch for all K networks, the single runs' results."""
-    from gpunet.backends.fused_sgd import EmulatedSgdEpoch
+    from gpunet.backends.testing.emulator import EmulatedSgdEpoch
     from gpunet.engines import fused as fused_module
 
     monkeypatch.setattr(fused_module, "cuda_launcher",

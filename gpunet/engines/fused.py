@@ -15,7 +15,7 @@ so everything else (metrics, saving, the eager engine) sees the same parameters.
 its cost is one of the book's two; the eager engine otherwise.
 
 The same class runs the kernel on the CPU through the block emulator when given an
-:class:`~gpunet.backends.fused_sgd.EmulatedSgdEpoch` launcher: that is how the tests
+:class:`~gpunet.backends.testing.emulator.EmulatedSgdEpoch` launcher: that is how the tests
 prove it against the NumPy engine without a GPU.
 """
 

@@ -44,7 +44,7 @@ from typing import Any, Iterator
 import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
-from .base import Backend
+from ..base import Backend
 
 
 #: CuPy's message when cuBLAS is called during stream capture

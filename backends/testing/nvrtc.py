@@ -43,11 +43,12 @@ TESTED_CUPY = "14.2.0"
 ARCHES = ("sm_80", "sm_90")
 
 #: ``backends/kernels``: RawModule sources, one ``.cu`` file each.
-KERNEL_DIR = Path(__file__).resolve().parent / "kernels"
+KERNEL_DIR = Path(__file__).resolve().parent.parent / "kernels"
 
 #: Options every ``backends/kernels/*.cu`` file is compiled with (besides
-#: ``-DGPUNET_REAL=float`` or ``double``); their loaders pass the same to ``RawModule``.
-RAW_MODULE_OPTIONS = ("-std=c++17",)
+#: ``-DGPUNET_REAL=float`` or ``double``): the runtime loader's own, so CI compiles
+#: exactly what a GPU loads.
+from ..fused_sgd import RAW_MODULE_OPTIONS  # noqa: E402
 
 #: C types for the ``GPUNET_REAL`` macro of the ``.cu`` files, by NumPy dtype.
 REALS = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
@@ -68,7 +69,7 @@ class CompilerAPIMoved(RuntimeError):
 class Compiled:
     """What NVRTC produced: a cubin for ``arch``, lowered names if any were asked for,
     and NVRTC's log (with ``--ptxas-options=-v``, ptxas's resource report: see
-    :mod:`backends.kernel_resources`)."""
+    :mod:`backends.testing.kernel_resources`)."""
 
     binary: bytes
     arch: str
@@ -258,7 +259,7 @@ def raw_module_sources(directory: Path = KERNEL_DIR) -> Iterator[KernelSource]:
 def elementwise_sources(kernels: Optional[Sequence[Any]] = None) -> Iterator[KernelSource]:
     """Each fused ``ElementwiseKernel`` in float32 and float64, for each launch layout."""
     if kernels is None:
-        from .cupy_backend import KERNELS  # specs only: no CuPy import
+        from ..cupy_backend import KERNELS  # specs only: no CuPy import
         kernels = KERNELS
     for spec in kernels:
         for dtype, real in REALS.items():

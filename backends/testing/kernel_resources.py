@@ -6,7 +6,7 @@ launch fails: "too many resources requested"), registers spilled to local memory
 spill is a round trip to L1/L2 inside the inner loops), more dynamic shared memory than
 the device lets one block opt in to (the launch fails). ptxas prints all of it with
 ``-v``; NVRTC passes ``--ptxas-options=-v`` on and returns the report in its log
-(:func:`backends.nvrtc.compile_cuda_source`), so CI reads it for every architecture and
+(:func:`backends.testing.nvrtc.compile_cuda_source`), so CI reads it for every architecture and
 precision from the pip wheels, with no GPU and no driver.
 
 * :func:`fused_kernel_resources`: the report for ``backends/kernels/fused_sgd.cu``
@@ -96,9 +96,9 @@ def fused_kernel_resources(arch: str, real: str, source: Optional[str] = None,
 
     ``source`` defaults to the shipped ``fused_sgd.cu``; the options are the launcher's
     (:class:`backends.fused_sgd.CudaSgdEpoch`), with ptxas's report. Needs CuPy and
-    the NVRTC wheel (``ImportError`` / :class:`backends.nvrtc.CompilerAPIMoved` otherwise).
+    the NVRTC wheel (``ImportError`` / :class:`backends.testing.nvrtc.CompilerAPIMoved` otherwise).
     """
-    from .fused_sgd import KERNEL_NAME, kernel_source
+    from ..fused_sgd import KERNEL_NAME, kernel_source
     from .nvrtc import RAW_MODULE_OPTIONS, compile_cuda_source
 
     # the options of the compile test's RawModule sources (nvrtc.raw_module_sources):
