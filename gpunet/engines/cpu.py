@@ -1,8 +1,9 @@
 """The CPU engine: the eager engine's algorithm in fewer, cheaper NumPy calls a step.
 
-For the book's network ([784, 30, 10], mini-batches of 10) a step is a few µs of
-arithmetic but, in the eager engine, 25 NumPy calls of 0.5-2 µs each: the time goes to
-calling NumPy, not to computing. This engine runs the same algorithm (chapter 1,
+For the book's network ([784, 30, 10], mini-batches of 10) a step is little arithmetic
+but, in the eager engine, 25 NumPy calls: the time goes to calling NumPy, not to
+computing (the measurements behind each choice below: docs/performance.md, "The CPU
+engine's choices, measured"). This engine runs the same algorithm (chapter 1,
 "Learning with gradient descent"; chapter 2, BP1-BP4; chapter 3, eq. 93 and 94) in 20
 calls a step, each as cheap as NumPy makes a call:
 
@@ -15,12 +16,11 @@ calls a step, each as cheap as NumPy makes a call:
 * **a constant unit per hidden layer** makes that column of ones: one more unit with zero
   weights and a bias of 10⁴, so ``σ = 1`` exactly; its error is exactly 0 (``σ'`` of a
   constant 1 is ``1 (1 - 1)``), so it never learns. Every activation buffer is then
-  whole and contiguous, which NumPy processes ~3x faster per call than a slice.
+  whole and contiguous, which NumPy processes faster per call than a slice.
 * **hidden widths a multiple of 8**: idle units (zero weights, a bias of -10⁴, so
   ``σ = 0`` exactly, error 0, never learning) round each hidden layer's width, constant
-  unit included, up to a multiple of 8, the blocks OpenBLAS's kernels work on: the book
-  network's step takes ~14% less time in float32 at 32 units than at 31 (both products
-  by the 784 inputs are faster). The idle units change which BLAS kernel sums the real
+  unit included, up to a multiple of 8, the blocks OpenBLAS's kernels work on (both
+  products by the 784 inputs are faster at 32 units than at 31). The idle units change which BLAS kernel sums the real
   units, so results differ from the unpadded layout by rounding (float64: ~1e-15).
 * **the working matrices hold minus the parameters**, so the product gives ``-z`` and
   ``σ(z) = 1 / (1 + e^{-z})`` is three in-place ufuncs (exp, add 1, reciprocal) with
@@ -31,8 +31,8 @@ calls a step, each as cheap as NumPy makes a call:
   parameter is one ``add`` over one flat buffer (L2 decay, when asked, one multiply by
   a mask that spares the biases and the idle and constant units).
 * **calls are cheap**: constants are 0-d arrays of the network's dtype (a Python
-  number costs NumPy a conversion each call, ~0.7 µs), outputs are positional,
-  small products are ``np.dot`` (~0.5 µs less a call than ``np.matmul``), and the
+  number costs NumPy a conversion each call), outputs are positional,
+  small products are ``np.dot`` (cheaper a call than ``np.matmul``), and the
   calls of a step are bound once into a list that the epoch replays.
 * **mini-batches are gathered, not the training set shuffled**: each epoch gathers
   the rows of a few mini-batches at a time (~256 KB, which stays in cache) by the
@@ -41,8 +41,8 @@ calls a step, each as cheap as NumPy makes a call:
   quarter of the memory traffic in float32); else straight from the training set as
   given (no copy of it).
 * **BLAS on one thread** for networks whose products are small (threadpoolctl): waking
-  OpenBLAS's second thread for a product of a few µs costs more than it saves, and
-  10x more while another process computes.
+  OpenBLAS's second thread for a product this small costs more than it saves, and far
+  more while another process computes.
 
 The network's flat parameter buffer (:mod:`gpunet.parameters`) is read at the start of
 each epoch and written at its end, so between epochs everything else (metrics,
@@ -86,8 +86,8 @@ ONE_UNIT_BIAS = 1e4
 
 #: Each hidden layer's working width (its units, then idle units, then the constant unit)
 #: is rounded up to a multiple of this: OpenBLAS's kernels work on blocks of 8 or 16
-#: rows, and the book network's products take 18 and 20 µs at 32 units against 27 and
-#: 22 µs at 31 (float32; float64 25 and 21 against 37 and 38 µs, on the 2-core machine).
+#: rows, so the book network's products are faster at 32 units than at 31 (measured in
+#: docs/performance.md, "The CPU engine's choices, measured").
 #: An idle unit has zero weights and a bias of -10⁴, so σ = 0 exactly: its output adds
 #: exact zeros to the next layer's sums, its error is exactly 0 and it never learns.
 WIDTH_MULTIPLE = 8
@@ -171,8 +171,8 @@ class CpuEngine:
         outs = acts
         deltas = [np.empty((k, c), dtype) for c in widths]
         scratch = [np.empty((k, c), dtype) for c in widths]
-        # np.dot costs NumPy ~0.5 µs less a call than np.matmul on small products, but
-        # ~90k more instructions on the gradient's (in + 1, k) x (k, out) product.
+        # np.dot costs NumPy less a call than np.matmul on small products, but more
+        # instructions on the gradient's (in + 1, k) x (k, out) product.
         mm, mmt, exp, add, sub, mul, recip = (np.dot, np.matmul, np.exp, np.add, np.subtract,
                                               np.multiply, np.reciprocal)
         ops: list[Op] = []

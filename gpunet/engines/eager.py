@@ -64,8 +64,7 @@ def take_rows(xp: object, a: "Array", indices: "Array", out: "Array") -> None:
 
     NumPy's ``take`` in its default ``mode="raise"`` gathers into a temporary as large as
     ``out`` and then copies it over: for the training set, 160 MB allocated, faulted in
-    and copied every epoch (0.08 s an epoch against 0.023 s for the gather alone on the
-    2-core test machine, and about 0.4 s more the first time in a process). The indices
+    and copied every epoch, several times the gather itself (docs/performance.md). The indices
     are a permutation, all valid, so ``mode="clip"`` (which writes ``out`` directly)
     never clips. CuPy's ``take`` has no ``mode`` and writes ``out`` directly.
     """

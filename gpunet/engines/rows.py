@@ -27,7 +27,7 @@ import numpy as np
 SCALE = 255
 
 #: Bytes of the training set encoded and checked at a time: its temporaries stay in
-#: cache (~0.1 s for MNIST's 50,000 rows in float32, against ~0.2 s in blocks of 6 MB).
+#: cache (half the time of 6 MB blocks: docs/performance.md).
 BLOCK_BYTES = 256 * 1024
 
 
