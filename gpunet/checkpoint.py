@@ -18,6 +18,17 @@ The file is a NumPy ``.npz`` archive (no pickles) with two members:
 * ``parameters``: the network's flat parameter buffer (:mod:`gpunet.parameters`) in
   its own dtype, so nothing is rounded.
 
+A :class:`gpunet.NetworkStack`'s checkpoint (layout 2, ``"kind": "stack"``) is the same
+for K networks: ``network`` has ``seeds`` (one per network) for ``seed``, ``training``
+one ``eta`` and one ``lmbda`` per network, ``rngs`` K generator states, ``histories``
+K histories, ``diverged`` the ``[k, epoch]`` pairs of the networks that diverged
+(:mod:`gpunet.divergence`), ``seconds`` each epoch's training time, and
+``parameters`` is the ``(K, P)`` array. A sweep (``gpunet sweep --checkpoint``) keeps
+its finished stacks' rows in ``run`` and their parameters in one more member,
+``finished`` (:class:`CheckpointWriter`'s ``arrays``). A single network's checkpoint is
+still written in layout 1, so every gpunet that reads layout 1 resumes it; layout 2 is
+refused by those with a clear "written by a newer gpunet".
+
 It is written atomically after every completed epoch (:func:`write_checkpoint`), so a
 crash or Ctrl-C leaves the previous complete checkpoint in place; while a run writes it,
 it holds a lock on it (:func:`gpunet.outputs.hold_lock`). Reading one
@@ -46,13 +57,18 @@ if TYPE_CHECKING:
     from .backends import DeviceLike
     from .datasets import Examples
     from .engines import TrainingSettings
+    from .engines.stacked import StackedSettings
     from .network import Network
+    from .stack import NetworkStack
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 FORMAT = "gpunet-checkpoint"
-VERSION = 1
-"""The checkpoint layout this gpunet writes and the newest it reads."""
+VERSION = 2
+"""The newest checkpoint layout this gpunet reads (and writes, for stacks)."""
+
+NETWORK_VERSION = 1
+"""The layout of a single network's checkpoint (unchanged since layout 1)."""
 
 TRAINING_KEYS = ("epochs", "mini_batch_size", "eta", "lmbda", "monitor_evaluation_cost",
                  "monitor_evaluation_accuracy", "monitor_training_cost",
@@ -77,6 +93,9 @@ class CheckpointWriter:
     run: dict[str, Any] = field(default_factory=dict)
     #: how errors name the file (``"--checkpoint"`` from the command line)
     option: str = "checkpoint"
+    #: more host arrays kept in the file beside ``parameters`` (a sweep's finished
+    #: stacks: ``{"finished": (F, P) array}``), read back as :attr:`Checkpoint.arrays`
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
@@ -92,6 +111,47 @@ class CheckpointWriter:
               parameters: Any) -> None:
         write_checkpoint(self.path, net, settings, epochs_done, history, data, rng_state,
                          parameters, run=self.run, option=self.option)
+
+    def write_stack(self, stack: "NetworkStack", settings: "StackedSettings",
+                    epochs_done: int, histories: list[History], diverged: Mapping[int, int],
+                    seconds: list[float], data: dict[str, Any],
+                    rng_states: list[Mapping[str, Any]], parameters: Any) -> None:
+        """A stack's state after ``epochs_done`` epochs (layout 2, ``"kind": "stack"``)."""
+        from . import __version__
+
+        meta = {
+            "format": FORMAT,
+            "version": VERSION,
+            "kind": "stack",
+            "gpunet_version": __version__,
+            "epochs_done": epochs_done,
+            "network": {"sizes": list(stack.sizes), "cost": stack.cost.__name__,
+                        "init": stack.init, "dtype": np.dtype(stack.dtype).name,
+                        "seeds": list(stack.seeds)},
+            "training": {k: (list(v) if isinstance(v, tuple) else v)
+                         for k in TRAINING_KEYS for v in [getattr(settings, k)]},
+            "data": data,
+            "run": self.run,
+            "rngs": list(rng_states),
+            "engine": histories[0].engine if histories else "",
+            "histories": [h.records for h in histories],
+            "diverged": sorted([int(k), int(j)] for k, j in diverged.items()),
+            "seconds": list(seconds),
+        }
+        _write_archive(self.path, meta, stack.backend.to_host(parameters), self.arrays,
+                       self.option)
+
+
+def _write_archive(path: PathLike, meta: dict[str, Any], parameters: Any,
+                   arrays: Mapping[str, np.ndarray], option: str) -> None:
+    """The ``.npz`` (``meta`` as UTF-8 JSON, ``parameters``, any more ``arrays``),
+    written atomically."""
+    members: dict[str, Any] = {
+        **arrays, "meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
+        "parameters": np.asarray(parameters)}
+    buffer = io.BytesIO()
+    np.savez(buffer, **members)
+    atomic_write_bytes(path, buffer.getvalue(), option)
 
 
 def as_writer(checkpoint: Union[None, PathLike, CheckpointWriter]) -> Optional[CheckpointWriter]:
@@ -113,7 +173,7 @@ def write_checkpoint(path: PathLike, net: "Network", settings: "TrainingSettings
 
     meta = {
         "format": FORMAT,
-        "version": VERSION,
+        "version": NETWORK_VERSION,
         "gpunet_version": __version__,
         "epochs_done": epochs_done,
         "network": {"sizes": list(net.sizes), "cost": net.cost.__name__, "init": net.init,
@@ -125,19 +185,26 @@ def write_checkpoint(path: PathLike, net: "Network", settings: "TrainingSettings
         "engine": history.engine,
         "history": history.records,
     }
-    buffer = io.BytesIO()
-    np.savez(buffer, meta=np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
-             parameters=np.asarray(net.backend.to_host(parameters)))
-    atomic_write_bytes(path, buffer.getvalue(), option)
+    _write_archive(path, meta, net.backend.to_host(parameters), {}, option)
 
 
 @dataclass
 class Checkpoint:
-    """A checkpoint read back: the run's state after ``epochs_done`` epochs."""
+    """A checkpoint read back: the run's state after ``epochs_done`` epochs.
+
+    ``kind`` is ``"network"`` (one :class:`gpunet.Network`, :meth:`network` and
+    :meth:`continue_run`) or ``"stack"`` (a :class:`gpunet.NetworkStack`,
+    :meth:`stack` and :meth:`continue_stack`)."""
 
     path: Path
     meta: dict[str, Any]
     parameters: np.ndarray
+    #: the file's further members (a sweep's ``finished`` parameters)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return str(self.meta.get("kind", "network"))
 
     @property
     def epochs_done(self) -> int:
@@ -163,10 +230,29 @@ class Checkpoint:
     def history(self) -> History:
         return History(engine=self.meta.get("engine", ""), records=self.meta["history"])
 
+    @property
+    def histories(self) -> list[History]:
+        """A stack checkpoint's histories, one per network."""
+        engine = self.meta.get("engine", "")
+        return [History(engine=engine, records=h) for h in self.meta["histories"]]
+
+    @property
+    def diverged(self) -> dict[int, int]:
+        """A stack checkpoint's diverged networks: index -> the epoch it diverged in."""
+        return {int(k): int(j) for k, j in self.meta["diverged"]}
+
+    @property
+    def seconds(self) -> list[float]:
+        """A stack checkpoint's per-epoch training times."""
+        return [float(t) for t in self.meta["seconds"]]
+
     def network(self, device: "DeviceLike" = "auto") -> "Network":
         """The network as of the checkpoint, on ``device``, generator state included."""
         from .network import Network
 
+        if self.kind != "network":
+            raise ValueError(f"{self.path} is a checkpoint of {len(self.parameters)} stacked "
+                             "networks, not of one network; read it with stack().")
         s = self.network_settings
         net = Network(s["sizes"], cost=s["cost"], init=s["init"], dtype=s["dtype"],
                       device=device, seed=s["seed"])
@@ -175,6 +261,71 @@ class Checkpoint:
                 self.parameters.astype(net.dtype, copy=False))
         net.rng.bit_generator.state = self.meta["rng"]
         return net
+
+    def stack(self, device: "DeviceLike" = "auto") -> "NetworkStack":
+        """The stack as of the checkpoint, on ``device``, every generator's state
+        included; its ``histories`` and ``diverged`` are the run's so far."""
+        from .stack import NetworkStack
+
+        if self.kind != "stack":
+            raise ValueError(f"{self.path} is a checkpoint of one network, not of a stack; "
+                             "read it with network().")
+        s = self.network_settings
+        stack = NetworkStack(s["sizes"], s["seeds"], cost=s["cost"], init=s["init"],
+                             dtype=s["dtype"], device=device)
+        with stack.backend.scope():
+            stack.parameters[...] = stack.backend.asarray(
+                self.parameters.astype(stack.dtype, copy=False))
+        for rng, state in zip(stack.rngs, self.meta["rngs"]):
+            rng.bit_generator.state = state
+        stack.histories, stack.diverged = self.histories, self.diverged
+        return stack
+
+    def _check_data(self, train: "Examples", evaluation: Optional["Examples"],
+                    evaluation_given: bool) -> None:
+        """The resumed run's data is the checkpointed run's (size and labels)."""
+        path, data, training = self.path, self.data, self.training
+        if len(train) != data["n_train"] or labels_fingerprint(train) != data["labels_sha256"]:
+            raise ValueError(f"{path}: the training data differs from the checkpointed run's "
+                             f"({len(train)} examples here, {data['n_train']} there, or other "
+                             "labels); resume with the run's own data.")
+        if not evaluation_given and (training["monitor_evaluation_cost"]
+                                     or training["monitor_evaluation_accuracy"]):
+            raise ValueError(f"{path}: the run monitored evaluation data; pass it as "
+                             "evaluation_data.")
+
+    def _total_epochs(self, epochs: Optional[int]) -> int:
+        total = self.training["epochs"] if epochs is None else int(epochs)
+        if total < self.epochs_done:
+            raise ValueError(f"{self.path} has {self.epochs_done} epochs done; ask for at "
+                             f"least that many epochs in all, not {total}.")
+        return total
+
+    def continue_stack(self, stack: "NetworkStack", training_data: Any,
+                       evaluation_data: Any = None, *, epochs: Optional[int] = None,
+                       checkpoint: Optional[CheckpointWriter] = None, verbose: bool = True,
+                       callback: Optional[Callable[[list[dict[str, Any]]], None]] = None,
+                       progress: bool = False, workers: Optional[int] = None
+                       ) -> list[History]:
+        """Train ``stack`` (from :meth:`stack`) on from this checkpoint; see :func:`resume`."""
+        from .datasets import as_examples
+        from .engines.stacked import StackedSettings
+
+        total = self._total_epochs(epochs)
+        sizes = stack.sizes
+        train = as_examples(training_data, sizes[0], sizes[-1], "training_data")
+        evaluation = (None if evaluation_data is None else
+                      as_examples(evaluation_data, sizes[0], sizes[-1], "evaluation_data"))
+        self._check_data(train, evaluation, evaluation is not None)
+        training = self.training
+        settings = StackedSettings(**{
+            **training, "eta": tuple(training["eta"]), "lmbda": tuple(training["lmbda"]),
+            "epochs": total, "verbose": verbose, "callback": callback, "workers": workers})
+        with stack.backend.scope():
+            return stack._run(train, evaluation, settings, start_epoch=self.epochs_done,
+                              histories=self.histories, diverged=self.diverged,
+                              seconds=self.seconds, checkpoint=checkpoint,
+                              progress=progress)
 
     def continue_run(self, net: "Network", training_data: Any,
                      evaluation_data: Any = None, *, epochs: Optional[int] = None,
@@ -185,25 +336,13 @@ class Checkpoint:
         from .engines import TrainingSettings
         from .training import run_sgd
 
-        path, training = self.path, self.training
-        total = training["epochs"] if epochs is None else int(epochs)
-        if total < self.epochs_done:
-            raise ValueError(f"{path} has {self.epochs_done} epochs done; ask for at least "
-                             f"that many epochs in all, not {total}.")
+        training = self.training
+        total = self._total_epochs(epochs)
         train = net._examples(training_data, "training_data")
-        data = self.data
-        if len(train) != data["n_train"] or labels_fingerprint(train) != data["labels_sha256"]:
-            raise ValueError(f"{path}: the training data differs from the checkpointed run's "
-                             f"({len(train)} examples here, {data['n_train']} there, or other "
-                             "labels); resume with the run's own data.")
-        monitor_evaluation = (training["monitor_evaluation_cost"]
-                              or training["monitor_evaluation_accuracy"])
         evaluation = None
         if evaluation_data is not None:
             evaluation = net._examples(evaluation_data, "evaluation_data")
-        elif monitor_evaluation:
-            raise ValueError(f"{path}: the run monitored evaluation data; pass it as "
-                             "evaluation_data.")
+        self._check_data(train, evaluation, evaluation is not None)
         settings = TrainingSettings(**{**training, "epochs": total, "verbose": verbose,
                                        "callback": callback})
         with net.backend.scope():  # the network's device current, as in SGD
@@ -237,6 +376,7 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
                                  f"without gpunet's 'meta' and 'parameters').")
             meta_bytes = archive["meta"].tobytes()
             parameters = archive["parameters"]
+            arrays = {name: archive[name] for name in sorted(names - {"meta", "parameters"})}
     except ValueError as exc:
         if str(exc).startswith(str(path)):
             raise
@@ -260,13 +400,14 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
             f"{path} was written by a newer gpunet ({meta.get('gpunet_version', '?')}, "
             f"checkpoint format {version}); this gpunet reads format {VERSION} and older: "
             "upgrade gpunet to resume it.")
-    problem = validate_meta(meta, parameters)
+    problem = validate_meta(meta, parameters, arrays)
     if problem:
         raise ValueError(f"{path}: {problem}; the file is corrupt or was edited.")
-    return Checkpoint(path, meta, parameters)
+    return Checkpoint(path, meta, parameters, arrays)
 
 
-def validate_meta(meta: dict[str, Any], parameters: np.ndarray) -> str:
+def validate_meta(meta: dict[str, Any], parameters: np.ndarray,
+                  arrays: Optional[Mapping[str, np.ndarray]] = None) -> str:
     """What is wrong with a checkpoint's header and parameters, in words ("" if nothing).
 
     Every field the resumed run uses is checked as the library checks its arguments:
@@ -274,15 +415,23 @@ def validate_meta(meta: dict[str, Any], parameters: np.ndarray) -> str:
     data's size and fingerprint; the generator's state (it must set a PCG64 generator);
     the history (one record per epoch done); the parameters (a float vector of the
     length the sizes give, all finite). Sizes are checked against the parameters before
-    anything is allocated for them.
+    anything is allocated for them. A stack's checkpoint (``"kind": "stack"``, layout
+    2) is checked the same way per network: K seeds, η, λ, generator states and
+    histories (a diverged network's ends at the epoch it diverged in), the ``(K, P)``
+    parameters, and any further member (``finished``: ``(F, P)`` parameters).
     """
     from .arguments import check_eta, check_lmbda, check_positive_int, check_seed, check_sizes
     from .costs import COSTS
     from .engines import ENGINE_NAMES
+    from .engines.stacked import STACKED_ENGINE_NAMES
 
     def integer(value: Any, low: int) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and value >= low
 
+    kind = meta.get("kind", "network")
+    if kind not in ("network", "stack") or (kind == "stack" and meta.get("version", 0) < 2):
+        return f"unknown checkpoint kind {kind!r}"
+    stacked = kind == "stack"
     sections = {k: meta.get(k) for k in ("network", "training", "data")}
     for name, section in sections.items():
         if not isinstance(section, dict):
@@ -297,20 +446,29 @@ def validate_meta(meta: dict[str, Any], parameters: np.ndarray) -> str:
             return f"unknown init {network.get('init')!r}"
         if network.get("dtype") not in ("float32", "float64"):
             return f"unsupported dtype {network.get('dtype')!r}"
-        check_seed(network.get("seed"))
+        seeds = network.get("seeds") if stacked else [network.get("seed")]
+        if not isinstance(seeds, list) or not seeds:
+            return "the stack's seeds are not a list of seeds"
+        for seed in seeds:
+            check_seed(seed)
+        K = len(seeds)
         missing = [k for k in TRAINING_KEYS if k not in training]
         if missing:
             return f"the training settings lack {', '.join(missing)}"
         check_positive_int(training["epochs"], "epochs")
         check_positive_int(training["mini_batch_size"], "mini_batch_size")
-        check_eta(training["eta"])
-        check_lmbda(training["lmbda"])
+        for key, check in (("eta", check_eta), ("lmbda", check_lmbda)):
+            values = training[key] if stacked else [training[key]]
+            if not isinstance(values, list) or len(values) != K:
+                return f"the training settings' {key} is not one number per network ({K})"
+            for value in values:
+                check(value)
     except (ValueError, TypeError) as exc:
         return str(exc).rstrip(".")
     for key in TRAINING_KEYS:
         if key.startswith("monitor_") and not isinstance(training[key], bool):
             return f"{key} is {training[key]!r}, not true or false"
-    if training["engine"] not in ENGINE_NAMES:
+    if training["engine"] not in (STACKED_ENGINE_NAMES if stacked else ENGINE_NAMES):
         return f"unknown engine {training['engine']!r}"
     epochs_done = meta.get("epochs_done")
     if not integer(epochs_done, 0) or epochs_done > training["epochs"]:
@@ -328,35 +486,59 @@ def validate_meta(meta: dict[str, Any], parameters: np.ndarray) -> str:
         return "the 'run' section is not a JSON object"
     if not isinstance(meta.get("engine", ""), str):
         return "the engine name is not a string"
-    rng = meta.get("rng")
-    try:
-        if not isinstance(rng, dict) or rng.get("bit_generator") != "PCG64":
-            raise ValueError
-        np.random.default_rng(0).bit_generator.state = rng
-    except (ValueError, TypeError, KeyError, OverflowError):
-        return "the random generator's state is not a PCG64 state"
-    history = meta.get("history")
-    if not isinstance(history, list) or len(history) != epochs_done:
-        return (f"the history does not hold one record per epoch done ({epochs_done})")
-    for j, record in enumerate(history):
-        if not isinstance(record, dict) or record.get("epoch") != j or not all(
-                isinstance(record[k], (int, float)) and not isinstance(record[k], bool)
-                for k in EPOCH_KEYS if k in record):
-            return f"history record {j} is not epoch {j}'s record of numbers"
+    rngs = meta.get("rngs") if stacked else [meta.get("rng")]
+    if not isinstance(rngs, list) or len(rngs) != K:
+        return f"the random generators' states are not one per network ({K})"
+    for rng in rngs:
+        try:
+            if not isinstance(rng, dict) or rng.get("bit_generator") != "PCG64":
+                raise ValueError
+            np.random.default_rng(0).bit_generator.state = rng
+        except (ValueError, TypeError, KeyError, OverflowError):
+            return "the random generator's state is not a PCG64 state"
+    diverged: dict[int, int] = {}
+    if stacked:
+        pairs, seconds = meta.get("diverged"), meta.get("seconds")
+        if not isinstance(pairs, list) or not all(
+                isinstance(p, list) and len(p) == 2 and integer(p[0], 0) and p[0] < K
+                and integer(p[1], 0) and p[1] < epochs_done for p in pairs):
+            return "the diverged networks are not [network, epoch] pairs of this run"
+        diverged = {p[0]: p[1] for p in pairs}
+        if not isinstance(seconds, list) or len(seconds) != epochs_done or not all(
+                isinstance(t, (int, float)) and not isinstance(t, bool) for t in seconds):
+            return f"the epochs' seconds are not one number per epoch done ({epochs_done})"
+    histories = meta.get("histories") if stacked else [meta.get("history")]
+    if not isinstance(histories, list) or len(histories) != K:
+        return f"the histories are not one per network ({K})"
+    for index, history in enumerate(histories):
+        done = diverged.get(index, epochs_done)
+        if not isinstance(history, list) or len(history) != done:
+            return (f"the history does not hold one record per epoch done ({done})")
+        for j, record in enumerate(history):
+            if not isinstance(record, dict) or record.get("epoch") != j or not all(
+                    isinstance(record[k], (int, float)) and not isinstance(record[k], bool)
+                    for k in EPOCH_KEYS if k in record):
+                return f"history record {j} is not epoch {j}'s record of numbers"
     expected = sum(m * n + n for m, n in zip(sizes[:-1], sizes[1:]))
-    if parameters.dtype not in (np.float32, np.float64) or parameters.shape != (expected,):
+    shape = (K, expected) if stacked else (expected,)
+    if parameters.dtype not in (np.float32, np.float64) or parameters.shape != shape:
         return (f"the parameters ({parameters.dtype} {parameters.shape}) do not fit sizes "
-                f"{sizes} ({expected} float32 or float64 numbers)")
+                f"{sizes} ({shape} float32 or float64 numbers)")
     if not np.isfinite(parameters).all():
         return "the parameters are not all finite"
+    for name, array in (arrays or {}).items():
+        if (array.dtype != parameters.dtype or array.ndim != 2
+                or array.shape[1:] != (expected,) or not np.isfinite(array).all()):
+            return (f"the member {name!r} ({array.dtype} {array.shape}) is not finite "
+                    f"parameters of sizes {sizes}")
     return ""
 
 
 def resume(path: PathLike, training_data: Any, evaluation_data: Any = None, *,
            epochs: Optional[int] = None, device: "DeviceLike" = "auto",
            checkpoint: Union[None, PathLike, CheckpointWriter] = "same",
-           verbose: bool = True, callback: Optional[Callable[[dict[str, Any]], None]] = None,
-           progress: bool = False) -> "Network":
+           verbose: bool = True, callback: Optional[Callable[[Any], None]] = None,
+           progress: bool = False) -> Union["Network", "NetworkStack"]:
     """Continue the run saved in checkpoint ``path`` until ``epochs`` epochs in all.
 
     ``training_data`` (and ``evaluation_data`` if the run monitored it) must be the
@@ -367,12 +549,21 @@ def resume(path: PathLike, training_data: Any, evaluation_data: Any = None, *,
     another path, or nowhere (``None``).
 
     Returns the network; ``net.history`` holds every epoch, those before the checkpoint
-    included. Ctrl-C behaves as in :meth:`Network.SGD`.
+    included. Ctrl-C behaves as in :meth:`Network.SGD`. A checkpoint of a
+    :class:`gpunet.NetworkStack` (``NetworkStack.SGD(checkpoint=...)``) gives back the
+    stack, its ``histories`` every epoch of every network (``callback`` then gets the
+    K records of an epoch, as in :meth:`gpunet.NetworkStack.SGD`).
     """
     saved = load_checkpoint(path)
+    writer = (CheckpointWriter(saved.path, saved.run, arrays=saved.arrays)
+              if checkpoint == "same" else as_writer(checkpoint))
+    if saved.kind == "stack":
+        stack = saved.stack(device)
+        saved.continue_stack(stack, training_data, evaluation_data, epochs=epochs,
+                             checkpoint=writer, verbose=verbose, callback=callback,
+                             progress=progress)
+        return stack
     net = saved.network(device)
-    writer = (CheckpointWriter(saved.path, saved.run) if checkpoint == "same"
-              else as_writer(checkpoint))
     saved.continue_run(net, training_data, evaluation_data, epochs=epochs,
                        checkpoint=writer, verbose=verbose, callback=callback,
                        progress=progress)

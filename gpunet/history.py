@@ -1,8 +1,8 @@
 """What ``Network.SGD`` returns: the book's tuple of four lists, one record per epoch behind it.
 
 One vocabulary for every per-epoch record, in memory (:class:`History`) and on disk
-(``gpunet train --metrics``, read back by ``gpunet plot``): the keys of
-:data:`EPOCH_KEYS`. The metrics file is JSON Lines: a header record
+(``gpunet train --metrics`` and ``gpunet sweep --metrics``, read back by ``gpunet
+plot``): the keys of :data:`EPOCH_KEYS`, a sweep's rows with the ``run`` beside them. The metrics file is JSON Lines: a header record
 (``{"gpunet_metrics": 1, ...}``: the run's settings, seed, device, versions, and which
 data set ``evaluation_*`` is), then one record per epoch exactly as ``History`` holds
 it. A resumed run appends a new header (with ``resumed_from_epoch``) and its epochs.
@@ -182,16 +182,20 @@ def read_metrics(path: Union[str, "os.PathLike[str]"]) -> MetricsRun:
     return MetricsRun(header or {}, History(records=[epochs[j] for j in sorted(epochs)]))
 
 
-SWEEP_KEYS = {"test_correct": "evaluation_correct", "test_total": "evaluation_total",
-              "test_cost": "evaluation_cost"}
+OLD_SWEEP_KEYS = {f"{name}_{what}": f"evaluation_{what}"
+                  for name in ("test", "validation") for what in ("correct", "total", "cost")}
+"""Sweep rows written before sweeps took :data:`EPOCH_KEYS` (``test_correct``,
+``validation_total``, ...): read as the ``evaluation_*`` keys they were."""
 
 
 def is_sweep_metrics(path: Union[str, "os.PathLike[str]"]) -> bool:
-    """Whether ``path`` holds ``gpunet sweep --metrics`` rows (each names its ``run``)."""
+    """Whether ``path`` holds ``gpunet sweep --metrics`` rows: a header that says
+    ``sweep``, or (files written before sweeps had a header) a first row that names its
+    ``run``."""
     try:
         with open(path, encoding="utf-8") as f:
-            first = next((line for line in f if line.strip()), "")
-        return "run" in json.loads(first)
+            first = json.loads(next((line for line in f if line.strip()), ""))
+        return "run" in first or ("gpunet_metrics" in first and "sweep" in first)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError, RecursionError):
         return False
 
@@ -199,8 +203,9 @@ def is_sweep_metrics(path: Union[str, "os.PathLike[str]"]) -> bool:
 def read_sweep_metrics(path: Union[str, "os.PathLike[str]"]) -> list[tuple[str, History]]:
     """Read ``gpunet sweep --metrics`` rows as one history per run, labelled by its setting.
 
-    Sweep rows name the test set's numbers ``test_correct`` / ``test_total`` (the sweep's
-    documented format); here they become the histories' ``evaluation_*`` records.
+    Header records (``{"gpunet_metrics": ...}``) are skipped; rows written before sweeps
+    used :data:`EPOCH_KEYS` (``test_correct`` / ``validation_correct``, ...) become the
+    histories' ``evaluation_*`` records (:data:`OLD_SWEEP_KEYS`).
     """
     runs: dict[str, list[dict[str, Any]]] = {}
     try:
@@ -209,12 +214,14 @@ def read_sweep_metrics(path: Union[str, "os.PathLike[str]"]) -> list[tuple[str, 
                 if not line.strip():
                     continue
                 row: dict[str, Any] = json.loads(line)  # checked just below
+                if isinstance(row, dict) and "gpunet_metrics" in row:
+                    continue  # a header
                 if (not isinstance(row, dict) or not isinstance(row.get("run"), dict)
                         or type(row.get("epoch")) is not int):
                     raise ValueError(f"{path}, line {number}: not a gpunet sweep row.")
                 label = " ".join(f"{k}={v}" for k, v in row["run"].items())
                 runs.setdefault(label, []).append(
-                    {SWEEP_KEYS.get(k, k): v for k, v in row.items() if k != "run"})
+                    {OLD_SWEEP_KEYS.get(k, k): v for k, v in row.items() if k != "run"})
     except FileNotFoundError:
         raise ValueError(f"metrics file not found: {path}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:

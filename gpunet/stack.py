@@ -18,9 +18,10 @@ float64 the same parameters to rounding).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
-from typing import Any, Callable, Mapping, Optional, Sequence, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union, cast
 
 import numpy as np
 
@@ -41,7 +42,11 @@ from .divergence import quiet_overflow
 from .history import History
 from .memory import check_network_fits
 from .network import EVAL_CHUNK, DTypeLike, InitName, Network
+from .progress import Progress
 from .signals import interrupts_deferred, terminate_as_interrupt
+
+if TYPE_CHECKING:
+    from .checkpoint import CheckpointWriter
 
 FloatOrList = Union[float, Sequence[float]]
 
@@ -183,6 +188,8 @@ class NetworkStack:
         callback: Optional[Callable[[list[dict[str, Any]]], None]] = None,
         engine: str = "auto",
         workers: Optional[int] = None,
+        checkpoint: Any = None,
+        progress: bool = False,
     ) -> list[History]:
         """Train every network by mini-batch SGD (chapter 1; chapter 3, "Regularization").
 
@@ -197,6 +204,12 @@ class NetworkStack:
         ``workers`` is how many processes the stacked CPU engine splits the networks
         over, this one included (default: one per CPU when the stack is large enough
         to pay for starting them, else 1; the results do not depend on it).
+
+        ``checkpoint=PATH`` (or a :class:`gpunet.checkpoint.CheckpointWriter`) writes,
+        atomically after every epoch, the whole stack's state (every network's
+        parameters, generator and history), which :func:`gpunet.resume` continues bit
+        for bit; ``progress=True`` draws a progress line on a terminal, as for
+        :meth:`gpunet.Network.SGD`.
 
         Returns one :class:`gpunet.History` per network, in the stack's order.
         """
@@ -218,8 +231,11 @@ class NetworkStack:
             verbose=verbose, callback=callback, engine=engine,
             workers=None if workers is None else check_positive_int(workers, "workers"),
         )
+        from .checkpoint import as_writer
+
         with self._scope():
-            return self._run(train, evaluation, settings)
+            return self._run(train, evaluation, settings, checkpoint=as_writer(checkpoint),
+                             progress=progress)
 
     def _per_network(self, value: FloatOrList, name: str,
                      check: Callable[[Any], float]) -> tuple[float, ...]:
@@ -232,32 +248,47 @@ class NetworkStack:
         return values
 
     def _run(self, train: Examples, evaluation: Optional[Examples],
-             settings: StackedSettings) -> list[History]:
-        """The epochs, as :func:`gpunet.training.run_sgd` runs them for one network."""
+             settings: StackedSettings, *, start_epoch: int = 0,
+             histories: Optional[list[History]] = None,
+             diverged: Optional[dict[int, int]] = None,
+             seconds: Optional[list[float]] = None,
+             checkpoint: Optional["CheckpointWriter"] = None,
+             progress: bool = False) -> list[History]:
+        """The epochs, as :func:`gpunet.training.run_sgd` runs them for one network.
+
+        Epochs ``start_epoch`` to ``settings.epochs - 1`` run; a resumed run passes the
+        earlier epochs' ``histories``, ``diverged`` networks and epoch ``seconds``."""
         X, Y = self.backend.asarray(train.X, self.dtype), self.backend.asarray(train.Y, self.dtype)
         engine = select_stacked_engine(self, X, Y, settings)
+        held = checkpoint.hold() if checkpoint is not None else contextlib.nullcontext()
         try:
-            with terminate_as_interrupt():  # SIGTERM keeps the epochs as Ctrl-C does
-                return self._epochs(engine, train, evaluation, settings, X, Y)
+            with held, terminate_as_interrupt():  # SIGTERM keeps the epochs as Ctrl-C does
+                return self._epochs(engine, train, evaluation, settings, X, Y, start_epoch,
+                                    histories, diverged, seconds, checkpoint, progress)
         finally:
             close = getattr(engine, "close", None)  # engines with worker processes
             if close is not None:
                 close()
 
     def _epochs(self, engine: Any, train: Examples, evaluation: Optional[Examples],
-                settings: StackedSettings, X: Array, Y: Array) -> list[History]:
+                settings: StackedSettings, X: Array, Y: Array, start_epoch: int,
+                histories: Optional[list[History]], diverged: Optional[dict[int, int]],
+                seconds: Optional[list[float]], checkpoint: Optional["CheckpointWriter"],
+                progress: bool) -> list[History]:
         """Train and measure epoch by epoch with ``engine`` (see :meth:`_run`).
 
         As :func:`gpunet.training.run_sgd` for one network: the parameters and the
         generators at the last epoch boundary are kept, and Ctrl-C or SIGTERM inside an
         epoch puts every network back there (``self.histories`` holds the completed
-        epochs). With the metrics, one flag per network says whether its parameters are
-        all finite (same single copy to the host); a network that diverged
-        (:mod:`gpunet.divergence`) goes back to its last finite epoch and stays there,
-        its records from then on are ``{"epoch", "train_seconds", "diverged": True}``
-        (not added to its history), ``self.diverged[k]`` is the epoch it diverged in,
-        and the others go on.
+        epochs; the checkpoint, if any, is written after every epoch). With the
+        metrics, one flag per network says whether its parameters are all finite (same
+        single copy to the host); a network that diverged (:mod:`gpunet.divergence`)
+        goes back to its last finite epoch and stays there, its records from then on
+        are ``{"epoch", "train_seconds", "diverged": True}`` (not added to its
+        history), ``self.diverged[k]`` is the epoch it diverged in, and the others go on.
         """
+        from .checkpoint import labels_fingerprint
+
         asarray, K = self.backend.asarray, len(self)
         n = len(train)
         if settings.monitor_evaluation:
@@ -267,40 +298,70 @@ class NetworkStack:
         if settings.monitor_training_accuracy:
             labels_train = asarray(train.labels)
 
-        histories = [History(engine=f"stacked-{engine.name}") for _ in range(K)]
-        self.histories, self.diverged = histories, {}
+        name = f"stacked-{engine.name}"
+        if histories is None:
+            histories = [History(engine=name) for _ in range(K)]
+        for history in histories:
+            history.engine = name
+        self.histories, self.diverged = histories, dict(diverged or {})
+        epoch_seconds = list(seconds or [])
+        data_info = {"n_train": n, "labels_sha256": labels_fingerprint(train),
+                     "n_evaluation": None if evaluation is None else len(evaluation)}
         saved = self.xp.empty_like(self._parameters)  # the last epoch boundary
         saved[...] = self._parameters
         saved_rngs = [rng.bit_generator.state for rng in self.rngs]
+        written = -1
+
+        def write_checkpoint(epochs_done: int) -> None:
+            nonlocal written
+            if checkpoint is not None and written != epochs_done:
+                checkpoint.write_stack(self, settings, epochs_done, histories,
+                                       self.diverged, epoch_seconds, data_info, saved_rngs,
+                                       saved)
+                written = epochs_done
+
+        bar = Progress(settings.epochs, n, engine, first_epoch=start_epoch) if progress else None
         try:
-            for j in range(settings.epochs):
+            for j in range(start_epoch, settings.epochs):
+                if bar is not None:
+                    bar.start_epoch(j)
                 saved_rngs = self._epoch(j, engine, settings, histories, saved, saved_rngs,
                                          n, X, Y, evaluation,
                                          X_eval if settings.monitor_evaluation else None,
                                          Y_eval if settings.monitor_evaluation else None,
                                          labels_eval if settings.monitor_evaluation else None,
                                          labels_train if settings.monitor_training_accuracy
-                                         else None)
+                                         else None, epoch_seconds, bar, write_checkpoint)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: back to the last completed epoch
+            if bar is not None:
+                bar.close()
             with interrupts_deferred():
                 self._parameters[...] = saved
                 for rng, state in zip(self.rngs, saved_rngs):
                     rng.bit_generator.state = state
+                write_checkpoint(len(epoch_seconds))
             raise
+        finally:
+            if bar is not None:
+                bar.close()
         return histories
 
     def _epoch(self, j: int, engine: Any, settings: StackedSettings,
                histories: list[History], saved: Array, saved_rngs: list[Mapping[str, Any]],
                n: int, X: Array, Y: Array, evaluation: Optional[Examples], X_eval: Any,
-               Y_eval: Any, labels_eval: Any, labels_train: Any) -> list[Mapping[str, Any]]:
-        """Epoch ``j`` of every network, measured and committed; returns the generators'
-        states at its end (the new epoch boundary)."""
+               Y_eval: Any, labels_eval: Any, labels_train: Any,
+               epoch_seconds: list[float], bar: Optional[Progress],
+               write_checkpoint: Callable[[int], None]) -> list[Mapping[str, Any]]:
+        """Epoch ``j`` of every network, measured, committed and checkpointed; returns
+        the generators' states at its end (the new epoch boundary)."""
         backend, K, xp = self.backend, len(self), self.xp
         start = time.perf_counter()
         with quiet_overflow():  # divergence is reported below, once per network
             engine.train_epoch(np.stack([rng.permutation(n) for rng in self.rngs]))
             backend.synchronize()
         seconds = time.perf_counter() - start
+        if bar is not None:
+            bar.end_epoch(seconds)
 
         finite_flags = xp.isfinite(self._parameters).all(axis=1)
         names: list[str] = ["finite"]
@@ -346,7 +407,10 @@ class NetworkStack:
                     record["evaluation_total"] = len(evaluation)  # type: ignore[arg-type]
                 histories[k].append(record)
                 records.append(record)
+            epoch_seconds.append(seconds)
             states = [rng.bit_generator.state for rng in self.rngs]
+        saved_rngs[:] = states  # the boundary the checkpoint writes
+        write_checkpoint(j + 1)
         if settings.verbose:
             print(self.epoch_line(records), flush=True)
         if settings.callback is not None:

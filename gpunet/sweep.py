@@ -10,14 +10,21 @@ the best of several seeds. A sweep does that in one go: every combination of the
 The unit of work is a stack (:func:`train_stack`): the local engine
 (:func:`run_local`) trains the stacks one after another on this machine; the Ray
 engine (:mod:`gpunet.sweep_ray`) sends them to a cluster as tasks. Both return the
-same rows, one per run per epoch::
+same rows, one per run per epoch: the run, then the epoch's record in
+:class:`gpunet.History`'s vocabulary, as ``gpunet train --metrics`` writes it::
 
     {"run": {"eta": 0.5, "lmbda": 0.0, "seed": 0}, "epoch": 0,
-     "test_correct": 9042, "test_total": 10000, "train_seconds": 1.9}
+     "evaluation_correct": 9042, "evaluation_total": 10000, "train_seconds": 1.9}
 
-(``validation_*`` when evaluating on the validation set; ``training_cost``,
-``training_correct`` / ``training_total`` and ``test_cost`` when monitored).
-``train_seconds`` is the whole stack's epoch, the only field that depends on timing.
+(``training_cost``, ``training_correct`` / ``training_total`` and ``evaluation_cost``
+when monitored; which data set ``evaluation_*`` is, test or validation, the metrics
+file's header says). ``train_seconds`` is the whole stack's epoch, the only field that
+depends on timing. Files written before this vocabulary (``test_correct``,
+``validation_correct``, ...) are still read (:func:`gpunet.history.read_sweep_metrics`).
+
+A local sweep keeps one checkpoint file (:class:`SweepCheckpoint`): the finished
+stacks' rows and parameters and the running stack's state, written after every epoch,
+so that a resumed sweep ends with exactly the rows and parameters of one never stopped.
 
 A network that diverges (:mod:`gpunet.divergence`) gets the row ``{"run": ...,
 "epoch": j, "diverged": true, "train_seconds": ...}`` for its epoch ``j`` and each later
@@ -33,11 +40,14 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Optional, Sequence
 
 import numpy as np
 
 from .arguments import check_eta, check_lmbda, check_seed
+
+if TYPE_CHECKING:
+    from .checkpoint import Checkpoint, CheckpointWriter
 
 TIMING_FIELDS = ("train_seconds",)
 """Row fields that measure time: the only ones allowed to differ between engines."""
@@ -79,7 +89,7 @@ class SweepSettings:
     mini_batch_size: int = 10
     device: str = "auto"
     engine: str = "auto"  # the stacked engine (gpunet.engines.stacked)
-    evaluate: str = "test"  # the name of the evaluation data in rows: test, validation
+    evaluate: str = "test"  # the evaluation data (test, validation): the header says it
     monitor_training_cost: bool = False
     monitor_training_accuracy: bool = False
     monitor_evaluation_cost: bool = False
@@ -202,40 +212,54 @@ def _free_memory(backend: Any) -> float:
 # ---------------------------------------------------------------- one stack
 def train_stack(settings: SweepSettings, runs: Sequence[Run], training: Any,
                 evaluation: Any,
-                on_epoch: Optional[Callable[[list[dict[str, Any]]], None]] = None
+                on_epoch: Optional[Callable[[list[dict[str, Any]]], None]] = None, *,
+                checkpoint: Optional["CheckpointWriter"] = None,
+                resume: Optional["Checkpoint"] = None, progress: bool = False
                 ) -> StackResult:
     """Train the networks of ``runs`` as one :class:`gpunet.NetworkStack`.
 
     ``training`` and ``evaluation`` are ``(X, y)`` host arrays. Calls
     ``on_epoch(rows)`` with the stack's K rows after each epoch. This is the unit of
-    work of every sweep engine (a Ray task runs exactly this function).
+    work of every sweep engine (a Ray task runs exactly this function). ``checkpoint``
+    is written after every epoch; ``resume`` (this stack's checkpoint) continues the
+    stack from there, its earlier epochs' rows included in the result.
     """
     from .stack import NetworkStack
 
-    stack = NetworkStack(list(settings.sizes), [r.seed for r in runs], cost=settings.cost,
-                         init=settings.init, dtype=settings.dtype,
-                         device=settings.device)
     rows: list[dict[str, Any]] = []
     epochs_done = 0
 
     def callback(records: list[dict[str, Any]]) -> None:
         nonlocal epochs_done
-        new = [row(run, record, settings.evaluate) for run, record in zip(runs, records)]
+        new = [row(run, record) for run, record in zip(runs, records)]
         rows.extend(new)
         epochs_done += 1
         if on_epoch is not None:
             on_epoch(new)
 
+    if resume is not None:
+        stack = resume.stack(settings.device)
+        rows.extend(stack_rows(runs, resume.histories, resume.diverged, resume.seconds))
+        epochs_done = resume.epochs_done
+    else:
+        stack = NetworkStack(list(settings.sizes), [r.seed for r in runs],
+                             cost=settings.cost, init=settings.init, dtype=settings.dtype,
+                             device=settings.device)
     interrupted: Optional[BaseException] = None
     try:
-        stack.SGD(training, settings.epochs, settings.mini_batch_size,
-                  eta=[r.eta for r in runs], lmbda=[r.lmbda for r in runs],
-                  evaluation_data=evaluation, monitor_evaluation_accuracy=True,
-                  monitor_evaluation_cost=settings.monitor_evaluation_cost,
-                  monitor_training_cost=settings.monitor_training_cost,
-                  monitor_training_accuracy=settings.monitor_training_accuracy,
-                  verbose=False, callback=callback, engine=settings.engine,
-                  workers=settings.workers)
+        if resume is not None:
+            resume.continue_stack(stack, training, evaluation, epochs=settings.epochs,
+                                  checkpoint=checkpoint, verbose=False, callback=callback,
+                                  progress=progress, workers=settings.workers)
+        else:
+            stack.SGD(training, settings.epochs, settings.mini_batch_size,
+                      eta=[r.eta for r in runs], lmbda=[r.lmbda for r in runs],
+                      evaluation_data=evaluation, monitor_evaluation_accuracy=True,
+                      monitor_evaluation_cost=settings.monitor_evaluation_cost,
+                      monitor_training_cost=settings.monitor_training_cost,
+                      monitor_training_accuracy=settings.monitor_training_accuracy,
+                      verbose=False, callback=callback, engine=settings.engine,
+                      workers=settings.workers, checkpoint=checkpoint, progress=progress)
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the stack is at its last epoch
         interrupted = exc
         del rows[epochs_done * len(runs):]  # an epoch whose callback was cut short
@@ -245,47 +269,159 @@ def train_stack(settings: SweepSettings, runs: Sequence[Run], training: Any,
                        interrupted=interrupted, epochs_done=epochs_done)
 
 
-def row(run: Run, record: dict[str, Any], evaluate: str) -> dict[str, Any]:
-    """A metrics row: the run, then the epoch's record with ``evaluation`` renamed."""
+def row(run: Run, record: dict[str, Any]) -> dict[str, Any]:
+    """A metrics row: the run, then the epoch's record (:class:`gpunet.History`'s keys)."""
     out: dict[str, Any] = {"run": run.as_dict(), "epoch": record["epoch"]}
     if record.get("diverged"):
         out["diverged"] = True
     for key in ("evaluation_correct", "evaluation_total", "evaluation_cost",
                 "training_cost", "training_correct", "training_total"):
         if key in record:
-            out[key.replace("evaluation", evaluate)] = record[key]
+            out[key] = record[key]
     out["train_seconds"] = record["train_seconds"]
     return out
 
 
+def stack_rows(runs: Sequence[Run], histories: Sequence[Any], diverged: dict[int, int],
+               seconds: Sequence[float]) -> list[dict[str, Any]]:
+    """The rows of a stack's first ``len(seconds)`` epochs from its histories, as its
+    callback made them (a diverged network's rows from its epoch on say so)."""
+    rows = []
+    for j, t in enumerate(seconds):
+        for k, run in enumerate(runs):
+            if k in diverged and j >= diverged[k]:
+                rows.append(row(run, {"epoch": j, "train_seconds": t, "diverged": True}))
+            else:
+                rows.append(row(run, histories[k].records[j]))
+    return rows
+
+
+@dataclass
+class SweepCheckpoint:
+    """A local sweep's one checkpoint file: the finished stacks' rows (in ``run``) and
+    parameters (the ``finished`` member, ``(F, P)`` in the stacks' order), and the
+    running stack's state (:mod:`gpunet.checkpoint`, layout 2). ``options`` is the
+    command's settings, kept for ``gpunet sweep --resume``."""
+
+    path: Path
+    options: dict[str, Any]
+    option: str = "--checkpoint"
+
+    def writer(self, i: int, finished: Sequence[StackResult]) -> "CheckpointWriter":
+        """The writer for stack ``i``, the stacks before it ``finished``."""
+        from .checkpoint import CheckpointWriter
+
+        run = {"sweep": {"options": self.options, "stack": i,
+                         "rows": [r for result in finished for r in result.rows]}}
+        arrays = ({"finished": np.concatenate([r.parameters for r in finished])}
+                  if finished else {})
+        return CheckpointWriter(self.path, run, self.option, arrays)
+
+
+def resumed_stacks(saved: "Checkpoint", settings: SweepSettings,
+                   stacks: Sequence[Sequence[Run]]) -> tuple[list[StackResult],
+                                                             Optional["Checkpoint"]]:
+    """What a sweep checkpoint holds: the finished stacks' results and the running
+    stack's checkpoint (``None`` when it had finished too). Anything that does not fit
+    ``stacks`` is a ``ValueError`` naming the file."""
+    path, sweep = saved.path, saved.run.get("sweep")
+    bad = f"{path}: the sweep's record does not fit its settings"
+    if saved.kind != "stack" or not isinstance(sweep, dict):
+        raise ValueError(f"{path} is not a gpunet sweep checkpoint (it holds "
+                         f"{'a stack' if saved.kind == 'stack' else 'one network'} trained "
+                         "in Python); continue it with gpunet.resume().")
+    i = sweep.get("stack")
+    if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < len(stacks):
+        raise ValueError(f"{bad} (stack {i!r}); the file is corrupt or was edited.")
+    runs = stacks[i]
+    training = saved.training
+    if ([r.seed for r in runs] != saved.network_settings["seeds"]
+            or [r.eta for r in runs] != training["eta"]
+            or [r.lmbda for r in runs] != training["lmbda"]):
+        raise ValueError(f"{bad} (stack {i + 1}'s networks); the file is corrupt or was "
+                         "edited.")
+    finished_runs = [r for s in stacks[:i] for r in s]
+    parameters = saved.arrays.get("finished", np.empty((0,) + saved.parameters.shape[1:]))
+    rows = sweep.get("rows")
+    index = {r: n for n, r in enumerate(finished_runs)}
+    try:
+        assert isinstance(rows, list) and len(parameters) == len(finished_runs)
+        per_run: dict[Run, list[dict[str, Any]]] = {}
+        for r in rows:
+            per_run.setdefault(Run(**r["run"]), []).append(r)
+        assert set(per_run) == set(finished_runs)
+        assert all(sorted(x["epoch"] for x in v) == list(range(settings.epochs))
+                   for v in per_run.values())
+    except (AssertionError, TypeError, KeyError):
+        raise ValueError(f"{bad} (the finished stacks' rows and parameters); the file is "
+                         "corrupt or was edited.") from None
+    finished = []
+    for s in stacks[:i]:
+        first = index[s[0]]
+        mine = [r for run in s for r in per_run[run]]
+        finished.append(StackResult(list(s), mine, parameters[first:first + len(s)],
+                                    diverged=_diverged(s, mine),
+                                    epochs_done=settings.epochs))
+    if saved.epochs_done < settings.epochs:
+        return finished, saved
+    done = stack_rows(runs, saved.histories, saved.diverged, saved.seconds)
+    finished.append(StackResult(list(runs), done, saved.parameters,
+                                diverged={runs[k]: j for k, j in saved.diverged.items()},
+                                epochs_done=saved.epochs_done))
+    return finished, None
+
+
+def _diverged(runs: Sequence[Run], rows: Sequence[dict[str, Any]]) -> dict[Run, int]:
+    """Each run that diverged, and the epoch it diverged in, from its rows."""
+    out: dict[Run, int] = {}
+    for r in sorted(rows, key=lambda r: r["epoch"]):
+        if r.get("diverged"):
+            out.setdefault(Run(**r["run"]), r["epoch"])
+    return {run: out[run] for run in runs if run in out}
+
+
 def run_local(settings: SweepSettings, stacks: Sequence[Sequence[Run]], training: Any,
-              evaluation: Any, log: Callable[[str], None] = print
+              evaluation: Any, log: Callable[[str], None] = print, *,
+              checkpoint: Optional[SweepCheckpoint] = None,
+              resume: Optional["Checkpoint"] = None, progress: bool = False
               ) -> Iterator[tuple[int, StackResult]]:
     """Train the stacks one after another on this machine, printing a line per epoch.
 
     Yields ``(i, result)`` for stack ``i`` as it finishes (as the Ray engine does); a
     stack stopped by Ctrl-C or SIGTERM is yielded with what it completed
-    (``result.interrupted``), and the later stacks are not started.
+    (``result.interrupted``), and the later stacks are not started. With
+    ``checkpoint`` the sweep's state is written after every epoch; ``resume`` (a sweep
+    checkpoint) first yields the stacks it had finished, then continues the running one.
     """
-    for i, runs in enumerate(stacks):
+    finished: list[StackResult] = []
+    running: Optional["Checkpoint"] = None
+    if resume is not None:
+        finished, running = resumed_stacks(resume, settings, stacks)
+        for i, result in enumerate(finished):
+            yield i, result
+    for i in range(len(finished), len(stacks)):
         def on_epoch(rows: list[dict[str, Any]], i: int = i) -> None:
-            log(epoch_line(i, len(stacks), rows, settings.evaluate))
+            log(epoch_line(i, len(stacks), rows))
 
-        result = train_stack(settings, runs, training, evaluation, on_epoch)
+        writer = checkpoint.writer(i, finished) if checkpoint is not None else None
+        result = train_stack(settings, stacks[i], training, evaluation, on_epoch,
+                             checkpoint=writer, resume=running, progress=progress)
+        running = None
         yield i, result
         if result.interrupted is not None:
             return
+        finished.append(result)
 
 
-def epoch_line(i: int, count: int, rows: list[dict[str, Any]], evaluate: str) -> str:
+def epoch_line(i: int, count: int, rows: list[dict[str, Any]]) -> str:
     """``stack 1/2 epoch 3: 9123 9054 9311 / 10000 (1.23 s)``: one stack's epoch."""
-    scores = " ".join("diverged" if r.get("diverged") else str(r[f"{evaluate}_correct"])
+    scores = " ".join("diverged" if r.get("diverged") else str(r["evaluation_correct"])
                       for r in rows)
     r0 = next((r for r in rows if not r.get("diverged")), rows[0])
-    if f"{evaluate}_total" not in r0:
+    if "evaluation_total" not in r0:
         return f"stack {i + 1}/{count} epoch {r0['epoch']}: every network diverged"
     return (f"stack {i + 1}/{count} epoch {r0['epoch']}: {scores} / "
-            f"{r0[f'{evaluate}_total']} ({r0['train_seconds']:.2f} s)")
+            f"{r0['evaluation_total']} ({r0['train_seconds']:.2f} s)")
 
 
 # ---------------------------------------------------------------- results
@@ -300,8 +436,7 @@ def without_timing(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in rows]
 
 
-def summarize(runs: Sequence[Run], rows: Sequence[dict[str, Any]],
-              evaluate: str) -> list[dict[str, Any]]:
+def summarize(runs: Sequence[Run], rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per setting ``(η, λ)``: best and final accuracy (%) per seed, mean ± std, best.
 
     A seed whose network diverged is counted in ``diverged``, not in the statistics
@@ -323,9 +458,9 @@ def summarize(runs: Sequence[Run], rows: Sequence[dict[str, Any]],
                 continue
             if not epochs:
                 continue
-            total = epochs[0][f"{evaluate}_total"]
-            best.append(100.0 * max(r[f"{evaluate}_correct"] for r in epochs) / total)
-            final.append(100.0 * epochs[-1][f"{evaluate}_correct"] / total)
+            total = epochs[0]["evaluation_total"]
+            best.append(100.0 * max(r["evaluation_correct"] for r in epochs) / total)
+            final.append(100.0 * epochs[-1]["evaluation_correct"] / total)
         if best:
             table.append({"eta": eta, "lmbda": lmbda, "seeds": len(best),
                           "best_mean": statistics.mean(best), "best_std": _std(best),
@@ -418,7 +553,7 @@ def plot_curves(runs: Sequence[Run], rows: Sequence[dict[str, Any]], evaluate: s
             continue
         first = run.setting not in colours
         colour = colours.setdefault(run.setting, cycle[len(colours) % len(cycle)])
-        pct = [100.0 * r[f"{evaluate}_correct"] / r[f"{evaluate}_total"] for r in epochs]
+        pct = [100.0 * r["evaluation_correct"] / r["evaluation_total"] for r in epochs]
         ax.plot([r["epoch"] for r in epochs], pct, color=colour, alpha=0.8,
                 label=f"η = {run.eta:g}, λ = {run.lmbda:g}" if first else None)
     ax.set_xlabel("epoch")

@@ -106,9 +106,9 @@ def test_sweep_marks_diverged_rows_and_table(tmp_path, capsys):
                    "--metrics", str(metrics)])
     out, err = capsys.readouterr()
     assert status == 0, err  # one setting diverging is a sweep's result, not a failure
-    rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()][1:]  # no header
     diverged = [r for r in rows if r.get("diverged")]
     assert [(r["run"]["lmbda"], r["epoch"]) for r in diverged] == [(1000.0, 1)]
-    assert all("test_correct" not in r for r in diverged)
+    assert all("evaluation_correct" not in r for r in diverged)
     assert len([r for r in rows if r["run"]["lmbda"] == 0.0]) == 2
     assert "every seed diverged" in out and "diverged: eta=3 lmbda=1000 seed=0" in err

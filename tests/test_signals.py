@@ -77,7 +77,8 @@ def test_stopping_a_sweep_keeps_every_networks_completed_epochs(tmp_path, signum
     assert proc.returncode == status, err
     assert "keeping every network's completed epochs" in err and "Traceback" not in err
     assert "best test %" in out  # the summary table
-    rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    header, *rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert "gpunet_metrics" in header
     per_run: dict = {}
     for r in rows:
         per_run.setdefault((r["run"]["eta"], r["run"]["seed"]), []).append(r["epoch"])

@@ -76,11 +76,15 @@ def test_default_stack_size_is_positive_and_capped():
 
 def test_summary_mean_std_best_final():
     runs = sw.expand_grid([0.5], [0.0], [0, 1])
-    rows = [{"run": runs[0].as_dict(), "epoch": 0, "test_correct": 90, "test_total": 100},
-            {"run": runs[0].as_dict(), "epoch": 1, "test_correct": 80, "test_total": 100},
-            {"run": runs[1].as_dict(), "epoch": 0, "test_correct": 70, "test_total": 100},
-            {"run": runs[1].as_dict(), "epoch": 1, "test_correct": 94, "test_total": 100}]
-    (t,) = sw.summarize(runs, rows, "test")
+    rows = [{"run": runs[0].as_dict(), "epoch": 0, "evaluation_correct": 90,
+             "evaluation_total": 100},
+            {"run": runs[0].as_dict(), "epoch": 1, "evaluation_correct": 80,
+             "evaluation_total": 100},
+            {"run": runs[1].as_dict(), "epoch": 0, "evaluation_correct": 70,
+             "evaluation_total": 100},
+            {"run": runs[1].as_dict(), "epoch": 1, "evaluation_correct": 94,
+             "evaluation_total": 100}]
+    (t,) = sw.summarize(runs, rows)
     assert t["seeds"] == 2
     assert t["best_mean"] == pytest.approx(92.0) and t["best_max"] == pytest.approx(94.0)
     assert t["best_std"] == pytest.approx(np.std([90, 94], ddof=1))
@@ -90,10 +94,15 @@ def test_summary_mean_std_best_final():
 
 # ------------------------------------------------------------ the command
 def run_sweep(tmp_path, *args):
+    """The sweep's rows; its metrics file's header is checked and left out."""
     metrics = tmp_path / "m.jsonl"
     code = main(["sweep", *COMMON, "--metrics", str(metrics), *args])
     assert code == 0
-    return [json.loads(line) for line in metrics.read_text().splitlines()]
+    header, *rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert header["gpunet_metrics"] == 1 and "run" not in header
+    assert header["settings"]["epochs"] == 2 and header["sweep"]["networks"] >= 1
+    assert header["evaluation_data"] == ("validation" if "validation" in args else "test")
+    return rows
 
 
 def test_sweep_runs_equal_single_network_runs(tmp_path, mnist, capsys):
@@ -104,8 +113,9 @@ def test_sweep_runs_equal_single_network_runs(tmp_path, mnist, capsys):
     assert "3 stack(s) of at most 3" in out
     assert len([l for l in out.splitlines() if l.startswith("stack ")]) == 3 * 2
     assert len(rows) == 8 * 2
-    assert set(rows[0]) == {"run", "epoch", "test_correct", "test_total", "test_cost",
-                            "train_seconds"}
+    # train's keys (gpunet.History's) plus the run
+    assert set(rows[0]) == {"run", "epoch", "evaluation_correct", "evaluation_total",
+                            "evaluation_cost", "train_seconds"}
     X, y = mnist.training
     for eta, lmbda, seed in [(0.5, 0.0, 0), (3.0, 2.0, 1), (3.0, 0.0, 1)]:
         net = Network([784, 10, 10], cost="quadratic", init="large", dtype="float64",
@@ -115,8 +125,8 @@ def test_sweep_runs_equal_single_network_runs(tmp_path, mnist, capsys):
                           monitor_evaluation_cost=True, verbose=False)
         mine = [r for r in rows if r["run"] == {"eta": eta, "lmbda": lmbda, "seed": seed}]
         assert [r["epoch"] for r in mine] == [0, 1]
-        assert [r["test_correct"] for r in mine] == history.evaluation_accuracy
-        np.testing.assert_allclose([r["test_cost"] for r in mine], history.evaluation_cost,
+        assert [r["evaluation_correct"] for r in mine] == history.evaluation_accuracy
+        np.testing.assert_allclose([r["evaluation_cost"] for r in mine], history.evaluation_cost,
                                    rtol=1e-9)
         saved = gpunet.load(tmp_path / "nets" / f"eta{eta:g}_lmbda{lmbda:g}_seed{seed}.json",
                             device="cpu", dtype="float64")
@@ -130,7 +140,7 @@ def test_sweep_runs_equal_single_network_runs(tmp_path, mnist, capsys):
 def test_sweep_on_validation_and_table(tmp_path, capsys):
     rows = run_sweep(tmp_path, "--eta", "3", "--seeds", "2,5", "--evaluate", "validation",
                      "--monitor-training-accuracy")
-    assert {"validation_correct", "validation_total", "training_correct",
+    assert {"evaluation_correct", "evaluation_total", "training_correct",
             "training_total"} <= set(rows[0])
     out = capsys.readouterr().out
     table = out[out.index("best validation %"):]

@@ -128,7 +128,10 @@ def _sweep_accuracy(path: Path) -> dict[int, list[int]]:
     correct: dict[int, list[int]] = {}
     for line in path.read_text().splitlines():
         row = json.loads(line)
-        correct.setdefault(row["run"]["seed"], []).append(row["test_correct"])
+        if "run" not in row:
+            continue  # the header
+        correct.setdefault(row["run"]["seed"], []).append(
+            row.get("evaluation_correct", row.get("test_correct")))
     return correct
 
 

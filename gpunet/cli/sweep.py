@@ -5,6 +5,12 @@ Every ``train`` option, where ``--eta`` and ``--lmbda`` take comma lists and
 ("How to choose a neural network's hyper-parameters?") is::
 
     gpunet sweep --cost cross-entropy --eta 0.025,0.25,2.5 --seeds 0-2 --plot eta.png
+
+Around the sweep, what ``gpunet train`` gives one run: ``--checkpoint`` (one file for
+the whole sweep, written after every epoch) and ``--resume`` that ends with exactly the
+rows and networks of a sweep never stopped, Ctrl-C or SIGTERM that keeps every
+network's completed epochs, outputs checked before any work, a progress line on a
+terminal, and a ``--metrics`` file that starts with the sweep's settings.
 """
 
 from __future__ import annotations
@@ -17,6 +23,15 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .options import add_training_options
+from .train import _data_source, _no_lock, _record_explicit_options, adopt_options
+
+# The sweep's settings, as the command line spells them, kept in its checkpoint.
+RUN_OPTIONS = ("sizes", "batch_size", "eta", "lmbda", "seeds", "cost", "init", "dtype",
+               "stack_engine", "data", "limit", "evaluate", "monitor_training_cost",
+               "monitor_training_accuracy", "monitor_evaluation_cost", "epochs", "stack")
+# Options a resumed sweep may change; every other explicit option must match.
+RESUME_MAY_CHANGE = {"device", "workers", "metrics", "save_dir", "plot", "checkpoint",
+                     "resume", "quiet", "overwrite", "engine"}
 
 
 def add_parser(sub: Any, formatter: type) -> None:
@@ -59,6 +74,18 @@ def add_parser(sub: Any, formatter: type) -> None:
                        help="save every trained network (network2.py JSON) into DIR")
     sweep.add_argument("--plot", metavar="PATH.png", default=None,
                        help="overlay every run's accuracy curve (needs the 'plot' extra)")
+    sweep.add_argument("--checkpoint", metavar="PATH", default=None,
+                       help="after every epoch, write the sweep's state (the finished "
+                       "stacks' results, the running stack's networks) for --resume")
+    sweep.add_argument("--resume", metavar="PATH", default=None,
+                       help="continue the sweep in checkpoint PATH with its own settings; "
+                       "it goes on writing PATH unless --checkpoint says otherwise")
+    sweep.add_argument("--overwrite", action="store_true",
+                       help="replace an existing --checkpoint file (without it, a "
+                       "checkpoint is only ever continued, by --resume)")
+    sweep.add_argument("--quiet", action="store_true",
+                       help="no progress line (there is none when stderr is not a "
+                       "terminal either); the per-epoch lines stay")
     sweep.add_argument("--ray-address", metavar="ADDRESS", default=None,
                        help="join this Ray cluster (e.g. auto); default: start a local Ray "
                        "instance and shut it down at the end")
@@ -67,18 +94,32 @@ def add_parser(sub: Any, formatter: type) -> None:
     sweep.add_argument("--ray-cpus-per-task", type=int, default=None, metavar="N",
                        help="CPUs (BLAS threads) each Ray task asks for (default: as many "
                        "as NumPy uses here, so rows match --engine local exactly)")
+    _record_explicit_options(sweep)
     sweep.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..arguments import check_positive_int
-    from ..backends import BackendUnavailable, get_backend
     from .. import sweep as sw
-    from ..divergence import likely_cause
-    from ..memory import check_network_fits
-    from ..mnist import load_mnist
-    from ..outputs import atomic_write_text, check_outputs
-    from ..signals import exit_status
+    from ..checkpoint import load_checkpoint
+    from ..outputs import check_new_checkpoint, check_outputs, hold_lock
+
+    explicit: set[str] = getattr(args, "_explicit", set())
+    saved = None
+    if (args.checkpoint or args.resume) and args.engine != "local":
+        raise ValueError("--checkpoint and --resume need --engine local.")
+    if args.resume:
+        saved = load_checkpoint(args.resume)
+        sweep_record = saved.run.get("sweep")
+        options = sweep_record.get("options") if isinstance(sweep_record, dict) else None
+        if not isinstance(options, dict) or set(RUN_OPTIONS) - options.keys():
+            raise ValueError(f"{args.resume} was not written by gpunet sweep (no sweep "
+                             "settings in it); continue it with gpunet.resume() in Python.")
+        adopt_options(args, args.resume, options, explicit, RUN_OPTIONS, RESUME_MAY_CHANGE,
+                      "--device, --workers, --data (the same data, moved), --metrics, "
+                      "--save-dir, --plot and --checkpoint")
+        if args.checkpoint is None:
+            args.checkpoint = args.resume
 
     # Check the cheap things before loading anything.
     epochs = check_positive_int(args.epochs, "--epochs")
@@ -91,8 +132,12 @@ def run(args: argparse.Namespace) -> int:
         check_positive_int(args.stack, "--stack")
     if args.workers is not None:
         check_positive_int(args.workers, "--workers")
-    check_outputs({"--metrics": args.metrics, "--plot": args.plot},
-                  directories={"--save-dir": args.save_dir})
+    check_outputs({"--metrics": args.metrics, "--plot": args.plot,
+                   "--checkpoint": args.checkpoint},
+                  inputs={"--resume": args.resume}, directories={"--save-dir": args.save_dir},
+                  may_share=[("--resume", "--checkpoint")])
+    if args.checkpoint:
+        check_new_checkpoint(args.checkpoint, "--checkpoint", args.resume, args.overwrite)
     if args.save_dir is not None:
         _check_file_names(runs)
     if args.plot is not None:
@@ -101,6 +146,23 @@ def run(args: argparse.Namespace) -> int:
         except ImportError:
             raise ValueError('--plot needs matplotlib: pip install -e ".[plot]" '
                              "(the 'plot' extra).") from None
+    with hold_lock(args.checkpoint, "--checkpoint") if args.checkpoint else _no_lock():
+        return _sweep(args, runs, epochs, batch_size, saved)
+
+
+def _sweep(args: argparse.Namespace, runs: list[Any], epochs: int, batch_size: int,
+           resumed: Any) -> int:
+    """The sweep itself, its outputs checked (and the checkpoint locked) by :func:`run`."""
+    from ..arguments import check_positive_int
+    from ..backends import BackendUnavailable, get_backend
+    from .. import sweep as sw
+    from ..divergence import likely_cause
+    from ..memory import check_network_fits
+    from ..mnist import load_mnist
+    from ..outputs import atomic_write_text
+    from ..signals import exit_status
+    from .train import metrics_header
+
     runtime_env = None
     if args.engine == "ray":
         from ..sweep_ray import import_ray, parse_runtime_env
@@ -134,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
             backend = get_backend("cpu")
     stack_size = args.stack or sw.default_stack_size(backend, settings.sizes, args.dtype,
                                                      batch_size)
+    args.stack = stack_size  # kept in the checkpoint: a resumed sweep has the same stacks
     stacks = sw.split_into_stacks(runs, stack_size)
     check_network_fits(settings.sizes, args.dtype, batch_size, max(map(len, stacks)),
                        "--sizes", backend if args.engine == "local" else None)
@@ -159,6 +222,19 @@ def run(args: argparse.Namespace) -> int:
           f"{len(stacks)} stack(s) of at most {max(map(len, stacks))} on {args.engine}",
           flush=True)
 
+    options = {name: getattr(args, name) for name in RUN_OPTIONS}
+    options["data"] = _data_source(args.data)
+    checkpoint = (sw.SweepCheckpoint(Path(args.checkpoint), options)
+                  if args.checkpoint else None)
+    if resumed is not None:
+        print(f"resuming {args.resume}: stack {resumed.run['sweep']['stack'] + 1} of "
+              f"{len(stacks)} at {resumed.epochs_done} of {epochs} epochs", flush=True)
+    header = metrics_header(options, backend.description if args.engine == "local"
+                            else args.engine, args.evaluate)
+    header = {**header, "sweep": {"networks": len(runs), "stacks": len(stacks)}}
+    if resumed is not None:
+        header["resumed_from"] = {"stack": resumed.run["sweep"]["stack"],
+                                  "epoch": resumed.epochs_done}
     rows: list[dict[str, Any]] = []
     diverged: dict[Any, int] = {}
     failed: dict[str, Exception] = {}  # option -> its write error (not written again)
@@ -171,19 +247,24 @@ def run(args: argparse.Namespace) -> int:
         results = run_ray(settings, stacks, training, evaluation, address=args.ray_address,
                           runtime_env=runtime_env, cpus_per_task=args.ray_cpus_per_task)
     else:
-        results = sw.run_local(settings, stacks, training, evaluation)
+        results = sw.run_local(settings, stacks, training, evaluation,
+                               checkpoint=checkpoint, resume=resumed, progress=not args.quiet)
 
     def write_metrics() -> None:
         atomic_write_text(args.metrics, "".join(
-            json.dumps(r) + "\n" for r in sw.ordered_rows(runs, rows)), "--metrics")
+            json.dumps(r) + "\n" for r in [header, *sw.ordered_rows(runs, rows)]),
+            "--metrics")
+
+    if args.metrics:
+        _write(write_metrics, "--metrics", failed)  # the header, and the path written
 
     try:
         for i, result in results:
             if args.engine == "ray":  # the epochs' lines, now that the stack is back
                 for j in range(epochs):
                     print(sw.epoch_line(i, len(stacks),
-                                        [r for r in result.rows if r["epoch"] == j],
-                                        args.evaluate), flush=True)
+                                        [r for r in result.rows if r["epoch"] == j]),
+                          flush=True)
             rows.extend(result.rows)
             diverged.update(result.diverged)
             if save_dir is not None and result.epochs_done:
@@ -204,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
     if interrupted is not None:
         print(f"\n{'terminated (SIGTERM)' if exit_status(interrupted) != 130 else 'interrupted'}"
               f"; keeping every network's completed epochs", file=sys.stderr, flush=True)
-    print(sw.summary_text(sw.summarize(runs, rows, args.evaluate), args.evaluate))
+    print(sw.summary_text(sw.summarize(runs, rows), args.evaluate))
     print(f"{len(runs)} networks in {wall:.1f} s")
     for run, epoch in diverged.items():
         print(f"diverged: eta={sw.exact_number(run.eta)} lmbda={sw.exact_number(run.lmbda)} "
@@ -223,6 +304,15 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote plot to {args.plot}")
 
         _write(plot, "--plot", failed)
+    if checkpoint is not None and "--checkpoint" not in failed:
+        if interrupted is not None:
+            print(f"checkpoint {args.checkpoint} holds every network's completed epochs; "
+                  f"continue with: gpunet sweep --resume {args.checkpoint}", file=sys.stderr)
+        else:
+            print(f"checkpoint written to {args.checkpoint}")
+    elif interrupted is not None:
+        print("to be able to continue an interrupted sweep, run it with --checkpoint PATH",
+              file=sys.stderr)
     if interrupted is not None:
         return exit_status(interrupted)
     if failed or (diverged and len(diverged) == len(runs)):

@@ -20,7 +20,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from .options import add_training_options
 
@@ -344,30 +344,43 @@ def _adopt_checkpoint(args: argparse.Namespace, saved: Any, explicit: set[str]) 
     if not isinstance(options, dict) or set(RUN_OPTIONS) - options.keys():
         raise ValueError(f"{saved.path} was not written by gpunet train (no command-line "
                          "settings in it); continue it with gpunet.resume() in Python.")
+    adopt_options(args, saved.path, options, explicit, RUN_OPTIONS, RESUME_MAY_CHANGE,
+                  "--epochs, --device, --data (the same data, moved), --save, --metrics, "
+                  "--checkpoint and --plot")
+    if "epochs" not in explicit:
+        args.epochs = saved.training["epochs"]
+
+
+def adopt_options(args: argparse.Namespace, path: Any, options: dict[str, Any],
+                  explicit: set[str], run_options: Sequence[str], may_change: set[str],
+                  changeable: str) -> None:
+    """Set ``args``' ``run_options`` to a checkpointed run's ``options``: an option the
+    user typed (``explicit``) that is not in ``may_change`` must agree with the run's
+    (else one error naming both values and the ``changeable`` options); ``--data`` may
+    name the run's data in a new place (its fingerprint is checked as training starts)."""
     moved_data = None
     if "data" in explicit and _data_source(args.data) != options["data"]:
         # The run's data moved (or is given another way): accepted when it is the same
         # data, which the run's fingerprint (size and labels) checks as training starts.
         moved_data = args.data
     elif options["data"] is not None and not Path(options["data"]).exists():
-        raise ValueError(f"{saved.path} trained on --data {options['data']}, which no longer "
+        raise ValueError(f"{path} trained on --data {options['data']}, which no longer "
                          "exists; if the data moved, give its new place with --data (it is "
                          "checked against the run's fingerprint).")
-    for dest in sorted(explicit - RESUME_MAY_CHANGE - {"data"}):
+    for dest in sorted(explicit - may_change - {"data"}):
+        if dest not in options:
+            continue
         mine = getattr(args, dest)
         if mine != options[dest]:
             flag = "--" + dest.replace("_", "-")
             raise ValueError(
-                f"{flag} {_show(getattr(args, dest))} contradicts {saved.path}, whose run "
+                f"{flag} {_show(getattr(args, dest))} contradicts {path}, whose run "
                 f"has {flag} {_show(options[dest])}; leave {flag} out to resume (only "
-                "--epochs, --device, --data (the same data, moved), --save, --metrics, "
-                "--checkpoint and --plot may change).")
-    for dest in RUN_OPTIONS:
+                f"{changeable} may change).")
+    for dest in run_options:
         setattr(args, dest, options[dest])
     if moved_data is not None:
         args.data = moved_data
-    if "epochs" not in explicit:
-        args.epochs = saved.training["epochs"]
 
 
 def _show(value: Any) -> str:
@@ -380,21 +393,29 @@ def _show(value: Any) -> str:
 def _metrics_header(options: dict[str, Any], epochs: int, backend: Any, net: Any,
                     saved: Any) -> dict[str, Any]:
     """The metrics file's first record: what ran, where, with which versions."""
+    header = metrics_header({**options, "epochs": epochs}, backend.description,
+                            options["evaluate"])
+    header = {**header, "seed": net.seed}
+    if saved is not None:
+        header["resumed_from_epoch"] = saved.epochs_done
+    return header
+
+
+def metrics_header(settings: dict[str, Any], device: str, evaluate: str) -> dict[str, Any]:
+    """A metrics file's header record (:mod:`gpunet.history`): the run's ``settings`` as
+    the command line spells them, the device, which data ``evaluation_*`` is, versions,
+    and when it started (``gpunet train`` and ``gpunet sweep`` write the same)."""
     import numpy as np
 
     from .. import __version__
     from ..history import METRICS_FORMAT
 
-    header: dict[str, Any] = {
+    return {
         "gpunet_metrics": METRICS_FORMAT,
-        "settings": {**options, "epochs": epochs},
-        "seed": net.seed,
-        "device": backend.description,
-        "evaluation_data": options["evaluate"],
+        "settings": settings,
+        "device": device,
+        "evaluation_data": evaluate,
         "versions": {"gpunet": __version__, "numpy": np.__version__,
                      "python": platform.python_version()},
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    if saved is not None:
-        header["resumed_from_epoch"] = saved.epochs_done
-    return header
