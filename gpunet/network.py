@@ -530,31 +530,15 @@ class Network:
 
     def _correct(self, X: Array, labels: Array) -> Array:
         """0-d device array: how many rows of ``X`` are classified as ``labels``."""
-        xp, total = self.xp, None
-        for s in range(0, X.shape[0], EVAL_CHUNK):
-            out = self._forward(X[s:s + EVAL_CHUNK])
-            hits = xp.sum(xp.argmax(out, axis=1) == labels[s:s + EVAL_CHUNK])
-            total = hits if total is None else total + hits
-        return total
+        return correct(self.backend, self.weights, self.biases, X, labels)
 
     def _total_cost(self, X: Array, Y: Array, lmbda: float) -> Array:
         """0-d device array: mean cost over the rows plus ``λ/(2n) Σ w²``."""
-        xp, total, n = self.xp, None, X.shape[0]
-        for s in range(0, n, EVAL_CHUNK):
-            c = self.cost.fn(self._forward(X[s:s + EVAL_CHUNK]), Y[s:s + EVAL_CHUNK])
-            total = c if total is None else total + c
-        total = total / n
-        if lmbda:
-            total = total + 0.5 * (lmbda / n) * sum(xp.sum(w * w) for w in self.weights)
-        return total
+        return total_cost(self.backend, self.cost, self.weights, self.biases, X, Y, lmbda)
 
     def _fetch(self, values: list[Array]) -> list[float]:
         """Copy 0-d device metrics to the host in one transfer."""
-        if not values:
-            return []
-        xp = self.xp
-        stacked = xp.stack([xp.asarray(v, dtype=xp.float64).reshape(()) for v in values])
-        return [float(v) for v in self.backend.to_host(stacked)]
+        return fetch(self.backend, values)
 
     # ------------------------------------------------------------ save/load
     @_on_device
@@ -572,6 +556,45 @@ class Network:
 
         return load(filename, device=device, dtype=dtype)
 
+
+
+# ----------------------------------------------------------------- metrics
+# One implementation for a network and for each row of a stack (gpunet.stack), so that
+# a stacked network's accuracy and cost are the single network's, operation for operation.
+def correct(backend: Backend, weights: Sequence[Array], biases: Sequence[Array], X: Array,
+            labels: Array) -> Array:
+    """0-d device array: how many rows of ``X`` the network ``weights``, ``biases``
+    classifies as ``labels`` (its most active output), in chunks of :data:`EVAL_CHUNK`."""
+    xp, total = backend.xp, None
+    for s in range(0, X.shape[0], EVAL_CHUNK):
+        out = feedforward(backend, weights, biases, X[s:s + EVAL_CHUNK])
+        hits = xp.sum(xp.argmax(out, axis=1) == labels[s:s + EVAL_CHUNK])
+        total = hits if total is None else total + hits
+    return total
+
+
+def total_cost(backend: Backend, cost: Cost, weights: Sequence[Array],
+               biases: Sequence[Array], X: Array, Y: Array, lmbda: float) -> Array:
+    """0-d device array: the mean cost over the rows plus the L2 term ``λ/(2n) Σ w²``
+    (chapter 3, eq. 85 and 86, ``network2.py``'s ``total_cost``)."""
+    xp, total, n = backend.xp, None, X.shape[0]
+    for s in range(0, n, EVAL_CHUNK):
+        c = cost.fn(feedforward(backend, weights, biases, X[s:s + EVAL_CHUNK]),
+                    Y[s:s + EVAL_CHUNK])
+        total = c if total is None else total + c
+    total = total / n
+    if lmbda:
+        total = total + 0.5 * (lmbda / n) * sum(xp.sum(w * w) for w in weights)
+    return total
+
+
+def fetch(backend: Backend, values: list[Array]) -> list[float]:
+    """Copy 0-d device metrics to the host in one transfer."""
+    if not values:
+        return []
+    xp = backend.xp
+    stacked = xp.stack([xp.asarray(v, dtype=xp.float64).reshape(()) for v in values])
+    return [float(v) for v in backend.to_host(stacked)]
 
 
 # ------------------------------------------------------------------ checks

@@ -41,7 +41,7 @@ from .engines.stacked import StackedSettings, select_stacked_engine, stacked_lay
 from .divergence import quiet_overflow
 from .history import History
 from .memory import check_network_fits
-from .network import EVAL_CHUNK, DTypeLike, InitName, Network
+from .network import DTypeLike, InitName, Network, correct, fetch, total_cost
 from .progress import Progress
 from .signals import interrupts_deferred, terminate_as_interrupt
 
@@ -436,27 +436,13 @@ class NetworkStack:
                            [b[k] for b in self._biases], a)
 
     def _correct(self, k: int, X: Array, labels: Array) -> Array:
-        xp, total = self.xp, None
-        for s in range(0, X.shape[0], EVAL_CHUNK):
-            out = self._forward(k, X[s:s + EVAL_CHUNK])
-            hits = xp.sum(xp.argmax(out, axis=1) == labels[s:s + EVAL_CHUNK])
-            total = hits if total is None else total + hits
-        return total
+        return correct(self.backend, [w[k] for w in self._weights],
+                       [b[k] for b in self._biases], X, labels)
 
     def _total_cost(self, k: int, X: Array, Y: Array, lmbda: float) -> Array:
-        xp, total, n = self.xp, None, X.shape[0]
-        for s in range(0, n, EVAL_CHUNK):
-            c = self.cost.fn(self._forward(k, X[s:s + EVAL_CHUNK]), Y[s:s + EVAL_CHUNK])
-            total = c if total is None else total + c
-        total = total / n
-        if lmbda:
-            total = total + 0.5 * (lmbda / n) * sum(xp.sum(w[k] * w[k]) for w in self._weights)
-        return total
+        return total_cost(self.backend, self.cost, [w[k] for w in self._weights],
+                          [b[k] for b in self._biases], X, Y, lmbda)
 
     def _fetch(self, values: list[Array]) -> list[float]:
         """Copy 0-d device metrics to the host in one transfer."""
-        if not values:
-            return []
-        xp = self.xp
-        stacked = xp.stack([xp.asarray(v, dtype=xp.float64).reshape(()) for v in values])
-        return [float(v) for v in self.backend.to_host(stacked)]
+        return fetch(self.backend, values)
