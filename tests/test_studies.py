@@ -182,3 +182,24 @@ def test_damaged_results_file_is_one_clear_error(tmp_path):
     bad = run_gpunet("reproduce", "--studies", "--quick", "--seeds", "2", "--device", "cpu",
                      "--out", tmp_path)
     assert bad.returncode == 2 and "--seeds must be at least 3" in bad.stderr
+
+
+def test_eta_is_chosen_over_the_seeds_every_eta_has():
+    """The book's η runs with more seeds (for best of three); choosing η must compare
+    the same seeds, or lucky extra seeds would pick it (here: 458 on all five seeds
+    against 450, but 430 on the three seeds every η has)."""
+    import dataclasses
+
+    plan = dataclasses.replace(quick_plan(3), headline_seeds=(0, 1, 2, 3, 4))
+
+    def correct(run, epoch, split):
+        if run.cost != "quadratic" or run.sizes != SMALL:
+            return 300
+        if run.eta == 3.0:
+            return 500 if run.seed >= 3 else 430
+        return 450
+
+    analysis = analyse(plan, _store(plan, correct), SIZES, "float32")
+    grid = analysis["cost"][SMALL]["grid"]["quadratic"]
+    assert grid[3.0].found == 5 and grid[6.0].found == 3
+    assert analysis["cost"][SMALL]["chosen"]["quadratic"] == 6.0

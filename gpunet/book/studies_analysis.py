@@ -74,12 +74,19 @@ def _diff(a: dict[int, float], b: dict[int, float]) -> Optional[Interval]:
 
 
 def choose_by_validation(settings: dict[float, Setting]) -> Optional[float]:
-    """The grid value whose mean final validation accuracy is highest (complete settings
-    only: a value with missing seeds is not chosen)."""
+    """The grid value whose mean final validation accuracy is highest, over the seeds
+    every value has (the book's own η has more seeds than its neighbours); complete
+    settings only: a value with missing seeds is not chosen."""
     complete = {v: s for v, s in settings.items() if s.found and not s.missing}
     if not complete:
         return None
-    return max(complete, key=lambda v: t_interval(list(complete[v].final("validation").values())).mean)
+    common = set.intersection(*(set(s.validation) for s in complete.values()))
+
+    def mean(v: float) -> float:
+        final = complete[v].final("validation")
+        return sum(final[seed] for seed in common) / len(common)
+
+    return max(complete, key=mean)
 
 
 def analyse(plan: Plan, store: dict[str, Any], sizes: dict[str, int],
