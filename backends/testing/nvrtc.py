@@ -48,7 +48,7 @@ KERNEL_DIR = Path(__file__).resolve().parent.parent / "kernels"
 #: Options every ``backends/kernels/*.cu`` file is compiled with (besides
 #: ``-DGPUNET_REAL=float`` or ``double``): the runtime loader's own, so CI compiles
 #: exactly what a GPU loads.
-from ..fused_sgd import RAW_MODULE_OPTIONS  # noqa: E402
+from ..fused_sgd import RAW_MODULE_OPTIONS as RAW_MODULE_OPTIONS  # noqa: E402 (re-exported)
 
 #: C types for the ``GPUNET_REAL`` macro of the ``.cu`` files, by NumPy dtype.
 REALS = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
