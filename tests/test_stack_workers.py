@@ -1,12 +1,19 @@
 """The stacked CPU engine over worker processes (gpunet/engines/stacked_workers.py).
 
 Results must not depend on the number of workers (bit for bit); a worker that fails or
-dies is a clear error that leaves the stack at its last completed epoch; workers never
-outlive training; a script without a ``__main__`` guard is not re-run in them.
+dies is a clear error that leaves the stack at its last completed epoch; workers ignore
+Ctrl-C and never outlive training; a script without a ``__main__`` guard is not re-run
+in them.
+
+The workers are loky's processes; loky starts them with multiprocessing's process
+objects, so ``multiprocessing.active_children()`` lists them.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -16,7 +23,6 @@ import pytest
 
 from gpunet import NetworkStack
 from gpunet.engines import stacked_workers
-from gpunet.engines.rows import FloatRows
 from gpunet.engines.stacked import StackedSettings
 from gpunet.engines.stacked_cpu import StackedCpuEngine
 from gpunet.engines.stacked_workers import (WORKERS_FROM, WorkerFailed,
@@ -81,38 +87,66 @@ def engine_and_data(small, K=4, workers=2, sizes=SIZES, n=None):
     return stack, engine, perms
 
 
+def workers_alive():
+    """The worker processes alive now (loky starts multiprocessing process objects)."""
+    return set(multiprocessing.active_children())
+
+
 def test_a_dead_worker_is_a_clear_error_and_the_stack_keeps_its_last_epoch(small):
-    stack, engine, perms = engine_and_data(small)
+    before = workers_alive()
+    stack, engine, perms = engine_and_data(small, K=4, workers=3)
     engine.train_epoch(perms)
     after_one = stack.parameters.copy()
-    engine.workers[0].process.kill()
-    engine.workers[0].process.wait()
-    with pytest.raises(WorkerFailed, match=r"stopped \(exit code -9\).*--workers 1"):
+    workers = workers_alive() - before
+    assert len(workers) == 2
+    os.kill(next(iter(workers)).pid, signal.SIGKILL)
+    with pytest.raises(WorkerFailed,
+                       match=r"stopped \(exit code \{SIGKILL\(-9\)\}\).*--workers 1"):
         engine.train_epoch(perms)
     np.testing.assert_array_equal(stack.parameters, after_one)
-    assert all(w.process.poll() is not None for w in engine.workers)
+    assert not any(w.is_alive() for w in workers)  # the other worker is stopped too
     with pytest.raises(WorkerFailed, match="--workers 1"):  # and again, not a raw error
         engine.train_epoch(perms)
+    np.testing.assert_array_equal(stack.parameters, after_one)
 
 
 def test_an_error_in_a_worker_comes_back_with_its_traceback(small):
-    (X, _), _ = small
-    worker = stacked_workers._Worker(
-        {"sizes": SIZES, "dtype": "float32", "cost": "NoSuchCost", "count": 1,
-         "mini_batch_size": 10, "eta": (1.0,), "lmbda": (0.0,)},
-        FloatRows(np.zeros((10, 784), np.float32), np.zeros((10, 10), np.float32)))
-    try:
-        worker.send(("epoch", np.zeros((1, 10)), np.zeros((1, 10), np.intp)))
-        with pytest.raises(WorkerFailed, match=r"(?s)worker process.*failed.*NoSuchCost"):
-            worker.receive()
-    finally:
-        worker.stop()
+    stack, engine, perms = engine_and_data(small)
+    before = stack.parameters.copy()
+    engine.setups[0]["cost"] = "NoSuchCost"  # the worker's group cannot be built
+    with pytest.raises(WorkerFailed,
+                       match=r"(?s)worker process.*failed:\n.*Traceback.*_train_group"
+                             r".*NoSuchCost"):
+        engine.train_epoch(perms)
+    np.testing.assert_array_equal(stack.parameters, before)
+
+
+def test_workers_ignore_ctrl_c(small):
+    """Ctrl-C reaches every process of the terminal's group: the workers go on (this
+    process decides what an interrupt means) and train exactly as before."""
+    reference, one_process, perms = engine_and_data(small, workers=1)
+    alive = workers_alive()
+    stack, engine, _ = engine_and_data(small, K=4, workers=3)
+    engine.train_epoch(perms)
+    workers = workers_alive() - alive
+    assert len(workers) == 2
+    for worker in workers:
+        os.kill(worker.pid, signal.SIGINT)
+    engine.train_epoch(perms)
+    engine.close()
+    one_process.train_epoch(perms)
+    one_process.train_epoch(perms)
+    np.testing.assert_array_equal(stack.parameters, reference.parameters)
+    assert not any(w.is_alive() for w in workers)
 
 
 def test_an_interrupt_stops_the_workers_and_keeps_the_last_epoch(small, monkeypatch):
+    alive = workers_alive()
     stack, engine, perms = engine_and_data(small)
     engine.train_epoch(perms)
     after_one = stack.parameters.copy()
+    workers = workers_alive() - alive
+    assert len(workers) == 1
 
     def interrupted(permutations):
         engine.local.stack.weights[0][...] = 0  # half-trained rows of this process's group
@@ -122,21 +156,22 @@ def test_an_interrupt_stops_the_workers_and_keeps_the_last_epoch(small, monkeypa
     with pytest.raises(KeyboardInterrupt):
         engine.train_epoch(perms)
     np.testing.assert_array_equal(stack.parameters, after_one)
-    assert all(w.process.poll() is not None for w in engine.workers)
+    assert not any(w.is_alive() for w in workers)
 
 
 def test_workers_stop_when_training_ends(small, monkeypatch):
-    engines = []
-    original = WorkerStackedCpuEngine.__init__
+    seen = []
+    alive = workers_alive()
+    original = WorkerStackedCpuEngine.train_epoch
 
-    def record(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        engines.append(self)
+    def record(self, permutations):
+        original(self, permutations)
+        seen.append(workers_alive() - alive)
 
-    monkeypatch.setattr(WorkerStackedCpuEngine, "__init__", record)
+    monkeypatch.setattr(WorkerStackedCpuEngine, "train_epoch", record)
     train(small, 3, epochs=1)
-    assert len(engines) == 1 and len(engines[0].workers) == 2
-    assert all(w.process.poll() is not None for w in engines[0].workers)
+    assert len(seen) == 1 and len(seen[0]) == 2
+    assert not any(w.is_alive() for w in seen[0])
 
 
 class FakeStack:
@@ -213,41 +248,55 @@ def blas_threads():
 def test_every_group_runs_blas_on_one_thread(small, workers, sizes):
     """As the single CPU engine: a book step's products are microseconds; and with
     workers busy on the other cores a second BLAS thread only competes with them, so
-    this process's group keeps to one even where its products are large."""
+    this process's group keeps to one even where its products are large, and so does
+    the worker's."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
     stack, engine, perms = engine_and_data(small, K=2, workers=workers, sizes=sizes, n=100)
     local = engine.local if workers > 1 else engine
     seen = []
     local.steps[0].append((lambda: seen.append(blas_threads()), ()))
     before = blas_threads()
     engine.train_epoch(perms)
+    in_worker = (engine.pools[0].submit(threadpoolctl.threadpool_info).result()
+                 if workers > 1 else [])
     engine.close()
     assert seen and all(s == {1} for s in seen), seen
     assert blas_threads() == before
+    assert {i["num_threads"] for i in in_worker if i["user_api"] == "blas"} <= {1}
+    assert workers == 1 or any(i["user_api"] == "blas" for i in in_worker), in_worker
 
 
-def test_a_worker_that_cannot_start_is_a_clear_error(small, monkeypatch):
-    monkeypatch.setattr(stacked_workers, "BOOTSTRAP", "import sys; sys.exit(3)")
+@pytest.fixture
+def dying_workers(tmp_path, monkeypatch):
+    """Workers whose Python exits (status 3) as it starts: a broken environment."""
+    (tmp_path / "sitecustomize.py").write_text("import os\nos._exit(3)\n")
+    monkeypatch.setitem(stacked_workers.ONE_BLAS_THREAD, "PYTHONPATH", str(tmp_path))
+
+
+def test_a_worker_that_dies_as_it_starts_is_a_clear_error(small, dying_workers):
     stack, engine, perms = engine_and_data(small)
     before = stack.parameters.copy()
-    with pytest.raises(WorkerFailed, match=r"stopped \(exit code 3\).*--workers 1"):
+    with pytest.raises(WorkerFailed, match=r"^a worker process of the stacked CPU engine "
+                                           r"stopped \(exit code \{EXIT\(3\)\}\).*"
+                                           r"--workers 1"):
         engine.train_epoch(perms)
     np.testing.assert_array_equal(stack.parameters, before)
 
 
-def test_the_cli_reports_a_failed_worker_in_one_line(monkeypatch, capsys):
+def test_the_cli_reports_a_failed_worker_in_one_line(dying_workers, capsys):
     from gpunet.cli import main
 
-    monkeypatch.setattr(stacked_workers, "BOOTSTRAP", "import sys; sys.exit(3)")
     code = main(["sweep", "--device", "cpu", "--epochs", "1", "--limit", "100",
                  "--seeds", "0-1", "--workers", "2"])
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith("gpunet: error: a worker process of the stacked CPU engine "
-                          "stopped (exit code 3)") and "--workers 1" in err
-    assert "Traceback" not in err
+                          "stopped (exit code {EXIT(3)})")
+    assert "--workers 1" in err and err.count("\n") == 1, err
 
 
 def test_a_worker_that_cannot_be_started_is_a_clear_error(small, monkeypatch):
     monkeypatch.setattr(stacked_workers.sys, "executable", "/nonexistent/python")
-    with pytest.raises(WorkerFailed, match="could not start a worker.*--workers 1"):
+    with pytest.raises(WorkerFailed,
+                       match="cannot start.*'/nonexistent/python'.*--workers 1"):
         engine_and_data(small)

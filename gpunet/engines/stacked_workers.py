@@ -3,7 +3,8 @@
 The networks of a stack never interact, so a stack can be cut into groups that train
 their epochs side by side, each with :class:`gpunet.engines.stacked_cpu.StackedCpuEngine`
 (the CPU engine's step, batched over the group). This process trains the first group;
-each other group trains in a worker process of its own.
+each other group trains in a worker process of a loky process pool (``loky``, the
+process pool of joblib and scikit-learn).
 
 Why processes and not threads: a step of the book's network is ~20 NumPy calls of a few
 microseconds each, and between calls Python holds the GIL. Two threads hand the GIL to
@@ -12,31 +13,40 @@ waiting (measured on the 2-core machine: 8 book networks in 2 threads 1.56-1.79 
 epoch, in 2 processes 1.28-1.47 s, interleaved in one run). Processes share nothing but
 their inputs and outputs.
 
-What crosses to a worker, over its stdin and stdout (pickle; no shared memory, so
-nothing is left behind in ``/dev/shm`` and a container's small ``/dev/shm`` is no
-limit): once, the group's settings and the training rows (:mod:`gpunet.engines.rows`; the
-worker keeps its own copy: MNIST's 8-bit codes are 39 MB); each epoch, the group's parameter rows and
-permutations in, the trained rows out (~100 KB a book network).
+Why loky (and not :mod:`multiprocessing` or a pool of our own): loky starts a worker as
+a fresh interpreter that is handed this process's ``sys.path`` and never runs the
+user's ``__main__``: its default start method leaves ``init_main_module`` off, so
+``loky.backend.spawn.get_preparation_data`` sends no ``init_main_from_path`` and the
+worker's ``prepare`` does not re-run the script (multiprocessing's spawn does, and its
+``loky_init_main`` method would). So a research script without an ``if __name__ ==
+"__main__":`` guard trains once, and the workers import the very gpunet this process
+runs. A worker that dies is noticed through its sentinel, whatever it was doing, and
+its exit code comes back. loky replaced a hand-written pool (``python -c``, pickles over
+stdin/stdout, a setup thread, a finalizer; 315 lines with the engine).
+
+Each group has a pool of one worker, so a group always trains in the same process,
+which keeps its engine and its copy of the training rows between epochs. What crosses
+(pickle through pipes; no shared memory, so nothing is left behind in ``/dev/shm`` and
+a container's small ``/dev/shm`` is no limit): with a group's first epoch, its settings
+and the training rows (:mod:`gpunet.engines.rows`; MNIST's 8-bit codes are 39 MB),
+sent by the pool's own thread while the worker starts; each epoch, the group's
+parameter rows and permutations in, the trained rows out (~100 KB a book network).
 
 Each network makes exactly the operations it makes in one group in this process, so
-results do not depend on the number of workers (bit for bit; tests/test_stack.py).
-
-Workers are started with ``python -c`` (never :mod:`multiprocessing`'s spawn, which
-re-imports the user's ``__main__``: a research script without an ``if __name__ ==
-"__main__":`` guard would train again in every worker), with this process's
-``sys.path``, BLAS on one thread, and Ctrl-C ignored (this process stops them).
+results do not depend on the number of workers (bit for bit; tests/test_stack_workers.py).
+Workers run BLAS on one thread and ignore Ctrl-C (this process stops them); a worker
+that fails or dies is one :class:`WorkerFailed` that names ``--workers 1``.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
-import subprocess
+import re
+import signal
 import sys
-import threading
-import traceback
 import weakref
-from typing import TYPE_CHECKING, Any, BinaryIO, Optional, Sequence, cast
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Optional, cast
 
 import numpy as np
 
@@ -97,11 +107,8 @@ class GroupRows:
         return self.count
 
 
-#: A worker's program: this process's ``sys.path`` first (so it imports the very gpunet
-#: this process runs, installed or from a checkout), then the loop.
-BOOTSTRAP = ("import os, sys; "
-             "sys.path[:0] = os.environ['GPUNET_WORKER_PATH'].split(os.pathsep); "
-             "from gpunet.engines.stacked_workers import worker_main; worker_main()")
+#: What a failure message tells the user to do instead.
+ONE_PROCESS = "Train in one process with --workers 1 (NetworkStack.SGD(..., workers=1))."
 
 
 class WorkerFailed(RuntimeError):
@@ -117,6 +124,12 @@ class WorkerStackedCpuEngine:
                  settings: "StackedSettings", workers: int) -> None:
         import dataclasses
 
+        from loky import ProcessPoolExecutor
+
+        if not (sys.executable and os.access(sys.executable, os.X_OK)):
+            raise WorkerFailed(
+                f"a worker process of the stacked CPU engine cannot start: this "
+                f"process's Python ({sys.executable!r}) cannot be run. {ONE_PROCESS}")
         K = len(stack)
         workers = max(1, min(workers, K))
         bounds = [K * i // workers for i in range(workers + 1)]
@@ -125,24 +138,29 @@ class WorkerStackedCpuEngine:
         # The training rows once for every group (MNIST: 8-bit codes, 39 MB, which is
         # also what crosses to each worker). The local group's engine checks the stack
         # (NumPy, the book's costs) before any worker starts.
-        data = training_rows(X, Y, np.dtype(stack.dtype))
+        self.data: Optional[Rows] = training_rows(X, Y, np.dtype(stack.dtype))
         a, b = self.groups[0]
         self.local = StackedCpuEngine(
             cast(Any, GroupRows(stack, a, b)), X, Y,
             dataclasses.replace(settings, eta=settings.eta[a:b], lmbda=settings.lmbda[a:b]),
-            data)
-        self.workers: list[_Worker] = []
-        self._finalizer = weakref.finalize(self, _stop_all, self.workers)
-        try:
-            for a, b in self.groups[1:]:
-                self.workers.append(_Worker({
-                    "sizes": list(stack.sizes), "dtype": np.dtype(stack.dtype).name,
-                    "cost": stack.cost.__name__, "count": b - a,
-                    "mini_batch_size": settings.mini_batch_size,
-                    "eta": settings.eta[a:b], "lmbda": settings.lmbda[a:b]}, data))
-        except BaseException:
-            self.close()
-            raise
+            self.data)
+        # What a worker needs to build its group's engine (with the rows, in its first
+        # task).
+        self.setups = [{"sizes": list(stack.sizes), "dtype": np.dtype(stack.dtype).name,
+                        "cost": stack.cost.__name__, "count": d - c,
+                        "mini_batch_size": settings.mini_batch_size,
+                        "eta": settings.eta[c:d], "lmbda": settings.lmbda[c:d]}
+                       for c, d in self.groups[1:]]
+        # One pool of one worker per group: a group always trains in the same worker,
+        # which keeps its engine and rows. (One pool of many would hand any task to any
+        # worker, so every worker would need the rows at its start, and loky writes a
+        # worker's start-up data while the worker starts: they would start one after
+        # another, and a worker that died at its start would leave this process
+        # waiting on the pipe for ever.) The workers start with the first epoch.
+        self.pools = [ProcessPoolExecutor(max_workers=1, initializer=_start_worker,
+                                          env=dict(ONE_BLAS_THREAD))
+                      for _ in self.setups]
+        self._finalizer = weakref.finalize(self, _stop, self.pools)
 
     def train_epoch(self, permutations: np.ndarray) -> None:
         """One epoch of every group: the workers' groups start first, then this
@@ -153,103 +171,77 @@ class WorkerStackedCpuEngine:
         a, b = self.groups[0]
         before = params[a:b].copy()
         try:
-            for worker, (c, d) in zip(self.workers, self.groups[1:]):
-                worker.send(("epoch", np.ascontiguousarray(params[c:d]),
-                             np.ascontiguousarray(permutations[c:d])))
+            if not self._finalizer.alive:
+                raise WorkerFailed(f"the worker processes of the stacked CPU engine were "
+                                   f"stopped (a failure, or close()). {ONE_PROCESS}")
+            tasks = [_submit(pool, setup, self.data, np.ascontiguousarray(params[c:d]),
+                             np.ascontiguousarray(permutations[c:d]))
+                     for pool, setup, (c, d) in zip(self.pools, self.setups, self.groups[1:])]
+            self.data = None  # the workers keep their copies
             with one_blas_thread():  # as in the workers: every core is busy
                 self.local.train_epoch(permutations[a:b])
-            trained = [worker.receive() for worker in self.workers]
+            trained = [_result(task) for task in tasks]
         except BaseException:
             params[a:b] = before  # the stack stays at the last completed epoch
             self.close()
             raise
-        for rows, (a, b) in zip(trained, self.groups[1:]):
-            params[a:b] = rows
+        for rows, (c, d) in zip(trained, self.groups[1:]):
+            params[c:d] = rows
 
     def close(self) -> None:
         """Stop the workers (idempotent); the engine cannot train after this."""
         self._finalizer()
 
 
-class _Worker:
-    """One worker process and its pipes."""
-
-    def __init__(self, setup: dict[str, Any], data: Rows) -> None:
-        env = dict(os.environ, **ONE_BLAS_THREAD,
-                   GPUNET_WORKER_PATH=os.pathsep.join(p for p in sys.path if p))
-        try:
-            self.process = subprocess.Popen([sys.executable, "-c", BOOTSTRAP],
-                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                            env=env)
-        except OSError as error:
-            raise WorkerFailed(
-                f"could not start a worker process of the stacked CPU engine with "
-                f"{sys.executable!r}: {error}. Train in one process with --workers 1 "
-                f"(NetworkStack.SGD(..., workers=1)).") from None
-        # The setup (the training rows: 39 MB for MNIST) is written while the worker
-        # starts (~0.3 s of imports) and this process trains its first group.
-        self._setup_error: Optional[BaseException] = None
-        self._setup = threading.Thread(target=self._send_setup, args=(setup, data),
-                                       name="gpunet-worker-setup", daemon=True)
-        self._setup.start()
-
-    def _send_setup(self, setup: dict[str, Any], data: Rows) -> None:
-        try:
-            self._write(("setup", setup, data))
-        except BaseException as error:  # raised again by the next send
-            self._setup_error = error
-
-    def send(self, message: Any) -> None:
-        self._setup.join()
-        if self._setup_error is not None:
-            raise self._setup_error
-        self._write(message)
-
-    def _write(self, message: Any) -> None:
-        try:
-            assert self.process.stdin is not None
-            pickle.dump(message, self.process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            self.process.stdin.flush()
-        except (OSError, ValueError):  # a broken or (after stop) closed pipe
-            raise self._died() from None
-
-    def receive(self) -> Any:
-        try:
-            assert self.process.stdout is not None
-            kind, payload = pickle.load(self.process.stdout)
-        except (EOFError, OSError, pickle.UnpicklingError):
-            raise self._died() from None
-        if kind == "error":
-            raise WorkerFailed(f"a worker process of the stacked CPU engine failed:\n"
-                               f"{payload}")
-        return payload
-
-    def _died(self) -> WorkerFailed:
-        code = self.process.poll()
-        if code is None:
-            self.process.kill()
-            code = self.process.wait()
-        return WorkerFailed(
-            f"a worker process of the stacked CPU engine stopped (exit code {code}); "
-            f"its error, if any, is above. Train in one process with --workers 1 "
-            f"(NetworkStack.SGD(..., workers=1)).")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        self._setup.join()  # its write fails now that the worker is gone
-        for pipe in (self.process.stdin, self.process.stdout):
-            if pipe is not None:
-                try:
-                    pipe.close()
-                except OSError:
-                    pass
+def _stop(pools: list[Any]) -> None:
+    for pool in pools:
+        pool.shutdown(wait=True, kill_workers=True)
 
 
-def _stop_all(workers: Sequence[_Worker]) -> None:
-    for worker in workers:
-        worker.stop()
+def _submit(pool: Any, *task: Any) -> "Future[np.ndarray]":
+    """A group's epoch handed to its worker (the first one starts the worker)."""
+    from loky import BrokenProcessPool
+
+    try:
+        return cast("Future[np.ndarray]", pool.submit(_train_group, *task))
+    except BrokenProcessPool as error:
+        raise _stopped(error) from None
+    except OSError as error:  # no process could be made (fork_exec)
+        raise WorkerFailed(
+            f"a worker process of the stacked CPU engine could not start: {error}. "
+            f"{ONE_PROCESS}") from None
+
+
+def _result(task: "Future[np.ndarray]") -> np.ndarray:
+    """A worker's trained rows, or its failure as one :class:`WorkerFailed`."""
+    from loky import BrokenProcessPool
+
+    try:
+        return task.result()
+    except BrokenProcessPool as error:  # the worker died (or could not start)
+        raise _stopped(error) from None
+    except Exception as error:  # raised in the worker: loky attaches its traceback
+        raise WorkerFailed(f"a worker process of the stacked CPU engine failed:\n"
+                           f"{error.__cause__ or repr(error)}") from None
+
+
+def _stopped(error: BaseException) -> WorkerFailed:
+    """A dead worker, with the exit code loky saw (e.g. ``{SIGKILL(-9)}``)."""
+    codes = re.search(r"exit codes of the workers are (\{.*?\})", str(error))
+    how = f"exit code {codes.group(1)}" if codes else "the pool broke: " + str(error)
+    return WorkerFailed(
+        f"a worker process of the stacked CPU engine stopped ({how}); its error, if "
+        f"any, is above. {ONE_PROCESS}")
+
+
+# ---------------------------------------------------------------- in a worker process
+#: The worker's group: its engine and the stack that engine trains.
+_group: Optional[tuple[StackedCpuEngine, "_WorkerStack"]] = None
+
+
+def _start_worker() -> None:
+    """A worker's start: Ctrl-C is for this process, which stops the workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _WorkerStack:
@@ -273,43 +265,26 @@ class _WorkerStack:
         return self.count
 
 
-def worker_main(stdin: Optional[BinaryIO] = None, stdout: Optional[BinaryIO] = None) -> None:
-    """A worker's loop: set up a group's engine, then train an epoch per message."""
-    import signal
-
+def _train_group(setup: dict[str, Any], data: Optional[Rows], params: np.ndarray,
+                 permutations: np.ndarray) -> np.ndarray:
+    """A worker's task: one epoch of its group from ``params``; the first task brings
+    the training rows, and the group's engine is built then."""
+    global _group
     from .stacked import StackedSettings
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops its workers
-    if stdin is None or stdout is None:
-        stdin = sys.stdin.buffer
-        # The pipe to the parent is this process's stdout; anything else printing there
-        # (a warning) goes to stderr instead.
-        stdout = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    engine: Optional[StackedCpuEngine] = None
-    stack: Optional[_WorkerStack] = None
-    while True:
-        try:
-            message = pickle.load(stdin)
-        except EOFError:
-            return
-        try:
-            if message[0] == "setup":
-                _, setup, data = message
-                stack = _WorkerStack(setup)
-                settings = StackedSettings(
-                    epochs=1, mini_batch_size=setup["mini_batch_size"],
-                    eta=tuple(setup["eta"]), lmbda=tuple(setup["lmbda"]), verbose=False)
-                n = data.n  # X and Y only give the number of examples when data is given
-                engine = StackedCpuEngine(cast(Any, stack), np.empty((n, 0)),
-                                          np.empty((n, 0)), settings, data)
-                continue
-            _, params, permutations = message
-            assert engine is not None and stack is not None
-            stack.parameters[...] = params
-            engine.train_epoch(permutations)
-            reply: tuple[str, Any] = ("done", stack.parameters)
-        except Exception:
-            reply = ("error", traceback.format_exc())
-        pickle.dump(reply, stdout, protocol=pickle.HIGHEST_PROTOCOL)
-        stdout.flush()
+    if data is not None:
+        stack = _WorkerStack(setup)
+        settings = StackedSettings(
+            epochs=1, mini_batch_size=setup["mini_batch_size"],
+            eta=tuple(setup["eta"]), lmbda=tuple(setup["lmbda"]), verbose=False)
+        n = data.n  # X and Y only give the number of examples when data is given
+        _group = (StackedCpuEngine(cast(Any, stack), np.empty((n, 0)), np.empty((n, 0)),
+                                   settings, data), stack)
+    if _group is None:
+        raise RuntimeError("this worker has no group: it was restarted after its first "
+                           "task")
+    engine, stack = _group
+    trained: np.ndarray = stack.parameters  # NumPy: the worker's stack is on the CPU
+    trained[...] = params
+    engine.train_epoch(permutations)
+    return trained
