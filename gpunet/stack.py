@@ -18,9 +18,7 @@ float64 the same parameters to rounding).
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import time
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union, cast
 
 import numpy as np
@@ -38,12 +36,10 @@ from .backprop import feedforward
 from .costs import Cost, CrossEntropyCost, get_cost
 from .datasets import Examples, sgd_data
 from .engines.stacked import StackedSettings, select_stacked_engine, stacked_layers
-from .divergence import quiet_overflow
 from .history import History
 from .memory import check_network_fits
-from .network import DTypeLike, InitName, Network, correct, fetch, total_cost
-from .progress import Progress
-from .signals import interrupts_deferred, terminate_as_interrupt
+from .network import DTypeLike, InitName, Network
+from . import training
 
 if TYPE_CHECKING:
     from .checkpoint import CheckpointWriter
@@ -254,168 +250,23 @@ class NetworkStack:
              seconds: Optional[list[float]] = None,
              checkpoint: Optional["CheckpointWriter"] = None,
              progress: bool = False) -> list[History]:
-        """The epochs, as :func:`gpunet.training.run_sgd` runs them for one network.
+        """The epochs: :func:`gpunet.training.run_epochs`, the loop of
+        :meth:`gpunet.Network.SGD`, with the stack as its K rows (:class:`StackRows`).
 
         Epochs ``start_epoch`` to ``settings.epochs - 1`` run; a resumed run passes the
-        earlier epochs' ``histories``, ``diverged`` networks and epoch ``seconds``."""
-        X, Y = self.backend.asarray(train.X, self.dtype), self.backend.asarray(train.Y, self.dtype)
-        engine = select_stacked_engine(self, X, Y, settings)
-        held = checkpoint.hold() if checkpoint is not None else contextlib.nullcontext()
-        try:
-            with held, terminate_as_interrupt():  # SIGTERM keeps the epochs as Ctrl-C does
-                return self._epochs(engine, train, evaluation, settings, X, Y, start_epoch,
-                                    histories, diverged, seconds, checkpoint, progress)
-        finally:
-            close = getattr(engine, "close", None)  # engines with worker processes
-            if close is not None:
-                close()
-
-    def _epochs(self, engine: Any, train: Examples, evaluation: Optional[Examples],
-                settings: StackedSettings, X: Array, Y: Array, start_epoch: int,
-                histories: Optional[list[History]], diverged: Optional[dict[int, int]],
-                seconds: Optional[list[float]], checkpoint: Optional["CheckpointWriter"],
-                progress: bool) -> list[History]:
-        """Train and measure epoch by epoch with ``engine`` (see :meth:`_run`).
-
-        As :func:`gpunet.training.run_sgd` for one network: the parameters and the
-        generators at the last epoch boundary are kept, and Ctrl-C or SIGTERM inside an
-        epoch puts every network back there (``self.histories`` holds the completed
-        epochs; the checkpoint, if any, is written after every epoch). With the
-        metrics, one flag per network says whether its parameters are all finite (same
-        single copy to the host); a network that diverged (:mod:`gpunet.divergence`)
-        goes back to its last finite epoch and stays there, its records from then on
-        are ``{"epoch", "train_seconds", "diverged": True}`` (not added to its
-        history), ``self.diverged[k]`` is the epoch it diverged in, and the others go on.
+        earlier epochs' ``histories``, ``diverged`` networks and epoch ``seconds``. As
+        for one network: Ctrl-C or SIGTERM inside an epoch puts every network back at
+        the last epoch boundary (``self.histories`` holds the completed epochs; the
+        checkpoint, if any, is written after every epoch). A network that diverged
+        (:mod:`gpunet.divergence`) goes back to its last finite epoch and stays there,
+        its records from then on are ``{"epoch", "train_seconds", "diverged": True}``
+        (not added to its history), ``self.diverged[k]`` is the epoch it diverged in,
+        and the others go on.
         """
-        from .checkpoint import labels_fingerprint
-
-        asarray, K = self.backend.asarray, len(self)
-        n = len(train)
-        if settings.monitor_evaluation:
-            assert evaluation is not None  # checked by SGD
-            X_eval, Y_eval = asarray(evaluation.X, self.dtype), asarray(evaluation.Y, self.dtype)
-            labels_eval = asarray(evaluation.labels)
-        if settings.monitor_training_accuracy:
-            labels_train = asarray(train.labels)
-
-        name = f"stacked-{engine.name}"
-        if histories is None:
-            histories = [History(engine=name) for _ in range(K)]
-        for history in histories:
-            history.engine = name
-        self.histories, self.diverged = histories, dict(diverged or {})
-        epoch_seconds = list(seconds or [])
-        data_info = {"n_train": n, "labels_sha256": labels_fingerprint(train),
-                     "n_evaluation": None if evaluation is None else len(evaluation)}
-        saved = self.xp.empty_like(self._parameters)  # the last epoch boundary
-        saved[...] = self._parameters
-        saved_rngs = [rng.bit_generator.state for rng in self.rngs]
-        written = -1
-
-        def write_checkpoint(epochs_done: int) -> None:
-            nonlocal written
-            if checkpoint is not None and written != epochs_done:
-                checkpoint.write_stack(self, settings, epochs_done, histories,
-                                       self.diverged, epoch_seconds, data_info, saved_rngs,
-                                       saved)
-                written = epochs_done
-
-        bar = Progress(settings.epochs, n, engine, first_epoch=start_epoch) if progress else None
-        try:
-            for j in range(start_epoch, settings.epochs):
-                if bar is not None:
-                    bar.start_epoch(j)
-                saved_rngs = self._epoch(j, engine, settings, histories, saved, saved_rngs,
-                                         n, X, Y, evaluation,
-                                         X_eval if settings.monitor_evaluation else None,
-                                         Y_eval if settings.monitor_evaluation else None,
-                                         labels_eval if settings.monitor_evaluation else None,
-                                         labels_train if settings.monitor_training_accuracy
-                                         else None, epoch_seconds, bar, write_checkpoint)
-        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: back to the last completed epoch
-            if bar is not None:
-                bar.close()
-            with interrupts_deferred():
-                self._parameters[...] = saved
-                for rng, state in zip(self.rngs, saved_rngs):
-                    rng.bit_generator.state = state
-                write_checkpoint(len(epoch_seconds))
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
-        return histories
-
-    def _epoch(self, j: int, engine: Any, settings: StackedSettings,
-               histories: list[History], saved: Array, saved_rngs: list[Mapping[str, Any]],
-               n: int, X: Array, Y: Array, evaluation: Optional[Examples], X_eval: Any,
-               Y_eval: Any, labels_eval: Any, labels_train: Any,
-               epoch_seconds: list[float], bar: Optional[Progress],
-               write_checkpoint: Callable[[int], None]) -> list[Mapping[str, Any]]:
-        """Epoch ``j`` of every network, measured, committed and checkpointed; returns
-        the generators' states at its end (the new epoch boundary)."""
-        backend, K, xp = self.backend, len(self), self.xp
-        start = time.perf_counter()
-        with quiet_overflow():  # divergence is reported below, once per network
-            engine.train_epoch(np.stack([rng.permutation(n) for rng in self.rngs]))
-            backend.synchronize()
-        seconds = time.perf_counter() - start
-        if bar is not None:
-            bar.end_epoch(seconds)
-
-        finite_flags = xp.isfinite(self._parameters).all(axis=1)
-        names: list[str] = ["finite"]
-        values: list[Array] = [finite_flags[k] for k in range(K)]  # K per name, one copy
-        metrics: tuple[tuple[str, bool, Callable[[int], Array]], ...] = (
-            ("training_cost", settings.monitor_training_cost,
-             lambda k: self._total_cost(k, X, Y, settings.lmbda[k])),
-            ("training_correct", settings.monitor_training_accuracy,
-             lambda k: self._correct(k, X, labels_train)),
-            ("evaluation_cost", settings.monitor_evaluation_cost,
-             lambda k: self._total_cost(k, X_eval, Y_eval, settings.lmbda[k])),
-            ("evaluation_correct", settings.monitor_evaluation_accuracy,
-             lambda k: self._correct(k, X_eval, labels_eval)),
-        )
-        with quiet_overflow():  # a diverged network's metrics are NaN, and unused
-            for name, wanted, metric in metrics:
-                if wanted:
-                    names.append(name)
-                    values.extend(metric(k) for k in range(K))
-            fetched = self._fetch(values)
-        for k in range(K):
-            if fetched[k] != 1.0:
-                self.diverged.setdefault(k, j)
-        records = []
-        with interrupts_deferred():  # the epoch is complete: commit it whole
-            for k in self.diverged:  # back to its last finite epoch, and it stays there
-                self._parameters[k] = saved[k]
-                self.rngs[k].bit_generator.state = saved_rngs[k]
-            saved[...] = self._parameters
-            for k in range(K):
-                record: dict[str, Any] = {"epoch": j, "train_seconds": seconds}
-                if k in self.diverged:
-                    record["diverged"] = True
-                    records.append(record)
-                    continue
-                for i, name in enumerate(names[1:], 1):
-                    value = fetched[i * K + k]
-                    record[name] = int(round(value)) if name.endswith("correct") else value
-                if settings.monitor_training_accuracy:
-                    record["training_total"] = n
-                if settings.monitor_evaluation_accuracy:
-                    # not None: asserted above whenever evaluation is monitored
-                    record["evaluation_total"] = len(evaluation)  # type: ignore[arg-type]
-                histories[k].append(record)
-                records.append(record)
-            epoch_seconds.append(seconds)
-            states = [rng.bit_generator.state for rng in self.rngs]
-        saved_rngs[:] = states  # the boundary the checkpoint writes
-        write_checkpoint(j + 1)
-        if settings.verbose:
-            print(self.epoch_line(records), flush=True)
-        if settings.callback is not None:
-            settings.callback(records)
-        return states
+        return training.run_epochs(StackRows(self), train, evaluation, settings,
+                                   start_epoch=start_epoch, histories=histories,
+                                   diverged=diverged, seconds=seconds, checkpoint=checkpoint,
+                                   progress=progress)
 
     @staticmethod
     def epoch_line(records: list[dict[str, Any]]) -> str:
@@ -435,14 +286,50 @@ class NetworkStack:
         return feedforward(self.backend, [w[k] for w in self._weights],
                            [b[k] for b in self._biases], a)
 
-    def _correct(self, k: int, X: Array, labels: Array) -> Array:
-        return correct(self.backend, [w[k] for w in self._weights],
-                       [b[k] for b in self._biases], X, labels)
 
-    def _total_cost(self, k: int, X: Array, Y: Array, lmbda: float) -> Array:
-        return total_cost(self.backend, self.cost, [w[k] for w in self._weights],
-                          [b[k] for b in self._biases], X, Y, lmbda)
+class StackRows:
+    """A :class:`NetworkStack` as the training loop's K rows
+    (:class:`gpunet.training.Rows`): the stacked engines, each network's generator,
+    the stack's epoch line and ``callback(records)``, the stack checkpoint, and a
+    diverged network left at its last finite epoch while the others go on."""
 
-    def _fetch(self, values: list[Array]) -> list[float]:
-        """Copy 0-d device metrics to the host in one transfer."""
-        return fetch(self.backend, values)
+    stop_on_divergence = False
+
+    def __init__(self, stack: NetworkStack) -> None:
+        self.stack = stack
+        self.backend, self.cost, self.dtype = stack.backend, stack.cost, stack.dtype
+
+    @property
+    def parameters(self) -> Array:
+        return self.stack.parameters
+
+    def rngs(self) -> list[np.random.Generator]:
+        return self.stack.rngs
+
+    def layers(self, k: int) -> tuple[list[Array], list[Array]]:
+        return ([w[k] for w in self.stack.weights], [b[k] for b in self.stack.biases])
+
+    def select_engine(self, X: Array, Y: Array, settings: Any) -> Any:
+        return select_stacked_engine(self.stack, X, Y, settings)
+
+    def permutations(self, n: int) -> np.ndarray:
+        return np.stack([rng.permutation(n) for rng in self.stack.rngs])
+
+    def history_engine(self, engine: Any) -> str:
+        return f"stacked-{engine.name}"
+
+    def begin(self, histories: list[History], diverged: dict[int, int]) -> None:
+        self.stack.histories, self.stack.diverged = histories, diverged
+
+    def write_checkpoint(self, writer: "CheckpointWriter", settings: Any, epochs_done: int,
+                         histories: list[History], diverged: Mapping[int, int],
+                         seconds: list[float], data: dict[str, Any],
+                         rng_states: list[Mapping[str, Any]], parameters: Array) -> None:
+        writer.write_stack(self.stack, settings, epochs_done, histories, diverged, seconds,
+                           data, rng_states, parameters)
+
+    def report(self, records: list[dict[str, Any]], settings: Any) -> None:
+        if settings.verbose:
+            print(NetworkStack.epoch_line(records), flush=True)
+        if settings.callback is not None:
+            settings.callback(records)

@@ -1,4 +1,4 @@
-"""The epochs of ``Network.SGD``: shuffles, engine steps, metrics, history, checkpoints.
+"""The epochs of ``Network.SGD`` and ``NetworkStack.SGD``: one loop for K ≥ 1 networks.
 
 Chapter 1's stochastic gradient descent ("Learning with gradient descent"): each epoch
 shuffles the training data, cuts it into mini-batches and takes a gradient step on each;
@@ -17,10 +17,20 @@ epoch, so the network, its ``history`` and the checkpoint agree, and resuming gi
 exactly the uninterrupted run.
 
 Divergence (:mod:`gpunet.divergence`) is found from the epoch's own metrics copy: with
-the monitored metrics the device computes one flag, "every parameter is finite", and
-the same single transfer brings it to the host. An epoch whose parameters are not
-finite is not committed: the network goes back to the last finite epoch (checkpoint
-brought up to it) and :class:`~gpunet.divergence.DivergenceError` says why.
+the monitored metrics the device computes one flag per network, "every parameter is
+finite", and the same single transfer brings it to the host. An epoch whose parameters
+are not finite is not committed for that network: it goes back to its last finite
+epoch. A single network then stops (checkpoint brought up to it) and
+:class:`~gpunet.divergence.DivergenceError` says why; in a stack
+(:class:`gpunet.NetworkStack`) it stays there and the others go on.
+
+The loop sees its networks through :class:`Rows`: K rows of parameters (a network's
+``(P,)`` buffer is its one row, a stack's ``(K, P)`` array has K), one host generator
+per row, the engine that trains them all, and the few things that differ between one
+network and a stack (its history or histories, its checkpoint layout, its printed
+line). :class:`NetworkRows` is ``Network``'s; ``NetworkStack``'s is in
+:mod:`gpunet.stack`. The engines' per-step code is untouched by this loop: it calls
+``engine.train_epoch`` once per epoch, as before.
 """
 
 from __future__ import annotations
@@ -28,18 +38,118 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Protocol, Sequence, Union
+
+import numpy as np
 
 from .datasets import Examples
 from .divergence import DivergenceError, quiet_overflow
-from .engines import TrainingSettings, select_engine
+from .engines import Engine, TrainingSettings, select_engine
 from .history import History
 from .progress import Progress
 from .signals import interrupts_deferred, terminate_as_interrupt
 
 if TYPE_CHECKING:
+    from .backends import Array, Backend
     from .checkpoint import CheckpointWriter
+    from .costs import Cost
+    from .engines.stacked import StackedSettings
     from .network import Network
+
+Settings = Union[TrainingSettings, "StackedSettings"]
+"""What the loop reads of either settings type: the epochs, the monitors, ``lmbda`` (one
+number, or one per network), ``verbose`` and ``callback``."""
+
+
+class Rows(Protocol):
+    """K networks of one shape as the training loop sees them."""
+
+    backend: "Backend"
+    cost: "Cost"
+    dtype: Any
+    #: whether a network's divergence ends the run (one network) or only its own
+    #: training (a stack: the others go on)
+    stop_on_divergence: bool
+
+    @property
+    def parameters(self) -> "Array":
+        """The ``(P,)`` or ``(K, P)`` device parameters the engine trains."""
+
+    def rngs(self) -> list[np.random.Generator]:
+        """Row ``k``'s host generator: its shuffles, and its state in a checkpoint."""
+
+    def layers(self, k: int) -> tuple[Sequence["Array"], Sequence["Array"]]:
+        """Row ``k``'s weights and biases (views of :attr:`parameters`), for its metrics."""
+
+    def select_engine(self, X: "Array", Y: "Array", settings: Any) -> Engine:
+        """The engine that trains every row (its ``train_epoch`` takes
+        :meth:`permutations`)."""
+
+    def permutations(self, n: int) -> np.ndarray:
+        """The epoch's shuffles, drawn from each row's generator, as the engine takes them."""
+
+    def history_engine(self, engine: Engine) -> str:
+        """The engine's name as the histories record it."""
+
+    def begin(self, histories: list[History], diverged: dict[int, int]) -> None:
+        """The histories and diverged rows of the run now starting, reachable from the
+        model while they grow (and after an interruption)."""
+
+    def write_checkpoint(self, writer: "CheckpointWriter", settings: Any, epochs_done: int,
+                         histories: list[History], diverged: Mapping[int, int],
+                         seconds: list[float], data: dict[str, Any],
+                         rng_states: list[Mapping[str, Any]], parameters: "Array") -> None:
+        """The run's state at the epoch boundary ``epochs_done``, in this model's layout."""
+
+    def report(self, records: list[dict[str, Any]], settings: Any) -> None:
+        """The epoch's line (``verbose``) and ``callback``, as this model's SGD promises."""
+
+
+class NetworkRows:
+    """One :class:`gpunet.Network` as the loop's one row: the engines of
+    :func:`gpunet.engines.select_engine`, the book's epoch lines, ``callback(record)``,
+    the single-network checkpoint, and divergence as an error."""
+
+    stop_on_divergence = True
+
+    def __init__(self, net: "Network") -> None:
+        self.net = net
+        self.backend, self.cost, self.dtype = net.backend, net.cost, net.dtype
+
+    @property
+    def parameters(self) -> "Array":
+        return self.net.parameters
+
+    def rngs(self) -> list[np.random.Generator]:
+        return [self.net.rng]
+
+    def layers(self, k: int) -> tuple[Sequence["Array"], Sequence["Array"]]:
+        return self.net.weights, self.net.biases
+
+    def select_engine(self, X: "Array", Y: "Array", settings: Any) -> Engine:
+        return select_engine(self.net, X, Y, settings)
+
+    def permutations(self, n: int) -> np.ndarray:
+        return self.net.rng.permutation(n)
+
+    def history_engine(self, engine: Engine) -> str:
+        return engine.name
+
+    def begin(self, histories: list[History], diverged: dict[int, int]) -> None:
+        self.net.history = histories[0]
+
+    def write_checkpoint(self, writer: "CheckpointWriter", settings: Any, epochs_done: int,
+                         histories: list[History], diverged: Mapping[int, int],
+                         seconds: list[float], data: dict[str, Any],
+                         rng_states: list[Mapping[str, Any]], parameters: "Array") -> None:
+        writer.write(self.net, settings, epochs_done, histories[0], data, rng_states[0],
+                     parameters)
+
+    def report(self, records: list[dict[str, Any]], settings: Any) -> None:
+        if settings.verbose:
+            print(History.book_lines(records[0]), flush=True)
+        if settings.callback is not None:
+            settings.callback(records[0])
 
 
 def run_sgd(net: "Network", train: Examples, evaluation: Optional[Examples],
@@ -57,128 +167,199 @@ def run_sgd(net: "Network", train: Examples, evaluation: Optional[Examples],
     epoch, and the interrupt propagates; on divergence the same, then
     :class:`~gpunet.divergence.DivergenceError`.
     """
+    (result,) = run_epochs(NetworkRows(net), train, evaluation, settings,
+                           start_epoch=start_epoch,
+                           histories=None if history is None else [history],
+                           checkpoint=checkpoint, progress=progress)
+    return result
+
+
+def run_epochs(rows: Rows, train: Examples, evaluation: Optional[Examples],
+               settings: Settings, *, start_epoch: int = 0,
+               histories: Optional[list[History]] = None,
+               diverged: Optional[dict[int, int]] = None,
+               seconds: Optional[list[float]] = None,
+               checkpoint: Optional["CheckpointWriter"] = None,
+               progress: bool = False) -> list[History]:
+    """Train every row of ``rows`` on checked data as ``settings`` say; return one
+    history per row.
+
+    Epochs ``start_epoch`` to ``settings.epochs - 1`` run; a resumed run passes the
+    earlier epochs' ``histories`` (and, for a stack, its ``diverged`` rows and epoch
+    ``seconds``). The checkpoint, if any, is locked for the run and written after every
+    epoch; SIGTERM raises as Ctrl-C does, and either puts every row back at the last
+    completed epoch before it propagates.
+    """
     held = checkpoint.hold() if checkpoint is not None else contextlib.nullcontext()
     with held, terminate_as_interrupt():
-        return _run_sgd(net, train, evaluation, settings, start_epoch, history, checkpoint,
-                        progress)
+        return _run_epochs(rows, train, evaluation, settings, start_epoch, histories,
+                           diverged, seconds, checkpoint, progress)
 
 
-def _run_sgd(net: "Network", train: Examples, evaluation: Optional[Examples],
-             settings: TrainingSettings, start_epoch: int, history: Optional[History],
-             checkpoint: Optional["CheckpointWriter"], progress: bool) -> History:
-    """:func:`run_sgd` with the checkpoint locked and SIGTERM raising an interrupt."""
+def _run_epochs(rows: Rows, train: Examples, evaluation: Optional[Examples],
+                settings: Settings, start_epoch: int, histories: Optional[list[History]],
+                diverged: Optional[dict[int, int]], seconds: Optional[list[float]],
+                checkpoint: Optional["CheckpointWriter"], progress: bool) -> list[History]:
+    """:func:`run_epochs` with the checkpoint locked and SIGTERM raising an interrupt."""
     from .checkpoint import labels_fingerprint
 
-    backend = net.backend
-    n = len(train)
+    backend, parameters, generators = rows.backend, rows.parameters, rows.rngs()
+    K, n = len(generators), len(train)
     # Everything the epochs touch goes to the device (and is allocated) once, here.
-    X = backend.asarray(train.X, net.dtype)
-    Y = backend.asarray(train.Y, net.dtype)
+    X = backend.asarray(train.X, rows.dtype)
+    Y = backend.asarray(train.Y, rows.dtype)
     with quiet_overflow():  # an η beyond the dtype's range: reported as divergence
-        engine = select_engine(net, X, Y, settings)
+        engine = rows.select_engine(X, Y, settings)
     logging.getLogger(__name__).info("engine: %s", engine.name)
+    try:
+        return _epochs(rows, engine, train, evaluation, settings, start_epoch, histories,
+                       diverged, seconds, checkpoint, progress, X, Y, K, n, parameters,
+                       generators, labels_fingerprint(train))
+    finally:
+        close = getattr(engine, "close", None)  # engines with worker processes
+        if close is not None:
+            close()
+
+
+def _epochs(rows: Rows, engine: Engine, train: Examples, evaluation: Optional[Examples],
+            settings: Settings, start_epoch: int, histories: Optional[list[History]],
+            diverged: Optional[dict[int, int]], seconds: Optional[list[float]],
+            checkpoint: Optional["CheckpointWriter"], progress: bool, X: "Array",
+            Y: "Array", K: int, n: int, parameters: "Array",
+            generators: list[np.random.Generator], fingerprint: str) -> list[History]:
+    """The epochs themselves, with ``engine`` (see :func:`run_epochs`)."""
+    backend, xp = rows.backend, rows.backend.xp
     if settings.monitor_evaluation:
         assert evaluation is not None  # checked by SGD
-        X_eval, Y_eval, labels_eval = net._device_examples(evaluation)
+        X_eval = backend.asarray(evaluation.X, rows.dtype)
+        Y_eval = backend.asarray(evaluation.Y, rows.dtype)
+        labels_eval = backend.asarray(evaluation.labels)
     if settings.monitor_training_accuracy:
         labels_train = backend.asarray(train.labels)
+    lmbdas = settings.lmbda if isinstance(settings.lmbda, tuple) else (settings.lmbda,) * K
 
-    if history is None:
-        history = History(engine=engine.name)
-    else:
-        history.engine = engine.name
-    net.history = history
-    data_info = {"n_train": n, "labels_sha256": labels_fingerprint(train),
+    name = rows.history_engine(engine)
+    if histories is None:
+        histories = [History(engine=name) for _ in range(K)]
+    for history in histories:
+        history.engine = name
+    gone = dict(diverged or {})  # row -> the epoch it diverged in
+    rows.begin(histories, gone)
+    epoch_seconds = list(seconds or [])
+    data_info = {"n_train": n, "labels_sha256": fingerprint,
                  "n_evaluation": None if evaluation is None else len(evaluation)}
     # The state at the last epoch boundary: where an interrupted run goes back to.
-    saved_parameters = net.xp.empty_like(net.parameters)
-    saved_parameters[...] = net.parameters
-    saved_rng = net.rng.bit_generator.state
+    saved = xp.empty_like(parameters)
+    saved[...] = parameters
+    saved_rngs = [rng.bit_generator.state for rng in generators]
     epochs_done = start_epoch
-    checkpointed = -1
+    written = -1
 
     def write_checkpoint() -> None:
-        nonlocal checkpointed
-        if checkpoint is not None and checkpointed != epochs_done:
-            checkpoint.write(net, settings, epochs_done, history, data_info, saved_rng,
-                             saved_parameters)
-            checkpointed = epochs_done
+        nonlocal written
+        if checkpoint is not None and written != epochs_done:
+            rows.write_checkpoint(checkpoint, settings, epochs_done, histories, gone,
+                                  epoch_seconds, data_info, saved_rngs, saved)
+            written = epochs_done
+
+    def go_back(k: Optional[int] = None) -> None:
+        """Row ``k`` (every row: ``None``) back to the last epoch boundary."""
+        if k is None:
+            parameters[...] = saved
+            for rng, state in zip(generators, saved_rngs):
+                rng.bit_generator.state = state
+        else:
+            parameters[k] = saved[k]
+            generators[k].bit_generator.state = saved_rngs[k]
+
+    # Row k's metrics, with the same code and order of operations for a network and a
+    # stack row (gpunet.network's correct/total_cost): a stacked row's are the single's.
+    from .network import correct, fetch, total_cost
+
+    def metric(name: str, k: int) -> "Array":
+        weights, biases = rows.layers(k)
+        if name == "training_cost":
+            return total_cost(backend, rows.cost, weights, biases, X, Y, lmbdas[k])
+        if name == "training_correct":
+            return correct(backend, weights, biases, X, labels_train)
+        if name == "evaluation_cost":
+            return total_cost(backend, rows.cost, weights, biases, X_eval, Y_eval, lmbdas[k])
+        return correct(backend, weights, biases, X_eval, labels_eval)
+
+    names = [name for name, wanted in (
+        ("training_cost", settings.monitor_training_cost),
+        ("training_correct", settings.monitor_training_accuracy),
+        ("evaluation_cost", settings.monitor_evaluation_cost),
+        ("evaluation_correct", settings.monitor_evaluation_accuracy)) if wanted]
 
     bar = Progress(settings.epochs, n, engine, first_epoch=start_epoch) if progress else None
     try:
-        with backend.scope():  # the network's device, current for this thread
+        with backend.scope():  # the networks' device, current for this thread
             for j in range(start_epoch, settings.epochs):
                 if bar is not None:
                     bar.start_epoch(j)
                 start = time.perf_counter()
                 with quiet_overflow():  # a diverging epoch is reported below, once
-                    engine.train_epoch(net.rng.permutation(n))
+                    engine.train_epoch(rows.permutations(n))
                     backend.synchronize()
-                seconds = time.perf_counter() - start
+                seconds_j = time.perf_counter() - start
                 if bar is not None:
-                    bar.end_epoch(seconds)
-                with quiet_overflow():
-                    record, finite = _metrics(
-                        net, settings, j, seconds, n, X, Y,
-                        X_eval if settings.monitor_evaluation else None,
-                        Y_eval if settings.monitor_evaluation else None,
-                        labels_eval if settings.monitor_evaluation_accuracy else None,
-                        labels_train if settings.monitor_training_accuracy else None)
-                if not finite:  # diverged: keep the last finite epoch, say why
+                    bar.end_epoch(seconds_j)
+                # The metrics and one "all parameters finite" flag per row, computed on
+                # the device and copied to the host in one transfer (K values per name).
+                with quiet_overflow():  # a diverged row's metrics are NaN, and unused
+                    if K == 1:
+                        values: list[Any] = [xp.all(xp.isfinite(parameters))]
+                    else:
+                        finite = xp.isfinite(parameters).all(axis=1)
+                        values = [finite[k] for k in range(K)]
+                    for metric_name in names:
+                        values.extend(metric(metric_name, k) for k in range(K))
+                    fetched = fetch(backend, values)
+                newly = [k for k in range(K) if fetched[k] != 1.0 and k not in gone]
+                if newly and rows.stop_on_divergence:  # keep the last finite epoch
                     with interrupts_deferred():
-                        net.parameters[...] = saved_parameters
-                        net.rng.bit_generator.state = saved_rng
+                        go_back()
                         write_checkpoint()
-                    raise DivergenceError(j, settings.eta, settings.lmbda, n, history)
+                    assert isinstance(settings, TrainingSettings)  # one network's
+                    raise DivergenceError(j, settings.eta, settings.lmbda, n, histories[0])
+                for k in newly:
+                    gone[k] = j
+                records = []
                 with interrupts_deferred():  # the epoch is complete: commit it whole
-                    saved_parameters[...] = net.parameters
-                    saved_rng = net.rng.bit_generator.state
-                    history.append(record)
+                    for k in gone:  # back to its last finite epoch, and it stays there
+                        go_back(k)
+                    saved[...] = parameters
+                    for k in range(K):
+                        record: dict[str, Any] = {"epoch": j, "train_seconds": seconds_j}
+                        if k in gone:
+                            record["diverged"] = True
+                            records.append(record)
+                            continue
+                        for i, metric_name in enumerate(names, 1):
+                            value = fetched[i * K + k]
+                            record[metric_name] = (int(round(value))
+                                                   if metric_name.endswith("correct")
+                                                   else value)
+                        if settings.monitor_training_accuracy:
+                            record["training_total"] = n
+                        if settings.monitor_evaluation_accuracy:
+                            record["evaluation_total"] = X_eval.shape[0]
+                        histories[k].append(record)
+                        records.append(record)
+                    epoch_seconds.append(seconds_j)
+                    saved_rngs = [rng.bit_generator.state for rng in generators]
                     epochs_done = j + 1
                 write_checkpoint()
-                if settings.verbose:
-                    print(History.book_lines(record), flush=True)
-                if settings.callback is not None:
-                    settings.callback(record)
+                rows.report(records, settings)
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
         with interrupts_deferred():
-            net.parameters[...] = saved_parameters
-            net.rng.bit_generator.state = saved_rng
+            go_back()
             write_checkpoint()
         raise
     finally:
         if bar is not None:
             bar.close()
-    return history
-
-
-def _metrics(net: "Network", settings: TrainingSettings, j: int, seconds: float, n: int,
-             X: Any, Y: Any, X_eval: Any, Y_eval: Any, labels_eval: Any,
-             labels_train: Any) -> tuple[dict[str, Any], bool]:
-    """Epoch ``j``'s record and whether every parameter is finite: the monitored
-    metrics and the finiteness flag, computed on the device, one copy."""
-    xp = net.xp
-    # 1.0 when every parameter is finite: one reduction over P numbers on the device
-    wanted: list[tuple[str, Any]] = [("finite", xp.all(xp.isfinite(net.parameters)))]
-    if settings.monitor_training_cost:
-        wanted.append(("training_cost", net._total_cost(X, Y, settings.lmbda)))
-    if settings.monitor_training_accuracy:
-        wanted.append(("training_correct", net._correct(X, labels_train)))
-    if settings.monitor_evaluation_cost:
-        wanted.append(("evaluation_cost", net._total_cost(X_eval, Y_eval, settings.lmbda)))
-    if settings.monitor_evaluation_accuracy:
-        wanted.append(("evaluation_correct", net._correct(X_eval, labels_eval)))
-    values = net._fetch([v for _, v in wanted])
-    record: dict[str, Any] = {"epoch": j, "train_seconds": seconds}
-    finite = values[0] == 1.0
-    if not finite:
-        return record, False
-    for (name, _), value in zip(wanted[1:], values[1:]):
-        record[name] = int(round(value)) if name.endswith("correct") else value
-    if settings.monitor_training_accuracy:
-        record["training_total"] = n
-    if settings.monitor_evaluation_accuracy:
-        record["evaluation_total"] = X_eval.shape[0]
-    return record, True
+    return histories
