@@ -193,3 +193,38 @@ def test_old_sweep_files_still_plot(tmp_path):
     pytest.importorskip("matplotlib")
     assert main(["plot", str(path), "-o", str(tmp_path / "old.png")]) == 0
     assert (tmp_path / "old.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_sweep_draws_the_progress_line_unless_quiet(tmp_path, monkeypatch):
+    """Each stack's epochs drive the progress line (gpunet.progress: drawn on a terminal
+    only), as train's do; --quiet turns it off; a resumed stack starts at its epoch."""
+    import gpunet.training
+
+    made = []
+
+    class Recorder:
+        def __init__(self, epochs, n, engine, first_epoch=0):
+            made.append({"epochs": epochs, "n": n, "first": first_epoch, "started": []})
+
+        def start_epoch(self, j):
+            made[-1]["started"].append(j)
+
+        def end_epoch(self, seconds):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(gpunet.training, "Progress", Recorder)
+    loud = [a for a in SWEEP if a != "--quiet"]
+    assert main([*loud, "--epochs", "2"]) == 0
+    assert made == [{"epochs": 2, "n": 300, "first": 0, "started": [0, 1]}] * 3
+    made.clear()
+    assert main([*SWEEP, "--epochs", "2"]) == 0
+    assert made == []
+    ckpt = tmp_path / "sweep.ckpt"
+    stop_at(monkeypatch, 2, 0)
+    assert main([*SWEEP, "--epochs", "3", "--checkpoint", str(ckpt)]) == 130
+    assert main(["sweep", "--resume", str(ckpt), "--device", "cpu"]) == 0
+    assert made == [{"epochs": 3, "n": 300, "first": 1, "started": [1, 2]},
+                    {"epochs": 3, "n": 300, "first": 0, "started": [0, 1, 2]}]
