@@ -255,8 +255,10 @@ def _study_eta(plan: Plan, analysis: dict[str, Any], images: dict[str, str]) -> 
         fails = (f"stays below {FAILS:g}% (near chance) at η = "
                  + ", ".join(f"{e:g}" for e in r["fails"])) if r["fails"] else \
             f"is above {FAILS:g}% everywhere on the grid"
-        best = f"best at η = {r['best']:g}" if r["best"] is not None else "not run yet"
-        parts.append(f"**{c}** {learns}, {fails}; {best}.")
+        if r["best"] is None:
+            parts.append(f"**{c}**: not run yet.")
+            continue
+        parts.append(f"**{c}** {learns}, {fails}; best at η = {r['best']:g}.")
     lines += ["**Verdict.** " + " ".join(parts) + " " + _eta_book_check(curve), ""]
     lines += _image(images, "eta", "study 2")
     return lines
@@ -265,7 +267,8 @@ def _study_eta(plan: Plan, analysis: dict[str, Any], images: dict[str, str]) -> 
 def _eta_book_check(curve: dict[str, Any]) -> str:
     q = curve["quadratic"]
     notes = []
-    for eta, claim, below in ((0.001, "η = 0.001 fails", 50.0), (100.0, "η = 100 fails", FAILS)):
+    for eta, claim, below in ((0.001, "η = 0.001 is far too small", 50.0),
+                              (100.0, "η = 100 fails", FAILS)):
         s = q.get(eta)
         if s is not None and s.found:
             m = t_interval(list(s.final().values())).mean
