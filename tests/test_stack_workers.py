@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -172,6 +173,55 @@ def test_workers_stop_when_training_ends(small, monkeypatch):
     train(small, 3, epochs=1)
     assert len(seen) == 1 and len(seen[0]) == 2
     assert not any(w.is_alive() for w in seen[0])
+
+
+def running(pid):
+    """Whether process ``pid`` exists and is not a zombie (Linux's /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+def test_workers_exit_when_this_process_is_killed(tmp_path, mnist):
+    """SIGKILL (the OOM killer, a scheduler's time limit) leaves this process no chance
+    to stop its workers: they see their parent is gone and exit, where loky's workers
+    would wait for a task for ever."""
+    script = tmp_path / "killed.py"
+    script.write_text(textwrap.dedent("""
+        import multiprocessing, os, signal
+        import gpunet
+        from gpunet.engines.stacked_workers import WorkerStackedCpuEngine
+
+        def train_then_die(self, permutations, train=WorkerStackedCpuEngine.train_epoch):
+            train(self, permutations)
+            with open("workers.txt", "w") as pids:
+                pids.write(" ".join(str(p.pid) for p in multiprocessing.active_children()))
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        WorkerStackedCpuEngine.train_epoch = train_then_die
+        X, y = gpunet.load_mnist().training
+        stack = gpunet.NetworkStack([784, 10, 10], seeds=[0, 1, 2], device="cpu")
+        stack.SGD((X[:200], y[:200]), 2, 10, 1.0, verbose=False, engine="cpu", workers=3)
+    """))
+    # Output to a file, not a pipe that workers left running would hold open.
+    with open(tmp_path / "stderr.txt", "w+") as stderr:
+        done = subprocess.run([sys.executable, str(script)], stdout=stderr, stderr=stderr,
+                              cwd=tmp_path, timeout=120)
+        stderr.seek(0)
+        output = stderr.read()
+    pids = [int(pid) for pid in (tmp_path / "workers.txt").read_text().split()]
+    try:
+        assert done.returncode == -signal.SIGKILL and len(pids) == 2, output
+        deadline = time.monotonic() + 10
+        while any(running(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(running(pid) for pid in pids)
+    finally:
+        for pid in filter(running, pids):  # orphans of a failed run: not left behind
+            os.kill(pid, signal.SIGKILL)
 
 
 class FakeStack:

@@ -34,8 +34,9 @@ parameter rows and permutations in, the trained rows out (~100 KB a book network
 
 Each network makes exactly the operations it makes in one group in this process, so
 results do not depend on the number of workers (bit for bit; tests/test_stack_workers.py).
-Workers run BLAS on one thread and ignore Ctrl-C (this process stops them); a worker
-that fails or dies is one :class:`WorkerFailed` that names ``--workers 1``.
+Workers run BLAS on one thread and ignore Ctrl-C (this process stops them), and exit
+if this process dies without stopping them; a worker that fails or dies is one
+:class:`WorkerFailed` that names ``--workers 1``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ import os
 import re
 import signal
 import sys
+import threading
+import time
 import weakref
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Optional, cast
@@ -107,6 +110,9 @@ class GroupRows:
         return self.count
 
 
+#: How often a worker checks that its parent is alive (seconds).
+PARENT_CHECK_S = 0.5
+
 #: What a failure message tells the user to do instead.
 ONE_PROCESS = "Train in one process with --workers 1 (NetworkStack.SGD(..., workers=1))."
 
@@ -158,6 +164,7 @@ class WorkerStackedCpuEngine:
         # another, and a worker that died at its start would leave this process
         # waiting on the pipe for ever.) The workers start with the first epoch.
         self.pools = [ProcessPoolExecutor(max_workers=1, initializer=_start_worker,
+                                          initargs=(os.getpid(),),
                                           env=dict(ONE_BLAS_THREAD))
                       for _ in self.setups]
         self._finalizer = weakref.finalize(self, _stop, self.pools)
@@ -239,9 +246,20 @@ def _stopped(error: BaseException) -> WorkerFailed:
 _group: Optional[tuple[StackedCpuEngine, "_WorkerStack"]] = None
 
 
-def _start_worker() -> None:
-    """A worker's start: Ctrl-C is for this process, which stops the workers."""
+def _start_worker(parent: int) -> None:
+    """A worker's start: Ctrl-C is for this process, which stops the workers; and a
+    worker whose parent died without stopping it (SIGKILL, the OOM killer) exits,
+    where loky's would wait for a task for ever."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True,
+                     name="gpunet-parent-watch").start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Exit once this process has another parent (an orphan is re-parented)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(1)
 
 
 class _WorkerStack:
