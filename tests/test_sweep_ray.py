@@ -48,6 +48,8 @@ def test_ray_rows_equal_local_rows(local_ray, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "ray: 3 stack(s) sent to a Ray cluster of" in out
     local, remote = read(tmp_path / "local.jsonl"), read(tmp_path / "ray.jsonl")
+    assert "gpunet_metrics" in local[0] and "gpunet_metrics" in remote[0]  # the headers
+    local, remote = local[1:], remote[1:]
     assert len(local) == 8 * 2
     assert sw.without_timing(remote) == sw.without_timing(local)
     assert all("train_seconds" in r for r in remote)
