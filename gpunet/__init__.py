@@ -12,6 +12,8 @@ It is also a drop-in for the book's modules: ``import gpunet as network2`` and
 ``load_data_wrapper`` under the book's names.
 """
 
+from typing import Optional
+
 import numpy as np
 
 from .backends import DeviceLike, get_backend
@@ -37,9 +39,11 @@ def read_digit(path: PathLike) -> np.ndarray:
     return _read_digit(path)
 
 
-def load(filename: PathLike, device: DeviceLike = "auto", dtype: DTypeLike = "float32") -> Network:
-    """Read a network saved by ``Network.save`` or by the book's ``network2.py``."""
-    return Network.load(filename, device=device, dtype=dtype)
+def load(filename: PathLike, device: DeviceLike = "auto", dtype: DTypeLike = "float32",
+         seed: Optional[int] = None) -> Network:
+    """Read a network saved by ``Network.save`` or by the book's ``network2.py``; its
+    generator takes ``seed``, or a seed drawn from NumPy's global generator."""
+    return Network.load(filename, device=device, dtype=dtype, seed=seed)
 
 
 __all__ = [

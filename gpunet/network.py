@@ -550,11 +550,12 @@ class Network:
 
     @classmethod
     def load(cls, filename: Any, device: DeviceLike = "auto",
-             dtype: DTypeLike = "float32") -> "Network":
-        """Read a network saved by :meth:`save` or by ``network2.py``."""
+             dtype: DTypeLike = "float32", seed: Optional[int] = None) -> "Network":
+        """Read a network saved by :meth:`save` or by ``network2.py`` (``seed``: as for
+        a new network; without it, drawn from NumPy's global generator)."""
         from .persistence import load
 
-        return load(filename, device=device, dtype=dtype)
+        return load(filename, device=device, dtype=dtype, seed=seed)
 
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
 
@@ -47,8 +47,14 @@ def save(network: Any, filename: PathLike, option: str = "") -> None:
     atomic_write_text(filename, json.dumps(data), option)
 
 
-def load(filename: PathLike, device: Any = "auto", dtype: Any = "float32") -> "Network":
+def load(filename: PathLike, device: Any = "auto", dtype: Any = "float32",
+         seed: Optional[int] = None) -> "Network":
     """Read a network from ``network2.py``'s JSON, onto ``device`` in ``dtype``.
+
+    ``seed`` seeds the network's generator (its shuffles, if trained further); without
+    it the seed is drawn from NumPy's global generator, as for any network built
+    without one (the book's ``load`` builds a ``Network``, which draws from
+    ``np.random`` too), so ``np.random.seed(s)`` before loading repeats what follows.
 
     Anything but a well-formed network (not JSON, missing keys, an unknown cost, arrays
     of the wrong shapes for its ``sizes``, numbers that are not finite) is one
@@ -98,7 +104,7 @@ def load(filename: PathLike, device: Any = "auto", dtype: Any = "float32") -> "N
     if not all(np.isfinite(a).all() for a in weights + biases):
         raise ValueError(f"{path}: weights or biases contain NaN or infinity.")
     try:
-        net = Network(sizes, cost=cost, dtype=dtype, device=device, seed=0)
+        net = Network(sizes, cost=cost, dtype=dtype, device=device, seed=seed)
         net.set_parameters(weights, biases)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None

@@ -385,3 +385,24 @@ def test_a_subclass_overriding_the_books_methods_is_refused_by_sgd(pairs):
 
     assert len(Plain([784, 10], device="cpu", seed=0).SGD(pairs[0], 1, 10, 0.5,
                                                            verbose=False).records) == 1
+
+
+def test_load_draws_its_seed_from_numpys_global_generator(tmp_path, mnist):
+    """The book's load builds a Network, which draws from np.random: after
+    np.random.seed(s) a loaded network trains on the same shuffles twice; seed= wins."""
+    path = tmp_path / "net.json"
+    gpunet.Network([784, 10, 10], device="cpu", seed=3).save(path)
+    X, y = mnist.training
+    runs = []
+    for _ in range(2):
+        np.random.seed(12345678)
+        net = gpunet.load(path, device="cpu", dtype="float64")
+        net.SGD((X[:300], y[:300]), 1, 10, 3.0, verbose=False)
+        runs.append(np.array(net.parameters))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    np.random.seed(1)
+    other = gpunet.load(path, device="cpu", dtype="float64")
+    other.SGD((X[:300], y[:300]), 1, 10, 3.0, verbose=False)
+    assert not np.array_equal(np.array(other.parameters), runs[0])  # another seed, other shuffles
+    assert gpunet.load(path, device="cpu", seed=7).rng.integers(1 << 30) == \
+        gpunet.Network([784, 10, 10], device="cpu", seed=7).rng.integers(1 << 30)
