@@ -669,7 +669,10 @@ def work_split(sizes: Sequence[int], k: int, T: int, capacity: int, itemsize: in
         return cdiv(sizes[l] // ff_width(l), ff_slices(l))
 
     def up_width(l: int) -> int:
-        return vw if vector(l, acts + A + a_off[l]) else 1
+        """Inputs per update item: UPW (two vectors in float32, one in float64) where
+        the kernel's vector condition holds, else 1."""
+        upw = 2 * vw if itemsize == 4 else vw
+        return upw if sizes[l] % upw == 0 and vector(l, acts + A + a_off[l]) else 1
 
     def up_items(l: int) -> int:
         return sizes[l] // up_width(l) * cdiv(sizes[l + 1], 2)

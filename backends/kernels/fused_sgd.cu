@@ -94,9 +94,11 @@ template <int V> DEVICE void load_reals(real* d, const real* s) {
 #ifdef GPUNET_EMULATE
     for (int i = 0; i < V; ++i) d[i] = s[i];
 #else
-    if (V == VW) {
-        const gpunet_vec t = *(const gpunet_vec*)s;
-        for (int i = 0; i < V; ++i) d[i] = t.v[i];
+    if (V % VW == 0) {  // V / VW vectors
+        for (int g = 0; g < V; g += VW) {
+            const gpunet_vec t = *(const gpunet_vec*)(s + g);
+            for (int i = 0; i < VW; ++i) d[g + i] = t.v[i];
+        }
     } else if (V == 2) {
         const gpunet_pair t = *(const gpunet_pair*)s;
         d[0] = t.v[0]; d[1] = t.v[1];
@@ -112,6 +114,16 @@ DEVICE void store_pair(real* d, real a, real b) {
 #else
     gpunet_pair t; t.v[0] = a; t.v[1] = b;
     *(gpunet_pair*)d = t;
+#endif
+}
+
+DEVICE void store_vec(real* d, const real* v) {
+#ifdef GPUNET_EMULATE
+    for (int e = 0; e < VW; ++e) d[e] = v[e];
+#else
+    gpunet_vec t;
+    for (int e = 0; e < VW; ++e) t.v[e] = v[e];
+    *(gpunet_vec*)d = t;
 #endif
 }
 
@@ -142,23 +154,36 @@ DEVICE int row_tile(int k) {
 // 15.3 in float64); rows beyond that are gathered directly.
 #define PREFETCH ((int)(sizeof(real) == 4 ? 8 : 16))
 
+// Where thread tid's prefetched values sit in a mini-batch's rows: its vectors v = tid +
+// i T (q = n_in / VW vectors a row) at row v / q, vector v % q, carried from one i to
+// the next by adding T's quotient and remainder (no division a step); its desired-output
+// value tid at row tid / n_out, column tid % n_out. Computed once per epoch.
+struct gpunet_row_walk { int row, col, rows_per_T, cols_per_T, y_row, y_col; };
+
+DEVICE gpunet_row_walk row_walk(int n_in, int n_out, int tid, int T) {
+    const int q = n_in / VW;
+    gpunet_row_walk w;
+    w.row = tid / q; w.col = tid - w.row * q;
+    w.rows_per_T = T / q; w.cols_per_T = T - w.rows_per_T * q;
+    w.y_row = tid / n_out; w.y_col = tid - w.y_row * n_out;
+    return w;
+}
+
 DEVICE void fetch_rows(real (*x_regs)[16 / sizeof(real)], real* y_reg,
                        const real* RESTRICT X, const real* RESTRICT Y,
                        const long long* RESTRICT order, int s, int k, int n_in, int n_out,
-                       int tid, int T) {
+                       const gpunet_row_walk& walk) {
     const int q = n_in / VW;  // vectors per row
+    int r = walk.row, col = walk.col;
 #pragma unroll
     for (int i = 0; i < PREFETCH; ++i) {
-        const int v = tid + i * T;
-        if (v < k * q) {
-            const int r = v / q;
-            load_reals<VW>(x_regs[i], X + order[s + r] * n_in + (v - r * q) * VW);
-        }
+        if (r < k)  // v = r q + col < k q
+            load_reals<VW>(x_regs[i], X + order[s + r] * n_in + col * VW);
+        r += walk.rows_per_T; col += walk.cols_per_T;
+        if (col >= q) { col -= q; ++r; }
     }
-    if (tid < k * n_out) {
-        const int r = tid / n_out;
-        *y_reg = Y[order[s + r] * n_out + tid - r * n_out];
-    }
+    if (walk.y_row < k)
+        *y_reg = Y[order[s + walk.y_row] * n_out + walk.y_col];
 }
 
 DEVICE void place_rows(real* RESTRICT xs, real* RESTRICT ys,
@@ -168,10 +193,28 @@ DEVICE void place_rows(real* RESTRICT xs, real* RESTRICT ys,
 #pragma unroll
     for (int i = 0; i < PREFETCH; ++i) {
         const int v = tid + i * T;
-        if (v < k * q)
-            for (int e = 0; e < VW; ++e) xs[v * VW + e] = x_regs[i][e];
+        if (v < k * q) store_vec(xs + v * VW, x_regs[i]);
     }
     if (tid < k * n_out) ys[tid] = y_reg;
+}
+
+// A thread's walk over work items item = tid, tid + T, ... of a grid of rows x `width`
+// columns: row item / width and column item % width, carried from one item to the next
+// by adding T's quotient and remainder, so that no item pays for a division. Set up
+// once per layer by the caller (two divisions), outside the template instances.
+struct gpunet_walk { int row, col, rows_per_T, cols_per_T, width; };
+
+DEVICE gpunet_walk walk_from(int tid, int T, int width) {
+    gpunet_walk w;
+    w.width = width;
+    w.row = tid / width; w.col = tid - w.row * width;
+    w.rows_per_T = T / width; w.cols_per_T = T - w.rows_per_T * width;
+    return w;
+}
+
+DEVICE void advance(gpunet_walk& w) {
+    w.row += w.rows_per_T; w.col += w.cols_per_T;
+    if (w.col >= w.width) { w.col -= w.width; ++w.row; }
 }
 
 // How many slices the sum over a layer's C inputs is cut into: at most one work item
@@ -188,14 +231,18 @@ DEVICE int split_count(int n_in, int tiles, int outputs, int T, int capacity) {
 // Feedforward's partial sums: partial[slice][r][j] = sum over the slice's inputs c
 // (ascending) of a_prev[r][c] wT[c][j], for r < k, j < N. V: inputs per load (VW on the
 // vector path, where C % VW == 0, N is even and the rows are aligned; else 1).
+// Slice s covers the units (of V inputs) [units s / S, units (s + 1) / S); with units =
+// per S + extra that is per s + extra s / S, in 32 bits (extra s < S^2). The items
+// (slice, output pair) are walked by `walk` (width: the output pairs).
 template <int R, int V>
 DEVICE void ff_sums(real* RESTRICT partial, const real* RESTRICT a_prev,
-                    const real* RESTRICT wT, int C, int N, int k, int S, int tid, int T) {
-    const int tiles = (N + 1) / 2, units = C / V, outputs = k * N;
-    for (int item = tid; item < S * tiles; item += T) {  // @model ff.item ff{l}.sum in=ff trips=rounds(ff_slices(l)*cdiv(sizes[l+1],2),w,T)
-        const int slice = item / tiles, j0 = (item % tiles) * 2;
-        const int c0 = V * (int)((long long)units * slice / S);
-        const int c1 = V * (int)((long long)units * (slice + 1) / S);
+                    const real* RESTRICT wT, int C, int N, int k, int S, int per, int extra,
+                    gpunet_walk walk) {
+    const int outputs = k * N;
+    for (; walk.row < S; advance(walk)) {  // @model ff.item ff{l}.sum in=ff trips=rounds(ff_slices(l)*cdiv(sizes[l+1],2),w,T)
+        const int slice = walk.row, j0 = walk.col * 2;
+        const int c0 = V * (per * slice + extra * slice / S);
+        const int c1 = V * (per * (slice + 1) + extra * (slice + 1) / S);
         for (int r0 = 0; r0 < k; r0 += R) {  // @model ff.rows ff{l}.sum trips=k//row_tile(k)
             const real* a = a_prev + r0 * C;
             real acc[R][2];
@@ -226,15 +273,21 @@ DEVICE void ff_sums(real* RESTRICT partial, const real* RESTRICT a_prev,
     }
 }
 
+// Inputs per work item of the update on its vector path: 8 in float32 (two float4 loads
+// a row; each item's fixed cost, its indices and weight loads and stores, is then spread
+// over 16 R multiply-adds), 2 in float64 (one double2; more would not fit the registers).
+#define UPW ((int)(sizeof(real) == 4 ? 2 * VW : VW))
+
 // The update of one weight matrix (ch. 3, eq. 93), in tiles of V inputs x 2 outputs:
 // wT[c][j] <- wT[c][j] decay - (sum_r d[r][j] a_prev[r][c]) scale, r ascending.
+// The items (V inputs, output pair) are walked by `walk` (width: the output pairs).
 template <int R, int V>
 DEVICE void update_weights(real* RESTRICT wT, const real* RESTRICT a_prev,
                            const real* RESTRICT d, int C, int N, int k, real decay,
-                           real scale, int tid, int T) {
-    const int units = C / V, pairs = (N + 1) / 2;
-    for (int item = tid; item < units * pairs; item += T) {  // @model up.item up{l} in=up trips=rounds(up_items(l),w,T)
-        const int c0 = (item / pairs) * V, j0 = (item % pairs) * 2;
+                           real scale, gpunet_walk walk) {
+    const int units = C / V;
+    for (; walk.row < units; advance(walk)) {  // @model up.item up{l} in=up trips=rounds(up_items(l),w,T)
+        const int c0 = walk.row * V, j0 = walk.col * 2;
         real g[V][2];
         for (int u = 0; u < V; ++u) g[u][0] = g[u][1] = 0;
         for (int r0 = 0; r0 < k; r0 += R) {  // @model up.rows up{l} trips=k//row_tile(k) sig=fma:2*row_tile(k)*up_width(l)
@@ -322,7 +375,8 @@ KERNEL void gpunet_sgd_epoch(
     const bool vector_rows = n_in % VW == 0 && aligned(X, 16, false) && aligned(xs, 16, true);
     real x_regs[PREFETCH][16 / sizeof(real)];
     real y_reg = 0;
-    if (vector_rows) fetch_rows(x_regs, &y_reg, X, Y, order, 0, n < m ? n : m, n_in, n_out, tid, T);
+    const gpunet_row_walk walk = row_walk(n_in, n_out, tid, T);
+    if (vector_rows) fetch_rows(x_regs, &y_reg, X, Y, order, 0, n < m ? n : m, n_in, n_out, walk);
 
     for (int s = 0; s < n; s += m) {  // @model step step trips=1
         const int k = n - s < m ? n - s : m;       // rows in this mini-batch
@@ -350,7 +404,7 @@ KERNEL void gpunet_sgd_epoch(
         SYNC(1);
         if (vector_rows && s + m < n)  // the next mini-batch's rows, for the next step
             fetch_rows(x_regs, &y_reg, X, Y, order, s + m, n - s - m < m ? n - s - m : m,
-                       n_in, n_out, tid, T);
+                       n_in, n_out, walk);
 
         // Feedforward, layer by layer: partial sums over slices of the inputs, then
         // a^l = sigma(sum + b).
@@ -362,8 +416,11 @@ KERNEL void gpunet_sgd_epoch(
             const int S = split_count(C, tiles, outputs, T, partial_capacity);
             const bool vector = C % VW == 0 && N % 2 == 0 && aligned(a_prev, 16, true)
                 && aligned(wT, 2 * (int)sizeof(real), params_in_shared);
-#define GPUNET_FF(r) case r: if (vector) ff_sums<r, VW>(partial, a_prev, wT, C, N, k, S, tid, T); \
-                         else ff_sums<r, 1>(partial, a_prev, wT, C, N, k, S, tid, T); break;
+            const int units = vector ? C / VW : C, per = units / S, extra = units - per * S;
+            const gpunet_walk items = walk_from(tid, T, tiles);
+#define GPUNET_FF(r) case r: \
+    if (vector) ff_sums<r, VW>(partial, a_prev, wT, C, N, k, S, per, extra, items); \
+    else ff_sums<r, 1>(partial, a_prev, wT, C, N, k, S, per, extra, items); break;
             switch (row_tile(k)) { ROW_TILES(GPUNET_FF) }
 #undef GPUNET_FF
             SYNC(2);
@@ -412,12 +469,13 @@ KERNEL void gpunet_sgd_epoch(
             const real* a_prev = l == 0 ? xs : acts + a_off[l - 1];
             const real* d = deltas + a_off[l];
             real* wT = p + w_off[l];
-            const bool vector = C % VW == 0 && N % 2 == 0 && aligned(a_prev, 16, true)
+            const bool vector = C % UPW == 0 && N % 2 == 0 && aligned(a_prev, 16, true)
                 && aligned(d, 2 * (int)sizeof(real), true)
                 && aligned(wT, 2 * (int)sizeof(real), params_in_shared);
+            const gpunet_walk items = walk_from(tid, T, (N + 1) / 2);
 #define GPUNET_UP(r) case r: \
-    if (vector) update_weights<r, VW>(wT, a_prev, d, C, N, k, decay, scale, tid, T); \
-    else update_weights<r, 1>(wT, a_prev, d, C, N, k, decay, scale, tid, T); break;
+    if (vector) update_weights<r, UPW>(wT, a_prev, d, C, N, k, decay, scale, items); \
+    else update_weights<r, 1>(wT, a_prev, d, C, N, k, decay, scale, items); break;
             switch (row_tile(k)) { ROW_TILES(GPUNET_UP) }
 #undef GPUNET_UP
             real* b = p + b_off[l];
