@@ -170,6 +170,7 @@ def analyse(plan: Plan, store: dict[str, Any], sizes: dict[str, int],
                              "book": book, "peak": best_of_three(peaks),
                              "final": best_of_three(list(s.final().values())),
                              "at_least_book": sum(p >= book for p in peaks) / len(peaks),
+                             "below_book_by_1": sum(p < book - 1.0 for p in peaks) / len(peaks),
                              "runs": s.found})
     out["best_of_three"] = headline
     # ---------------------------------------------------------------- study 5
@@ -186,10 +187,14 @@ def analyse(plan: Plan, store: dict[str, Any], sizes: dict[str, int],
     for small, lambda_grid in ((True, plan.lambda_small), (False, plan.lambda_full)):
         settings = {lm: get(plan.lambda_runs(small, lm)) for lm in lambda_grid}
         best = choose_by_validation(settings)
+        # the best λ > 0 on validation, against λ = 0 (even where λ = 0 is the best)
+        regularized = choose_by_validation({lm: s for lm, s in settings.items() if lm > 0})
         lambda_entry: dict[str, Any] = {"settings": settings, "chosen": best,
+                                        "regularized": regularized,
                                         "n": settings[lambda_grid[0]].runs[0].n_train}
-        if best is not None and 0.0 in settings and settings[0.0].found:
-            lambda_entry["difference"] = _diff(settings[best].final(), settings[0.0].final())
+        if regularized is not None and 0.0 in settings and settings[0.0].found:
+            lambda_entry["difference"] = _diff(settings[regularized].final(),
+                                               settings[0.0].final())
         lambdas["small" if small else "full"] = lambda_entry
     out["lambda"] = lambdas
     return out
