@@ -47,6 +47,28 @@ REAL = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 #: Options the kernel is compiled with, besides ``-DGPUNET_REAL`` (CuPy adds its own,
 #: ``-ftz=true`` among them); CI's NVRTC compiles (:mod:`backends.testing.nvrtc`) use these.
 RAW_MODULE_OPTIONS = ("-std=c++17",)
+#: The kernel's register tiles of examples (``GPUNET_ALL_ROW_TILES`` in the kernel): a
+#: mini-batch of ``m`` runs in tiles of :func:`row_tile` ``(m)`` rows.
+ROW_TILES = (16, 12, 10, 8, 4, 2, 1)
+
+
+def row_tile(mini_batch_size: int) -> int:
+    """The kernel's row tile for full mini-batches of ``mini_batch_size``: the largest of
+    :data:`ROW_TILES` that divides it (``row_tile`` in the kernel)."""
+    return next(r for r in ROW_TILES if mini_batch_size % r == 0)
+
+
+def build_options(real: str, tile: int) -> tuple[str, ...]:
+    """The options of the launcher's build for ``GPUNET_REAL=real`` and row tile ``tile``.
+
+    One build per tile holds two template instances of each tiled loop (the tile, and 1
+    for a smaller last mini-batch) instead of all seven: NVRTC compiles it in about a
+    second instead of ten, which a user pays once per dtype and mini-batch size (CuPy
+    then caches the cubin on disk). The tile changes no number, only the speed.
+    """
+    if tile not in ROW_TILES:
+        raise ValueError(f"row tile {tile}: the kernel has tiles {ROW_TILES}")
+    return RAW_MODULE_OPTIONS + (f"-DGPUNET_REAL={real}", f"-DGPUNET_ROW_TILE={tile}")
 
 
 def kernel_source() -> str:
@@ -132,31 +154,41 @@ def check_arguments(plan: SgdEpochPlan, arrays: Sequence[Any], what: str) -> Non
 
 
 class CudaSgdEpoch:
-    """The fused kernel on a CUDA device, compiled once per dtype by CuPy."""
+    """The fused kernel on a CUDA device, compiled by CuPy once per dtype and row tile
+    (:func:`build_options`), at the first launch that needs that build."""
 
-    _modules: dict[tuple[int, str], Any] = {}
+    _modules: dict[tuple[int, str, int], Any] = {}
 
     def __init__(self, cupy: Any, dtype: Any) -> None:
         self.cupy = cupy
         self.dtype = np.dtype(dtype)
-        device = cupy.cuda.Device()
-        key = (device.id, REAL[self.dtype])
-        if key not in self._modules:
-            # The options the compile test (tests/test_compile.py) builds it with.
-            options = RAW_MODULE_OPTIONS + (f"-DGPUNET_REAL={REAL[self.dtype]}",)
-            module = cupy.RawModule(code=kernel_source(), options=options)
-            self._modules[key] = module.get_function(KERNEL_NAME)
-        self.kernel = self._modules[key]
+        self.device = cupy.cuda.Device().id
         runtime = cupy.cuda.runtime
         self.max_shared_bytes = int(runtime.deviceGetAttribute(
-            runtime.cudaDevAttrMaxSharedMemoryPerBlockOptin, device.id))
-        #: the most threads per block this build launches with (``__launch_bounds__``
+            runtime.cudaDevAttrMaxSharedMemoryPerBlockOptin, self.device))
+        #: the build the last launch ran (``None`` before the first).
+        self.kernel: Any = None
+        #: the most threads per block the last launch's build runs (``__launch_bounds__``
         #: and its registers, as the driver reports them).
-        self.max_threads = int(self.kernel.max_threads_per_block)
+        self.max_threads = MAX_THREADS
+
+    def build(self, mini_batch_size: int) -> Any:
+        """The compiled kernel for mini-batches of ``mini_batch_size`` (compiled on the
+        first call for its dtype and row tile; CI compiles every such build:
+        tests/test_kernel_builds.py)."""
+        tile = row_tile(mini_batch_size)
+        key = (self.device, REAL[self.dtype], tile)
+        if key not in self._modules:
+            module = self.cupy.RawModule(code=kernel_source(),
+                                         options=build_options(REAL[self.dtype], tile))
+            self._modules[key] = module.get_function(KERNEL_NAME)
+        return self._modules[key]
 
     def __call__(self, plan: SgdEpochPlan, params: Any, work: Any, X: Any, Y: Any,
                  perm: Any, eta: Any, lmbda: Any, sizes: Any, cost: str) -> None:
         check_arguments(plan, (params, work, X, Y, perm, eta, lmbda, sizes), "the CUDA kernel")
+        self.kernel = self.build(plan.mini_batch_size)
+        self.max_threads = int(self.kernel.max_threads_per_block)
         if plan.threads > self.max_threads:
             raise ValueError(f"the fused kernel, as compiled for this device, runs at most "
                              f"{self.max_threads} threads per block; the plan asks for "

@@ -3,7 +3,9 @@
 
 No GPU has timed ``backends/kernels/fused_sgd.cu`` yet; its machine code is the speed
 signal we have. This script compiles the kernel exactly as CuPy does on an H100
-(NVRTC, ``-ftz=true``, ``-arch=sm_90``; :mod:`gpunet.backends.testing.nvrtc`) plus
+(NVRTC, ``-ftz=true``, ``-arch=sm_90``; :mod:`gpunet.backends.testing.nvrtc`), as the
+build the launcher runs for the configuration's mini-batch size
+(``-DGPUNET_ROW_TILE``, :func:`gpunet.backends.fused_sgd.build_options`), plus
 ``-lineinfo`` (source lines only: the instructions are the same), disassembles the
 cubin with ``nvdisasm`` (the ``nvidia-cuda-nvdisasm`` wheel of the ``test`` extra, or
 one on the PATH), finds every loop of the machine code, counts its instructions by
@@ -469,10 +471,15 @@ class StepModel:
 class KernelModel:
     """The kernel's machine code for one real type, ready to be timed for configurations."""
 
-    def __init__(self, real: str, source: Optional[str] = None) -> None:
+    def __init__(self, real: str, source: Optional[str] = None,
+                 row_tile: Optional[int] = None) -> None:
+        """``row_tile``: the launcher's build for that tile (``-DGPUNET_ROW_TILE``, what
+        CuPy runs for mini-batches of that tile); ``None``: the build of every tile."""
         self.real = real
+        self.row_tile = row_tile
         self.source = KERNEL_PATH.read_text(encoding="utf-8") if source is None else source
-        self.listing = disassemble(compile_kernel(real, self.source))
+        extra = () if row_tile is None else (f"-DGPUNET_ROW_TILE={row_tile}",)
+        self.listing = disassemble(compile_kernel(real, self.source, extra_options=extra))
         self.instructions = parse_sass(self.listing)
         self.loops = machine_loops(self.listing, self.instructions)
         self.notes = annotations(self.source)
@@ -506,8 +513,11 @@ class KernelModel:
         return total
 
     def time(self, config: Config) -> StepModel:
-        from gpunet.backends.fused_sgd import plan_for
+        from gpunet.backends.fused_sgd import plan_for, row_tile
 
+        if self.row_tile is not None and self.row_tile != row_tile(config.m):
+            raise ValueError(f"{config.name}: m = {config.m} runs the build of row tile "
+                             f"{row_tile(config.m)}, not this model's {self.row_tile}")
         plan = plan_for(config.sizes, config.m, config.dtype, config.threads, 227 * 1024)
         if plan.why_not():
             raise ValueError(f"{config.name}: the kernel cannot train it: {plan.why_not()}")
@@ -643,7 +653,9 @@ def work_split(sizes: Sequence[int], k: int, T: int, capacity: int, itemsize: in
         return offset * itemsize % bytes_ == 0
 
     def row_tile(k: int) -> int:
-        return next(r for r in (16, 12, 10, 8, 4, 2, 1) if k % r == 0)
+        from gpunet.backends.fused_sgd import ROW_TILES
+
+        return next(r for r in ROW_TILES if k % r == 0)
 
     def split_count(n_in: int, tiles: int, outputs: int) -> int:
         """``split_count`` of the kernel: how many slices a layer's input sum is cut into."""
@@ -740,13 +752,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         configs = [Config(f"{list(sizes)} {d}", sizes, args.m, d, K=args.K) for d in dtypes]
     else:
         configs = standard_configs(dtypes)
-    models: dict[str, KernelModel] = {}
+    from gpunet.backends.fused_sgd import row_tile
+
+    models: dict[tuple[str, int], KernelModel] = {}
     timed = []
     for c in configs:
-        real = "float" if c.dtype == "float32" else "double"
-        if real not in models:
-            models[real] = KernelModel(real)
-        timed.append(models[real].time(c))
+        key = ("float" if c.dtype == "float32" else "double", row_tile(c.m))
+        if key not in models:  # the build CuPy runs for this m
+            models[key] = KernelModel(key[0], row_tile=key[1])
+        timed.append(models[key].time(c))
     print(report(timed, args.loops))
     return 0
 

@@ -139,7 +139,22 @@ DEVICE bool aligned(const real* q, int bytes, bool in_shared) {
 // tile of all 10 rows, no per-row predicates); each value read from shared memory then
 // serves several multiply-adds (shared-memory traffic, not arithmetic, bounds a block
 // that trains a small network). Update: V x 2 weights.
-#define ROW_TILES(X) X(16) X(12) X(10) X(8) X(4) X(2) X(1)
+//
+// The tiles a build holds: the launcher (backends/fused_sgd.py, CudaSgdEpoch) compiles
+// one build per mini-batch size's tile, -DGPUNET_ROW_TILE=row_tile(m): R for the
+// mini-batches whose k it divides (every full one), 1 for a smaller last one. The rows
+// of a tile are independent sums, so the tile changes no number, only the speed; a
+// build of two instances instead of seven compiles in a fraction of the time and
+// carries no dispatch to tiles it never runs. Without the macro (the emulator, CI's
+// compile checks of the whole source) every tile is built and chosen at run time.
+#define GPUNET_ALL_ROW_TILES(X) X(16) X(12) X(10) X(8) X(4) X(2) X(1)
+#if !defined(GPUNET_ROW_TILE)
+#define ROW_TILES(X) GPUNET_ALL_ROW_TILES(X)
+#elif GPUNET_ROW_TILE == 1
+#define ROW_TILES(X) X(1)
+#else
+#define ROW_TILES(X) X(GPUNET_ROW_TILE) X(1)
+#endif
 DEVICE int row_tile(int k) {
 #define GPUNET_DIVIDES(r) if (k % r == 0) return r;
     ROW_TILES(GPUNET_DIVIDES)
@@ -156,34 +171,27 @@ DEVICE int row_tile(int k) {
 
 // Where thread tid's prefetched values sit in a mini-batch's rows: its vectors v = tid +
 // i T (q = n_in / VW vectors a row) at row v / q, vector v % q, carried from one i to
-// the next by adding T's quotient and remainder (no division a step); its desired-output
-// value tid at row tid / n_out, column tid % n_out. Computed once per epoch.
-struct gpunet_row_walk { int row, col, rows_per_T, cols_per_T, y_row, y_col; };
-
-DEVICE gpunet_row_walk row_walk(int n_in, int n_out, int tid, int T) {
-    const int q = n_in / VW;
-    gpunet_row_walk w;
-    w.row = tid / q; w.col = tid - w.row * q;
-    w.rows_per_T = T / q; w.cols_per_T = T - w.rows_per_T * q;
-    w.y_row = tid / n_out; w.y_col = tid - w.y_row * n_out;
-    return w;
-}
-
+// the next by adding T's quotient and remainder: two divisions a step instead of one a
+// vector (recomputed each step rather than held through the epoch: the float64 builds
+// have no registers to spare).
 DEVICE void fetch_rows(real (*x_regs)[16 / sizeof(real)], real* y_reg,
                        const real* RESTRICT X, const real* RESTRICT Y,
                        const long long* RESTRICT order, int s, int k, int n_in, int n_out,
-                       const gpunet_row_walk& walk) {
+                       int tid, int T) {
     const int q = n_in / VW;  // vectors per row
-    int r = walk.row, col = walk.col;
+    int r = tid / q, col = tid - r * q;
+    const int rows_per_T = T / q, cols_per_T = T - rows_per_T * q;
 #pragma unroll
     for (int i = 0; i < PREFETCH; ++i) {
         if (r < k)  // v = r q + col < k q
             load_reals<VW>(x_regs[i], X + order[s + r] * n_in + col * VW);
-        r += walk.rows_per_T; col += walk.cols_per_T;
+        r += rows_per_T; col += cols_per_T;
         if (col >= q) { col -= q; ++r; }
     }
-    if (walk.y_row < k)
-        *y_reg = Y[order[s + walk.y_row] * n_out + walk.y_col];
+    if (tid < k * n_out) {  // desired output tid: row tid / n_out
+        const int y_row = tid / n_out;
+        *y_reg = Y[order[s + y_row] * n_out + tid - y_row * n_out];
+    }
 }
 
 DEVICE void place_rows(real* RESTRICT xs, real* RESTRICT ys,
@@ -247,6 +255,9 @@ DEVICE void ff_sums(real* RESTRICT partial, const real* RESTRICT a_prev,
             const real* a = a_prev + r0 * C;
             real acc[R][2];
             for (int t = 0; t < R; ++t) acc[t][0] = acc[t][1] = 0;
+            // float64 (whose weights live in L2 for the book's network): two iterations'
+            // loads in flight together; not at R = 16, where sm_80's registers run out
+#pragma unroll(sizeof(real) == 8 && R <= 12 ? 2 : 1)
             for (int c = c0; c < c1; c += V) {  // @model ff.inner ff{l}.sum trips=ff_units(l) sig=fma:2*row_tile(k)*ff_width(l);shared:row_tile(k)
                 real x[R][V], w[V][2];
                 for (int t = 0; t < R; ++t) load_reals<V>(x[t], a + t * C + c);
@@ -375,8 +386,7 @@ KERNEL void gpunet_sgd_epoch(
     const bool vector_rows = n_in % VW == 0 && aligned(X, 16, false) && aligned(xs, 16, true);
     real x_regs[PREFETCH][16 / sizeof(real)];
     real y_reg = 0;
-    const gpunet_row_walk walk = row_walk(n_in, n_out, tid, T);
-    if (vector_rows) fetch_rows(x_regs, &y_reg, X, Y, order, 0, n < m ? n : m, n_in, n_out, walk);
+    if (vector_rows) fetch_rows(x_regs, &y_reg, X, Y, order, 0, n < m ? n : m, n_in, n_out, tid, T);
 
     for (int s = 0; s < n; s += m) {  // @model step step trips=1
         const int k = n - s < m ? n - s : m;       // rows in this mini-batch
@@ -404,7 +414,7 @@ KERNEL void gpunet_sgd_epoch(
         SYNC(1);
         if (vector_rows && s + m < n)  // the next mini-batch's rows, for the next step
             fetch_rows(x_regs, &y_reg, X, Y, order, s + m, n - s - m < m ? n - s - m : m,
-                       n_in, n_out, walk);
+                       n_in, n_out, tid, T);
 
         // Feedforward, layer by layer: partial sums over slices of the inputs, then
         // a^l = sigma(sum + b).
