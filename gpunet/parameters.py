@@ -11,9 +11,52 @@ writes the very same buffer.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
-from .backends import Array
+from .backends import Array, Backend
+
+
+class Parameters(Protocol):
+    """What an engine sees of the networks it trains: their shape and their buffer.
+
+    A :class:`gpunet.Network` (one network: ``parameters`` is ``(P,)``, ``weights[l]``
+    ``(n_{l+1}, n_l)``) and a :class:`gpunet.NetworkStack` (K networks: ``(K, P)`` and
+    ``(K, n_{l+1}, n_l)``, row ``k`` network ``k``'s buffer) both are one. Engines read
+    nothing else of them (no private methods, no training loop), so they import neither
+    ``network`` nor ``stack`` and serve both.
+    """
+
+    @property
+    def sizes(self) -> Sequence[int]: ...
+
+    @property
+    def cost(self) -> Any:
+        """The cost as :func:`gpunet.costs.get_cost` gives it: a class or an instance
+        with the book's ``fn`` and ``delta``."""
+
+    @property
+    def dtype(self) -> Any: ...
+
+    @property
+    def backend(self) -> Backend: ...
+
+    @property
+    def xp(self) -> Any: ...
+
+    @property
+    def parameters(self) -> Array: ...
+
+    @property
+    def weights(self) -> Sequence[Array]: ...
+
+    @property
+    def biases(self) -> Sequence[Array]: ...
+
+
+class StackedParameters(Parameters, Protocol):
+    """:class:`Parameters` of ``len()`` networks: ``parameters`` is ``(K, P)``."""
+
+    def __len__(self) -> int: ...
 
 
 def weight_shapes(sizes: Sequence[int]) -> list[tuple[int, int]]:

@@ -36,7 +36,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from ..backends import Array
-    from ..network import Network
+    from ..parameters import Parameters
 
 ENGINE_NAMES = ("auto", "eager", "fused", "cpu")
 """Values of ``SGD(engine=...)`` / ``--engine``; engines add their names here."""
@@ -84,10 +84,10 @@ class Engine(Protocol):
         """One epoch: the examples in the order ``X[permutation]``, in mini-batches."""
 
 
-EngineFactory = Callable[["Network", "Array", "Array", TrainingSettings], Engine]
+EngineFactory = Callable[["Parameters", "Array", "Array", TrainingSettings], Engine]
 
 
-def select_engine(net: "Network", X: "Array", Y: "Array", settings: TrainingSettings) -> Engine:
+def select_engine(net: "Parameters", X: "Array", Y: "Array", settings: TrainingSettings) -> Engine:
     """The engine ``settings.engine`` names; ``auto`` picks the best one for ``net``.
 
     Raises ``ValueError`` naming the valid choices for an unknown name, and saying why

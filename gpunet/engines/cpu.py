@@ -64,7 +64,7 @@ from .rows import training_rows
 
 if TYPE_CHECKING:
     from ..backends import Array
-    from ..network import Network
+    from ..parameters import Parameters
     from . import TrainingSettings
 
 #: Bytes of training rows gathered at once: small enough to stay in the L2 cache beside
@@ -95,7 +95,7 @@ WIDTH_MULTIPLE = 8
 Op = tuple[Callable[..., Any], tuple[Any, ...]]
 
 
-def unfit_reason(net: "Network") -> str:
+def unfit_reason(net: "Parameters") -> str:
     """Why the CPU engine cannot train ``net`` (empty when it can)."""
     if net.backend.name != "numpy":
         return f"the cpu engine runs on the NumPy backend, not on {net.backend.device}"
@@ -109,7 +109,7 @@ class CpuEngine:
 
     name = "cpu"
 
-    def __init__(self, net: "Network", X: "Array", Y: "Array", settings: "TrainingSettings") -> None:
+    def __init__(self, net: "Parameters", X: "Array", Y: "Array", settings: "TrainingSettings") -> None:
         reason = unfit_reason(net)
         if reason:
             raise ValueError(f"engine 'cpu' cannot train this network: {reason}; "

@@ -16,7 +16,7 @@ from ..backprop import Workspace, backprop_into
 
 if TYPE_CHECKING:
     from ..backends import Array
-    from ..network import Network
+    from ..parameters import Parameters
     from . import TrainingSettings
 
 
@@ -31,7 +31,7 @@ class EagerEngine:
 
     name = "eager"
 
-    def __init__(self, net: "Network", X: "Array", Y: "Array", settings: "TrainingSettings") -> None:
+    def __init__(self, net: "Parameters", X: "Array", Y: "Array", settings: "TrainingSettings") -> None:
         self.net, self.X, self.Y = net, X, Y
         self.n = X.shape[0]
         self.m = min(settings.mini_batch_size, self.n)
@@ -75,7 +75,7 @@ def take_rows(xp: object, a: "Array", indices: "Array", out: "Array") -> None:
         xp.take(a, indices, axis=0, out=out)  # type: ignore[attr-defined]
 
 
-def sgd_step(net: "Network", ws: Workspace, X: "Array", Y: "Array", k: int, eta: float,
+def sgd_step(net: "Parameters", ws: Workspace, X: "Array", Y: "Array", k: int, eta: float,
              lmbda: float, n: int) -> None:
     """One step on ``k`` rows: ``w → (1 - ηλ/n) w - (η/k) ∇w``, ``b → b - (η/k) ∇b``.
 

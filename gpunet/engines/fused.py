@@ -30,14 +30,14 @@ from ..costs import CrossEntropyCost, QuadraticCost
 
 if TYPE_CHECKING:
     from ..backends import Array
-    from ..network import Network
+    from ..parameters import Parameters
     from . import TrainingSettings
 
 THREADS = 256  # threads per block on a GPU
 COST_NAMES = {QuadraticCost: "quadratic", CrossEntropyCost: "cross-entropy"}
 
 
-def cuda_launcher(net: "Network") -> Any:
+def cuda_launcher(net: "Parameters") -> Any:
     """The CUDA launcher for ``net``'s device and dtype, or ``None`` off CUDA."""
     if net.backend.name != "cupy":
         return None
@@ -47,7 +47,7 @@ def cuda_launcher(net: "Network") -> Any:
         return CudaSgdEpoch(net.backend.xp, net.dtype)
 
 
-def unfit_reason(net: "Network", mini_batch_size: int, n: int, launcher: Any,
+def unfit_reason(net: "Parameters", mini_batch_size: int, n: int, launcher: Any,
                  threads: int = THREADS) -> str:
     """Why the fused engine cannot train ``net`` (empty when it can)."""
     if launcher is None:
@@ -108,7 +108,7 @@ class FusedEngine:
 
     name = "fused"
 
-    def __init__(self, net: "Network", X: "Array", Y: "Array", settings: "TrainingSettings",
+    def __init__(self, net: "Parameters", X: "Array", Y: "Array", settings: "TrainingSettings",
                  launcher: Optional[Any] = None, threads: int = THREADS) -> None:
         launcher = launcher if launcher is not None else cuda_launcher(net)
         reason = unfit_reason(net, settings.mini_batch_size, X.shape[0], launcher, threads)

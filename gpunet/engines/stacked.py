@@ -29,7 +29,7 @@ buffers reads and writes this array as it is.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Sequence, cast
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -38,7 +38,7 @@ from ..parameters import bias_shapes, n_parameters, n_weights, weight_shapes
 
 if TYPE_CHECKING:
     from ..backends import Array, Backend
-    from ..stack import NetworkStack
+    from ..parameters import StackedParameters
 
 STACKED_ENGINE_NAMES = ("auto", "eager", "cpu", "fused")
 """Values of ``NetworkStack.SGD(engine=...)``; stacked engines add their names here."""
@@ -85,7 +85,7 @@ class StackedEngine(Protocol):
         """One epoch: network ``k`` visits the examples in the order ``permutations[k]``."""
 
 
-def select_stacked_engine(stack: "NetworkStack", X: "Array", Y: "Array",
+def select_stacked_engine(stack: "StackedParameters", X: "Array", Y: "Array",
                           settings: StackedSettings) -> StackedEngine:
     """The stacked engine ``settings.engine`` names; ``auto`` picks the best one here.
 
@@ -105,11 +105,9 @@ def select_stacked_engine(stack: "NetworkStack", X: "Array", Y: "Array",
             f"unknown engine {name!r} for a network stack; use one of "
             f"{', '.join(STACKED_ENGINE_NAMES)}.")
     if name in ("fused", "auto"):
-        # The fused kernel's checks read backend, cost, sizes and dtype, which a stack
-        # has as a Network does.
-        like_a_network = cast(Any, stack)
-        launcher = fused.cuda_launcher(like_a_network)
-        reason = fused.unfit_reason(like_a_network, settings.mini_batch_size, X.shape[0],
+        # The fused kernel's checks read backend, cost, sizes and dtype (Parameters).
+        launcher = fused.cuda_launcher(stack)
+        reason = fused.unfit_reason(stack, settings.mini_batch_size, X.shape[0],
                                     launcher, fused.THREADS)
         if not reason:
             return StackedFusedEngine(stack, X, Y, settings, launcher)
@@ -142,7 +140,7 @@ class StackedFusedEngine:
 
     name = "fused"
 
-    def __init__(self, stack: "NetworkStack", X: "Array", Y: "Array",
+    def __init__(self, stack: "StackedParameters", X: "Array", Y: "Array",
                  settings: StackedSettings, launcher: Any) -> None:
         from . import fused
 
@@ -231,7 +229,7 @@ class StackedEagerEngine:
 
     name = "eager"
 
-    def __init__(self, stack: "NetworkStack", X: "Array", Y: "Array",
+    def __init__(self, stack: "StackedParameters", X: "Array", Y: "Array",
                  settings: StackedSettings) -> None:
         self.stack, self.X, self.Y = stack, X, Y
         backend, xp, K = stack.backend, stack.xp, len(stack)

@@ -29,7 +29,7 @@ the start of an epoch, stored back at its end.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional, Sequence, cast
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 
@@ -40,17 +40,17 @@ from .rows import Rows, training_rows
 
 if TYPE_CHECKING:
     from ..backends import Array
-    from ..stack import NetworkStack
+    from ..parameters import StackedParameters
     from .stacked import StackedSettings
 
 #: Bytes of training rows gathered at once, for all K networks together (as the CPU
 #: engine's chunk: small enough to stay in cache).
 CHUNK_BYTES = 256 * 1024
 
-def unfit_reason(stack: "NetworkStack") -> str:
+def unfit_reason(stack: "StackedParameters") -> str:
     """Why the stacked CPU engine cannot train ``stack`` (empty when it can): the CPU
     engine's reasons, which read only the backend and the cost a stack has too."""
-    return cpu_unfit_reason(cast(Any, stack))
+    return cpu_unfit_reason(stack)
 
 
 class StackedCpuEngine:
@@ -58,7 +58,7 @@ class StackedCpuEngine:
 
     name = "cpu"
 
-    def __init__(self, stack: "NetworkStack", X: "Array", Y: "Array",
+    def __init__(self, stack: "StackedParameters", X: "Array", Y: "Array",
                  settings: "StackedSettings",
                  data: Optional[Rows] = None) -> None:
         reason = unfit_reason(stack)

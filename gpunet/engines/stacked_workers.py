@@ -59,7 +59,7 @@ from .stacked_cpu import StackedCpuEngine
 
 if TYPE_CHECKING:
     from ..backends import Array
-    from ..stack import NetworkStack
+    from ..parameters import StackedParameters
     from .stacked import StackedSettings
 
 #: Below this many multiply-adds an epoch (a stack's n x K x P), ``auto`` trains the
@@ -81,7 +81,7 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def workers_for(stack: "NetworkStack", n: int, asked: Optional[int]) -> int:
+def workers_for(stack: "StackedParameters", n: int, asked: Optional[int]) -> int:
     """How many groups (this process and workers) train ``stack``: ``asked`` when
     given, else one per CPU for a stack whose epoch is large enough to pay for the
     workers' start (:data:`WORKERS_FROM`), else 1. Never more than the networks."""
@@ -101,7 +101,8 @@ class GroupRows:
 
     def __init__(self, stack: Any, a: int, b: int) -> None:
         self.sizes, self.dtype, self.cost = stack.sizes, stack.dtype, stack.cost
-        self.backend = stack.backend
+        self.backend, self.xp = stack.backend, stack.xp
+        self.parameters = stack.parameters[a:b]
         self.weights = [w[a:b] for w in stack.weights]
         self.biases = [bias[a:b] for bias in stack.biases]
         self.count = b - a
@@ -126,7 +127,7 @@ class WorkerStackedCpuEngine:
 
     name = "cpu"
 
-    def __init__(self, stack: "NetworkStack", X: "Array", Y: "Array",
+    def __init__(self, stack: "StackedParameters", X: "Array", Y: "Array",
                  settings: "StackedSettings", workers: int) -> None:
         import dataclasses
 
@@ -147,7 +148,7 @@ class WorkerStackedCpuEngine:
         self.data: Optional[Rows] = training_rows(X, Y, np.dtype(stack.dtype))
         a, b = self.groups[0]
         self.local = StackedCpuEngine(
-            cast(Any, GroupRows(stack, a, b)), X, Y,
+            GroupRows(stack, a, b), X, Y,
             dataclasses.replace(settings, eta=settings.eta[a:b], lmbda=settings.lmbda[a:b]),
             self.data)
         # What a worker needs to build its group's engine (with the rows, in its first
@@ -275,6 +276,7 @@ class _WorkerStack:
         self.dtype = setup["dtype"]
         self.cost = get_cost(setup["cost"])
         self.backend = get_backend("cpu")
+        self.xp = np
         self.count = int(setup["count"])
         self.parameters, self.weights, self.biases = stacked_layers(
             self.sizes, self.count, np, self.dtype)
@@ -296,7 +298,7 @@ def _train_group(setup: dict[str, Any], data: Optional[Rows], params: np.ndarray
             epochs=1, mini_batch_size=setup["mini_batch_size"],
             eta=tuple(setup["eta"]), lmbda=tuple(setup["lmbda"]), verbose=False)
         n = data.n  # X and Y only give the number of examples when data is given
-        _group = (StackedCpuEngine(cast(Any, stack), np.empty((n, 0)), np.empty((n, 0)),
+        _group = (StackedCpuEngine(stack, np.empty((n, 0)), np.empty((n, 0)),
                                    settings, data), stack)
     if _group is None:
         raise RuntimeError("this worker has no group: it was restarted after its first "
