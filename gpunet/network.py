@@ -47,10 +47,10 @@ from .datasets import Examples, as_examples, sgd_data
 from .engines import TrainingSettings
 from .engines.eager import sgd_step
 from .history import History
+from .metrics import correct, fetch, total_cost
 from .training import run_sgd
 from .parameters import flat_layers
 
-EVAL_CHUNK = 10_000  # rows per feedforward when evaluating a data set
 
 DTypeLike = Union[Literal["float32", "float64"], type, np.dtype]
 """``"float32"`` (the default, fast) or ``"float64"``, or the NumPy dtype itself."""
@@ -557,45 +557,6 @@ class Network:
 
         return load(filename, device=device, dtype=dtype, seed=seed)
 
-
-
-# ----------------------------------------------------------------- metrics
-# One implementation for a network and for each row of a stack (gpunet.stack), so that
-# a stacked network's accuracy and cost are the single network's, operation for operation.
-def correct(backend: Backend, weights: Sequence[Array], biases: Sequence[Array], X: Array,
-            labels: Array) -> Array:
-    """0-d device array: how many rows of ``X`` the network ``weights``, ``biases``
-    classifies as ``labels`` (its most active output), in chunks of :data:`EVAL_CHUNK`."""
-    xp, total = backend.xp, None
-    for s in range(0, X.shape[0], EVAL_CHUNK):
-        out = feedforward(backend, weights, biases, X[s:s + EVAL_CHUNK])
-        hits = xp.sum(xp.argmax(out, axis=1) == labels[s:s + EVAL_CHUNK])
-        total = hits if total is None else total + hits
-    return total
-
-
-def total_cost(backend: Backend, cost: Cost, weights: Sequence[Array],
-               biases: Sequence[Array], X: Array, Y: Array, lmbda: float) -> Array:
-    """0-d device array: the mean cost over the rows plus the L2 term ``λ/(2n) Σ w²``
-    (chapter 3, eq. 85 and 86, ``network2.py``'s ``total_cost``)."""
-    xp, total, n = backend.xp, None, X.shape[0]
-    for s in range(0, n, EVAL_CHUNK):
-        c = cost.fn(feedforward(backend, weights, biases, X[s:s + EVAL_CHUNK]),
-                    Y[s:s + EVAL_CHUNK])
-        total = c if total is None else total + c
-    total = total / n
-    if lmbda:
-        total = total + 0.5 * (lmbda / n) * sum(xp.sum(w * w) for w in weights)
-    return total
-
-
-def fetch(backend: Backend, values: list[Array]) -> list[float]:
-    """Copy 0-d device metrics to the host in one transfer."""
-    if not values:
-        return []
-    xp = backend.xp
-    stacked = xp.stack([xp.asarray(v, dtype=xp.float64).reshape(()) for v in values])
-    return [float(v) for v in backend.to_host(stacked)]
 
 
 # ------------------------------------------------------------------ checks

@@ -46,6 +46,7 @@ from .datasets import Examples
 from .divergence import DivergenceError, quiet_overflow
 from .engines import Engine, TrainingSettings, select_engine
 from .history import History
+from .metrics import correct, fetch, total_cost
 from .progress import Progress
 from .signals import interrupts_deferred, terminate_as_interrupt
 
@@ -273,8 +274,7 @@ def _epochs(rows: Rows, engine: Engine, train: Examples, evaluation: Optional[Ex
             generators[k].bit_generator.state = saved_rngs[k]
 
     # Row k's metrics, with the same code and order of operations for a network and a
-    # stack row (gpunet.network's correct/total_cost): a stacked row's are the single's.
-    from .network import correct, fetch, total_cost
+    # stack row (gpunet.metrics): a stacked row's are the single's.
 
     def metric(name: str, k: int) -> "Array":
         weights, biases = rows.layers(k)
