@@ -20,6 +20,8 @@ from gpunet.backends.testing.emulator import EmulatedSgdEpoch
 from gpunet.engines import TrainingSettings
 from gpunet.engines import fused as fused_module
 from gpunet.engines.eager import EagerEngine
+
+from conftest import float32_steps_bound
 from gpunet.engines.fused import FusedEngine, FusedSgd
 
 pytestmark = pytest.mark.skipif(
@@ -46,13 +48,13 @@ def _relative(a, b):
 
 
 def _run_both(mnist, sizes, cost, dtype, epochs, m, eta, lmbda, n, order="ascending",
-              max_shared=H100_SHARED, drop_barrier=0):
+              max_shared=H100_SHARED, drop_barrier=0, arithmetic="ieee"):
     """Train a NumPy-engine network and an emulated-fused one on the same shuffles."""
     X, Y = _data(mnist, n, dtype)
     ref, fused = _pair(sizes, cost, dtype)
     settings = TrainingSettings(epochs=epochs, mini_batch_size=m, eta=eta, lmbda=lmbda)
     launcher = EmulatedSgdEpoch(dtype, order, drop_barrier=drop_barrier,
-                                max_shared_bytes=max_shared)
+                                max_shared_bytes=max_shared, arithmetic=arithmetic)
     eager = EagerEngine(ref, X, Y, settings)
     engine = FusedEngine(fused, X, Y, settings, launcher=launcher, threads=THREADS)
     rng = np.random.default_rng(7)
@@ -109,15 +111,21 @@ def test_emulated_kernel_needs_every_barrier(mnist, barrier):
     assert max(errors) > 1e-6, f"dropping barrier {barrier} changed nothing"
 
 
-def test_emulated_kernel_float32_matches_numpy_accuracy(mnist):
+@pytest.mark.parametrize("arithmetic", ["ieee", "gpu"])
+def test_emulated_kernel_float32_matches_numpy_accuracy(mnist, arithmetic):
+    """600 float32 steps of chapter 3's cross-entropy network (η = 0.5, not chaotic), the
+    kernel in the host's arithmetic and in the GPU's (FMA contraction, flush-to-zero):
+    parameters within twice ``float32_steps_bound(600)`` of NumPy's (each run is within
+    the bound of float64), and the same accuracy within 4 of 2,000 images (float32 and
+    float64 end within 3 of 10,000 in this regime, tests/test_parity.py)."""
     n_test = 2000
-    ref, fused, _ = _run_both(mnist, [784, 30, 10], "quadratic", np.float32, epochs=2,
-                              m=10, eta=3.0, lmbda=0.0, n=3000)
+    ref, fused, _ = _run_both(mnist, [784, 30, 10], "cross-entropy", np.float32, epochs=2,
+                              m=10, eta=0.5, lmbda=0.0, n=3000, arithmetic=arithmetic)
     test = (mnist.test[0][:n_test], mnist.test[1][:n_test])
     a_ref, a_fused = ref.accuracy(test), fused.accuracy(test)
     assert a_ref > 0.8 * n_test  # it learned
     assert abs(a_ref - a_fused) <= 0.002 * n_test  # within 0.2 points
-    assert _relative(fused.parameters, ref.parameters) < 1e-3
+    assert _relative(fused.parameters, ref.parameters) < 2 * float32_steps_bound(600)
 
 
 def test_emulated_kernel_trains_many_networks_per_launch(mnist):
