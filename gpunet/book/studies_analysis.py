@@ -154,6 +154,8 @@ def analyse(plan: Plan, store: dict[str, Any], sizes: dict[str, int],
                 "difference": _diff(large.final(), small.final()),
                 "small_peak": small.interval(small.peak()),
                 "large_peak": large.interval(large.peak()),
+                "large_below_90": sum(v < 90.0 for v in large.final().values()),
+                "large_runs": large.found,
                 "peak_difference": _diff(large.peak(), small.peak()),
             })
     out["hidden"] = hidden
@@ -202,11 +204,15 @@ def analyse(plan: Plan, store: dict[str, Any], sizes: dict[str, int],
 
 def summary_line(analysis: dict[str, Any]) -> Optional[str]:
     """Study 1's answer in one line (for the README), or None while runs are missing."""
-    entry = analysis["cost"].get(SMALL, {})
-    diff = entry.get("difference")
-    if diff is None or diff.half is None:
-        return None
-    return (f"tuned on the validation set, cross-entropy minus quadratic on [784, 30, 10] is "
-            f"{diff.text(2, signed=True)} points of test accuracy after "
-            f"{entry['grid']['quadratic'][entry['chosen']['quadratic']].epochs[-1]} epochs")
+    parts = []
+    for size, entry in analysis["cost"].items():
+        diff = entry.get("difference")
+        if diff is None or diff.half is None:
+            return None
+        parts.append(f"{diff.text(2, signed=True)} points on {list(size)}")
+    epochs = analysis["cost"][SMALL]["grid"]["quadratic"]
+    last = next(iter(epochs.values())).epochs[-1]
+    return ("each cost tuned on the validation set, cross-entropy minus quadratic in test "
+            f"accuracy after {last} epochs is " + " and ".join(parts)
+            + " (95% t-intervals, paired by seed)")
 
