@@ -328,8 +328,8 @@ def run_studies(options: Options) -> dict[str, Any]:
     log(f"device: {backend.description}; data: {data.describe()}")
     log(f"{len(plan.all_runs())} runs in the grid, {len(todo)} to train"
         + (f" in {len(groups)} stacks" if groups else ""))
-    session = {"date": _now(), "device": backend.description, "stacks": 0,
-               "networks": 0, "wall_seconds": 0.0, "command": _command()}
+    session: dict[str, Any] = {"date": _now(), "device": backend.description, "stacks": 0,
+                               "networks": 0, "wall_seconds": 0.0, "command": _command()}
     results["sessions"].append(session)
     started = time.perf_counter()
     path.parent.mkdir(parents=True, exist_ok=True)
