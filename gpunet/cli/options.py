@@ -65,3 +65,13 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                         help="also report the accuracy on the training data each epoch")
     parser.add_argument("--monitor-evaluation-cost", action="store_true",
                         help="also report the cost on the evaluated data each epoch")
+
+
+def add_long_run_options(parser: argparse.ArgumentParser) -> None:
+    """``--overwrite`` and ``--quiet``: the same for ``train`` and ``sweep``."""
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --checkpoint file (without it, a "
+                        "checkpoint is only ever continued, by --resume)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress line (there is none when stderr is not a "
+                        "terminal either); the per-epoch lines stay")

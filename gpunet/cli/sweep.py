@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .options import add_training_options
+from .options import add_long_run_options, add_training_options
 from .train import _data_source, _no_lock, _record_explicit_options, adopt_options
 
 # The sweep's settings, as the command line spells them, kept in its checkpoint.
@@ -80,12 +80,7 @@ def add_parser(sub: Any, formatter: type) -> None:
     sweep.add_argument("--resume", metavar="PATH", default=None,
                        help="continue the sweep in checkpoint PATH with its own settings; "
                        "it goes on writing PATH unless --checkpoint says otherwise")
-    sweep.add_argument("--overwrite", action="store_true",
-                       help="replace an existing --checkpoint file (without it, a "
-                       "checkpoint is only ever continued, by --resume)")
-    sweep.add_argument("--quiet", action="store_true",
-                       help="no progress line (there is none when stderr is not a "
-                       "terminal either); the per-epoch lines stay")
+    add_long_run_options(sweep)
     sweep.add_argument("--ray-address", metavar="ADDRESS", default=None,
                        help="join this Ray cluster (e.g. auto); default: start a local Ray "
                        "instance and shut it down at the end")

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from .options import add_training_options
+from .options import add_long_run_options, add_training_options
 
 # Options a resumed run may change; every other explicit option must match the checkpoint.
 RESUME_MAY_CHANGE = {"epochs", "device", "save", "metrics", "checkpoint", "resume", "plot",
@@ -58,12 +58,7 @@ def add_parser(sub: Any, formatter: type) -> None:
     train.add_argument("--plot", metavar="PATH", default=None,
                        help="draw the learning curves into PATH (PNG; needs the plot "
                        "extra, matplotlib)")
-    train.add_argument("--overwrite", action="store_true",
-                       help="replace an existing --checkpoint file (without it, a "
-                       "checkpoint is only ever continued, by --resume)")
-    train.add_argument("--quiet", action="store_true",
-                       help="no progress line (there is none when stderr is not a "
-                       "terminal either); the per-epoch lines stay")
+    add_long_run_options(train)
     _record_explicit_options(train)
     train.set_defaults(run=run)
 
