@@ -674,16 +674,17 @@ def work_split(sizes: Sequence[int], k: int, T: int, capacity: int, itemsize: in
         return split_count(C, cdiv(N, 2), k * N)
 
     def ff_width(l: int) -> int:
-        return vw if vector(l, 0) else 1
+        ffw = 2 * vw if itemsize == 4 else vw
+        return ffw if sizes[l] % ffw == 0 and vector(l, 0) else 1
 
     def ff_units(l: int) -> int:
         """The most source iterations (of ff_width inputs) a slice's inner loop makes."""
         return cdiv(sizes[l] // ff_width(l), ff_slices(l))
 
     def up_width(l: int) -> int:
-        """Inputs per update item: UPW (two vectors in float32, one in float64) where
+        """Inputs per update item: UPW (four vectors in float32, one in float64) where
         the kernel's vector condition holds, else 1."""
-        upw = 2 * vw if itemsize == 4 else vw
+        upw = 4 * vw if itemsize == 4 else vw
         return upw if sizes[l] % upw == 0 and vector(l, acts + A + a_off[l]) else 1
 
     def up_items(l: int) -> int:

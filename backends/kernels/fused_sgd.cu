@@ -38,6 +38,12 @@
 #error "compile with -DGPUNET_REAL=float or -DGPUNET_REAL=double"
 #endif
 typedef GPUNET_REAL real;
+// GPUNET_REAL_IS_DOUBLE: 1 when GPUNET_REAL is double, else 0, for #if (code paths
+// that only float64 takes, e.g. a pragma).
+#define GPUNET_IS_double 1
+#define GPUNET_CAT_(a, b) a##b
+#define GPUNET_CAT(a, b) GPUNET_CAT_(a, b)
+#define GPUNET_REAL_IS_DOUBLE GPUNET_CAT(GPUNET_IS_, GPUNET_REAL)
 
 #ifdef GPUNET_EMULATE
 #include <math.h>
@@ -237,8 +243,8 @@ DEVICE int split_count(int n_in, int tiles, int outputs, int T, int capacity) {
 }
 
 // Feedforward's partial sums: partial[slice][r][j] = sum over the slice's inputs c
-// (ascending) of a_prev[r][c] wT[c][j], for r < k, j < N. V: inputs per load (VW on the
-// vector path, where C % VW == 0, N is even and the rows are aligned; else 1).
+// (ascending) of a_prev[r][c] wT[c][j], for r < k, j < N. V: inputs per iteration (FFW on the
+// vector path, where C % FFW == 0, N is even and the rows are aligned; else 1).
 // Slice s covers the units (of V inputs) [units s / S, units (s + 1) / S); with units =
 // per S + extra that is per s + extra s / S, in 32 bits (extra s < S^2). The items
 // (slice, output pair) are walked by `walk` (width: the output pairs).
@@ -256,9 +262,13 @@ DEVICE void ff_sums(real* RESTRICT partial, const real* RESTRICT a_prev,
             real acc[R][2];
             for (int t = 0; t < R; ++t) acc[t][0] = acc[t][1] = 0;
             // float64 (whose weights live in L2 for the book's network): two iterations'
-            // loads in flight together; not at R = 16, where sm_80's registers run out
-#pragma unroll(sizeof(real) == 8 && R <= 12 ? 2 : 1)
-            for (int c = c0; c < c1; c += V) {  // @model ff.inner ff{l}.sum trips=ff_units(l) sig=fma:2*row_tile(k)*ff_width(l);shared:row_tile(k)
+            // loads in flight together; not at R = 16, where sm_80's registers run out.
+            // float32: no pragma, the compiler's own choice (a pragma of 1 there would
+            // stop it unrolling the small layers' scalar loop).
+#if GPUNET_REAL_IS_DOUBLE
+#pragma unroll(R <= 12 ? 2 : 1)
+#endif
+            for (int c = c0; c < c1; c += V) {  // @model ff.inner ff{l}.sum trips=ff_units(l) sig=fma:2*row_tile(k)*ff_width(l);shared:row_tile(k)*(ff_width(l)//VW+(ff_width(l)==1))
                 real x[R][V], w[V][2];
                 for (int t = 0; t < R; ++t) load_reals<V>(x[t], a + t * C + c);
                 for (int v = 0; v < V; ++v) {
@@ -284,10 +294,17 @@ DEVICE void ff_sums(real* RESTRICT partial, const real* RESTRICT a_prev,
     }
 }
 
-// Inputs per work item of the update on its vector path: 8 in float32 (two float4 loads
+// Inputs per iteration of the feedforward's inner loop on its vector path: 8 in float32
+// (two float4 loads a row: the loop's addresses, counter and branch then serve 160 FMAs
+// at R = 10, not 80; the book's layer-0 sums 3.0k -> 2.8k cycles a step), VW in float64
+// (whose builds are at their register limit).
+#define FFW ((int)(sizeof(real) == 4 ? 2 * VW : VW))
+
+// Inputs per work item of the update on its vector path: 16 in float32 (four float4 loads
 // a row; each item's fixed cost, its indices and weight loads and stores, is then spread
-// over 16 R multiply-adds), 2 in float64 (one double2; more would not fit the registers).
-#define UPW ((int)(sizeof(real) == 4 ? 2 * VW : VW))
+// over 32 R multiply-adds; 8 inputs cost the book's update 4.2k cycles a step, 16 3.9k),
+// 2 in float64 (one double2; more would not fit the registers).
+#define UPW ((int)(sizeof(real) == 4 ? 4 * VW : VW))
 
 // The update of one weight matrix (ch. 3, eq. 93), in tiles of V inputs x 2 outputs:
 // wT[c][j] <- wT[c][j] decay - (sum_r d[r][j] a_prev[r][c]) scale, r ascending.
@@ -301,7 +318,7 @@ DEVICE void update_weights(real* RESTRICT wT, const real* RESTRICT a_prev,
         const int c0 = walk.row * V, j0 = walk.col * 2;
         real g[V][2];
         for (int u = 0; u < V; ++u) g[u][0] = g[u][1] = 0;
-        for (int r0 = 0; r0 < k; r0 += R) {  // @model up.rows up{l} trips=k//row_tile(k) sig=fma:2*row_tile(k)*up_width(l)
+        for (int r0 = 0; r0 < k; r0 += R) {  // @model up.rows up{l} trips=k//row_tile(k) sig=fma:2*row_tile(k)*up_width(l);shared:row_tile(k)*(up_width(l)//VW+1+2*(up_width(l)==1))
 #pragma unroll
             for (int r = r0; r < r0 + R; ++r) {
                 real x[V], dv[2];
@@ -424,12 +441,12 @@ KERNEL void gpunet_sgd_epoch(
             const real* wT = p + w_off[l];
             const int tiles = (N + 1) / 2;
             const int S = split_count(C, tiles, outputs, T, partial_capacity);
-            const bool vector = C % VW == 0 && N % 2 == 0 && aligned(a_prev, 16, true)
+            const bool vector = C % FFW == 0 && N % 2 == 0 && aligned(a_prev, 16, true)
                 && aligned(wT, 2 * (int)sizeof(real), params_in_shared);
-            const int units = vector ? C / VW : C, per = units / S, extra = units - per * S;
+            const int units = vector ? C / FFW : C, per = units / S, extra = units - per * S;
             const gpunet_walk items = walk_from(tid, T, tiles);
 #define GPUNET_FF(r) case r: \
-    if (vector) ff_sums<r, VW>(partial, a_prev, wT, C, N, k, S, per, extra, items); \
+    if (vector) ff_sums<r, FFW>(partial, a_prev, wT, C, N, k, S, per, extra, items); \
     else ff_sums<r, 1>(partial, a_prev, wT, C, N, k, S, per, extra, items); break;
             switch (row_tile(k)) { ROW_TILES(GPUNET_FF) }
 #undef GPUNET_FF
