@@ -103,13 +103,7 @@ def check_output(path: PathLike, option: str) -> Path:
                          "create it or choose another path.")
     if mode is not None and not os.access(target, os.W_OK):
         raise ValueError(f"{option} {path}{through}: the file is not writable.")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".check", dir=folder)
-    except OSError as exc:
-        raise ValueError(f"{option} {path}{through}: cannot write in {folder} "
-                         f"({exc.strerror or exc}).") from None
-    os.close(fd)
-    os.unlink(tmp)
+    _probe_write(folder, f".{target.name}.", f"{option} {path}{through}")
     return target
 
 
@@ -128,15 +122,19 @@ def check_output_dir(path: PathLike, option: str) -> Path:
     if existing.exists() and not existing.is_dir():
         raise ValueError(f"{option} {path}: {existing} is a file, so the directory cannot "
                          "be made.")
-    probe = existing if existing.exists() else Path(".")
+    _probe_write(existing if existing.exists() else Path("."), ".gpunet.", f"{option} {path}")
+    return path
+
+
+def _probe_write(folder: Path, prefix: str, what: str) -> None:
+    """Create and remove a file in ``folder``: ``ValueError`` starting with ``what`` when
+    that fails (permissions, a read-only or full file system)."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".gpunet.", suffix=".check", dir=probe)
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".check", dir=folder)
     except OSError as exc:
-        raise ValueError(f"{option} {path}: cannot write in {probe} "
-                         f"({exc.strerror or exc}).") from None
+        raise ValueError(f"{what}: cannot write in {folder} ({exc.strerror or exc}).") from None
     os.close(fd)
     os.unlink(tmp)
-    return path
 
 
 def same_file_key(path: PathLike) -> str:

@@ -446,7 +446,7 @@ def benchmark(configs: Sequence[str], implementations: Sequence[str], *, epochs:
 def run_fused_stack(cfg: Config, K: int, dtype: DTypeLike, X: np.ndarray, y: np.ndarray,
                     warmup: int, epochs: int) -> list[float]:
     """Seconds per epoch of ``K`` networks (seeds 0..K-1) in one fused launch per epoch."""
-    from ..backends import BackendUnavailable, get_backend
+    from ..backends import BackendUnavailable
     from ..datasets import as_examples
     from ..engines.fused import FusedSgd, cuda_launcher, unfit_reason
     from ..network import Network
@@ -692,10 +692,13 @@ def floor_table(results: dict[str, Any]) -> list[str]:
 
 
 def write_results(results: dict[str, Any], directory: Path,
-                  stamp: Optional[str] = None) -> tuple[Path, Path]:
+                  stamp: Optional[str] = None, suffix: str = "",
+                  table: Optional[str] = None) -> tuple[Path, Path]:
+    """``directory/STAMP[SUFFIX].json`` (the raw results) and ``.md`` (``table``, by
+    default :func:`markdown_table` of them), written atomically; STAMP defaults to now."""
     directory.mkdir(parents=True, exist_ok=True)
-    stamp = stamp or datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    stamp = (stamp or datetime.datetime.now().strftime("%Y%m%d-%H%M%S")) + suffix
     json_path, md_path = directory / f"{stamp}.json", directory / f"{stamp}.md"
     atomic_write_text(json_path, json.dumps(results, indent=1))
-    atomic_write_text(md_path, markdown_table(results))
+    atomic_write_text(md_path, markdown_table(results) if table is None else table)
     return json_path, md_path

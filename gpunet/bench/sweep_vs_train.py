@@ -21,7 +21,6 @@ per CPU); the speed-up is the median round's. At the end the sweep runs once mor
 
 from __future__ import annotations
 
-import datetime
 import json
 import subprocess
 import sys
@@ -30,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from ..persistence import atomic_write_text
+from .epochs import machine_info, write_results
 
 
 def sweep_vs_train(networks: int = 8, epochs: int = 30, limit: Optional[int] = None,
@@ -46,8 +45,6 @@ def sweep_vs_train(networks: int = 8, epochs: int = 30, limit: Optional[int] = N
     is the same in every command. Raises ``ValueError`` with the command's last error
     line if a command fails.
     """
-    from .epochs import machine_info
-
     if networks < 1 or epochs < 1 or rounds < 1:
         raise ValueError("--sweep-vs-train, --epochs and --rounds must be positive integers.")
     common = ["--device", device, "--dtype", dtype, "--epochs", str(epochs)]
@@ -174,9 +171,5 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def write(result: dict[str, Any], directory: Path, stamp: Optional[str] = None) -> tuple[Path, Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    stamp = stamp or datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    json_path, md_path = directory / f"{stamp}-sweep.json", directory / f"{stamp}-sweep.md"
-    atomic_write_text(json_path, json.dumps(result, indent=1))
-    atomic_write_text(md_path, markdown(result))
-    return json_path, md_path
+    """``directory/STAMP-sweep.json`` and ``.md``, as :func:`~.epochs.write_results` writes."""
+    return write_results(result, directory, stamp, suffix="-sweep", table=markdown(result))
