@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 
 from .backends import DeviceLike, get_backend
-from .checkpoint import load_checkpoint, resume
+from .checkpoint import load_checkpoint
 
 from .costs import CrossEntropyCost, QuadraticCost
 from .divergence import DivergenceError
@@ -26,6 +26,7 @@ from .mnist import MNIST, load_data, load_data_wrapper, load_mnist, vectorized_r
 from .network import DTypeLike, Network
 from .persistence import PathLike
 from .reference import sigmoid, sigmoid_prime
+from .resuming import resume
 from .stack import NetworkStack
 
 __version__ = "0.1.0"

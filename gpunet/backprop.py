@@ -19,6 +19,15 @@ the book, one example (column vectors)   here, ``k`` examples (rows)
 ``σ'(z) = σ(z)(1 - σ(z))`` (chapter 1, eq. 5's derivative), so the training loop keeps
 only the activations ``A^l``, never ``Z^l``. Every buffer comes from a
 :class:`Workspace` allocated once per run; nothing here allocates.
+
+K networks of one shape go through at once: every array has a leading axis of length
+``K`` (network ``k``'s mini-batch, activations and errors in slice ``k``) and every
+matrix product is a batched one (``xp.matmul`` on 3-D arrays: one BLAS call per network
+on NumPy, one batched GEMM on CuPy). One network is ``K = 1``: a
+:class:`gpunet.Network`'s ``update_mini_batch``, its ``backprop`` and the eager engine
+(:mod:`gpunet.engines.eager`) for one network or a stack run this same code, so a
+stacked network's step is the single network's by construction (and, on NumPy, bit for
+bit: a batched product of one matrix is the same BLAS call as a 2-D one).
 """
 
 from __future__ import annotations
@@ -28,24 +37,28 @@ from typing import Any, Sequence
 import numpy as np
 
 from .backends import Array, Backend
-from .parameters import flat_layers, n_weights
+from .parameters import Parameters, as_rows, n_weights, stacked_layers
 
 
 class Workspace:
-    """Buffers for mini-batches of up to ``m`` rows, allocated once per training run.
+    """Buffers for K mini-batches of exactly ``k`` rows each, allocated once per run.
 
-    Row slices ``[:k]`` serve a smaller last mini-batch, so training allocates nothing
-    inside its epochs. The gradient shares the parameters' flat layout
-    (:mod:`gpunet.parameters`): ``nabla_w[l]`` and ``nabla_b[l]`` are views of
-    ``gradient``.
+    ``X`` and ``Y`` take the mini-batches (``(K, k, n_in)``, ``(K, k, n_out)``). A full
+    mini-batch and a smaller last one get a workspace each, so every buffer is
+    contiguous (no ``[:, :k]`` slices, which a batched GEMM would have to copy). The
+    gradient has the parameters' ``(K, P)`` layout (:mod:`gpunet.parameters`):
+    ``nabla_w[l]`` and ``nabla_b[l]`` are views of ``gradient``.
     """
 
-    def __init__(self, sizes: Sequence[int], xp: Any, dtype: Any, m: int) -> None:
-        self.activations = [xp.empty((m, n), dtype=dtype) for n in sizes[1:]]
-        self.deltas = [xp.empty((m, n), dtype=dtype) for n in sizes[1:]]
-        self.scratch = [xp.empty((m, n), dtype=dtype) for n in sizes[1:]]
-        self.gradient, self.nabla_w, nabla_b = flat_layers(sizes, xp, dtype)
-        self.nabla_b = [nb.reshape(-1) for nb in nabla_b]
+    def __init__(self, sizes: Sequence[int], K: int, xp: Any, dtype: Any, k: int) -> None:
+        self.k = k
+        self.X = xp.empty((K, k, sizes[0]), dtype=dtype)
+        self.Y = xp.empty((K, k, sizes[-1]), dtype=dtype)
+        self.activations = [xp.empty((K, k, n), dtype=dtype) for n in sizes[1:]]
+        self.deltas = [xp.empty((K, k, n), dtype=dtype) for n in sizes[1:]]
+        self.scratch = [xp.empty((K, k, n), dtype=dtype) for n in sizes[1:]]
+        self.gradient, self.nabla_w, nabla_b = stacked_layers(sizes, K, xp, dtype)
+        self.nabla_b = [nb.reshape(K, -1) for nb in nabla_b]
         self.n_weights = n_weights(sizes)
 
 
@@ -59,31 +72,79 @@ def feedforward(backend: Backend, weights: Sequence[Array], biases: Sequence[Arr
 
 
 def backprop_into(backend: Backend, cost: Any, weights: Sequence[Array],
-                  biases: Sequence[Array], ws: Workspace, X: Array, Y: Array, k: int) -> None:
-    """Fill ``ws.nabla_b`` / ``ws.nabla_w`` with ``Σ_x ∂C_x/∂b``, ``Σ_x ∂C_x/∂w``.
+                  biases: Sequence[Array], ws: Workspace) -> None:
+    """Fill ``ws.gradient`` with each network's ``Σ_x ∂C_x/∂w`` and ``Σ_x ∂C_x/∂b``.
 
-    ``X`` and ``Y`` hold the ``k`` inputs and desired outputs of a mini-batch as rows.
+    ``weights[l]`` is ``(K, n_{l+1}, n_l)`` and ``biases[l]`` ``(K, n_{l+1}, 1)``
+    (:func:`gpunet.parameters.as_rows`); ``ws.X`` and ``ws.Y`` hold network ``k``'s
+    mini-batch in slice ``k``.
     """
     xp = backend.xp
     # Feedforward, keeping every layer's activations A^l.
-    a = X
-    for w, b, out in zip(weights, biases, ws.activations):
-        z = out[:k]
-        xp.matmul(a, w.T, out=z)
-        a = backend.add_bias_sigmoid(z, b.T, out=z)
+    a = ws.X
+    for w, b, z in zip(weights, biases, ws.activations):
+        xp.matmul(a, w.transpose(0, 2, 1), out=z)  # Z = A Wᵀ (eq. 25, rows)
+        a = backend.add_bias_sigmoid(z, b.transpose(0, 2, 1), out=z)
     # Output error Δ^L (BP1), then Δ^l = (Δ^{l+1} w^{l+1}) ⊙ σ'(z^l) (BP2), with the
     # gradients of each layer (BP3, BP4) as soon as its Δ is known.
-    delta = ws.deltas[-1][:k]
-    output_error(backend, cost, a, Y, delta, ws.scratch[-1][:k])
+    delta = ws.deltas[-1]
+    output_error(backend, cost, a, ws.Y, delta, ws.scratch[-1])  # BP1
     for l in range(len(weights) - 1, -1, -1):
-        a_prev = X if l == 0 else ws.activations[l - 1][:k]
-        xp.matmul(delta.T, a_prev, out=ws.nabla_w[l])
-        xp.sum(delta, axis=0, out=ws.nabla_b[l])
+        a_prev = ws.X if l == 0 else ws.activations[l - 1]
+        xp.matmul(delta.transpose(0, 2, 1), a_prev, out=ws.nabla_w[l])  # BP4
+        xp.sum(delta, axis=1, out=ws.nabla_b[l])  # BP3
         if l > 0:
-            prev = ws.deltas[l - 1][:k]
-            xp.matmul(delta, weights[l], out=prev)
-            backend.sigmoid_prime_mul(prev, a_prev, ws.scratch[l - 1][:k])
+            prev = ws.deltas[l - 1]
+            xp.matmul(delta, weights[l], out=prev)  # BP2
+            backend.sigmoid_prime_mul(prev, a_prev, ws.scratch[l - 1])
             delta = prev
+
+
+class Step:
+    """The update ``w → (1 - η_k λ_k/n) w - (η_k/k) ∇w``, ``b → b - (η_k/k) ∇b`` of
+    network ``k`` (chapter 3, eq. 93 and 94; with ``λ = 0`` chapter 1's eq. 20 and 21),
+    for mini-batches of ``k`` rows, only the weights (the first ``n_weights`` entries of
+    each row) decaying.
+
+    One network takes the backend's one fused update with the scalars ``η/k`` and
+    ``1 - ηλ/n`` (one kernel on CuPy). K networks take per-network columns of those
+    values, kept in the parameters' dtype, so that each row rounds exactly as a single
+    network's update does.
+    """
+
+    def __init__(self, backend: Backend, dtype: Any, eta: Sequence[float],
+                 lmbda: Sequence[float], k: int, n: int, n_weights: int) -> None:
+        self.backend, self.n_weights = backend, n_weights
+        eta_k = np.asarray(eta, dtype=np.float64)
+        decay = 1.0 - eta_k * np.asarray(lmbda, dtype=np.float64) / n
+        self.scalars = (float(eta_k[0] / k), float(decay[0])) if len(eta_k) == 1 else None
+        K = len(eta_k)
+        self.scale = backend.asarray((eta_k / k).reshape(K, 1), dtype)
+        self.decay = (backend.asarray(decay.reshape(K, 1), dtype)
+                      if (decay != 1.0).any() else None)
+
+    def __call__(self, parameters: Array, gradient: Array) -> None:
+        """``parameters`` and ``gradient`` are ``(K, P)``; the gradient is clobbered."""
+        if self.scalars is not None:
+            scale, decay = self.scalars
+            self.backend.sgd_update(parameters[0], gradient[0], scale, decay,
+                                    decayed=self.n_weights)
+            return
+        gradient *= self.scale
+        if self.decay is not None:
+            parameters[:, :self.n_weights] *= self.decay
+        parameters -= gradient
+
+
+def sgd_step(net: Parameters, X: Array, Y: Array, eta: float, lmbda: float, n: int) -> None:
+    """One step of one network on the mini-batch ``X``, ``Y`` (rows, on the device):
+    :func:`backprop_into` and :class:`Step` with ``K = 1``. ``Network.update_mini_batch``."""
+    k = X.shape[0]
+    ws = Workspace(net.sizes, 1, net.xp, net.dtype, k)
+    ws.X[0], ws.Y[0] = X, Y
+    parameters, weights, biases = as_rows(net)
+    backprop_into(net.backend, net.cost, weights, biases, ws)
+    Step(net.backend, net.dtype, [eta], [lmbda], k, n, ws.n_weights)(parameters, ws.gradient)
 
 
 def output_error(backend: Backend, cost: Any, a: Array, y: Array, out: Array,

@@ -46,7 +46,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
 
 import numpy as np
 
@@ -54,10 +54,8 @@ from .history import EPOCH_KEYS, History
 from .outputs import atomic_write_bytes, check_output, hold_lock
 
 if TYPE_CHECKING:
-    from .backends import DeviceLike
     from .datasets import Examples
     from .engines import TrainingSettings
-    from .engines.stacked import StackedSettings
     from .network import Network
     from .stack import NetworkStack
 
@@ -112,7 +110,7 @@ class CheckpointWriter:
         write_checkpoint(self.path, net, settings, epochs_done, history, data, rng_state,
                          parameters, run=self.run, option=self.option)
 
-    def write_stack(self, stack: "NetworkStack", settings: "StackedSettings",
+    def write_stack(self, stack: "NetworkStack", settings: "TrainingSettings",
                     epochs_done: int, histories: list[History], diverged: Mapping[int, int],
                     seconds: list[float], data: dict[str, Any],
                     rng_states: list[Mapping[str, Any]], parameters: Any) -> None:
@@ -178,7 +176,9 @@ def write_checkpoint(path: PathLike, net: "Network", settings: "TrainingSettings
         "epochs_done": epochs_done,
         "network": {"sizes": list(net.sizes), "cost": net.cost.__name__, "init": net.init,
                     "dtype": np.dtype(net.dtype).name, "seed": net.seed},
-        "training": {k: getattr(settings, k) for k in TRAINING_KEYS},
+        # one network's layout: η and λ as plain numbers (layout 1)
+        "training": {k: (v[0] if isinstance(v, tuple) else v)
+                     for k in TRAINING_KEYS for v in [getattr(settings, k)]},
         "data": data,
         "run": run or {},
         "rng": rng_state,
@@ -192,9 +192,10 @@ def write_checkpoint(path: PathLike, net: "Network", settings: "TrainingSettings
 class Checkpoint:
     """A checkpoint read back: the run's state after ``epochs_done`` epochs.
 
-    ``kind`` is ``"network"`` (one :class:`gpunet.Network`, :meth:`network` and
-    :meth:`continue_run`) or ``"stack"`` (a :class:`gpunet.NetworkStack`,
-    :meth:`stack` and :meth:`continue_stack`)."""
+    ``kind`` is ``"network"`` (one :class:`gpunet.Network`) or ``"stack"`` (a
+    :class:`gpunet.NetworkStack`). This module reads and checks the file and knows
+    nothing of the model; :mod:`gpunet.resuming` builds the network or stack from it
+    and trains on."""
 
     path: Path
     meta: dict[str, Any]
@@ -246,42 +247,7 @@ class Checkpoint:
         """A stack checkpoint's per-epoch training times."""
         return [float(t) for t in self.meta["seconds"]]
 
-    def network(self, device: "DeviceLike" = "auto") -> "Network":
-        """The network as of the checkpoint, on ``device``, generator state included."""
-        from .network import Network
-
-        if self.kind != "network":
-            raise ValueError(f"{self.path} is a checkpoint of {len(self.parameters)} stacked "
-                             "networks, not of one network; read it with stack().")
-        s = self.network_settings
-        net = Network(s["sizes"], cost=s["cost"], init=s["init"], dtype=s["dtype"],
-                      device=device, seed=s["seed"])
-        with net.backend.scope():
-            net.parameters[...] = net.backend.asarray(
-                self.parameters.astype(net.dtype, copy=False))
-        net.rng.bit_generator.state = self.meta["rng"]
-        return net
-
-    def stack(self, device: "DeviceLike" = "auto") -> "NetworkStack":
-        """The stack as of the checkpoint, on ``device``, every generator's state
-        included; its ``histories`` and ``diverged`` are the run's so far."""
-        from .stack import NetworkStack
-
-        if self.kind != "stack":
-            raise ValueError(f"{self.path} is a checkpoint of one network, not of a stack; "
-                             "read it with network().")
-        s = self.network_settings
-        stack = NetworkStack(s["sizes"], s["seeds"], cost=s["cost"], init=s["init"],
-                             dtype=s["dtype"], device=device)
-        with stack.backend.scope():
-            stack.parameters[...] = stack.backend.asarray(
-                self.parameters.astype(stack.dtype, copy=False))
-        for rng, state in zip(stack.rngs, self.meta["rngs"]):
-            rng.bit_generator.state = state
-        stack.histories, stack.diverged = self.histories, self.diverged
-        return stack
-
-    def _check_data(self, train: "Examples", evaluation: Optional["Examples"],
+    def check_data(self, train: "Examples", evaluation: Optional["Examples"],
                     evaluation_given: bool) -> None:
         """The resumed run's data is the checkpointed run's (size and labels)."""
         path, data, training = self.path, self.data, self.training
@@ -294,60 +260,12 @@ class Checkpoint:
             raise ValueError(f"{path}: the run monitored evaluation data; pass it as "
                              "evaluation_data.")
 
-    def _total_epochs(self, epochs: Optional[int]) -> int:
+    def total_epochs(self, epochs: Optional[int]) -> int:
         total = self.training["epochs"] if epochs is None else int(epochs)
         if total < self.epochs_done:
             raise ValueError(f"{self.path} has {self.epochs_done} epochs done; ask for at "
                              f"least that many epochs in all, not {total}.")
         return total
-
-    def continue_stack(self, stack: "NetworkStack", training_data: Any,
-                       evaluation_data: Any = None, *, epochs: Optional[int] = None,
-                       checkpoint: Optional[CheckpointWriter] = None, verbose: bool = True,
-                       callback: Optional[Callable[[list[dict[str, Any]]], None]] = None,
-                       progress: bool = False, workers: Optional[int] = None
-                       ) -> list[History]:
-        """Train ``stack`` (from :meth:`stack`) on from this checkpoint; see :func:`resume`."""
-        from .datasets import as_examples
-        from .engines.stacked import StackedSettings
-
-        total = self._total_epochs(epochs)
-        sizes = stack.sizes
-        train = as_examples(training_data, sizes[0], sizes[-1], "training_data")
-        evaluation = (None if evaluation_data is None else
-                      as_examples(evaluation_data, sizes[0], sizes[-1], "evaluation_data"))
-        self._check_data(train, evaluation, evaluation is not None)
-        training = self.training
-        settings = StackedSettings(**{
-            **training, "eta": tuple(training["eta"]), "lmbda": tuple(training["lmbda"]),
-            "epochs": total, "verbose": verbose, "callback": callback, "workers": workers})
-        with stack.backend.scope():
-            return stack._run(train, evaluation, settings, start_epoch=self.epochs_done,
-                              histories=self.histories, diverged=self.diverged,
-                              seconds=self.seconds, checkpoint=checkpoint,
-                              progress=progress)
-
-    def continue_run(self, net: "Network", training_data: Any,
-                     evaluation_data: Any = None, *, epochs: Optional[int] = None,
-                     checkpoint: Optional[CheckpointWriter] = None, verbose: bool = True,
-                     callback: Optional[Callable[[dict[str, Any]], None]] = None,
-                     progress: bool = False) -> History:
-        """Train ``net`` (from :meth:`network`) on from this checkpoint; see :func:`resume`."""
-        from .engines import TrainingSettings
-        from .training import run_sgd
-
-        training = self.training
-        total = self._total_epochs(epochs)
-        train = net._examples(training_data, "training_data")
-        evaluation = None
-        if evaluation_data is not None:
-            evaluation = net._examples(evaluation_data, "evaluation_data")
-        self._check_data(train, evaluation, evaluation is not None)
-        settings = TrainingSettings(**{**training, "epochs": total, "verbose": verbose,
-                                       "callback": callback})
-        with net.backend.scope():  # the network's device current, as in SGD
-            return run_sgd(net, train, evaluation, settings, start_epoch=self.epochs_done,
-                           history=self.history, checkpoint=checkpoint, progress=progress)
 
 
 ZIP_MAGIC = b"PK\x03\x04"  # an .npz archive is a zip file
@@ -423,7 +341,6 @@ def validate_meta(meta: dict[str, Any], parameters: np.ndarray,
     from .arguments import check_eta, check_lmbda, check_positive_int, check_seed, check_sizes
     from .costs import COSTS
     from .engines import ENGINE_NAMES
-    from .engines.stacked import STACKED_ENGINE_NAMES
 
     def integer(value: Any, low: int) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and value >= low
@@ -468,7 +385,7 @@ def validate_meta(meta: dict[str, Any], parameters: np.ndarray,
     for key in TRAINING_KEYS:
         if key.startswith("monitor_") and not isinstance(training[key], bool):
             return f"{key} is {training[key]!r}, not true or false"
-    if training["engine"] not in (STACKED_ENGINE_NAMES if stacked else ENGINE_NAMES):
+    if training["engine"] not in ENGINE_NAMES:
         return f"unknown engine {training['engine']!r}"
     epochs_done = meta.get("epochs_done")
     if not integer(epochs_done, 0) or epochs_done > training["epochs"]:
@@ -532,39 +449,3 @@ def validate_meta(meta: dict[str, Any], parameters: np.ndarray,
             return (f"the member {name!r} ({array.dtype} {array.shape}) is not finite "
                     f"parameters of sizes {sizes}")
     return ""
-
-
-def resume(path: PathLike, training_data: Any, evaluation_data: Any = None, *,
-           epochs: Optional[int] = None, device: "DeviceLike" = "auto",
-           checkpoint: Union[None, PathLike, CheckpointWriter] = "same",
-           verbose: bool = True, callback: Optional[Callable[[Any], None]] = None,
-           progress: bool = False) -> Union["Network", "NetworkStack"]:
-    """Continue the run saved in checkpoint ``path`` until ``epochs`` epochs in all.
-
-    ``training_data`` (and ``evaluation_data`` if the run monitored it) must be the
-    run's own data; its size and labels are checked against the checkpoint. ``epochs``
-    defaults to the run's planned total; a larger number extends the run, and the result
-    equals a run trained that long from the start. ``device`` may differ from the
-    original run's. New checkpoints go on to ``path`` (``checkpoint="same"``), to
-    another path, or nowhere (``None``).
-
-    Returns the network; ``net.history`` holds every epoch, those before the checkpoint
-    included. Ctrl-C behaves as in :meth:`Network.SGD`. A checkpoint of a
-    :class:`gpunet.NetworkStack` (``NetworkStack.SGD(checkpoint=...)``) gives back the
-    stack, its ``histories`` every epoch of every network (``callback`` then gets the
-    K records of an epoch, as in :meth:`gpunet.NetworkStack.SGD`).
-    """
-    saved = load_checkpoint(path)
-    writer = (CheckpointWriter(saved.path, saved.run, arrays=saved.arrays)
-              if checkpoint == "same" else as_writer(checkpoint))
-    if saved.kind == "stack":
-        stack = saved.stack(device)
-        saved.continue_stack(stack, training_data, evaluation_data, epochs=epochs,
-                             checkpoint=writer, verbose=verbose, callback=callback,
-                             progress=progress)
-        return stack
-    net = saved.network(device)
-    saved.continue_run(net, training_data, evaluation_data, epochs=epochs,
-                       checkpoint=writer, verbose=verbose, callback=callback,
-                       progress=progress)
-    return net

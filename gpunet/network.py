@@ -41,15 +41,15 @@ from .arguments import (
     check_sizes,
 )
 from .backends import Array, Backend, DeviceLike, get_backend
-from .backprop import Workspace, backprop_into, feedforward
+from .backprop import Workspace, backprop_into, feedforward, sgd_step
+from .checkpoint import as_writer
 from .costs import Cost, CrossEntropyCost, get_cost
 from .datasets import Examples, as_examples, sgd_data
 from .engines import TrainingSettings
-from .engines.eager import sgd_step
 from .history import History
 from .metrics import correct, fetch, total_cost
+from .parameters import as_rows, flat_layers
 from .training import run_sgd
-from .parameters import flat_layers
 
 
 DTypeLike = Union[Literal["float32", "float64"], type, np.dtype]
@@ -380,14 +380,14 @@ class Network:
         computed for the whole mini-batch at once.
         """
         batch = self._examples(_batch_of(x, y), "backprop data")
-        k = len(batch)
-        ws = Workspace(self.sizes, self.xp, self.dtype, k)
-        X = self.backend.asarray(batch.X, self.dtype)
-        Y = self.backend.asarray(batch.Y, self.dtype)
-        backprop_into(self.backend, self.cost, self.weights, self.biases, ws, X, Y, k)
+        ws = Workspace(self.sizes, 1, self.xp, self.dtype, len(batch))
+        ws.X[0] = self.backend.asarray(batch.X, self.dtype)
+        ws.Y[0] = self.backend.asarray(batch.Y, self.dtype)
+        _, weights, biases = as_rows(self)
+        backprop_into(self.backend, self.cost, weights, biases, ws)
         return (
-            [nb.reshape(-1, 1).copy() for nb in ws.nabla_b],
-            [nw.copy() for nw in ws.nabla_w],
+            [nb[0].reshape(-1, 1).copy() for nb in ws.nabla_b],
+            [nw[0].copy() for nw in ws.nabla_w],
         )
 
     def cost_derivative(self, output_activations: Array, y: Array) -> Array:
@@ -408,10 +408,9 @@ class Network:
         k = len(batch)
         eta, lmbda = check_eta(eta), check_lmbda(lmbda)
         n = k if n is None else check_positive_int(n, "n")
-        ws = Workspace(self.sizes, self.xp, self.dtype, k)
         X = self.backend.asarray(batch.X, self.dtype)
         Y = self.backend.asarray(batch.Y, self.dtype)
-        sgd_step(self, ws, X, Y, k, eta, lmbda, n)
+        sgd_step(self, X, Y, eta, lmbda, n)
 
     @_on_device
     def SGD(
@@ -480,15 +479,13 @@ class Network:
         monitor_evaluation_accuracy = monitor_evaluation_accuracy or testing
 
         settings = TrainingSettings(
-            epochs=epochs, mini_batch_size=m, eta=eta, lmbda=lmbda,
+            epochs=epochs, mini_batch_size=m, eta=(eta,), lmbda=(lmbda,),
             monitor_evaluation_cost=monitor_evaluation_cost,
             monitor_evaluation_accuracy=monitor_evaluation_accuracy,
             monitor_training_cost=monitor_training_cost,
             monitor_training_accuracy=monitor_training_accuracy,
             verbose=verbose, callback=callback, engine=engine,
         )
-        from .checkpoint import as_writer
-
         return run_sgd(self, train, evaluation, settings, checkpoint=as_writer(checkpoint),
                        progress=progress)
 

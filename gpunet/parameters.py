@@ -93,3 +93,32 @@ def flat_layers(sizes: Sequence[int], xp: Any, dtype: Any) -> tuple[Array, list[
         views.append(flat[offset:offset + size].reshape(shape))
         offset += size
     return flat, views[:len(shapes_w)], views[len(shapes_w):]
+
+
+def stacked_layers(sizes: Sequence[int], K: int, xp: Any,
+                   dtype: Any) -> tuple[Array, list[Array], list[Array]]:
+    """A new ``(K, P)`` parameter array for K networks of ``sizes``, and its layer views.
+
+    Row ``k`` is network ``k``'s flat buffer in this module's layout. Returns ``(flat,
+    weights, biases)``: ``weights[l]`` of shape ``(K, n_{l+1}, n_l)`` and ``biases[l]``
+    of shape ``(K, n_{l+1}, 1)``, views of ``flat``.
+    """
+    flat = xp.empty((K, n_parameters(sizes)), dtype=dtype)
+    views, offset = [], 0
+    for rows, cols in weight_shapes(sizes) + bias_shapes(sizes):
+        views.append(flat[:, offset:offset + rows * cols].reshape(K, rows, cols))
+        offset += rows * cols
+    n_layers = len(sizes) - 1
+    return flat, views[:n_layers], views[n_layers:]
+
+
+def as_rows(params: Parameters) -> tuple[Array, list[Array], list[Array]]:
+    """``params``' buffer as K rows: the ``(K, P)`` parameters and their ``(K, n_{l+1},
+    n_l)`` / ``(K, n_{l+1}, 1)`` layer views. A stack's are its own; a network's ``(P,)``
+    buffer is one row (``K = 1``), the views of its very memory, so what trains the rows
+    trains the network."""
+    flat = params.parameters
+    if flat.ndim == 2:
+        return flat, list(params.weights), list(params.biases)
+    return (flat.reshape(1, -1), [w.reshape((1,) + w.shape) for w in params.weights],
+            [b.reshape((1,) + b.shape) for b in params.biases])

@@ -4,7 +4,8 @@ The book never trains just one network: chapter 1 reports a best of three runs a
 chapter 3 compares learning rates ("How to choose a neural network's
 hyper-parameters?") and regularization parameters side by side. A
 :class:`NetworkStack` trains such a set together, as one batch of stacked matrices
-(:mod:`gpunet.engines.stacked`): each network with its own seed (its initial
+(:mod:`gpunet.engines`: one batched product per layer for all K): each network with its
+own seed (its initial
 parameters and its per-epoch shuffles drawn exactly as ``Network(sizes, seed=s)``
 draws them), its own ``η`` and its own ``λ``. Each network's run is the run a single
 :class:`gpunet.Network` with the same settings makes (the same per-epoch accuracy; in
@@ -33,12 +34,14 @@ from .arguments import (
 )
 from .backends import Array, Backend, DeviceLike, get_backend
 from .backprop import feedforward
+from .checkpoint import as_writer
 from .costs import Cost, CrossEntropyCost, get_cost
 from .datasets import Examples, sgd_data
-from .engines.stacked import StackedSettings, select_stacked_engine, stacked_layers
+from .engines import TrainingSettings
 from .history import History
 from .memory import check_network_fits
 from .network import DTypeLike, InitName, Network
+from .parameters import stacked_layers
 from . import training
 
 if TYPE_CHECKING:
@@ -196,7 +199,8 @@ class NetworkStack:
         Prints one line per epoch (each network's evaluation accuracy) when
         ``verbose``; calls ``callback(records)`` after each epoch with the K records
         (see :class:`gpunet.History`; ``train_seconds`` is the whole stack's epoch).
-        ``engine`` chooses how the steps run (:mod:`gpunet.engines.stacked`);
+        ``engine`` chooses how the steps run (:func:`gpunet.engines.select_engine`, as
+        for one network);
         ``workers`` is how many processes the stacked CPU engine splits the networks
         over, this one included (default: one per CPU when the stack is large enough
         to pay for starting them, else 1; the results do not depend on it).
@@ -218,7 +222,7 @@ class NetworkStack:
             monitor_evaluation_cost or monitor_evaluation_accuracy or test_data is not None,
             self.sizes[0], self.sizes[-1])
         monitor_evaluation_accuracy = monitor_evaluation_accuracy or testing
-        settings = StackedSettings(
+        settings = TrainingSettings(
             epochs=epochs, mini_batch_size=m, eta=etas, lmbda=lmbdas,
             monitor_evaluation_cost=monitor_evaluation_cost,
             monitor_evaluation_accuracy=monitor_evaluation_accuracy,
@@ -227,8 +231,6 @@ class NetworkStack:
             verbose=verbose, callback=callback, engine=engine,
             workers=None if workers is None else check_positive_int(workers, "workers"),
         )
-        from .checkpoint import as_writer
-
         with self._scope():
             return self._run(train, evaluation, settings, checkpoint=as_writer(checkpoint),
                              progress=progress)
@@ -244,7 +246,7 @@ class NetworkStack:
         return values
 
     def _run(self, train: Examples, evaluation: Optional[Examples],
-             settings: StackedSettings, *, start_epoch: int = 0,
+             settings: TrainingSettings, *, start_epoch: int = 0,
              histories: Optional[list[History]] = None,
              diverged: Optional[dict[int, int]] = None,
              seconds: Optional[list[float]] = None,
@@ -296,7 +298,7 @@ class StackRows:
     stop_on_divergence = False
 
     def __init__(self, stack: NetworkStack) -> None:
-        self.stack = stack
+        self.stack = self.model = stack
         self.backend, self.cost, self.dtype = stack.backend, stack.cost, stack.dtype
 
     @property
@@ -308,9 +310,6 @@ class StackRows:
 
     def layers(self, k: int) -> tuple[list[Array], list[Array]]:
         return ([w[k] for w in self.stack.weights], [b[k] for b in self.stack.biases])
-
-    def select_engine(self, X: Array, Y: Array, settings: Any) -> Any:
-        return select_stacked_engine(self.stack, X, Y, settings)
 
     def permutations(self, n: int) -> np.ndarray:
         return np.stack([rng.permutation(n) for rng in self.stack.rngs])

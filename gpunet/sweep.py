@@ -88,7 +88,7 @@ class SweepSettings:
     epochs: int = 30
     mini_batch_size: int = 10
     device: str = "auto"
-    engine: str = "auto"  # the stacked engine (gpunet.engines.stacked)
+    engine: str = "auto"  # gpunet.engines.select_engine
     evaluate: str = "test"  # the evaluation data (test, validation): the header says it
     monitor_training_cost: bool = False
     monitor_training_accuracy: bool = False
@@ -224,6 +224,7 @@ def train_stack(settings: SweepSettings, runs: Sequence[Run], training: Any,
     is written after every epoch; ``resume`` (this stack's checkpoint) continues the
     stack from there, its earlier epochs' rows included in the result.
     """
+    from .resuming import continue_stack, stack_from
     from .stack import NetworkStack
 
     rows: list[dict[str, Any]] = []
@@ -238,7 +239,7 @@ def train_stack(settings: SweepSettings, runs: Sequence[Run], training: Any,
             on_epoch(new)
 
     if resume is not None:
-        stack = resume.stack(settings.device)
+        stack = stack_from(resume, settings.device)
         rows.extend(stack_rows(runs, resume.histories, resume.diverged, resume.seconds))
         epochs_done = resume.epochs_done
     else:
@@ -248,9 +249,9 @@ def train_stack(settings: SweepSettings, runs: Sequence[Run], training: Any,
     interrupted: Optional[BaseException] = None
     try:
         if resume is not None:
-            resume.continue_stack(stack, training, evaluation, epochs=settings.epochs,
-                                  checkpoint=checkpoint, verbose=False, callback=callback,
-                                  progress=progress, workers=settings.workers)
+            continue_stack(resume, stack, training, evaluation, epochs=settings.epochs,
+                           checkpoint=checkpoint, verbose=False, callback=callback,
+                           progress=progress, workers=settings.workers)
         else:
             stack.SGD(training, settings.epochs, settings.mini_batch_size,
                       eta=[r.eta for r in runs], lmbda=[r.lmbda for r in runs],

@@ -38,10 +38,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Protocol, Sequence, Union
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Protocol, Sequence
 
 import numpy as np
 
+from .checkpoint import labels_fingerprint
 from .datasets import Examples
 from .divergence import DivergenceError, quiet_overflow
 from .engines import Engine, TrainingSettings, select_engine
@@ -54,17 +55,19 @@ if TYPE_CHECKING:
     from .backends import Array, Backend
     from .checkpoint import CheckpointWriter
     from .costs import Cost
-    from .engines.stacked import StackedSettings
     from .network import Network
+    from .parameters import Parameters
 
-Settings = Union[TrainingSettings, "StackedSettings"]
-"""What the loop reads of either settings type: the epochs, the monitors, ``lmbda`` (one
-number, or one per network), ``verbose`` and ``callback``."""
+Settings = TrainingSettings
+"""The loop's settings: the epochs, the monitors, ``lmbda`` per network (for the costs),
+``verbose`` and ``callback``."""
 
 
 class Rows(Protocol):
     """K networks of one shape as the training loop sees them."""
 
+    #: the networks, as the engines see them (:func:`gpunet.engines.select_engine`)
+    model: "Parameters"
     backend: "Backend"
     cost: "Cost"
     dtype: Any
@@ -81,10 +84,6 @@ class Rows(Protocol):
 
     def layers(self, k: int) -> tuple[Sequence["Array"], Sequence["Array"]]:
         """Row ``k``'s weights and biases (views of :attr:`parameters`), for its metrics."""
-
-    def select_engine(self, X: "Array", Y: "Array", settings: Any) -> Engine:
-        """The engine that trains every row (its ``train_epoch`` takes
-        :meth:`permutations`)."""
 
     def permutations(self, n: int) -> np.ndarray:
         """The epoch's shuffles, drawn from each row's generator, as the engine takes them."""
@@ -114,7 +113,7 @@ class NetworkRows:
     stop_on_divergence = True
 
     def __init__(self, net: "Network") -> None:
-        self.net = net
+        self.net = self.model = net
         self.backend, self.cost, self.dtype = net.backend, net.cost, net.dtype
 
     @property
@@ -126,9 +125,6 @@ class NetworkRows:
 
     def layers(self, k: int) -> tuple[Sequence["Array"], Sequence["Array"]]:
         return self.net.weights, self.net.biases
-
-    def select_engine(self, X: "Array", Y: "Array", settings: Any) -> Engine:
-        return select_engine(self.net, X, Y, settings)
 
     def permutations(self, n: int) -> np.ndarray:
         return self.net.rng.permutation(n)
@@ -202,15 +198,13 @@ def _run_epochs(rows: Rows, train: Examples, evaluation: Optional[Examples],
                 diverged: Optional[dict[int, int]], seconds: Optional[list[float]],
                 checkpoint: Optional["CheckpointWriter"], progress: bool) -> list[History]:
     """:func:`run_epochs` with the checkpoint locked and SIGTERM raising an interrupt."""
-    from .checkpoint import labels_fingerprint
-
     backend, parameters, generators = rows.backend, rows.parameters, rows.rngs()
     K, n = len(generators), len(train)
     # Everything the epochs touch goes to the device (and is allocated) once, here.
     X = backend.asarray(train.X, rows.dtype)
     Y = backend.asarray(train.Y, rows.dtype)
     with quiet_overflow():  # an η beyond the dtype's range: reported as divergence
-        engine = rows.select_engine(X, Y, settings)
+        engine = select_engine(rows.model, X, Y, settings)
     logging.getLogger(__name__).info("engine: %s", engine.name)
     try:
         return _epochs(rows, engine, train, evaluation, settings, start_epoch, histories,
@@ -237,7 +231,7 @@ def _epochs(rows: Rows, engine: Engine, train: Examples, evaluation: Optional[Ex
         labels_eval = backend.asarray(evaluation.labels)
     if settings.monitor_training_accuracy:
         labels_train = backend.asarray(train.labels)
-    lmbdas = settings.lmbda if isinstance(settings.lmbda, tuple) else (settings.lmbda,) * K
+    lmbdas = settings.lmbda
 
     name = rows.history_engine(engine)
     if histories is None:
@@ -321,8 +315,8 @@ def _epochs(rows: Rows, engine: Engine, train: Examples, evaluation: Optional[Ex
                     with interrupts_deferred():
                         go_back()
                         write_checkpoint()
-                    assert isinstance(settings, TrainingSettings)  # one network's
-                    raise DivergenceError(j, settings.eta, settings.lmbda, n, histories[0])
+                    raise DivergenceError(j, settings.eta[0], settings.lmbda[0], n,
+                                          histories[0])
                 for k in newly:
                     gone[k] = j
                 records = []

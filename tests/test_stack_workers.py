@@ -24,7 +24,7 @@ import pytest
 
 from gpunet import NetworkStack
 from gpunet.engines import stacked_workers
-from gpunet.engines.stacked import StackedSettings
+from gpunet.engines import TrainingSettings
 from gpunet.engines.stacked_cpu import StackedCpuEngine
 from gpunet.engines.stacked_workers import (WORKERS_FROM, WorkerFailed,
                                             WorkerStackedCpuEngine, workers_for)
@@ -68,7 +68,7 @@ def test_float64_results_do_not_depend_on_workers(small):
 
 
 def settings(K):
-    return StackedSettings(epochs=1, mini_batch_size=10, eta=tuple(ETAS[:K]),
+    return TrainingSettings(epochs=1, mini_batch_size=10, eta=tuple(ETAS[:K]),
                            lmbda=tuple(LMBDAS[:K]), verbose=False)
 
 

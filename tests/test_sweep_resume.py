@@ -16,6 +16,7 @@ from gpunet import sweep as sw
 from gpunet.checkpoint import load_checkpoint
 from gpunet.cli import main
 from gpunet.history import read_sweep_metrics
+from gpunet.resuming import network_from
 from gpunet.stack import NetworkStack
 
 # 6 networks in 3 stacks of 2, 5 epochs: small enough for seconds, big enough that a
@@ -175,7 +176,7 @@ def test_stack_checkpoint_and_resume_in_python(mnist, tmp_path):
     assert load_checkpoint(path).epochs_done == 4
     # a stack checkpoint is not a network's, and the other way round: one clear error
     with pytest.raises(ValueError, match="not of one network"):
-        load_checkpoint(path).network("cpu")
+        network_from(load_checkpoint(path), "cpu")
 
 
 def test_old_sweep_files_still_plot(tmp_path):

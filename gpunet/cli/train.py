@@ -138,6 +138,7 @@ def _train(args: argparse.Namespace, saved: Any, epochs: int) -> int:
     from ..divergence import DivergenceError
     from ..mnist import load_mnist
     from ..network import Network
+    from ..resuming import continue_network, network_from
     from ..outputs import WriteError, atomic_write_text
     from ..signals import exit_status
 
@@ -158,7 +159,7 @@ def _train(args: argparse.Namespace, saved: Any, epochs: int) -> int:
           f"evaluating on {len(evaluation[1])} {args.evaluate} images", flush=True)
 
     if saved is not None:
-        net = saved.network(backend)
+        net = network_from(saved, backend)
         print(f"resuming {args.resume}: {saved.epochs_done} of {epochs} epochs done",
               flush=True)
     else:
@@ -210,8 +211,9 @@ def _train(args: argparse.Namespace, saved: Any, epochs: int) -> int:
     status, stopped = 0, ""
     try:
         if saved is not None:
-            saved.continue_run(net, training, evaluation, epochs=epochs, checkpoint=writer,
-                               verbose=False, callback=on_epoch, progress=progress)
+            continue_network(saved, net, training, evaluation, epochs=epochs,
+                             checkpoint=writer, verbose=False, callback=on_epoch,
+                             progress=progress)
         else:
             net.SGD(training, epochs, args.batch_size, args.eta, lmbda=args.lmbda,
                     evaluation_data=evaluation, monitor_evaluation_accuracy=True,

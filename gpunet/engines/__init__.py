@@ -1,25 +1,30 @@
 """Engines: *how* an epoch of stochastic gradient descent runs.
 
-``Network.SGD`` (chapter 1, "Implementing our network to classify digits") owns the
-*what*: the epochs, the shuffles drawn from the network's host generator, the
-monitored metrics and the history (:mod:`gpunet.training`). For the steps of an
-epoch it hands the epoch's permutation to an engine behind one small interface,
-:class:`Engine`:
+``Network.SGD`` and ``NetworkStack.SGD`` (chapter 1, "Implementing our network to
+classify digits") own the *what*: the epochs, the shuffles drawn from each network's
+host generator, the monitored metrics and the histories (one loop for both,
+:mod:`gpunet.training`). For the steps of an epoch the loop hands the epoch's
+permutations to an engine behind one small interface, :class:`Engine`, which trains
+K ≥ 1 networks of one shape (one network is ``K = 1``), each with its own η and λ
+(:class:`TrainingSettings`):
 
 * ``eager`` (:mod:`gpunet.engines.eager`): array expressions and fused elementwise
-  kernels on any backend, one mini-batch step after another. The reference engine,
-  and the right one where matrix products dominate (wide networks, big batches).
+  kernels on any backend, one mini-batch step after another, batched over the K
+  networks. The reference engine, and the right one where matrix products dominate
+  (wide networks, big batches).
 * ``cpu`` (:mod:`gpunet.engines.cpu`): the eager algorithm on NumPy in fewer, cheaper
   calls (bias folded into the weights, parameters in a working layout); ``auto``'s
-  choice on the NumPy backend.
+  choice on the NumPy backend. K > 1 networks take the same step batched
+  (:mod:`gpunet.engines.stacked_cpu`), split over worker processes for a large stack
+  (:mod:`gpunet.engines.stacked_workers`).
 * ``fused`` (:mod:`gpunet.engines.fused`, CUDA): one kernel launch trains the whole
   epoch, one thread block per network, parameters in shared memory
   (``backends/kernels/fused_sgd.cu``). The engine for small networks, where launch
   overhead, not arithmetic, sets the time.
 
-``auto`` takes ``fused`` on CUDA wherever the network fits it, ``cpu`` on NumPy for the
-book's two costs, ``eager`` elsewhere. Stacked networks (:mod:`gpunet.stack`) have their
-own engines with the same choices (:mod:`gpunet.engines.stacked`).
+``auto`` (:func:`select_engine`, the one choice for one network and for many) takes
+``fused`` on CUDA wherever the networks fit it, ``cpu`` on NumPy for the book's two
+costs, ``eager`` elsewhere.
 
 Every engine trains exactly the book's algorithm: for each mini-batch of the shuffled
 data, ``w → (1 - ηλ/n) w - (η/m) Σ_x ∂C_x/∂w`` and ``b → b - (η/m) Σ_x ∂C_x/∂b``
@@ -42,37 +47,72 @@ ENGINE_NAMES = ("auto", "eager", "fused", "cpu")
 """Values of ``SGD(engine=...)`` / ``--engine``; engines add their names here."""
 
 
+def per_network(values: Any, K: int, name: str) -> tuple[float, ...]:
+    """``values`` as one float per network: a number is every network's."""
+    if isinstance(values, (int, float, np.floating, np.integer)):
+        return (float(values),) * K
+    values = tuple(float(v) for v in values)
+    if len(values) != K:
+        raise ValueError(f"{name} has {len(values)} values for {K} networks; give one "
+                         f"number, or one per network.")
+    return values
+
+
 @dataclass(frozen=True)
 class TrainingSettings:
-    """Everything one call of ``SGD`` was asked to do, checked.
+    """Everything one call of ``SGD`` was asked to do, checked: for one network
+    (:meth:`gpunet.Network.SGD`) or K (:meth:`gpunet.NetworkStack.SGD`).
 
-    ``n`` (the training set's size, for L2's ``1 - ηλ/n``) is known only with the data,
-    so the training loop passes it to the engine separately.
+    ``eta`` and ``lmbda`` hold one value per network, in the rows' order (a number
+    given for either is every network's, and ``lmbda`` defaults to 0 for all); an
+    engine trains network ``k`` with ``eta[k]`` and ``lmbda[k]``. ``callback`` gets one
+    network's record (``Network.SGD``) or the K records of an epoch
+    (``NetworkStack.SGD``). ``n`` (the training set's size, for L2's ``1 - ηλ/n``) is
+    known only with the data, so the training loop passes it to the engine separately.
     """
 
     epochs: int
     mini_batch_size: int
-    eta: float
-    lmbda: float = 0.0
+    eta: tuple[float, ...]
+    lmbda: tuple[float, ...] = ()
     monitor_evaluation_cost: bool = False
     monitor_evaluation_accuracy: bool = False
     monitor_training_cost: bool = False
     monitor_training_accuracy: bool = False
     verbose: bool = True
-    callback: Optional[Callable[[dict[str, Any]], None]] = None
+    callback: Optional[Callable[[Any], None]] = None
     engine: str = "auto"
+    #: processes the CPU engine splits K networks over (this one and workers;
+    #: :mod:`gpunet.engines.stacked_workers`); None: one per CPU for a large stack
+    workers: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        eta = per_network(self.eta, 1, "eta") if _is_number(self.eta) else tuple(
+            float(v) for v in self.eta)
+        lmbda = per_network(0.0 if self.lmbda == () else self.lmbda, len(eta), "lmbda")
+        object.__setattr__(self, "eta", eta)
+        object.__setattr__(self, "lmbda", lmbda)
+
+    @property
+    def networks(self) -> int:
+        """K, the number of networks these settings train."""
+        return len(self.eta)
 
     @property
     def monitor_evaluation(self) -> bool:
         return self.monitor_evaluation_cost or self.monitor_evaluation_accuracy
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.floating, np.integer))
+
+
 class Engine(Protocol):
-    """Runs the mini-batch steps of one epoch.
+    """Runs the mini-batch steps of one epoch for K ≥ 1 networks.
 
     An engine is built once per ``SGD`` call, when the training data is already on the
     device (``X`` inputs and ``Y`` desired outputs, one example per row), and allocates
-    whatever it needs then. :meth:`train_epoch` must leave the network's parameters
+    whatever it needs then. :meth:`train_epoch` must leave the networks' parameters
     updated (in device order: later device work sees them) and must not wait on the
     device or copy anything to the host.
     """
@@ -80,36 +120,67 @@ class Engine(Protocol):
     #: the engine's name, as ``SGD(engine=...)`` takes it.
     name: str
 
-    def train_epoch(self, permutation: np.ndarray) -> None:
-        """One epoch: the examples in the order ``X[permutation]``, in mini-batches."""
+    def train_epoch(self, permutations: np.ndarray) -> None:
+        """One epoch: network ``k`` visits the examples in the order
+        ``X[permutations[k]]``, in mini-batches (one network: a ``(n,)`` permutation
+        or a ``(1, n)`` array)."""
 
 
 EngineFactory = Callable[["Parameters", "Array", "Array", TrainingSettings], Engine]
 
 
-def select_engine(net: "Parameters", X: "Array", Y: "Array", settings: TrainingSettings) -> Engine:
-    """The engine ``settings.engine`` names; ``auto`` picks the best one for ``net``.
+def networks_in(params: "Parameters") -> int:
+    """K, the networks ``params`` holds: a network's ``(P,)`` buffer is one, a stack's
+    ``(K, P)`` array K."""
+    shape = params.parameters.shape
+    return 1 if len(shape) == 1 else int(shape[0])
 
-    Raises ``ValueError`` naming the valid choices for an unknown name, and saying why
-    when the named engine cannot train this network here.
+
+def select_engine(params: "Parameters", X: "Array", Y: "Array",
+                  settings: TrainingSettings) -> Engine:
+    """The engine ``settings.engine`` names for the K ≥ 1 networks of ``params``;
+    ``auto`` picks the best one for them here.
+
+    One choice for one network and for many, so that every network of a stack trains
+    with the engine (and the arithmetic) its single run would: ``fused`` on CUDA where
+    the networks fit its kernel (one launch per epoch, one thread block per network);
+    ``cpu`` on NumPy for the book's two costs (for K > 1 the stacked CPU engine, the
+    same step batched over the networks, in worker processes for a large stack);
+    ``eager`` elsewhere (any backend, K networks in batched array operations).
+
+    Raises ``ValueError`` naming the valid choices for an unknown name, saying why when
+    the named engine cannot train these networks here, and when ``settings`` do not
+    give one η and λ per network.
     """
     from .eager import EagerEngine
     from .fused import FusedEngine, cuda_launcher, unfit_reason
 
-    name = settings.engine
+    name, K = settings.engine, networks_in(params)
+    what = "this network" if params.parameters.ndim == 1 else "this stack"
     if name not in ENGINE_NAMES:
         raise ValueError(f"unknown engine {name!r}; use one of {', '.join(ENGINE_NAMES)}.")
+    if settings.networks != K:
+        raise ValueError(f"{K} networks need {K} learning rates and L2 parameters, "
+                         f"got {settings.networks}.")
     if name in ("fused", "auto"):
-        launcher = cuda_launcher(net)
-        reason = unfit_reason(net, settings.mini_batch_size, X.shape[0], launcher)
+        launcher = cuda_launcher(params)
+        reason = unfit_reason(params, settings.mini_batch_size, X.shape[0], launcher)
         if not reason:
-            return FusedEngine(net, X, Y, settings, launcher=launcher)
+            return FusedEngine(params, X, Y, settings, launcher=launcher)
         if name == "fused":
-            raise ValueError(f"engine 'fused' cannot train this network: {reason}; "
+            raise ValueError(f"engine 'fused' cannot train {what}: {reason}; "
                              f"use engine 'eager' or 'auto'.")
     if name in ("cpu", "auto"):  # the NumPy backend's engine (gpunet/engines/cpu.py)
         from .cpu import CpuEngine, unfit_reason as cpu_unfit_reason
 
-        if name == "cpu" or not cpu_unfit_reason(net):
-            return CpuEngine(net, X, Y, settings)  # raises, saying why, where it cannot
-    return EagerEngine(net, X, Y, settings)
+        if name == "cpu" or not cpu_unfit_reason(params):
+            if params.parameters.ndim == 1:
+                return CpuEngine(params, X, Y, settings)  # raises, saying why, where it cannot
+            from .stacked_cpu import StackedCpuEngine
+            from .stacked_workers import WorkerStackedCpuEngine, workers_for
+
+            workers = workers_for(params, X.shape[0], settings.workers)
+            if workers > 1:
+                return WorkerStackedCpuEngine(params, X, Y, settings, workers)
+            return StackedCpuEngine(params, X, Y, settings)
+    return EagerEngine(params, X, Y, settings)

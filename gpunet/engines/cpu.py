@@ -114,6 +114,10 @@ class CpuEngine:
         if reason:
             raise ValueError(f"engine 'cpu' cannot train this network: {reason}; "
                              f"use engine 'eager' or 'auto'.")
+        if net.parameters.ndim != 1 or settings.networks != 1:
+            raise ValueError("the cpu engine trains one network; a stack's is "
+                             "gpunet.engines.stacked_cpu.StackedCpuEngine (select_engine).")
+        (eta,), (lmbda,) = settings.eta, settings.lmbda
         self.net = net
         self.examples_done = 0
         sizes = list(net.sizes)
@@ -132,7 +136,7 @@ class CpuEngine:
         self.W = _views(self.work, self.shapes)
         self.G = _views(self.grad, self.shapes)
         set_fixed_units(self.W, sizes)
-        decay = 1.0 - settings.eta * settings.lmbda / n
+        decay = 1.0 - eta * lmbda / n
         self.mask = None
         if decay != 1.0:  # chapter 3, eq. 93: the weights decay, biases and fixed units not
             self.mask = np.ones(total, dtype)
@@ -149,10 +153,10 @@ class CpuEngine:
         self.xchunk = np.ones((rows, n_in + 1), dtype)  # contiguous: faster products
         self.ychunk = np.empty((rows, n_out), dtype)
         self.steps = [self._step_ops(self.xchunk[j * m:(j + 1) * m],
-                                     self.ychunk[j * m:(j + 1) * m], settings.eta)
+                                     self.ychunk[j * m:(j + 1) * m], eta)
                       for j in range(self.chunk_steps)]
         k = n % m  # a smaller last mini-batch: the chunk's first rows, its own buffers
-        self.tail_ops = self._step_ops(self.xchunk[:k], self.ychunk[:k], settings.eta) if k else []
+        self.tail_ops = self._step_ops(self.xchunk[:k], self.ychunk[:k], eta) if k else []
 
     # ------------------------------------------------------------------ the step
     def _step_ops(self, x: np.ndarray, y: np.ndarray, eta: float) -> list[Op]:

@@ -1,9 +1,16 @@
-"""The eager engine: one mini-batch step after another, as array operations.
+"""The eager engine: one mini-batch step after another, as array operations, for K ≥ 1
+networks at once.
 
-Each step is chapter 2's matrix-based backpropagation (:mod:`gpunet.backprop`) and one
-fused update of the flat parameter buffer. On NumPy that is about 25 calls a step; on
-CuPy about a dozen kernel and cuBLAS launches, which is launch-bound for small networks
-and the right engine for wide ones (cuBLAS does the work). Runs on every backend.
+Each step gathers every network's mini-batch (row ``k`` of the epoch's permutations,
+``take`` on the device), runs chapter 2's matrix-based backpropagation
+(:func:`gpunet.backprop.backprop_into`: batched products, one per layer and direction
+whatever K is) and one update of the ``(K, P)`` parameters (:class:`gpunet.backprop.Step`:
+chapter 3, eq. 93 and 94, with each network's own η and λ). On NumPy that is about 25
+calls a step; on CuPy about a dozen kernel and cuBLAS launches, which is launch-bound for
+small networks and the right engine for wide ones (cuBLAS does the work). Runs on every
+backend; the reference engine. A :class:`gpunet.Network` is one row
+(:func:`gpunet.parameters.as_rows`), a :class:`gpunet.NetworkStack` K, so a stacked
+network's run is the single one by construction.
 """
 
 from __future__ import annotations
@@ -12,7 +19,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..backprop import Workspace, backprop_into
+from ..backprop import Step, Workspace, backprop_into
+from ..parameters import as_rows
+from . import networks_in
 
 if TYPE_CHECKING:
     from ..backends import Array
@@ -21,7 +30,7 @@ if TYPE_CHECKING:
 
 
 class EagerEngine:
-    """Mini-batch SGD as backend array operations, buffers allocated once.
+    """K networks' mini-batch SGD as (batched) array operations, buffers allocated once.
 
     No CUDA-graph capture: the steps' matrix products are cuBLAS calls, which CuPy
     refuses while a stream captures (``NotImplementedError: calling cuBLAS API during
@@ -31,58 +40,52 @@ class EagerEngine:
 
     name = "eager"
 
-    def __init__(self, net: "Parameters", X: "Array", Y: "Array", settings: "TrainingSettings") -> None:
-        self.net, self.X, self.Y = net, X, Y
-        self.n = X.shape[0]
-        self.m = min(settings.mini_batch_size, self.n)
-        self.eta, self.lmbda = settings.eta, settings.lmbda
-        xp = net.backend.xp
-        self.X_shuffled, self.Y_shuffled = xp.empty_like(X), xp.empty_like(Y)
-        self.perm = xp.empty((self.n,), dtype=np.int64)
-        self.ws = Workspace(net.sizes, xp, net.dtype, self.m)
+    def __init__(self, params: "Parameters", X: "Array", Y: "Array",
+                 settings: "TrainingSettings") -> None:
+        self.params, self.X, self.Y = params, X, Y
+        self.rows, self.weights, self.biases = as_rows(params)
+        backend, xp, K = params.backend, params.xp, networks_in(params)
+        self.n = n = X.shape[0]
+        self.m = m = min(settings.mini_batch_size, n)
+        last = n - (n // m) * m
+        self.workspaces = {k: Workspace(params.sizes, K, xp, params.dtype, k)
+                           for k in ([m, last] if last else [m])}
+        self.steps = {k: Step(backend, params.dtype, settings.eta, settings.lmbda, k, n,
+                              ws.n_weights) for k, ws in self.workspaces.items()}
+        self.perm = xp.empty((K, n), dtype=np.int64)
         #: examples of the current epoch stepped through so far, read by the progress
         #: line (gpunet.progress) from another thread: a host counter, never a sync.
         self.examples_done = 0
 
-    def train_epoch(self, permutation: np.ndarray) -> None:
-        """Shuffle by ``permutation`` on the device, then one SGD step per mini-batch."""
-        xp, net, ws = self.net.xp, self.net, self.ws
-        net.backend.copy_from_host(self.perm, permutation)
-        take_rows(xp, self.X, self.perm, self.X_shuffled)
-        take_rows(xp, self.Y, self.perm, self.Y_shuffled)
+    def train_epoch(self, permutations: np.ndarray) -> None:
+        """One epoch: network ``k``'s mini-batches are ``X[permutations[k]]`` in order."""
+        self.params.backend.copy_from_host(self.perm, permutations.reshape(self.perm.shape))
         n, m = self.n, self.m
         self.examples_done = 0
         for s in range(0, n, m):
             k = min(m, n - s)
-            sgd_step(net, ws, self.X_shuffled[s:s + k], self.Y_shuffled[s:s + k], k,
-                     self.eta, self.lmbda, n)
+            self._step(self.workspaces[k], self.steps[k], s)
             self.examples_done = s + k
+
+    def _step(self, ws: Workspace, step: Step, s: int) -> None:
+        backend, xp = self.params.backend, self.params.xp
+        index = self.perm[:, s:s + ws.k]
+        take_rows(xp, self.X, index, ws.X)
+        take_rows(xp, self.Y, index, ws.Y)
+        backprop_into(backend, self.params.cost, self.weights, self.biases, ws)
+        step(self.rows, ws.gradient)
 
 
 def take_rows(xp: object, a: "Array", indices: "Array", out: "Array") -> None:
     """``out[...] = a[indices]``, rows gathered straight into ``out``.
 
     NumPy's ``take`` in its default ``mode="raise"`` gathers into a temporary as large as
-    ``out`` and then copies it over: for the training set, 160 MB allocated, faulted in
-    and copied every epoch, several times the gather itself (docs/performance.md). The indices
-    are a permutation, all valid, so ``mode="clip"`` (which writes ``out`` directly)
-    never clips. CuPy's ``take`` has no ``mode`` and writes ``out`` directly.
+    ``out`` and then copies it over (docs/performance.md). The indices come from
+    permutations, all valid, so ``mode="clip"`` (which writes ``out`` directly) never
+    clips. CuPy's ``take`` has no ``mode`` and writes ``out`` directly.
     """
     if xp is np:
         np.take(a, indices, axis=0, out=out, mode="clip")
     else:
         # CuPy or the strict stand-in: `object` to mypy, array modules share no static type
         xp.take(a, indices, axis=0, out=out)  # type: ignore[attr-defined]
-
-
-def sgd_step(net: "Parameters", ws: Workspace, X: "Array", Y: "Array", k: int, eta: float,
-             lmbda: float, n: int) -> None:
-    """One step on ``k`` rows: ``w → (1 - ηλ/n) w - (η/k) ∇w``, ``b → b - (η/k) ∇b``.
-
-    Chapter 3, eq. 93 and 94 ("Regularization"); with ``λ = 0`` chapter 1's eq. 20
-    and 21. One fused update of the flat parameter buffer, where only the weights (the
-    first ``ws.n_weights`` entries) decay.
-    """
-    backprop_into(net.backend, net.cost, net.weights, net.biases, ws, X, Y, k)
-    net.backend.sgd_update(net.parameters, ws.gradient, eta / k, 1.0 - eta * lmbda / n,
-                           decayed=ws.n_weights)

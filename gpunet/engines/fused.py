@@ -104,21 +104,26 @@ class FusedSgd:
 
 
 class FusedEngine:
-    """:class:`FusedSgd` for one :class:`~gpunet.Network`: ``Network.SGD``'s fused engine."""
+    """:class:`FusedSgd` on the networks' own buffer: a :class:`~gpunet.Network`'s
+    ``(P,)`` (as one row) or a stack's ``(K, P)``, network ``k`` trained by thread
+    block ``k`` with ``settings.eta[k]`` and ``settings.lmbda[k]``."""
 
     name = "fused"
 
-    def __init__(self, net: "Parameters", X: "Array", Y: "Array", settings: "TrainingSettings",
-                 launcher: Optional[Any] = None, threads: int = THREADS) -> None:
-        launcher = launcher if launcher is not None else cuda_launcher(net)
-        reason = unfit_reason(net, settings.mini_batch_size, X.shape[0], launcher, threads)
+    def __init__(self, params: "Parameters", X: "Array", Y: "Array",
+                 settings: "TrainingSettings", launcher: Optional[Any] = None,
+                 threads: int = THREADS) -> None:
+        launcher = launcher if launcher is not None else cuda_launcher(params)
+        reason = unfit_reason(params, settings.mini_batch_size, X.shape[0], launcher, threads)
         if reason:
-            raise ValueError(f"engine 'fused' cannot train this network: {reason}; "
+            what = "this network" if params.parameters.ndim == 1 else "this stack"
+            raise ValueError(f"engine 'fused' cannot train {what}: {reason}; "
                              f"use engine 'eager' or 'auto'.")
-        self.fused = FusedSgd(net.backend, net.sizes, net.dtype, COST_NAMES[net.cost],
-                              net.parameters.reshape(1, -1), X, Y, settings.mini_batch_size,
-                              [settings.eta], [settings.lmbda], launcher, threads)
+        rows = params.parameters.reshape(-1, params.parameters.shape[-1])  # (K, P), a view
+        self.fused = FusedSgd(params.backend, params.sizes, params.dtype,
+                              COST_NAMES[params.cost], rows, X, Y, settings.mini_batch_size,
+                              settings.eta, settings.lmbda, launcher, threads)
         self.plan = self.fused.plan
 
-    def train_epoch(self, permutation: np.ndarray) -> None:
-        self.fused.train_epoch(permutation.reshape(1, -1))
+    def train_epoch(self, permutations: np.ndarray) -> None:
+        self.fused.train_epoch(permutations.reshape(self.fused.params.shape[0], -1))

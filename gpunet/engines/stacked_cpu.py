@@ -41,7 +41,7 @@ from .rows import Rows, training_rows
 if TYPE_CHECKING:
     from ..backends import Array
     from ..parameters import StackedParameters
-    from .stacked import StackedSettings
+    from . import TrainingSettings
 
 #: Bytes of training rows gathered at once, for all K networks together (as the CPU
 #: engine's chunk: small enough to stay in cache).
@@ -59,7 +59,7 @@ class StackedCpuEngine:
     name = "cpu"
 
     def __init__(self, stack: "StackedParameters", X: "Array", Y: "Array",
-                 settings: "StackedSettings",
+                 settings: "TrainingSettings",
                  data: Optional[Rows] = None) -> None:
         reason = unfit_reason(stack)
         if reason:

@@ -60,7 +60,7 @@ from .stacked_cpu import StackedCpuEngine
 if TYPE_CHECKING:
     from ..backends import Array
     from ..parameters import StackedParameters
-    from .stacked import StackedSettings
+    from . import TrainingSettings
 
 #: Below this many multiply-adds an epoch (a stack's n x K x P), ``auto`` trains the
 #: stack in this process: starting a worker (~0.3 s: Python, NumPy, gpunet) and sending
@@ -128,7 +128,7 @@ class WorkerStackedCpuEngine:
     name = "cpu"
 
     def __init__(self, stack: "StackedParameters", X: "Array", Y: "Array",
-                 settings: "StackedSettings", workers: int) -> None:
+                 settings: "TrainingSettings", workers: int) -> None:
         import dataclasses
 
         from loky import ProcessPoolExecutor
@@ -270,7 +270,7 @@ class _WorkerStack:
     def __init__(self, setup: dict[str, Any]) -> None:
         from ..backends import get_backend
         from ..costs import get_cost
-        from .stacked import stacked_layers
+        from ..parameters import stacked_layers
 
         self.sizes = list(setup["sizes"])
         self.dtype = setup["dtype"]
@@ -290,11 +290,11 @@ def _train_group(setup: dict[str, Any], data: Optional[Rows], params: np.ndarray
     """A worker's task: one epoch of its group from ``params``; the first task brings
     the training rows, and the group's engine is built then."""
     global _group
-    from .stacked import StackedSettings
+    from . import TrainingSettings
 
     if data is not None:
         stack = _WorkerStack(setup)
-        settings = StackedSettings(
+        settings = TrainingSettings(
             epochs=1, mini_batch_size=setup["mini_batch_size"],
             eta=tuple(setup["eta"]), lmbda=tuple(setup["lmbda"]), verbose=False)
         n = data.n  # X and Y only give the number of examples when data is given

@@ -1,0 +1,133 @@
+"""Resuming: a checkpoint (:mod:`gpunet.checkpoint`) back into a network or a stack,
+trained on to the end of its run.
+
+Chapter 1's SGD is a deterministic function of the initial parameters and the shuffles,
+so the network (or stack) rebuilt from a checkpoint, its generators set to the saved
+states, and trained on with the run's settings through the same loop
+(:func:`gpunet.training.run_epochs`) gives bit for bit the run that never stopped (same
+device and dtype). This module is the only one that joins the checkpoint file and the
+model: :mod:`gpunet.checkpoint` reads and writes files and imports nothing of the
+model, so the model's modules import it freely.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Union
+
+from .backends import DeviceLike
+from .checkpoint import Checkpoint, CheckpointWriter, PathLike, as_writer, load_checkpoint
+from .datasets import as_examples
+from .engines import TrainingSettings
+from .history import History
+from .network import Network
+from .stack import NetworkStack
+from .training import run_sgd
+
+
+def network_from(saved: Checkpoint, device: DeviceLike = "auto") -> Network:
+    """The network as of the checkpoint, on ``device``, generator state included."""
+    if saved.kind != "network":
+        raise ValueError(f"{saved.path} is a checkpoint of {len(saved.parameters)} stacked "
+                         "networks, not of one network; resume it as a stack.")
+    s = saved.network_settings
+    net = Network(s["sizes"], cost=s["cost"], init=s["init"], dtype=s["dtype"],
+                  device=device, seed=s["seed"])
+    with net.backend.scope():
+        net.parameters[...] = net.backend.asarray(
+            saved.parameters.astype(net.dtype, copy=False))
+    net.rng.bit_generator.state = saved.meta["rng"]
+    return net
+
+
+def stack_from(saved: Checkpoint, device: DeviceLike = "auto") -> NetworkStack:
+    """The stack as of the checkpoint, on ``device``, every generator's state included;
+    its ``histories`` and ``diverged`` are the run's so far."""
+    if saved.kind != "stack":
+        raise ValueError(f"{saved.path} is a checkpoint of one network, not of a stack; "
+                         "resume it as a network.")
+    s = saved.network_settings
+    stack = NetworkStack(s["sizes"], s["seeds"], cost=s["cost"], init=s["init"],
+                         dtype=s["dtype"], device=device)
+    with stack.backend.scope():
+        stack.parameters[...] = stack.backend.asarray(
+            saved.parameters.astype(stack.dtype, copy=False))
+    for rng, state in zip(stack.rngs, saved.meta["rngs"]):
+        rng.bit_generator.state = state
+    stack.histories, stack.diverged = saved.histories, saved.diverged
+    return stack
+
+
+def _settings(saved: Checkpoint, epochs: Optional[int], **asked: Any) -> TrainingSettings:
+    """The run's settings as the checkpoint keeps them, until ``epochs`` in all."""
+    training = saved.training
+    return TrainingSettings(**{**training, "epochs": saved.total_epochs(epochs), **asked})
+
+
+def continue_network(saved: Checkpoint, net: Network, training_data: Any,
+                     evaluation_data: Any = None, *, epochs: Optional[int] = None,
+                     checkpoint: Optional[CheckpointWriter] = None, verbose: bool = True,
+                     callback: Optional[Callable[[dict[str, Any]], None]] = None,
+                     progress: bool = False) -> History:
+    """Train ``net`` (from :func:`network_from`) on from ``saved``; see :func:`resume`."""
+    train = net._examples(training_data, "training_data")
+    evaluation = None
+    if evaluation_data is not None:
+        evaluation = net._examples(evaluation_data, "evaluation_data")
+    saved.check_data(train, evaluation, evaluation is not None)
+    settings = _settings(saved, epochs, verbose=verbose, callback=callback)
+    with net.backend.scope():  # the network's device current, as in SGD
+        return run_sgd(net, train, evaluation, settings, start_epoch=saved.epochs_done,
+                       history=saved.history, checkpoint=checkpoint, progress=progress)
+
+
+def continue_stack(saved: Checkpoint, stack: NetworkStack, training_data: Any,
+                   evaluation_data: Any = None, *, epochs: Optional[int] = None,
+                   checkpoint: Optional[CheckpointWriter] = None, verbose: bool = True,
+                   callback: Optional[Callable[[list[dict[str, Any]]], None]] = None,
+                   progress: bool = False, workers: Optional[int] = None) -> list[History]:
+    """Train ``stack`` (from :func:`stack_from`) on from ``saved``; see :func:`resume`."""
+    sizes = stack.sizes
+    train = as_examples(training_data, sizes[0], sizes[-1], "training_data")
+    evaluation = (None if evaluation_data is None else
+                  as_examples(evaluation_data, sizes[0], sizes[-1], "evaluation_data"))
+    saved.check_data(train, evaluation, evaluation is not None)
+    settings = _settings(saved, epochs, verbose=verbose, callback=callback, workers=workers)
+    with stack.backend.scope():
+        return stack._run(train, evaluation, settings, start_epoch=saved.epochs_done,
+                          histories=saved.histories, diverged=saved.diverged,
+                          seconds=saved.seconds, checkpoint=checkpoint, progress=progress)
+
+
+def resume(path: PathLike, training_data: Any, evaluation_data: Any = None, *,
+           epochs: Optional[int] = None, device: DeviceLike = "auto",
+           checkpoint: Union[None, PathLike, CheckpointWriter] = "same",
+           verbose: bool = True, callback: Optional[Callable[[Any], None]] = None,
+           progress: bool = False) -> Union[Network, NetworkStack]:
+    """Continue the run saved in checkpoint ``path`` until ``epochs`` epochs in all.
+
+    ``training_data`` (and ``evaluation_data`` if the run monitored it) must be the
+    run's own data; its size and labels are checked against the checkpoint. ``epochs``
+    defaults to the run's planned total; a larger number extends the run, and the result
+    equals a run trained that long from the start. ``device`` may differ from the
+    original run's. New checkpoints go on to ``path`` (``checkpoint="same"``), to
+    another path, or nowhere (``None``).
+
+    Returns the network; ``net.history`` holds every epoch, those before the checkpoint
+    included. Ctrl-C behaves as in :meth:`Network.SGD`. A checkpoint of a
+    :class:`gpunet.NetworkStack` (``NetworkStack.SGD(checkpoint=...)``) gives back the
+    stack, its ``histories`` every epoch of every network (``callback`` then gets the
+    K records of an epoch, as in :meth:`gpunet.NetworkStack.SGD`).
+    """
+    saved = load_checkpoint(path)
+    writer = (CheckpointWriter(saved.path, saved.run, arrays=saved.arrays)
+              if checkpoint == "same" else as_writer(checkpoint))
+    if saved.kind == "stack":
+        stack = stack_from(saved, device)
+        continue_stack(saved, stack, training_data, evaluation_data, epochs=epochs,
+                       checkpoint=writer, verbose=verbose, callback=callback,
+                       progress=progress)
+        return stack
+    net = network_from(saved, device)
+    continue_network(saved, net, training_data, evaluation_data, epochs=epochs,
+                     checkpoint=writer, verbose=verbose, callback=callback, progress=progress)
+    return net
