@@ -409,6 +409,13 @@ def item_rounds(items: int, w: int, T: int) -> int:
     return 0 if items <= first else cdiv(items - first, T)
 
 
+def item_rounds_back(items: int, w: int, T: int) -> int:
+    """Iterations warp ``w`` makes of ``for (i = T - 1 - tid; i < items; i += T)`` (the
+    last threads first)."""
+    first = max(0, T - WARP * (w + 1))  # the warp's smallest first i
+    return 0 if items <= first else cdiv(items - first, T)
+
+
 # ---------------------------------------------------------------- the model
 @dataclass(frozen=True)
 class Config:
@@ -692,7 +699,7 @@ def work_split(sizes: Sequence[int], k: int, T: int, capacity: int, itemsize: in
 
     # the training set's rows as 16-byte vectors (CuPy's buffers are 256-byte aligned)
     rows_vector = int(sizes[0] % vw == 0 and aligned(xs, 16))
-    return {"rounds": item_rounds, "ff_slices": ff_slices, "row_tile": row_tile,
+    return {"rounds": item_rounds, "rounds_back": item_rounds_back, "ff_slices": ff_slices, "row_tile": row_tile,
             "rows_vector": rows_vector, "PREFETCH": 8 if itemsize == 4 else 16, "VW": vw,
             "ff_width": ff_width, "ff_units": ff_units, "up_width": up_width,
             "up_items": up_items}

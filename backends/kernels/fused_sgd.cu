@@ -242,6 +242,17 @@ DEVICE int split_count(int n_in, int tiles, int outputs, int T, int capacity) {
     return s < 1 ? 1 : s;
 }
 
+// What a layer's phases need to split their work, set up once per epoch (for full
+// mini-batches and for a smaller last one) instead of in every step: a step's layer
+// loops then pay a few local-memory loads, not the six integer divisions of
+// split_count, walk_from and the slices' sizes (~120 instructions a layer).
+struct gpunet_layer {
+    gpunet_walk items;     // feedforward and update items: (slice or inputs, output pair)
+    int S, per, extra;     // feedforward: S slices of per or per + 1 units (see ff_sums)
+    int j0, j_per_T;       // sigmoid: output j = idx % N of idx = tid, tid + T, ...
+    int ff_vector, up_vector;  // whether the vector paths' conditions hold
+};
+
 // Feedforward's partial sums: partial[slice][r][j] = sum over the slice's inputs c
 // (ascending) of a_prev[r][c] wT[c][j], for r < k, j < N. V: inputs per iteration (FFW on the
 // vector path, where C % FFW == 0, N is even and the rows are aligned; else 1).
@@ -257,6 +268,9 @@ DEVICE void ff_sums(real* RESTRICT partial, const real* RESTRICT a_prev,
         const int slice = walk.row, j0 = walk.col * 2;
         const int c0 = V * (per * slice + extra * slice / S);
         const int c1 = V * (per * (slice + 1) + extra * (slice + 1) / S);
+        // one tile per full mini-batch mostly (k = R): not unrolled (copies of the
+        // tile's code for k > R would only lengthen the item's code)
+#pragma unroll 1
         for (int r0 = 0; r0 < k; r0 += R) {  // @model ff.rows ff{l}.sum trips=k//row_tile(k)
             const real* a = a_prev + r0 * C;
             real acc[R][2];
@@ -318,6 +332,9 @@ DEVICE void update_weights(real* RESTRICT wT, const real* RESTRICT a_prev,
         const int c0 = walk.row * V, j0 = walk.col * 2;
         real g[V][2];
         for (int u = 0; u < V; ++u) g[u][0] = g[u][1] = 0;
+        // one tile per full mini-batch mostly (k = R): not unrolled (copies of the
+        // tile's code for k > R would only lengthen the item's code)
+#pragma unroll 1
         for (int r0 = 0; r0 < k; r0 += R) {  // @model up.rows up{l} trips=k//row_tile(k) sig=fma:2*row_tile(k)*up_width(l);shared:row_tile(k)*(up_width(l)//VW+1+2*(up_width(l)==1))
 #pragma unroll
             for (int r = r0; r < r0 + R; ++r) {
@@ -405,9 +422,35 @@ KERNEL void gpunet_sgd_epoch(
     real y_reg = 0;
     if (vector_rows) fetch_rows(x_regs, &y_reg, X, Y, order, 0, n < m ? n : m, n_in, n_out, tid, T);
 
+    // Every layer's work split (gpunet_layer) and eta / k, for full mini-batches
+    // (plans[0]) and for the last one, smaller when m does not divide n (plans[1]).
+    const int k_last = n % m ? n % m : m;
+    const real scales[2] = {(real)(eta_ / (n < m ? n : m)), (real)(eta_ / k_last)};
+    gpunet_layer plans[2][GPUNET_MAX_LAYERS];
+    for (int last = 0; last < 2; ++last) {
+        const int k = last ? k_last : (n < m ? n : m);
+        for (int l = 0; l < layers; ++l) {
+            const int N = sizes[l + 1], C = sizes[l], tiles = (N + 1) / 2;
+            const real* a_prev = l == 0 ? xs : acts + a_off[l - 1];
+            const real* wT = p + w_off[l];
+            gpunet_layer& g = plans[last][l];
+            g.items = walk_from(tid, T, tiles);
+            g.S = split_count(C, tiles, k * N, T, partial_capacity);
+            g.ff_vector = C % FFW == 0 && N % 2 == 0 && aligned(a_prev, 16, true)
+                && aligned(wT, 2 * (int)sizeof(real), params_in_shared);
+            const int units = g.ff_vector ? C / FFW : C;
+            g.per = units / g.S; g.extra = units - g.per * g.S;
+            g.j0 = tid % N; g.j_per_T = T % N;
+            g.up_vector = C % UPW == 0 && N % 2 == 0 && aligned(a_prev, 16, true)
+                && aligned(deltas + a_off[l], 2 * (int)sizeof(real), true)
+                && aligned(wT, 2 * (int)sizeof(real), params_in_shared);
+        }
+    }
+
     for (int s = 0; s < n; s += m) {  // @model step step trips=1
         const int k = n - s < m ? n - s : m;       // rows in this mini-batch
-        const real scale = (real)(eta_ / k);
+        const int last = k != m;                   // the smaller last mini-batch
+        const real scale = scales[last];
 
         // The mini-batch's rows by the permutation: from the registers loaded during
         // the previous step, the rest gathered now (unrolled: independent loads in
@@ -422,9 +465,19 @@ KERNEL void gpunet_sgd_epoch(
             for (int idx = tid + T; idx < k * n_out; idx += T)  // @model gather.yv gather trips=rounds(k*sizes[-1]-T,w,T)*rows_vector dram=2
                 ys[idx] = Y[order[s + idx / n_out] * n_out + idx % n_out];
         } else {
-#pragma unroll 4
-            for (int idx = tid; idx < k * n_in; idx += T)  // @model gather.x gather trips=rounds(k*sizes[0],w,T)*(1-rows_vector) sig=global:2 dram=2
-                xs[idx] = X[order[s + idx / n_in] * n_in + idx % n_in];
+            // Four elements a thread in flight together, unrolled by hand inside the
+            // loop (no remainder code outside it, in every step of the vector path).
+            for (int idx = tid; idx < k * n_in; idx += 4 * T) {  // @model gather.x gather trips=rounds(k*sizes[0],w,4*T)*(1-rows_vector) sig=global:8 dram=2
+                real x4[4];
+#pragma unroll
+                for (int u = 0; u < 4; ++u) {
+                    const int e = idx + u * T;
+                    x4[u] = e < k * n_in ? X[order[s + e / n_in] * n_in + e % n_in] : (real)0;
+                }
+#pragma unroll
+                for (int u = 0; u < 4; ++u)
+                    if (idx + u * T < k * n_in) xs[idx + u * T] = x4[u];
+            }
             for (int idx = tid; idx < k * n_out; idx += T)  // @model gather.y gather trips=rounds(k*sizes[-1],w,T)*(1-rows_vector) sig=global:2 dram=2
                 ys[idx] = Y[order[s + idx / n_out] * n_out + idx % n_out];
         }
@@ -439,23 +492,23 @@ KERNEL void gpunet_sgd_epoch(
             const int N = sizes[l + 1], C = sizes[l], outputs = k * N;
             const real* a_prev = l == 0 ? xs : acts + a_off[l - 1];
             const real* wT = p + w_off[l];
-            const int tiles = (N + 1) / 2;
-            const int S = split_count(C, tiles, outputs, T, partial_capacity);
-            const bool vector = C % FFW == 0 && N % 2 == 0 && aligned(a_prev, 16, true)
-                && aligned(wT, 2 * (int)sizeof(real), params_in_shared);
-            const int units = vector ? C / FFW : C, per = units / S, extra = units - per * S;
-            const gpunet_walk items = walk_from(tid, T, tiles);
+            const gpunet_layer& g = plans[last][l];
+            const int S = g.S;
 #define GPUNET_FF(r) case r: \
-    if (vector) ff_sums<r, FFW>(partial, a_prev, wT, C, N, k, S, per, extra, items); \
-    else ff_sums<r, 1>(partial, a_prev, wT, C, N, k, S, per, extra, items); break;
+    if (g.ff_vector) ff_sums<r, FFW>(partial, a_prev, wT, C, N, k, S, g.per, g.extra, g.items); \
+    else ff_sums<r, 1>(partial, a_prev, wT, C, N, k, S, g.per, g.extra, g.items); break;
             switch (row_tile(k)) { ROW_TILES(GPUNET_FF) }
 #undef GPUNET_FF
             SYNC(2);
+            const real* b = p + b_off[l];
+            int j = g.j0;  // idx % N, carried
             for (int idx = tid; idx < outputs; idx += T) {  // @model ff.sig ff{l}.sigmoid trips=rounds(k*sizes[l+1],w,T)
                 real z = 0;
                 for (int slice = 0; slice < S; ++slice)  // @model ff.reduce ff{l}.sigmoid trips=ff_slices(l) sig=fp:1
                     z += partial[slice * outputs + idx];
-                acts[a_off[l] + idx] = sigmoid(z + p[b_off[l] + idx % N]);
+                acts[a_off[l] + idx] = sigmoid(z + b[j]);
+                j += g.j_per_T;
+                if (j >= N) j -= N;
             }
             SYNC(3);
         }
@@ -496,21 +549,20 @@ KERNEL void gpunet_sgd_epoch(
             const real* a_prev = l == 0 ? xs : acts + a_off[l - 1];
             const real* d = deltas + a_off[l];
             real* wT = p + w_off[l];
-            const bool vector = C % UPW == 0 && N % 2 == 0 && aligned(a_prev, 16, true)
-                && aligned(d, 2 * (int)sizeof(real), true)
-                && aligned(wT, 2 * (int)sizeof(real), params_in_shared);
-            const gpunet_walk items = walk_from(tid, T, (N + 1) / 2);
+            const gpunet_layer& g = plans[last][l];
 #define GPUNET_UP(r) case r: \
-    if (vector) update_weights<r, UPW>(wT, a_prev, d, C, N, k, decay, scale, items); \
-    else update_weights<r, 1>(wT, a_prev, d, C, N, k, decay, scale, items); break;
+    if (g.up_vector) update_weights<r, UPW>(wT, a_prev, d, C, N, k, decay, scale, g.items); \
+    else update_weights<r, 1>(wT, a_prev, d, C, N, k, decay, scale, g.items); break;
             switch (row_tile(k)) { ROW_TILES(GPUNET_UP) }
 #undef GPUNET_UP
+            // The biases (eq. 94) by the last threads (j = T - 1 - tid, ...), whose warp
+            // has the fewest weight items when T does not divide their number.
             real* b = p + b_off[l];
-            for (int j = tid; j < N; j += T) {  // @model up.bias up{l}.bias trips=rounds(sizes[l+1],w,T)
-                real g = 0;
-                for (int r = 0; r < k; ++r)  // @model up.bsum up{l}.bias trips=k sig=fp:1
-                    g += d[r * N + j];
-                b[j] = b[j] - g * scale;
+            for (int j = T - 1 - tid; j < N; j += T) {  // @model up.bias up{l} trips=rounds_back(sizes[l+1],w,T)
+                real gb = 0;
+                for (int r = 0; r < k; ++r)  // @model up.bsum up{l} trips=k sig=fp:1
+                    gb += d[r * N + j];
+                b[j] = b[j] - gb * scale;
             }
         }
         SYNC(6);
