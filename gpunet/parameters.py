@@ -11,7 +11,7 @@ writes the very same buffer.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 from .backends import Array, Backend
 
@@ -53,6 +53,7 @@ class Parameters(Protocol):
     def biases(self) -> Sequence[Array]: ...
 
 
+@runtime_checkable
 class StackedParameters(Parameters, Protocol):
     """:class:`Parameters` of ``len()`` networks: ``parameters`` is ``(K, P)``."""
 

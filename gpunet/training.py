@@ -58,16 +58,13 @@ if TYPE_CHECKING:
     from .network import Network
     from .parameters import Parameters
 
-Settings = TrainingSettings
-"""The loop's settings: the epochs, the monitors, ``lmbda`` per network (for the costs),
-``verbose`` and ``callback``."""
-
-
 class Rows(Protocol):
     """K networks of one shape as the training loop sees them."""
 
-    #: the networks, as the engines see them (:func:`gpunet.engines.select_engine`)
-    model: "Parameters"
+    @property
+    def model(self) -> "Parameters":
+        """The networks, as the engines see them (:func:`gpunet.engines.select_engine`)."""
+
     backend: "Backend"
     cost: "Cost"
     dtype: Any
@@ -172,7 +169,7 @@ def run_sgd(net: "Network", train: Examples, evaluation: Optional[Examples],
 
 
 def run_epochs(rows: Rows, train: Examples, evaluation: Optional[Examples],
-               settings: Settings, *, start_epoch: int = 0,
+               settings: TrainingSettings, *, start_epoch: int = 0,
                histories: Optional[list[History]] = None,
                diverged: Optional[dict[int, int]] = None,
                seconds: Optional[list[float]] = None,
@@ -194,7 +191,7 @@ def run_epochs(rows: Rows, train: Examples, evaluation: Optional[Examples],
 
 
 def _run_epochs(rows: Rows, train: Examples, evaluation: Optional[Examples],
-                settings: Settings, start_epoch: int, histories: Optional[list[History]],
+                settings: TrainingSettings, start_epoch: int, histories: Optional[list[History]],
                 diverged: Optional[dict[int, int]], seconds: Optional[list[float]],
                 checkpoint: Optional["CheckpointWriter"], progress: bool) -> list[History]:
     """:func:`run_epochs` with the checkpoint locked and SIGTERM raising an interrupt."""
@@ -217,7 +214,7 @@ def _run_epochs(rows: Rows, train: Examples, evaluation: Optional[Examples],
 
 
 def _epochs(rows: Rows, engine: Engine, train: Examples, evaluation: Optional[Examples],
-            settings: Settings, start_epoch: int, histories: Optional[list[History]],
+            settings: TrainingSettings, start_epoch: int, histories: Optional[list[History]],
             diverged: Optional[dict[int, int]], seconds: Optional[list[float]],
             checkpoint: Optional["CheckpointWriter"], progress: bool, X: "Array",
             Y: "Array", K: int, n: int, parameters: "Array",

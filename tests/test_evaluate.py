@@ -9,7 +9,7 @@ import pytest
 
 import gpunet
 from gpunet.cli import main
-from gpunet.evaluation import Evaluation, evaluate
+from gpunet.reports.evaluation import Evaluation, evaluate
 
 
 @pytest.fixture(scope="module")

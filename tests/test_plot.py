@@ -29,7 +29,7 @@ def test_plot_overlays_runs(tmp_path, capsys):
 
     import matplotlib.pyplot as plt
 
-    from gpunet import plotting
+    from gpunet.reports import plotting
 
     figures = []
     monkey = plotting.save_figure

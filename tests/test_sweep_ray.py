@@ -18,7 +18,7 @@ ray = pytest.importorskip(
 
 from gpunet import sweep as sw  # noqa: E402
 from gpunet.cli import main  # noqa: E402
-from gpunet.sweep_ray import blas_threads_here, run_ray  # noqa: E402
+from gpunet.sweep.ray import blas_threads_here, run_ray  # noqa: E402
 
 COMMON = ["sweep", "--device", "cpu", "--limit", "503", "--epochs", "2",
           "--eta", "0.5,3", "--lmbda", "0,1", "--seeds", "0-1",

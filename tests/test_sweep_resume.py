@@ -13,6 +13,7 @@ import pytest
 
 import gpunet
 from gpunet import sweep as sw
+from gpunet.sweep import local as sweep_local
 from gpunet.checkpoint import load_checkpoint
 from gpunet.cli import main
 from gpunet.history import read_sweep_metrics
@@ -50,7 +51,7 @@ def stop_at(monkeypatch, stack, epoch):
             raise KeyboardInterrupt
         return text
 
-    monkeypatch.setattr(sw, "epoch_line", line)
+    monkeypatch.setattr(sweep_local, "epoch_line", line)  # where run_local calls it
 
 
 @pytest.fixture(scope="module")

@@ -31,14 +31,14 @@ def add_parser(sub: Any, formatter: type) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluation import evaluate, plot_evaluation
+    from ..reports.evaluation import evaluate, plot_evaluation
     from ..mnist import load_mnist
     from ..outputs import check_outputs
     from ..persistence import load
 
     check_outputs({"--plot": args.plot}, inputs={"NET.json": args.network})
     if args.plot:
-        from ..plotting import require_matplotlib
+        from ..reports.plotting import require_matplotlib
 
         require_matplotlib("--plot")
     net = load(args.network, device=args.device)

@@ -28,7 +28,7 @@ def add_parser(sub: Any, formatter: type) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..history import is_sweep_metrics, read_metrics, read_sweep_metrics
     from ..outputs import check_outputs
-    from ..plotting import check_records, plot_learning_curves, require_matplotlib
+    from ..reports.plotting import check_records, plot_learning_curves, require_matplotlib
 
     require_matplotlib("gpunet plot")
     check_outputs({"--output": args.output},

@@ -160,7 +160,7 @@ def _sweep(args: argparse.Namespace, runs: list[Any], epochs: int, batch_size: i
 
     runtime_env = None
     if args.engine == "ray":
-        from ..sweep_ray import import_ray, parse_runtime_env
+        from ..sweep.ray import import_ray, parse_runtime_env
 
         import_ray()
         runtime_env = parse_runtime_env(args.ray_runtime_env)
@@ -237,7 +237,7 @@ def _sweep(args: argparse.Namespace, runs: list[Any], epochs: int, batch_size: i
     saved = 0
     started = time.perf_counter()
     if args.engine == "ray":
-        from ..sweep_ray import run_ray
+        from ..sweep.ray import run_ray
 
         results = run_ray(settings, stacks, training, evaluation, address=args.ray_address,
                           runtime_env=runtime_env, cpus_per_task=args.ray_cpus_per_task)

@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint:
         check_new_checkpoint(args.checkpoint, "--checkpoint", args.resume, args.overwrite)
     if args.plot:
-        from ..plotting import require_matplotlib
+        from ..reports.plotting import require_matplotlib
 
         require_matplotlib("--plot")
     check_network_fits(args.sizes, args.dtype, args.batch_size, what="--sizes")
@@ -302,7 +302,7 @@ def _finish(args: argparse.Namespace, net: Any, name: str, wall: float, stopped:
     if args.metrics and "--metrics" not in failed:
         print(f"wrote metrics to {args.metrics}")
     if args.plot and records:
-        from ..plotting import plot_learning_curves
+        from ..reports.plotting import plot_learning_curves
 
         def plot() -> None:
             plot_learning_curves([(f"seed {net.seed}", net.history, name)], args.plot,

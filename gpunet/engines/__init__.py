@@ -51,11 +51,11 @@ def per_network(values: Any, K: int, name: str) -> tuple[float, ...]:
     """``values`` as one float per network: a number is every network's."""
     if isinstance(values, (int, float, np.floating, np.integer)):
         return (float(values),) * K
-    values = tuple(float(v) for v in values)
-    if len(values) != K:
-        raise ValueError(f"{name} has {len(values)} values for {K} networks; give one "
+    floats = tuple(float(v) for v in values)
+    if len(floats) != K:
+        raise ValueError(f"{name} has {len(floats)} values for {K} networks; give one "
                          f"number, or one per network.")
-    return values
+    return floats
 
 
 @dataclass(frozen=True)
@@ -152,6 +152,7 @@ def select_engine(params: "Parameters", X: "Array", Y: "Array",
     the named engine cannot train these networks here, and when ``settings`` do not
     give one η and λ per network.
     """
+    from ..parameters import StackedParameters
     from .eager import EagerEngine
     from .fused import FusedEngine, cuda_launcher, unfit_reason
 
@@ -174,7 +175,7 @@ def select_engine(params: "Parameters", X: "Array", Y: "Array",
         from .cpu import CpuEngine, unfit_reason as cpu_unfit_reason
 
         if name == "cpu" or not cpu_unfit_reason(params):
-            if params.parameters.ndim == 1:
+            if not isinstance(params, StackedParameters):  # one network: its (P,) buffer
                 return CpuEngine(params, X, Y, settings)  # raises, saying why, where it cannot
             from .stacked_cpu import StackedCpuEngine
             from .stacked_workers import WorkerStackedCpuEngine, workers_for

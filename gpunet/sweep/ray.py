@@ -1,6 +1,6 @@
 """The Ray engine of ``gpunet sweep``: each stack of networks is one Ray task.
 
-The unit of work is a stack (:func:`gpunet.sweep.train_stack`), so a GPU worker trains
+The unit of work is a stack (:func:`gpunet.sweep.local.train_stack`), so a GPU worker trains
 many networks per task. The training and evaluation data go to the cluster's object
 store once and every task reads them from there. Each finished stack's rows come back
 as they are, so a sweep on Ray gives exactly the rows of the local engine (the same
@@ -17,7 +17,8 @@ import dataclasses
 import json
 from typing import Any, Callable, Iterator, Optional, Sequence
 
-from .sweep import Run, StackResult, SweepSettings, train_stack
+from .grid import Run, SweepSettings
+from .local import StackResult, train_stack
 
 RAY_EXTRA_HINT = 'pip install -e ".[ray]" from a gpunet checkout, or pip install "ray>=2.9"'
 

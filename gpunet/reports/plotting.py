@@ -13,10 +13,10 @@ import io
 import os
 from typing import TYPE_CHECKING, Any, Sequence, Union
 
-from .persistence import atomic_write_bytes
+from ..persistence import atomic_write_bytes
 
 if TYPE_CHECKING:
-    from .history import History
+    from ..history import History
 
 PathLike = Union[str, "os.PathLike[str]"]
 

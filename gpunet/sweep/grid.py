@@ -1,0 +1,158 @@
+"""A sweep's runs: the grid of η, λ and seeds, its settings, and its stacks."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Literal, Optional, Sequence
+
+import numpy as np
+
+from ..arguments import check_eta, check_lmbda, check_seed
+
+MAX_DEFAULT_STACK = 256
+"""The largest stack the default size picks (beyond it a step gains nothing)."""
+
+
+MAX_NETWORKS = 1_000_000
+"""The most networks one sweep may list (seeds, or η × λ × seeds): beyond any real
+sweep, and checked before a range is expanded, so a typo cannot exhaust memory."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One network of a sweep: its learning rate, L2 parameter and seed."""
+
+    eta: float
+    lmbda: float
+    seed: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"eta": self.eta, "lmbda": self.lmbda, "seed": self.seed}
+
+    @property
+    def setting(self) -> tuple[float, float]:
+        """``(η, λ)``: the runs of one setting differ only in their seed."""
+        return (self.eta, self.lmbda)
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """What every network of a sweep shares (everything but ``η``, ``λ`` and seed)."""
+
+    sizes: tuple[int, ...] = (784, 30, 10)
+    cost: str = "quadratic"
+    init: Literal["default", "large"] = "large"
+    dtype: Literal["float32", "float64"] = "float32"
+    epochs: int = 30
+    mini_batch_size: int = 10
+    device: str = "auto"
+    engine: str = "auto"  # gpunet.engines.select_engine
+    evaluate: str = "test"  # the evaluation data (test, validation): the header says it
+    monitor_training_cost: bool = False
+    monitor_training_accuracy: bool = False
+    monitor_evaluation_cost: bool = False
+    workers: Optional[int] = None  # the stacked CPU engine's processes (None: automatic)
+
+
+def parse_floats(text: str, name: str) -> list[float]:
+    """``"0.025,0.25,2.5"`` as a list of numbers; ``ValueError`` naming ``name`` else."""
+    values = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            values.append(float(part))
+        except ValueError:
+            raise ValueError(
+                f"{name} {text!r}: {part!r} is not a number; give a comma-separated list "
+                f"like 0.025,0.25,2.5.") from None
+    return values
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-9"``, ``"1,5,7"`` or a mix (``"0-2,10"``) as a list of seeds, in order.
+
+    At most :data:`MAX_NETWORKS` seeds, counted before any range is expanded."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        low, dash, high = part.partition("-")
+        try:
+            if dash:
+                a, b = int(low), int(high)
+                if b < a:
+                    raise ValueError
+            else:
+                a = b = int(part)
+        except ValueError:
+            raise ValueError(
+                f"--seeds {text!r}: {part!r} is neither a seed nor a range like 0-9; give "
+                f"non-negative integers and ascending ranges, comma-separated.") from None
+        if len(seeds) + (b - a + 1) > MAX_NETWORKS:
+            raise ValueError(f"--seeds {text!r} lists more than {MAX_NETWORKS:,} seeds; a "
+                             "sweep trains one network per seed: give fewer.")
+        seeds.extend(range(a, b + 1))
+    return seeds
+
+
+def expand_grid(etas: Sequence[float], lmbdas: Sequence[float],
+                seeds: Sequence[int]) -> list[Run]:
+    """Every ``(η, λ)`` combination times every seed, ``η`` slowest, seed fastest.
+
+    Values are checked as ``train`` checks them; a repeated value is an error (it would
+    train the same network twice).
+    """
+    for name, values in (("--eta", etas), ("--lmbda", lmbdas), ("--seeds", seeds)):
+        if not values:
+            raise ValueError(f"{name} is empty; give at least one value.")
+        counts = Counter(values)  # linear in the number of values
+        if len(counts) < len(values):
+            repeated = sorted(v for v, c in counts.items() if c > 1)
+            shown = ", ".join(map(str, repeated[:10])) + (", ..." if len(repeated) > 10 else "")
+            raise ValueError(f"{name} lists {shown} more than once; give each value once.")
+    if len(etas) * len(lmbdas) * len(seeds) > MAX_NETWORKS:
+        raise ValueError(f"{len(etas)} η × {len(lmbdas)} λ × {len(seeds)} seeds is more than "
+                         f"{MAX_NETWORKS:,} networks; give fewer values.")
+    etas = [check_eta(e) for e in etas]
+    lmbdas = [check_lmbda(l) for l in lmbdas]
+    seeds = [check_seed(s) for s in seeds]
+    return [Run(e, l, s) for e in etas for l in lmbdas for s in seeds]
+
+
+def split_into_stacks(runs: Sequence[Run], stack_size: int) -> list[list[Run]]:
+    """Consecutive groups of at most ``stack_size`` runs, as even in size as possible."""
+    if stack_size < 1:
+        raise ValueError(f"--stack must be a positive integer, got {stack_size}.")
+    count = math.ceil(len(runs) / stack_size)
+    size = math.ceil(len(runs) / count)
+    return [list(runs[i:i + size]) for i in range(0, len(runs), size)]
+
+
+def default_stack_size(backend: Any, sizes: Sequence[int], dtype: str,
+                       mini_batch_size: int) -> int:
+    """How many networks fit in a quarter of the device's free memory (at most 256).
+
+    Per network a stack holds its parameters and gradient (``2 P`` numbers) and the
+    workspaces of a full and a last mini-batch (inputs, targets, and three buffers per
+    layer per row). Evaluation runs one network at a time, so it does not count.
+    """
+    from ..parameters import n_parameters
+
+    itemsize = np.dtype(dtype).itemsize
+    per_row = sizes[0] + sizes[-1] + 3 * sum(sizes[1:])
+    per_network = itemsize * (2 * n_parameters(sizes) + 2 * mini_batch_size * per_row + 64)
+    free = _free_memory(backend)
+    return max(1, min(MAX_DEFAULT_STACK, int(free // 4 // per_network)))
+
+
+def _free_memory(backend: Any) -> float:
+    from ..memory import available_memory
+
+    return available_memory(backend)
+
+
+def exact_number(x: float) -> str:
+    """``x`` as ``%g`` where that reads back as ``x`` exactly, else in full (``repr``)."""
+    short = f"{x:g}"
+    return short if float(short) == x else repr(float(x))

@@ -1,0 +1,161 @@
+"""A sweep's rows: the epoch lines, the summary table, the saved networks and the
+learning curves."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from .grid import Run, SweepSettings, exact_number
+
+if TYPE_CHECKING:
+    from .local import StackResult
+
+TIMING_FIELDS = ("train_seconds",)
+"""Row fields that measure time: the only ones allowed to differ between engines."""
+
+
+def epoch_line(i: int, count: int, rows: list[dict[str, Any]]) -> str:
+    """``stack 1/2 epoch 3: 9123 9054 9311 / 10000 (1.23 s)``: one stack's epoch."""
+    scores = " ".join("diverged" if r.get("diverged") else str(r["evaluation_correct"])
+                      for r in rows)
+    r0 = next((r for r in rows if not r.get("diverged")), rows[0])
+    if "evaluation_total" not in r0:
+        return f"stack {i + 1}/{count} epoch {r0['epoch']}: every network diverged"
+    return (f"stack {i + 1}/{count} epoch {r0['epoch']}: {scores} / "
+            f"{r0['evaluation_total']} ({r0['train_seconds']:.2f} s)")
+
+
+def ordered_rows(runs: Sequence[Run], rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows in the grid's order (run, then epoch), whatever order the stacks finished in."""
+    index = {r: i for i, r in enumerate(runs)}
+    return sorted(rows, key=lambda r: (index[Run(**r["run"])], r["epoch"]))
+
+
+def without_timing(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows less their timing fields: what two engines must agree on exactly."""
+    return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in rows]
+
+
+def summarize(runs: Sequence[Run], rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per setting ``(η, λ)``: best and final accuracy (%) per seed, mean ± std, best.
+
+    A seed whose network diverged is counted in ``diverged``, not in the statistics
+    (its accuracy before diverging says little about the setting); a setting where
+    every seed diverged has ``seeds`` 0 and no statistics."""
+    per_run: dict[Run, list[dict[str, Any]]] = {}
+    for r in rows:
+        per_run.setdefault(Run(**r["run"]), []).append(r)
+    settings: dict[tuple[float, float], list[Run]] = {}
+    for run in runs:
+        settings.setdefault(run.setting, []).append(run)
+    table = []
+    for (eta, lmbda), members in settings.items():
+        best, final, diverged = [], [], 0
+        for run in members:
+            epochs = sorted(per_run.get(run, []), key=lambda r: r["epoch"])
+            if any(r.get("diverged") for r in epochs):
+                diverged += 1
+                continue
+            if not epochs:
+                continue
+            total = epochs[0]["evaluation_total"]
+            best.append(100.0 * max(r["evaluation_correct"] for r in epochs) / total)
+            final.append(100.0 * epochs[-1]["evaluation_correct"] / total)
+        if best:
+            table.append({"eta": eta, "lmbda": lmbda, "seeds": len(best),
+                          "best_mean": statistics.mean(best), "best_std": _std(best),
+                          "best_max": max(best), "final_mean": statistics.mean(final),
+                          "final_std": _std(final), "diverged": diverged})
+        elif diverged:
+            table.append({"eta": eta, "lmbda": lmbda, "seeds": 0, "diverged": diverged})
+    return table
+
+
+def _std(values: Sequence[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summary_text(table: Sequence[dict[str, Any]], evaluate: str) -> str:
+    """The per-setting table as aligned text."""
+    lines = [f"{'eta':>10} {'lmbda':>10} {'seeds':>5}  {'best ' + evaluate + ' %':>18}  "
+             f"{'(max)':>7}  {'final ' + evaluate + ' %':>18}"]
+    for t in table:
+        diverged = (f"  ({t['diverged']} diverged)" if t.get("diverged") else "")
+        if not t["seeds"]:
+            lines.append(f"{exact_number(t['eta']):>10} {exact_number(t['lmbda']):>10} "
+                         f"{t['seeds']:>5}  {'every seed diverged':>18}{diverged}")
+            continue
+        lines.append(f"{exact_number(t['eta']):>10} {exact_number(t['lmbda']):>10} "
+                     f"{t['seeds']:>5}  {t['best_mean']:>9.2f} ± {t['best_std']:<6.2f}  "
+                     f"{t['best_max']:>7.2f}  {t['final_mean']:>9.2f} ± {t['final_std']:.2f}{diverged}")
+    return "\n".join(lines)
+
+
+def save_networks(settings: SweepSettings, result: StackResult, directory: Path) -> list[Path]:
+    """Write each network of ``result`` as ``network2.py`` JSON into ``directory`` (a
+    diverged network as of its last finite epoch).
+
+    Each file is written on its own: a failed write is a
+    :class:`gpunet.outputs.WriteError` raised after the others were written."""
+    from ..network import Network
+    from ..outputs import WriteError
+    from ..persistence import save
+
+    paths, failed = [], []
+    for run, params in zip(result.runs, result.parameters):
+        net = Network(list(settings.sizes), cost=settings.cost, init=settings.init,
+                      dtype=settings.dtype, device="cpu", seed=run.seed)
+        net.parameters[...] = params
+        path = directory / network_filename(run)
+        try:
+            save(net, path, "--save-dir")
+        except WriteError as exc:
+            failed.append(exc)
+            continue
+        paths.append(path)
+    if failed:
+        raise failed[0]
+    return paths
+
+
+def network_filename(run: Run) -> str:
+    """``eta0.5_lmbda0_seed3.json``: a run's file name in ``--save-dir``.
+
+    Numbers are written as ``%g`` where that gives the number back exactly, else in
+    full (``repr``), so two runs never share a file name."""
+    return f"eta{exact_number(run.eta)}_lmbda{exact_number(run.lmbda)}_seed{run.seed}.json"
+
+
+def plot_curves(runs: Sequence[Run], rows: Sequence[dict[str, Any]], evaluate: str,
+                path: Path) -> None:
+    """Every run's accuracy per epoch, one colour per setting (needs matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    per_run: dict[Run, list[dict[str, Any]]] = {}
+    for r in rows:
+        if not r.get("diverged"):
+            per_run.setdefault(Run(**r["run"]), []).append(r)
+    colours: dict[tuple[float, float], Any] = {}
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    cycle = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
+    for run in runs:
+        epochs = sorted(per_run.get(run, []), key=lambda r: r["epoch"])
+        if not epochs:
+            continue
+        first = run.setting not in colours
+        colour = colours.setdefault(run.setting, cycle[len(colours) % len(cycle)])
+        pct = [100.0 * r["evaluation_correct"] / r["evaluation_total"] for r in epochs]
+        ax.plot([r["epoch"] for r in epochs], pct, color=colour, alpha=0.8,
+                label=f"η = {run.eta:g}, λ = {run.lmbda:g}" if first else None)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"{evaluate} accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    from ..reports.plotting import save_figure
+
+    save_figure(fig, path, "--plot")
