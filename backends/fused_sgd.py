@@ -76,6 +76,37 @@ def kernel_source() -> str:
     return KERNEL_PATH.read_text(encoding="utf-8")
 
 
+def working_stride(n_out: int, n_in: int, itemsize: int, in_shared: bool) -> int:
+    """The row stride of a layer's transposed weights (``n_in`` rows of ``n_out``) in the
+    kernel's working copy (``working_stride`` in the kernel, which this mirrors).
+
+    In global memory ``n_out``. In shared memory a stride that keeps the backprop's
+    transposed reads (a warp's lanes at neighbouring rows, the same column) off each
+    other's banks: odd where no pair loads need it even (32 neighbouring rows in 32
+    banks), else 2 mod 4 (at most 2 lanes a bank; ``n_out = 32`` had all 32 lanes of a
+    float32 warp in one bank)."""
+    if not in_shared:
+        return n_out
+    vw = 16 // itemsize
+    ffw, upw = (2 * vw, 4 * vw) if itemsize == 4 else (vw, vw)
+    if n_out % 2 == 0 and (n_in % ffw == 0 or n_in % upw == 0):
+        return n_out + 2 if n_out % 4 == 0 else n_out
+    return n_out + 1 if n_out % 2 == 0 else n_out
+
+
+def working_offsets(sizes: Sequence[int], itemsize: int, in_shared: bool) -> tuple[list[int], int]:
+    """Where each layer's transposed weights start in the working copy (in reals), and
+    the copy's size (the weights, each matrix on 16 bytes in shared memory, then the
+    biases): ``wk_off`` and ``Pw`` in the kernel."""
+    vw = 16 // itemsize
+    offsets, total = [], 0
+    for l in range(len(sizes) - 1):
+        offsets.append(total)
+        reals = sizes[l] * working_stride(sizes[l + 1], sizes[l], itemsize, in_shared)
+        total += -(-reals // vw) * vw if in_shared else reals
+    return offsets, total + sum(sizes[1:])
+
+
 @dataclass(frozen=True)
 class SgdEpochPlan:
     """The shared-memory budget of one block of the fused kernel.
@@ -105,6 +136,12 @@ class SgdEpochPlan:
         m = self.mini_batch_size
         return 2 * self.threads * min(m, 16) + m * max(self.sizes[1:])
 
+    @property
+    def working_reals(self) -> int:
+        """Reals of the working copy of the parameters when it lives in shared memory
+        (weights transposed, rows padded by :func:`working_stride`)."""
+        return working_offsets(self.sizes, self.dtype.itemsize, True)[1]
+
     def _scratch_reals(self) -> int:
         s, m = self.sizes, self.mini_batch_size
         return m * s[0] + m * s[-1] + 2 * m * sum(s[1:]) + self.partial_capacity
@@ -112,11 +149,11 @@ class SgdEpochPlan:
     @property
     def params_in_shared(self) -> bool:
         itemsize = self.dtype.itemsize
-        return (self.n_parameters + self._scratch_reals()) * itemsize <= self.max_shared_bytes
+        return (self.working_reals + self._scratch_reals()) * itemsize <= self.max_shared_bytes
 
     @property
     def shared_bytes(self) -> int:
-        reals = self._scratch_reals() + (self.n_parameters if self.params_in_shared else 0)
+        reals = self._scratch_reals() + (self.working_reals if self.params_in_shared else 0)
         return reals * self.dtype.itemsize
 
     def why_not(self) -> str:

@@ -438,10 +438,14 @@ class PhaseCost:
     latency: float = 0.0       # slowest warp's cycles alone
     l2: float = 0.0            # cycles the SM's share of L2 bandwidth needs (parameters)
     barriers: float = 0.0      # barriers in this phase per step
+    banks: float = 0.0         # cycles the SM's shared memory needs for the reads whose
+                               # bank conflicts are counted (transposed_reads)
+    ways: float = 1.0          # their worst bank conflict (1: none)
 
     @property
     def cycles(self) -> float:
-        return max(self.issue, self.latency, self.l2) + self.barriers * BARRIER_CYCLES
+        return (max(self.issue, self.latency, self.l2, self.banks)
+                + self.barriers * BARRIER_CYCLES)
 
 
 @dataclass
@@ -636,11 +640,59 @@ class KernelModel:
                 pipes[w % SCHEDULERS] += (c["fp64"] * PIPE_CYCLES["fp64"]
                                           + c["mufu"] * PIPE_CYCLES["mufu"])
             busiest = max(range(warps), key=lambda w: sum(per_warp[w].values()))
+            banks, ways = 0.0, 1.0
+            bp = re.fullmatch(r"bp(\d+)", name)
+            if bp and plan.params_in_shared:
+                reads = transposed_reads(sizes, config.m, T, np.dtype(config.dtype).itemsize,
+                                         int(bp.group(1)))
+                banks, ways = reads.wavefronts, reads.ways
             phases.append(PhaseCost(name, per_warp[busiest],
                                     max(max(schedulers), max(pipes)), max(latency[name]),
-                                    l2_bytes[name] / l2_per_cycle, barriers[name]))
+                                    l2_bytes[name] / l2_per_cycle, barriers[name], banks, ways))
         return StepModel(config, phases, plan.params_in_shared,
                          [loop_rows[s] for s in sorted(loop_rows)])
+
+
+# ---------------------------------------------------------------- shared-memory banks
+SHARED_BANKS = 32         # banks of 4 bytes; one wavefront serves one word per bank
+
+
+def wavefronts(byte_addresses: Iterable[int], itemsize: int) -> int:
+    """Wavefronts (cycles of the SM's shared memory) one warp-wide load takes: the most
+    distinct 4-byte words any bank is asked for (lanes reading the same word share it)."""
+    words = {a // 4 + i for a in byte_addresses for i in range(itemsize // 4)}
+    per_bank = Counter(w % SHARED_BANKS for w in words)
+    return max(per_bank.values(), default=0)
+
+
+@dataclass(frozen=True)
+class BankCount:
+    wavefronts: float     # cycles of the SM's shared memory per step for these reads
+    ways: float           # the worst read's wavefronts over the fewest its bytes need
+
+
+def transposed_reads(sizes: Sequence[int], k: int, T: int, itemsize: int, l: int) -> BankCount:
+    """Bank conflicts of the backprop's transposed reads ``wT[c * ld + j]`` of layer
+    ``l`` (``bp{l}``), with the parameters in shared memory: the lanes of a warp take
+    items ``idx = tid, tid + T, ...`` of ``k x C`` (row ``idx / C``, column ``c = idx % C``),
+    all at the same ``j``, ``ld`` the working copy's stride
+    (:func:`gpunet.backends.fused_sgd.working_stride`). SASS cannot show bank conflicts
+    (they depend on addresses at run time), so the model counts them from the layout:
+    each warp-wide read takes :func:`wavefronts` cycles of the SM's shared memory, the
+    same for every ``j`` (a common offset shifts every lane's bank alike)."""
+    from gpunet.backends.fused_sgd import working_stride
+
+    N, C = sizes[l + 1], sizes[l]
+    ld = working_stride(N, C, itemsize, True)
+    total, worst = 0, 1.0
+    for start in range(0, k * C, WARP):  # the warps' iterations (idx = start + lane)
+        lanes = range(start, min(start + WARP, k * C))
+        addresses = [(i % C) * ld * itemsize for i in lanes]
+        fronts = wavefronts(addresses, itemsize)
+        fewest = cdiv(len(set(addresses)) * itemsize, 4 * SHARED_BANKS)
+        total += fronts * N
+        worst = max(worst, fronts / fewest)
+    return BankCount(total, worst)
 
 
 # ---------------------------------------------------------------- the kernel's work split
@@ -649,8 +701,10 @@ def work_split(sizes: Sequence[int], k: int, T: int, capacity: int, itemsize: in
     """Helpers for the annotations that mirror the kernel's own work split."""
     layers = len(sizes) - 1
     vw = 16 // itemsize
-    P = sum(sizes[l + 1] * sizes[l] for l in range(layers)) + sum(sizes[1:])
-    w_off = [sum(sizes[i + 1] * sizes[i] for i in range(l)) for l in range(layers)]
+    from gpunet.backends.fused_sgd import working_offsets
+
+    # the working copy's layout (padded rows in shared memory), as the kernel lays it out
+    w_off, P = working_offsets(sizes, itemsize, params_in_shared)
     a_off = [k * sum(sizes[1:l + 1]) for l in range(layers)]
     A = k * sum(sizes[1:])
     xs = P if params_in_shared else 0                   # offsets in reals, from the base
@@ -726,13 +780,14 @@ def report(models: Sequence[StepModel], loops: bool = False) -> str:
         c = s.config
         rows.append(f"{c.name}: sizes {list(c.sizes)}, m = {c.m}, K = {c.K}, "
                     f"parameters in {'shared memory' if s.params_in_shared else 'global memory (L2)'}")
-        rows.append(f"  {'phase':<14}{'cycles':>9}{'issue':>9}{'alone':>9}{'L2':>7}  busiest "
-                    "warp's instructions by kind")
+        rows.append(f"  {'phase':<14}{'cycles':>9}{'issue':>9}{'alone':>9}{'L2':>7}{'banks':>7}"
+                    "  busiest warp's instructions by kind")
         for p in s.phases:
             kinds = " ".join(f"{k}={int(v)}" for k, v in sorted(p.counts.items(),
                                                                    key=lambda kv: -kv[1]) if v)
+            ways = f" (transposed reads {p.ways:g}-way)" if p.banks else ""
             rows.append(f"  {p.name:<14}{p.cycles:>9.0f}{p.issue:>9.0f}{p.latency:>9.0f}"
-                        f"{p.l2:>7.0f}  {kinds}")
+                        f"{p.l2:>7.0f}{p.banks:>7.0f}  {kinds}{ways}")
         rows.append(f"  step {s.step_cycles:.0f} cycles = {s.step_us:.2f} us "
                     f"(DRAM {s.dram_us:.2f} us); epoch {s.epoch_ms:.1f} ms")
         if loops:

@@ -261,8 +261,8 @@ struct gpunet_layer {
 // (slice, output pair) are walked by `walk` (width: the output pairs).
 template <int R, int V>
 DEVICE void ff_sums(real* RESTRICT partial, const real* RESTRICT a_prev,
-                    const real* RESTRICT wT, int C, int N, int k, int S, int per, int extra,
-                    gpunet_walk walk) {
+                    const real* RESTRICT wT, int C, int N, int ld, int k, int S, int per,
+                    int extra, gpunet_walk walk) {
     const int outputs = k * N;
     for (; walk.row < S; advance(walk)) {  // @model ff.item ff{l}.sum in=ff trips=rounds(ff_slices(l)*cdiv(sizes[l+1],2),w,T)
         const int slice = walk.row, j0 = walk.col * 2;
@@ -287,10 +287,10 @@ DEVICE void ff_sums(real* RESTRICT partial, const real* RESTRICT a_prev,
                 for (int t = 0; t < R; ++t) load_reals<V>(x[t], a + t * C + c);
                 for (int v = 0; v < V; ++v) {
                     if (V > 1) {
-                        load_reals<2>(w[v], wT + (c + v) * N + j0);
+                        load_reals<2>(w[v], wT + (c + v) * ld + j0);
                     } else {
-                        w[v][0] = wT[c * N + j0];
-                        w[v][1] = j0 + 1 < N ? wT[c * N + j0 + 1] : (real)0;
+                        w[v][0] = wT[c * ld + j0];
+                        w[v][1] = j0 + 1 < N ? wT[c * ld + j0 + 1] : (real)0;
                     }
                 }
                 for (int v = 0; v < V; ++v)
@@ -320,12 +320,26 @@ DEVICE void ff_sums(real* RESTRICT partial, const real* RESTRICT a_prev,
 // 2 in float64 (one double2; more would not fit the registers).
 #define UPW ((int)(sizeof(real) == 4 ? 4 * VW : VW))
 
+// The row stride (leading dimension) of layer l's transposed weights wT (C rows of N) in
+// the working copy: N in global memory, and in shared memory a stride that keeps the
+// backprop's transposed reads wT[c * ld + j] (the lanes of a warp at neighbouring c,
+// the same j) free of bank conflicts: odd where no pair loads need an even stride (then
+// 32 neighbouring c fall in 32 different banks), else 2 mod 4 (at most 2 lanes a bank;
+// N = 32 had all 32 lanes of a float32 warp in one bank). Mirrored by working_stride in
+// backends/fused_sgd.py, which sizes the shared memory.
+DEVICE int working_stride(int N, int C, bool in_shared) {
+    if (!in_shared) return N;
+    const bool pairs = N % 2 == 0 && (C % FFW == 0 || C % UPW == 0);
+    if (pairs) return N % 4 == 0 ? N + 2 : N;
+    return N % 2 == 0 ? N + 1 : N;
+}
+
 // The update of one weight matrix (ch. 3, eq. 93), in tiles of V inputs x 2 outputs:
 // wT[c][j] <- wT[c][j] decay - (sum_r d[r][j] a_prev[r][c]) scale, r ascending.
 // The items (V inputs, output pair) are walked by `walk` (width: the output pairs).
 template <int R, int V>
 DEVICE void update_weights(real* RESTRICT wT, const real* RESTRICT a_prev,
-                           const real* RESTRICT d, int C, int N, int k, real decay,
+                           const real* RESTRICT d, int C, int N, int ld, int k, real decay,
                            real scale, gpunet_walk walk) {
     const int units = C / V;
     for (; walk.row < units; advance(walk)) {  // @model up.item up{l} in=up trips=rounds(up_items(l),w,T)
@@ -353,7 +367,7 @@ DEVICE void update_weights(real* RESTRICT wT, const real* RESTRICT a_prev,
             }
         }
         for (int u = 0; u < V; ++u) {
-            real* q = wT + (c0 + u) * N + j0;
+            real* q = wT + (c0 + u) * ld + j0;
             if (V > 1) {
                 real w[2];
                 load_reals<2>(w, q);
@@ -386,16 +400,27 @@ KERNEL void gpunet_sgd_epoch(
     int w_off[GPUNET_MAX_LAYERS], b_off[GPUNET_MAX_LAYERS], a_off[GPUNET_MAX_LAYERS];
     int P = 0, A = 0, n_max = 0;
     for (int l = 0; l < layers; ++l) { w_off[l] = P; P += sizes[l + 1] * sizes[l]; }
+    // The working copy: layer l's wT at wk_off[l], rows ld[l] apart (working_stride),
+    // each matrix starting on 16 bytes, then the biases in the flat order (Pw reals).
+    int wk_off[GPUNET_MAX_LAYERS], ld[GPUNET_MAX_LAYERS], Pw = 0;
+    for (int l = 0; l < layers; ++l) {
+        ld[l] = working_stride(sizes[l + 1], sizes[l], params_in_shared);
+        wk_off[l] = Pw;
+        Pw += params_in_shared ? (sizes[l] * ld[l] + VW - 1) / VW * VW : sizes[l] * ld[l];
+    }
+    const int bk_off0 = Pw;  // the working copy's first bias
     for (int l = 0; l < layers; ++l) {
         b_off[l] = P; P += sizes[l + 1];
         a_off[l] = A; A += m * sizes[l + 1];
         if (sizes[l + 1] > n_max) n_max = sizes[l + 1];
     }
+    Pw += P - b_off[0];
+#define BK_OFF(l) (bk_off0 + b_off[l] - b_off[0])  // layer l's biases in the working copy
     const int n_in = sizes[0], n_out = sizes[L - 1];
 
     real* shared = (real*)SHARED_MEMORY;
     real* p = params_in_shared ? shared : work + (long long)net * P;  // working params
-    real* xs = shared + (params_in_shared ? P : 0);  // m x n_in: the mini-batch's inputs
+    real* xs = shared + (params_in_shared ? Pw : 0);  // m x n_in: the mini-batch's inputs
     real* ys = xs + m * n_in;                        // m x n_out: desired outputs
     real* acts = ys + m * n_out;                     // activations, layer by layer
     real* deltas = acts + A;                         // errors delta^l, same layout
@@ -408,10 +433,10 @@ KERNEL void gpunet_sgd_epoch(
     // Flat layout -> working layout (weights transposed).
     for (int l = 0; l < layers; ++l) {
         const int N = sizes[l + 1], C = sizes[l];
-        for (int idx = tid; idx < N * C; idx += T)      // idx = c N + j in the working copy
-            p[w_off[l] + idx] = flat[w_off[l] + (idx % N) * C + idx / N];
+        for (int idx = tid; idx < N * C; idx += T)      // idx = c N + j: wT[c][j] = w[j][c]
+            p[wk_off[l] + idx / N * ld[l] + idx % N] = flat[w_off[l] + (idx % N) * C + idx / N];
     }
-    for (int idx = b_off[0] + tid; idx < P; idx += T) p[idx] = flat[idx];
+    for (int idx = tid; idx < P - b_off[0]; idx += T) p[bk_off0 + idx] = flat[b_off[0] + idx];
     // No barrier here: the gather below touches no parameters, and its barrier
     // orders this copy before the first read of the working copy.
 
@@ -432,7 +457,7 @@ KERNEL void gpunet_sgd_epoch(
         for (int l = 0; l < layers; ++l) {
             const int N = sizes[l + 1], C = sizes[l], tiles = (N + 1) / 2;
             const real* a_prev = l == 0 ? xs : acts + a_off[l - 1];
-            const real* wT = p + w_off[l];
+            const real* wT = p + wk_off[l];
             gpunet_layer& g = plans[last][l];
             g.items = walk_from(tid, T, tiles);
             g.S = split_count(C, tiles, k * N, T, partial_capacity);
@@ -491,16 +516,17 @@ KERNEL void gpunet_sgd_epoch(
         for (int l = 0; l < layers; ++l) {  // @model ff ff{l} each=l:range(layers)
             const int N = sizes[l + 1], C = sizes[l], outputs = k * N;
             const real* a_prev = l == 0 ? xs : acts + a_off[l - 1];
-            const real* wT = p + w_off[l];
+            const real* wT = p + wk_off[l];
+            const int ldl = ld[l];
             const gpunet_layer& g = plans[last][l];
             const int S = g.S;
 #define GPUNET_FF(r) case r: \
-    if (g.ff_vector) ff_sums<r, FFW>(partial, a_prev, wT, C, N, k, S, g.per, g.extra, g.items); \
-    else ff_sums<r, 1>(partial, a_prev, wT, C, N, k, S, g.per, g.extra, g.items); break;
+    if (g.ff_vector) ff_sums<r, FFW>(partial, a_prev, wT, C, N, ldl, k, S, g.per, g.extra, g.items); \
+    else ff_sums<r, 1>(partial, a_prev, wT, C, N, ldl, k, S, g.per, g.extra, g.items); break;
             switch (row_tile(k)) { ROW_TILES(GPUNET_FF) }
 #undef GPUNET_FF
             SYNC(2);
-            const real* b = p + b_off[l];
+            const real* b = p + BK_OFF(l);
             int j = g.j0;  // idx % N, carried
             for (int idx = tid; idx < outputs; idx += T) {  // @model ff.sig ff{l}.sigmoid trips=rounds(k*sizes[l+1],w,T)
                 real z = 0;
@@ -527,8 +553,8 @@ KERNEL void gpunet_sgd_epoch(
 
         // Backpropagate: delta^l = (delta^{l+1} w^{l+1}) a^l (1 - a^l), rows = examples.
         for (int l = layers - 1; l > 0; --l) {  // @model bp bp{l} each=l:range(layers-1,0,-1)
-            const int N = sizes[l + 1], C = sizes[l];  // w^{l+1} is N x C
-            const real* wT = p + w_off[l];
+            const int N = sizes[l + 1], C = sizes[l], ldl = ld[l];  // w^{l+1} is N x C
+            const real* wT = p + wk_off[l];
             const real* d_next = deltas + a_off[l];
             const real* a = acts + a_off[l - 1];
             real* d = deltas + a_off[l - 1];
@@ -536,7 +562,7 @@ KERNEL void gpunet_sgd_epoch(
                 const int r = idx / C, c = idx % C;
                 real sum = 0;
                 for (int j = 0; j < N; ++j)  // @model bp.inner bp{l} trips=sizes[l+1] sig=fma:1
-                    sum += d_next[r * N + j] * wT[c * N + j];
+                    sum += d_next[r * N + j] * wT[c * ldl + j];
                 sum = sum * a[idx];
                 d[idx] = sum * ((real)1 - a[idx]);
             }
@@ -548,16 +574,17 @@ KERNEL void gpunet_sgd_epoch(
             const int N = sizes[l + 1], C = sizes[l];
             const real* a_prev = l == 0 ? xs : acts + a_off[l - 1];
             const real* d = deltas + a_off[l];
-            real* wT = p + w_off[l];
+            real* wT = p + wk_off[l];
+            const int ldl = ld[l];
             const gpunet_layer& g = plans[last][l];
 #define GPUNET_UP(r) case r: \
-    if (g.up_vector) update_weights<r, UPW>(wT, a_prev, d, C, N, k, decay, scale, g.items); \
-    else update_weights<r, 1>(wT, a_prev, d, C, N, k, decay, scale, g.items); break;
+    if (g.up_vector) update_weights<r, UPW>(wT, a_prev, d, C, N, ldl, k, decay, scale, g.items); \
+    else update_weights<r, 1>(wT, a_prev, d, C, N, ldl, k, decay, scale, g.items); break;
             switch (row_tile(k)) { ROW_TILES(GPUNET_UP) }
 #undef GPUNET_UP
             // The biases (eq. 94) by the last threads (j = T - 1 - tid, ...), whose warp
             // has the fewest weight items when T does not divide their number.
-            real* b = p + b_off[l];
+            real* b = p + BK_OFF(l);
             for (int j = T - 1 - tid; j < N; j += T) {  // @model up.bias up{l} trips=rounds_back(sizes[l+1],w,T)
                 real gb = 0;
                 for (int r = 0; r < k; ++r)  // @model up.bsum up{l} trips=k sig=fp:1
@@ -572,7 +599,7 @@ KERNEL void gpunet_sgd_epoch(
     for (int l = 0; l < layers; ++l) {
         const int N = sizes[l + 1], C = sizes[l];
         for (int idx = tid; idx < N * C; idx += T)      // idx = j C + c in the flat buffer
-            flat[w_off[l] + idx] = p[w_off[l] + (idx % C) * N + idx / C];
+            flat[w_off[l] + idx] = p[wk_off[l] + (idx % C) * ld[l] + idx / C];
     }
-    for (int idx = b_off[0] + tid; idx < P; idx += T) flat[idx] = p[idx];
+    for (int idx = tid; idx < P - b_off[0]; idx += T) flat[b_off[0] + idx] = p[bk_off0 + idx];
 }
