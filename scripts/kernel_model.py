@@ -52,8 +52,11 @@ iteration's loads with the previous one's arithmetic), plus a barrier. A step is
 the sum of its phases; an epoch is ``n / m`` steps; K networks take one block each,
 ceil(K / 132) waves, each no faster than DRAM delivers the K mini-batches. Latencies
 and rates are the constants below (from NVIDIA's H100 whitepaper and published
-micro-benchmarks of Hopper); shared-memory bank conflicts and bandwidth are not
-modelled (the kernel's loops are written conflict-free; see docs/performance.md).
+micro-benchmarks of Hopper). Bank conflicts cannot be read from SASS (they depend on
+run-time addresses); the model counts those of the backprop's transposed reads from the
+shared layout (:func:`transposed_reads`), and a ``bp`` phase lasts at least as long as
+the SM's shared memory takes to serve them. Other shared-memory conflicts and bandwidth
+are not modelled (see docs/performance.md).
 
 Tooling: not imported by ``import gpunet``. tests/test_kernel_model.py keeps the
 book's modelled step under a budget.
