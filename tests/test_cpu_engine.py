@@ -132,9 +132,9 @@ def test_constant_and_idle_units_stay_fixed_and_never_learn(mnist):
                                                    lmbda=5.0))
     for _ in range(2):
         engine.train_epoch(np.random.default_rng(3).permutation(300))
-    assert [W.shape for W in engine.W] == [(785, 24), (24, 16), (16, 10)]
+    assert [W.shape for W in engine.W] == [(1, 785, 24), (1, 24, 16), (1, 16, 10)]  # K = 1
     for l, n_l in enumerate([16, 12]):  # rows: inputs, bias; columns: units
-        W, after = engine.W[l], engine.W[l + 1]
+        W, after = engine.W[l][0], engine.W[l + 1][0]
         assert np.all(W[:-1, n_l:] == 0) and np.all(W[-1, n_l:-1] == ONE_UNIT_BIAS)
         assert W[-1, -1] == -ONE_UNIT_BIAS
         assert np.all(after[n_l:-1] == 0)  # the idle units' outgoing weights
@@ -166,11 +166,11 @@ def test_an_epoch_gathers_mini_batches_and_copies_no_training_set(mnist, eight_b
     net = gpunet.Network([784, 30, 10], dtype="float32", seed=0, device="cpu")
     engine = CpuEngine(net, X, Y, TrainingSettings(epochs=1, mini_batch_size=10, eta=3.0))
     if eight_bit:
-        assert isinstance(engine.rows, EightBitRows)
-        assert engine.rows.codes.dtype == np.uint8 and engine.rows.codes.shape == (5000, 795)
+        assert isinstance(engine.data, EightBitRows)
+        assert engine.data.codes.dtype == np.uint8 and engine.data.codes.shape == (5000, 795)
     else:
-        assert isinstance(engine.rows, FloatRows)
-        assert engine.rows.X is X and engine.rows.Y is Y
+        assert isinstance(engine.data, FloatRows)
+        assert engine.data.X is X and engine.data.Y is Y
     perm = np.random.default_rng(0).permutation(5000)
     tracemalloc.start()
     try:

@@ -98,7 +98,7 @@ def test_cpu_engine_trains_identically_from_bytes_and_floats(mnist, monkeypatch,
             _no_eight_bit(monkeypatch)
         net = gpunet.Network([784, 30, 10], cost=cost, dtype=dtype, seed=2, device="cpu")
         engine = CpuEngine(net, X, Y, TrainingSettings(2, 10, 3.0, 1.0))
-        assert isinstance(engine.rows, EightBitRows if eight_bit else FloatRows)
+        assert isinstance(engine.data, EightBitRows if eight_bit else FloatRows)
         for epoch in range(2):
             engine.train_epoch(np.random.default_rng(epoch).permutation(1003))
         params[eight_bit] = net.parameters.copy()
@@ -142,7 +142,7 @@ def test_both_rows_train_bit_for_bit_as_the_cpu_engine(mnist, eight_bit):
     for k, (seed, eta, lmbda) in enumerate([(3, 0.5, 0.0), (0, 3.0, 5.0)]):
         net = gpunet.Network([784, 12, 10], cost="quadratic", device="cpu", seed=seed)
         engine = CpuEngine(net, X, Y, TrainingSettings(2, 10, eta, lmbda))
-        assert isinstance(engine.rows, EightBitRows if eight_bit else FloatRows)
+        assert isinstance(engine.data, EightBitRows if eight_bit else FloatRows)
         for _ in range(2):
             engine.train_epoch(net.rng.permutation(1013))
         np.testing.assert_array_equal(stack.parameters[k], net.parameters)

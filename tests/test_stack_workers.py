@@ -25,9 +25,9 @@ import pytest
 from gpunet import NetworkStack
 from gpunet.engines import stacked_workers
 from gpunet.engines import TrainingSettings
-from gpunet.engines.stacked_cpu import StackedCpuEngine
+from gpunet.engines.cpu import CpuEngine
 from gpunet.engines.stacked_workers import (WORKERS_FROM, WorkerFailed,
-                                            WorkerStackedCpuEngine, workers_for)
+                                            WorkerCpuEngine, workers_for)
 
 from conftest import ROOT
 
@@ -80,10 +80,10 @@ def engine_and_data(small, K=4, workers=2, sizes=SIZES, n=None):
     Y = np.zeros((len(y), 10), np.float32)
     Y[np.arange(len(y)), y] = 1
     if workers == 1:
-        engine = StackedCpuEngine(stack, X, Y, settings(K))
+        engine = CpuEngine(stack, X, Y, settings(K))
         engine.close = lambda: None
     else:
-        engine = WorkerStackedCpuEngine(stack, X, Y, settings(K), workers)
+        engine = WorkerCpuEngine(stack, X, Y, settings(K), workers)
     perms = np.stack([np.random.default_rng(k).permutation(len(X)) for k in range(K)])
     return stack, engine, perms
 
@@ -150,7 +150,7 @@ def test_an_interrupt_stops_the_workers_and_keeps_the_last_epoch(small, monkeypa
     assert len(workers) == 1
 
     def interrupted(permutations):
-        engine.local.stack.weights[0][...] = 0  # half-trained rows of this process's group
+        engine.local.params.weights[0][...] = 0  # half-trained rows of this process's group
         raise KeyboardInterrupt
 
     monkeypatch.setattr(engine.local, "train_epoch", interrupted)
@@ -163,13 +163,13 @@ def test_an_interrupt_stops_the_workers_and_keeps_the_last_epoch(small, monkeypa
 def test_workers_stop_when_training_ends(small, monkeypatch):
     seen = []
     alive = workers_alive()
-    original = WorkerStackedCpuEngine.train_epoch
+    original = WorkerCpuEngine.train_epoch
 
     def record(self, permutations):
         original(self, permutations)
         seen.append(workers_alive() - alive)
 
-    monkeypatch.setattr(WorkerStackedCpuEngine, "train_epoch", record)
+    monkeypatch.setattr(WorkerCpuEngine, "train_epoch", record)
     train(small, 3, epochs=1)
     assert len(seen) == 1 and len(seen[0]) == 2
     assert not any(w.is_alive() for w in seen[0])
@@ -193,15 +193,15 @@ def test_workers_exit_when_this_process_is_killed(tmp_path, mnist):
     script.write_text(textwrap.dedent("""
         import multiprocessing, os, signal
         import gpunet
-        from gpunet.engines.stacked_workers import WorkerStackedCpuEngine
+        from gpunet.engines.stacked_workers import WorkerCpuEngine
 
-        def train_then_die(self, permutations, train=WorkerStackedCpuEngine.train_epoch):
+        def train_then_die(self, permutations, train=WorkerCpuEngine.train_epoch):
             train(self, permutations)
             with open("workers.txt", "w") as pids:
                 pids.write(" ".join(str(p.pid) for p in multiprocessing.active_children()))
             os.kill(os.getpid(), signal.SIGKILL)
 
-        WorkerStackedCpuEngine.train_epoch = train_then_die
+        WorkerCpuEngine.train_epoch = train_then_die
         X, y = gpunet.load_mnist().training
         stack = gpunet.NetworkStack([784, 10, 10], seeds=[0, 1, 2], device="cpu")
         stack.SGD((X[:200], y[:200]), 2, 10, 1.0, verbose=False, engine="cpu", workers=3)

@@ -482,7 +482,7 @@ def run_cpu_stack(cfg: Config, K: int, dtype: DTypeLike, X: np.ndarray, y: np.nd
     (the stacked CPU engine, no workers): the per-network gain of stacking on one core."""
     from ..datasets import as_examples
     from ..engines import TrainingSettings
-    from ..engines.stacked_cpu import StackedCpuEngine
+    from ..engines.cpu import CpuEngine
     from ..stack import NetworkStack
 
     stack = NetworkStack(list(cfg.sizes), seeds=list(range(K)), cost="quadratic",
@@ -490,7 +490,7 @@ def run_cpu_stack(cfg: Config, K: int, dtype: DTypeLike, X: np.ndarray, y: np.nd
     data = as_examples((X, y), cfg.sizes[0], cfg.sizes[-1], "training data")
     settings = TrainingSettings(epochs=1, mini_batch_size=cfg.mini_batch_size,
                                 eta=(cfg.eta,) * K, lmbda=(0.0,) * K, verbose=False)
-    engine = StackedCpuEngine(stack, np.asarray(data.X, stack.dtype),
+    engine = CpuEngine(stack, np.asarray(data.X, stack.dtype),
                               np.asarray(data.Y, stack.dtype), settings)
     seconds = []
     for _ in range(warmup + epochs):

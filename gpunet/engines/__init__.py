@@ -14,9 +14,8 @@ K ≥ 1 networks of one shape (one network is ``K = 1``), each with its own η a
   (wide networks, big batches).
 * ``cpu`` (:mod:`gpunet.engines.cpu`): the eager algorithm on NumPy in fewer, cheaper
   calls (bias folded into the weights, parameters in a working layout); ``auto``'s
-  choice on the NumPy backend. K > 1 networks take the same step batched
-  (:mod:`gpunet.engines.stacked_cpu`), split over worker processes for a large stack
-  (:mod:`gpunet.engines.stacked_workers`).
+  choice on the NumPy backend. K > 1 networks take the same step batched, split
+  over worker processes for a large stack (:mod:`gpunet.engines.stacked_workers`).
 * ``fused`` (:mod:`gpunet.engines.fused`, CUDA): one kernel launch trains the whole
   epoch, one thread block per network, parameters in shared memory
   (``backends/kernels/fused_sgd.cu``). The engine for small networks, where launch
@@ -144,8 +143,8 @@ def select_engine(params: "Parameters", X: "Array", Y: "Array",
     One choice for one network and for many, so that every network of a stack trains
     with the engine (and the arithmetic) its single run would: ``fused`` on CUDA where
     the networks fit its kernel (one launch per epoch, one thread block per network);
-    ``cpu`` on NumPy for the book's two costs (for K > 1 the stacked CPU engine, the
-    same step batched over the networks, in worker processes for a large stack);
+    ``cpu`` on NumPy for the book's two costs (for K > 1 the same step batched over
+    the networks, in worker processes for a large stack);
     ``eager`` elsewhere (any backend, K networks in batched array operations).
 
     Raises ``ValueError`` naming the valid choices for an unknown name, saying why when
@@ -175,13 +174,11 @@ def select_engine(params: "Parameters", X: "Array", Y: "Array",
         from .cpu import CpuEngine, unfit_reason as cpu_unfit_reason
 
         if name == "cpu" or not cpu_unfit_reason(params):
-            if not isinstance(params, StackedParameters):  # one network: its (P,) buffer
-                return CpuEngine(params, X, Y, settings)  # raises, saying why, where it cannot
-            from .stacked_cpu import StackedCpuEngine
-            from .stacked_workers import WorkerStackedCpuEngine, workers_for
+            if isinstance(params, StackedParameters):  # a large stack: over processes
+                from .stacked_workers import WorkerCpuEngine, workers_for
 
-            workers = workers_for(params, X.shape[0], settings.workers)
-            if workers > 1:
-                return WorkerStackedCpuEngine(params, X, Y, settings, workers)
-            return StackedCpuEngine(params, X, Y, settings)
+                workers = workers_for(params, X.shape[0], settings.workers)
+                if workers > 1:
+                    return WorkerCpuEngine(params, X, Y, settings, workers)
+            return CpuEngine(params, X, Y, settings)  # raises, saying why, where it cannot
     return EagerEngine(params, X, Y, settings)

@@ -48,6 +48,20 @@ The network's flat parameter buffer (:mod:`gpunet.parameters`) is read at the st
 each epoch and written at its end, so between epochs everything else (metrics,
 checkpoints, the eager engine) sees the parameters in their usual layout.
 
+**K networks at once** (a :class:`gpunet.NetworkStack`): every array gains a leading
+axis of length K and every matrix product is a batched one (``np.matmul`` on 3-D
+arrays: the same BLAS call per network), so a step of K networks is still about 20
+calls: the per-call cost that dominates the book's network on a CPU is paid once for
+the whole stack. Per network it makes exactly one network's operations on operands of
+the same shapes (every activation, error and scratch buffer whole and contiguous per
+network; ``η_k/k`` and the L2 decay per-network blocks holding the very values one
+network's 0-d constants hold), so each network's run is bit for bit its single run
+(tests/test_stack.py). One network (``K = 1``) binds the same operations to the
+arrays' one slice, 2-D, with ``np.dot`` and 0-d constants, the cheapest calls. A
+chunk's x rows are contiguous per network: its product by the first layer's matrix is
+~8% faster than from rows ``[x, 1, y]``. :mod:`gpunet.engines.stacked_workers` splits
+a large stack over processes, each group trained by this engine.
+
 NumPy only: ``auto`` takes this engine on the NumPy backend for the book's two costs;
 the eager engine stays the reference on every backend.
 """
@@ -55,12 +69,13 @@ the eager engine stays the reference on every backend.
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Sequence, cast
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Optional, Sequence, cast
 
 import numpy as np
 
 from ..costs import CrossEntropyCost, QuadraticCost
-from .rows import training_rows
+from ..parameters import as_rows
+from .rows import Rows, training_rows
 
 if TYPE_CHECKING:
     from ..backends import Array
@@ -105,155 +120,182 @@ def unfit_reason(net: "Parameters") -> str:
 
 
 class CpuEngine:
-    """Mini-batch SGD on NumPy with the parameters in a working layout (see the module)."""
+    """K ≥ 1 networks' mini-batch SGD on NumPy, parameters in the working layout (see the
+    module): a network's ``(P,)`` buffer as one row, a stack's ``(K, P)`` as K.
+
+    ``data`` is the training rows when the caller has them already
+    (:mod:`gpunet.engines.rows`; the worker processes get them once); else they are made
+    from ``X`` and ``Y``.
+    """
 
     name = "cpu"
 
-    def __init__(self, net: "Parameters", X: "Array", Y: "Array", settings: "TrainingSettings") -> None:
-        reason = unfit_reason(net)
+    def __init__(self, params: "Parameters", X: "Array", Y: "Array",
+                 settings: "TrainingSettings", data: Optional[Rows] = None) -> None:
+        reason = unfit_reason(params)
         if reason:
-            raise ValueError(f"engine 'cpu' cannot train this network: {reason}; "
+            what = "this network" if params.parameters.ndim == 1 else "this stack"
+            raise ValueError(f"engine 'cpu' cannot train {what}: {reason}; "
                              f"use engine 'eager' or 'auto'.")
-        if net.parameters.ndim != 1 or settings.networks != 1:
-            raise ValueError("the cpu engine trains one network; a stack's is "
-                             "gpunet.engines.stacked_cpu.StackedCpuEngine (select_engine).")
-        (eta,), (lmbda,) = settings.eta, settings.lmbda
-        self.net = net
+        self.params = params
+        _, self.weights, self.biases = as_rows(params)
+        self.K = K = len(self.weights[0])
+        if settings.networks != K:
+            raise ValueError(f"{K} networks need {K} learning rates and L2 parameters, "
+                             f"got {settings.networks}.")
+        self.eta = list(settings.eta)
         self.examples_done = 0
-        sizes = list(net.sizes)
-        dtype = np.dtype(net.dtype)
+        sizes = list(params.sizes)
+        dtype = np.dtype(params.dtype)
         self.n = n = X.shape[0]
         self.m = m = min(settings.mini_batch_size, n)
         n_in, n_out = sizes[0], sizes[-1]
 
-        # Working parameters: per layer -[wᵀ; bᵀ], (n_in + 1, n_out), where a hidden
-        # layer has idle units and the constant unit after its own (working_shapes); the
-        # gradient alike.
-        self.shapes = working_shapes(sizes)
-        total = sum(r * c for r, c in self.shapes)
-        self.work = np.zeros(total, dtype)
-        self.grad = np.empty(total, dtype)
-        self.W = _views(self.work, self.shapes)
-        self.G = _views(self.grad, self.shapes)
+        # Working parameters: per network and layer -[wᵀ; bᵀ], (n_in + 1, n_out), where a
+        # hidden layer has idle units and the constant unit after its own
+        # (working_shapes); the gradient alike.
+        shapes = working_shapes(sizes)
+        # BLAS on one thread for small products (per network).
+        self.largest_product = max(m * r * c for r, c in shapes)
+        total = sum(r * c for r, c in shapes)
+        self.work = np.zeros((K, total), dtype)
+        self.grad = np.empty((K, total), dtype)
+        self.W = _views(self.work, shapes)
+        self.G = _views(self.grad, shapes)
         set_fixed_units(self.W, sizes)
-        decay = 1.0 - eta * lmbda / n
+        decays = [1.0 - eta * lmbda / n for eta, lmbda in zip(settings.eta, settings.lmbda)]
         self.mask = None
-        if decay != 1.0:  # chapter 3, eq. 93: the weights decay, biases and fixed units not
-            self.mask = np.ones(total, dtype)
-            for block, n_prev, n_l in zip(_views(self.mask, self.shapes), sizes, sizes[1:]):
-                block[:n_prev, :n_l] = decay
+        if any(d != 1.0 for d in decays):  # eq. 93: weights decay, biases and fixed units not
+            self.mask = np.ones((K, total), dtype)
+            for block, n_prev, n_l in zip(_views(self.mask, shapes), sizes, sizes[1:]):
+                for k, d in enumerate(decays):
+                    block[k, :n_prev, :n_l] = d
 
         # A chunk of mini-batches at a time is gathered: from the rows [x, 1, y] in 8-bit
         # codes where that is exact (MNIST; gpunet.engines.rows), else from X and Y as given.
-        self.rows = training_rows(X, Y, dtype)
+        self.data = training_rows(X, Y, dtype) if data is None else data
         row_bytes = (n_in + 1 + n_out) * dtype.itemsize
-        self.chunk_steps = max(1, min(n // m, CHUNK_BYTES // (m * row_bytes)))
-        rows = self.chunk_steps * m
-        self.gather = self.rows.gatherer(rows)
-        self.xchunk = np.ones((rows, n_in + 1), dtype)  # contiguous: faster products
-        self.ychunk = np.empty((rows, n_out), dtype)
-        self.steps = [self._step_ops(self.xchunk[j * m:(j + 1) * m],
-                                     self.ychunk[j * m:(j + 1) * m], eta)
+        self.chunk_steps = max(1, min(n // m, CHUNK_BYTES // (K * m * row_bytes)))
+        self.gather = self.data.gatherer(K * self.chunk_steps * m)
+        # Step-major: step j's mini-batches of all K networks, x[j] and y[j], are one
+        # contiguous block (a strided y costs each step's ufuncs ~3x).
+        self.xchunk = np.ones((self.chunk_steps, K, m, n_in + 1), dtype)
+        self.ychunk = np.empty((self.chunk_steps, K, m, n_out), dtype)
+        self.steps = [self._step_ops(self.xchunk[j], self.ychunk[j])
                       for j in range(self.chunk_steps)]
-        k = n % m  # a smaller last mini-batch: the chunk's first rows, its own buffers
-        self.tail_ops = self._step_ops(self.xchunk[:k], self.ychunk[:k], eta) if k else []
+        k = n % m  # a smaller last mini-batch: buffers of its own
+        self.tail = (np.ones((K, k, n_in + 1), dtype), np.empty((K, k, n_out), dtype))
+        self.tail_ops = self._step_ops(*self.tail) if k else []
 
     # ------------------------------------------------------------------ the step
-    def _step_ops(self, x: np.ndarray, y: np.ndarray, eta: float) -> list[Op]:
-        """The NumPy calls of one SGD step on the mini-batch ``x`` (rows ``[x, 1]``), ``y``."""
-        sizes, dtype = self.net.sizes, self.work.dtype
-        L, k = len(sizes) - 1, x.shape[0]
+    def _step_ops(self, x: np.ndarray, y: np.ndarray) -> list[Op]:
+        """The NumPy calls of one SGD step on the mini-batches ``x`` (``(K, k, [x, 1])``)
+        and ``y``; for one network bound to their one 2-D slice."""
+        sizes, dtype = self.params.sizes, self.work.dtype
+        L, K, k = len(sizes) - 1, self.K, x.shape[1]
+        single = K == 1
 
-        def const(value: float) -> np.ndarray:  # 0-d: NumPy converts no Python number per call
-            return np.array(value, dtype)
+        def v(a: np.ndarray) -> np.ndarray:  # one network: its slice, 2-D
+            return cast(np.ndarray, a[0]) if single else a
 
-        one = const(1)
-        # A^l (a hidden layer's with its idle and constant units: the next layer's input),
-        # Δ^l, scratch.
-        widths = [c for _, c in self.shapes]
-        acts = [np.empty((k, c), dtype) for c in widths]
-        outs = acts
-        deltas = [np.empty((k, c), dtype) for c in widths]
-        scratch = [np.empty((k, c), dtype) for c in widths]
+        def T(a: np.ndarray) -> np.ndarray:  # each network's matrix transposed
+            return np.swapaxes(a, -1, -2)
+
+        def scaled(values: Sequence[float]) -> np.ndarray:
+            # One network: a 0-d constant (NumPy converts no Python number per call). K:
+            # per network the value that constant holds, spread over the network's
+            # (k, n_out) block (broadcasting costs ~3x a call).
+            per_network = np.array([np.array(value, dtype) for value in values], dtype)
+            if single:
+                return per_network.reshape(())
+            return np.ascontiguousarray(np.broadcast_to(per_network.reshape(K, 1, 1),
+                                                        (K, k, sizes[-1])))
+
+        one = np.array(1, dtype)
+        # A^l (a hidden layer's with its idle and constant units: the next layer's input
+        # [a, 0, 1]), Δ^l and scratch, each whole and contiguous per network.
+        widths = [W.shape[2] for W in self.W]
+        acts = [v(np.empty((K, k, c), dtype)) for c in widths]
+        deltas = [v(np.empty((K, k, c), dtype)) for c in widths]
+        scratch = [v(np.empty((K, k, c), dtype)) for c in widths]
+        W, G, x, y = [v(w) for w in self.W], [v(g) for g in self.G], v(x), v(y)
         # np.dot costs NumPy less a call than np.matmul on small products, but more
         # instructions on the gradient's (in + 1, k) x (k, out) product.
-        mm, mmt, exp, add, sub, mul, recip = (np.dot, np.matmul, np.exp, np.add, np.subtract,
-                                              np.multiply, np.reciprocal)
+        mm, mmt, exp, add, sub, mul, recip = (np.dot if single else np.matmul, np.matmul,
+                                              np.exp, np.add, np.subtract, np.multiply,
+                                              np.reciprocal)
         ops: list[Op] = []
         # Feedforward: -z^l = [a^{l-1}, 1] (-[wᵀ; bᵀ]), a^l = 1 / (1 + e^{-z^l}) (eq. 25, 3).
         prev = x
         for l in range(L):
-            out = outs[l]
-            ops += [(mm, (prev, self.W[l], out)), (exp, (out, out)), (add, (out, one, out)),
+            out = acts[l]
+            ops += [(mm, (prev, W[l], out)), (exp, (out, out)), (add, (out, one, out)),
                     (recip, (out, out))]
-            prev = acts[l]
+            prev = out
         # Output error (BP1), scaled by η/k: every gradient below arrives scaled.
-        a, d, t = outs[-1], deltas[-1], scratch[-1]
-        if self.net.cost is QuadraticCost:  # (η/k)(a - y) a (1 - a) = -(η/k)(a - y) a (a - 1)
+        a, d, t = acts[-1], deltas[-1], scratch[-1]
+        if self.params.cost is QuadraticCost:  # (η/k)(a - y) a (1 - a) = -(η/k)(a - y) a (a - 1)
             ops += [(sub, (a, y, d)), (sub, (a, one, t)), (mul, (d, a, d)), (mul, (d, t, d)),
-                    (mul, (d, const(-eta / k), d))]
+                    (mul, (d, scaled([-eta / k for eta in self.eta]), d))]
         else:  # cross-entropy: (η/k)(a - y)
-            ops += [(sub, (a, y, d)), (mul, (d, const(eta / k), d))]
+            ops += [(sub, (a, y, d)), (mul, (d, scaled([eta / k for eta in self.eta]), d))]
         # Backward: (η/k)∇[w; b]^l = [a^{l-1}, 1]ᵀ Δ^l (BP3, BP4); Δ^{l-1} (BP2).
         for l in range(L - 1, -1, -1):
             inp = x if l == 0 else acts[l - 1]
-            ops.append((mmt, (inp.T, deltas[l], self.G[l])))
+            ops.append((mmt, (T(inp), deltas[l], G[l])))
             if l > 0:
                 # Δ^l (-w^l) has the wrong sign; a (a - 1) = -σ'(z) puts it right.
-                dp, ap, tp = deltas[l - 1], outs[l - 1], scratch[l - 1]
-                ops += [(mm, (deltas[l], self.W[l].T, dp)), (sub, (ap, one, tp)),
+                dp, ap, tp = deltas[l - 1], acts[l - 1], scratch[l - 1]
+                ops += [(mm, (deltas[l], T(W[l]), dp)), (sub, (ap, one, tp)),
                         (mul, (dp, ap, dp)), (mul, (dp, tp, dp))]
         # Update (eq. 93, 94) of the working -[w; b]: decay, then add the scaled gradient.
+        work = v(self.work)
         if self.mask is not None:
-            ops.append((mul, (self.work, self.mask, self.work)))
-        ops.append((add, (self.work, self.grad, self.work)))
+            ops.append((mul, (work, v(self.mask), work)))
+        ops.append((add, (work, v(self.grad), work)))
         return ops
 
     # ------------------------------------------------------------------ the epoch
-    def train_epoch(self, permutation: np.ndarray) -> None:
-        """One epoch: the rows in the order ``permutation``, in mini-batches of ``m``."""
-        perm = np.asarray(permutation, dtype=np.intp)
+    def train_epoch(self, permutations: np.ndarray) -> None:
+        """One epoch: network ``k`` visits the rows in the order ``permutations[k]`` (one
+        network: a ``(n,)`` permutation or ``(1, n)``), in mini-batches of ``m``."""
+        K, n, m = self.K, self.n, self.m
+        perm = np.asarray(permutations, dtype=np.intp).reshape(K, n)
         self._load()
-        n, m, C, steps = self.n, self.m, self.chunk_steps, self.steps
+        gather, C, x, y, steps = self.gather, self.chunk_steps, self.xchunk, self.ychunk, self.steps
         full = n // m
         self.examples_done = 0  # read by the progress line (a host counter, per chunk)
-        with self._blas_threads(), np.errstate(over="ignore"):  # e^{-z} = inf: σ = 0, right
+        # e^{-z} = inf for very negative z: σ = 0, right.
+        with blas_threads_for(self.largest_product), np.errstate(over="ignore"):
             for first in range(0, full, C):
                 c = min(C, full - first)
-                self._gather(perm[first * m:(first + c) * m])
+                # (K, c m) indices as (c, K, m): step j's rows for every network.
+                idx = perm[:, first * m:(first + c) * m].reshape(K, c, m).transpose(1, 0, 2)
+                gather(idx, x[:c], y[:c])
                 for ops in steps[:c]:
                     for f, args in ops:
                         f(*args)
                 self.examples_done = (first + c) * m
             if self.tail_ops:
-                self._gather(perm[full * m:])
+                gather(perm[:, full * m:], *self.tail)
                 for f, args in self.tail_ops:
                     f(*args)
                 self.examples_done = n
         self._store()
 
-    def _blas_threads(self) -> ContextManager[Any]:
-        """BLAS on one thread for the epoch when the products are small."""
-        return blas_threads_for(max(self.m * r * c for r, c in self.shapes))
-
-    def _gather(self, idx: np.ndarray) -> None:
-        """The rows ``idx`` of the training set into the chunk's first ``len(idx)`` rows."""
-        k = len(idx)
-        self.gather(idx, self.xchunk[:k], self.ychunk[:k])
-
     def _load(self) -> None:
-        """Working matrices ← the network's parameters: -[wᵀ; bᵀ] per layer."""
-        for W, w, b in zip(self.W, self.net.weights, self.net.biases):
-            n_out, n_in = w.shape
-            np.negative(w.T, out=W[:n_in, :n_out])
-            np.negative(b[:, 0], out=W[-1, :n_out])
+        """Working matrices ← the parameters: -[wᵀ; bᵀ] per network and layer."""
+        for W, w, b in zip(self.W, self.weights, self.biases):
+            n_out, n_in = w.shape[1:]
+            np.negative(w.transpose(0, 2, 1), out=W[:, :n_in, :n_out])
+            np.negative(b[:, :, 0], out=W[:, -1, :n_out])
 
     def _store(self) -> None:
-        """The network's parameters ← the working matrices."""
-        for W, w, b in zip(self.W, self.net.weights, self.net.biases):
-            n_out, n_in = w.shape
-            np.negative(W[:n_in, :n_out].T, out=w)
-            np.negative(W[-1, :n_out], out=b[:, 0])
+        """The parameters ← the working matrices."""
+        for W, w, b in zip(self.W, self.weights, self.biases):
+            n_out, n_in = w.shape[1:]
+            np.negative(W[:, :n_in, :n_out].transpose(0, 2, 1), out=w)
+            np.negative(W[:, -1, :n_out], out=b[:, :, 0])
 
 
 def working_shapes(sizes: Sequence[int]) -> list[tuple[int, int]]:
@@ -300,8 +342,10 @@ def one_blas_thread() -> ContextManager[Any]:
 
 
 def _views(flat: np.ndarray, shapes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+    """Per-layer ``(K, r, c)`` views of the ``(K, total)`` array ``flat``."""
     views, offset = [], 0
+    K = flat.shape[0]
     for r, c in shapes:
-        views.append(flat[offset:offset + r * c].reshape(r, c))
+        views.append(flat[:, offset:offset + r * c].reshape(K, r, c))
         offset += r * c
     return views

@@ -1,7 +1,7 @@
 """The stacked CPU engine on several cores: the networks split over worker processes.
 
 The networks of a stack never interact, so a stack can be cut into groups that train
-their epochs side by side, each with :class:`gpunet.engines.stacked_cpu.StackedCpuEngine`
+their epochs side by side, each with :class:`gpunet.engines.cpu.CpuEngine`
 (the CPU engine's step, batched over the group). This process trains the first group;
 each other group trains in a worker process of a loky process pool (``loky``, the
 process pool of joblib and scikit-learn).
@@ -54,8 +54,7 @@ from typing import TYPE_CHECKING, Any, Optional, cast
 import numpy as np
 
 from .rows import Rows, training_rows
-from .cpu import one_blas_thread
-from .stacked_cpu import StackedCpuEngine
+from .cpu import CpuEngine, one_blas_thread
 
 if TYPE_CHECKING:
     from ..backends import Array
@@ -96,7 +95,7 @@ def workers_for(stack: "StackedParameters", n: int, asked: Optional[int]) -> int
 
 
 class GroupRows:
-    """Networks ``a`` to ``b - 1`` of a stack as :class:`StackedCpuEngine` reads a stack:
+    """Networks ``a`` to ``b - 1`` of a stack as :class:`CpuEngine` reads a stack:
     views of their rows, so the group's engine trains the stack's own parameters."""
 
     def __init__(self, stack: Any, a: int, b: int) -> None:
@@ -122,7 +121,7 @@ class WorkerFailed(RuntimeError):
     """A worker process of the stacked CPU engine failed or died."""
 
 
-class WorkerStackedCpuEngine:
+class WorkerCpuEngine:
     """The stacked CPU engine with the networks split into groups, one process each."""
 
     name = "cpu"
@@ -147,7 +146,7 @@ class WorkerStackedCpuEngine:
         # (NumPy, the book's costs) before any worker starts.
         self.data: Optional[Rows] = training_rows(X, Y, np.dtype(stack.dtype))
         a, b = self.groups[0]
-        self.local = StackedCpuEngine(
+        self.local = CpuEngine(
             GroupRows(stack, a, b), X, Y,
             dataclasses.replace(settings, eta=settings.eta[a:b], lmbda=settings.lmbda[a:b]),
             self.data)
@@ -244,7 +243,7 @@ def _stopped(error: BaseException) -> WorkerFailed:
 
 # ---------------------------------------------------------------- in a worker process
 #: The worker's group: its engine and the stack that engine trains.
-_group: Optional[tuple[StackedCpuEngine, "_WorkerStack"]] = None
+_group: Optional[tuple[CpuEngine, "_WorkerStack"]] = None
 
 
 def _start_worker(parent: int) -> None:
@@ -264,7 +263,7 @@ def _exit_with_parent(parent: int) -> None:
 
 
 class _WorkerStack:
-    """What a worker's :class:`StackedCpuEngine` reads as its stack: its group's
+    """What a worker's :class:`CpuEngine` reads as its stack: its group's
     parameter rows, received each epoch."""
 
     def __init__(self, setup: dict[str, Any]) -> None:
@@ -298,7 +297,7 @@ def _train_group(setup: dict[str, Any], data: Optional[Rows], params: np.ndarray
             epochs=1, mini_batch_size=setup["mini_batch_size"],
             eta=tuple(setup["eta"]), lmbda=tuple(setup["lmbda"]), verbose=False)
         n = data.n  # X and Y only give the number of examples when data is given
-        _group = (StackedCpuEngine(stack, np.empty((n, 0)), np.empty((n, 0)),
+        _group = (CpuEngine(stack, np.empty((n, 0)), np.empty((n, 0)),
                                    settings, data), stack)
     if _group is None:
         raise RuntimeError("this worker has no group: it was restarted after its first "
