@@ -37,7 +37,7 @@ from .backprop import feedforward
 from .checkpoint import as_writer
 from .costs import Cost, CrossEntropyCost, get_cost
 from .datasets import Examples, sgd_data
-from .engines import TrainingSettings
+from .engines import TrainingSettings, per_network
 from .history import History
 from .memory import check_network_fits
 from .network import DTypeLike, InitName, Network
@@ -238,12 +238,8 @@ class NetworkStack:
     def _per_network(self, value: FloatOrList, name: str,
                      check: Callable[[Any], float]) -> tuple[float, ...]:
         if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
-            return (check(value),) * len(self)
-        values = tuple(check(v) for v in cast(Sequence[Any], value))
-        if len(values) != len(self):
-            raise ValueError(f"{name} has {len(values)} values for {len(self)} networks; "
-                             f"give one number, or one per network.")
-        return values
+            return per_network(check(value), len(self), name)
+        return per_network([check(v) for v in cast(Sequence[Any], value)], len(self), name)
 
     def _run(self, train: Examples, evaluation: Optional[Examples],
              settings: TrainingSettings, *, start_epoch: int = 0,
@@ -299,17 +295,9 @@ class StackRows:
 
     def __init__(self, stack: NetworkStack) -> None:
         self.stack = self.model = stack
-        self.backend, self.cost, self.dtype = stack.backend, stack.cost, stack.dtype
-
-    @property
-    def parameters(self) -> Array:
-        return self.stack.parameters
 
     def rngs(self) -> list[np.random.Generator]:
         return self.stack.rngs
-
-    def layers(self, k: int) -> tuple[list[Array], list[Array]]:
-        return ([w[k] for w in self.stack.weights], [b[k] for b in self.stack.biases])
 
     def permutations(self, n: int) -> np.ndarray:
         return np.stack([rng.permutation(n) for rng in self.stack.rngs])

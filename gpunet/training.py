@@ -38,7 +38,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Protocol
 
 import numpy as np
 
@@ -48,15 +48,16 @@ from .divergence import DivergenceError, quiet_overflow
 from .engines import Engine, TrainingSettings, select_engine
 from .history import History
 from .metrics import correct, fetch, total_cost
+from .parameters import as_rows
 from .progress import Progress
 from .signals import interrupts_deferred, terminate_as_interrupt
 
 if TYPE_CHECKING:
-    from .backends import Array, Backend
+    from .backends import Array
     from .checkpoint import CheckpointWriter
-    from .costs import Cost
     from .network import Network
     from .parameters import Parameters
+
 
 class Rows(Protocol):
     """K networks of one shape as the training loop sees them."""
@@ -65,22 +66,12 @@ class Rows(Protocol):
     def model(self) -> "Parameters":
         """The networks, as the engines see them (:func:`gpunet.engines.select_engine`)."""
 
-    backend: "Backend"
-    cost: "Cost"
-    dtype: Any
     #: whether a network's divergence ends the run (one network) or only its own
     #: training (a stack: the others go on)
     stop_on_divergence: bool
 
-    @property
-    def parameters(self) -> "Array":
-        """The ``(P,)`` or ``(K, P)`` device parameters the engine trains."""
-
     def rngs(self) -> list[np.random.Generator]:
         """Row ``k``'s host generator: its shuffles, and its state in a checkpoint."""
-
-    def layers(self, k: int) -> tuple[Sequence["Array"], Sequence["Array"]]:
-        """Row ``k``'s weights and biases (views of :attr:`parameters`), for its metrics."""
 
     def permutations(self, n: int) -> np.ndarray:
         """The epoch's shuffles, drawn from each row's generator, as the engine takes them."""
@@ -111,17 +102,9 @@ class NetworkRows:
 
     def __init__(self, net: "Network") -> None:
         self.net = self.model = net
-        self.backend, self.cost, self.dtype = net.backend, net.cost, net.dtype
-
-    @property
-    def parameters(self) -> "Array":
-        return self.net.parameters
 
     def rngs(self) -> list[np.random.Generator]:
         return [self.net.rng]
-
-    def layers(self, k: int) -> tuple[Sequence["Array"], Sequence["Array"]]:
-        return self.net.weights, self.net.biases
 
     def permutations(self, n: int) -> np.ndarray:
         return self.net.rng.permutation(n)
@@ -195,11 +178,12 @@ def _run_epochs(rows: Rows, train: Examples, evaluation: Optional[Examples],
                 diverged: Optional[dict[int, int]], seconds: Optional[list[float]],
                 checkpoint: Optional["CheckpointWriter"], progress: bool) -> list[History]:
     """:func:`run_epochs` with the checkpoint locked and SIGTERM raising an interrupt."""
-    backend, parameters, generators = rows.backend, rows.parameters, rows.rngs()
+    model, generators = rows.model, rows.rngs()
+    backend, parameters = model.backend, model.parameters
     K, n = len(generators), len(train)
     # Everything the epochs touch goes to the device (and is allocated) once, here.
-    X = backend.asarray(train.X, rows.dtype)
-    Y = backend.asarray(train.Y, rows.dtype)
+    X = backend.asarray(train.X, rows.model.dtype)
+    Y = backend.asarray(train.Y, rows.model.dtype)
     with quiet_overflow():  # an η beyond the dtype's range: reported as divergence
         engine = select_engine(rows.model, X, Y, settings)
     logging.getLogger(__name__).info("engine: %s", engine.name)
@@ -220,11 +204,11 @@ def _epochs(rows: Rows, engine: Engine, train: Examples, evaluation: Optional[Ex
             Y: "Array", K: int, n: int, parameters: "Array",
             generators: list[np.random.Generator], fingerprint: str) -> list[History]:
     """The epochs themselves, with ``engine`` (see :func:`run_epochs`)."""
-    backend, xp = rows.backend, rows.backend.xp
+    backend, xp = rows.model.backend, rows.model.xp
     if settings.monitor_evaluation:
         assert evaluation is not None  # checked by SGD
-        X_eval = backend.asarray(evaluation.X, rows.dtype)
-        Y_eval = backend.asarray(evaluation.Y, rows.dtype)
+        X_eval = backend.asarray(evaluation.X, rows.model.dtype)
+        Y_eval = backend.asarray(evaluation.Y, rows.model.dtype)
         labels_eval = backend.asarray(evaluation.labels)
     if settings.monitor_training_accuracy:
         labels_train = backend.asarray(train.labels)
@@ -267,14 +251,18 @@ def _epochs(rows: Rows, engine: Engine, train: Examples, evaluation: Optional[Ex
     # Row k's metrics, with the same code and order of operations for a network and a
     # stack row (gpunet.metrics): a stacked row's are the single's.
 
+    _, all_weights, all_biases = as_rows(rows.model)  # (K, ...) views of the parameters
+    layers = [([w[k] for w in all_weights], [b[k] for b in all_biases]) for k in range(K)]
+
     def metric(name: str, k: int) -> "Array":
-        weights, biases = rows.layers(k)
+        weights, biases = layers[k]
         if name == "training_cost":
-            return total_cost(backend, rows.cost, weights, biases, X, Y, lmbdas[k])
+            return total_cost(backend, rows.model.cost, weights, biases, X, Y, lmbdas[k])
         if name == "training_correct":
             return correct(backend, weights, biases, X, labels_train)
         if name == "evaluation_cost":
-            return total_cost(backend, rows.cost, weights, biases, X_eval, Y_eval, lmbdas[k])
+            return total_cost(backend, rows.model.cost, weights, biases, X_eval, Y_eval,
+                              lmbdas[k])
         return correct(backend, weights, biases, X_eval, labels_eval)
 
     names = [name for name, wanted in (

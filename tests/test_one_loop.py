@@ -67,9 +67,10 @@ def test_one_engine_selection_and_one_engine_per_kind_for_a_network_and_a_stack(
     # the settings say one η and λ per network, and a mismatch is an error, not a guess
     assert one.eta == (0.5,) and one.lmbda == (0.0,) and one.networks == 1
     assert TrainingSettings(1, 10, etas, 1.0).lmbda == (1.0, 1.0)
-    try:
-        select_engine(stack, X0, Y0, one)
-    except ValueError as error:
-        assert "2 networks need 2 learning rates" in str(error)
-    else:
-        raise AssertionError("a stack of 2 trained with one network's settings")
+    for make in (select_engine, EagerEngine):  # checked by every engine, not only the choice
+        try:
+            make(stack, X0, Y0, one)
+        except ValueError as error:
+            assert "2 networks need 2 learning rates" in str(error)
+        else:
+            raise AssertionError(f"{make.__name__}: a stack of 2 with one network's settings")

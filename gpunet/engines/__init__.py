@@ -46,12 +46,13 @@ ENGINE_NAMES = ("auto", "eager", "fused", "cpu")
 """Values of ``SGD(engine=...)`` / ``--engine``; engines add their names here."""
 
 
-def per_network(values: Any, K: int, name: str) -> tuple[float, ...]:
-    """``values`` as one float per network: a number is every network's."""
-    if isinstance(values, (int, float, np.floating, np.integer)):
-        return (float(values),) * K
+def per_network(values: Any, K: Optional[int], name: str) -> tuple[float, ...]:
+    """``values`` as one float per network: a number is every network's (``K`` of
+    them; ``K = None``: one); a sequence must have ``K`` values (any number: ``None``)."""
+    if _is_number(values):
+        return (float(values),) * (1 if K is None else K)
     floats = tuple(float(v) for v in values)
-    if len(floats) != K:
+    if K is not None and len(floats) != K:
         raise ValueError(f"{name} has {len(floats)} values for {K} networks; give one "
                          f"number, or one per network.")
     return floats
@@ -86,8 +87,7 @@ class TrainingSettings:
     workers: Optional[int] = None
 
     def __post_init__(self) -> None:
-        eta = per_network(self.eta, 1, "eta") if _is_number(self.eta) else tuple(
-            float(v) for v in self.eta)
+        eta = per_network(self.eta, None, "eta")
         lmbda = per_network(0.0 if self.lmbda == () else self.lmbda, len(eta), "lmbda")
         object.__setattr__(self, "eta", eta)
         object.__setattr__(self, "lmbda", lmbda)
@@ -128,11 +128,21 @@ class Engine(Protocol):
 EngineFactory = Callable[["Parameters", "Array", "Array", TrainingSettings], Engine]
 
 
-def networks_in(params: "Parameters") -> int:
+def networks_in(params: "Parameters", settings: Optional[TrainingSettings] = None) -> int:
     """K, the networks ``params`` holds: a network's ``(P,)`` buffer is one, a stack's
-    ``(K, P)`` array K."""
+    ``(K, P)`` array K. With ``settings``, checks they give each of them its η and λ
+    (every engine calls this before it trains)."""
     shape = params.parameters.shape
-    return 1 if len(shape) == 1 else int(shape[0])
+    K = 1 if len(shape) == 1 else int(shape[0])
+    if settings is not None and settings.networks != K:
+        raise ValueError(f"{K} networks need {K} learning rates and L2 parameters, "
+                         f"got {settings.networks}.")
+    return K
+
+
+def described(params: "Parameters") -> str:
+    """``params`` in an engine's error message: "this network" or "this stack"."""
+    return "this network" if params.parameters.ndim == 1 else "this stack"
 
 
 def select_engine(params: "Parameters", X: "Array", Y: "Array",
@@ -155,20 +165,17 @@ def select_engine(params: "Parameters", X: "Array", Y: "Array",
     from .eager import EagerEngine
     from .fused import FusedEngine, cuda_launcher, unfit_reason
 
-    name, K = settings.engine, networks_in(params)
-    what = "this network" if params.parameters.ndim == 1 else "this stack"
+    name = settings.engine
     if name not in ENGINE_NAMES:
         raise ValueError(f"unknown engine {name!r}; use one of {', '.join(ENGINE_NAMES)}.")
-    if settings.networks != K:
-        raise ValueError(f"{K} networks need {K} learning rates and L2 parameters, "
-                         f"got {settings.networks}.")
+    networks_in(params, settings)
     if name in ("fused", "auto"):
         launcher = cuda_launcher(params)
         reason = unfit_reason(params, settings.mini_batch_size, X.shape[0], launcher)
         if not reason:
             return FusedEngine(params, X, Y, settings, launcher=launcher)
         if name == "fused":
-            raise ValueError(f"engine 'fused' cannot train {what}: {reason}; "
+            raise ValueError(f"engine 'fused' cannot train {described(params)}: {reason}; "
                              f"use engine 'eager' or 'auto'.")
     if name in ("cpu", "auto"):  # the NumPy backend's engine (gpunet/engines/cpu.py)
         from .cpu import CpuEngine, unfit_reason as cpu_unfit_reason

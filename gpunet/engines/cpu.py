@@ -75,6 +75,7 @@ import numpy as np
 
 from ..costs import CrossEntropyCost, QuadraticCost
 from ..parameters import as_rows
+from . import described, networks_in
 from .rows import Rows, training_rows
 
 if TYPE_CHECKING:
@@ -134,15 +135,11 @@ class CpuEngine:
                  settings: "TrainingSettings", data: Optional[Rows] = None) -> None:
         reason = unfit_reason(params)
         if reason:
-            what = "this network" if params.parameters.ndim == 1 else "this stack"
-            raise ValueError(f"engine 'cpu' cannot train {what}: {reason}; "
+            raise ValueError(f"engine 'cpu' cannot train {described(params)}: {reason}; "
                              f"use engine 'eager' or 'auto'.")
         self.params = params
         _, self.weights, self.biases = as_rows(params)
-        self.K = K = len(self.weights[0])
-        if settings.networks != K:
-            raise ValueError(f"{K} networks need {K} learning rates and L2 parameters, "
-                             f"got {settings.networks}.")
+        self.K = K = networks_in(params, settings)
         self.eta = list(settings.eta)
         self.examples_done = 0
         sizes = list(params.sizes)

@@ -44,7 +44,7 @@ class EagerEngine:
                  settings: "TrainingSettings") -> None:
         self.params, self.X, self.Y = params, X, Y
         self.rows, self.weights, self.biases = as_rows(params)
-        backend, xp, K = params.backend, params.xp, networks_in(params)
+        backend, xp, K = params.backend, params.xp, networks_in(params, settings)
         self.n = n = X.shape[0]
         self.m = m = min(settings.mini_batch_size, n)
         last = n - (n // m) * m

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..backends.fused_sgd import SgdEpochPlan, plan_for
 from ..costs import CrossEntropyCost, QuadraticCost
+from . import described, networks_in
 
 if TYPE_CHECKING:
     from ..backends import Array
@@ -116,10 +117,10 @@ class FusedEngine:
         launcher = launcher if launcher is not None else cuda_launcher(params)
         reason = unfit_reason(params, settings.mini_batch_size, X.shape[0], launcher, threads)
         if reason:
-            what = "this network" if params.parameters.ndim == 1 else "this stack"
-            raise ValueError(f"engine 'fused' cannot train {what}: {reason}; "
+            raise ValueError(f"engine 'fused' cannot train {described(params)}: {reason}; "
                              f"use engine 'eager' or 'auto'.")
-        rows = params.parameters.reshape(-1, params.parameters.shape[-1])  # (K, P), a view
+        K = networks_in(params, settings)
+        rows = params.parameters.reshape(K, -1)  # (K, P), a view
         self.fused = FusedSgd(params.backend, params.sizes, params.dtype,
                               COST_NAMES[params.cost], rows, X, Y, settings.mini_batch_size,
                               settings.eta, settings.lmbda, launcher, threads)
