@@ -110,30 +110,35 @@ class Step:
     ``1 - ηλ/n`` (one kernel on CuPy). K networks take per-network columns of those
     values, kept in the parameters' dtype, so that each row rounds exactly as a single
     network's update does.
+
+    Bound once, to the ``(K, P)`` ``parameters`` and the workspace's ``gradient`` (which
+    each call clobbers), so a step makes no views and allocates nothing.
     """
 
-    def __init__(self, backend: Backend, dtype: Any, eta: Sequence[float],
-                 lmbda: Sequence[float], k: int, n: int, n_weights: int) -> None:
+    def __init__(self, backend: Backend, eta: Sequence[float], lmbda: Sequence[float],
+                 k: int, n: int, parameters: Array, gradient: Array, n_weights: int) -> None:
         self.backend, self.n_weights = backend, n_weights
+        self.parameters, self.gradient = parameters, gradient
         eta_k = np.asarray(eta, dtype=np.float64)
         decay = 1.0 - eta_k * np.asarray(lmbda, dtype=np.float64) / n
-        self.scalars = (float(eta_k[0] / k), float(decay[0])) if len(eta_k) == 1 else None
-        K = len(eta_k)
+        K, dtype = len(eta_k), parameters.dtype
+        self.scalars = (float(eta_k[0] / k), float(decay[0])) if K == 1 else None
+        self.row, self.row_gradient = parameters[0], gradient[0]  # one network's buffers
+        self.weights = parameters[:, :n_weights]  # every network's weights: they decay
         self.scale = backend.asarray((eta_k / k).reshape(K, 1), dtype)
         self.decay = (backend.asarray(decay.reshape(K, 1), dtype)
                       if (decay != 1.0).any() else None)
 
-    def __call__(self, parameters: Array, gradient: Array) -> None:
-        """``parameters`` and ``gradient`` are ``(K, P)``; the gradient is clobbered."""
+    def __call__(self) -> None:
         if self.scalars is not None:
             scale, decay = self.scalars
-            self.backend.sgd_update(parameters[0], gradient[0], scale, decay,
+            self.backend.sgd_update(self.row, self.row_gradient, scale, decay,
                                     decayed=self.n_weights)
             return
-        gradient *= self.scale
+        self.gradient *= self.scale
         if self.decay is not None:
-            parameters[:, :self.n_weights] *= self.decay
-        parameters -= gradient
+            self.weights *= self.decay
+        self.parameters -= self.gradient
 
 
 def sgd_step(net: Parameters, X: Array, Y: Array, eta: float, lmbda: float, n: int) -> None:
@@ -144,7 +149,7 @@ def sgd_step(net: Parameters, X: Array, Y: Array, eta: float, lmbda: float, n: i
     ws.X[0], ws.Y[0] = X, Y
     parameters, weights, biases = as_rows(net)
     backprop_into(net.backend, net.cost, weights, biases, ws)
-    Step(net.backend, net.dtype, [eta], [lmbda], k, n, ws.n_weights)(parameters, ws.gradient)
+    Step(net.backend, [eta], [lmbda], k, n, parameters, ws.gradient, ws.n_weights)()
 
 
 def output_error(backend: Backend, cost: Any, a: Array, y: Array, out: Array,

@@ -50,8 +50,8 @@ class EagerEngine:
         last = n - (n // m) * m
         self.workspaces = {k: Workspace(params.sizes, K, xp, params.dtype, k)
                            for k in ([m, last] if last else [m])}
-        self.steps = {k: Step(backend, params.dtype, settings.eta, settings.lmbda, k, n,
-                              ws.n_weights) for k, ws in self.workspaces.items()}
+        self.steps = {k: Step(backend, settings.eta, settings.lmbda, k, n, self.rows,
+                              ws.gradient, ws.n_weights) for k, ws in self.workspaces.items()}
         self.perm = xp.empty((K, n), dtype=np.int64)
         #: examples of the current epoch stepped through so far, read by the progress
         #: line (gpunet.progress) from another thread: a host counter, never a sync.
@@ -73,7 +73,7 @@ class EagerEngine:
         take_rows(xp, self.X, index, ws.X)
         take_rows(xp, self.Y, index, ws.Y)
         backprop_into(backend, self.params.cost, self.weights, self.biases, ws)
-        step(self.rows, ws.gradient)
+        step()
 
 
 def take_rows(xp: object, a: "Array", indices: "Array", out: "Array") -> None:
