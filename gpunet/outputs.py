@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import stat
 import tempfile
 import threading
 from pathlib import Path
-from typing import Collection, Iterator, Mapping, Optional, Union
+from typing import Any, Collection, Iterator, Mapping, Optional, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -67,6 +68,39 @@ def _folder(path: Path) -> Path:
     return path.parent if str(path.parent) else Path(".")
 
 
+def name_limit(folder: Path) -> int:
+    """The longest file name ``folder``'s file system takes, in bytes (255 where it
+    does not say)."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def _cut(name: str, room: int) -> str:
+    """``name`` cut to at most ``room`` bytes as the file system stores it, never
+    inside a UTF-8 character."""
+    return os.fsencode(name)[:max(room, 0)].decode("utf-8", "ignore")
+
+
+def hidden_name(folder: Path, name: str, suffix: str, extra: int = 0) -> str:
+    """``.NAME<suffix>``, the hidden companion of file ``name`` (a lock, a temporary
+    file), fitted to ``folder``'s name limit with ``extra`` bytes left for what
+    ``mkstemp`` adds.
+
+    A name that is valid on its own (up to 255 bytes) must not be refused because
+    its companion's is longer: where ``.NAME<suffix>`` does not fit, NAME is cut and a
+    digest of the whole name keeps companions of different long names apart.
+    """
+    whole = f".{name}{suffix}"
+    room = name_limit(folder) - extra
+    if len(os.fsencode(whole)) <= room:
+        return whole
+    digest = "~" + hashlib.sha256(os.fsencode(name)).hexdigest()[:12]
+    fixed = len(os.fsencode(f".{digest}{suffix}"))
+    return f".{_cut(name, room - fixed)}{digest}{suffix}"
+
+
 def _kind(mode: int) -> str:
     for test, name in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
                        (stat.S_ISFIFO, "a pipe"), (stat.S_ISSOCK, "a socket"),
@@ -85,6 +119,16 @@ def check_output(path: PathLike, option: str) -> Path:
     the file that writing ``path`` will replace (:func:`destination`).
     """
     path = Path(path)
+    target = _check_target(path, option)
+    through = f" (a link to {target})" if target != path else ""
+    _probe_write(_folder(target), target.name, f"{option} {path}{through}")
+    return target
+
+
+def _check_target(path: Path, option: str) -> Path:
+    """:func:`check_output` without the write probe: the file a write to ``path``
+    replaces, checked to be a writable regular file (or missing, in an existing
+    folder)."""
     target = destination(path)
     through = f" (a link to {target})" if target != path else ""
     try:
@@ -103,8 +147,16 @@ def check_output(path: PathLike, option: str) -> Path:
                          "create it or choose another path.")
     if mode is not None and not os.access(target, os.W_OK):
         raise ValueError(f"{option} {path}{through}: the file is not writable.")
-    _probe_write(folder, f".{target.name}.", f"{option} {path}{through}")
     return target
+
+
+def check_output_files(folder: Path, names: Collection[str], option: str) -> None:
+    """Fail now if any of the files ``names`` in existing directory ``folder`` cannot
+    be written: one that is a directory or not a regular file (or a link to one), or
+    not writable; and a file must be creatable in ``folder`` (tried once)."""
+    for name in names:
+        _check_target(folder / name, option)
+    _probe_write(folder, max(names, key=len, default="gpunet"), f"{option} {folder}")
 
 
 def check_output_dir(path: PathLike, option: str) -> Path:
@@ -122,15 +174,17 @@ def check_output_dir(path: PathLike, option: str) -> Path:
     if existing.exists() and not existing.is_dir():
         raise ValueError(f"{option} {path}: {existing} is a file, so the directory cannot "
                          "be made.")
-    _probe_write(existing if existing.exists() else Path("."), ".gpunet.", f"{option} {path}")
+    _probe_write(existing if existing.exists() else Path("."), "gpunet", f"{option} {path}")
     return path
 
 
-def _probe_write(folder: Path, prefix: str, what: str) -> None:
-    """Create and remove a file in ``folder``: ``ValueError`` starting with ``what`` when
-    that fails (permissions, a read-only or full file system)."""
+def _probe_write(folder: Path, name: str, what: str) -> None:
+    """Create and remove a file beside ``name`` in ``folder`` (exclusively, never
+    through a link: ``mkstemp``): ``ValueError`` starting with ``what`` when that fails
+    (permissions, a read-only or full file system)."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".check", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=hidden_name(folder, name, ".", extra=14),
+                                   suffix=".check", dir=folder)
     except OSError as exc:
         raise ValueError(f"{what}: cannot write in {folder} ({exc.strerror or exc}).") from None
     os.close(fd)
@@ -213,6 +267,11 @@ def hold_lock(path: PathLike, option: str = "checkpoint") -> Iterator[None]:
     process may take it again (the CLI holds it from the start of the command, the
     training loop once more around the epochs). Where the file system has no locks the
     block runs unlocked.
+
+    The lock file is created exclusively and never through a link (``O_EXCL |
+    O_NOFOLLOW``); an existing one is opened without following a link and must be a
+    plain file with no other name (one hard link), so a link planted where the lock
+    goes cannot make the run truncate and write into another file.
     """
     try:
         import fcntl
@@ -224,40 +283,14 @@ def hold_lock(path: PathLike, option: str = "checkpoint") -> Iterator[None]:
         if key in _held:
             fd, depth = _held[key]
             _held[key] = (fd, depth + 1)
-            acquired = False
+            lock = None
         else:
-            acquired = True
-    if acquired:
-        target = Path(key)
-        lock = _folder(target) / f".{target.name}.lock"
-        while True:
-            try:
-                fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
-            except OSError:  # read-only folder etc.: check_output reports it elsewhere
-                yield
-                return
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                holder = _read_pid(fd)
-                os.close(fd)
-                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise ValueError(
-                        f"{option} {path} is in use by another run"
-                        + (f" (process {holder})" if holder else "")
-                        + f"; wait for it to end, or choose another path (lock: {lock})."
-                    ) from None
-                yield  # no locking on this file system
-                return
-            try:  # the file we locked is still the lock file (not unlinked meanwhile)
-                same = os.fstat(fd).st_ino == os.stat(lock).st_ino
-            except OSError:
-                same = False
-            if same:
-                break
-            os.close(fd)
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+            lock = lock_path(Path(key))
+    if lock is not None:
+        fd = _take_lock(fcntl, lock, path, option)
+        if fd is None:  # no locking here (a read-only folder, no flock): run unlocked
+            yield
+            return
         with _held_lock:
             _held[key] = (fd, 1)
     try:
@@ -269,10 +302,81 @@ def hold_lock(path: PathLike, option: str = "checkpoint") -> Iterator[None]:
                 _held[key] = (fd, depth - 1)
             else:
                 del _held[key]
-                target = Path(key)
                 with contextlib.suppress(OSError):
-                    os.unlink(_folder(target) / f".{target.name}.lock")
+                    os.unlink(lock_path(Path(key)))
                 os.close(fd)
+
+
+def lock_path(target: Path) -> Path:
+    """The lock file of checkpoint ``target``: ``.NAME.lock`` beside it (fitted to the
+    file system's name limit)."""
+    folder = _folder(target)
+    return folder / hidden_name(folder, target.name, ".lock")
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _take_lock(fcntl: Any, lock: Path, path: PathLike, option: str) -> Optional[int]:
+    """Open (creating it exclusively if missing) and ``flock`` the lock file: its
+    descriptor, with this process's id written in it; ``None`` where nothing can be
+    locked; ``ValueError`` when another process holds it or the lock file is a link."""
+    while True:
+        fd = _open_lock(lock, path, option)
+        if fd is None:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = _read_pid(fd)
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise ValueError(
+                    f"{option} {path} is in use by another run"
+                    + (f" (process {holder})" if holder else "")
+                    + f"; wait for it to end, or choose another path (lock: {lock})."
+                ) from None
+            return None  # no locking on this file system
+        try:  # the file we locked is still the lock file (not unlinked meanwhile)
+            same = os.fstat(fd).st_ino == os.lstat(lock).st_ino
+        except OSError:
+            same = False
+        if same:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            return fd
+        os.close(fd)
+
+
+def _open_lock(lock: Path, path: PathLike, option: str) -> Optional[int]:
+    """The lock file's descriptor: created with ``O_EXCL``, or the existing plain file
+    opened with ``O_NOFOLLOW``; ``None`` where the folder takes no file."""
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o666)
+        except FileExistsError:
+            try:
+                fd = os.open(lock, os.O_RDWR | _NOFOLLOW)
+            except FileNotFoundError:  # released meanwhile: create it again
+                continue
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.EMLINK):
+                    return None
+                raise _foreign_lock(lock, path, option) from None
+        except OSError:  # a read-only folder etc.: check_output reports it elsewhere
+            return None
+        st = os.fstat(fd)
+        if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
+            return fd
+        os.close(fd)
+        raise _foreign_lock(lock, path, option)
+
+
+def _foreign_lock(lock: Path, path: PathLike, option: str) -> ValueError:
+    return ValueError(
+        f"{option} {path}: its lock file {lock} is not a plain file of gpunet's (a "
+        "symbolic link, a hard link to another file, or not a file); gpunet never writes "
+        "through it. Remove it if no run is using the checkpoint, then run again.")
 
 
 def _read_pid(fd: int) -> str:
@@ -297,9 +401,10 @@ def atomic_write_bytes(path: PathLike, data: bytes, option: str = "") -> None:
     its file 0600; the result gets the permissions of the file it replaces, or for a
     new file ``0666`` less the user's umask, as any other program's output would.
 
-    A missing folder or a destination that is not a regular file is a ``ValueError``;
-    an operating-system failure while writing is a :class:`WriteError` naming the file
-    (``option`` too, when given), with the destination as it was.
+    A missing folder, a destination that is not a regular file (a directory made there
+    since the run was checked) or an operating-system failure while writing is a
+    :class:`WriteError` naming the file (``option`` too, when given), with the
+    destination as it was.
     """
     path = Path(path)
     target = destination(path)
@@ -312,12 +417,15 @@ def atomic_write_bytes(path: PathLike, data: bytes, option: str = "") -> None:
     except OSError:
         st = None
     if st is not None and not stat.S_ISREG(st.st_mode):
-        raise ValueError(f"cannot write {path}: {target} is {_kind(st.st_mode)}, not a "
-                         "file that can be replaced atomically.")
+        code = errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL
+        raise WriteError(path, OSError(code, f"{target} is {_kind(st.st_mode)}, not a file "
+                                       "that can be replaced atomically"), option)
     mode = stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~_umask()
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+        # mkstemp: O_CREAT | O_EXCL | O_NOFOLLOW, 8 random characters and the suffix
+        fd, tmp = tempfile.mkstemp(prefix=hidden_name(folder, target.name, ".", extra=12),
+                                   suffix=".tmp", dir=folder)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -292,3 +292,59 @@ def test_every_checkpoint_field_is_validated_on_load(tmp_path, capsys, field, va
     assert main(["train", "--resume", str(ckpt), "--quiet"]) == 2
     out, err = capsys.readouterr()
     assert str(ckpt) in err and message in err and "device:" not in out
+
+
+# ------------------------------------------------- issue 26: locks and names, hostile
+@pytest.mark.parametrize("plant", ["symlink", "dangling symlink", "hard link", "directory"])
+def test_a_planted_lock_file_is_never_written_through(tmp_path, capsys, plant):
+    """A link (or anything but gpunet's own plain file) where the lock goes is refused,
+    and the file it points to keeps its bytes: no truncation, no process id."""
+    ckpt = tmp_path / "run.ckpt"
+    victim = tmp_path / "precious.txt"
+    victim.write_text("the user's own work\n")
+    lock = tmp_path / ".run.ckpt.lock"
+    if plant == "symlink":
+        lock.symlink_to(victim)
+    elif plant == "dangling symlink":
+        lock.symlink_to(tmp_path / "made-by-the-lock")
+    elif plant == "hard link":
+        os.link(victim, lock)
+    else:
+        lock.mkdir()
+    assert main(TRAIN + ["--checkpoint", str(ckpt)]) == 2
+    err = capsys.readouterr().err
+    assert "lock file" in err and "never writes through it" in err and "Traceback" not in err
+    assert victim.read_text() == "the user's own work\n"
+    assert not (tmp_path / "made-by-the-lock").exists()
+    assert not ckpt.exists()  # refused before any work
+
+
+def test_a_stale_plain_lock_file_is_taken_over(tmp_path):
+    """A lock file left by a run that died (no process holds it) is gpunet's own."""
+    ckpt = tmp_path / "run.ckpt"
+    (tmp_path / ".run.ckpt.lock").write_text("12345")
+    assert main(TRAIN + ["--checkpoint", str(ckpt)]) == 0
+    assert load_checkpoint(ckpt).epochs_done == 2
+    assert not (tmp_path / ".run.ckpt.lock").exists()
+
+
+@pytest.mark.parametrize("length", [240, 251, 255])
+def test_a_long_but_valid_file_name_is_written(tmp_path, length):
+    """A name up to the file system's limit (255 bytes) is valid: the temporary file,
+    the write probe and the lock beside it are fitted to the limit, not refused."""
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    if limit < length:
+        pytest.skip(f"the file system takes names of {limit} bytes")
+    stem = "é" * ((length - 10) // 2)  # two bytes a character: cuts fall mid-character
+    name = stem + "x" * (length - 10 - len(stem.encode())) + ".jsonlckpt"
+    assert len(name.encode()) == length
+    ckpt, metrics = tmp_path / name, tmp_path / ("m" + name[1:])
+    assert main(TRAIN + ["--checkpoint", str(ckpt), "--metrics", str(metrics)]) == 0
+    assert load_checkpoint(ckpt).epochs_done == 2
+    assert len(metrics.read_text().splitlines()) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([ckpt.name, metrics.name])
+    with hold_lock(ckpt):  # the lock's name fits too, and two long names' locks differ
+        locks = [p.name for p in tmp_path.iterdir() if p.name.endswith(".lock")]
+        assert len(locks) == 1 and len(locks[0].encode()) <= limit
+        with hold_lock(metrics):
+            assert len([p for p in tmp_path.iterdir() if p.name.endswith(".lock")]) == 2

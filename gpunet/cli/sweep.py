@@ -17,18 +17,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .options import add_long_run_options, add_training_options
-from .train import _data_source, _no_lock, _record_explicit_options, adopt_options
+from .train import (_data_source, _no_lock, _record_explicit_options, adopt_options,
+                    adopt_outputs, continued_header, recorded_outputs)
 
 # The sweep's settings, as the command line spells them, kept in its checkpoint.
 RUN_OPTIONS = ("sizes", "batch_size", "eta", "lmbda", "seeds", "cost", "init", "dtype",
                "stack_engine", "data", "limit", "evaluate", "monitor_training_cost",
                "monitor_training_accuracy", "monitor_evaluation_cost", "epochs", "stack")
+# The files the sweep writes besides its checkpoint, kept in it: --resume goes on
+# writing them unless the user names others.
+RUN_OUTPUTS = ("metrics", "save_dir", "plot")
 # Options a resumed sweep may change; every other explicit option must match.
 RESUME_MAY_CHANGE = {"device", "workers", "metrics", "save_dir", "plot", "checkpoint",
                      "resume", "quiet", "overwrite", "engine"}
@@ -113,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         adopt_options(args, args.resume, options, explicit, RUN_OPTIONS, RESUME_MAY_CHANGE,
                       "--device, --workers, --data (the same data, moved), --metrics, "
                       "--save-dir, --plot and --checkpoint")
+        adopt_outputs(args, saved, explicit, RUN_OUTPUTS)
         if args.checkpoint is None:
             args.checkpoint = args.resume
 
@@ -134,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint:
         check_new_checkpoint(args.checkpoint, "--checkpoint", args.resume, args.overwrite)
     if args.save_dir is not None:
-        _check_file_names(runs)
+        _check_network_files(runs, Path(args.save_dir))
     if args.plot is not None:
         try:
             import matplotlib  # noqa: F401
@@ -219,17 +225,20 @@ def _sweep(args: argparse.Namespace, runs: list[Any], epochs: int, batch_size: i
 
     options = {name: getattr(args, name) for name in RUN_OPTIONS}
     options["data"] = _data_source(args.data)
-    checkpoint = (sw.SweepCheckpoint(Path(args.checkpoint), options)
+    checkpoint = (sw.SweepCheckpoint(Path(args.checkpoint), options,
+                                     recorded_outputs(args, RUN_OUTPUTS))
                   if args.checkpoint else None)
     if resumed is not None:
         print(f"resuming {args.resume}: stack {resumed.run['sweep']['stack'] + 1} of "
               f"{len(stacks)} at {resumed.epochs_done} of {epochs} epochs", flush=True)
-    header = metrics_header(options, backend.description if args.engine == "local"
-                            else args.engine, args.evaluate)
-    header = {**header, "sweep": {"networks": len(runs), "stacks": len(stacks)}}
-    if resumed is not None:
-        header["resumed_from"] = {"stack": resumed.run["sweep"]["stack"],
-                                  "epoch": resumed.epochs_done}
+    header = continued_header(args.metrics, options) if (args.metrics and resumed) else None
+    if header is None:
+        header = metrics_header(options, backend.description if args.engine == "local"
+                                else args.engine, args.evaluate)
+        header = {**header, "sweep": {"networks": len(runs), "stacks": len(stacks)}}
+        if resumed is not None:
+            header["resumed_from"] = {"stack": resumed.run["sweep"]["stack"],
+                                      "epoch": resumed.epochs_done}
     rows: list[dict[str, Any]] = []
     diverged: dict[Any, int] = {}
     failed: dict[str, Exception] = {}  # option -> its write error (not written again)
@@ -263,9 +272,11 @@ def _sweep(args: argparse.Namespace, runs: list[Any], epochs: int, batch_size: i
             rows.extend(result.rows)
             diverged.update(result.diverged)
             if save_dir is not None and result.epochs_done:
-                if _write(lambda: sw.save_networks(settings, result, save_dir),
-                          "--save-dir", failed):
-                    saved += len(result.runs)
+                # each network's file on its own: one that fails (one line) keeps
+                # neither the others nor the later stacks from being written
+                saved += len(sw.save_networks(settings, result, save_dir, lambda exc: (
+                    failed.setdefault("--save-dir", exc),
+                    print(f"gpunet: error: {exc}", file=sys.stderr, flush=True))))
             if args.metrics:
                 _write(write_metrics, "--metrics", failed)
             if result.interrupted is not None:
@@ -302,7 +313,8 @@ def _sweep(args: argparse.Namespace, runs: list[Any], epochs: int, batch_size: i
     if checkpoint is not None and "--checkpoint" not in failed:
         if interrupted is not None:
             print(f"checkpoint {args.checkpoint} holds every network's completed epochs; "
-                  f"continue with: gpunet sweep --resume {args.checkpoint}", file=sys.stderr)
+                  f"continue with: gpunet sweep --resume {shlex.quote(args.checkpoint)}",
+                  file=sys.stderr)
         else:
             print(f"checkpoint written to {args.checkpoint}")
     elif interrupted is not None:
@@ -331,9 +343,12 @@ def _write(write: Callable[[], Any], option: str, failed: dict[str, Exception]) 
     return True
 
 
-def _check_file_names(runs: Any) -> None:
-    """Every run's ``--save-dir`` file name is its own (before any work)."""
+def _check_network_files(runs: Any, save_dir: Path) -> None:
+    """Before any work: every run's ``--save-dir`` file name is its own, and each file
+    the sweep will write there can be written (not a directory, a device or a link to
+    one), so no network is trained for a file that cannot take it."""
     from .. import sweep as sw
+    from ..outputs import check_output_files
 
     names: dict[str, Any] = {}
     for run in runs:
@@ -342,3 +357,5 @@ def _check_file_names(runs: Any) -> None:
             raise ValueError(f"--save-dir: runs {names[name]} and {run} would both be saved "
                              f"as {name}.")
         names[name] = run
+    if save_dir.is_dir():
+        check_output_files(save_dir, list(names), "--save-dir")

@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -31,6 +32,9 @@ RESUME_MAY_CHANGE = {"epochs", "device", "save", "metrics", "checkpoint", "resum
 RUN_OPTIONS = ("sizes", "batch_size", "eta", "cost", "init", "lmbda", "seed", "dtype",
                "engine", "data", "limit", "evaluate", "monitor_training_cost",
                "monitor_training_accuracy", "monitor_evaluation_cost")
+# The files the run writes besides its checkpoint, kept in it too: --resume goes on
+# writing them unless the user names others.
+RUN_OUTPUTS = ("save", "metrics", "plot")
 
 
 def add_parser(sub: Any, formatter: type) -> None:
@@ -160,8 +164,11 @@ def _train(args: argparse.Namespace, saved: Any, epochs: int) -> int:
 
     if saved is not None:
         net = network_from(saved, backend)
-        print(f"resuming {args.resume}: {saved.epochs_done} of {epochs} epochs done",
-              flush=True)
+        net.history = saved.history  # its epochs so far, in the outputs from the start
+        going_on = ", ".join(f"--{name} {getattr(args, name)}" for name in RUN_OUTPUTS
+                             if getattr(args, name) is not None)
+        print(f"resuming {args.resume}: {saved.epochs_done} of {epochs} epochs done"
+              + (f"; writing {going_on}" if going_on else ""), flush=True)
     else:
         net = Network(args.sizes, cost=args.cost, init=args.init, dtype=args.dtype,
                       device=backend, seed=args.seed)
@@ -172,32 +179,25 @@ def _train(args: argparse.Namespace, saved: Any, epochs: int) -> int:
 
     options = {name: getattr(args, name) for name in RUN_OPTIONS}
     options["data"] = _data_source(args.data)
-    writer = (CheckpointWriter(Path(args.checkpoint), {"options": options}, "--checkpoint")
+    run_record = {"options": options, "outputs": recorded_outputs(args, RUN_OUTPUTS)}
+    writer = (CheckpointWriter(Path(args.checkpoint), run_record, "--checkpoint")
               if args.checkpoint else None)
-    metrics_prefix = ""
     failed: dict[str, WriteError] = {}  # option -> its write error: not written again
+    header = None
     if args.metrics:
-        if saved is not None and os.path.isfile(args.metrics):
-            try:
-                with open(args.metrics, encoding="utf-8") as f:
-                    metrics_prefix = f.read()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ValueError(f"--metrics {args.metrics}: cannot append to it, it is not "
-                                 f"a readable metrics file ({exc}).") from None
-            if metrics_prefix and not metrics_prefix.endswith("\n"):
-                metrics_prefix += "\n"
-        header = _metrics_header(options, epochs, backend, net, saved)
-        metrics_prefix += json.dumps(header) + "\n"
-        atomic_write_text(args.metrics, metrics_prefix, "--metrics")
+        header = (continued_header(args.metrics, options, net.seed) if saved is not None
+                  else None) or _metrics_header(options, epochs, backend, net)
     name = args.evaluate
-
     first_epoch = saved.epochs_done if saved is not None else 0
 
     def write_metrics() -> None:
+        """The header and every epoch so far (a resumed run's earlier epochs from its
+        checkpoint): the file always reads as one run."""
         if args.metrics and "--metrics" not in failed:
-            atomic_write_text(args.metrics, metrics_prefix + "".join(
-                json.dumps(r) + "\n" for r in net.history.records[first_epoch:]),
-                "--metrics")
+            atomic_write_text(args.metrics, "".join(
+                json.dumps(r) + "\n" for r in [header, *net.history.records]), "--metrics")
+
+    write_metrics()  # the header (and a resumed run's epochs) before the first epoch
 
     def on_epoch(record: dict[str, Any]) -> None:
         write_metrics()
@@ -249,10 +249,10 @@ def _train(args: argparse.Namespace, saved: Any, epochs: int) -> int:
                   "run with a smaller --eta or --lmbda)", file=sys.stderr)
         elif stopped:
             print(f"checkpoint {args.checkpoint} holds epoch {done}; continue with: "
-                  f"gpunet train --resume {args.checkpoint}", file=sys.stderr)
+                  f"gpunet train --resume {shlex.quote(args.checkpoint)}", file=sys.stderr)
         else:
             print(f"checkpoint written to {args.checkpoint} (continue or extend with: "
-                  f"gpunet train --resume {args.checkpoint} --epochs N)")
+                  f"gpunet train --resume {shlex.quote(args.checkpoint)} --epochs N)")
     elif stopped == "interrupted":
         print("to be able to continue an interrupted run, train with --checkpoint PATH",
               file=sys.stderr)
@@ -346,6 +346,26 @@ def _adopt_checkpoint(args: argparse.Namespace, saved: Any, explicit: set[str]) 
                   "--checkpoint and --plot")
     if "epochs" not in explicit:
         args.epochs = saved.training["epochs"]
+    adopt_outputs(args, saved, explicit, RUN_OUTPUTS)
+
+
+def recorded_outputs(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
+    """The run's outputs for its checkpoint: each option's file as an absolute path (a
+    resumed run may start in another folder), ``None`` when not given."""
+    return {name: None if getattr(args, name) is None
+            else os.path.abspath(os.path.expanduser(getattr(args, name))) for name in names}
+
+
+def adopt_outputs(args: argparse.Namespace, saved: Any, explicit: set[str],
+                  names: Sequence[str]) -> None:
+    """A resumed run goes on writing the outputs its checkpoint records (``--save``,
+    ``--metrics``, ...), except those the user names anew."""
+    recorded = saved.run.get("outputs")
+    if not isinstance(recorded, dict):  # written before runs kept their outputs
+        return
+    for name in names:
+        if name not in explicit and recorded.get(name) is not None:
+            setattr(args, name, recorded[name])
 
 
 def adopt_options(args: argparse.Namespace, path: Any, options: dict[str, Any],
@@ -387,15 +407,47 @@ def _show(value: Any) -> str:
     return "(not given)" if value is None else str(value)
 
 
-def _metrics_header(options: dict[str, Any], epochs: int, backend: Any, net: Any,
-                    saved: Any) -> dict[str, Any]:
+def _metrics_header(options: dict[str, Any], epochs: int, backend: Any,
+                    net: Any) -> dict[str, Any]:
     """The metrics file's first record: what ran, where, with which versions."""
     header = metrics_header({**options, "epochs": epochs}, backend.description,
                             options["evaluate"])
-    header = {**header, "seed": net.seed}
-    if saved is not None:
-        header["resumed_from_epoch"] = saved.epochs_done
-    return header
+    return {**header, "seed": net.seed}
+
+
+MAY_DIFFER = ("epochs", "data")
+"""Settings a resumed run's metrics header may differ in from the file's: a run may be
+extended, and its data may have moved (its fingerprint is checked)."""
+
+
+def continued_header(path: str, options: dict[str, Any],
+                     seed: Optional[int] = None) -> Optional[dict[str, Any]]:
+    """The header of the metrics file ``path`` a resumed run goes on writing: its
+    first record when the file is this run's metrics (the same settings, ``epochs``
+    aside), ``None`` when there is no file yet. A file that holds another run's
+    metrics, or no metrics, is a ``ValueError``: it is not replaced."""
+    if not os.path.isfile(path):
+        return None
+    problem = ""
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = json.loads(f.readline() or "null")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        problem = f"it is not a readable metrics file ({exc})"
+    else:
+        settings = first.get("settings") if isinstance(first, dict) else None
+        if not isinstance(settings, dict) or "gpunet_metrics" not in first:
+            problem = "it does not start with a gpunet metrics header"
+        elif ({k: v for k, v in settings.items() if k not in MAY_DIFFER}
+              != {k: v for k, v in options.items() if k not in MAY_DIFFER}
+              or (seed is not None and first.get("seed", seed) != seed)):
+            problem = "it holds another run's metrics (its header's settings differ)"
+    if problem:
+        raise ValueError(f"--metrics {path}: a resumed run rewrites its metrics file with "
+                         f"the run's epochs so far, but {problem}; give --metrics another "
+                         "path.")
+    assert isinstance(first, dict)
+    return first
 
 
 def metrics_header(settings: dict[str, Any], device: str, evaluate: str) -> dict[str, Any]:

@@ -124,10 +124,12 @@ class SweepCheckpoint:
     """A local sweep's one checkpoint file: the finished stacks' rows (in ``run``) and
     parameters (the ``finished`` member, ``(F, P)`` in the stacks' order), and the
     running stack's state (:mod:`gpunet.checkpoint`, layout 2). ``options`` is the
-    command's settings, kept for ``gpunet sweep --resume``."""
+    command's settings and ``outputs`` the files it writes (``--metrics``, ...), kept
+    for ``gpunet sweep --resume``."""
 
     path: Path
     options: dict[str, Any]
+    outputs: dict[str, Any] = field(default_factory=dict)
     option: str = "--checkpoint"
 
     def writer(self, i: int, finished: Sequence[StackResult]) -> "CheckpointWriter":
@@ -135,7 +137,8 @@ class SweepCheckpoint:
         from ..checkpoint import CheckpointWriter
 
         run = {"sweep": {"options": self.options, "stack": i,
-                         "rows": [r for result in finished for r in result.rows]}}
+                         "rows": [r for result in finished for r in result.rows]},
+               "outputs": self.outputs}
         arrays = ({"finished": np.concatenate([r.parameters for r in finished])}
                   if finished else {})
         return CheckpointWriter(self.path, run, self.option, arrays)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from .grid import Run, SweepSettings, exact_number
 
@@ -93,17 +93,19 @@ def summary_text(table: Sequence[dict[str, Any]], evaluate: str) -> str:
     return "\n".join(lines)
 
 
-def save_networks(settings: SweepSettings, result: StackResult, directory: Path) -> list[Path]:
+def save_networks(settings: SweepSettings, result: StackResult, directory: Path,
+                  on_error: Callable[[Exception], None]) -> list[Path]:
     """Write each network of ``result`` as ``network2.py`` JSON into ``directory`` (a
-    diverged network as of its last finite epoch).
+    diverged network as of its last finite epoch); the files written.
 
-    Each file is written on its own: a failed write is a
-    :class:`gpunet.outputs.WriteError` raised after the others were written."""
+    Each file is written on its own: a failed write (a
+    :class:`gpunet.outputs.WriteError`) goes to ``on_error`` and the others are still
+    written."""
     from ..network import Network
     from ..outputs import WriteError
     from ..persistence import save
 
-    paths, failed = [], []
+    paths = []
     for run, params in zip(result.runs, result.parameters):
         net = Network(list(settings.sizes), cost=settings.cost, init=settings.init,
                       dtype=settings.dtype, device="cpu", seed=run.seed)
@@ -112,11 +114,9 @@ def save_networks(settings: SweepSettings, result: StackResult, directory: Path)
         try:
             save(net, path, "--save-dir")
         except WriteError as exc:
-            failed.append(exc)
+            on_error(exc)
             continue
         paths.append(path)
-    if failed:
-        raise failed[0]
     return paths
 
 
