@@ -83,3 +83,20 @@ def test_book_stack_rows_time_the_stacked_cpu_engine(tmp_path):
     skipped = [r for r in rows if r["config"] == "book"
                and r["implementation"] == "gpunet-numpy-stack-f32"]
     assert skipped and "book-stack" in skipped[0]["skipped"]
+
+
+def test_bench_checks_out_before_any_work(tmp_path, capsys):
+    """--out that is a file, or results that would replace earlier ones, are refused
+    before the benchmark runs (issue 26: was a FileExistsError traceback after it)."""
+    from gpunet.cli import main
+
+    a_file = tmp_path / "results"
+    a_file.write_text("not a folder")
+    assert main(["bench", "--quick", "--out", str(a_file)]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "not a directory" in err and "Traceback" not in err
+    (tmp_path / "old.md").write_text("earlier results")
+    assert main(["bench", "--quick", "--out", str(tmp_path), "--stamp", "old"]) == 2
+    out, err = capsys.readouterr()
+    assert "already exists" in err and "--stamp" in err and out == ""
+    assert (tmp_path / "old.md").read_text() == "earlier results"

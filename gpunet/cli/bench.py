@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 
@@ -41,17 +42,16 @@ def add_parser(sub: Any, formatter: type) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from ..bench import IMPLEMENTATIONS, benchmark, write_results
 
+    stamp = _check_out(args)  # before any work: a benchmark takes minutes
     if args.sweep_vs_train is not None:
         from ..bench import sweep_vs_train
 
         epochs = 30 if args.epochs is None else args.epochs
         result = sweep_vs_train.sweep_vs_train(args.sweep_vs_train, epochs=epochs,
                                             limit=args.limit, rounds=args.rounds)
-        json_path, md_path = sweep_vs_train.write(result, Path(args.out), args.stamp)
+        json_path, md_path = sweep_vs_train.write(result, Path(args.out), stamp)
         print(f"wrote {json_path} and {md_path}")
         return 0
     impls = list(IMPLEMENTATIONS) if args.impl == "all" else [i for i in args.impl.split(",") if i]
@@ -61,6 +61,30 @@ def run(args: argparse.Namespace) -> int:
         limit, epochs = args.limit, 5 if args.epochs is None else args.epochs
     results = benchmark([c for c in args.configs.split(",") if c], impls,
                         epochs=epochs, warmup=args.warmup, limit=limit)
-    json_path, md_path = write_results(results, Path(args.out), args.stamp)
+    json_path, md_path = write_results(results, Path(args.out), stamp)
     print(f"wrote {json_path} and {md_path}")
     return 0
+
+
+def _check_out(args: argparse.Namespace) -> str:
+    """The results' file stem, once ``--out`` is known to take them: a folder (or one
+    that can be made) whose ``STAMP.json`` and ``STAMP.md`` do not exist yet, since
+    earlier results are never replaced."""
+    import datetime
+
+    from ..outputs import check_output_dir, check_outputs
+
+    out = check_output_dir(args.out, "--out")
+    stamp = args.stamp or datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    if "/" in stamp or stamp in (".", ".."):
+        raise ValueError(f"--stamp {stamp!r}: give a file name stem, not a path.")
+    suffix = "-sweep" if args.sweep_vs_train is not None else ""
+    files = {f"--out ({stamp}{suffix}{ext})": out / f"{stamp}{suffix}{ext}"
+             for ext in (".json", ".md")}
+    for option, path in files.items():
+        if path.exists() or path.is_symlink():
+            raise ValueError(f"{option}: {path} already exists (earlier results); choose "
+                             "another --stamp or --out.")
+    if out.is_dir():
+        check_outputs(files)
+    return stamp
