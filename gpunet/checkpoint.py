@@ -41,16 +41,21 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Union, cast
 
 import numpy as np
 
-from .history import EPOCH_KEYS, History
+from .fields import (Check, FieldError, agree, anything, boolean, check_fields, choice, each,
+                     fail, is_whole, list_of, number, obj, optional, sha256, shown, sizes,
+                     text, whole)
+from .history import History, check_epoch_record
 from .outputs import atomic_write_bytes, check_output, hold_lock
 
 if TYPE_CHECKING:
@@ -270,182 +275,359 @@ class Checkpoint:
 
 ZIP_MAGIC = b"PK\x03\x04"  # an .npz archive is a zip file
 
+MEMBERS = ("meta", "parameters", "finished")
+"""The members a checkpoint may hold (``finished``: a sweep's finished stacks)."""
+
+MAX_META_BYTES = 64 * 2**20
+"""The largest ``meta`` a checkpoint may hold: a sweep's finished rows live there, and
+64 MiB is some 250,000 rows (thousands of networks of 30 epochs)."""
+
+MAX_NETWORKS = 1_000_000
+"""The most networks a stack checkpoint may hold (a sweep's limit)."""
+
+MAX_NPY_HEADER = 4096
+"""The longest ``.npy`` header read (NumPy writes 128 bytes for gpunet's arrays)."""
+
+MAX_DIRECTORY_BYTES = 64 * 1024
+"""The largest zip directory read: three members need some 200 bytes."""
+
+MONITORS = tuple(k for k in TRAINING_KEYS if k.startswith("monitor_"))
+
+
+class CheckpointError(ValueError):
+    """A file that is not a checkpoint gpunet can resume; the message names it."""
+
 
 def load_checkpoint(path: PathLike) -> Checkpoint:
     """Read a checkpoint; a missing, corrupt, foreign, edited or newer-version file is a
-    ``ValueError`` that names it (every field is checked: :func:`validate_meta`)."""
+    ``ValueError`` that names it (and the field: :func:`check_meta`).
+
+    Nothing is inflated or allocated before it is checked: the zip directory's size and
+    member count, then each member's name and declared size (members are stored, never
+    compressed, so no member holds more bytes than the file), then ``meta`` (at most
+    :data:`MAX_META_BYTES`) and its every field, and only then each array's ``.npy``
+    header against the shape and dtype the meta gives, before its data is read.
+    """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"checkpoint not found: {path}")
     try:
         with open(path, "rb") as f:
-            magic = f.read(len(ZIP_MAGIC))
+            _check_magic(f, path)
+            size = os.fstat(f.fileno()).st_size
+            _check_directory(f, size, path)
+            with zipfile.ZipFile(f) as archive:
+                members = _members(archive, size, path)
+                meta = _read_meta(archive, members["meta"], path)
+                shape, dtype = _checked_meta(meta, path)
+                parameters = _read_array(archive, members["parameters"], path, dtype, shape)
+                arrays = {name: _read_array(archive, members[name], path, dtype,
+                                            (None, shape[-1]))
+                          for name in MEMBERS[2:] if name in members}
+    except CheckpointError:
+        raise
     except OSError as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise ValueError(f"checkpoint not found: {path}") from None
         raise ValueError(f"cannot read checkpoint {path} ({exc.strerror or exc}).") from None
-    if magic != ZIP_MAGIC:
-        hint = (" It looks like a saved network (JSON, from --save): a checkpoint is the "
-                "file given to --checkpoint." if magic[:1] in (b"{", b"[") else "")
-        raise ValueError(f"{path} is not a gpunet checkpoint (not an .npz archive).{hint}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            names = set(archive.files)
-            if not {"meta", "parameters"} <= names:
-                raise ValueError(f"{path} is not a gpunet checkpoint (an .npz archive "
-                                 f"without gpunet's 'meta' and 'parameters').")
-            meta_bytes = archive["meta"].tobytes()
-            parameters = archive["parameters"]
-            arrays = {name: archive[name] for name in sorted(names - {"meta", "parameters"})}
-    except ValueError as exc:
-        if str(exc).startswith(str(path)):
-            raise
-        raise ValueError(f"{path} is not a readable gpunet checkpoint ({exc}).") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError,
+    except (ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, struct.error,
             NotImplementedError, RuntimeError, OverflowError, MemoryError) as exc:
         raise ValueError(f"{path} is not a readable gpunet checkpoint (corrupt or "
                          f"truncated: {type(exc).__name__}: {exc}).") from None
-    try:
-        meta = json.loads(meta_bytes.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise ValueError(f"{path}: the checkpoint's header is corrupt (not JSON).") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a gpunet checkpoint (its header is not "
-                         f"{FORMAT!r}).")
-    version = meta.get("version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValueError(f"{path}: checkpoint version {version!r} is not valid.")
-    if version > VERSION:
-        raise ValueError(
-            f"{path} was written by a newer gpunet ({meta.get('gpunet_version', '?')}, "
-            f"checkpoint format {version}); this gpunet reads format {VERSION} and older: "
-            "upgrade gpunet to resume it.")
-    problem = validate_meta(meta, parameters, arrays)
-    if problem:
-        raise ValueError(f"{path}: {problem}; the file is corrupt or was edited.")
     return Checkpoint(path, meta, parameters, arrays)
 
 
-def validate_meta(meta: dict[str, Any], parameters: np.ndarray,
-                  arrays: Optional[Mapping[str, np.ndarray]] = None) -> str:
-    """What is wrong with a checkpoint's header and parameters, in words ("" if nothing).
+def _check_magic(f: Any, path: Path) -> None:
+    """The file starts as a zip archive does (else: what it looks like instead)."""
+    magic = f.read(len(ZIP_MAGIC))
+    if magic != ZIP_MAGIC:
+        hint = (" It looks like a saved network (JSON, from --save): a checkpoint is the "
+                "file given to --checkpoint." if magic[:1] in (b"{", b"[") else "")
+        raise CheckpointError(f"{path} is not a gpunet checkpoint (not an .npz "
+                              f"archive).{hint}")
 
-    Every field the resumed run uses is checked as the library checks its arguments:
-    sizes, cost, init, dtype and seed; epochs, m, η, λ, the monitors and the engine; the
-    data's size and fingerprint; the generator's state (it must set a PCG64 generator);
-    the history (one record per epoch done); the parameters (a float vector of the
-    length the sizes give, all finite). Sizes are checked against the parameters before
-    anything is allocated for them. A stack's checkpoint (``"kind": "stack"``, layout
-    2) is checked the same way per network: K seeds, η, λ, generator states and
-    histories (a diverged network's ends at the epoch it diverged in), the ``(K, P)``
-    parameters, and any further member (``finished``: ``(F, P)`` parameters).
+
+_EOCD = struct.Struct("<4s4H2LH")  # the zip's end of central directory record
+_EOCD64 = struct.Struct("<4sQ2H2L4Q")  # its zip64 form, before the locator
+_EOCD64_LOCATOR = 20
+
+
+def _check_directory(f: Any, size: int, path: Path) -> None:
+    """The zip directory is small and lists at most :data:`MEMBERS` members, read from
+    the records :mod:`zipfile` will read (the end record, and its zip64 form where
+    there is one), before :mod:`zipfile` reads the directory itself."""
+    start = max(0, size - _EOCD.size - 0xFFFF)
+    f.seek(start)
+    tail = f.read()
+    if tail[-_EOCD.size:-_EOCD.size + 4] == b"PK\x05\x06" and tail[-2:] == b"\0\0":
+        at = len(tail) - _EOCD.size
+    else:
+        at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + _EOCD.size > len(tail):
+        raise CheckpointError(f"{path} is not a readable gpunet checkpoint (corrupt or "
+                              "truncated: no zip directory at its end).")
+    records = [_EOCD.unpack_from(tail, at)[4:6]]
+    locator = start + at - _EOCD64_LOCATOR
+    if locator >= _EOCD64.size:
+        f.seek(locator)
+        if f.read(4) == b"PK\x06\x07":
+            f.seek(locator - _EOCD64.size)
+            record = f.read(_EOCD64.size)
+            if len(record) == _EOCD64.size and record[:4] == b"PK\x06\x06":
+                records.append(_EOCD64.unpack(record)[7:9])
+    for entries, directory in records:
+        if entries > len(MEMBERS) or directory > MAX_DIRECTORY_BYTES:
+            raise CheckpointError(
+                f"{path} is not a gpunet checkpoint: its zip directory lists {entries} "
+                f"members in {directory} bytes (a checkpoint holds at most "
+                f"{len(MEMBERS)}: {', '.join(MEMBERS)}).")
+
+
+def _members(archive: zipfile.ZipFile, size: int, path: Path) -> dict[str, zipfile.ZipInfo]:
+    """The archive's members by name (``meta``, ``parameters``, maybe ``finished``),
+    each stored whole inside the file: an unexpected, repeated, compressed or
+    oversized member is refused before any is read."""
+    members: dict[str, zipfile.ZipInfo] = {}
+    for info in archive.infolist():
+        name = info.filename[:-4] if info.filename.endswith(".npy") else ""
+        if name not in MEMBERS:
+            raise CheckpointError(
+                f"{path} is not a gpunet checkpoint: it holds the member "
+                f"{shown(info.filename)} (a checkpoint holds {', '.join(MEMBERS)}).")
+        if name in members:
+            raise CheckpointError(f"{path}: the member {name!r} appears twice; the file "
+                                  "is corrupt or was edited.")
+        if info.compress_type != zipfile.ZIP_STORED or info.file_size != info.compress_size:
+            raise CheckpointError(f"{path}: the member {name!r} is compressed; gpunet "
+                                  "writes checkpoints uncompressed (the file was edited).")
+        if info.header_offset + info.file_size > size:
+            raise CheckpointError(
+                f"{path}: the member {name!r} declares {info.file_size:,} bytes, more than "
+                f"the file holds ({size:,}); the file is truncated or corrupt.")
+        members[name] = info
+    missing = [name for name in MEMBERS[:2] if name not in members]
+    if missing:
+        raise CheckpointError(f"{path} is not a gpunet checkpoint (an .npz archive "
+                              f"without gpunet's 'meta' and 'parameters').")
+    if members["meta"].file_size > MAX_META_BYTES + MAX_NPY_HEADER:
+        raise CheckpointError(
+            f"{path}: the member 'meta' declares {members['meta'].file_size:,} bytes, more "
+            f"than a checkpoint's header may ({MAX_META_BYTES:,}); the file was edited.")
+    return members
+
+
+def _read_meta(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> dict[str, Any]:
+    """``meta``: UTF-8 JSON bytes (a ``uint8`` vector) whose format is gpunet's and
+    whose version this gpunet reads."""
+    raw = _read_array(archive, info, path, np.dtype(np.uint8), (None,)).tobytes()
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise CheckpointError(f"{path}: the checkpoint's header is corrupt (not "
+                              "JSON).") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a gpunet checkpoint (its header is not "
+                              f"{FORMAT!r}).")
+    version = meta.get("version")
+    if not is_whole(version) or version < 1:
+        raise CheckpointError(f"{path}: checkpoint version {shown(version)} is not valid "
+                              "(a whole number from 1); the file is corrupt or was edited.")
+    if version > VERSION:
+        raise CheckpointError(
+            f"{path} was written by a newer gpunet ({shown(meta.get('gpunet_version', '?'))}, "
+            f"checkpoint format {version}); this gpunet reads format {VERSION} and older: "
+            "upgrade gpunet to resume it.")
+    return meta
+
+
+def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path,
+                dtype: np.dtype, shape: tuple[Optional[int], ...]) -> np.ndarray:
+    """A member's array, its ``.npy`` header checked first: ``dtype`` and ``shape``
+    (``None``: any length, up to the member's declared size), and the header's size
+    agreeing with the member's; only then is its data read, into an array of that size
+    (the member is stored, so the file holds every byte of it)."""
+    name = info.filename[:-4]
+    with archive.open(info) as fp:
+        version = np.lib.format.read_magic(fp)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if read_header is None:
+            raise CheckpointError(f"{path}: the member {name!r} is not a .npy array of "
+                                  f"version 1 or 2 (it says {version}); the file was edited.")
+        found, fortran, kind = read_header(fp, max_header_size=MAX_NPY_HEADER)
+        expected = " x ".join("N" if n is None else str(n) for n in shape)
+        if (kind != dtype or len(found) != len(shape)
+                or any(n is not None and n != m for n, m in zip(shape, found))):
+            raise CheckpointError(
+                f"{path}: the member {name!r} holds {kind} {found}, not {dtype.name} "
+                f"({expected}) as the checkpoint's header says; the file is corrupt or was "
+                "edited.")
+        count = math.prod(found)
+        if info.file_size != fp.tell() + count * dtype.itemsize:
+            raise CheckpointError(
+                f"{path}: the member {name!r} declares {info.file_size:,} bytes, but its "
+                f"header says {kind} {found}; the file is corrupt or was edited.")
+        if name != "meta" and len(found) == 2 and found[0] > MAX_NETWORKS:
+            raise CheckpointError(f"{path}: the member {name!r} holds {found[0]:,} "
+                                  f"networks, more than {MAX_NETWORKS:,}.")
+        array = np.empty(found, dtype=dtype, order="F" if fortran else "C")
+        _read_into(fp, array, path, name)
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise CheckpointError(f"{path}: the member {name!r} holds numbers that are not "
+                              "finite; the file is corrupt or was edited.")
+    return array
+
+
+def _read_into(fp: Any, array: np.ndarray, path: Path, name: str) -> None:
+    """Fill ``array`` from ``fp`` in chunks (no second copy of it), all of it."""
+    view = array.reshape(-1, order="A").view(np.uint8).data
+    chunk = 1 << 20
+    for at in range(0, len(view), chunk):
+        data = fp.read(min(chunk, len(view) - at))
+        if len(data) != min(chunk, len(view) - at):
+            raise CheckpointError(f"{path}: the member {name!r} is truncated; the file is "
+                                  "corrupt.")
+        view[at:at + len(data)] = data
+    if fp.read(1):
+        raise CheckpointError(f"{path}: the member {name!r} goes on past its header's "
+                              "size; the file is corrupt or was edited.")
+
+
+# --------------------------------------------------------- the meta's fields
+def _checked_meta(meta: dict[str, Any], path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    try:
+        return check_meta(meta)
+    except FieldError as exc:
+        raise CheckpointError(str(exc.in_file(path))) from None
+
+
+def check_meta(meta: Mapping[str, Any]) -> tuple[tuple[int, ...], np.dtype]:
+    """Check every field of a checkpoint's header; the shape and dtype its
+    ``parameters`` must have (a :class:`~gpunet.fields.FieldError` naming the field
+    that does not fit).
+
+    One table of fields (:func:`meta_fields`) serves both layouts: layout 1 (one
+    network) and layout 2 (a stack of K, ``"kind": "stack"``) differ only in a few
+    fields being one value or K values. The checks run in three steps, because some
+    fields size others: first the run's frame (epochs done and planned, the sizes, the
+    K seeds), then every field, then each network's history, whose length is the
+    epochs done (a diverged network's: the epoch it diverged in).
     """
-    from .arguments import check_eta, check_lmbda, check_positive_int, check_seed, check_sizes
+    kind = check_fields(meta, {"kind": optional(choice("network", "stack"))})["kind"]
+    stacked = kind == "stack"
+    agree(not stacked or meta.get("version", 0) >= 2, "kind",
+          "is 'stack', which checkpoint version 1 does not have")
+    frame = check_fields(meta, frame_fields(stacked))
+    networks = len(frame["network.seeds"]) if stacked else 1
+    done, sizes = frame["epochs_done"], frame["network.sizes"]
+    agree(done <= frame["training.epochs"], "epochs_done",
+          f"is {done}, more than the run's training.epochs ({frame['training.epochs']})")
+    fields = check_fields(meta, meta_fields(stacked, networks, done))
+    monitored = any(fields[f"training.{k}"] for k in MONITORS if "evaluation" in k)
+    agree(not monitored or fields["data.n_evaluation"] is not None, "data.n_evaluation",
+          "is missing, but the run monitored evaluation data")
+    diverged = {k: j for k, j in fields.get("diverged", [])}
+    agree(len(diverged) == len(fields.get("diverged", [])), "diverged",
+          "names a network twice")
+    check_fields(meta, history_fields(stacked, networks, done, diverged))
+    P = sum(m * n + n for m, n in zip(sizes[:-1], sizes[1:]))
+    return ((networks, P) if stacked else (P,)), np.dtype(fields["network.dtype"])
+
+
+def frame_fields(stacked: bool) -> dict[str, Check]:
+    """The fields that size the others: epochs done and planned, the sizes, the seeds."""
+    return {
+        "epochs_done": whole(0),
+        "training.epochs": whole(1),
+        "network.sizes": sizes,
+        **({"network.seeds": list_of(whole(0), low=1, high=MAX_NETWORKS)} if stacked else {}),
+    }
+
+
+def meta_fields(stacked: bool, networks: int, done: int) -> dict[str, Check]:
+    """Every other field of a checkpoint's header, for ``networks`` networks (layout 2)
+    or one (layout 1: a per-network field holds its one value itself)."""
     from .costs import COSTS
     from .engines import ENGINE_NAMES
 
-    def integer(value: Any, low: int) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool) and value >= low
+    def per_network(check: Check) -> Check:
+        return list_of(check, networks) if stacked else check
 
-    kind = meta.get("kind", "network")
-    if kind not in ("network", "stack") or (kind == "stack" and meta.get("version", 0) < 2):
-        return f"unknown checkpoint kind {kind!r}"
-    stacked = kind == "stack"
-    sections = {k: meta.get(k) for k in ("network", "training", "data")}
-    for name, section in sections.items():
-        if not isinstance(section, dict):
-            return f"the checkpoint's header lacks its {name!r} section"
-    network, training, data = sections["network"], sections["training"], sections["data"]
-    assert isinstance(network, dict) and isinstance(training, dict) and isinstance(data, dict)
-    try:
-        sizes = check_sizes(network.get("sizes"))
-        if network.get("cost") not in COSTS:
-            return f"unknown cost {network.get('cost')!r}"
-        if network.get("init") not in ("default", "large"):
-            return f"unknown init {network.get('init')!r}"
-        if network.get("dtype") not in ("float32", "float64"):
-            return f"unsupported dtype {network.get('dtype')!r}"
-        seeds = network.get("seeds") if stacked else [network.get("seed")]
-        if not isinstance(seeds, list) or not seeds:
-            return "the stack's seeds are not a list of seeds"
-        for seed in seeds:
-            check_seed(seed)
-        K = len(seeds)
-        missing = [k for k in TRAINING_KEYS if k not in training]
-        if missing:
-            return f"the training settings lack {', '.join(missing)}"
-        check_positive_int(training["epochs"], "epochs")
-        check_positive_int(training["mini_batch_size"], "mini_batch_size")
-        for key, check in (("eta", check_eta), ("lmbda", check_lmbda)):
-            values = training[key] if stacked else [training[key]]
-            if not isinstance(values, list) or len(values) != K:
-                return f"the training settings' {key} is not one number per network ({K})"
-            for value in values:
-                check(value)
-    except (ValueError, TypeError) as exc:
-        return str(exc).rstrip(".")
-    for key in TRAINING_KEYS:
-        if key.startswith("monitor_") and not isinstance(training[key], bool):
-            return f"{key} is {training[key]!r}, not true or false"
-    if training["engine"] not in ENGINE_NAMES:
-        return f"unknown engine {training['engine']!r}"
-    epochs_done = meta.get("epochs_done")
-    if not integer(epochs_done, 0) or epochs_done > training["epochs"]:
-        return (f"epochs_done {epochs_done!r} is not a whole number from 0 to the run's "
-                f"{training['epochs']} epochs")
-    if not integer(data.get("n_train"), 1):
-        return f"the data's n_train {data.get('n_train')!r} is not a positive integer"
-    digest = data.get("labels_sha256")
-    if (not isinstance(digest, str) or len(digest) != 64
-            or any(c not in "0123456789abcdef" for c in digest)):
-        return "the data's labels_sha256 is not a SHA-256 digest"
-    if data.get("n_evaluation") is not None and not integer(data.get("n_evaluation"), 1):
-        return f"the data's n_evaluation {data.get('n_evaluation')!r} is not a positive integer"
-    if not isinstance(meta.get("run", {}), dict):
-        return "the 'run' section is not a JSON object"
-    if not isinstance(meta.get("engine", ""), str):
-        return "the engine name is not a string"
-    rngs = meta.get("rngs") if stacked else [meta.get("rng")]
-    if not isinstance(rngs, list) or len(rngs) != K:
-        return f"the random generators' states are not one per network ({K})"
-    for rng in rngs:
-        try:
-            if not isinstance(rng, dict) or rng.get("bit_generator") != "PCG64":
-                raise ValueError
-            np.random.default_rng(0).bit_generator.state = rng
-        except (ValueError, TypeError, KeyError, OverflowError):
-            return "the random generator's state is not a PCG64 state"
-    diverged: dict[int, int] = {}
+    fields = {
+        "gpunet_version": optional(text),
+        "network.cost": choice(*COSTS),
+        "network.init": choice("default", "large"),
+        "network.dtype": choice("float32", "float64"),
+        "training.mini_batch_size": whole(1),
+        "training.eta": per_network(number(above=0)),
+        "training.lmbda": per_network(number(low=0)),
+        **{f"training.{key}": boolean for key in MONITORS},
+        "training.engine": choice(*ENGINE_NAMES),
+        "data.n_train": whole(1),
+        "data.labels_sha256": sha256,
+        "data.n_evaluation": optional(whole(1)),
+        "run": optional(obj),
+        "engine": optional(text),
+        ("rngs" if stacked else "rng"): per_network(pcg64_state),
+    }
     if stacked:
-        pairs, seconds = meta.get("diverged"), meta.get("seconds")
-        if not isinstance(pairs, list) or not all(
-                isinstance(p, list) and len(p) == 2 and integer(p[0], 0) and p[0] < K
-                and integer(p[1], 0) and p[1] < epochs_done for p in pairs):
-            return "the diverged networks are not [network, epoch] pairs of this run"
-        diverged = {p[0]: p[1] for p in pairs}
-        if not isinstance(seconds, list) or len(seconds) != epochs_done or not all(
-                isinstance(t, (int, float)) and not isinstance(t, bool) for t in seconds):
-            return f"the epochs' seconds are not one number per epoch done ({epochs_done})"
-    histories = meta.get("histories") if stacked else [meta.get("history")]
-    if not isinstance(histories, list) or len(histories) != K:
-        return f"the histories are not one per network ({K})"
-    for index, history in enumerate(histories):
-        done = diverged.get(index, epochs_done)
-        if not isinstance(history, list) or len(history) != done:
-            return (f"the history does not hold one record per epoch done ({done})")
-        for j, record in enumerate(history):
-            if not isinstance(record, dict) or record.get("epoch") != j or not all(
-                    isinstance(record[k], (int, float)) and not isinstance(record[k], bool)
-                    for k in EPOCH_KEYS if k in record):
-                return f"history record {j} is not epoch {j}'s record of numbers"
-    expected = sum(m * n + n for m, n in zip(sizes[:-1], sizes[1:]))
-    shape = (K, expected) if stacked else (expected,)
-    if parameters.dtype not in (np.float32, np.float64) or parameters.shape != shape:
-        return (f"the parameters ({parameters.dtype} {parameters.shape}) do not fit sizes "
-                f"{sizes} ({shape} float32 or float64 numbers)")
-    if not np.isfinite(parameters).all():
-        return "the parameters are not all finite"
-    for name, array in (arrays or {}).items():
-        if (array.dtype != parameters.dtype or array.ndim != 2
-                or array.shape[1:] != (expected,) or not np.isfinite(array).all()):
-            return (f"the member {name!r} ({array.dtype} {array.shape}) is not finite "
-                    f"parameters of sizes {sizes}")
-    return ""
+        fields["diverged"] = each([list_of(list_of(whole(0), 2)),
+                                   _diverged_pairs(networks, done)])
+        fields["seconds"] = list_of(number(low=0), done)
+    else:
+        fields["network.seed"] = whole(0)
+    return fields
+
+
+def _diverged_pairs(networks: int, done: int) -> Check:
+    def check(pairs: list[list[int]], field: str) -> list[list[int]]:
+        for i, (k, j) in enumerate(pairs):
+            agree(k < networks, f"{field}[{i}][0]", f"is {k}, not one of the {networks} "
+                  "networks")
+            agree(j < done, f"{field}[{i}][1]", f"is {j}, not one of the {done} epochs done")
+        return pairs
+
+    return check
+
+
+def history_fields(stacked: bool, networks: int, done: int,
+                   diverged: Mapping[int, int]) -> dict[str, Check]:
+    """Each network's history: one record per epoch done (a diverged network's end at
+    the epoch it diverged in)."""
+    if not stacked:
+        return {"history": history_check(done)}
+
+    def check(value: Any, field: str) -> Any:
+        histories = list_of(anything, networks)(value, field)
+        return [history_check(diverged.get(k, done))(h, f"{field}[{k}]")
+                for k, h in enumerate(histories)]
+
+    return {"histories": check}
+
+
+def history_check(epochs: int) -> Check:
+    """A history of ``epochs`` records, record ``j`` being epoch ``j``'s."""
+    def check(value: Any, field: str) -> Any:
+        records = list_of(obj, epochs)(value, field)
+        for j, r in enumerate(records):
+            check_epoch_record(r, f"{field}[{j}]", epoch=j)
+        return records
+
+    return check
+
+
+def pcg64_state(value: Any, field: str) -> dict[str, Any]:
+    """A PCG64 generator's ``bit_generator.state`` that NumPy takes back."""
+    expected = "a PCG64 generator's state"
+    state = value.get("state") if isinstance(value, dict) else None
+    if (not isinstance(value, dict) or value.get("bit_generator") != "PCG64"
+            or not isinstance(state, dict) or set(state) != {"state", "inc"}
+            or not all(is_whole(v) and 0 <= v < 2**128 for v in state.values())
+            or value.get("has_uint32") not in (0, 1) or not is_whole(value.get("has_uint32"))
+            or not is_whole(value.get("uinteger")) or not 0 <= value["uinteger"] < 2**32):
+        fail(field, value, expected)
+    try:
+        np.random.PCG64().state = cast(Any, value)
+    except (ValueError, TypeError, KeyError, OverflowError):
+        fail(field, value, expected)
+    return value

@@ -5,7 +5,10 @@ One vocabulary for every per-epoch record, in memory (:class:`History`) and on d
 plot``): the keys of :data:`EPOCH_KEYS`, a sweep's rows with the ``run`` beside them. The metrics file is JSON Lines: a header record
 (``{"gpunet_metrics": 1, ...}``: the run's settings, seed, device, versions, and which
 data set ``evaluation_*`` is), then one record per epoch exactly as ``History`` holds
-it. A resumed run appends a new header (with ``resumed_from_epoch``) and its epochs.
+it. A file may hold several runs (files joined, runs written one after another):
+:func:`read_metrics_runs` reads each apart (a header starts a run; one with
+``resumed_from_epoch`` continues the run before it), and every field of every record is
+checked, naming the file, the line and the field.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Union
+
+from .fields import (MISSING, Check, FieldError, agree, boolean, check_fields, is_whole,
+                     number, obj, object_of, optional, text, whole)
 
 EPOCH_KEYS = ("epoch", "train_seconds", "training_cost", "training_correct",
               "training_total", "evaluation_cost", "evaluation_correct",
@@ -129,6 +135,68 @@ class History(tuple[list[float], list[int], list[float], list[int]]):
         return "\n".join(lines)
 
 
+# ------------------------------------------------------------ epoch records
+COUNTS = (("evaluation_correct", "evaluation_total"), ("training_correct", "training_total"))
+"""Each count of correct answers and the total it is out of."""
+
+
+COST = number(finite=False)
+"""A cost: any number (a network that saturates may record an infinite one)."""
+
+
+def check_epoch_record(record: Any, field: str = "", epoch: Optional[int] = None
+                       ) -> dict[str, Any]:
+    """``record`` if it is an epoch's record gpunet can use: a JSON object whose
+    ``epoch`` is a whole number (``epoch`` itself, where given), ``train_seconds`` a
+    number >= 0, each ``*_correct`` a whole number out of its ``*_total`` (a positive
+    whole number), each cost a number, ``diverged`` true or false; else a
+    :class:`~gpunet.fields.FieldError` naming the field (``field.epoch``, ...)."""
+    def name(key: str) -> str:
+        return f"{field}.{key}" if field else key
+
+    obj(record, field or "the record")
+    j = whole(0)(record.get("epoch", MISSING), name("epoch"))
+    if epoch is not None:
+        agree(j == epoch, name("epoch"), f"is {j}, not {epoch} (one record per epoch, "
+              "in order)")
+    for key, check in (("train_seconds", number(low=0)), ("evaluation_cost", COST),
+                       ("training_cost", COST), ("diverged", boolean)):
+        if key in record:
+            check(record[key], name(key))
+    for correct, total in COUNTS:
+        if correct in record or total in record:
+            c = whole(0)(record.get(correct, MISSING), name(correct))
+            t = whole(1)(record.get(total, MISSING), name(total))
+            agree(c <= t, name(correct), f"is {c}, more than {total} ({t})")
+    return dict(record)
+
+
+# ------------------------------------------------------------- metrics files
+MAX_METRICS_BYTES = 256 * 2**20
+"""The largest metrics file read: a million rows of a sweep's (thousands of networks of
+hundreds of epochs)."""
+
+HEADER_FIELDS: dict[str, Check] = {
+    "settings": optional(obj),
+    "seed": optional(whole(0)),
+    "device": optional(text),
+    "evaluation_data": optional(text),
+    "versions": optional(obj),
+    "started": optional(text),
+    "resumed_from_epoch": optional(whole(0)),
+    "sweep": optional(obj),
+    "resumed_from": optional(object_of({"stack": whole(0), "epoch": whole(0)})),
+}
+"""A metrics header's fields (:func:`gpunet.cli.train.metrics_header` writes them; a
+resumed train run's adds ``resumed_from_epoch``, a resumed sweep's ``resumed_from``)."""
+
+RUN_FIELDS: dict[str, Check] = {"eta": number(above=0), "lmbda": number(low=0),
+                                "seed": whole(0)}
+"""A sweep row's ``run``."""
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
 @dataclass
 class MetricsRun:
     """One run read from a metrics file: its header and its epochs."""
@@ -142,44 +210,165 @@ class MetricsRun:
         return str(self.header.get("evaluation_data", "evaluation"))
 
 
-def read_metrics(path: Union[str, "os.PathLike[str]"]) -> MetricsRun:
-    """Read a ``--metrics`` file; a resumed run's segments join into one history.
+@dataclass
+class SweepMetrics:
+    """One sweep read from a metrics file: its header and one history per run,
+    labelled by its setting (``eta=0.5 lmbda=0.0 seed=3``)."""
 
-    Where epochs repeat (a run interrupted after writing an epoch's record but before
-    its checkpoint, then resumed) the later record wins. Raises ``ValueError`` naming
-    the file when it is missing or not a gpunet metrics file.
-    """
+    header: dict[str, Any]
+    runs: list[tuple[str, History]] = field(default_factory=list)
+
+    @property
+    def evaluation_data(self) -> str:
+        """The data set ``evaluation_*`` was measured on (``"test"`` for files written
+        before sweeps had a header)."""
+        return str(self.header.get("evaluation_data", "test"))
+
+
+def read_metrics_records(path: PathLike) -> list[tuple[int, dict[str, Any]]]:
+    """A metrics file's records with their line numbers: JSON objects, one a line (at
+    most :data:`MAX_METRICS_BYTES` read). ``ValueError`` naming the file (and the line)
+    for a missing, unreadable, oversized or non-JSON-Lines file."""
     try:
-        with open(path, encoding="utf-8") as f:
-            lines = [line for line in f.read().splitlines() if line.strip()]
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_METRICS_BYTES:
+                raise ValueError(f"{path}: {size:,} bytes, more than a metrics file may "
+                                 f"hold ({MAX_METRICS_BYTES:,}); is this a gpunet "
+                                 "--metrics file?")
+            raw = f.read(MAX_METRICS_BYTES + 1)
     except FileNotFoundError:
         raise ValueError(f"metrics file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read metrics file {path} ({exc}).") from None
-    header: Optional[dict[str, Any]] = None
-    epochs: dict[int, dict[str, Any]] = {}
+    except IsADirectoryError:
+        raise ValueError(f"{path} is a directory, not a metrics file.") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read metrics file {path} ({exc.strerror or exc}).") from None
+    if len(raw) > MAX_METRICS_BYTES:
+        raise ValueError(f"{path}: more than {MAX_METRICS_BYTES:,} bytes; is this a gpunet "
+                         "--metrics file?")
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not a gpunet metrics file (not UTF-8 text: byte "
+                         f"{exc.start}).") from None
+    records = []
     for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
         try:
-            record = json.loads(line)
+            value = json.loads(line)
         except (json.JSONDecodeError, RecursionError):
             raise ValueError(f"{path}, line {number}: not JSON; is this a gpunet "
                              "--metrics file?") from None
-        if not isinstance(record, dict):
-            raise ValueError(f"{path}, line {number}: not a metrics record.")
-        if "gpunet_metrics" in record:
-            if header is None:
-                header = record
-            continue
-        if "run" in record:
-            raise ValueError(f"{path}, line {number}: a gpunet sweep row; read sweep files "
-                             "with read_sweep_metrics.")
-        if not isinstance(record.get("epoch"), int):
-            raise ValueError(f"{path}, line {number}: a record without an epoch number; "
-                             "is this a gpunet --metrics file?")
-        epochs[record["epoch"]] = record
-    if header is None and not epochs:
-        raise ValueError(f"{path}: no records; is this a gpunet --metrics file?")
-    return MetricsRun(header or {}, History(records=[epochs[j] for j in sorted(epochs)]))
+        if not isinstance(value, dict):
+            raise ValueError(f"{path}, line {number}: not a metrics record (a JSON "
+                             "object).")
+        records.append((number, value))
+    return records
+
+
+def check_header(header: dict[str, Any]) -> dict[str, Any]:
+    """A metrics header's fields (:data:`HEADER_FIELDS`); one written by a newer gpunet
+    (a ``gpunet_metrics`` format above :data:`METRICS_FORMAT`) is refused."""
+    version = header.get("gpunet_metrics")
+    if is_whole(version) and version > METRICS_FORMAT:
+        raise FieldError("gpunet_metrics", f"is {version}: written by a newer gpunet "
+                         f"(this one reads metrics format {METRICS_FORMAT}); upgrade gpunet")
+    whole(1, METRICS_FORMAT)(version, "gpunet_metrics")
+    check_fields(header, HEADER_FIELDS)
+    return header
+
+
+def _continues(earlier: dict[str, Any], header: dict[str, Any]) -> bool:
+    """Whether ``header`` (a resumed run's) continues the run ``earlier`` began: the
+    same settings but for what a resumed run may change (its epochs, where its data
+    lies), the same seed and evaluation data. An earlier run with no header is taken
+    to be it."""
+    if not earlier:
+        return True
+
+    def fixed(h: dict[str, Any]) -> tuple[Any, ...]:
+        settings = h.get("settings") or {}
+        return ({k: v for k, v in settings.items() if k not in ("epochs", "data")},
+                h.get("seed"), h.get("evaluation_data"))
+
+    return bool(fixed(earlier) == fixed(header))
+
+
+def _runs(path: PathLike, sweep: bool) -> list[tuple[dict[str, Any], dict[Any, Any]]]:
+    """A metrics file split into its runs (or sweeps): ``(header, {key: record})``,
+    ``key`` the epoch (a sweep's: the run's label and the epoch).
+
+    A header without ``resumed_from_epoch`` (a sweep's: ``resumed_from``) starts a new
+    run; one with it continues the run before it, where it agrees with its settings,
+    and its records replace those the run had from its resumed epoch on (epochs written
+    before an interruption that the checkpoint did not keep). Without a header, a record
+    whose epoch the run already has starts a new run: two runs' records concatenated
+    read as two runs, never as one whose epochs replace each other's.
+    """
+    resumed_key = "resumed_from" if sweep else "resumed_from_epoch"
+    runs: list[tuple[dict[str, Any], dict[Any, Any]]] = []
+    for number, value in read_metrics_records(path):
+        where = f"{path}, line {number}"
+        try:
+            if "gpunet_metrics" in value:
+                header = check_header(value)
+                if ("sweep" in header) != sweep:
+                    raise ValueError(f"{where}: a gpunet {'train' if sweep else 'sweep'} "
+                                     f"header in a {'sweep' if sweep else 'train'} metrics "
+                                     "file (two kinds of file joined into one?).")
+                resumed = header.get(resumed_key)
+                if resumed is not None and runs and _continues(runs[-1][0], header):
+                    earlier = runs[-1][1]
+                    start = resumed["epoch"] if sweep else resumed
+                    runs[-1] = (runs[-1][0] or header,
+                                {k: r for k, r in earlier.items() if r["epoch"] < start})
+                else:
+                    runs.append((header, {}))
+                continue
+            if ("run" in value) != sweep:
+                raise ValueError(
+                    f"{where}: a gpunet sweep row; read sweep files with read_sweeps."
+                    if not sweep else f"{where}: not a gpunet sweep row (no 'run').")
+            if sweep:
+                value = {OLD_SWEEP_KEYS.get(k, k): v for k, v in value.items()}
+                check_fields(value, {"run": object_of(RUN_FIELDS)})
+            row = check_epoch_record(value)
+        except FieldError as exc:
+            raise ValueError(f"{where}: {exc}; the file is corrupt or was edited.") from None
+        key = (_label(row["run"]), row["epoch"]) if sweep else row["epoch"]
+        if not runs or key in runs[-1][1]:
+            runs.append(({}, {}))
+        runs[-1][1][key] = row
+    if not runs or not any(records for _, records in runs):
+        raise ValueError(f"{path}: no epochs recorded; is this a gpunet --metrics file?")
+    return runs
+
+
+def _label(run: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in run.items())
+
+
+def read_metrics_runs(path: PathLike) -> list[MetricsRun]:
+    """Every run of a ``gpunet train --metrics`` file, in order (a file may hold
+    several: metrics files joined by ``cat``, or runs written one after another). A
+    resumed run's segments join into one run (:func:`_runs` says how runs are told
+    apart). Raises ``ValueError`` naming the file (and the line, and the field) when it
+    is missing, too large, or not a gpunet metrics file."""
+    return [MetricsRun(header, History(records=[records[j] for j in sorted(records)]))
+            for header, records in _runs(path, sweep=False) if records]
+
+
+def read_metrics(path: PathLike) -> MetricsRun:
+    """Read a ``--metrics`` file of one run; a resumed run's segments join into one
+    history. A file that holds several runs is refused (read it with
+    :func:`read_metrics_runs`): its epochs would otherwise replace each other's."""
+    runs = read_metrics_runs(path)
+    if len(runs) > 1:
+        raise ValueError(f"{path} holds {len(runs)} runs (each starts its epochs again); "
+                         "read them with gpunet.history.read_metrics_runs, or draw them "
+                         "with gpunet plot, which draws each as its own curve.")
+    return runs[0]
 
 
 OLD_SWEEP_KEYS = {f"{name}_{what}": f"evaluation_{what}"
@@ -188,43 +377,44 @@ OLD_SWEEP_KEYS = {f"{name}_{what}": f"evaluation_{what}"
 ``validation_total``, ...): read as the ``evaluation_*`` keys they were."""
 
 
-def is_sweep_metrics(path: Union[str, "os.PathLike[str]"]) -> bool:
+def is_sweep_metrics(path: PathLike) -> bool:
     """Whether ``path`` holds ``gpunet sweep --metrics`` rows: a header that says
     ``sweep``, or (files written before sweeps had a header) a first row that names its
     ``run``."""
     try:
-        with open(path, encoding="utf-8") as f:
-            first = json.loads(next((line for line in f if line.strip()), ""))
-        return "run" in first or ("gpunet_metrics" in first and "sweep" in first)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError, RecursionError):
+        first = read_metrics_records(path)[0][1]
+    except (ValueError, IndexError):
         return False
+    return bool("run" in first or ("gpunet_metrics" in first and "sweep" in first))
 
 
-def read_sweep_metrics(path: Union[str, "os.PathLike[str]"]) -> list[tuple[str, History]]:
-    """Read ``gpunet sweep --metrics`` rows as one history per run, labelled by its setting.
+def read_sweeps(path: PathLike) -> list[SweepMetrics]:
+    """Every sweep of a ``gpunet sweep --metrics`` file, in order, each with one history
+    per run labelled by its setting. Header records start a sweep (or, with
+    ``resumed_from``, continue the one before); rows written before sweeps used
+    :data:`EPOCH_KEYS` (``test_correct`` / ``validation_correct``, ...) become the
+    histories' ``evaluation_*`` records (:data:`OLD_SWEEP_KEYS`)."""
+    sweeps = []
+    for header, rows in _runs(path, sweep=True):
+        if not rows:
+            continue
+        per_run: dict[str, list[dict[str, Any]]] = {}
+        for (label, _), row in rows.items():
+            per_run.setdefault(label, []).append(
+                {k: v for k, v in row.items() if k != "run"})
+        sweeps.append(SweepMetrics(header, [
+            (label, History(records=sorted(records, key=lambda r: int(r["epoch"]))))
+            for label, records in per_run.items()]))
+    return sweeps
 
-    Header records (``{"gpunet_metrics": ...}``) are skipped; rows written before sweeps
-    used :data:`EPOCH_KEYS` (``test_correct`` / ``validation_correct``, ...) become the
-    histories' ``evaluation_*`` records (:data:`OLD_SWEEP_KEYS`).
-    """
-    runs: dict[str, list[dict[str, Any]]] = {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                row: dict[str, Any] = json.loads(line)  # checked just below
-                if isinstance(row, dict) and "gpunet_metrics" in row:
-                    continue  # a header
-                if (not isinstance(row, dict) or not isinstance(row.get("run"), dict)
-                        or type(row.get("epoch")) is not int):
-                    raise ValueError(f"{path}, line {number}: not a gpunet sweep row.")
-                label = " ".join(f"{k}={v}" for k, v in row["run"].items())
-                runs.setdefault(label, []).append(
-                    {OLD_SWEEP_KEYS.get(k, k): v for k, v in row.items() if k != "run"})
-    except FileNotFoundError:
-        raise ValueError(f"metrics file not found: {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ValueError(f"cannot read sweep metrics file {path} ({exc}).") from None
-    return [(label, History(records=sorted(rows, key=lambda r: int(r["epoch"]))))
-            for label, rows in runs.items()]
+
+def read_sweep_metrics(path: PathLike) -> list[tuple[str, History]]:
+    """Read a ``gpunet sweep --metrics`` file of one sweep as one history per run,
+    labelled by its setting; a file that holds several sweeps is refused (read it with
+    :func:`read_sweeps`)."""
+    sweeps = read_sweeps(path)
+    if len(sweeps) > 1:
+        raise ValueError(f"{path} holds {len(sweeps)} sweeps (rows of a run and epoch "
+                         "repeat); read them with gpunet.history.read_sweeps, or draw "
+                         "them with gpunet plot, which draws each sweep's runs apart.")
+    return sweeps[0].runs

@@ -8,6 +8,10 @@ The bundled files are checked against the SHA-256 of their decompressed contents
 (``RAW-SHA256SUMS``, shipped beside them); a user's directory is checked the same way
 when it holds a ``RAW-SHA256SUMS``, and always for the IDX structure. Every problem is
 reported as a :class:`MNISTError` (a ``ValueError``) naming the file and what is wrong.
+Nothing is inflated before it is checked: each IDX header's shape against the limits
+(:data:`MAX_EXAMPLES` 28×28 images, the labels as many as the images), then exactly the
+bytes it declares, a file that goes on past them refused; the book's pickle is inflated
+to at most :data:`MAX_PICKLE_BYTES`.
 
 :func:`load_data`, :func:`load_data_wrapper` and :func:`vectorized_result` are the
 book's ``mnist_loader`` interface (``import gpunet as mnist_loader``).
@@ -15,6 +19,7 @@ book's ``mnist_loader`` interface (``import gpunet as mnist_loader``).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -23,7 +28,7 @@ import pickle
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, BinaryIO, Iterator, Optional, Union, cast
 
 import numpy as np
 
@@ -130,28 +135,46 @@ def vectorized_result(j: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------- IDX files
+MAX_EXAMPLES = 1_000_000
+"""The most examples an IDX file may declare (MNIST has 70,000; EMNIST's largest split
+some 700,000): checked in its header, before anything is inflated."""
+
+IMAGE_SHAPE = (28, 28)
+"""The shape of an MNIST image, as an IDX images file declares it."""
+
+MAX_SUMS_BYTES = 64 * 1024
+"""The largest checksum file read (four lines need some 360 bytes)."""
+
+MAX_PICKLE_BYTES = 512 * 2**20
+"""The most the book's ``mnist.pkl.gz`` may inflate to (it inflates to some 210 MiB)."""
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 def _from_idx_dir(directory: Path, source: str, require_checksums: bool) -> MNIST:
     sums = _read_sums(directory / "RAW-SHA256SUMS")
     if require_checksums and not sums:
         raise MNISTError(f"{directory / 'RAW-SHA256SUMS'} is missing; reinstall gpunet.")
-    arrays = {}
+    files = {}
     for role, names in IDX_FILES.items():
         file = _find(directory, names)
         if file is None:
             raise MNISTError(
                 f"MNIST file not found in {directory}: expected {names[0]} or {names[0]}.gz"
             )
-        raw = _read_bytes(file)
-        expected = sums.get(names[0])
-        if expected is not None:
-            digest = hashlib.sha256(raw).hexdigest()
-            if digest != expected:
-                raise MNISTError(
-                    f"{file}: checksum mismatch (SHA-256 of the decompressed file is "
-                    f"{digest}, expected {expected}); the file is corrupt or not the "
-                    f"original MNIST. Replace it with a fresh copy."
-                )
-        arrays[role] = _parse_idx(raw, file, ndim=3 if role.endswith("images") else 1)
+        files[role] = file
+    # Every header first: what each file declares is checked (and the images' count
+    # against the labels') before any file is inflated.
+    dims = {role: _idx_dims(file, _ndim(role)) for role, file in files.items()}
+    for part in ("train", "test"):
+        n_images, n_labels = dims[f"{part}_images"][0], dims[f"{part}_labels"][0]
+        if n_images != n_labels:
+            raise MNISTError(
+                f"{directory}: {part} has {n_images} images but {n_labels} labels; "
+                f"the image and label files do not belong together."
+            )
+    arrays = {role: _read_idx(file, dims[role], sums.get(IDX_FILES[role][0]))
+              for role, file in files.items()}
     train_X, train_y = _images(arrays, "train"), _labels(arrays, "train", directory)
     test_X, test_y = _images(arrays, "test"), _labels(arrays, "test", directory)
     if len(train_y) <= TRAINING_SIZE:
@@ -167,6 +190,10 @@ def _from_idx_dir(directory: Path, source: str, require_checksums: bool) -> MNIS
     )
 
 
+def _ndim(role: str) -> int:
+    return 3 if role.endswith("images") else 1
+
+
 def _find(directory: Path, names: tuple[str, ...]) -> Optional[Path]:
     for name in names:
         for candidate in (directory / name, directory / f"{name}.gz"):
@@ -176,50 +203,121 @@ def _find(directory: Path, names: tuple[str, ...]) -> Optional[Path]:
 
 
 def _read_sums(path: Path) -> dict[str, str]:
+    """``RAW-SHA256SUMS`` (``sha256sum``'s lines: a digest, then a file name), if there
+    is one; a file that is not such lines (binary, too large, a malformed line, a name
+    given two digests) is an error naming it, never a checksum silently skipped."""
     if not path.is_file():
         return {}
-    sums = {}
-    for line in path.read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 2:
-            sums[parts[1].lstrip("*")] = parts[0].lower()
+    problem = "it should hold lines 'SHA256  FILENAME' as sha256sum writes them"
+    try:
+        size = path.stat().st_size
+        if size > MAX_SUMS_BYTES:
+            raise MNISTError(f"{path} is not a checksum file: {size:,} bytes, more than "
+                             f"{MAX_SUMS_BYTES:,}; {problem}.")
+        content = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise MNISTError(f"{path} is not a checksum file: it is not UTF-8 text (a binary "
+                         f"file?); {problem}.") from None
+    except OSError as exc:
+        raise MNISTError(f"cannot read {path} ({exc.strerror or exc}).") from None
+    sums: dict[str, str] = {}
+    for number, line in enumerate(content.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.strip().split(None, 1)
+        digest = parts[0].lower()
+        if (len(parts) != 2 or len(digest) != 64
+                or any(c not in "0123456789abcdef" for c in digest)):
+            raise MNISTError(f"{path}, line {number}: {line[:80]!r} is not a checksum "
+                             f"line; {problem}.")
+        name = parts[1].lstrip("*")
+        if sums.get(name, digest) != digest:
+            raise MNISTError(f"{path}, line {number}: {name} has two different "
+                             "checksums.")
+        sums[name] = digest
     return sums
 
 
-def _read_bytes(file: Path) -> bytes:
-    """The file's contents, decompressed if it is gzip (detected by its magic bytes)."""
-    data = file.read_bytes()
-    if data[:2] != b"\x1f\x8b":
-        if file.suffix == ".gz":
-            raise MNISTError(f"{file} is not a gzip file; replace it with the original .gz.")
-        return data
+@contextlib.contextmanager
+def _open(file: Path) -> Iterator[BinaryIO]:
+    """``file`` as a stream of its contents: inflated as it is read if it is gzip
+    (detected by its magic bytes), else as it is."""
+    with open(file, "rb") as raw:
+        magic = raw.read(2)
+        raw.seek(0)
+        if magic != GZIP_MAGIC:
+            if file.suffix == ".gz":
+                raise MNISTError(f"{file} is not a gzip file; replace it with the original "
+                                 ".gz.")
+            yield raw
+            return
+        with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+            yield cast(BinaryIO, stream)
+
+
+def _read_at_most(file: Path, stream: BinaryIO, n: int) -> bytes:
+    """Up to ``n`` bytes of ``stream`` (fewer at its end); a damaged gzip stream is an
+    error naming ``file``."""
     try:
-        return gzip.decompress(data)
+        return stream.read(n)
     except EOFError:
-        raise MNISTError(f"{file} is truncated (the gzip stream ends early); download it again.") from None
+        raise MNISTError(f"{file} is truncated (the gzip stream ends early); download it "
+                         "again.") from None
     except (gzip.BadGzipFile, zlib.error, OSError) as exc:
-        raise MNISTError(f"{file} is a corrupt gzip file ({exc}); download it again.") from None
+        raise MNISTError(f"{file} is a corrupt gzip file ({exc}); download it "
+                         "again.") from None
 
 
-def _parse_idx(raw: bytes, file: Path, ndim: int) -> np.ndarray:
-    """Parse an IDX file of unsigned bytes with ``ndim`` dimensions."""
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise MNISTError(f"{file} is too short to be an IDX file ({len(raw)} bytes); it is truncated.")
-    if raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08 or raw[3] != ndim:
+def _idx_dims(file: Path, ndim: int) -> tuple[int, ...]:
+    """The shape an IDX file of ``ndim`` dimensions declares in its header, checked
+    against the limits (:data:`MAX_EXAMPLES`, :data:`IMAGE_SHAPE`); nothing past the
+    header is read."""
+    size = 4 + 4 * ndim
+    with _open(file) as stream:
+        header = _read_at_most(file, stream, size)
+    if len(header) < size:
+        raise MNISTError(f"{file} is too short to be an IDX file ({len(header)} bytes); it "
+                         "is truncated.")
+    if header[0] != 0 or header[1] != 0 or header[2] != 0x08 or header[3] != ndim:
         kind = "images (magic 2051)" if ndim == 3 else "labels (magic 2049)"
         raise MNISTError(
-            f"{file} is not an IDX file of {kind}: its header is {raw[:4].hex()}. "
+            f"{file} is not an IDX file of {kind}: its header is {header[:4].hex()}. "
             f"Check that the file names match their contents."
         )
-    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + math.prod(dims)  # exact: NumPy's int64 product would wrap
-    if len(raw) != expected:
-        problem = "truncated" if len(raw) < expected else "longer than its header says"
+    dims = tuple(int.from_bytes(header[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    if dims[0] > MAX_EXAMPLES or (ndim == 3 and dims[1:] != IMAGE_SHAPE):
+        what = (f"{dims[0]:,} examples (at most {MAX_EXAMPLES:,})" if dims[0] > MAX_EXAMPLES
+                else f"images of {dims[1]}x{dims[2]} pixels (MNIST's are 28x28)")
+        raise MNISTError(f"{file}: its header declares shape {dims}, {what}; it is not an "
+                         "MNIST file, or it is corrupt.")
+    return dims
+
+
+def _read_idx(file: Path, dims: tuple[int, ...], checksum: Optional[str]) -> np.ndarray:
+    """The IDX file's unsigned bytes in the shape ``dims`` its header declares: exactly
+    the header and ``prod(dims)`` bytes are inflated, and a file that goes on past them
+    is refused (a file that inflates to gigabytes stops there)."""
+    header = 4 + 4 * len(dims)
+    expected = header + math.prod(dims)
+    with _open(file) as stream:
+        raw = _read_at_most(file, stream, expected)
+        more = _read_at_most(file, stream, 1) if len(raw) == expected else b""
+    if len(raw) != expected or more:
+        holds = (f"it holds {len(raw)} bytes" if not more
+                 else "it goes on past them")
+        problem = "truncated" if not more else "longer than its header says"
         raise MNISTError(
             f"{file} is {problem}: its header declares shape {dims} ({expected} bytes) "
-            f"but it holds {len(raw)} bytes."
+            f"but {holds}."
         )
+    if checksum is not None:
+        digest = hashlib.sha256(raw).hexdigest()
+        if digest != checksum:
+            raise MNISTError(
+                f"{file}: checksum mismatch (SHA-256 of the decompressed file is "
+                f"{digest}, expected {checksum}); the file is corrupt or not the "
+                f"original MNIST. Replace it with a fresh copy."
+            )
     array: np.ndarray = np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
     return array
 
@@ -271,7 +369,12 @@ class _ArraysOnly(pickle.Unpickler):
 
 
 def _from_pickle(file: Path) -> MNIST:
-    raw = _read_bytes(file)
+    with _open(file) as stream:
+        raw = _read_at_most(file, stream, MAX_PICKLE_BYTES + 1)
+    if len(raw) > MAX_PICKLE_BYTES:
+        raise MNISTError(f"{file} inflates to more than {MAX_PICKLE_BYTES // 2**20} MiB; "
+                         "the book's mnist.pkl.gz inflates to some 210 MiB. It is not the "
+                         "book's file.")
     try:
         parts = _ArraysOnly(io.BytesIO(raw), encoding="latin1").load()
     except Exception as exc:

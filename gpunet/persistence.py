@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 import numpy as np
 
 from .costs import COSTS
+from .fields import (FieldError, anything, check_fields, choice, fail, is_number, list_of,
+                     optional, sizes)
 from .outputs import atomic_write_bytes, atomic_write_text, check_output
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "check_writable", "load", "save"]
@@ -47,6 +49,11 @@ def save(network: Any, filename: PathLike, option: str = "") -> None:
     atomic_write_text(filename, json.dumps(data), option)
 
 
+MAX_NETWORK_FILE_BYTES = 512 * 2**20
+"""The largest network file read: some 25 million parameters as JSON, far beyond what a
+sigmoid network of this book is (``[784, 100, 10]`` is 1.6 MB)."""
+
+
 def load(filename: PathLike, device: Any = "auto", dtype: Any = "float32",
          seed: Optional[int] = None) -> "Network":
     """Read a network from ``network2.py``'s JSON, onto ``device`` in ``dtype``.
@@ -56,56 +63,90 @@ def load(filename: PathLike, device: Any = "auto", dtype: Any = "float32",
     without one (the book's ``load`` builds a ``Network``, which draws from
     ``np.random`` too), so ``np.random.seed(s)`` before loading repeats what follows.
 
-    Anything but a well-formed network (not JSON, missing keys, an unknown cost, arrays
-    of the wrong shapes for its ``sizes``, numbers that are not finite) is one
-    ``ValueError`` naming the file; the shapes are checked against ``sizes`` before
-    anything is allocated for them, so a small file cannot claim a huge network.
+    Anything but a well-formed network is one ``ValueError`` naming the file and the
+    field (``sizes``, ``cost``, ``weights[1][3][5]``): not JSON, larger than
+    :data:`MAX_NETWORK_FILE_BYTES`, missing keys, an unknown cost, lists of the wrong
+    shapes for its ``sizes`` or holding anything but finite numbers. The file's size is
+    checked before it is parsed and every list's length against ``sizes`` before any
+    array is built, so a small file cannot claim a huge network.
     """
-    from .arguments import check_sizes
     from .network import Network
 
     path = Path(filename)
+    data = _read_json(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise ValueError(f"network file not found: {path}") from None
-    except IsADirectoryError:
-        raise ValueError(f"{path} is a directory, not a network file.") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise ValueError(f"{path} is not a network2.py JSON file ({exc}).") from None
-    except OSError as exc:
-        raise ValueError(f"cannot read network file {path} ({exc.strerror or exc}).") from None
-    if not isinstance(data, dict) or not {"sizes", "weights", "biases"} <= data.keys():
-        raise ValueError(f"{path} lacks the keys 'sizes', 'weights' and 'biases' of a saved network.")
-    cost = data.get("cost", "CrossEntropyCost")
-    if not isinstance(cost, str) or cost not in COSTS:
-        raise ValueError(f"{path}: unknown cost {cost!r}; expected QuadraticCost or CrossEntropyCost.")
+        fields = check_fields(data, {"sizes": sizes, "cost": optional(choice(*COSTS))})
+        layers = list(zip(fields["sizes"][:-1], fields["sizes"][1:]))
+        weights = _layers(data, "weights", [(n, m) for m, n in layers])
+        biases = _layers(data, "biases", [(n, 1) for _, n in layers])
+    except FieldError as exc:
+        raise exc.in_file(path) from None
+    cost = fields["cost"] or "CrossEntropyCost"
     try:
-        sizes = check_sizes(data["sizes"])
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
-    layers = len(sizes) - 1
-    if (not isinstance(data["weights"], list) or not isinstance(data["biases"], list)
-            or len(data["weights"]) != layers or len(data["biases"]) != layers):
-        raise ValueError(f"{path}: sizes {sizes} need {layers} weight matrices and {layers} "
-                         "bias vectors (lists), one per layer after the first.")
-    try:
-        weights = [np.asarray(w, dtype=np.float64) for w in data["weights"]]
-        biases = [np.asarray(b, dtype=np.float64) for b in data["biases"]]
-    except (ValueError, TypeError, OverflowError, RecursionError):
-        raise ValueError(f"{path}: weights and biases must be nested lists of numbers.") from None
-    for l, (m, n) in enumerate(zip(sizes[:-1], sizes[1:])):
-        if weights[l].shape != (n, m) or biases[l].shape not in ((n, 1), (n,)):
-            raise ValueError(
-                f"{path}: layer {l + 1} has weights {weights[l].shape} and biases "
-                f"{biases[l].shape}, which do not fit sizes {sizes}; expected ({n}, {m}) "
-                f"and ({n}, 1). The file is corrupt or edited.")
-    if not all(np.isfinite(a).all() for a in weights + biases):
-        raise ValueError(f"{path}: weights or biases contain NaN or infinity.")
-    try:
-        net = Network(sizes, cost=cost, dtype=dtype, device=device, seed=seed)
+        net = Network(fields["sizes"], cost=cost, dtype=dtype, device=device, seed=seed)
         net.set_parameters(weights, biases)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
     return net
+
+
+def _read_json(path: Path) -> Any:
+    """The file's JSON (at most :data:`MAX_NETWORK_FILE_BYTES`), or one ``ValueError``
+    naming it."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_NETWORK_FILE_BYTES:
+                raise ValueError(f"{path}: {size:,} bytes, more than a network file may hold "
+                                 f"({MAX_NETWORK_FILE_BYTES:,}); it is not a saved network.")
+            raw = f.read(MAX_NETWORK_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise ValueError(f"network file not found: {path}") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path} is a directory, not a network file.") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read network file {path} ({exc.strerror or exc}).") from None
+    if len(raw) > MAX_NETWORK_FILE_BYTES:
+        raise ValueError(f"{path}: more than {MAX_NETWORK_FILE_BYTES:,} bytes; it is not a "
+                         "saved network.")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(f"{path} is not a network2.py JSON file ({exc}).") from None
+    if not isinstance(data, dict) or not {"sizes", "weights", "biases"} <= data.keys():
+        raise ValueError(f"{path} lacks the keys 'sizes', 'weights' and 'biases' of a "
+                         "saved network.")
+    return data
+
+
+def _layers(data: dict[str, Any], key: str, shapes: list[tuple[int, int]]) -> list[np.ndarray]:
+    """``data[key]``: one ``(n, m)`` matrix per layer (``FieldError`` naming the list
+    that does not fit: ``weights[1][3]``)."""
+    layers = list_of(anything, len(shapes))(data[key], key)
+    return [_matrix(value, n, m, f"{key}[{l}]")
+            for l, ((n, m), value) in enumerate(zip(shapes, layers))]
+
+
+def _matrix(value: Any, n: int, m: int, field: str) -> np.ndarray:
+    """An ``(n, m)`` matrix as nested lists of finite numbers (an ``(n, 1)`` bias also
+    as a flat list of ``n``), each list's length checked before its numbers are read."""
+    rows = list_of(anything, n)(value, field)
+    if m == 1 and not any(isinstance(row, list) for row in rows):  # a flat bias vector
+        return _numbers(rows, field).reshape(n, 1)
+    return np.stack([_numbers(list_of(anything, m)(row, f"{field}[{i}]"), f"{field}[{i}]")
+                     for i, row in enumerate(rows)])
+
+
+def _numbers(values: list[Any], field: str) -> np.ndarray:
+    """A list of finite numbers as float64 (``FieldError`` naming the first that is
+    not: a string, a boolean, a list, NaN, infinity, or an integer beyond float64)."""
+    if not all(type(x) is float for x in values):  # JSON's numbers are floats here
+        for i, x in enumerate(values):
+            if not is_number(x) or (isinstance(x, int) and abs(x) >= 2**1023):
+                fail(f"{field}[{i}]", x, "a finite number")
+    array = np.array(values, dtype=np.float64)
+    finite = np.isfinite(array)
+    if not finite.all():
+        i = int(np.argmin(finite))
+        fail(f"{field}[{i}]", values[i], "a finite number")
+    return array

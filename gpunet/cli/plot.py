@@ -1,10 +1,12 @@
-"""``gpunet plot``: learning curves from ``gpunet train --metrics`` files, overlaid."""
+"""``gpunet plot``: learning curves from ``gpunet train --metrics`` and ``gpunet sweep
+--metrics`` files, overlaid: every run in every file its own curve with its own label
+(a file may hold several runs, :func:`gpunet.history.read_metrics_runs`)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 
 def add_parser(sub: Any, formatter: type) -> None:
@@ -26,9 +28,8 @@ def add_parser(sub: Any, formatter: type) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..history import is_sweep_metrics, read_metrics, read_sweep_metrics
     from ..outputs import check_outputs
-    from ..reports.plotting import check_records, plot_learning_curves, require_matplotlib
+    from ..reports.plotting import plot_learning_curves, require_matplotlib
 
     require_matplotlib("gpunet plot")
     check_outputs({"--output": args.output},
@@ -38,18 +39,34 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{len(labels)} --label values for {len(args.metrics)} files.")
     runs = []
     for i, path in enumerate(args.metrics):
-        if is_sweep_metrics(path):  # gpunet sweep --metrics: one curve per run
-            prefix = f"{labels[i]} " if i < len(labels) else ""
-            for label, history in read_sweep_metrics(path):
-                check_records(history.records, f"{path} ({label})")
-                runs.append((prefix + label, history, "test"))
-            continue
-        metrics = read_metrics(path)
-        if not metrics.history.records:
-            raise ValueError(f"{path}: no epochs recorded yet.")
-        check_records(metrics.history.records, str(path))
-        label = labels[i] if i < len(labels) else Path(path).stem
-        runs.append((label, metrics.history, metrics.evaluation_data))
+        runs.extend(curves(path, labels[i] if i < len(labels) else None))
     plot_learning_curves(runs, args.output, option="--output")
     print(f"wrote {args.output} ({len(runs)} run{'s' if len(runs) != 1 else ''})")
     return 0
+
+
+def curves(path: str, label: Optional[str]) -> list[tuple[str, Any, str]]:
+    """The curves of one metrics file: ``(label, history, evaluation data)`` for each
+    run in it, each labelled apart. A train file's run is ``label`` (default: the file's
+    name); several runs in one file are ``NAME run 1``, ``NAME run 2``, ... (with their
+    seeds). A sweep's runs are labelled by their setting, after ``label``; several
+    sweeps in one file by ``sweep 1:``, ``sweep 2:``, ..."""
+    from ..history import is_sweep_metrics, read_metrics_runs, read_sweeps
+
+    out: list[tuple[str, Any, str]] = []
+    if is_sweep_metrics(path):  # gpunet sweep --metrics: one curve per network
+        sweeps = read_sweeps(path)
+        for s, sweep in enumerate(sweeps, 1):
+            prefix = " ".join(p for p in (label, f"sweep {s}:" if len(sweeps) > 1 else "")
+                              if p)
+            out.extend(((f"{prefix} {name}" if prefix else name), history,
+                        sweep.evaluation_data) for name, history in sweep.runs)
+        return out
+    runs = read_metrics_runs(path)
+    name = label or Path(path).stem
+    for k, metrics in enumerate(runs, 1):
+        seed = metrics.header.get("seed")
+        title = name if len(runs) == 1 else f"{name} run {k}" + (
+            f" (seed {seed})" if seed is not None else "")
+        out.append((title, metrics.history, metrics.evaluation_data))
+    return out

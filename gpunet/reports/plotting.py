@@ -51,29 +51,19 @@ def save_figure(fig: Any, path: PathLike, option: str = "") -> None:
 
 
 def check_records(records: Sequence[Any], what: str) -> None:
-    """``ValueError`` naming ``what`` unless every record can be drawn: a dict whose
-    ``epoch`` is an integer, with numbers for the costs, and whole numbers for each
-    ``*_correct`` with a positive ``*_total`` beside it (a file edited or damaged by
-    hand is one clear error, not a traceback from inside the plotting)."""
-    def number(x: Any) -> bool:
-        return isinstance(x, (int, float)) and not isinstance(x, bool)
+    """``ValueError`` naming ``what`` unless every record can be drawn: an epoch's
+    record whose every field fits (:func:`gpunet.history.check_epoch_record`: a whole
+    epoch number, numbers for the costs, each ``*_correct`` a count out of a positive
+    ``*_total``), so a file edited or damaged by hand is one clear error, not a
+    traceback from inside the plotting."""
+    from ..fields import FieldError
+    from ..history import check_epoch_record
 
     for i, r in enumerate(records):
-        where = f"{what}: record {i + 1}"
-        if not isinstance(r, dict) or type(r.get("epoch")) is not int:
-            raise ValueError(f"{where} has no whole epoch number.")
-        for prefix in ("evaluation", "training"):
-            if f"{prefix}_correct" in r:
-                correct, total = r[f"{prefix}_correct"], r.get(f"{prefix}_total")
-                if not (number(correct) and number(total) and total is not None
-                        and total > 0):
-                    raise ValueError(f"{where} (epoch {r['epoch']}): {prefix}_correct "
-                                     f"{correct!r} of {prefix}_total {total!r} is not a count "
-                                     "out of a positive total.")
-        for key in ("evaluation_cost", "training_cost"):
-            if key in r and not number(r[key]):
-                raise ValueError(f"{where} (epoch {r['epoch']}): {key} {r[key]!r} is not a "
-                                 "number.")
+        try:
+            check_epoch_record(r)
+        except FieldError as exc:
+            raise ValueError(f"{what}: record {i + 1}: {exc}.") from None
 
 
 def plot_learning_curves(runs: Sequence[tuple[str, "History", str]], path: PathLike,
