@@ -12,6 +12,7 @@ Everything here is plain JSON values checked with plain Python: no NumPy, no mod
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Callable, Mapping, NoReturn, Optional, Sequence, TypeGuard, Union
 
@@ -45,9 +46,13 @@ class FieldError(ValueError):
 
 
 def shown(value: Any, width: int = 60) -> str:
-    """``value`` as the error shows it: its ``repr``, cut to ``width`` characters."""
-    text = repr(value)
-    return text if len(text) <= width else text[:width - 5] + " ...>"
+    """``value`` as the error shows it: as JSON (``null``, ``true``, ``"3"``: what the
+    file says), else its ``repr``, cut to ``width`` characters."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(value)
+    return text if len(text) <= width else text[:width - 5] + " ..."
 
 
 def fail(field: str, value: Any, expected: str) -> NoReturn:
@@ -108,7 +113,7 @@ def boolean(value: Any, field: str) -> bool:
 
 def choice(*options: Any) -> Check:
     """One of ``options`` (compared by type and value: ``1`` is not ``True``)."""
-    expected = "one of " + ", ".join(map(repr, options))
+    expected = "one of " + ", ".join(map(shown, options))
 
     def check(value: Any, field: str) -> Any:
         if not any(type(value) is type(o) and value == o for o in options):
@@ -167,13 +172,14 @@ def list_of(item: Check, length: Optional[int] = None, low: int = 0,
     and named ``field[i]``."""
     counted = (f"{length}" if length is not None
                else f"{low} or more" if high is None else f"{low} to {high}")
+    counted += " item" if counted == "1" else " items"
 
     def check(value: Any, field: str) -> list[Any]:
         if not isinstance(value, list):
-            fail(field, value, f"a list ({counted} items)")
+            fail(field, value, f"a list ({counted})")
         n = len(value)
         if (length is not None and n != length) or n < low or (high is not None and n > high):
-            raise FieldError(field, f"has {n} items, not {counted}")
+            raise FieldError(field, f"has {n} item{'' if n == 1 else 's'}, not {counted}")
         return [item(v, f"{field}[{i}]") for i, v in enumerate(value)]
 
     return check

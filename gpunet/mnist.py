@@ -10,8 +10,9 @@ when it holds a ``RAW-SHA256SUMS``, and always for the IDX structure. Every prob
 reported as a :class:`MNISTError` (a ``ValueError``) naming the file and what is wrong.
 Nothing is inflated before it is checked: each IDX header's shape against the limits
 (:data:`MAX_EXAMPLES` 28×28 images, the labels as many as the images), then exactly the
-bytes it declares, a file that goes on past them refused; the book's pickle is inflated
-to at most :data:`MAX_PICKLE_BYTES`.
+bytes it declares, a file that goes on past them refused; the book's pickle is read by
+an unpickler that builds NumPy arrays and tuples only, through a stream that refuses to
+go past :data:`MAX_PICKLE_BYTES`.
 
 :func:`load_data`, :func:`load_data_wrapper` and :func:`vectorized_result` are the
 book's ``mnist_loader`` interface (``import gpunet as mnist_loader``).
@@ -146,7 +147,8 @@ MAX_SUMS_BYTES = 64 * 1024
 """The largest checksum file read (four lines need some 360 bytes)."""
 
 MAX_PICKLE_BYTES = 512 * 2**20
-"""The most the book's ``mnist.pkl.gz`` may inflate to (it inflates to some 210 MiB)."""
+"""The most the book's ``mnist.pkl.gz`` may inflate to (it inflates to some 210 MiB):
+the unpickler reads through a stream that refuses a read past it before it is made."""
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -173,8 +175,8 @@ def _from_idx_dir(directory: Path, source: str, require_checksums: bool) -> MNIS
                 f"{directory}: {part} has {n_images} images but {n_labels} labels; "
                 f"the image and label files do not belong together."
             )
-    arrays = {role: _read_idx(file, dims[role], sums.get(IDX_FILES[role][0]))
-              for role, file in files.items()}
+    arrays = {role: _read_idx(files[role], dims[role], sums.get(IDX_FILES[role][0]))
+              for role in sorted(files, key=lambda r: math.prod(dims[r]))}  # small first
     train_X, train_y = _images(arrays, "train"), _labels(arrays, "train", directory)
     test_X, test_y = _images(arrays, "test"), _labels(arrays, "test", directory)
     if len(train_y) <= TRAINING_SIZE:
@@ -255,17 +257,23 @@ def _open(file: Path) -> Iterator[BinaryIO]:
             yield cast(BinaryIO, stream)
 
 
-def _read_at_most(file: Path, stream: BinaryIO, n: int) -> bytes:
-    """Up to ``n`` bytes of ``stream`` (fewer at its end); a damaged gzip stream is an
-    error naming ``file``."""
+@contextlib.contextmanager
+def _inflating(file: Path) -> Iterator[None]:
+    """A damaged gzip stream read in the block is an error naming ``file``."""
     try:
-        return stream.read(n)
+        yield
     except EOFError:
         raise MNISTError(f"{file} is truncated (the gzip stream ends early); download it "
                          "again.") from None
     except (gzip.BadGzipFile, zlib.error, OSError) as exc:
         raise MNISTError(f"{file} is a corrupt gzip file ({exc}); download it "
                          "again.") from None
+
+
+def _read_at_most(file: Path, stream: BinaryIO, n: int) -> bytes:
+    """Up to ``n`` bytes of ``stream`` (fewer at its end)."""
+    with _inflating(file):
+        return stream.read(n)
 
 
 def _idx_dims(file: Path, ndim: int) -> tuple[int, ...]:
@@ -368,17 +376,54 @@ class _ArraysOnly(pickle.Unpickler):
         return super().find_class(module, name)
 
 
+class _Capped:
+    """A stream read by the unpickler that refuses to hand out more than ``limit``
+    bytes in all: a read that would pass it is refused before it is made, so a pickle
+    that declares a huge object, or a gzip stream that inflates without end, stops
+    there."""
+
+    def __init__(self, stream: BinaryIO, limit: int, file: Path) -> None:
+        self.stream, self.left, self.file = stream, limit, file
+
+    def _take(self, n: int) -> int:
+        if n < 0 or n > self.left:
+            n = self.left + 1  # read one byte past the limit: is there more?
+        return n
+
+    def _check(self, data: bytes) -> bytes:
+        if len(data) > self.left:
+            raise MNISTError(f"{self.file} holds more than {MAX_PICKLE_BYTES // 2**20} MiB "
+                             "(the book's mnist.pkl.gz inflates to some 210 MiB); it is not "
+                             "the book's file.")
+        self.left -= len(data)
+        return data
+
+    def read(self, n: int = -1) -> bytes:
+        return self._check(_read_at_most(self.file, self.stream, self._take(n)))
+
+    def readline(self, n: int = -1) -> bytes:
+        with _inflating(self.file):
+            return self._check(self.stream.readline(self._take(n)))
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(memoryview(buffer).cast("B")))
+        memoryview(buffer).cast("B")[:len(data)] = data
+        return len(data)
+
+
 def _from_pickle(file: Path) -> MNIST:
     with _open(file) as stream:
-        raw = _read_at_most(file, stream, MAX_PICKLE_BYTES + 1)
-    if len(raw) > MAX_PICKLE_BYTES:
-        raise MNISTError(f"{file} inflates to more than {MAX_PICKLE_BYTES // 2**20} MiB; "
-                         "the book's mnist.pkl.gz inflates to some 210 MiB. It is not the "
-                         "book's file.")
-    try:
-        parts = _ArraysOnly(io.BytesIO(raw), encoding="latin1").load()
-    except Exception as exc:
-        raise MNISTError(f"{file} is not the book's mnist.pkl.gz ({exc}).") from None
+        capped = _Capped(stream, MAX_PICKLE_BYTES, file)
+        try:
+            parts = _ArraysOnly(capped, encoding="latin1").load()
+            rest = capped.read(1)
+        except MNISTError:
+            raise
+        except Exception as exc:
+            raise MNISTError(f"{file} is not the book's mnist.pkl.gz ({exc}).") from None
+    if rest:
+        raise MNISTError(f"{file} goes on past the book's pickle; it is not the book's "
+                         "mnist.pkl.gz.")
     try:
         (trX, trY), (vaX, vaY), (teX, teY) = parts
         splits = [_check_pickled(X, y) for X, y in ((trX, trY), (vaX, vaY), (teX, teY))]
