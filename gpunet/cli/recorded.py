@@ -131,7 +131,8 @@ def _agree_on_network(saved: "Checkpoint", prefix: str, options: dict[str, Any])
     network, training = saved.network_settings, saved.training
     _same(f"{prefix}.sizes", options["sizes"], "network.sizes", network["sizes"])
     agree(COSTS[options["cost"]] is COSTS[network["cost"]], f"{prefix}.cost",
-          f"is {options['cost']!r} but network.cost is {network['cost']!r}; they must agree")
+          f"is {shown(options['cost'])} but network.cost is {shown(network['cost'])}; they "
+          "must agree")
     for key in ("init", "dtype"):
         _same(f"{prefix}.{key}", options[key], f"network.{key}", network[key])
     _same(f"{prefix}.batch_size", options["batch_size"], "training.mini_batch_size",
@@ -176,7 +177,8 @@ def check_train_record(saved: "Checkpoint") -> dict[str, Any]:
     _refuse_other_kinds(saved, "train")
     try:
         agree(saved.kind == "network", "kind",
-              f"is {saved.kind!r}, but run.options is a gpunet train record (one network)")
+              f"is {shown(saved.kind)}, but run.options is a gpunet train record (one "
+              "network)")
         fields = check_fields(saved.meta, {"run.options": obj, **{
             f"run.options.{key}": check for key, check in train_options().items()}})
         options = {path.rsplit(".", 1)[1]: value for path, value in fields.items()
@@ -206,7 +208,7 @@ def check_sweep_record(saved: "Checkpoint") -> dict[str, Any]:
     _refuse_other_kinds(saved, "sweep")
     try:
         agree(saved.kind == "stack", "kind",
-              f"is {saved.kind!r}, but run.sweep is a gpunet sweep record (a stack)")
+              f"is {shown(saved.kind)}, but run.sweep is a gpunet sweep record (a stack)")
         prefix = "run.sweep.options"
         fields = check_fields(saved.meta, {
             "run.sweep": obj, prefix: obj,
