@@ -254,6 +254,7 @@ def _read_image(path: Path) -> np.ndarray:
                 _check_pixels(image, path)
                 if image.format in ("JPEG", "MPO"):
                     _draft(image)  # decode a large JPEG at 1/2 to 1/8 scale
+                _stored_size(image)
                 image.load()
                 return _grey(ImageOps.exif_transpose(image), str(path))
     except Image.UnidentifiedImageError:
@@ -297,6 +298,19 @@ def _check_pixels(image: Any, path: Path) -> None:
         raise ValueError(f"{path}: the image declares {width} × {height} = "
                          f"{width * height:,} pixels, more than the {MAX_PIXELS:,} a digit "
                          "image may have: scale it down.")
+
+
+def _stored_size(image: Any) -> None:
+    """Have a turned TIFF decoded at the size it is stored in.
+
+    Pillow 13 reports a TIFF whose Orientation is 5-8 (turned a quarter) at its upright
+    size before decoding, and its uncompressed-strip decoder then fills a buffer of that
+    size with rows of the stored width: the picture comes out scrambled (libtiff's
+    compressed path is right). Decoded at the stored size, the load's own transpose (or
+    :func:`PIL.ImageOps.exif_transpose`, in earlier Pillows) turns it upright."""
+    stored = getattr(image, "_tile_size", None)
+    if image.format == "TIFF" and stored is not None and tuple(stored) == image.size[::-1]:
+        image._size = tuple(stored)
 
 
 def _draft(image: Any) -> None:
@@ -344,8 +358,13 @@ def shrink(a: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
     if factor <= 1:
         return a.astype(np.float64)
     fy, fx = min(factor, h), min(factor, w)
-    blocks = a[:h // fy * fy, :w // fx * fx].reshape(h // fy, fy, w // fx, fx, *a.shape[2:])
-    shrunk: np.ndarray = blocks.mean(axis=(1, 3), dtype=np.float64)
+    rows, cols = h // fy, w // fx
+    shrunk = np.empty((rows, cols, *a.shape[2:]))
+    band = max(1, 2**20 // (fy * w * max(1, a[0, 0].size)))  # output rows per 8 MB
+    for top in range(0, rows, band):
+        n = min(band, rows - top)
+        block = a[top * fy:(top + n) * fy, :cols * fx].astype(np.float64)
+        shrunk[top:top + n] = block.reshape(n, fy, cols, fx, *a.shape[2:]).mean(axis=(1, 3))
     return shrunk
 
 
@@ -540,8 +559,9 @@ def ink_map(grey: np.ndarray, what: str = "image") -> tuple[np.ndarray, float]:
     strong = ink[ink > max(5 * noise, 0.05)]
     peak = float(np.percentile(strong, 95)) if strong.size else 0.0
     if peak < CONTRAST:
-        raise ValueError(f"{what}: no ink found (the picture is one flat shade); "
-                         "give a picture of a digit.")
+        raise ValueError(f"{what}: no ink found (nothing stands out from the "
+                         "background: one flat shade, or noise); give a picture of a "
+                         "digit.")
     return np.clip(ink / peak, 0.0, 1.0), noise / peak
 
 
