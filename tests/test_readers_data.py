@@ -32,10 +32,12 @@ BOMB = 256 * 2**20  # zeros past what the file declares: the old readers inflate
 
 
 def gzip_of_zeros(prefix: bytes, n_zeros: int) -> bytes:
-    """A gzip file of ``prefix`` then ``n_zeros`` zero bytes (its trailer's checksum is
-    not the data's: the readers stop before they get there)."""
+    """A valid gzip file of ``prefix`` then ``n_zeros`` zero bytes."""
+    crc, chunk = zlib.crc32(prefix), bytes(1 << 20)
+    for _ in range(n_zeros // len(chunk)):
+        crc = zlib.crc32(chunk, crc)
     return (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + deflated_zeros(prefix, n_zeros)
-            + struct.pack("<2L", 0, n_zeros & 0xFFFFFFFF))
+            + struct.pack("<2L", crc, (len(prefix) + n_zeros) & 0xFFFFFFFF))
 
 
 @pytest.fixture
@@ -56,9 +58,9 @@ def test_a_gzip_bomb_is_refused_without_inflating_it(copy_dir):
     path.write_bytes(gzip_of_zeros(header + bytes(60000), BOMB))
     assert path.stat().st_size < 2**20
     raised, peak = peak_of(lambda: load_mnist(copy_dir))
+    assert peak < SMALL_PEAK, peak  # first: what the old reader failed
     assert isinstance(raised, MNISTError), raised
     assert str(raised).startswith(f"{path} is longer than its header says"), raised
-    assert peak < SMALL_PEAK, peak
 
 
 @pytest.mark.parametrize("name, dims, problem", [
@@ -74,9 +76,9 @@ def test_declared_shapes_are_checked_before_anything_is_inflated(copy_dir, name,
     header = bytes([0, 0, 8, len(dims)]) + struct.pack(f">{len(dims)}I", *dims)
     path.write_bytes(gzip_of_zeros(header, BOMB))
     raised, peak = peak_of(lambda: load_mnist(copy_dir))
+    assert peak < SMALL_PEAK, peak  # first: what the old reader failed
     assert isinstance(raised, MNISTError) and str(raised).startswith(f"{path}:"), raised
     assert problem in str(raised)
-    assert peak < SMALL_PEAK, peak
 
 
 def test_labels_and_images_counts_agree_before_either_is_inflated(copy_dir):
@@ -125,8 +127,8 @@ def test_a_pickle_bomb_is_refused_without_inflating_it(tmp_path, what):
         prefix = b"\x80\x04\x8e" + struct.pack("<Q", 2**40)
         path.write_bytes(gzip_of_zeros(prefix, BOMB))
     raised, peak = peak_of(lambda: load_mnist(path))
+    assert peak < SMALL_PEAK, peak  # first: what the old reader failed
     assert isinstance(raised, MNISTError) and str(raised).startswith(str(path)), raised
-    assert peak < SMALL_PEAK, peak
 
 
 def test_the_book_pickle_still_loads(tmp_path, mnist):
@@ -153,9 +155,9 @@ def test_a_network_file_too_large_is_refused_unread(tmp_path):
     """600 MiB (a hole): the old reader parsed it whole (peak > 600 MiB)."""
     path = _sparse(tmp_path / "net.json", 600 * 2**20, b'{"sizes": [784, 10], "weights": [')
     raised, peak = peak_of(lambda: gpunet.load(path, device="cpu"))
+    assert peak < SMALL_PEAK, peak  # first: what the old reader failed
     assert isinstance(raised, ValueError) and str(raised).startswith(str(path)), raised
     assert "more than a network file may hold" in str(raised)
-    assert peak < SMALL_PEAK, peak
 
 
 def test_a_metrics_file_too_large_is_refused_unread(tmp_path, capsys):
@@ -164,8 +166,8 @@ def test_a_metrics_file_too_large_is_refused_unread(tmp_path, capsys):
     from gpunet.history import read_metrics
 
     raised, peak = peak_of(lambda: read_metrics(path))
+    assert peak < SMALL_PEAK, peak  # first: what the old reader failed
     assert isinstance(raised, ValueError) and "more than a metrics file may" in str(raised)
-    assert peak < SMALL_PEAK, peak
     assert main(["plot", str(path), "-o", str(tmp_path / "m.png")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(path) in err[0]
