@@ -422,7 +422,7 @@ def _read_meta(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> d
     raw = _read_array(archive, info, path, np.dtype(np.uint8), (None,)).tobytes()
     try:
         meta = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, a 5,000-digit number
         raise CheckpointError(f"{path}: the checkpoint's header is corrupt (not "
                               "JSON).") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:

@@ -51,7 +51,10 @@ def shown(value: Any, width: int = 60) -> str:
     try:
         text = json.dumps(value)
     except (TypeError, ValueError, RecursionError):
-        text = repr(value)
+        try:
+            text = repr(value)
+        except (ValueError, RecursionError):  # an integer of thousands of digits
+            text = f"<a {type(value).__name__}>"
     return text if len(text) <= width else text[:width - 5] + " ..."
 
 

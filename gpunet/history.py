@@ -257,7 +257,7 @@ def read_metrics_records(path: PathLike) -> list[tuple[int, dict[str, Any]]]:
             continue
         try:
             value = json.loads(line)
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # not JSON, or a 5,000-digit number
             raise ValueError(f"{path}, line {number}: not JSON; is this a gpunet "
                              "--metrics file?") from None
         if not isinstance(value, dict):

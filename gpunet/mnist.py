@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
-import io
 import math
 import pickle
 import zlib

@@ -111,7 +111,7 @@ def _read_json(path: Path) -> Any:
                          "saved network.")
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, a 5,000-digit number
         raise ValueError(f"{path} is not a network2.py JSON file ({exc}).") from None
     if not isinstance(data, dict) or not {"sizes", "weights", "biases"} <= data.keys():
         raise ValueError(f"{path} lacks the keys 'sizes', 'weights' and 'biases' of a "

@@ -357,10 +357,7 @@ def test_npz_member_headers(tmp_path, dtype, fortran, shape, data_bytes, size, m
     """A member whose ``.npy`` header declares any dtype and shape, and whose zip entry
     declares any size: refused (one ValueError naming the file) or read, and never more
     than 32 MiB allocated, whatever the declarations say."""
-    from test_readers_checkpoint import checkpoint_data
-
     path = tmp_path / "member.ckpt"
-    X, y = checkpoint_data()
     meta = _meta_of_small()
     parameters = np.zeros(23, dtype=np.float32)
     members = {"meta": meta_npy(meta), "parameters": npy(parameters)}

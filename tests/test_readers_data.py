@@ -180,3 +180,19 @@ def test_a_flat_bias_list_still_loads(tmp_path):
     net = gpunet.load(path, device="cpu", dtype="float64")
     assert np.asarray(net.biases[0]).tolist() == [[0.25]]
     assert os.path.getsize(path) < 100
+
+
+def test_a_number_of_thousands_of_digits_names_the_file(tmp_path):
+    """Python refuses to convert an integer of more than 4,300 digits with its own
+    ValueError, which the old readers passed on without the file's name."""
+    from gpunet.history import read_metrics
+
+    huge = "1" + "0" * 5000
+    net = tmp_path / "net.json"
+    net.write_text('{"sizes": [2, 1], "weights": [[[%s, 1.0]]], "biases": [[[0.0]]]}' % huge)
+    metrics = tmp_path / "m.jsonl"
+    metrics.write_text('{"gpunet_metrics": 1}\n{"epoch": %s}\n' % huge)
+    for path, read in ((net, lambda p: gpunet.load(p, device="cpu")), (metrics, read_metrics)):
+        with pytest.raises(ValueError) as info:
+            read(path)
+        assert str(info.value).startswith(str(path)), str(info.value)

@@ -17,7 +17,6 @@ import gzip
 import io
 import json
 import pickle
-import re
 from pathlib import Path
 from typing import Any, Callable
 
