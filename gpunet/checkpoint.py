@@ -52,9 +52,9 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Union, cast
 
 import numpy as np
 
-from .fields import (Check, FieldError, agree, anything, boolean, check_fields, choice, each,
-                     fail, is_whole, list_of, number, obj, optional, sha256, shown, sizes,
-                     text, whole)
+from .fields import (Check, FieldError, agree, anything, boolean, check_fields,
+                     check_regular_file, choice, each, fail, is_whole, list_of, number, obj,
+                     optional, sha256, shown, sizes, text, whole)
 from .history import History, check_epoch_record
 from .outputs import atomic_write_bytes, check_output, hold_lock
 
@@ -309,8 +309,7 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
     header against the shape and dtype the meta gives, before its data is read.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"checkpoint not found: {path}")
+    check_regular_file(path, "checkpoint")
     try:
         with open(path, "rb") as f:
             _check_magic(f, path)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 from typing import Any, Callable, Mapping, NoReturn, Optional, Sequence, TypeGuard, Union
 
 Check = Callable[[Any, str], Any]
@@ -73,6 +75,22 @@ def is_whole(value: Any) -> TypeGuard[int]:
 def is_number(value: Any) -> TypeGuard[Union[int, float]]:
     """A JSON number: an ``int`` or ``float`` that is not a ``bool``."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_regular_file(path: Any, what: str) -> int:
+    """The size of ``path``, a regular file (followed through links); a missing file, a
+    directory, a device (``/dev/zero`` never ends) or a pipe (opening one waits for a
+    writer) is a ``ValueError`` naming it, before it is opened."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        raise ValueError(f"{what} not found: {path}") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {what} {path} ({exc.strerror or exc}).") from None
+    if not stat.S_ISREG(status.st_mode):
+        kind = "a directory" if stat.S_ISDIR(status.st_mode) else "a device or pipe"
+        raise ValueError(f"{path} is {kind}, not a {what}.")
+    return status.st_size
 
 
 # --------------------------------------------------------------------- checks

@@ -19,8 +19,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Union
 
-from .fields import (MISSING, Check, FieldError, agree, boolean, check_fields, is_whole,
-                     number, obj, object_of, optional, text, whole)
+from .fields import (MISSING, Check, FieldError, agree, boolean, check_fields,
+                     check_regular_file, is_whole, number, obj, object_of, optional, text,
+                     whole)
 
 EPOCH_KEYS = ("epoch", "train_seconds", "training_cost", "training_correct",
               "training_total", "evaluation_cost", "evaluation_correct",
@@ -229,18 +230,13 @@ def read_metrics_records(path: PathLike) -> list[tuple[int, dict[str, Any]]]:
     """A metrics file's records with their line numbers: JSON objects, one a line (at
     most :data:`MAX_METRICS_BYTES` read). ``ValueError`` naming the file (and the line)
     for a missing, unreadable, oversized or non-JSON-Lines file."""
+    size = check_regular_file(path, "metrics file")
+    if size > MAX_METRICS_BYTES:
+        raise ValueError(f"{path}: {size:,} bytes, more than a metrics file may hold "
+                         f"({MAX_METRICS_BYTES:,}); is this a gpunet --metrics file?")
     try:
         with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size > MAX_METRICS_BYTES:
-                raise ValueError(f"{path}: {size:,} bytes, more than a metrics file may "
-                                 f"hold ({MAX_METRICS_BYTES:,}); is this a gpunet "
-                                 "--metrics file?")
             raw = f.read(MAX_METRICS_BYTES + 1)
-    except FileNotFoundError:
-        raise ValueError(f"metrics file not found: {path}") from None
-    except IsADirectoryError:
-        raise ValueError(f"{path} is a directory, not a metrics file.") from None
     except OSError as exc:
         raise ValueError(f"cannot read metrics file {path} ({exc.strerror or exc}).") from None
     if len(raw) > MAX_METRICS_BYTES:

@@ -81,6 +81,8 @@ def load_mnist(path: Union[str, Path, None] = None) -> MNIST:
             f"or the book's mnist.pkl.gz."
         )
     if not path.is_dir():
+        if path.exists():  # a device (/dev/zero never ends) or a pipe
+            raise MNISTError(f"{path} is a device or pipe, not MNIST data.")
         raise MNISTError(f"MNIST data path {path} does not exist.")
     if not _find(path, IDX_FILES["train_images"]) and (path / "mnist.pkl.gz").is_file():
         return _from_pickle(path / "mnist.pkl.gz")

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 import numpy as np
 
 from .costs import COSTS
-from .fields import (FieldError, anything, check_fields, choice, fail, is_number, list_of,
-                     optional, sizes)
+from .fields import (FieldError, anything, check_fields, check_regular_file, choice, fail,
+                     is_number, list_of, optional, sizes)
 from .outputs import atomic_write_bytes, atomic_write_text, check_output
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "check_writable", "load", "save"]
@@ -93,17 +93,13 @@ def load(filename: PathLike, device: Any = "auto", dtype: Any = "float32",
 def _read_json(path: Path) -> Any:
     """The file's JSON (at most :data:`MAX_NETWORK_FILE_BYTES`), or one ``ValueError``
     naming it."""
+    size = check_regular_file(path, "network file")
+    if size > MAX_NETWORK_FILE_BYTES:
+        raise ValueError(f"{path}: {size:,} bytes, more than a network file may hold "
+                         f"({MAX_NETWORK_FILE_BYTES:,}); it is not a saved network.")
     try:
         with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size > MAX_NETWORK_FILE_BYTES:
-                raise ValueError(f"{path}: {size:,} bytes, more than a network file may hold "
-                                 f"({MAX_NETWORK_FILE_BYTES:,}); it is not a saved network.")
             raw = f.read(MAX_NETWORK_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise ValueError(f"network file not found: {path}") from None
-    except IsADirectoryError:
-        raise ValueError(f"{path} is a directory, not a network file.") from None
     except OSError as exc:
         raise ValueError(f"cannot read network file {path} ({exc.strerror or exc}).") from None
     if len(raw) > MAX_NETWORK_FILE_BYTES:

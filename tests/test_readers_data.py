@@ -196,3 +196,38 @@ def test_a_number_of_thousands_of_digits_names_the_file(tmp_path):
         with pytest.raises(ValueError) as info:
             read(path)
         assert str(info.value).startswith(str(path)), str(info.value)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+@pytest.mark.parametrize("reader", ["network", "metrics", "checkpoint", "mnist"])
+def test_devices_pipes_and_folders_are_refused_unopened(tmp_path, reader):
+    """A pipe (opening one waits for a writer: the old network and metrics readers hung
+    there), a device that never ends (/dev/zero: the old readers read 512 MiB of it),
+    a folder: each one error naming it, before it is opened."""
+    import signal
+
+    from gpunet.checkpoint import load_checkpoint
+    from gpunet.history import read_metrics
+
+    read = {"network": lambda p: gpunet.load(p, device="cpu"), "metrics": read_metrics,
+            "checkpoint": load_checkpoint, "mnist": load_mnist}[reader]
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+
+    def hung(*_: object) -> None:
+        raise AssertionError("the reader waits on the pipe")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    try:
+        for path in [pipe, Path("/dev/zero")] + ([folder] if reader != "mnist" else []):
+            signal.alarm(20)  # a guard against a hang, not a measurement
+            raised, peak = peak_of(lambda: read(path))
+            signal.alarm(0)
+            assert peak < SMALL_PEAK, (path, peak)
+            assert isinstance(raised, ValueError) and str(path) in str(raised), raised
+            assert "device or pipe" in str(raised) or "directory" in str(raised), raised
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
