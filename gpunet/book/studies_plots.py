@@ -1,7 +1,9 @@
 """PNG plots of the studies (needs the ``plot`` extra: matplotlib).
 
-Each plot shows the seeds' mean with its 95% t-interval (error bars or a band); see
-:mod:`gpunet.book.studies_analysis` for the numbers.
+Each plot shows the seeds' mean with its 95% t-interval (error bars or a band) and, where
+the runs spread into clusters, every seed as a dot; see
+:mod:`gpunet.book.studies_analysis` for the numbers. Imports the analysis, never the
+runner (:mod:`gpunet.book.studies` imports this module).
 """
 
 from __future__ import annotations
@@ -16,8 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .intervals import Interval, t_interval  # noqa: E402
 from .plots import _save  # noqa: E402
-from .studies import COSTS, SMALL  # noqa: E402
-from .studies_analysis import Setting  # noqa: E402
+from .studies_analysis import COSTS, SMALL, Setting  # noqa: E402
 
 COLOURS = {"quadratic": "tab:blue", "cross-entropy": "tab:red"}
 
@@ -27,6 +28,12 @@ def _bars(ax: Any, xs: list[float], intervals: list[Optional[Interval]], **kw: A
     if pts:
         ax.errorbar([x for x, _ in pts], [i.mean for _, i in pts],
                     yerr=[i.half or 0.0 for _, i in pts], capsize=3, marker="o", **kw)
+
+
+def _seeds(ax: Any, x: float, values: list[float], colour: str) -> None:
+    """Every seed's value at ``x``, as small dots."""
+    if values:
+        ax.scatter([x] * len(values), values, s=6, color=colour, alpha=0.4)
 
 
 def _curve(ax: Any, s: Setting, label: str, colour: Optional[str] = None) -> None:
@@ -52,13 +59,15 @@ def plot_studies(analysis: dict[str, Any], directory: Path) -> dict[str, str]:
             etas = sorted(grid)
             _bars(left, etas, [grid[e].interval(grid[e].final("validation")) for e in etas],
                   label=c, color=COLOURS[c])
+            for e in etas:
+                _seeds(left, e, list(grid[e].final("validation").values()), COLOURS[c])
             chosen = entry["chosen"][c]
             if chosen is not None:
                 _curve(right, grid[chosen], f"{c}, η = {chosen:g}", COLOURS[c])
         left.set_xscale("log")
         left.set_xlabel("η")
         left.set_ylabel("final validation accuracy (%)")
-        left.set_title(f"{list(size)}: choosing η on validation")
+        left.set_title(f"{list(size)}: choosing η on validation (dots: seeds)")
         right.set_xlabel("epoch")
         right.set_ylabel("test accuracy (%)")
         right.set_title("each cost at its chosen η (test set)")
@@ -74,8 +83,7 @@ def plot_studies(analysis: dict[str, Any], directory: Path) -> dict[str, str]:
         _bars(ax, etas, [curve[e].interval(curve[e].final()) for e in etas], label=c,
               color=COLOURS[c])
         for e in etas:
-            ax.scatter([e] * curve[e].found, list(curve[e].final().values()), s=6,
-                       color=COLOURS[c], alpha=0.4)
+            _seeds(ax, e, list(curve[e].final().values()), COLOURS[c])
     ax.set_xscale("log")
     ax.set_xlabel("η")
     ax.set_ylabel("final test accuracy (%)")
