@@ -341,7 +341,8 @@ def test_quick_studies_end_to_end_resume_render_only_and_check(tmp_path):
     assert env["dtype"] == "float32" and isinstance(env["blas"], list)
     assert sum(results["test_class_counts"]) == 500
     page = (tmp_path / "studies.md").read_text()
-    for heading in ("## The verdicts", "## Reproducibility", "## 1. Cross-entropy against quadratic",
+    for heading in ("## The verdicts", "## Reproducibility",
+                    "## 1. Cross-entropy against quadratic",
                     "## 2. How accuracy depends on η", "## 3. 30 against 100 hidden neurons",
                     "## 4. Best of three, quantified", "## 5. From network2.py",
                     "### The exact grid", "Quick smoke run", "**Chapter 3's question**",

@@ -97,7 +97,8 @@ def plot_studies(analysis: dict[str, Any], directory: Path) -> dict[str, str]:
         fig, ax = plt.subplots(figsize=(7, 4))
         for r in rows:
             small = analysis["cost"][SMALL]["grid"][r["cost"]][r["etas"][0]]
-            large = [v for k, v in analysis["cost"].items() if k != SMALL][0]["grid"][r["cost"]][r["etas"][1]]
+            other = [v for k, v in analysis["cost"].items() if k != SMALL][0]
+            large = other["grid"][r["cost"]][r["etas"][1]]
             shift = 0.0 if r["cost"] == "quadratic" else 2.5
             for seed, a in small.final().items():
                 b = large.final().get(seed)

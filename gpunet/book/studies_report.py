@@ -614,10 +614,10 @@ def _study_cost(plan: Plan, analysis: dict[str, Any], images: dict[str, str]) ->
             for eta, s in sorted(entry["grid"][c].items()):
                 mark = " **(chosen)**" if entry["chosen"][c] == eta else ""
                 gone = entry["collapsed"][c][eta]
+                share = "—" if gone is None or not s.found else f"{len(gone)}/{s.found}"
                 lines.append(f"| {c} | {eta:g}{mark} | {_i(s.interval(s.final('validation')))} "
                              f"| {_i(s.interval(s.final()))} | {_i(s.interval(s.peak()))} | "
-                             f"{'—' if gone is None or not s.found else f'{len(gone)}/{s.found}'} "
-                             f"| {s.found}/{len(s.runs)} |")
+                             f"{share} | {s.found}/{len(s.runs)} |")
         lines.append("")
         for c in COSTS:
             lines.append(f"- {_choice_text(c, entry['choices'][c], 'η')}")
@@ -625,7 +625,8 @@ def _study_cost(plan: Plan, analysis: dict[str, Any], images: dict[str, str]) ->
                 lines.append(f"  Its chosen η = {entry['chosen'][c]:g} is at the edge of the "
                              "grid; its best may lie beyond it.")
         lines.append(f"- At the book's η (cross-entropy {BOOK_ETA['cross-entropy']:g}, "
-                     f"quadratic {BOOK_ETA['quadratic']:g}): " + verdict_text(entry["book_verdict"]))
+                     f"quadratic {BOOK_ETA['quadratic']:g}): "
+                     + verdict_text(entry["book_verdict"]))
         lines.append("- Each at its chosen η: " + verdict_text(entry.get("tuned_verdict")))
         for e, q, ce, v in entry.get("early", []):
             lines.append(f"- After epoch {e}, book's η (test): quadratic {_i(q)}, "
@@ -821,8 +822,8 @@ def _study_best_of_three(analysis: dict[str, Any], images: dict[str, str]) -> li
               "95.49% and 96.82% were chosen, so they are set against one run and against a "
               "best of three alike. Grid: study 1's runs at the book's η, each run's best "
               "epoch on the test set (chapter 1 quotes its peak; chapter 3 does not say "
-              "which epoch, and its runs too were evaluated on the test set). Best of three is averaged over every triple of "
-              "the seeds. Measurements only.", "",
+              "which epoch, and its runs too were evaluated on the test set). Best of "
+              "three is averaged over every triple of the seeds. Measurements only.", "",
               "| figure | sizes | cost, η | book | a best of three, per the book | mean run "
               "| expected best of 3 | best of 3 − mean | runs ≥ the book | best of 3 ≥ the "
               "book | runs > 1 point below the book |",
