@@ -145,3 +145,168 @@ def test_predict_without_pillow_names_the_extra(trained, tmp_path, monkeypatch, 
     image.write_bytes(b"\x89PNG")
     assert main(["predict", str(saved), str(image), "--device", "cpu"]) == 2
     assert '.[images]' in capsys.readouterr().err
+
+
+# --------------------------------------------------------- photos (issue 26)
+def _photo_digits():
+    """scripts/photo_digits.py, which renders MNIST digits as phone photos."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "photo_digits.py"
+    spec = importlib.util.spec_from_file_location("photo_digits", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _page(digit: np.ndarray) -> np.ndarray:
+    """``digit`` written in dark ink (reflectance 0.1) on white paper (0.9), 150 pixels
+    tall, off-centre on a 300 × 240 page."""
+    ink = np.zeros((300, 240))
+    ink[40:190, 70:220] = _upscale(digit, 150) / 255.0
+    return 0.9 - 0.8 * ink
+
+
+def _lights(shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Uneven light over a page, each about as strong as a phone photo's."""
+    y, x = np.mgrid[0:shape[0], 0:shape[1]] / max(shape)
+    r2 = ((y - 0.3) ** 2 + (x - 0.35) ** 2) / 0.4
+    return {
+        "gradient down": 1.0 - 0.65 * y / y.max(),
+        "gradient across": 0.35 + 0.65 * x / x.max(),
+        "diagonal": 1.0 - 0.6 * (x + y) / (x + y).max(),
+        "vignette": 1.0 - 0.65 * np.clip(r2, 0, 1),
+        "shadow across the digit": np.where(x + 0.3 * y > 0.55, 0.45, 1.0),
+        "dim": np.full(shape, 0.3),
+    }
+
+
+@pytest.mark.parametrize("light", list(_lights((2, 2))))
+def test_uneven_light_is_not_taken_for_ink(mnist, light):
+    """The same page photographed under uneven light reads as under even light: the
+    background is estimated and removed before the digit is looked for, so the crop,
+    the size and the centre of mass are the digit's (before: a gradient or a dark
+    corner was cropped as ink, and a dim photo was "light ink on dark")."""
+    X = mnist.test[0][:12]
+    for x in X:
+        page = _page(x)
+        even = gpunet.read_digit(page)
+        uneven = gpunet.read_digit(page * _lights(page.shape)[light])
+        # the same box within a pixel (the crop's size can round the other way), the
+        # same centre of mass within half a pixel (before: 5-8 pixels and 0.8-1.6)
+        assert np.abs(_box(uneven) - _box(even)).max() <= 1
+        assert np.abs(_com(uneven) - _com(even)).max() < 0.5
+        assert np.abs(uneven - even).mean() < 0.06  # (before: 0.16-0.19)
+
+
+def _box(x: np.ndarray) -> np.ndarray:
+    """(top, bottom, left, right) of a 784-pixel input's ink (above 0.2)."""
+    ink = x.reshape(28, 28) > 0.2
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    return np.array([rows[0], rows[-1], cols[0], cols[-1]])
+
+
+def _com(x: np.ndarray) -> np.ndarray:
+    """(row, column) of a 784-pixel input's centre of mass."""
+    a = x.reshape(28, 28)
+    ys, xs = np.indices(a.shape)
+    return np.array([(ys * a).sum(), (xs * a).sum()]) / a.sum()
+
+
+def test_thin_strokes_survive(mnist, trained):
+    """A digit written with a fine pen (strokes a fifth of MNIST's width) keeps its
+    ink through the shrinking to 20 × 20: widened to MNIST's stroke width first
+    (before: they faded to a faint grey and were misread)."""
+    net, _ = trained
+    photos = _photo_digits()
+    X, y = mnist.test[0][:40], mnist.test[1][:40]
+    thin = np.stack([gpunet.read_digit(0.9 - 0.8 * photos.ink(x, 200, "thin")) for x in X])
+    normal = np.stack([gpunet.read_digit(0.9 - 0.8 * photos.ink(x, 200, "normal"))
+                       for x in X])
+    mass = thin.sum(axis=1) / normal.sum(axis=1)
+    assert np.median(mass) > 0.6, np.median(mass)
+    assert np.mean(net.predict(thin) == y) >= np.mean(net.predict(normal) == y) - 0.1
+
+
+PHOTO_KINDS = ("gradient", "vignette", "shadow", "dim", "texture", "thin", "exif",
+               "phone")
+
+
+def test_photo_like_digits_score_close_to_mnist(trained, mnist, tmp_path):
+    """20 digits of each kind of photo (scripts/photo_digits.py: uneven light, shadow,
+    underexposure, paper grain, a fine pen, EXIF-turned, all at once; JPEG): the
+    network scores within 6 points of its accuracy on the same MNIST digits over all
+    of them, and within 20 points on every kind (before: 0-25% on most kinds; 100
+    digits of each kind measured with this network: 87-94% against 94%, "phone", all
+    at once, the lowest)."""
+    net, _ = trained
+    photos = _photo_digits()
+    n = 20
+    X, y = mnist.test[0][:n], mnist.test[1][:n]
+    own = float(np.mean(net.predict(X) == y))
+    rng = np.random.default_rng(0)
+    accuracy = {}
+    for kind in PHOTO_KINDS:
+        inputs = []
+        for i in range(n):
+            picture, orientation = photos.render(kind, X[i], rng)
+            path = tmp_path / f"{kind}{i}.jpg"
+            photos.save(picture, orientation, path, 85)
+            inputs.append(gpunet.read_digit(path))
+        accuracy[kind] = float(np.mean(net.predict(np.stack(inputs)) == y))
+    assert np.mean(list(accuracy.values())) >= own - 0.06, (accuracy, own)
+    assert min(accuracy.values()) >= own - 0.2, (accuracy, own)
+
+
+# -------------------------------------------------- low confidence (issue 26)
+def test_assess_marks_weak_and_close_answers():
+    from gpunet.cli.predict import CLOSE, WEAK, assess
+
+    clear = [0.01, 0.02, 0.97, 0.05, 0.0, 0.01, 0.02, 0.03, 0.01, 0.0]
+    answer = assess(clear)
+    assert answer == {"digit": 2, "confidence": 0.97, "runner_up": 3,
+                      "runner_up_confidence": 0.05, "low_confidence": False}
+    close = [0.0, 0.38, 0.0, 0.0, 0.0, 0.0, 0.0, 0.41, 0.0, 0.0]
+    assert assess(close)["low_confidence"] and assess(close)["runner_up"] == 1
+    weak = [0.0] * 10
+    weak[4] = WEAK - 0.01
+    assert assess(weak)["low_confidence"]  # alone, but weak
+    near = [0.0] * 10
+    near[5], near[6] = 0.95, 0.95 - CLOSE + 0.01
+    assert assess(near)["low_confidence"]  # strong, but the runner-up is close
+    apart = [0.0] * 10
+    apart[5], apart[6] = 0.95, 0.95 - CLOSE - 0.01
+    assert not assess(apart)["low_confidence"]
+
+
+def test_predict_marks_low_confidence(trained, mnist, tmp_path, capsys):
+    """The test digit the network is least sure of (its two top outputs closest) is
+    marked, in text and JSON; the one it is surest of is not, and its line keeps the
+    plain format."""
+    from gpunet.cli.predict import assess
+
+    net, saved = trained
+    X = mnist.test[0][:1000]
+    margins = []
+    for x in X:
+        a = assess(np.asarray(net.backend.to_host(net.feedforward(x))).ravel())
+        margins.append(a["confidence"] - a["runner_up_confidence"])
+    unsure, sure = int(np.argmin(margins)), int(np.argmax(margins))
+    paths = []
+    for name, i in (("sure", sure), ("unsure", unsure)):
+        path = tmp_path / f"{name}.npy"
+        np.save(path, np.uint8(np.round(X[i].reshape(28, 28) * 255)))
+        paths.append(str(path))
+    assert main(["predict", str(saved), *paths, "--device", "cpu"]) == 0
+    sure_line, unsure_line = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(rf"{re.escape(paths[0])}: \d \(confidence [01]\.\d\d\)", sure_line)
+    assert re.fullmatch(rf"{re.escape(paths[1])}: \d \(confidence [01]\.\d\d, low "
+                        r"confidence: runner-up \d at [01]\.\d\d\)", unsure_line)
+    assert main(["predict", str(saved), *paths, "--json", "--device", "cpu"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["low_confidence"] for r in records] == [False, True]
+    for r in records:
+        assert r["confidence"] == max(r["outputs"]) and r["digit"] == int(np.argmax(r["outputs"]))
+        assert r["runner_up"] != r["digit"]
+        assert r["runner_up_confidence"] == sorted(r["outputs"])[-2]
