@@ -266,7 +266,7 @@ def test_an_idx_header_whose_shape_overflows_is_named(tmp_path):
 # ======================================= issue 26: readers that refuse before they spend
 from test_readers_checkpoint import (SMALL_PEAK, meta_npy, npy, npy_header,  # noqa: E402
                                      peak_of, write_zip)
-from test_readers_recorded import (record_checked, rewritten, sweep_ckpt,  # noqa: E402,F401
+from test_readers_recorded import (rewritten, sweep_ckpt,  # noqa: E402,F401
                                    tiny_data, train_ckpt)
 
 JSON_TYPES = (type(None), bool, int, float, str, list, dict)
@@ -329,14 +329,13 @@ def test_checkpoint_fields_by_type(tmp_path, train_ckpt, sweep_ckpt, command, da
 @settings(FUZZ, max_examples=30)
 @given(data=st.data())
 def test_resume_of_edited_checkpoints_is_one_line(tmp_path, train_ckpt, sweep_ckpt,
-                                                  record_checked, capsys, command, data):
+                                                  capsys, command, data):
     """The same through ``gpunet train --resume`` and ``gpunet sweep --resume``: one
     ``gpunet: error:`` line and exit 2, or the run resumed (exit 0); never a
     traceback."""
     source = train_ckpt if command == "train" else sweep_ckpt
     meta, field = data.draw(retyped(_meta_of(source)))
     path = rewritten(source, tmp_path / "edited.ckpt", lambda m: (m.clear(), m.update(meta)))
-    record_checked(command)
     status = main([command, "--resume", str(path), "--device", "cpu", "--quiet"])
     err = capsys.readouterr().err
     assert status in (0, 2), (field, status, err)

@@ -5,9 +5,7 @@ with the command that resumes it. Each problem is one error naming the file and 
 field.
 
 The commands call ``check_train_record`` / ``check_sweep_record`` right after
-``load_checkpoint``; the ``record_checked`` fixture makes that call here too (a
-second call is harmless), so these command-line tests hold both before and after the
-commands make it. The runs train on a small copy of the book's ``mnist.pkl.gz`` (100
+``load_checkpoint``. The runs train on a small copy of the book's ``mnist.pkl.gz`` (100
 training images), so a resume costs milliseconds.
 """
 
@@ -23,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-import gpunet.checkpoint
+import gpunet
 from gpunet.checkpoint import load_checkpoint
 from gpunet.cli import main
 from gpunet.cli.recorded import check_sweep_record, check_train_record, recorded_outputs
@@ -59,24 +57,6 @@ def sweep_ckpt(tmp_path_factory, tiny_data) -> Path:
                  "0,0.5", "--seeds", "0", "--stack", "4", "--workers", "1",
                  "--checkpoint", str(path)]) == 0
     return path
-
-
-@pytest.fixture
-def record_checked(monkeypatch) -> Callable[[str], None]:
-    """``use("train")``: ``gpunet train --resume`` checks the record after
-    ``load_checkpoint``, as the command does (or will: the lead's part)."""
-    def use(command: str) -> None:
-        real = gpunet.checkpoint.load_checkpoint
-        check = {"train": check_train_record, "sweep": check_sweep_record}[command]
-
-        def load(path: Any) -> Any:
-            saved = real(path)
-            check(saved)
-            return saved
-
-        monkeypatch.setattr(gpunet.checkpoint, "load_checkpoint", load)
-
-    return use
 
 
 def rewritten(source: Path, target: Path, change: Callable[[dict[str, Any]], Any]) -> Path:
@@ -142,7 +122,7 @@ TRAIN_EDITS = [  # (field, value of another type or out of range)
 
 @pytest.mark.parametrize("field, value", TRAIN_EDITS)
 def test_each_recorded_train_option_is_checked_and_named(tmp_path, train_ckpt, capsys,
-                                                         record_checked, field, value):
+                                                         field, value):
     """The old command used what it found: a number where the data's path goes, a
     string where the sizes or a count go, gave TypeError or AttributeError tracebacks
     (often from the run's later use of it), or a message naming neither file nor field."""
@@ -150,7 +130,6 @@ def test_each_recorded_train_option_is_checked_and_named(tmp_path, train_ckpt, c
     with pytest.raises(ValueError) as info:
         check_train_record(load_checkpoint(path))
     assert str(info.value).startswith(f"{path}: {field}"), str(info.value)
-    record_checked("train")
     assert main(["train", "--resume", str(path), "--device", "cpu", "--quiet"]) == 2
     assert one_error_line(capsys).startswith(f"{path}: {field}")
 
@@ -187,12 +166,11 @@ SWEEP_EDITS = [  # (field, value, the field named: the edited one, or one it bre
 
 @pytest.mark.parametrize("field, value, named", SWEEP_EDITS)
 def test_each_recorded_sweep_field_is_checked_and_named(tmp_path, sweep_ckpt, capsys,
-                                                        record_checked, field, value, named):
+                                                        field, value, named):
     path = rewritten(sweep_ckpt, tmp_path / "edited.ckpt", setter(field, value))
     with pytest.raises(ValueError) as info:
         check_sweep_record(load_checkpoint(path))
     assert str(info.value).startswith(f"{path}: {named}"), str(info.value)
-    record_checked("sweep")
     assert main(["sweep", "--resume", str(path), "--device", "cpu", "--quiet"]) == 2
     assert one_error_line(capsys).startswith(f"{path}: {named}")
 
@@ -215,7 +193,7 @@ TRAIN_DISAGREEMENTS = [  # (recorded option, value, the checkpoint's own field)
 
 @pytest.mark.parametrize("option, value, other", TRAIN_DISAGREEMENTS)
 def test_recorded_train_options_must_agree_with_the_training_settings(
-        tmp_path, train_ckpt, capsys, record_checked, option, value, other):
+        tmp_path, train_ckpt, capsys, option, value, other):
     """η 0.5 recorded against η 3.0 in the training settings: the old command printed
     and recorded 0.5 and trained with 3.0 (exit 0); so for every setting that is kept
     twice."""
@@ -225,7 +203,6 @@ def test_recorded_train_options_must_agree_with_the_training_settings(
         check_train_record(load_checkpoint(path))
     assert str(info.value).startswith(f"{path}: run.options.{option} is ")
     assert f" but {other} is " in str(info.value)
-    record_checked("train")
     assert main(["train", "--resume", str(path), "--device", "cpu", "--quiet"]) == 2
     assert one_error_line(capsys).startswith(f"{path}: run.options.{option}")
     assert "Epoch" not in capsys.readouterr().out
@@ -248,7 +225,7 @@ SWEEP_DISAGREEMENTS = [  # (field, value, the field named)
 
 
 @pytest.mark.parametrize("field, value, named", SWEEP_DISAGREEMENTS)
-def test_a_sweeps_state_must_be_its_grids(tmp_path, sweep_ckpt, capsys, record_checked,
+def test_a_sweeps_state_must_be_its_grids(tmp_path, sweep_ckpt, capsys,
                                           field, value, named):
     """The running stack is the grid's stack at its index (its seeds, η and λ), the
     finished rows every epoch of the stacks before it, the shared settings the
@@ -257,7 +234,6 @@ def test_a_sweeps_state_must_be_its_grids(tmp_path, sweep_ckpt, capsys, record_c
     with pytest.raises(ValueError) as info:
         check_sweep_record(load_checkpoint(path))
     assert str(info.value).startswith(f"{path}: {named} "), str(info.value)
-    record_checked("sweep")
     assert main(["sweep", "--resume", str(path), "--device", "cpu", "--quiet"]) == 2
     assert one_error_line(capsys).startswith(f"{path}: {named} ")
 
@@ -294,7 +270,7 @@ def test_good_records_pass_and_give_their_options(train_ckpt, sweep_ckpt, tiny_d
 
 # -------------------------------------------------------- the wrong command
 def test_a_checkpoint_of_the_other_command_names_the_command_that_resumes_it(
-        tmp_path, train_ckpt, sweep_ckpt, capsys, record_checked):
+        tmp_path, train_ckpt, sweep_ckpt, capsys):
     """Both said "use gpunet.resume() in Python"; the path is shell-quoted."""
     import shlex
 
@@ -307,10 +283,8 @@ def test_a_checkpoint_of_the_other_command_names_the_command_that_resumes_it(
     quoted = shlex.quote(str(train_ckpt))
     assert quoted.startswith("'") and str(info.value).endswith(
         f"continue it with: gpunet train --resume {quoted}")
-    record_checked("train")
     assert main(["train", "--resume", str(sweep_ckpt)]) == 2
     assert one_error_line(capsys).endswith(f"gpunet sweep --resume {sweep_ckpt}")
-    record_checked("sweep")
     assert main(["sweep", "--resume", str(train_ckpt)]) == 2
     assert one_error_line(capsys).endswith(f"gpunet train --resume {quoted}")
 

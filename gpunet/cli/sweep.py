@@ -25,7 +25,7 @@ from typing import Any, Callable, Optional
 
 from .options import add_long_run_options, add_training_options
 from .train import (_data_source, _no_lock, _record_explicit_options, adopt_options,
-                    adopt_outputs, continued_header, recorded_outputs)
+                    adopt_outputs, continued_header, outputs_record)
 
 # The sweep's settings, as the command line spells them, kept in its checkpoint.
 RUN_OPTIONS = ("sizes", "batch_size", "eta", "lmbda", "seeds", "cost", "init", "dtype",
@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import sweep as sw
     from ..checkpoint import load_checkpoint
     from ..outputs import check_new_checkpoint, check_outputs, hold_lock
+    from .recorded import check_sweep_record
 
     explicit: set[str] = getattr(args, "_explicit", set())
     saved = None
@@ -110,15 +111,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--checkpoint and --resume need --engine local.")
     if args.resume:
         saved = load_checkpoint(args.resume)
-        sweep_record = saved.run.get("sweep")
-        options = sweep_record.get("options") if isinstance(sweep_record, dict) else None
-        if not isinstance(options, dict) or set(RUN_OPTIONS) - options.keys():
-            raise ValueError(f"{args.resume} was not written by gpunet sweep (no sweep "
-                             "settings in it); continue it with gpunet.resume() in Python.")
+        options = check_sweep_record(saved)  # every recorded field, and that they agree
         adopt_options(args, args.resume, options, explicit, RUN_OPTIONS, RESUME_MAY_CHANGE,
                       "--device, --workers, --data (the same data, moved), --metrics, "
                       "--save-dir, --plot and --checkpoint")
-        adopt_outputs(args, saved, explicit, RUN_OUTPUTS)
+        adopt_outputs(args, saved, explicit, "sweep")
         if args.checkpoint is None:
             args.checkpoint = args.resume
 
@@ -226,7 +223,7 @@ def _sweep(args: argparse.Namespace, runs: list[Any], epochs: int, batch_size: i
     options = {name: getattr(args, name) for name in RUN_OPTIONS}
     options["data"] = _data_source(args.data)
     checkpoint = (sw.SweepCheckpoint(Path(args.checkpoint), options,
-                                     recorded_outputs(args, RUN_OUTPUTS))
+                                     outputs_record(args, RUN_OUTPUTS))
                   if args.checkpoint else None)
     if resumed is not None:
         print(f"resuming {args.resume}: stack {resumed.run['sweep']['stack'] + 1} of "

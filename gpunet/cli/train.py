@@ -95,11 +95,13 @@ def run(args: argparse.Namespace) -> int:
     from ..checkpoint import load_checkpoint
     from ..memory import check_network_fits
     from ..outputs import check_new_checkpoint, check_outputs, hold_lock
+    from .recorded import check_train_record
 
     explicit: set[str] = getattr(args, "_explicit", set())
     saved = None
     if args.resume:
         saved = load_checkpoint(args.resume)
+        check_train_record(saved)  # every recorded option, and that they agree
         _adopt_checkpoint(args, saved, explicit)
         if args.checkpoint is None:
             args.checkpoint = args.resume
@@ -179,7 +181,7 @@ def _train(args: argparse.Namespace, saved: Any, epochs: int) -> int:
 
     options = {name: getattr(args, name) for name in RUN_OPTIONS}
     options["data"] = _data_source(args.data)
-    run_record = {"options": options, "outputs": recorded_outputs(args, RUN_OUTPUTS)}
+    run_record = {"options": options, "outputs": outputs_record(args, RUN_OUTPUTS)}
     writer = (CheckpointWriter(Path(args.checkpoint), run_record, "--checkpoint")
               if args.checkpoint else None)
     failed: dict[str, WriteError] = {}  # option -> its write error: not written again
@@ -337,19 +339,16 @@ def _data_source(data: Optional[str]) -> Optional[str]:
 
 def _adopt_checkpoint(args: argparse.Namespace, saved: Any, explicit: set[str]) -> None:
     """Take the run's settings from ``saved``; an explicit option that differs is an error."""
-    options = saved.run.get("options")
-    if not isinstance(options, dict) or set(RUN_OPTIONS) - options.keys():
-        raise ValueError(f"{saved.path} was not written by gpunet train (no command-line "
-                         "settings in it); continue it with gpunet.resume() in Python.")
+    options = saved.run["options"]  # checked by recorded.check_train_record
     adopt_options(args, saved.path, options, explicit, RUN_OPTIONS, RESUME_MAY_CHANGE,
                   "--epochs, --device, --data (the same data, moved), --save, --metrics, "
                   "--checkpoint and --plot")
     if "epochs" not in explicit:
         args.epochs = saved.training["epochs"]
-    adopt_outputs(args, saved, explicit, RUN_OUTPUTS)
+    adopt_outputs(args, saved, explicit, "train")
 
 
-def recorded_outputs(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
+def outputs_record(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
     """The run's outputs for its checkpoint: each option's file as an absolute path (a
     resumed run may start in another folder), ``None`` when not given."""
     return {name: None if getattr(args, name) is None
@@ -357,15 +356,15 @@ def recorded_outputs(args: argparse.Namespace, names: Sequence[str]) -> dict[str
 
 
 def adopt_outputs(args: argparse.Namespace, saved: Any, explicit: set[str],
-                  names: Sequence[str]) -> None:
+                  command: str) -> None:
     """A resumed run goes on writing the outputs its checkpoint records (``--save``,
-    ``--metrics``, ...), except those the user names anew."""
-    recorded = saved.run.get("outputs")
-    if not isinstance(recorded, dict):  # written before runs kept their outputs
-        return
-    for name in names:
-        if name not in explicit and recorded.get(name) is not None:
-            setattr(args, name, recorded[name])
+    ``--metrics``, ...; none in files written before runs kept them), except those the
+    user names anew."""
+    from .recorded import recorded_outputs
+
+    for name, path in recorded_outputs(saved, command).items():
+        if name not in explicit and path is not None:
+            setattr(args, name, path)
 
 
 def adopt_options(args: argparse.Namespace, path: Any, options: dict[str, Any],
@@ -423,30 +422,36 @@ extended, and its data may have moved (its fingerprint is checked)."""
 def continued_header(path: str, options: dict[str, Any],
                      seed: Optional[int] = None) -> Optional[dict[str, Any]]:
     """The header of the metrics file ``path`` a resumed run goes on writing: its
-    first record when the file is this run's metrics (the same settings, ``epochs``
-    aside), ``None`` when there is no file yet. A file that holds another run's
-    metrics, or no metrics, is a ``ValueError``: it is not replaced."""
-    if not os.path.isfile(path):
+    first record when the file is this run's metrics (one run, the same settings but
+    for :data:`MAY_DIFFER`), ``None`` when there is no file yet. A file that holds
+    another run's metrics, several runs, or no metrics is a ``ValueError``: it is not
+    replaced (the resumed run rewrites its file whole, every epoch once)."""
+    from ..history import check_header, read_metrics_records
+
+    if not os.path.lexists(path):
         return None
     problem = ""
     try:
-        with open(path, encoding="utf-8") as f:
-            first = json.loads(f.readline() or "null")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        records = read_metrics_records(path)  # size-capped, a regular file, JSON Lines
+        first = check_header(dict(records[0][1])) if records else {}
+    except ValueError as exc:
         problem = f"it is not a readable metrics file ({exc})"
     else:
-        settings = first.get("settings") if isinstance(first, dict) else None
-        if not isinstance(settings, dict) or "gpunet_metrics" not in first:
+        settings = first.get("settings")
+        starts = [r for _, r in records if "gpunet_metrics" in r
+                  and not ({"resumed_from_epoch", "resumed_from"} & r.keys())]
+        if not isinstance(settings, dict):
             problem = "it does not start with a gpunet metrics header"
         elif ({k: v for k, v in settings.items() if k not in MAY_DIFFER}
               != {k: v for k, v in options.items() if k not in MAY_DIFFER}
               or (seed is not None and first.get("seed", seed) != seed)):
             problem = "it holds another run's metrics (its header's settings differ)"
+        elif len(starts) > 1:
+            problem = f"it holds {len(starts)} runs' metrics"
     if problem:
         raise ValueError(f"--metrics {path}: a resumed run rewrites its metrics file with "
                          f"the run's epochs so far, but {problem}; give --metrics another "
                          "path.")
-    assert isinstance(first, dict)
     return first
 
 
