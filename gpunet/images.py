@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 import os
 import struct
+import tokenize
 import warnings
 import zlib
 from pathlib import Path
@@ -184,7 +185,9 @@ def _npy_header(path: Path) -> tuple[tuple[int, ...], bool, np.dtype[Any], int]:
                                  "here (1.0 and 2.0 are)")
             shape, fortran, dtype = readers[version](f)
             offset = f.tell()
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError, struct.error) as exc:
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError, KeyError, IndexError,
+            AttributeError, RecursionError, struct.error, tokenize.TokenError) as exc:
+        # numpy parses the header's text as a Python literal: its tokenizer's errors too
         raise ValueError(f"{path}: not a readable .npy array ({exc}).") from None
     if not all(isinstance(d, int) for d in shape):
         raise ValueError(f"{path}: not a readable .npy array (shape {shape}).")

@@ -182,8 +182,14 @@ def _lights(shape: tuple[int, int]) -> dict[str, np.ndarray]:
     }
 
 
+def _read_png(grey: np.ndarray, path) -> np.ndarray:
+    """``grey`` (levels in [0, 1]) saved as an 8-bit PNG at ``path``, read back."""
+    Image.fromarray(np.uint8(np.clip(np.round(grey * 255), 0, 255))).save(path)
+    return gpunet.read_digit(path)
+
+
 @pytest.mark.parametrize("light", list(_lights((2, 2))))
-def test_uneven_light_is_not_taken_for_ink(mnist, light):
+def test_uneven_light_is_not_taken_for_ink(mnist, light, tmp_path):
     """The same page photographed under uneven light reads as under even light: the
     background is estimated and removed before the digit is looked for, so the crop,
     the size and the centre of mass are the digit's (before: a gradient or a dark
@@ -191,12 +197,13 @@ def test_uneven_light_is_not_taken_for_ink(mnist, light):
     X = mnist.test[0][:12]
     for x in X:
         page = _page(x)
-        even = gpunet.read_digit(page)
-        uneven = gpunet.read_digit(page * _lights(page.shape)[light])
-        # the same box within a pixel (the crop's size can round the other way), the
-        # same centre of mass within half a pixel (before: 5-8 pixels and 0.8-1.6)
+        even = _read_png(page, tmp_path / "even.png")
+        uneven = _read_png(page * _lights(page.shape)[light], tmp_path / "uneven.png")
+        # the same box within a pixel and centre of mass within one (the crop's size
+        # and the whole-pixel placement can round the other way; before: 4-8 pixels
+        # off, or no ink found in the dim photo)
         assert np.abs(_box(uneven) - _box(even)).max() <= 1
-        assert np.abs(_com(uneven) - _com(even)).max() < 0.5
+        assert np.abs(_com(uneven) - _com(even)).max() < 1.0
         assert np.abs(uneven - even).mean() < 0.06  # (before: 0.16-0.19)
 
 
@@ -214,16 +221,17 @@ def _com(x: np.ndarray) -> np.ndarray:
     return np.array([(ys * a).sum(), (xs * a).sum()]) / a.sum()
 
 
-def test_thin_strokes_survive(mnist, trained):
+def test_thin_strokes_survive(mnist, trained, tmp_path):
     """A digit written with a fine pen (strokes a fifth of MNIST's width) keeps its
     ink through the shrinking to 20 × 20: widened to MNIST's stroke width first
     (before: they faded to a faint grey and were misread)."""
     net, _ = trained
     photos = _photo_digits()
     X, y = mnist.test[0][:40], mnist.test[1][:40]
-    thin = np.stack([gpunet.read_digit(0.9 - 0.8 * photos.ink(x, 200, "thin")) for x in X])
-    normal = np.stack([gpunet.read_digit(0.9 - 0.8 * photos.ink(x, 200, "normal"))
-                       for x in X])
+    thin = np.stack([_read_png(0.9 - 0.8 * photos.ink(x, 200, "thin"), tmp_path / "t.png")
+                     for x in X])
+    normal = np.stack([_read_png(0.9 - 0.8 * photos.ink(x, 200, "normal"),
+                                 tmp_path / "n.png") for x in X])
     mass = thin.sum(axis=1) / normal.sum(axis=1)
     assert np.median(mass) > 0.6, np.median(mass)
     assert np.mean(net.predict(thin) == y) >= np.mean(net.predict(normal) == y) - 0.1
@@ -253,7 +261,10 @@ def test_photo_like_digits_score_close_to_mnist(trained, mnist, tmp_path):
             picture, orientation = photos.render(kind, X[i], rng)
             path = tmp_path / f"{kind}{i}.jpg"
             photos.save(picture, orientation, path, 85)
-            inputs.append(gpunet.read_digit(path))
+            try:
+                inputs.append(gpunet.read_digit(path))
+            except ValueError:  # unreadable counts as wrong
+                inputs.append(np.zeros(784, dtype=np.float32))
         accuracy[kind] = float(np.mean(net.predict(np.stack(inputs)) == y))
     assert np.mean(list(accuracy.values())) >= own - 0.06, (accuracy, own)
     assert min(accuracy.values()) >= own - 0.2, (accuracy, own)
@@ -284,14 +295,12 @@ def test_predict_marks_low_confidence(trained, mnist, tmp_path, capsys):
     """The test digit the network is least sure of (its two top outputs closest) is
     marked, in text and JSON; the one it is surest of is not, and its line keeps the
     plain format."""
-    from gpunet.cli.predict import assess
-
     net, saved = trained
     X = mnist.test[0][:1000]
-    margins = []
-    for x in X:
-        a = assess(np.asarray(net.backend.to_host(net.feedforward(x))).ravel())
-        margins.append(a["confidence"] - a["runner_up_confidence"])
+    outputs = np.stack([np.asarray(net.backend.to_host(net.feedforward(x))).ravel()
+                        for x in X])
+    top_two = np.sort(outputs, axis=1)[:, -2:]
+    margins = top_two[:, 1] - top_two[:, 0]
     unsure, sure = int(np.argmin(margins)), int(np.argmax(margins))
     paths = []
     for name, i in (("sure", sure), ("unsure", unsure)):
