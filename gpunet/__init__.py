@@ -10,26 +10,66 @@ It is also a drop-in for the book's modules: ``import gpunet as network2`` and
 ``import gpunet as mnist_loader`` give ``Network``, the two costs, ``load``,
 ``sigmoid``, ``sigmoid_prime``, ``vectorized_result``, ``load_data`` and
 ``load_data_wrapper`` under the book's names.
+
+Importing the package costs nothing: each public name is imported from its module the
+first time it is used (PEP 562's module ``__getattr__``), and so is a submodule named
+as an attribute (``gpunet.checkpoint``). So the ``gpunet`` command can take charge of
+Ctrl-C within microseconds of starting (:func:`gpunet.cli.console`), before NumPy and
+the model load; ``from gpunet import *``, ``dir(gpunet)`` and type checkers see every
+name as before.
 """
 
-from typing import Optional
+from __future__ import annotations
 
-import numpy as np
+import sys
 
-from .backends import DeviceLike, get_backend
-from .checkpoint import load_checkpoint
+# typing's own TYPE_CHECKING, without importing typing at run time (mypy and the other
+# checkers treat any name TYPE_CHECKING as true).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
-from .costs import CrossEntropyCost, QuadraticCost
-from .divergence import DivergenceError
-from .history import History
-from .mnist import MNIST, load_data, load_data_wrapper, load_mnist, vectorized_result
-from .network import DTypeLike, Network
-from .persistence import PathLike
-from .reference import sigmoid, sigmoid_prime
-from .resuming import resume
-from .stack import NetworkStack
+    import numpy as np
+
+    from .backends import DeviceLike as DeviceLike, get_backend as get_backend
+    from .checkpoint import load_checkpoint as load_checkpoint
+    from .costs import CrossEntropyCost as CrossEntropyCost, QuadraticCost as QuadraticCost
+    from .divergence import DivergenceError as DivergenceError
+    from .history import History as History
+    from .mnist import (MNIST as MNIST, load_data as load_data,
+                        load_data_wrapper as load_data_wrapper, load_mnist as load_mnist,
+                        vectorized_result as vectorized_result)
+    from .network import DTypeLike as DTypeLike, Network as Network
+    from .persistence import PathLike as PathLike
+    from .reference import sigmoid as sigmoid, sigmoid_prime as sigmoid_prime
+    from .resuming import resume as resume
+    from .stack import NetworkStack as NetworkStack
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "CrossEntropyCost": "costs",
+    "DTypeLike": "network",
+    "DeviceLike": "backends",
+    "DivergenceError": "divergence",
+    "History": "history",
+    "MNIST": "mnist",
+    "Network": "network",
+    "NetworkStack": "stack",
+    "PathLike": "persistence",
+    "QuadraticCost": "costs",
+    "get_backend": "backends",
+    "load_checkpoint": "checkpoint",
+    "load_data": "mnist",
+    "load_data_wrapper": "mnist",
+    "load_mnist": "mnist",
+    "resume": "resuming",
+    "sigmoid": "reference",
+    "sigmoid_prime": "reference",
+    "vectorized_result": "mnist",
+}
+"""Each public name the package re-exports, and the module (``gpunet.<module>``) that
+defines it."""
 
 
 def read_digit(path: PathLike) -> np.ndarray:
@@ -44,7 +84,37 @@ def load(filename: PathLike, device: DeviceLike = "auto", dtype: DTypeLike = "fl
          seed: Optional[int] = None) -> Network:
     """Read a network saved by ``Network.save`` or by the book's ``network2.py``; its
     generator takes ``seed``, or a seed drawn from NumPy's global generator."""
+    from .network import Network
+
     return Network.load(filename, device=device, dtype=dtype, seed=seed)
+
+
+def _lazy_attribute(package: str, names: dict[str, str], name: str) -> object:
+    """``package``'s attribute ``name`` on first use: a name of ``names`` (imported from
+    ``package.<module>``, then kept in the package), or a submodule; anything else is an
+    ``AttributeError`` as for any module. Each package's ``__getattr__`` (PEP 562)."""
+    import importlib
+
+    if name in names:
+        value = getattr(importlib.import_module(f"{package}.{names[name]}"), name)
+        setattr(sys.modules[package], name, value)
+        return value
+    if not name.startswith("__"):
+        try:
+            return importlib.import_module(f"{package}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{package}.{name}":
+                raise  # the submodule exists, but something it imports does not
+    raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+
+if not TYPE_CHECKING:  # hidden from type checkers: an unknown name stays an error there
+
+    def __getattr__(name: str) -> object:
+        return _lazy_attribute(__name__, _LAZY, name)
+
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = [

@@ -1,7 +1,7 @@
-"""``python -m gpunet`` is the ``gpunet`` command."""
+"""``python -m gpunet`` is the ``gpunet`` command (:func:`gpunet.cli.console`)."""
 
 import sys
 
-from .cli import main
+from .cli import console
 
-sys.exit(main())
+sys.exit(console())

@@ -33,6 +33,8 @@ from typing import (Any, Callable, Literal, NoReturn, Optional, Sequence, TypeVa
 import numpy as np
 
 from .arguments import (
+    INITS,
+    check_choice,
     check_dtype,
     check_eta,
     check_lmbda,
@@ -42,14 +44,13 @@ from .arguments import (
 )
 from .backends import Array, Backend, DeviceLike, get_backend
 from .backprop import Workspace, backprop_into, feedforward, sgd_step
-from .checkpoint import as_writer
 from .costs import Cost, CrossEntropyCost, get_cost
-from .datasets import Examples, as_examples, sgd_data
+from .datasets import Examples, as_examples
 from .engines import TrainingSettings
 from .history import History
 from .metrics import correct, fetch, total_cost
 from .parameters import as_rows, flat_layers
-from .training import run_sgd
+from .training import checked_data, run_sgd
 
 
 DTypeLike = Union[Literal["float32", "float64"], type, np.dtype]
@@ -173,8 +174,7 @@ class Network:
         self._sizes = check_sizes(sizes)
         self.cost = get_cost(cost)
         self.dtype = check_dtype(dtype)
-        if init not in ("default", "large"):
-            raise ValueError(f"unknown init {init!r}; use 'default' or 'large'.")
+        check_choice(init, INITS, "init")
         if seed is None:
             seed = seed_from_numpy()
         self.seed = check_seed(seed)
@@ -469,24 +469,17 @@ class Network:
         engines and would not call it.
         """
         _check_no_book_overrides(self)
-        epochs = check_positive_int(epochs, "epochs")
-        m = check_positive_int(mini_batch_size, "mini_batch_size")
-        eta, lmbda = check_eta(eta), check_lmbda(lmbda)
-        train, evaluation, testing = sgd_data(
-            training_data, evaluation_data, test_data,
-            monitor_evaluation_cost or monitor_evaluation_accuracy or test_data is not None,
-            self.sizes[0], self.sizes[-1])
-        monitor_evaluation_accuracy = monitor_evaluation_accuracy or testing
-
-        settings = TrainingSettings(
-            epochs=epochs, mini_batch_size=m, eta=(eta,), lmbda=(lmbda,),
+        settings = TrainingSettings(  # checks every argument (gpunet.arguments)
+            epochs=epochs, mini_batch_size=mini_batch_size, eta=(eta,), lmbda=(lmbda,),
             monitor_evaluation_cost=monitor_evaluation_cost,
             monitor_evaluation_accuracy=monitor_evaluation_accuracy,
             monitor_training_cost=monitor_training_cost,
             monitor_training_accuracy=monitor_training_accuracy,
             verbose=verbose, callback=callback, engine=engine,
         )
-        return run_sgd(self, train, evaluation, settings, checkpoint=as_writer(checkpoint),
+        train, evaluation, settings = checked_data(settings, training_data, evaluation_data,
+                                                   test_data, self.sizes)
+        return run_sgd(self, train, evaluation, settings, checkpoint=checkpoint,
                        progress=progress)
 
     # --------------------------------------------------------------- metrics

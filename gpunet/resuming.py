@@ -15,8 +15,9 @@ from __future__ import annotations
 from typing import Any, Callable, Optional, Union
 
 from .backends import DeviceLike
-from .checkpoint import Checkpoint, CheckpointWriter, PathLike, as_writer, load_checkpoint
-from .datasets import as_examples
+from .checkpoint import Checkpoint, CheckpointWriter, PathLike, load_checkpoint
+from .arguments import is_integer
+from .datasets import Examples, as_examples
 from .engines import TrainingSettings
 from .history import History
 from .network import Network
@@ -58,23 +59,39 @@ def stack_from(saved: Checkpoint, device: DeviceLike = "auto") -> NetworkStack:
 
 
 def _settings(saved: Checkpoint, epochs: Optional[int], **asked: Any) -> TrainingSettings:
-    """The run's settings as the checkpoint keeps them, until ``epochs`` in all."""
+    """The run's settings as the checkpoint keeps them, until ``epochs`` in all (checked
+    as ``SGD`` checks its own: a positive integer, at least the epochs done)."""
     training = saved.training
-    return TrainingSettings(**{**training, "epochs": saved.total_epochs(epochs), **asked})
+    if is_integer(epochs):
+        saved.total_epochs(epochs)  # at least the epochs done, a message saying how many
+    return TrainingSettings(**{**training, **asked,
+                               "epochs": training["epochs"] if epochs is None else epochs})
+
+
+def _data(saved: Checkpoint, sizes: list[int], training_data: Any,
+          evaluation_data: Any) -> tuple[Examples, Optional[Examples]]:
+    """The resumed run's data, checked to be the checkpointed run's."""
+    train = as_examples(training_data, sizes[0], sizes[-1], "training_data")
+    evaluation = (None if evaluation_data is None else
+                  as_examples(evaluation_data, sizes[0], sizes[-1], "evaluation_data"))
+    saved.check_data(train, evaluation, evaluation is not None)
+    return train, evaluation
 
 
 def continue_network(saved: Checkpoint, net: Network, training_data: Any,
                      evaluation_data: Any = None, *, epochs: Optional[int] = None,
-                     checkpoint: Optional[CheckpointWriter] = None, verbose: bool = True,
+                     checkpoint: Any = None, verbose: bool = True,
                      callback: Optional[Callable[[dict[str, Any]], None]] = None,
                      progress: bool = False) -> History:
     """Train ``net`` (from :func:`network_from`) on from ``saved``; see :func:`resume`."""
-    train = net._examples(training_data, "training_data")
-    evaluation = None
-    if evaluation_data is not None:
-        evaluation = net._examples(evaluation_data, "evaluation_data")
-    saved.check_data(train, evaluation, evaluation is not None)
     settings = _settings(saved, epochs, verbose=verbose, callback=callback)
+    train, evaluation = _data(saved, net.sizes, training_data, evaluation_data)
+    return _continue_network(saved, net, train, evaluation, settings, checkpoint, progress)
+
+
+def _continue_network(saved: Checkpoint, net: Network, train: Examples,
+                      evaluation: Optional[Examples], settings: TrainingSettings,
+                      checkpoint: Any, progress: bool) -> History:
     with net.backend.scope():  # the network's device current, as in SGD
         return run_sgd(net, train, evaluation, settings, start_epoch=saved.epochs_done,
                        history=saved.history, checkpoint=checkpoint, progress=progress)
@@ -82,16 +99,18 @@ def continue_network(saved: Checkpoint, net: Network, training_data: Any,
 
 def continue_stack(saved: Checkpoint, stack: NetworkStack, training_data: Any,
                    evaluation_data: Any = None, *, epochs: Optional[int] = None,
-                   checkpoint: Optional[CheckpointWriter] = None, verbose: bool = True,
+                   checkpoint: Any = None, verbose: bool = True,
                    callback: Optional[Callable[[list[dict[str, Any]]], None]] = None,
                    progress: bool = False, workers: Optional[int] = None) -> list[History]:
     """Train ``stack`` (from :func:`stack_from`) on from ``saved``; see :func:`resume`."""
-    sizes = stack.sizes
-    train = as_examples(training_data, sizes[0], sizes[-1], "training_data")
-    evaluation = (None if evaluation_data is None else
-                  as_examples(evaluation_data, sizes[0], sizes[-1], "evaluation_data"))
-    saved.check_data(train, evaluation, evaluation is not None)
     settings = _settings(saved, epochs, verbose=verbose, callback=callback, workers=workers)
+    train, evaluation = _data(saved, stack.sizes, training_data, evaluation_data)
+    return _continue_stack(saved, stack, train, evaluation, settings, checkpoint, progress)
+
+
+def _continue_stack(saved: Checkpoint, stack: NetworkStack, train: Examples,
+                    evaluation: Optional[Examples], settings: TrainingSettings,
+                    checkpoint: Any, progress: bool) -> list[History]:
     with stack.backend.scope():
         return stack._run(train, evaluation, settings, start_epoch=saved.epochs_done,
                           histories=saved.histories, diverged=saved.diverged,
@@ -110,7 +129,9 @@ def resume(path: PathLike, training_data: Any, evaluation_data: Any = None, *,
     defaults to the run's planned total; a larger number extends the run, and the result
     equals a run trained that long from the start. ``device`` may differ from the
     original run's. New checkpoints go on to ``path`` (``checkpoint="same"``), to
-    another path, or nowhere (``None``).
+    another path, or nowhere (``None``). Every argument is checked as ``SGD`` checks
+    its own before anything is trained; the settings and the data before the network
+    is rebuilt.
 
     Returns the network; ``net.history`` holds every epoch, those before the checkpoint
     included. Ctrl-C behaves as in :meth:`Network.SGD`. A checkpoint of a
@@ -119,15 +140,15 @@ def resume(path: PathLike, training_data: Any, evaluation_data: Any = None, *,
     K records of an epoch, as in :meth:`gpunet.NetworkStack.SGD`).
     """
     saved = load_checkpoint(path)
-    writer = (CheckpointWriter(saved.path, saved.run, arrays=saved.arrays)
-              if checkpoint == "same" else as_writer(checkpoint))
+    settings = _settings(saved, epochs, verbose=verbose, callback=callback)
+    if isinstance(checkpoint, str) and checkpoint == "same":
+        checkpoint = CheckpointWriter(saved.path, saved.run, arrays=saved.arrays)
+    train, evaluation = _data(saved, saved.network_settings["sizes"], training_data,
+                              evaluation_data)
     if saved.kind == "stack":
         stack = stack_from(saved, device)
-        continue_stack(saved, stack, training_data, evaluation_data, epochs=epochs,
-                       checkpoint=writer, verbose=verbose, callback=callback,
-                       progress=progress)
+        _continue_stack(saved, stack, train, evaluation, settings, checkpoint, progress)
         return stack
     net = network_from(saved, device)
-    continue_network(saved, net, training_data, evaluation_data, epochs=epochs,
-                     checkpoint=writer, verbose=verbose, callback=callback, progress=progress)
+    _continue_network(saved, net, train, evaluation, settings, checkpoint, progress)
     return net

@@ -20,10 +20,13 @@ import contextlib
 import signal
 import threading
 from types import FrameType
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, Union
 
 EXIT_SIGINT = 128 + int(signal.SIGINT)  # 130
 EXIT_SIGTERM = 128 + int(signal.SIGTERM)  # 143
+
+Handler = Union[Callable[[int, Optional[FrameType]], Any], int, signal.Handlers, None]
+"""What ``signal.signal`` takes and ``signal.getsignal`` gives."""
 
 
 class Terminated(KeyboardInterrupt):
@@ -38,8 +41,34 @@ def exit_status(interrupt: BaseException) -> int:
     return EXIT_SIGTERM if isinstance(interrupt, Terminated) else EXIT_SIGINT
 
 
-def _raise_terminated(signum: int, frame: Optional[FrameType]) -> None:
-    raise Terminated()
+def interrupt_for(signum: int) -> KeyboardInterrupt:
+    """The exception a signal raises here: :class:`Terminated` for SIGTERM, else
+    ``KeyboardInterrupt``."""
+    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+class InterruptHandler:
+    """A SIGINT or SIGTERM handler that raises the signal's interrupt
+    (:func:`interrupt_for`) and remembers that it came (:attr:`arrived`).
+
+    Remembering matters where the exception is lost on its way: a Ctrl-C inside a C
+    extension's import (NumPy's, CuPy's) surfaces as an ``ImportError`` that no longer
+    mentions it, and one inside C code that clears errors leaves no exception at all.
+    """
+
+    def __init__(self) -> None:
+        #: the signals that arrived, in order
+        self.arrived: list[int] = []
+
+    def __call__(self, signum: int, frame: Optional[FrameType]) -> None:
+        self.arrived.append(signum)
+        raise interrupt_for(signum)
+
+
+def _raises_interrupt(handler: Any) -> bool:
+    """Whether ``handler`` turns its signal into an interrupt (Python's SIGINT handler,
+    or one of ours)."""
+    return handler is signal.default_int_handler or isinstance(handler, InterruptHandler)
 
 
 def _in_main_thread() -> bool:
@@ -57,11 +86,50 @@ def terminate_as_interrupt() -> Iterator[None]:
     if not _in_main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         yield
         return
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    signal.signal(signal.SIGTERM, InterruptHandler())
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def interrupts_raised() -> Iterator[InterruptHandler]:
+    """The command line's signals: within the block Ctrl-C raises ``KeyboardInterrupt``
+    and SIGTERM :class:`Terminated`, and the handler yielded remembers which arrived
+    (:func:`raise_if_interrupted` asks it). Python's own handlers are put back after.
+
+    Only Python's defaults are replaced (SIGINT's ``KeyboardInterrupt``, SIGTERM's
+    ending of the process), and only in the main thread; elsewhere the block runs as it
+    is and nothing is remembered.
+    """
+    handler = InterruptHandler()
+    if not _in_main_thread():
+        yield handler
+        return
+    defaults: dict[int, Handler] = {signal.SIGINT: signal.default_int_handler,
+                                     signal.SIGTERM: signal.SIG_DFL}
+    replaced = [s for s, default in defaults.items() if signal.getsignal(s) is default]
+    try:
+        for signum in replaced:
+            signal.signal(signum, handler)
+        yield handler
+    finally:
+        for signum in replaced:
+            signal.signal(signum, defaults[signum])
+
+
+def raise_if_interrupted(cause: Optional[BaseException] = None) -> None:
+    """Raise the interrupt for the signal that arrived inside the enclosing
+    :func:`interrupts_raised` block, if one did, with ``cause`` as its cause.
+
+    Called where an exception, or a plain return, may hide a Ctrl-C whose exception was
+    lost (see :class:`InterruptHandler`): that run was interrupted, and says so.
+    """
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if isinstance(handler, InterruptHandler) and handler.arrived:
+            raise interrupt_for(handler.arrived[0]) from cause
 
 
 @contextlib.contextmanager
@@ -70,15 +138,18 @@ def interrupts_deferred() -> Iterator[None]:
 
     Used where the loop's state must change all at once (an epoch's commit, the
     roll-back): the interrupt is raised when the block ends, as the exception it would
-    have been. Only signals whose handler is the interrupt one are held (SIGINT's
-    default, SIGTERM's inside :func:`terminate_as_interrupt`); outside the main thread
-    the block runs as it is.
+    have been, by the handler it would have gone to. Only signals whose handler raises
+    an interrupt are held (SIGINT's default, :class:`InterruptHandler`); outside the
+    main thread the block runs as it is.
     """
     if not _in_main_thread():
         yield
         return
-    held = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: _raise_terminated}
-    held = {s: h for s, h in held.items() if signal.getsignal(s) is h}
+    held: dict[int, Callable[[int, Optional[FrameType]], Any]] = {}
+    for number in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(number)
+        if callable(handler) and _raises_interrupt(handler):
+            held[number] = handler
     received: list[int] = []
     for signum in held:
         signal.signal(signum, lambda number, frame: received.append(number))
@@ -87,5 +158,5 @@ def interrupts_deferred() -> Iterator[None]:
     finally:
         for signum, handler in held.items():
             signal.signal(signum, handler)
-        if received:
-            raise Terminated() if received[0] == signal.SIGTERM else KeyboardInterrupt()
+        if received:  # the first signal, to the handler it would have gone to
+            held[received[0]](received[0], None)

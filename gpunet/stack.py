@@ -20,24 +20,16 @@ float64 the same parameters to rounding).
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from .arguments import (
-    check_dtype,
-    check_eta,
-    check_lmbda,
-    check_positive_int,
-    check_seed,
-    check_sizes,
-)
+from .arguments import INITS, as_values, check_choice, check_dtype, check_seeds, check_sizes
 from .backends import Array, Backend, DeviceLike, get_backend
 from .backprop import feedforward
-from .checkpoint import as_writer
 from .costs import Cost, CrossEntropyCost, get_cost
-from .datasets import Examples, sgd_data
-from .engines import TrainingSettings, per_network
+from .datasets import Examples
+from .engines import TrainingSettings
 from .history import History
 from .memory import check_network_fits
 from .network import DTypeLike, InitName, Network
@@ -77,14 +69,9 @@ class NetworkStack:
         self.sizes = check_sizes(sizes)
         self.cost = get_cost(cost)
         self.dtype = check_dtype(dtype)
-        if init not in ("default", "large"):
-            raise ValueError(f"unknown init {init!r}; use 'default' or 'large'.")
+        check_choice(init, INITS, "init")
         self.init = init
-        if isinstance(seeds, (int, np.integer)) or not hasattr(seeds, "__len__"):
-            raise ValueError(f"seeds must be a list of seeds, one per network, got {seeds!r}.")
-        self.seeds = [check_seed(s) for s in seeds]
-        if not self.seeds:
-            raise ValueError("seeds is empty; give at least one seed (one per network).")
+        self.seeds = check_seeds(seeds)
         self.backend: Backend = get_backend(device)
         self.xp = self.backend.xp
         check_network_fits(self.sizes, self.dtype, count=len(self.seeds),
@@ -213,41 +200,28 @@ class NetworkStack:
 
         Returns one :class:`gpunet.History` per network, in the stack's order.
         """
-        epochs = check_positive_int(epochs, "epochs")
-        m = check_positive_int(mini_batch_size, "mini_batch_size")
-        etas = self._per_network(eta, "eta", check_eta)
-        lmbdas = self._per_network(lmbda, "lmbda", check_lmbda)
-        train, evaluation, testing = sgd_data(
-            training_data, evaluation_data, test_data,
-            monitor_evaluation_cost or monitor_evaluation_accuracy or test_data is not None,
-            self.sizes[0], self.sizes[-1])
-        monitor_evaluation_accuracy = monitor_evaluation_accuracy or testing
-        settings = TrainingSettings(
-            epochs=epochs, mini_batch_size=m, eta=etas, lmbda=lmbdas,
+        settings = TrainingSettings(  # checks every argument (gpunet.arguments)
+            epochs=epochs, mini_batch_size=mini_batch_size, eta=as_values(eta),
+            lmbda=as_values(lmbda),
             monitor_evaluation_cost=monitor_evaluation_cost,
             monitor_evaluation_accuracy=monitor_evaluation_accuracy,
             monitor_training_cost=monitor_training_cost,
             monitor_training_accuracy=monitor_training_accuracy,
-            verbose=verbose, callback=callback, engine=engine,
-            workers=None if workers is None else check_positive_int(workers, "workers"),
+            verbose=verbose, callback=callback, engine=engine, workers=workers,
+            for_networks=len(self),
         )
+        train, evaluation, settings = training.checked_data(
+            settings, training_data, evaluation_data, test_data, self.sizes)
         with self._scope():
-            return self._run(train, evaluation, settings, checkpoint=as_writer(checkpoint),
+            return self._run(train, evaluation, settings, checkpoint=checkpoint,
                              progress=progress)
-
-    def _per_network(self, value: FloatOrList, name: str,
-                     check: Callable[[Any], float]) -> tuple[float, ...]:
-        if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
-            return per_network(check(value), len(self), name)
-        return per_network([check(v) for v in cast(Sequence[Any], value)], len(self), name)
 
     def _run(self, train: Examples, evaluation: Optional[Examples],
              settings: TrainingSettings, *, start_epoch: int = 0,
              histories: Optional[list[History]] = None,
              diverged: Optional[dict[int, int]] = None,
              seconds: Optional[list[float]] = None,
-             checkpoint: Optional["CheckpointWriter"] = None,
-             progress: bool = False) -> list[History]:
+             checkpoint: Any = None, progress: bool = False) -> list[History]:
         """The epochs: :func:`gpunet.training.run_epochs`, the loop of
         :meth:`gpunet.Network.SGD`, with the stack as its K rows (:class:`StackRows`).
 

@@ -36,14 +36,16 @@ line). :class:`NetworkRows` is ``Network``'s; ``NetworkStack``'s is in
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Protocol
 
 import numpy as np
 
-from .checkpoint import labels_fingerprint
-from .datasets import Examples
+from .arguments import check_checkpoint, check_flag, check_mini_batch
+from .checkpoint import as_writer, labels_fingerprint
+from .datasets import Examples, sgd_data
 from .divergence import DivergenceError, quiet_overflow
 from .engines import Engine, TrainingSettings, select_engine
 from .history import History
@@ -129,11 +131,24 @@ class NetworkRows:
             settings.callback(records[0])
 
 
+def checked_data(settings: TrainingSettings, training_data: Any, evaluation_data: Any,
+                 test_data: Any, sizes: list[int]
+                 ) -> tuple[Examples, Optional[Examples], TrainingSettings]:
+    """The data of an ``SGD`` call checked for networks of ``sizes``
+    (:func:`gpunet.datasets.sgd_data`), and the settings with ``test_data=``'s
+    evaluation accuracy monitored (``network.py``'s name for it)."""
+    train, evaluation, testing = sgd_data(
+        training_data, evaluation_data, test_data,
+        settings.monitor_evaluation or test_data is not None, sizes[0], sizes[-1])
+    if testing and not settings.monitor_evaluation_accuracy:
+        settings = dataclasses.replace(settings, monitor_evaluation_accuracy=True)
+    return train, evaluation, settings
+
+
 def run_sgd(net: "Network", train: Examples, evaluation: Optional[Examples],
             settings: TrainingSettings, *, start_epoch: int = 0,
             history: Optional[History] = None,
-            checkpoint: Optional["CheckpointWriter"] = None,
-            progress: bool = False) -> History:
+            checkpoint: Any = None, progress: bool = False) -> History:
     """Train ``net`` on checked data as ``settings`` say; return the per-epoch history.
 
     Epochs ``start_epoch`` to ``settings.epochs - 1`` run (a resumed run starts later,
@@ -156,21 +171,29 @@ def run_epochs(rows: Rows, train: Examples, evaluation: Optional[Examples],
                histories: Optional[list[History]] = None,
                diverged: Optional[dict[int, int]] = None,
                seconds: Optional[list[float]] = None,
-               checkpoint: Optional["CheckpointWriter"] = None,
-               progress: bool = False) -> list[History]:
+               checkpoint: Any = None, progress: bool = False) -> list[History]:
     """Train every row of ``rows`` on checked data as ``settings`` say; return one
     history per row.
 
     Epochs ``start_epoch`` to ``settings.epochs - 1`` run; a resumed run passes the
     earlier epochs' ``histories`` (and, for a stack, its ``diverged`` rows and epoch
-    ``seconds``). The checkpoint, if any, is locked for the run and written after every
-    epoch; SIGTERM raises as Ctrl-C does, and either puts every row back at the last
-    completed epoch before it propagates.
+    ``seconds``). ``checkpoint`` is ``SGD``'s (a path, a
+    :class:`~gpunet.checkpoint.CheckpointWriter` or ``None``): locked for the run and
+    written after every epoch. SIGTERM raises as Ctrl-C does, and either puts every row
+    back at the last completed epoch before it propagates.
+
+    What only the loop sees is checked here, once for ``Network.SGD``,
+    ``NetworkStack.SGD`` and :func:`gpunet.resume` alike, before anything is locked or
+    trained: ``progress`` (``True`` or ``False``), ``checkpoint``, and a mini-batch no
+    larger than the training data.
     """
-    held = checkpoint.hold() if checkpoint is not None else contextlib.nullcontext()
+    progress = check_flag(progress, "progress")
+    writer = as_writer(check_checkpoint(checkpoint))
+    check_mini_batch(settings.mini_batch_size, len(train))
+    held = writer.hold() if writer is not None else contextlib.nullcontext()
     with held, terminate_as_interrupt():
         return _run_epochs(rows, train, evaluation, settings, start_epoch, histories,
-                           diverged, seconds, checkpoint, progress)
+                           diverged, seconds, writer, progress)
 
 
 def _run_epochs(rows: Rows, train: Examples, evaluation: Optional[Examples],

@@ -1,104 +1,165 @@
-"""The ``gpunet`` command: ``train``, ``predict``, ``evaluate``, ``plot``, ``info``,
-``reproduce`` and ``bench``.
+"""The ``gpunet`` command: ``train``, ``sweep``, ``predict``, ``evaluate``, ``plot``,
+``info``, ``check``, ``reproduce`` and ``bench``.
 
-One module per subcommand (:mod:`gpunet.cli.train`, ...), each with ``add_parser`` and
-``run``; a subcommand imports what it needs only when it runs, so ``gpunet --help``
-loads neither the benchmark nor the book's reproduction programs.
+This module is the command's entry, and it imports nothing at first: :func:`main`
+takes charge of Ctrl-C before it imports NumPy, the model and the subcommands (the
+parser and the dispatch are :mod:`gpunet.cli.command`; ``build_parser`` and the rest
+are still reachable here). So Ctrl-C at any moment, start-up included, is one line,
+``gpunet: interrupted``, and exit status 130, never a traceback; SIGTERM (``kill``,
+``timeout``, SLURM) is ``gpunet: terminated`` and 143. A command that keeps its work
+through an interruption (``train``, ``sweep``: :mod:`gpunet.signals`) prints what it
+kept first, and the same line last. :func:`console`, the installed script and
+``python -m gpunet``, guards the process's exit as well.
 
-Every mistake the user can make (a bad option, an unusable device, a broken data file)
-ends with one ``gpunet: error: ...`` line and exit status 2, never a traceback. A run
-that fails (an output that cannot be written, training that diverged) is one such line
-and exit status 1; Ctrl-C exits with 130 and SIGTERM with 143, after the command has
-kept what it completed (:mod:`gpunet.signals`).
+Every mistake the user can make ends with one ``gpunet: error: ...`` line and exit
+status 2; a run that fails, with such a line and exit status 1
+(:func:`gpunet.cli.command.run_command`).
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-from typing import NoReturn, Optional, Sequence
 
-from .. import __version__
-from ..backends import BackendUnavailable
-from . import bench, check, evaluate, info, plot, predict, reproduce, sweep, train
+TYPE_CHECKING = False  # typing's, without importing typing (see gpunet/__init__.py)
+if TYPE_CHECKING:
+    from types import FrameType
+    from typing import Optional, Sequence
 
-COMMANDS = (train, sweep, predict, evaluate, plot, info, check, reproduce, bench)
+    from .command import (COMMANDS as COMMANDS, HelpFormatter as HelpFormatter,
+                          Parser as Parser, build_parser as build_parser)
 
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but a mistake is one ``gpunet: error:`` line and exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        print(f"gpunet: error: {self.prog.split(' ', 1)[-1]}: {message} "
-              f"(see {self.prog} --help)" if " " in self.prog else
-              f"gpunet: error: {message} (see gpunet --help)", file=sys.stderr)
-        sys.exit(2)
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Show each option's default once: not where the help already names it, nor None."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        default = action.default
-        if ("(default" in text or default is None or default is False
-                or default is argparse.SUPPRESS):
-            return text
-        return super()._get_help_string(action) or text
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(
-        prog="gpunet",
-        description="The sigmoid networks of Nielsen's 'Neural Networks and Deep "
-        "Learning' on NumPy (CPU) or CuPy (CUDA GPU).",
-    )
-    parser.add_argument("--version", action="version", version=f"gpunet {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                parser_class=Parser)
-    for command in COMMANDS:
-        command.add_parser(sub, HelpFormatter)
-    return parser
+EXIT_SIGINT = 130
+"""Ctrl-C's exit status, 128 + SIGINT (:data:`gpunet.signals.EXIT_SIGINT`, which this
+module does not import before it has to)."""
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the ``gpunet`` command with ``argv`` (default: ``sys.argv[1:]``); the exit status."""
-    from ..divergence import DivergenceError
-    from ..outputs import WriteError
-    from ..signals import exit_status, terminate_as_interrupt
+    """Run the ``gpunet`` command with ``argv`` (default: ``sys.argv[1:]``); the exit status.
 
-    args = build_parser().parse_args(argv)
+    Ctrl-C anywhere inside, the imports and the argument parsing included, prints
+    ``gpunet: interrupted`` and returns 130; SIGTERM (in the main thread) ``gpunet:
+    terminated`` and 143.
+    """
     try:
-        with terminate_as_interrupt():  # SIGTERM (kill, timeout, SLURM) as Ctrl-C
-            return int(args.run(args))
-    except (WriteError, DivergenceError) as exc:  # not a usage error: the run failed
-        print(f"gpunet: error: {exc}", file=sys.stderr)
-        return 1
-    except (ValueError, BackendUnavailable) as exc:
-        print(f"gpunet: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as exc:  # Ctrl-C: 130; SIGTERM: 143
-        print("gpunet: " + ("terminated" if exit_status(exc) != 130 else "interrupted"),
-              file=sys.stderr)
-        return exit_status(exc)
-    except BrokenPipeError:  # e.g. `gpunet train | head`: the reader left; so do we
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
-    except Exception as exc:
-        from ..engines.stacked_workers import WorkerFailed
+        from ..signals import interrupts_raised, raise_if_interrupted
 
-        if isinstance(exc, WorkerFailed):  # its message says what failed and what to do
-            print(f"gpunet: error: {exc}", file=sys.stderr)
-            return 1
-        # CuPy's own errors (out of memory, a launch or driver failure) get one line too.
-        if type(exc).__module__.split(".")[0] not in ("cupy", "cupy_backends"):
-            raise
-        first = (str(exc).strip().splitlines() or [""])[0]
-        print(f"gpunet: error: CUDA failed: {type(exc).__name__}: {first}; test the device "
-              "with `gpunet check --device cuda`", file=sys.stderr)
-        return 2
+        with interrupts_raised():  # SIGTERM (kill, timeout, SLURM) as Ctrl-C
+            try:
+                from .command import run_command
+            except Exception as exc:  # NumPy's import turns a Ctrl-C into ImportError
+                raise_if_interrupted(exc)
+                raise
+            return run_command(argv)
+    except KeyboardInterrupt as exc:
+        return stopped(_status(exc))
+
+
+def console() -> int:
+    """The ``gpunet`` console script and ``python -m gpunet``: :func:`main` for this
+    process's command line, and its exit guarded too.
+
+    After the command, until the process ends, Ctrl-C stops it at once with the same
+    ``gpunet: interrupted`` line and status 130 (Python's exit work, joining threads
+    and running exit callbacks, would otherwise print a traceback); once the last exit
+    callback has run, Ctrl-C is ignored and the process ends with its status.
+    """
+    try:
+        import atexit
+
+        # Exit callbacks run in reverse order of registration: this one runs last.
+        atexit.register(_ignore_ctrl_c)
+        try:
+            status = main()
+        except SystemExit as exc:  # --help, --version, a usage error: argparse's exit
+            status = _exit_status(exc)
+        try:
+            sys.stdout.flush()  # while Ctrl-C and a closed pipe are still handled here
+        except BrokenPipeError:
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            status = status or 141
+        _on_ctrl_c_exit()
+    except KeyboardInterrupt as exc:  # in the flush, or in main's own report of one
+        _ignore_ctrl_c()
+        status = stopped(_status(exc))
+        _on_ctrl_c_exit()
+    # A Ctrl-C inside a string eval (namedtuple's, in an import) leaves CPython noting
+    # an "unhandled" KeyboardInterrupt, and `python -m` would then end the process by
+    # SIGINT instead of with this status; a string eval of its own clears the note.
+    eval("None")
+    return status
+
+
+def _exit_status(exc: SystemExit) -> int:
+    """The status ``SystemExit`` would end the process with (a message is printed, 1)."""
+    if exc.code is None or isinstance(exc.code, int):
+        return int(exc.code or 0)
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+def stopped(status: int) -> int:
+    """Print the line that ends an interrupted command (``gpunet: interrupted`` for 130,
+    ``gpunet: terminated`` for 143) on stderr; return ``status``."""
+    try:
+        print("gpunet: " + ("interrupted" if status == EXIT_SIGINT else "terminated"),
+              file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # stderr closed or gone: the status still says it
+        pass
+    return status
+
+
+def _status(interrupt: BaseException) -> int:
+    """130 for Ctrl-C, 143 for SIGTERM (:class:`gpunet.signals.Terminated`, which exists
+    only once that module is imported)."""
+    signals = sys.modules.get("gpunet.signals")
+    return EXIT_SIGINT if signals is None else int(signals.exit_status(interrupt))
+
+
+def _on_ctrl_c_exit() -> None:
+    """From now on Ctrl-C ends the process at once: the line, then status 130. Only in
+    the main thread, and only in place of Python's own handler (not someone else's)."""
+    import signal
+    import threading
+
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+        signal.signal(signal.SIGINT, _exit_interrupted)
+
+
+def _exit_interrupted(signum: int, frame: Optional[FrameType]) -> None:
+    import os
+
+    try:
+        sys.stdout.flush()
+    except Exception:  # a closed pipe, or a write this handler interrupted
+        pass
+    try:
+        os.write(2, b"gpunet: interrupted\n")
+    finally:
+        os._exit(EXIT_SIGINT)
+
+
+def _ignore_ctrl_c() -> None:
+    """Ctrl-C is ignored from here on (main thread only): the command is over."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+if not TYPE_CHECKING:  # hidden from type checkers: an unknown name stays an error there
+
+    def __getattr__(name: str) -> object:
+        """The parser's names from :mod:`gpunet.cli.command`, and the subcommands'
+        modules, imported when first used."""
+        from .. import _lazy_attribute
+
+        return _lazy_attribute(__name__, dict.fromkeys(
+            ("COMMANDS", "HelpFormatter", "Parser", "build_parser"), "command"), name)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

@@ -33,10 +33,13 @@ data, ``w → (1 - ηλ/n) w - (η/m) Σ_x ∂C_x/∂w`` and ``b → b - (η/m) 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 
 import numpy as np
+
+from ..arguments import (check_callback, check_choice, check_eta, check_flag, check_lmbda,
+                         check_optional_positive_int, check_per_network, check_positive_int)
 
 if TYPE_CHECKING:
     from ..backends import Array
@@ -46,35 +49,30 @@ ENGINE_NAMES = ("auto", "eager", "fused", "cpu")
 """Values of ``SGD(engine=...)`` / ``--engine``; engines add their names here."""
 
 
-def per_network(values: Any, K: Optional[int], name: str) -> tuple[float, ...]:
-    """``values`` as one float per network: a number is every network's (``K`` of
-    them; ``K = None``: one); a sequence must have ``K`` values (any number: ``None``)."""
-    if _is_number(values):
-        return (float(values),) * (1 if K is None else K)
-    floats = tuple(float(v) for v in values)
-    if K is not None and len(floats) != K:
-        raise ValueError(f"{name} has {len(floats)} values for {K} networks; give one "
-                         f"number, or one per network.")
-    return floats
-
-
 @dataclass(frozen=True)
 class TrainingSettings:
     """Everything one call of ``SGD`` was asked to do, checked: for one network
     (:meth:`gpunet.Network.SGD`) or K (:meth:`gpunet.NetworkStack.SGD`).
 
-    ``eta`` and ``lmbda`` hold one value per network, in the rows' order (a number
-    given for either is every network's, and ``lmbda`` defaults to 0 for all); an
-    engine trains network ``k`` with ``eta[k]`` and ``lmbda[k]``. ``callback`` gets one
-    network's record (``Network.SGD``) or the K records of an epoch
-    (``NetworkStack.SGD``). ``n`` (the training set's size, for L2's ``1 - ηλ/n``) is
-    known only with the data, so the training loop passes it to the engine separately.
+    Creating one checks every field (:mod:`gpunet.arguments`, the same rules for one
+    network, a stack and :func:`gpunet.resume`), so a mistake is one ``ValueError``
+    before anything is trained: counts are positive integers (``epochs=3.7`` and
+    ``"4"`` are refused, not truncated or parsed), flags are ``True`` or ``False``,
+    ``callback`` a function or ``None``, ``engine`` a known name.
+
+    ``eta`` and ``lmbda`` hold one value per network, in the rows' order (one value
+    given for either, a number or a list of one, is every network's: ``for_networks``
+    of them if given; ``lmbda`` defaults to 0 for all); an engine trains network ``k``
+    with ``eta[k]`` and ``lmbda[k]``. ``callback`` gets one network's record (``Network.SGD``) or the K
+    records of an epoch (``NetworkStack.SGD``). ``n`` (the training set's size, for
+    L2's ``1 - ηλ/n``) is known only with the data, so the training loop passes it to
+    the engine separately (and checks ``mini_batch_size`` against it).
     """
 
     epochs: int
     mini_batch_size: int
     eta: tuple[float, ...]
-    lmbda: tuple[float, ...] = ()
+    lmbda: tuple[float, ...] = (0.0,)
     monitor_evaluation_cost: bool = False
     monitor_evaluation_accuracy: bool = False
     monitor_training_cost: bool = False
@@ -85,12 +83,24 @@ class TrainingSettings:
     #: processes the CPU engine splits K networks over (this one and workers;
     #: :mod:`gpunet.engines.stacked_workers`); None: one per CPU for a large stack
     workers: Optional[int] = None
+    #: how many networks the settings are for, where ``eta`` may be one value for all
+    #: (not kept: ``eta`` then has that many values, or the settings are refused)
+    for_networks: InitVar[Optional[int]] = None
 
-    def __post_init__(self) -> None:
-        eta = per_network(self.eta, None, "eta")
-        lmbda = per_network(0.0 if self.lmbda == () else self.lmbda, len(eta), "lmbda")
-        object.__setattr__(self, "eta", eta)
-        object.__setattr__(self, "lmbda", lmbda)
+    def __post_init__(self, for_networks: Optional[int]) -> None:
+        eta = check_per_network(self.eta, for_networks, "eta", check_eta)
+        lmbda = check_per_network(self.lmbda, len(eta), "lmbda", check_lmbda)
+        checked = {
+            "epochs": check_positive_int(self.epochs, "epochs"),
+            "mini_batch_size": check_positive_int(self.mini_batch_size, "mini_batch_size"),
+            "eta": eta, "lmbda": lmbda,
+            **{flag: check_flag(getattr(self, flag), flag) for flag in FLAGS},
+            "callback": check_callback(self.callback),
+            "engine": check_choice(self.engine, ENGINE_NAMES, "engine"),
+            "workers": check_optional_positive_int(self.workers, "workers"),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
 
     @property
     def networks(self) -> int:
@@ -102,8 +112,9 @@ class TrainingSettings:
         return self.monitor_evaluation_cost or self.monitor_evaluation_accuracy
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.floating, np.integer))
+FLAGS = ("monitor_evaluation_cost", "monitor_evaluation_accuracy", "monitor_training_cost",
+         "monitor_training_accuracy", "verbose")
+"""The settings that are ``True`` or ``False``."""
 
 
 class Engine(Protocol):
@@ -157,17 +168,15 @@ def select_engine(params: "Parameters", X: "Array", Y: "Array",
     the networks, in worker processes for a large stack);
     ``eager`` elsewhere (any backend, K networks in batched array operations).
 
-    Raises ``ValueError`` naming the valid choices for an unknown name, saying why when
-    the named engine cannot train these networks here, and when ``settings`` do not
-    give one η and λ per network.
+    Raises ``ValueError`` saying why when the named engine cannot train these networks
+    here, and when ``settings`` do not give one η and λ per network (the name itself
+    is checked with the settings: :class:`TrainingSettings`).
     """
     from ..parameters import StackedParameters
     from .eager import EagerEngine
     from .fused import FusedEngine, cuda_launcher, unfit_reason
 
     name = settings.engine
-    if name not in ENGINE_NAMES:
-        raise ValueError(f"unknown engine {name!r}; use one of {', '.join(ENGINE_NAMES)}.")
     networks_in(params, settings)
     if name in ("fused", "auto"):
         launcher = cuda_launcher(params)

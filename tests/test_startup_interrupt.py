@@ -1,0 +1,175 @@
+"""Ctrl-C at any moment of the ``gpunet`` command, start-up and exit included, is one
+line, ``gpunet: interrupted``, and exit status 130: never a traceback (issue 26).
+
+Before, Ctrl-C in the first fraction of a second printed a 20-line ``KeyboardInterrupt``
+traceback from the imports (``gpunet/__init__.py`` imported NumPy and the whole model
+before the command's handler existed), and one that landed inside NumPy's C extensions
+came out as NumPy's ``ImportError`` ("Importing the numpy C-extensions failed").
+
+The moments are the child's own, not guessed delays: with ``PYTHONPROFILEIMPORTTIME``
+Python writes a line to stderr as each import finishes, and the test sends SIGINT as
+soon as it reads the line of a chosen module (the first module the command imports,
+one inside NumPy, one of the model, the parser), then at fixed delays after the
+imports (during data loading and training). So the test holds on a slow or loaded
+machine: a late signal lands later in the command, where the answer must be the same.
+Both launchers are tested: the console script in this environment's ``bin`` (the
+installed wheel's is run by tests/test_installed.py) and ``python -m gpunet``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+SCRIPT = Path(sys.executable).parent / "gpunet"
+LAUNCHERS = {"script": [str(SCRIPT)], "module": [sys.executable, "-m", "gpunet"]}
+
+# Long enough that every chosen moment falls inside it: 100,000 epochs of 500 images.
+TRAIN = ["train", "--device", "cpu", "--limit", "500", "--epochs", "100000", "--quiet",
+         "--sizes", "784,30,10"]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "GPUNET_DEVICE")}
+    env["PYTHONPROFILEIMPORTTIME"] = "1"
+    return env
+
+
+def _interrupt(launcher: str, args: list[str], marker: str,
+               after: float = 0.0) -> tuple[int, list[str]]:
+    """Start ``gpunet ARGS``, send SIGINT ``after`` seconds after the import of module
+    ``marker`` finished; the exit status and stderr's lines (the import lines left out)."""
+    proc = subprocess.Popen(
+        [*LAUNCHERS[launcher], *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True, cwd=ROOT / "tests", env=_env(),
+        # a child started from a shell that ignores SIGINT would inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines = []
+    guard = threading.Timer(300, proc.kill)  # never a hung test: not a time limit on gpunet
+    guard.start()
+    try:
+        while True:
+            line = proc.stderr.readline()
+            assert line, f"gpunet ended before importing {marker}:\n{''.join(lines)}"
+            lines.append(line)
+            if line.startswith("import time:") and line.rsplit("|", 1)[-1].strip() == marker:
+                break
+        time.sleep(after)
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=300)[1]
+    finally:
+        guard.cancel()
+        if proc.poll() is None:
+            proc.kill()
+    err = [line.rstrip("\n") for line in "".join(lines).splitlines(True) + rest.splitlines()]
+    return proc.returncode, [line for line in err if not line.startswith("import time:")]
+
+
+def _assert_one_interrupted_line(status: int, err: list[str]) -> None:
+    text = "\n".join(err)
+    assert "Traceback" not in text and "Error" not in text, text
+    assert err and err[-1] == "gpunet: interrupted", text
+    assert err.count("gpunet: interrupted") == 1, text
+    assert status == 130, text
+
+
+# The first module the command imports (gpunet.signals: before it, only Python's own
+# start-up and the two small package files run), one inside NumPy's import (its C
+# extensions are loading), one of the model, and the parser with every subcommand.
+@pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
+@pytest.mark.parametrize("marker", ["gpunet.signals", "numpy._core", "gpunet.network",
+                                    "gpunet.cli.command"])
+def test_ctrl_c_during_the_imports_is_one_line(launcher, marker):
+    _assert_one_interrupted_line(*_interrupt(launcher, TRAIN, marker))
+
+
+# After the imports: loading the data, building the network, the first epochs (a
+# Ctrl-C in an epoch keeps the completed ones and says so first; the last line is the
+# same).
+@pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
+@pytest.mark.parametrize("after", [0.2, 1.5])
+def test_ctrl_c_while_the_command_runs_is_one_last_line(launcher, after):
+    _assert_one_interrupted_line(*_interrupt(launcher, TRAIN, "gpunet.cli.command", after))
+
+
+def test_ctrl_c_while_help_is_written():
+    """``locale`` is imported as argparse formats the help (its translations)."""
+    status, err = _interrupt("module", ["train", "--help"], "locale")
+    if status == 0 and not err:  # the help was out and the process gone first
+        return
+    _assert_one_interrupted_line(status, err)
+
+
+# ---------------------------------------------------------------- in this process
+
+def _raise_keyboard_interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("where", ["parse_known_args", "format_help"])
+def test_ctrl_c_while_parsing_arguments_or_writing_help(where, monkeypatch, capsys):
+    import argparse
+
+    from gpunet.cli import main
+
+    monkeypatch.setattr(argparse.ArgumentParser, where, _raise_keyboard_interrupt)
+    assert main(["train", "--help"]) == 130
+    assert capsys.readouterr().err == "gpunet: interrupted\n"
+
+
+def test_a_ctrl_c_an_import_turned_into_an_import_error_is_still_an_interrupt(
+        monkeypatch, capsys):
+    """A Ctrl-C inside a C extension's import comes out as an ``ImportError`` that no
+    longer mentions it (NumPy's PyCapsule_Import, CuPy's); the signal's arrival, not
+    the exception, says what happened."""
+    import gpunet.cli.info
+
+    def lost_interrupt(args):
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:  # what a C extension's import does with it
+            raise ImportError("PyCapsule_Import could not import module \"datetime\"")
+
+    monkeypatch.setattr(gpunet.cli.info, "run", lost_interrupt)
+    from gpunet.cli import main
+
+    assert main(["info"]) == 130
+    assert capsys.readouterr().err == "gpunet: interrupted\n"
+
+
+# ---------------------------------------------------------------- the process's end
+
+AT_EXIT = textwrap.dedent("""
+    import os, runpy, signal, sys, threading, time
+
+    def at_exit():  # Python's exit work: joining this thread, then the exit callbacks
+        threading.main_thread().join()
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(2)
+
+    threading.Thread(target=at_exit).start()
+    sys.argv = ["gpunet", "--version"]
+    runpy.run_module("gpunet", run_name="__main__", alter_sys=True)  # python -m gpunet
+""")
+
+
+def test_ctrl_c_after_the_command_while_python_exits():
+    """The command is done (its output written) and Python is ending the process,
+    joining a thread: Ctrl-C there is the same one line and 130 (it was a
+    ``KeyboardInterrupt`` traceback "ignored" in ``threading``)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run([sys.executable, "-c", AT_EXIT], capture_output=True, text=True,
+                         cwd=ROOT / "tests", env=env, timeout=120,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert run.stdout == "gpunet 0.1.0\n"
+    _assert_one_interrupted_line(run.returncode, run.stderr.splitlines())
