@@ -8,9 +8,17 @@ biases); creating it draws them in float64 on the host (the seeded generator, so
 backend starts from the same numbers), and training holds them in the network's dtype
 with a gradient and a copy at the last epoch boundary, plus each layer's activations,
 weighted inputs and errors for a mini-batch. :func:`check_network_fits` compares that
-estimate, for ``count`` networks, with the memory available now, and says the numbers
-when it does not fit. Small networks are never measured against the system (reading the
-available memory costs more than they do).
+estimate, for ``count`` networks, with the memory this process can have now, and says
+the numbers when it does not fit, naming what to make smaller: the layers, or the
+mini-batch where the mini-batch's share is the larger.
+
+What the process can have is the least of the memory available (``MemAvailable``; the
+device's free memory for CUDA) and what its own limits leave: the address-space limit
+(``ulimit -v``, ``RLIMIT_AS``) less what the process already maps, and the data limit
+(``ulimit -d``, ``RLIMIT_DATA``) less its data. Under such a limit NumPy's allocation
+fails long before the machine's memory runs out. Small networks are never measured
+against the machine's memory (reading it costs more than they do); a process limit is
+cheap to read and always counts.
 """
 
 from __future__ import annotations
@@ -40,12 +48,38 @@ def training_bytes(sizes: Sequence[int], dtype: Any, mini_batch_size: int) -> in
 
 
 def available_memory(backend: Optional[Any] = None) -> float:
-    """Bytes of memory available now: the device's free memory for a CUDA backend,
-    else the host's (``MemAvailable`` on Linux: free memory plus what the page cache
-    would give back)."""
+    """Bytes of memory this process can allocate now: the device's free memory for a
+    CUDA backend, else the host's (:func:`host_memory`)."""
     if backend is not None and getattr(backend, "name", "") == "cupy":
         with backend.scope():
             return float(backend.xp.cuda.runtime.memGetInfo()[0])
+    return host_memory()[0]
+
+
+def host_memory() -> tuple[float, str]:
+    """Bytes this process can allocate on the host now, and what sets that number (in
+    words, for a message): the machine's available memory, or the process's own limit
+    where that leaves less."""
+    left, limit = limits_left()
+    machine = machine_memory()
+    return (left, limit) if left < machine else (machine, "memory available here")
+
+
+def limits_left() -> tuple[float, str]:
+    """Bytes the process's own limits still allow (infinity without any), and which
+    limit that is, in words."""
+    have, what = float("inf"), ""
+    for limit, used, name in process_limits():
+        left = max(0.0, limit - used)
+        if left < have:
+            have, what = left, (f"memory this process may still use under its "
+                                f"{name} of {_gb(limit)}")
+    return have, what
+
+
+def machine_memory() -> float:
+    """``MemAvailable`` on Linux (free memory plus what the page cache would give back),
+    else the free pages."""
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
             for line in f:
@@ -59,27 +93,92 @@ def available_memory(backend: Optional[Any] = None) -> float:
         return 2.0**31
 
 
+def process_limits() -> list[tuple[float, float, str]]:
+    """The process's memory limits that are set: ``(limit, bytes already counted
+    against it, its name)``. The address space (``ulimit -v``) counts every mapping
+    (``VmSize``); the data limit (``ulimit -d``) private writable memory (``VmData``,
+    the stack included here). Where the usage cannot be read, it counts as 0."""
+    try:
+        import resource
+    except ImportError:  # not on this system (Windows)
+        return []
+    usage = _mapped()
+    limits = []
+    for kind, name, used in (("RLIMIT_AS", "address-space limit (ulimit -v)", usage[0]),
+                             ("RLIMIT_DATA", "data limit (ulimit -d)", usage[1])):
+        resource_id = getattr(resource, kind, None)
+        if resource_id is None:
+            continue
+        try:
+            soft = resource.getrlimit(resource_id)[0]
+        except (OSError, ValueError):
+            continue
+        if soft != resource.RLIM_INFINITY and soft >= 0:
+            limits.append((float(soft), used, name))
+    return limits
+
+
+def _mapped() -> tuple[float, float]:
+    """Bytes the process maps in all (``VmSize``) and its data and stack, from
+    ``/proc/self/statm`` (pages); zeros where there is no such file."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            fields = f.read().split()
+        page = os.sysconf("SC_PAGE_SIZE")
+        return float(fields[0]) * page, float(fields[5]) * page
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0.0, 0.0
+
+
 def check_network_fits(sizes: Sequence[int], dtype: Any, mini_batch_size: int = 10,
                        count: int = 1, what: str = "sizes",
-                       backend: Optional[Any] = None) -> None:
+                       backend: Optional[Any] = None, examples: Optional[int] = None,
+                       batch_what: Optional[str] = None) -> None:
     """``ValueError`` with the numbers when ``count`` networks of ``sizes`` would not fit
-    in the memory available (host, and the device's for a CUDA ``backend``)."""
-    need = count * training_bytes(sizes, dtype, max(1, int(mini_batch_size)))
-    if need < ALWAYS_FITS:
-        return
-    places = [("memory", None)]
-    if backend is not None and getattr(backend, "name", "") == "cupy":
-        places.append(("GPU memory", backend))
-    for name, where in places:
-        have = available_memory(where)
+    in the memory this process can have (host, and the device's for a CUDA
+    ``backend``).
+
+    The mini-batch counts at most ``examples`` rows where the training set's size is
+    known (a larger one is an error of its own: :func:`gpunet.arguments.
+    check_mini_batch`). The message names ``what`` (the sizes' option) or, where the
+    mini-batch's share of the estimate is the larger, ``batch_what`` (default:
+    ``--batch-size`` when ``what`` is an option, else ``mini_batch_size``).
+    """
+    m = max(1, int(mini_batch_size))
+    if examples is not None:
+        m = max(1, min(m, int(examples)))
+    need = count * training_bytes(sizes, dtype, m)
+    # A small estimate is checked against the process's limits only (cheap to read).
+    have, where = limits_left() if need < ALWAYS_FITS else host_memory()
+    if need > have:
+        raise ValueError(_too_large(sizes, dtype, m, count, what, batch_what, need, have,
+                                    where))
+    if need >= ALWAYS_FITS and backend is not None and getattr(backend, "name", "") == "cupy":
+        have = available_memory(backend)
         if need > have:
-            nets = f"{count} networks of " if count > 1 else ""
-            raise ValueError(
-                f"{what} {','.join(map(str, sizes))}: {nets}{n_parameters(sizes):,} "
-                f"parameters need about {_gb(need)} to create and train, more than the "
-                f"{_gb(have)} of {name} available here; choose smaller layers"
-                + (" or fewer networks per stack (--stack)" if count > 1 else "") + ".")
+            raise ValueError(_too_large(sizes, dtype, m, count, what, batch_what, need,
+                                        have, "GPU memory available here"))
 
 
-def _gb(n: float) -> str:
-    return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.0f} MiB"
+def _too_large(sizes: Sequence[int], dtype: Any, m: int, count: int, what: str,
+               batch_what: Optional[str], need: float, have: float, where: str) -> str:
+    """The message: the estimate, the memory there is, and what to make smaller."""
+    digits = 1 if _gb(need) != _gb(have) else 2  # "3.1 GiB, more than the 3.1 GiB": no
+    need_text, have_text = _gb(need, digits), _gb(have, digits)
+    nets = f"{count} networks of " if count > 1 else ""
+    stack = " or fewer networks per stack (--stack)" if count > 1 else ""
+    batch = count * (training_bytes(sizes, dtype, m) - training_bytes(sizes, dtype, 0))
+    if 2 * batch > need:  # the mini-batch's workspace is the larger share
+        option = batch_what or ("--batch-size" if what.startswith("--") else "mini_batch_size")
+        return (f"{option} {m:,}: {nets}a mini-batch of {m:,} examples through layers "
+                f"{','.join(map(str, sizes))} needs about {need_text} to train, more than "
+                f"the {have_text} of {where}; choose a smaller {option}{stack}.")
+    return (f"{what} {','.join(map(str, sizes))}: {nets}{n_parameters(sizes):,} "
+            f"parameters need about {need_text} to create and train, more than the "
+            f"{have_text} of {where}; choose smaller layers{stack}.")
+
+
+def _gb(n: float, digits: int = 1) -> str:
+    if n >= 2**30:
+        return f"{n / 2**30:,.{digits}f} GiB"
+    return f"{n / 2**20:,.{digits - 1}f} MiB"
