@@ -88,6 +88,8 @@ def test_ctrl_c_without_checkpoint_says_how_to_get_one(tmp_path, monkeypatch, ca
     assert status == 130
     assert "keeping the 1 completed epoch" in captured.err
     assert "--checkpoint PATH" in captured.err
+    # what was kept first, then the line every interruption ends with (issue 26)
+    assert captured.err.splitlines()[-1] == "gpunet: interrupted"
     assert saved.exists() and "as of epoch 1" in captured.out
 
 

@@ -20,7 +20,8 @@ import pytest
 import gpunet
 from conftest import ROOT
 from gpunet.checkpoint import load_checkpoint
-from gpunet.signals import Terminated, interrupts_deferred, terminate_as_interrupt
+from gpunet.signals import (InterruptHandler, Terminated, interrupts_deferred,
+                            interrupts_raised, raise_if_interrupted, terminate_as_interrupt)
 
 
 def _start(*args: str) -> subprocess.Popen:
@@ -57,6 +58,7 @@ def test_sigterm_to_train_keeps_the_completed_epochs(tmp_path):
     out, err = _signal_after(proc, "Epoch 1:", signal.SIGTERM)
     assert proc.returncode == 143, err
     assert "terminated (SIGTERM) during epoch" in err and "Traceback" not in err
+    assert err.splitlines()[-1] == "gpunet: terminated"  # as every interruption ends
     assert "best: " in out and f"saved network to {saved}" in out
     done = load_checkpoint(ckpt).epochs_done
     assert 2 <= done < 400 and f"as of epoch {done}" in out
@@ -148,3 +150,34 @@ def test_interrupts_deferred_holds_sigterm_until_the_block_ends():
                 done.append("block finished")
     assert done == ["block finished"]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_deferred_interrupt_reaches_the_handler_it_was_held_from():
+    """interrupts_deferred replays a held Ctrl-C into the handler it would have gone to:
+    the command line's handler then knows it came (issue 26), and Python's defaults are
+    back after the block."""
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_raised() as handler:
+            with interrupts_deferred():
+                signal.raise_signal(signal.SIGINT)
+                time.sleep(0.1)
+                assert handler.arrived == []  # held
+    assert handler.arrived == [signal.SIGINT]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_an_interrupt_whose_exception_was_lost_is_still_raised():
+    """A Ctrl-C turned into another exception (NumPy's import makes it an ImportError)
+    or swallowed: raise_if_interrupted raises it, with the exception as its cause."""
+    with interrupts_raised() as handler:
+        raise_if_interrupted()  # nothing arrived: nothing raised
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        except Terminated:
+            pass  # swallowed
+        with pytest.raises(Terminated) as info:
+            raise_if_interrupted(ImportError("lost"))
+        assert isinstance(info.value.__cause__, ImportError)
+    assert isinstance(handler, InterruptHandler) and handler.arrived == [signal.SIGTERM]
+    raise_if_interrupted()  # outside the block: our handlers are gone, nothing raised

@@ -173,3 +173,43 @@ def test_ctrl_c_after_the_command_while_python_exits():
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert run.stdout == "gpunet 0.1.0\n"
     _assert_one_interrupted_line(run.returncode, run.stderr.splitlines())
+
+
+# ---------------------------------------------------------------- the lazy packages
+
+LAZY = """
+import sys
+import gpunet, gpunet.cli
+loaded = sorted(m for m in sys.modules if m.startswith(("gpunet", "numpy")))
+print(" ".join(loaded))
+"""
+
+
+def test_importing_the_package_and_the_command_loads_nothing_else():
+    """What runs before the command's Ctrl-C handler: the two package files, nothing
+    of NumPy or the model (they loaded the whole model before)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run([sys.executable, "-c", LAZY], capture_output=True, text=True,
+                         cwd=ROOT / "tests", env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["gpunet", "gpunet.cli"]
+
+
+def test_the_lazy_package_still_has_every_public_name():
+    import gpunet
+    import gpunet.cli
+
+    namespace: dict = {}
+    exec("from gpunet import *", namespace)
+    assert sorted(set(namespace) - {"__builtins__"}) == sorted(gpunet.__all__)
+    from gpunet.network import Network
+    from gpunet.resuming import resume
+
+    assert gpunet.Network is Network and namespace["resume"] is resume
+    assert set(gpunet.__all__) <= set(dir(gpunet))
+    assert gpunet.__version__ == "0.1.0"
+    assert gpunet.checkpoint.load_checkpoint is gpunet.load_checkpoint  # a submodule
+    assert callable(gpunet.cli.build_parser) and gpunet.cli.train.run  # the parser's names
+    with pytest.raises(AttributeError, match="module 'gpunet' has no attribute 'Netwrok'"):
+        gpunet.Netwrok
+    assert not hasattr(gpunet, "no_such_module")
