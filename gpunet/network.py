@@ -457,6 +457,14 @@ class Network:
         back to the end of the last completed epoch, the checkpoint is brought up to
         it, and the interrupt propagates; ``net.history`` holds the completed epochs.
 
+        Every argument is checked before anything is trained, with the rules
+        ``NetworkStack.SGD`` and :func:`gpunet.resume` use (:mod:`gpunet.arguments`):
+        ``epochs`` and ``mini_batch_size`` positive integers, the mini-batch no larger
+        than the training data, ``eta`` > 0 and ``lmbda`` >= 0 numbers, the monitor
+        flags, ``verbose`` and ``progress`` ``True`` or ``False``, ``callback`` a
+        function or ``None``, ``engine`` a known name, ``checkpoint`` a path, a writer or
+        ``None``; a mistake is a ``ValueError`` saying what to change.
+
         Returns ``network2.py``'s tuple of four per-epoch lists, ``(evaluation_cost,
         evaluation_accuracy, training_cost, training_accuracy)``, as a :class:`History`
         (a tuple for every purpose: ``json.dump``, pickle, ``==``, indexing) whose

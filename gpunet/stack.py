@@ -179,9 +179,10 @@ class NetworkStack:
     ) -> list[History]:
         """Train every network by mini-batch SGD (chapter 1; chapter 3, "Regularization").
 
-        The arguments are :meth:`gpunet.Network.SGD`'s, except that ``eta`` and
-        ``lmbda`` may each be one number for all networks or a list with one per
-        network. Every network sees the same ``training_data`` in its own order.
+        The arguments are :meth:`gpunet.Network.SGD`'s, checked by the same rules
+        before anything is trained, except that ``eta`` and ``lmbda`` may each be one
+        number for all networks (or a list of one) or a list with one per network.
+        Every network sees the same ``training_data`` in its own order.
 
         Prints one line per epoch (each network's evaluation accuracy) when
         ``verbose``; calls ``callback(records)`` after each epoch with the K records
