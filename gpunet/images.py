@@ -46,7 +46,7 @@ import tokenize
 import warnings
 import zlib
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -514,7 +514,12 @@ def _tile(shape: tuple[int, int]) -> int:
 
 
 def dark_ink(g: np.ndarray) -> bool:
-    """Whether the ink is darker than the paper.
+    """Whether the ink is darker than the paper (see :func:`polarity`)."""
+    return polarity(g)[0]
+
+
+def polarity(g: np.ndarray) -> tuple[bool, bool]:
+    """(whether the ink is darker than the paper, whether that is clear).
 
     The ink is the picture's strong, one-sided outliers against the paper's light. The
     light is estimated without knowing the ink's side by a median filter of half the
@@ -524,7 +529,9 @@ def dark_ink(g: np.ndarray) -> bool:
     than a few noise levels off it lie mostly on the ink's side: the side with more such
     mass wins. Unlike the median of the border, this holds for dim photos (grey paper,
     the ink only a little darker), uneven light and a digit touching the border; unlike
-    a closing or opening, for thick strokes as for thin.
+    a closing or opening, for thick strokes as for thin. It is clear when one side has
+    at least three times the other's mass; it is not when the ink is no minority
+    against the light (a picture cropped tightly to a "1" or a thick digit).
     """
     block = max(1, math.ceil(max(g.shape) / 32))
     coarse = _block_percentile(g, block, 50)
@@ -535,7 +542,9 @@ def dark_ink(g: np.ndarray) -> bool:
     r = g - _upsample(light, block, g.shape)
     noise = 1.4826 * float(np.median(np.abs(r)))
     t = max(3 * noise, 0.02)
-    return float(np.clip(-r - t, 0, None).sum()) > float(np.clip(r - t, 0, None).sum())
+    darker = float(np.clip(-r - t, 0, None).sum())
+    lighter = float(np.clip(r - t, 0, None).sum())
+    return darker > lighter, abs(darker - lighter) >= 0.5 * (darker + lighter)
 
 
 def background(g: np.ndarray, dark: bool) -> np.ndarray:
@@ -552,9 +561,16 @@ def background(g: np.ndarray, dark: bool) -> np.ndarray:
     return _filter(_filter(g, size, first, True), size, second, True)
 
 
-def ink_map(grey: np.ndarray, what: str = "image") -> tuple[np.ndarray, float]:
+def ink_map(grey: np.ndarray, what: str = "image", tight: bool = False,
+            dark: Optional[bool] = None) -> tuple[np.ndarray, float]:
     """(ink, noise): the picture's ink in [0, 1] (1: the ink's core, 0: paper), its
     uneven background removed, and the paper's noise level on that scale.
+
+    ``tight``: the picture is cropped to the digit, so its strokes may be as wide as a
+    quarter of it and most of it ink: a background estimate narrower than the strokes,
+    and a vote that takes the ink for the minority, would both fail; light cannot vary
+    much over so small a part of a page. The paper is then the border's median level,
+    dark when that is below the middle of the picture's range (1st to 99th percentile).
 
     Dark ink is measured as the fraction of the paper's brightness it takes away there
     (so it reads the same in a shadow or a dim corner), light ink as its excess over the
@@ -562,11 +578,24 @@ def ink_map(grey: np.ndarray, what: str = "image") -> tuple[np.ndarray, float]:
     above the noise, robust to a speck) is 1. Raises ``ValueError`` (naming ``what``)
     when nothing stands out by :data:`CONTRAST`."""
     g = np.asarray(grey, dtype=np.float64)
-    dark = dark_ink(g)
-    paper = background(g, dark)
+    border = np.zeros(g.shape, dtype=bool)
+    border[[0, -1], :] = border[:, [0, -1]] = True
+    if tight:
+        level = float(np.median(g[border]))
+        low, high = np.percentile(g, [1, 99])
+        dark = level > (low + high) / 2
+        paper = np.full_like(g, level)
+    else:
+        dark = dark_ink(g) if dark is None else dark
+        paper = background(g, dark)
     ink = (paper - g) / np.maximum(paper, 0.05) if dark else g - paper
-    ink -= float(np.median(ink))  # the closing's bias over noise
-    noise = 1.4826 * float(np.median(np.abs(ink)))
+    # the paper's level and noise, where paper is most of the picture: everywhere (a
+    # closing sits on the noise's peaks, so paper is a little above 0), or along the
+    # border of a tight crop, which the ink may mostly fill
+    sample = ink[border] if tight else ink
+    floor = float(np.median(sample))
+    noise = 1.4826 * float(np.median(np.abs(sample - floor)))
+    ink -= floor
     strong = ink[ink > max(5 * noise, 0.05)]
     peak = float(np.percentile(strong, 95)) if strong.size else 0.0
     if peak < CONTRAST:
@@ -661,6 +690,28 @@ def digit_crop(ink: np.ndarray, noise: float = 0.0) -> np.ndarray:
     return cropped
 
 
+def _tight_crop(g: np.ndarray, what: str) -> Optional[np.ndarray]:
+    """The digit of a picture cropped tightly to it (see :func:`ink_map`'s ``tight``),
+    or None when the picture is not one: a tight crop's digit fills it from edge to
+    edge, and its border is mostly paper (at most 30% ink: a digit touches the border
+    in a few places; a shadow or a dark table would take much of it)."""
+    try:
+        ink, noise = ink_map(g, what, tight=True)
+        crop = digit_crop(ink, noise)
+    except ValueError:
+        return None
+    border = np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]])
+    if fills_picture(crop, g.shape) and float(np.mean(border > INK)) <= 0.3:
+        return crop
+    return None
+
+
+def fills_picture(crop: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """Whether a digit's crop spans the picture from edge to edge, but for a margin of
+    up to a tenth (a photo cropped to the digit)."""
+    return any(c >= s - max(1, 0.1 * s) for c, s in zip(crop.shape, shape))
+
+
 def _boxes(labels: np.ndarray, n: int) -> list[tuple[int, int, int, int]]:
     """(top, left, bottom, right), inclusive, of each label 1..n."""
     ys, xs = np.nonzero(labels)
@@ -735,8 +786,13 @@ def mnist_like(grey: np.ndarray, what: str = "image") -> np.ndarray:
     ``grey`` may be any shape :func:`as_picture` takes (784 values as a vector are one
     28 × 28 image) with levels of any depth (:func:`scale_grey`)."""
     g = scale_grey(shrink(as_picture(np.asarray(grey), what)), what)
-    ink, noise = ink_map(g, what)
-    crop = _widen_thin_strokes(digit_crop(ink, noise))
+    dark, clear = polarity(g)
+    ink, noise = ink_map(g, what, dark=dark)
+    crop = digit_crop(ink, noise)
+    if not clear or fills_picture(crop, g.shape) or max(crop.shape) < 0.4 * min(g.shape):
+        tight = _tight_crop(g, what)
+        crop = crop if tight is None else tight
+    crop = _widen_thin_strokes(crop)
     h, w = crop.shape
     scale = BOX / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
