@@ -787,11 +787,19 @@ def mnist_like(grey: np.ndarray, what: str = "image") -> np.ndarray:
     28 × 28 image) with levels of any depth (:func:`scale_grey`)."""
     g = scale_grey(shrink(as_picture(np.asarray(grey), what)), what)
     dark, clear = polarity(g)
-    ink, noise = ink_map(g, what, dark=dark)
-    crop = digit_crop(ink, noise)
-    if not clear or fills_picture(crop, g.shape) or max(crop.shape) < 0.4 * min(g.shape):
+    try:
+        ink, noise = ink_map(g, what, dark=dark)
+        crop: Optional[np.ndarray] = digit_crop(ink, noise)
+    except ValueError as exc:  # no ink: unless it is a tight crop of the wrong guess
+        crop, error = None, exc
+    if (crop is None or not clear or fills_picture(crop, g.shape)
+            or max(crop.shape) < 0.4 * min(g.shape)):  # perhaps cropped to the digit
         tight = _tight_crop(g, what)
-        crop = crop if tight is None else tight
+        if tight is not None:
+            crop = tight
+        elif crop is None:
+            raise error
+    assert crop is not None
     crop = _widen_thin_strokes(crop)
     h, w = crop.shape
     scale = BOX / max(h, w)
