@@ -20,11 +20,12 @@ or drawing must be brought to the same form first:
    by row (:func:`as_picture`);
 2. find the ink (:func:`ink_map`): decide whether it is dark on light or light on dark
    (the side the picture's sparse outliers lie on, against a coarse local median),
-   estimate the paper's uneven light (a morphological closing, or opening for light
-   ink, of a coarse grid of the picture, larger than a stroke: it follows gradients,
-   vignettes and shadow edges but not strokes) and remove it (dark ink as a fraction of
-   the paper's brightness there, so a shadow does not fade it), then stretch so the ink
-   is 1 and the paper 0;
+   estimate the paper's uneven light (:func:`background`: a morphological closing, or
+   opening for light ink, wider than a stroke: it follows gradients, vignettes and
+   shadow edges but not strokes) and remove it (dark ink as a fraction of the paper's
+   brightness there, so a shadow does not fade it), then stretch so the ink is 1 and
+   the paper 0. A picture cropped to the digit (the digit fills it, or the first guess
+   is unsure) has too little paper for that: its paper is the border's level;
 3. keep the digit (:func:`digit_crop`): the ink pixels grouped into connected pieces,
    the largest and those near it kept, specks and smudges away from it dropped, then
    cropped to their bounding box;
@@ -728,8 +729,9 @@ def _boxes(labels: np.ndarray, n: int) -> list[tuple[int, int, int, int]]:
 # ----------------------------------------------------------------- strokes and size
 STROKE = 0.09
 """MNIST's stroke width as a fraction of the digit's longer side (the 20-pixel box):
-the median over the test set is 0.09 (1.8 pixels; 5% of digits are below 0.06); strokes thinner than half of it are
-widened to it before the digit is shrunk (see :func:`stroke_width`)."""
+the median over the test set is 0.09 (1.8 pixels; 5% of digits are below 0.06). Strokes
+thinner than half of it are widened to it before the digit is shrunk (see
+:func:`stroke_width`); a fine pen's are about 0.03."""
 
 
 def stroke_width(crop: np.ndarray) -> float:

@@ -316,7 +316,8 @@ def test_predict_marks_low_confidence(trained, mnist, tmp_path, capsys):
     records = json.loads(capsys.readouterr().out)
     assert [r["low_confidence"] for r in records] == [False, True]
     for r in records:
-        assert r["confidence"] == max(r["outputs"]) and r["digit"] == int(np.argmax(r["outputs"]))
+        assert r["confidence"] == max(r["outputs"])
+        assert r["digit"] == int(np.argmax(r["outputs"]))
         assert r["runner_up"] != r["digit"]
         assert r["runner_up_confidence"] == sorted(r["outputs"])[-2]
 
@@ -335,7 +336,8 @@ def test_pictures_cropped_to_the_digit(trained, mnist, tmp_path, pen, margin):
     inputs = []
     for i, x in enumerate(X):
         ink = photos.ink(x, 200, pen)
-        rows, cols = np.flatnonzero((ink > 0.1).any(axis=1)), np.flatnonzero((ink > 0.1).any(axis=0))
+        rows = np.flatnonzero((ink > 0.1).any(axis=1))
+        cols = np.flatnonzero((ink > 0.1).any(axis=0))
         ink = np.pad(ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1], margin)
         try:
             inputs.append(_read_png(0.9 - 0.8 * ink, tmp_path / f"{i}.png"))
