@@ -31,7 +31,10 @@ import numpy as np
 from .parameters import n_parameters
 
 ALWAYS_FITS = 256 * 2**20
-"""Estimates below this many bytes are not checked against the system."""
+"""Estimates below this many bytes are not checked against the machine's memory."""
+
+UNDER_LIMIT = "memory this process may still use under its"
+"""How a message names the memory a process limit leaves (then: the limit)."""
 
 
 def training_bytes(sizes: Sequence[int], dtype: Any, mini_batch_size: int) -> int:
@@ -72,8 +75,7 @@ def limits_left() -> tuple[float, str]:
     for limit, used, name in process_limits():
         left = max(0.0, limit - used)
         if left < have:
-            have, what = left, (f"memory this process may still use under its "
-                                f"{name} of {_gb(limit)}")
+            have, what = left, f"{UNDER_LIMIT} {name} of {_gb(limit)}"
     return have, what
 
 
@@ -163,10 +165,12 @@ def check_network_fits(sizes: Sequence[int], dtype: Any, mini_batch_size: int = 
 def _too_large(sizes: Sequence[int], dtype: Any, m: int, count: int, what: str,
                batch_what: Optional[str], need: float, have: float, where: str) -> str:
     """The message: the estimate, the memory there is, and what to make smaller."""
-    digits = 1 if _gb(need) != _gb(have) else 2  # "3.1 GiB, more than the 3.1 GiB": no
-    need_text, have_text = _gb(need, digits), _gb(have, digits)
+    digits = next((d for d in (1, 2, 3) if _gb(need, d) != _gb(have, d)), 4)  # not "0.6
+    need_text, have_text = _gb(need, digits), _gb(have, digits)  # more than the 0.6 MiB"
     nets = f"{count} networks of " if count > 1 else ""
     stack = " or fewer networks per stack (--stack)" if count > 1 else ""
+    if where.startswith(UNDER_LIMIT):  # the process's own limit, not the machine
+        stack += ", or raise the limit"
     batch = count * (training_bytes(sizes, dtype, m) - training_bytes(sizes, dtype, 0))
     if 2 * batch > need:  # the mini-batch's workspace is the larger share
         option = batch_what or ("--batch-size" if what.startswith("--") else "mini_batch_size")

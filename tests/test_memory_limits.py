@@ -49,7 +49,7 @@ def test_train_under_an_address_space_limit_is_refused_up_front():
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"gpunet: error: --sizes {HUGE}: "), lines
     assert "address-space limit (ulimit -v) of 1.5 GiB" in lines[0]
-    assert "choose smaller layers" in lines[0]
+    assert lines[0].endswith("choose smaller layers, or raise the limit.")
     assert "device:" not in run.stdout  # before anything was loaded
 
 
@@ -90,7 +90,7 @@ def test_a_memory_error_that_escapes_is_one_line():
     assert lines[0].startswith("gpunet: error: out of memory (Unable to allocate "), lines
     assert "ulimit -v" in lines[0]
     assert lines[0].endswith("make the network (--sizes) or the mini-batch (--batch-size) "
-                             "smaller")
+                             "smaller, or raise the limit")
 
 
 def test_a_huge_batch_size_is_not_blamed_on_the_sizes(capsys):
@@ -128,3 +128,40 @@ def test_the_limit_left_is_the_limit_less_what_is_mapped(monkeypatch):
     with pytest.raises(ValueError, match="more than the 2.0 GiB of memory this process"):
         memory.check_network_fits([784, 100000, 10], "float64")  # ~3.0 GiB
     memory.check_network_fits([784, 3000, 10], "float64")  # ~0.4 GiB
+
+
+def test_a_limit_too_small_for_numpy_is_one_line():
+    """A limit 16 MiB above what Python itself maps: NumPy's libraries cannot even be
+    mapped, and its ImportError ("failed to map segment from shared object") was a
+    30-line traceback."""
+    bare = _limited(["-c", "print(open('/proc/self/statm').read().split()[0])"])
+    python = int(bare.stdout) * os.sysconf("SC_PAGE_SIZE")
+    run = _limited(["-m", "gpunet", "train", "--device", "cpu", "--epochs", "1"],
+                   limit=python + 16 * 2**20)
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in run.stderr, run.stderr
+    assert lines[0].startswith("gpunet: error: out of memory while starting (")
+    assert lines[0].endswith("the process's memory limit (`ulimit -v`) is too small for "
+                             "Python and NumPy; raise it")
+    assert run.returncode == 2
+
+
+@pytest.mark.parametrize("error, line, status", [
+    (OSError(12, "Cannot allocate memory"), "gpunet: error: out of memory ([Errno 12] Cannot "
+     "allocate memory): more than this process may use", 2),
+    (OSError(24, "Too many open files"), "gpunet: error: [Errno 24] Too many open files", 1),
+    (RuntimeError("can't start new thread"), "gpunet: error: the system refused a new "
+     "thread (can't start new thread): a process limit", 1),
+])
+def test_a_resource_the_system_refuses_is_one_line(monkeypatch, capsys, error, line, status):
+    """Other process limits (open files, processes and threads, ``ulimit -n`` / ``-u``)
+    end the same way: one line, no traceback."""
+    import gpunet.cli.info
+
+    def refused(args):
+        raise error
+
+    monkeypatch.setattr(gpunet.cli.info, "run", refused)
+    assert main(["info"]) == status
+    err = capsys.readouterr().err
+    assert err.startswith(line) and err.count("\n") == 1, err

@@ -157,9 +157,11 @@ def test_a_ctrl_c_an_import_turned_into_an_import_error_is_still_an_interrupt(
 AT_EXIT = textwrap.dedent("""
     import os, runpy, signal, sys, threading, time
 
+    SIGNUM = int(sys.argv[1])
+
     def at_exit():  # Python's exit work: joining this thread, then the exit callbacks
         threading.main_thread().join()
-        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), SIGNUM)
         time.sleep(2)
 
     threading.Thread(target=at_exit).start()
@@ -168,16 +170,21 @@ AT_EXIT = textwrap.dedent("""
 """)
 
 
-def test_ctrl_c_after_the_command_while_python_exits():
+@pytest.mark.parametrize("signum, line, status", [
+    (signal.SIGINT, "gpunet: interrupted", 130), (signal.SIGTERM, "gpunet: terminated", 143)])
+def test_a_signal_after_the_command_while_python_exits(signum, line, status):
     """The command is done (its output written) and Python is ending the process,
     joining a thread: Ctrl-C there is the same one line and 130 (it was a
-    ``KeyboardInterrupt`` traceback "ignored" in ``threading``)."""
+    ``KeyboardInterrupt`` traceback "ignored" in ``threading``), SIGTERM its line and
+    143 (it ended the process silently)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    run = subprocess.run([sys.executable, "-c", AT_EXIT], capture_output=True, text=True,
-                         cwd=ROOT / "tests", env=env, timeout=120,
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    run = subprocess.run([sys.executable, "-c", AT_EXIT, str(int(signum))],
+                         capture_output=True, text=True, cwd=ROOT / "tests", env=env,
+                         timeout=120,
+                         preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_DFL),
+                                             signal.signal(signal.SIGTERM, signal.SIG_DFL)))
     assert run.stdout == "gpunet 0.1.0\n"
-    _assert_one_interrupted_line(run.returncode, run.stderr.splitlines())
+    assert run.stderr == line + "\n" and run.returncode == status, run.stderr
 
 
 # ---------------------------------------------------------------- the lazy packages

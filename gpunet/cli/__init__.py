@@ -48,10 +48,33 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 from .command import run_command
             except Exception as exc:  # NumPy's import turns a Ctrl-C into ImportError
                 raise_if_interrupted(exc)
-                raise
+                if not _starved(exc):
+                    raise
+                print(f"gpunet: error: out of memory while starting ({_starved(exc)}): "
+                      "the process's memory limit (`ulimit -v`) is too small for Python "
+                      "and NumPy; raise it", file=sys.stderr)
+                return 2
             return run_command(argv)
     except KeyboardInterrupt as exc:
         return stopped(_status(exc))
+
+
+def _starved(exc: BaseException) -> str:
+    """The first line of the error in ``exc``'s chain that says memory ran out, as a
+    library failing to load under a small ``ulimit -v`` says it ("failed to map
+    segment from shared object"); "" if none does."""
+    seen: list[BaseException] = []
+    cause: Optional[BaseException] = exc
+    while cause is not None and cause not in seen:
+        seen.append(cause)
+        text = str(cause)
+        if isinstance(cause, MemoryError) or any(
+                words in text for words in ("failed to map segment", "Cannot allocate memory")):
+            lines = [line.strip() for line in text.splitlines() if line.strip()]
+            return next((line for line in lines if "map segment" in line or "allocate" in line),
+                        lines[0] if lines else type(cause).__name__)
+        cause = cause.__cause__ or cause.__context__
+    return ""
 
 
 def console() -> int:
@@ -59,15 +82,16 @@ def console() -> int:
     process's command line, and its exit guarded too.
 
     After the command, until the process ends, Ctrl-C stops it at once with the same
-    ``gpunet: interrupted`` line and status 130 (Python's exit work, joining threads
-    and running exit callbacks, would otherwise print a traceback); once the last exit
-    callback has run, Ctrl-C is ignored and the process ends with its status.
+    ``gpunet: interrupted`` line and status 130, SIGTERM with ``gpunet: terminated``
+    and 143 (Python's exit work, joining threads and running exit callbacks, would
+    otherwise print a traceback); after an interrupt was reported, or once the last
+    exit callback has run, both are ignored and the process ends with its status.
     """
     try:
         import atexit
 
         # Exit callbacks run in reverse order of registration: this one runs last.
-        atexit.register(_ignore_ctrl_c)
+        atexit.register(_ignore_interrupts)
         try:
             status = main()
         except SystemExit as exc:  # --help, --version, a usage error: argparse's exit
@@ -79,11 +103,10 @@ def console() -> int:
 
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             status = status or 141
-        _on_ctrl_c_exit()
+        _exit_on_interrupt()
     except KeyboardInterrupt as exc:  # in the flush, or in main's own report of one
-        _ignore_ctrl_c()
+        _ignore_interrupts()
         status = stopped(_status(exc))
-        _on_ctrl_c_exit()
     # A Ctrl-C inside a string eval (namedtuple's, in an import) leaves CPython noting
     # an "unhandled" KeyboardInterrupt, and `python -m` would then end the process by
     # SIGINT instead of with this status; a string eval of its own clears the note.
@@ -117,37 +140,44 @@ def _status(interrupt: BaseException) -> int:
     return EXIT_SIGINT if signals is None else int(signals.exit_status(interrupt))
 
 
-def _on_ctrl_c_exit() -> None:
-    """From now on Ctrl-C ends the process at once: the line, then status 130. Only in
-    the main thread, and only in place of Python's own handler (not someone else's)."""
+def _exit_on_interrupt() -> None:
+    """From now on Ctrl-C (SIGTERM) ends the process at once: the line, then status
+    130 (143). Only in the main thread, and only in place of Python's own handling (not
+    someone else's handler)."""
     import signal
     import threading
 
-    if (threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _exit_interrupted)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _exit_interrupted)
 
 
 def _exit_interrupted(signum: int, frame: Optional[FrameType]) -> None:
     import os
+    import signal
 
     try:
         sys.stdout.flush()
     except Exception:  # a closed pipe, or a write this handler interrupted
         pass
     try:
-        os.write(2, b"gpunet: interrupted\n")
+        os.write(2, b"gpunet: interrupted\n" if signum == signal.SIGINT else b"gpunet: terminated\n")
     finally:
-        os._exit(EXIT_SIGINT)
+        os._exit(128 + signum)
 
 
-def _ignore_ctrl_c() -> None:
-    """Ctrl-C is ignored from here on (main thread only): the command is over."""
+def _ignore_interrupts() -> None:
+    """Ctrl-C and SIGTERM are ignored from here on (main thread only): the command is
+    over, and so is Python's exit work."""
     import signal
     import threading
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 if not TYPE_CHECKING:  # hidden from type checkers: an unknown name stays an error there

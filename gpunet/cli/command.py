@@ -111,6 +111,9 @@ def _failed(exc: Exception, command: str) -> int:
         return 141
     if isinstance(exc, OSError):  # the system refused a resource (files, processes)
         return _error(exc, 1)
+    if isinstance(exc, RuntimeError) and "can't start new thread" in str(exc):
+        return _error(f"the system refused a new thread ({exc}): a process limit "
+                      "(`ulimit -u`, or `ulimit -v` for its stack) is too small; raise it", 1)
     # CuPy's own errors (a launch or driver failure) get one line too.
     if type(exc).__module__.split(".")[0] in ("cupy", "cupy_backends"):
         first = (str(exc).strip().splitlines() or [""])[0]
@@ -126,9 +129,9 @@ def out_of_memory(exc: BaseException, command: str) -> str:
              else "memory")
     detail = (str(exc).strip().splitlines() or [""])[0]
     smaller = SMALLER.get(command, "the network or the data")
-    return (f"out of {where}{f' ({detail})' if detail else ''}: the request is larger than "
-            f"this process may use (its limit, e.g. `ulimit -v`, or the machine's memory); "
-            f"make {smaller} smaller")
+    return (f"out of {where}{f' ({detail})' if detail else ''}: more than this process "
+            f"may use (its limit, e.g. `ulimit -v`, or the machine's memory); make {smaller} "
+            f"smaller, or raise the limit")
 
 
 def _error(message: object, status: int) -> int:
