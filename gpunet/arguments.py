@@ -145,20 +145,29 @@ def check_choice(value: Any, choices: Sequence[str], name: str) -> str:
     return value
 
 
+def check_path(path: Any, name: str) -> Any:
+    """A file path: a non-empty ``str`` or an ``os.PathLike`` (``pathlib.Path``)."""
+    if isinstance(path, (str, os.PathLike)):
+        text = os.fspath(path)
+        if isinstance(text, str) and text.strip():
+            return path
+    raise ValueError(f"{name} must be a file path (a str or pathlib.Path), got {path!r}.")
+
+
 def check_checkpoint(checkpoint: Any) -> Any:
-    """``SGD(checkpoint=...)``: ``None``, a file path (``str`` or ``os.PathLike``), or a
+    """``SGD(checkpoint=...)``: ``None``, a file path (:func:`check_path`), or a
     :class:`gpunet.checkpoint.CheckpointWriter` (anything with its ``hold``, ``write``
     and ``write_stack``; named by its methods because the checkpoint module uses these
     checks, so this one cannot import it)."""
     if checkpoint is None or all(callable(getattr(checkpoint, method, None))
                                  for method in ("hold", "write", "write_stack")):
         return checkpoint
-    if isinstance(checkpoint, (str, os.PathLike)):
-        path = os.fspath(checkpoint)
-        if isinstance(path, str) and path.strip():
-            return checkpoint
-    raise ValueError(f"checkpoint must be a file path (a str or pathlib.Path), a "
-                     f"gpunet.checkpoint.CheckpointWriter or None, got {checkpoint!r}.")
+    try:
+        return check_path(checkpoint, "checkpoint")
+    except ValueError:
+        raise ValueError(f"checkpoint must be a file path (a str or pathlib.Path), a "
+                         f"gpunet.checkpoint.CheckpointWriter or None, got "
+                         f"{checkpoint!r}.") from None
 
 
 def check_mini_batch(mini_batch_size: int, examples: int,

@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional, Union
 
 from .backends import DeviceLike
 from .checkpoint import Checkpoint, CheckpointWriter, PathLike, load_checkpoint
-from .arguments import is_integer
+from .arguments import check_path, is_integer
 from .datasets import Examples, as_examples
 from .engines import TrainingSettings
 from .history import History
@@ -139,7 +139,7 @@ def resume(path: PathLike, training_data: Any, evaluation_data: Any = None, *,
     stack, its ``histories`` every epoch of every network (``callback`` then gets the
     K records of an epoch, as in :meth:`gpunet.NetworkStack.SGD`).
     """
-    saved = load_checkpoint(path)
+    saved = load_checkpoint(check_path(path, "path"))
     settings = _settings(saved, epochs, verbose=verbose, callback=callback)
     if isinstance(checkpoint, str) and checkpoint == "same":
         checkpoint = CheckpointWriter(saved.path, saved.run, arrays=saved.arrays)

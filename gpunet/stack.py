@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Un
 
 import numpy as np
 
-from .arguments import INITS, as_values, check_choice, check_dtype, check_seeds, check_sizes
+from .arguments import (INITS, as_values, check_choice, check_dtype, check_seeds, check_sizes,
+                        is_integer)
 from .backends import Array, Backend, DeviceLike, get_backend
 from .backprop import feedforward
 from .costs import Cost, CrossEntropyCost, get_cost
@@ -130,7 +131,7 @@ class NetworkStack:
         parameters and generator state, so training it further continues exactly the
         run a single network would have made.
         """
-        if not isinstance(k, (int, np.integer)) or not -len(self) <= k < len(self):
+        if not is_integer(k) or not -len(self) <= k < len(self):
             raise ValueError(f"network index {k!r} is out of range for {len(self)} networks.")
         net = Network(self.sizes, cost=self.cost, init=self.init, dtype=self.dtype,
                       device=self.backend, seed=self.seeds[k])

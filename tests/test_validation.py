@@ -281,3 +281,18 @@ def test_the_rules_accept_numpy_numbers_and_any_sequence(small):
     b = NetworkStack([784, 20, 10], seeds=[0, 1], device="cpu")
     b.SGD(small, 1, 10, 1.0, lmbda=[0.0, 0.5], monitor_training_cost=True, verbose=False)
     assert np.array_equal(np.asarray(a.parameters), np.asarray(b.parameters))
+
+
+@pytest.mark.parametrize("path", [5, None, "", b"run.ckpt"])
+def test_resume_needs_a_checkpoint_path(small, path):
+    with pytest.raises(ValueError, match="path must be a file path .* got"):
+        gpunet.resume(path, small)
+
+
+@pytest.mark.parametrize("k", [True, 1.0, "1"])
+def test_a_stack_network_index_is_an_integer(k):
+    from gpunet.stack import NetworkStack
+
+    stack = NetworkStack([784, 10], seeds=[0, 1], device="cpu")
+    with pytest.raises(ValueError, match=f"network index {k!r} is out of range for 2"):
+        stack.network(k)
