@@ -12,9 +12,9 @@ trained on the book's 50,000 images for 5 epochs ([784, 100, 10] cross-entropy,
 2.7% of the right ones; on 1,100 photo-like digits (``scripts/photo_digits.py``: uneven
 light, shadows, paper grain, thin and thick pens, off-centre, EXIF-rotated, JPEG;
 98.4% and 96.3% read right) on 78% and 61% of the wrong answers and 1.7% and 2.7% of
-the right ones. Lower thresholds
-miss more wrong answers (winning output below 0.3 or margin below 0.1: 26-49% of
-them); higher ones mark more right answers (0.6 and 0.4: 3-5%).
+the right ones. Lower thresholds miss more wrong answers (winning output below 0.3 or
+margin below 0.1: 26-49% of them); higher ones mark more right answers (0.6 and 0.4:
+3-5%).
 """
 
 from __future__ import annotations
