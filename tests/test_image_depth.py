@@ -19,6 +19,7 @@ image, in a file or in memory.
 from __future__ import annotations
 
 import io
+import re
 import struct
 import subprocess
 import tracemalloc
@@ -126,10 +127,11 @@ def test_postscript_is_refused_and_no_program_runs(tmp_path, monkeypatch, name):
     monkeypatch.setattr(EpsImagePlugin, "gs_binary", None)  # would look for gs again
     path = tmp_path / name
     path.write_bytes(POSTSCRIPT)
-    with pytest.raises(ValueError, match=r"PostScript.*accepted: PNG, JPEG") as error:
+    with pytest.raises(ValueError) as error:
         read_digit(path)
-    assert str(error.value).startswith(str(path))
-    assert started == []
+    assert started == []  # (before: Pillow's EPS reader ran `gs --version`, then gs)
+    assert re.match(rf"{re.escape(str(path))} is not an image .*PostScript.*accepted: "
+                    "PNG, JPEG", str(error.value))
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Pillow deprecates IM
@@ -195,7 +197,7 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 def _png(width: int, height: int, idat: bytes, before_idat: bytes = b"") -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grey
-    return (images.PNG_SIGNATURE + _chunk(b"IHDR", header) + before_idat
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + before_idat
             + _chunk(b"IDAT", idat) + _chunk(b"IEND", b""))
 
 
@@ -227,7 +229,7 @@ def test_a_png_pixel_bomb_is_refused_before_decoding(tmp_path):
     path.write_bytes(_png(8200, 8200, _zero_rows(8200, 8200)))
     assert path.stat().st_size < 100_000
     error, peak = _peak_while(read_digit, path)
-    assert "8200 × 8200" in str(error) and f"{images.MAX_PIXELS:,}" in str(error)
+    assert "8200 × 8200" in str(error) and "67,108,864" in str(error)
     assert peak < 4 * 2**20
 
 
