@@ -16,9 +16,12 @@ theirs: in either case the helpers here change nothing.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import signal
+import sys
 import threading
+import time
 from types import FrameType
 from typing import Any, Callable, Iterator, Optional, Union
 
@@ -99,6 +102,11 @@ def interrupts_raised() -> Iterator[InterruptHandler]:
     and SIGTERM :class:`Terminated`, and the handler yielded remembers which arrived
     (:func:`raise_if_interrupted` asks it). Python's own handlers are put back after.
 
+    An interrupt raised where Python cannot raise it (inside a weakref callback or a
+    ``__del__``, as the import machinery's module locks have) would be printed as
+    "Exception ignored" with its traceback and lost; within the block it is delivered
+    again instead, to be raised where the program is (:func:`_redeliver`).
+
     Only Python's defaults are replaced (SIGINT's ``KeyboardInterrupt``, SIGTERM's
     ending of the process), and only in the main thread; elsewhere the block runs as it
     is and nothing is remembered.
@@ -110,13 +118,41 @@ def interrupts_raised() -> Iterator[InterruptHandler]:
     defaults: dict[int, Handler] = {signal.SIGINT: signal.default_int_handler,
                                      signal.SIGTERM: signal.SIG_DFL}
     replaced = [s for s, default in defaults.items() if signal.getsignal(s) is default]
+    previous_hook = sys.unraisablehook
     try:
+        sys.unraisablehook = _redeliver(handler, previous_hook)
         for signum in replaced:
             signal.signal(signum, handler)
         yield handler
     finally:
         for signum in replaced:
             signal.signal(signum, defaults[signum])
+        sys.unraisablehook = previous_hook
+
+
+def _redeliver(handler: InterruptHandler,
+               previous: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A ``sys.unraisablehook`` that gives an interrupt ``handler`` raised where it could
+    not propagate back to the main thread as the same signal (handled at its next
+    step, as any signal is), instead of printing it; anything else goes to
+    ``previous``."""
+    def hook(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt) and handler.arrived:
+            # From another thread, a moment later: called here, the main thread would
+            # handle it at once, inside this hook, where it cannot propagate either.
+            signum = signal.Signals(handler.arrived[-1])
+            threading.Thread(target=_interrupt_main_soon, args=(signum,),
+                             daemon=True).start()
+            return
+        previous(unraisable)
+
+    return hook
+
+
+def _interrupt_main_soon(signum: signal.Signals) -> None:
+    """Signal ``signum`` to the main thread's handler once it has left the hook it is in."""
+    time.sleep(0.05)
+    _thread.interrupt_main(signum)
 
 
 def raise_if_interrupted(cause: Optional[BaseException] = None) -> None:

@@ -181,3 +181,25 @@ def test_an_interrupt_whose_exception_was_lost_is_still_raised():
         assert isinstance(info.value.__cause__, ImportError)
     assert isinstance(handler, InterruptHandler) and handler.arrived == [signal.SIGTERM]
     raise_if_interrupted()  # outside the block: our handlers are gone, nothing raised
+
+
+def test_an_interrupt_python_cannot_raise_is_delivered_again_not_printed(capsys):
+    """A Ctrl-C whose handler runs inside a ``__del__`` (or a weakref callback, as the
+    import machinery's module locks have) cannot propagate: Python printed it as
+    "Exception ignored ... KeyboardInterrupt" with a traceback and lost it. Inside the
+    command's block it is raised again where the program is."""
+    class Finalized:
+        def __del__(self):
+            signal.raise_signal(signal.SIGINT)  # its handler raises inside __del__
+
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_raised() as handler:
+            Finalized()  # collected at once: the interrupt is raised in __del__
+            reached.append("after the __del__")
+            for _ in range(1000):  # the next steps: where the interrupt is raised again
+                time.sleep(0.001)
+            reached.append("the end")
+    assert reached == ["after the __del__"]
+    assert "Exception ignored" not in capsys.readouterr().err
+    assert handler.arrived[0] == signal.SIGINT
