@@ -48,9 +48,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 from .command import run_command
             except Exception as exc:  # NumPy's import turns a Ctrl-C into ImportError
                 raise_if_interrupted(exc)
-                if not _starved(exc):
+                starved = _starved(exc)  # or a ulimit -v too small for NumPy's libraries
+                if not starved:
                     raise
-                print(f"gpunet: error: out of memory while starting ({_starved(exc)}): "
+                print(f"gpunet: error: out of memory while starting ({starved}): "
                       "the process's memory limit (`ulimit -v`) is too small for Python "
                       "and NumPy; raise it", file=sys.stderr)
                 return 2
