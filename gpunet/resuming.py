@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Union
 
+from .arguments import check_path, is_integer
 from .backends import DeviceLike
 from .checkpoint import Checkpoint, CheckpointWriter, PathLike, load_checkpoint
-from .arguments import check_path, is_integer
 from .datasets import Examples, as_examples
 from .engines import TrainingSettings
 from .history import History

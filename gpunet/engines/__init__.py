@@ -63,10 +63,11 @@ class TrainingSettings:
     ``eta`` and ``lmbda`` hold one value per network, in the rows' order (one value
     given for either, a number or a list of one, is every network's: ``for_networks``
     of them if given; ``lmbda`` defaults to 0 for all); an engine trains network ``k``
-    with ``eta[k]`` and ``lmbda[k]``. ``callback`` gets one network's record (``Network.SGD``) or the K
-    records of an epoch (``NetworkStack.SGD``). ``n`` (the training set's size, for
-    L2's ``1 - ηλ/n``) is known only with the data, so the training loop passes it to
-    the engine separately (and checks ``mini_batch_size`` against it).
+    with ``eta[k]`` and ``lmbda[k]``. ``callback`` gets one network's record
+    (``Network.SGD``) or the K records of an epoch (``NetworkStack.SGD``). ``n`` (the
+    training set's size, for L2's ``1 - ηλ/n``) is known only with the data, so the
+    training loop passes it to the engine separately (and checks ``mini_batch_size``
+    against it).
     """
 
     epochs: int
