@@ -146,7 +146,17 @@ def test_a_limit_too_small_for_numpy_is_one_line():
     assert run.returncode == 2
 
 
+class OutOfMemoryError(MemoryError):
+    """As CuPy's ``cupy.cuda.memory.OutOfMemoryError`` is (a ``MemoryError``)."""
+
+
+OutOfMemoryError.__module__ = "cupy.cuda.memory"
+
+
 @pytest.mark.parametrize("error, line, status", [
+    (OutOfMemoryError("Out of memory allocating 8,000,000,000 bytes (allocated so far: "
+                      "0 bytes)."), "gpunet: error: out of GPU memory (Out of memory "
+     "allocating 8,000,000,000 bytes", 2),
     (OSError(12, "Cannot allocate memory"), "gpunet: error: out of memory ([Errno 12] Cannot "
      "allocate memory): more than this process may use", 2),
     (OSError(24, "Too many open files"), "gpunet: error: [Errno 24] Too many open files", 1),
