@@ -287,12 +287,12 @@ def hold_lock(path: PathLike, option: str = "checkpoint") -> Iterator[None]:
         else:
             lock = lock_path(Path(key))
     if lock is not None:
-        fd = _take_lock(fcntl, lock, path, option)
-        if fd is None:  # no locking here (a read-only folder, no flock): run unlocked
+        taken = _take_lock(fcntl, lock, path, option)
+        if taken is None:  # no locking here (a read-only folder, no flock): run unlocked
             yield
             return
         with _held_lock:
-            _held[key] = (fd, 1)
+            _held[key] = (taken, 1)
     try:
         yield
     finally:

@@ -149,3 +149,16 @@ def test_train_says_which_engine_it_was_asked_for():
     assert run.stderr.strip() == ("gpunet: error: engine 'fused' cannot train this network: "
                                   "the fused engine needs a CUDA device, not cpu; use engine "
                                   "'eager' or 'auto'.")
+
+
+@pytest.mark.parametrize("command", ["train", "sweep"])
+def test_a_batch_larger_than_the_data_is_named_as_such(command, capsys):
+    """--batch-size above the training examples (after --limit) is one error naming
+    both numbers, not a memory problem blamed on --sizes (issue 26)."""
+    from gpunet.cli import main
+
+    assert main([command, "--device", "cpu", "--limit", "100", "--batch-size", "500",
+                 "--epochs", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--batch-size 500 is larger than the 100 training examples" in err
+    assert "--sizes" not in err and "Traceback" not in err

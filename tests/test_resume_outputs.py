@@ -72,7 +72,7 @@ def test_the_printed_resume_command_finishes_every_output(tmp_path, monkeypatch,
     assert [r["epoch"] for r in lines(where / "m.jsonl")[1:]] == [0, 1]
     (where / "t.json").unlink()  # as of epoch 2: the resumed run must write it again
     monkeypatch.chdir(tmp_path)  # pasted in another folder
-    assert main(command + ["--quiet"]) == 0
+    assert main(command + ["--device", "cpu", "--quiet"]) == 0  # as the run was
     out = capsys.readouterr().out
     assert f"writing --save {where / 't.json'}, --metrics {where / 'm.jsonl'}" in out
 
@@ -148,7 +148,7 @@ def test_a_stopped_sweep_resumes_into_its_own_outputs(tmp_path, monkeypatch, cap
                          "--save-dir", str(nets)]) == 130
     monkeypatch.undo()
     command = resume_command(capsys.readouterr().err)
-    assert main(command + ["--quiet"]) == 0
+    assert main(command + ["--device", "cpu", "--quiet"]) == 0
     whole_metrics, whole_nets = tmp_path / "w.jsonl", tmp_path / "whole"
     assert main(SWEEP + ["--metrics", str(whole_metrics), "--save-dir", str(whole_nets)]) == 0
     resumed = lines(metrics)

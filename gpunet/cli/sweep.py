@@ -155,6 +155,7 @@ def _sweep(args: argparse.Namespace, runs: list[Any], epochs: int, batch_size: i
     from ..backends import BackendUnavailable, get_backend
     from .. import sweep as sw
     from ..divergence import likely_cause
+    from ..arguments import check_mini_batch
     from ..memory import check_network_fits
     from ..mnist import load_mnist
     from ..outputs import atomic_write_text
@@ -197,7 +198,8 @@ def _sweep(args: argparse.Namespace, runs: list[Any], epochs: int, batch_size: i
     args.stack = stack_size  # kept in the checkpoint: a resumed sweep has the same stacks
     stacks = sw.split_into_stacks(runs, stack_size)
     check_network_fits(settings.sizes, args.dtype, batch_size, max(map(len, stacks)),
-                       "--sizes", backend if args.engine == "local" else None)
+                       "--sizes", backend if args.engine == "local" else None,
+                       examples=args.limit, batch_what="--batch-size")
     if save_dir is not None:
         try:
             save_dir.mkdir(parents=True, exist_ok=True)
@@ -212,6 +214,7 @@ def _sweep(args: argparse.Namespace, runs: list[Any], epochs: int, batch_size: i
             raise ValueError(
                 f"--limit {args.limit} exceeds the {len(training[1])} training images.")
         training = (training[0][: args.limit], training[1][: args.limit])
+    check_mini_batch(args.batch_size, len(training[1]), "--batch-size")
     evaluation = data.test if args.evaluate == "test" else data.validation
     print(f"data: {data.describe()}; training on {len(training[1])}, "
           f"evaluating on {len(evaluation[1])} {args.evaluate} images", flush=True)
@@ -271,9 +274,8 @@ def _sweep(args: argparse.Namespace, runs: list[Any], epochs: int, batch_size: i
             if save_dir is not None and result.epochs_done:
                 # each network's file on its own: one that fails (one line) keeps
                 # neither the others nor the later stacks from being written
-                saved += len(sw.save_networks(settings, result, save_dir, lambda exc: (
-                    failed.setdefault("--save-dir", exc),
-                    print(f"gpunet: error: {exc}", file=sys.stderr, flush=True))))
+                saved += len(sw.save_networks(settings, result, save_dir,
+                                              lambda exc: _failed(exc, "--save-dir", failed)))
             if args.metrics:
                 _write(write_metrics, "--metrics", failed)
             if result.interrupted is not None:
@@ -322,6 +324,12 @@ def _sweep(args: argparse.Namespace, runs: list[Any], epochs: int, batch_size: i
     if failed or (diverged and len(diverged) == len(runs)):
         return 1
     return 0
+
+
+def _failed(exc: Exception, option: str, failed: dict[str, Exception]) -> None:
+    """A write error of ``option``: one line, noted in ``failed`` (the first kept)."""
+    failed.setdefault(option, exc)
+    print(f"gpunet: error: {exc}", file=sys.stderr, flush=True)
 
 
 def _write(write: Callable[[], Any], option: str, failed: dict[str, Exception]) -> bool:

@@ -126,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
         from ..reports.plotting import require_matplotlib
 
         require_matplotlib("--plot")
-    check_network_fits(args.sizes, args.dtype, args.batch_size, what="--sizes")
+    check_network_fits(args.sizes, args.dtype, args.batch_size, what="--sizes",
+                       examples=args.limit, batch_what="--batch-size")
     with hold_lock(args.checkpoint, "--checkpoint") if args.checkpoint else _no_lock():
         return _train(args, saved, epochs)
 
@@ -139,6 +140,7 @@ def _no_lock() -> Any:
 
 def _train(args: argparse.Namespace, saved: Any, epochs: int) -> int:
     """The run itself, its outputs checked (and the checkpoint locked) by :func:`run`."""
+    from ..arguments import check_mini_batch
     from ..backends import get_backend
     from ..checkpoint import CheckpointWriter
     from ..divergence import DivergenceError
@@ -160,6 +162,7 @@ def _train(args: argparse.Namespace, saved: Any, epochs: int) -> int:
                 f"--limit {args.limit} exceeds the {len(training[1])} training images."
             )
         training = (training[0][: args.limit], training[1][: args.limit])
+    check_mini_batch(args.batch_size, len(training[1]), "--batch-size")
     evaluation = data.test if args.evaluate == "test" else data.validation
     print(f"data: {data.describe()}; training on {len(training[1])}, "
           f"evaluating on {len(evaluation[1])} {args.evaluate} images", flush=True)
