@@ -13,7 +13,7 @@ It is also a drop-in for the book's modules: ``import gpunet as network2`` and
 
 Importing the package costs nothing: each public name is imported from its module the
 first time it is used (PEP 562's module ``__getattr__``), and so is a submodule named
-as an attribute (``gpunet.checkpoint``). So the ``gpunet`` command can take charge of
+as an attribute (``gpunet.networks``). So the ``gpunet`` command can take charge of
 Ctrl-C within microseconds of starting (:func:`gpunet.cli.console`), before NumPy and
 the model load; ``from gpunet import *``, ``dir(gpunet)`` and type checkers see every
 name as before.
@@ -32,41 +32,43 @@ if TYPE_CHECKING:
     import numpy as np
 
     from .backends import DeviceLike as DeviceLike, get_backend as get_backend
-    from .checkpoint import load_checkpoint as load_checkpoint
-    from .costs import CrossEntropyCost as CrossEntropyCost, QuadraticCost as QuadraticCost
-    from .divergence import DivergenceError as DivergenceError
-    from .history import History as History
-    from .mnist import (MNIST as MNIST, load_data as load_data,
-                        load_data_wrapper as load_data_wrapper, load_mnist as load_mnist,
-                        vectorized_result as vectorized_result)
-    from .network import DTypeLike as DTypeLike, Network as Network
-    from .persistence import PathLike as PathLike
-    from .reference import sigmoid as sigmoid, sigmoid_prime as sigmoid_prime
-    from .resuming import resume as resume
-    from .stack import NetworkStack as NetworkStack
+    from .training.checkpoint import load_checkpoint as load_checkpoint
+    from .model.costs import (CrossEntropyCost as CrossEntropyCost,
+                              QuadraticCost as QuadraticCost)
+    from .training.divergence import DivergenceError as DivergenceError
+    from .training.history import History as History
+    from .io.mnist import (MNIST as MNIST, load_data as load_data,
+                           load_data_wrapper as load_data_wrapper,
+                           load_mnist as load_mnist,
+                           vectorized_result as vectorized_result)
+    from .networks.network import DTypeLike as DTypeLike, Network as Network
+    from .io.outputs import PathLike as PathLike
+    from .check.reference import sigmoid as sigmoid, sigmoid_prime as sigmoid_prime
+    from .networks.resuming import resume as resume
+    from .networks.stack import NetworkStack as NetworkStack
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 _LAZY = {
-    "CrossEntropyCost": "costs",
-    "DTypeLike": "network",
+    "CrossEntropyCost": "model.costs",
+    "DTypeLike": "networks.network",
     "DeviceLike": "backends",
-    "DivergenceError": "divergence",
-    "History": "history",
-    "MNIST": "mnist",
-    "Network": "network",
-    "NetworkStack": "stack",
-    "PathLike": "persistence",
-    "QuadraticCost": "costs",
+    "DivergenceError": "training.divergence",
+    "History": "training.history",
+    "MNIST": "io.mnist",
+    "Network": "networks.network",
+    "NetworkStack": "networks.stack",
+    "PathLike": "io.outputs",
+    "QuadraticCost": "model.costs",
     "get_backend": "backends",
-    "load_checkpoint": "checkpoint",
-    "load_data": "mnist",
-    "load_data_wrapper": "mnist",
-    "load_mnist": "mnist",
-    "resume": "resuming",
-    "sigmoid": "reference",
-    "sigmoid_prime": "reference",
-    "vectorized_result": "mnist",
+    "load_checkpoint": "training.checkpoint",
+    "load_data": "io.mnist",
+    "load_data_wrapper": "io.mnist",
+    "load_mnist": "io.mnist",
+    "resume": "networks.resuming",
+    "sigmoid": "check.reference",
+    "sigmoid_prime": "check.reference",
+    "vectorized_result": "io.mnist",
 }
 """Each public name the package re-exports, and the module (``gpunet.<module>``) that
 defines it."""
@@ -74,8 +76,8 @@ defines it."""
 
 def read_digit(path: PathLike) -> np.ndarray:
     """A digit image file (PNG, JPEG, .npy) as the network's ``(784,)`` input, prepared
-    the way MNIST was made (see :func:`gpunet.images.read_digit`; needs Pillow)."""
-    from .images import read_digit as _read_digit
+    the way MNIST was made (see :func:`gpunet.io.images.read_digit`; needs Pillow)."""
+    from .io.images import read_digit as _read_digit
 
     return _read_digit(path)
 
@@ -84,7 +86,7 @@ def load(filename: PathLike, device: DeviceLike = "auto", dtype: DTypeLike = "fl
          seed: Optional[int] = None) -> Network:
     """Read a network saved by ``Network.save`` or by the book's ``network2.py``; its
     generator takes ``seed``, or a seed drawn from NumPy's global generator."""
-    from .network import Network
+    from .networks.network import Network
 
     return Network.load(filename, device=device, dtype=dtype, seed=seed)
 

@@ -88,7 +88,7 @@ def main(argv: list[str]) -> int:
         print("usage: python scripts/gpu_import.py OUTDIR [--benchmarks DIR]  (OUTDIR: the "
               "folder scripts/gpu_verify.sh wrote, with its summary.txt)", file=sys.stderr)
         return 2
-    from gpunet.persistence import atomic_write_text
+    from gpunet.io.outputs import atomic_write_text
 
     result = collect(Path(args[0]))
     target = benchmarks / f"gpu-{_slug(result['device'])}-{result['date']}.json"

@@ -131,7 +131,7 @@ def main(argv: list[str]) -> int:
     if len(args) != 1 or args[0].startswith("-"):
         print("usage: python scripts/gpu_resources.py OUT.json [--no-device]", file=sys.stderr)
         return 2
-    from gpunet.persistence import atomic_write_text
+    from gpunet.io.outputs import atomic_write_text
 
     result = report(use_device="--no-device" not in argv)
     atomic_write_text(Path(args[0]), json.dumps(result, indent=1))

@@ -82,7 +82,7 @@ def measure(limit: Optional[int] = None, log: Callable[[str], None] = print) -> 
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from gpunet.persistence import atomic_write_text
+    from gpunet.io.outputs import atomic_write_text
 
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) not in (1, 3) or (len(args) == 3 and args[1] != "--limit"):

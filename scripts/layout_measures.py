@@ -62,7 +62,11 @@ def imports(path: Path, name: str, is_package: bool, known: set[str]) -> set[str
                 mod = ".".join(base + ([node.module] if node.module else []))
             else:
                 mod = node.module or ""
-            targets = [f"{mod}.{a.name}" for a in node.names] + [mod]
+            # `from . import sub` imports the submodule (and runs the package's
+            # __init__ only where it is one); any other name comes from `mod` itself
+            targets = [f"{mod}.{a.name}" for a in node.names]
+            if any(t not in known for t in targets):
+                targets.append(mod)
         elif isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
         for t in targets:

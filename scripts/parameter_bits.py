@@ -26,7 +26,7 @@ N, EPOCHS, M, SIZES = 2000, 2, 10, [784, 30, 10]
 
 
 def _settings_class() -> Any:
-    for where in ("gpunet.training.settings", "gpunet.training", "gpunet.engines"):
+    for where in ("gpunet.training.settings", "gpunet.training.loop", "gpunet.engines"):
         try:
             module = __import__(where, fromlist=["TrainingSettings"])
             return module.TrainingSettings

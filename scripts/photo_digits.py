@@ -217,7 +217,7 @@ def make_set(directory: Path, n: int, seed: int, kinds: tuple[str, ...] = KINDS
 def load_reader(path: str | None) -> Callable[[Any], np.ndarray]:
     """``read_digit`` of the installed gpunet, or of the module file at ``path``."""
     if path is None:
-        from gpunet.images import read_digit
+        from gpunet.io.images import read_digit
         return read_digit
     spec = importlib.util.spec_from_file_location("reader_under_test", path)
     assert spec is not None and spec.loader is not None

@@ -7,7 +7,7 @@
 
 import sys
 
-from gpunet.cli import main  # needs gpunet installed: pip install -e .
+from gpunet.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["reproduce", *sys.argv[1:]]))

@@ -2,7 +2,7 @@
 
 Numerical tests take ``backend_dtype`` (every backend in float32 and in float64, ids
 such as ``cpu-float32``, ``strict-float64``, ``cuda-float32``) and compare with
-:mod:`gpunet.reference` within ``tolerance(dtype)``; tests about one precision only
+:mod:`gpunet.check.reference` within ``tolerance(dtype)``; tests about one precision only
 (finite differences need float64) take ``backend``. CUDA cases skip without a GPU,
 giving the cause in a few words.
 """

@@ -14,7 +14,7 @@ import pytest
 import gpunet.backends as backends
 from gpunet.backends import BackendUnavailable, NumpyBackend, array_module, get_backend
 from gpunet.backends.testing import DeviceArray, StrictBackend
-from gpunet.reference import sigmoid
+from gpunet.check.reference import sigmoid
 
 from conftest import assert_close
 

@@ -2,7 +2,7 @@
 
 Issue 19: a reader's script runs with ``import gpunet as network2`` and ``import gpunet as
 mnist_loader``. What such a script touches is checked here against the book's algorithm
-(:mod:`gpunet.reference`, the per-example oracle) or the book's documented behaviour:
+(:mod:`gpunet.check.reference`, the per-example oracle) or the book's documented behaviour:
 ``SGD``'s return value is the tuple of four lists for every purpose, ``np.random.seed``
 makes runs repeat, ``load_data`` / ``vectorized_result``, the costs, ``evaluate``,
 ``cost_derivative``, ``accuracy`` / ``total_cost`` with ``convert``, the book's ``load``,
@@ -24,7 +24,7 @@ import pytest
 import gpunet
 import gpunet as mnist_loader
 import gpunet as network2
-from gpunet import reference
+from gpunet.check import reference
 
 from conftest import run_gpunet
 

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 import gpunet
-from gpunet import reference
+from gpunet.check import reference
 
 from conftest import assert_close
 

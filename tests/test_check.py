@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from gpunet import check as checks
+from gpunet.check import selftest as checks
 from gpunet.backends import NumpyBackend
 from gpunet.cli import main
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import gpunet
-import gpunet.training
+import gpunet.training.loop
 from conftest import make_backend
 from gpunet.backends.testing import StrictBackend
-from gpunet.checkpoint import NETWORK_VERSION, VERSION, load_checkpoint
+from gpunet.training.checkpoint import NETWORK_VERSION, VERSION, load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +78,8 @@ class _InterruptMidEpoch:
 
 
 def test_interrupt_mid_epoch_rolls_back_to_the_last_epoch(small, tmp_path, monkeypatch):
-    real = gpunet.training.select_engine
-    monkeypatch.setattr(gpunet.training, "select_engine",
+    real = gpunet.training.loop.select_engine
+    monkeypatch.setattr(gpunet.training.loop, "select_engine",
                         lambda *a: _InterruptMidEpoch(real(*a), at=3))
     path = tmp_path / "run.ckpt"
     training, test = small

@@ -3,7 +3,7 @@
 The cpu engine computes the eager engine's algorithm in another order (biases folded
 into the matrix products, negated working parameters, the step size folded into the
 output error), so its results match to rounding: float64 within 1e-9 relative of the
-per-example reference (gpunet.reference) and of the eager engine over several epochs,
+per-example reference (gpunet.check.reference) and of the eager engine over several epochs,
 float32 within 0.2 points of test accuracy and 1e-4 of the parameters. Also: which engine ``auto`` takes, the
 reasons where the cpu engine cannot run, and that an epoch gathers mini-batches without
 copying the training set.
@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 
 import gpunet
-from gpunet import reference
+from gpunet.check import reference
 from gpunet.backends.testing import StrictBackend
-from gpunet.costs import QuadraticCost
-from gpunet.engines import TrainingSettings, select_engine
+from gpunet.model.costs import QuadraticCost
+from gpunet.training.settings import TrainingSettings
+from gpunet.engines import select_engine
 from gpunet.engines.cpu import ONE_UNIT_BIAS, CpuEngine
 from gpunet.engines.eager import EagerEngine
 

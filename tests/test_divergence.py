@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 import gpunet
-from gpunet.checkpoint import load_checkpoint
+from gpunet.training.checkpoint import load_checkpoint
 from gpunet.cli import main
-from gpunet.divergence import DivergenceError
-from gpunet.stack import NetworkStack
+from gpunet.training.divergence import DivergenceError
+from gpunet.networks.stack import NetworkStack
 
 
 @pytest.fixture(scope="module")

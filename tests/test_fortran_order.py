@@ -24,7 +24,7 @@ from gpunet.backends.fused_sgd import CudaSgdEpoch
 from gpunet.backends.testing.emulator import EmulatedSgdEpoch
 from gpunet.backends.testing import StrictBackend
 from gpunet.engines import fused as fused_module
-from gpunet.stack import NetworkStack
+from gpunet.networks.stack import NetworkStack
 
 from test_fused_emulated import _EmulatingCupy  # the CuPy stand-in
 

@@ -17,7 +17,7 @@ import pytest
 import gpunet
 from gpunet.backends.fused_sgd import plan_for
 from gpunet.backends.testing.emulator import EmulatedSgdEpoch
-from gpunet.engines import TrainingSettings
+from gpunet.training.settings import TrainingSettings
 from gpunet.engines import fused as fused_module
 from gpunet.engines.eager import EagerEngine
 

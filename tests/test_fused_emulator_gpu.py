@@ -25,7 +25,7 @@ import pytest
 
 import gpunet
 from gpunet.backends.testing.emulator import CPU_FMA, EmulatedSgdEpoch, SharedMemoryFault
-from gpunet.engines import TrainingSettings
+from gpunet.training.settings import TrainingSettings
 from gpunet.engines import fused as fused_module
 from gpunet.engines.eager import EagerEngine
 from gpunet.engines.fused import FusedEngine

@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import gpunet  # noqa: E402
-from gpunet.checkpoint import load_checkpoint  # noqa: E402
-from gpunet.cli import main  # noqa: E402
+from gpunet.training.checkpoint import load_checkpoint
+from gpunet.cli import main
 
 FUZZ = settings(max_examples=60, derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -252,7 +252,7 @@ def test_an_idx_header_whose_shape_overflows_is_named(tmp_path):
     import gzip
     import struct
 
-    from gpunet.mnist import BUNDLED, load_mnist
+    from gpunet.io.mnist import BUNDLED, load_mnist
 
     for f in BUNDLED.glob("*.gz"):
         shutil.copy(f, tmp_path)
@@ -408,7 +408,7 @@ def test_idx_and_gzip_headers(tmp_path, name, magic, dims, body, gzipped, cut):
     import gzip as gz
     import struct
 
-    from gpunet.mnist import BUNDLED, load_mnist
+    from gpunet.io.mnist import BUNDLED, load_mnist
 
     import tempfile
 
@@ -454,7 +454,8 @@ def runs_file(draw: Any, sweep: bool) -> tuple[list[dict[str, Any]], int]:
 def _read_runs(path: Path, sweep: bool) -> tuple[list[Any], bool, Any]:
     """The histories of every run in ``path``, whether it holds several runs (sweeps),
     and the reader of a file of one."""
-    from gpunet.history import read_metrics, read_metrics_runs, read_sweep_metrics, read_sweeps
+    from gpunet.training.history import (read_metrics, read_metrics_runs,
+                                         read_sweep_metrics, read_sweeps)
 
     if sweep:
         sweeps = read_sweeps(path)

@@ -27,7 +27,7 @@ PIL = pytest.importorskip("PIL.Image", reason="reading images needs Pillow (imag
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from gpunet.images import read_digit  # noqa: E402
+from gpunet.io.images import read_digit
 
 FUZZ = settings(max_examples=80, derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,

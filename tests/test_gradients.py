@@ -5,7 +5,7 @@ run in float64 only: in float32 a step small enough for the derivative is lost t
 rounding. The objective is ``total_cost`` on a small real MNIST batch: the mean cost
 plus the L2 term ``λ/(2n) Σ w²``. Its gradient from backprop is ``nabla/n + (λ/n) w``
 for weights and ``nabla/n`` for biases. The batched backprop is also compared, in
-every dtype, with :mod:`gpunet.reference` (chapter 2's four equations, one example at a
+every dtype, with :mod:`gpunet.check.reference` (chapter 2's four equations, one example at a
 time, summed).
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import gpunet
-from gpunet import reference
+from gpunet.check import reference
 
 from conftest import assert_close
 

@@ -28,8 +28,8 @@ import zlib
 import numpy as np
 import pytest
 
-from gpunet import images
-from gpunet.images import read_digit, scale_grey
+from gpunet.io import images
+from gpunet.io.images import read_digit, scale_grey
 
 PIL = pytest.importorskip("PIL.Image", reason="reading images needs Pillow (images extra)")
 

@@ -13,7 +13,7 @@ import numpy as np
 
 import gpunet
 from conftest import ROOT
-from gpunet.checkpoint import load_checkpoint
+from gpunet.training.checkpoint import load_checkpoint
 from gpunet.cli import main
 
 
@@ -66,9 +66,9 @@ def test_ctrl_c_saves_the_last_epoch_and_resume_finishes_the_run(tmp_path):
 
 
 def test_ctrl_c_without_checkpoint_says_how_to_get_one(tmp_path, monkeypatch, capsys):
-    import gpunet.training
+    import gpunet.training.loop
 
-    real = gpunet.training.select_engine
+    real = gpunet.training.loop.select_engine
 
     class Interrupting:
         def __init__(self, engine):
@@ -80,7 +80,7 @@ def test_ctrl_c_without_checkpoint_says_how_to_get_one(tmp_path, monkeypatch, ca
             self.engine.train_epoch(permutation)
             self.epochs += 1
 
-    monkeypatch.setattr(gpunet.training, "select_engine", lambda *a: Interrupting(real(*a)))
+    monkeypatch.setattr(gpunet.training.loop, "select_engine", lambda *a: Interrupting(real(*a)))
     saved = tmp_path / "net.json"
     status = main(["train", "--device", "cpu", "--limit", "300", "--epochs", "5", "--quiet",
                    "--save", str(saved)])

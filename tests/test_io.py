@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import gpunet
-from gpunet.reference import feedforward as network2_feedforward
+from gpunet.check.reference import feedforward as network2_feedforward
 
 
 def _network2_save(path, sizes, weights, biases, cost_name):

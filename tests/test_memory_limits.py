@@ -71,8 +71,8 @@ def test_the_library_counts_the_limit_too():
 
 ESCAPING = """
 import sys
-import gpunet.memory
-gpunet.memory.check_network_fits = lambda *args, **kwargs: None  # an estimate that missed
+import gpunet.model.memory
+gpunet.model.memory.check_network_fits = lambda *args, **kwargs: None  # an estimate that missed
 from gpunet.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -105,7 +105,7 @@ def test_a_huge_batch_size_is_not_blamed_on_the_sizes(capsys):
 def test_the_estimate_counts_the_mini_batch_up_to_the_data(monkeypatch):
     """Where the training set's size is known, a larger mini-batch is sized as the whole
     set (the mini-batch itself is refused apart, naming both numbers)."""
-    from gpunet import memory
+    from gpunet.model import memory
 
     monkeypatch.setattr(memory, "host_memory", lambda: (2.0 * 2**30, "memory available here"))
     with pytest.raises(ValueError, match="mini_batch_size 100,000,000"):
@@ -114,7 +114,7 @@ def test_the_estimate_counts_the_mini_batch_up_to_the_data(monkeypatch):
 
 
 def test_the_limit_left_is_the_limit_less_what_is_mapped(monkeypatch):
-    from gpunet import memory
+    from gpunet.model import memory
 
     monkeypatch.setattr(resource, "getrlimit", lambda kind: (
         (3 * 2**30, resource.RLIM_INFINITY) if kind == resource.RLIMIT_AS

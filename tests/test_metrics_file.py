@@ -12,8 +12,8 @@ import pytest
 
 import gpunet
 from gpunet.cli import main
-from gpunet.history import EPOCH_KEYS, read_metrics
-from gpunet.persistence import atomic_write_text
+from gpunet.training.history import EPOCH_KEYS, read_metrics
+from gpunet.io.outputs import atomic_write_text
 
 
 def test_header_then_historys_own_records(tmp_path, mnist):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import gpunet
-from gpunet.mnist import BUNDLED, MNISTError, load_mnist
+from gpunet.io.mnist import BUNDLED, MNISTError, load_mnist
 
 # Published label counts (shared/data/mnist/README.md).
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import gpunet
-from gpunet import CrossEntropyCost, QuadraticCost, reference
+from gpunet import CrossEntropyCost, QuadraticCost
+from gpunet.check import reference
 
 from conftest import assert_close, tolerance
 

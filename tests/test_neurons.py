@@ -6,7 +6,8 @@ import itertools
 
 import pytest
 
-from gpunet.book.neurons import NeuronNetwork, Perceptron, SigmoidNeuron, nand, one_bit_adder
+from gpunet.book.neurons import (NeuronNetwork, Perceptron, SigmoidNeuron, nand,
+                                 one_bit_adder)
 
 INPUTS = list(itertools.product([0, 1], repeat=2))
 

@@ -1,5 +1,5 @@
 """One training loop for one network and for K (issue 17): ``Network.SGD`` and
-``NetworkStack.SGD`` both run :func:`gpunet.training.run_epochs`, a network as its one
+``NetworkStack.SGD`` both run :func:`gpunet.training.loop.run_epochs`, a network as its one
 row, a stack as its K; the single network keeps its own engine (the CPU engine on NumPy).
 """
 
@@ -8,21 +8,21 @@ from __future__ import annotations
 import numpy as np
 
 import gpunet
-import gpunet.training
-from gpunet.stack import NetworkStack
+import gpunet.training.loop
+from gpunet.networks.stack import NetworkStack
 
 
 def test_a_network_and_a_stack_run_the_same_loop(mnist, monkeypatch):
     training = (mnist.training[0][:300], mnist.training[1][:300])
     test = (mnist.test[0][:500], mnist.test[1][:500])
     seen = []
-    real = gpunet.training.run_epochs
+    real = gpunet.training.loop.run_epochs
 
     def spy(rows, *args, **kwargs):
         seen.append(type(rows).__name__)
         return real(rows, *args, **kwargs)
 
-    monkeypatch.setattr(gpunet.training, "run_epochs", spy)
+    monkeypatch.setattr(gpunet.training.loop, "run_epochs", spy)
     kw = dict(evaluation_data=test, monitor_evaluation_accuracy=True,
               monitor_evaluation_cost=True, monitor_training_cost=True,
               monitor_training_accuracy=True, verbose=False)
@@ -44,7 +44,8 @@ def test_one_engine_selection_and_one_engine_per_kind_for_a_network_and_a_stack(
     eager engine that trains a network is the one that trains a stack (a network is one
     row of it): a stack's eager row is the single eager run, bit for bit, by
     construction, in float32 with L2 (each network its own η and λ)."""
-    from gpunet.engines import TrainingSettings, select_engine
+    from gpunet.training.settings import TrainingSettings
+    from gpunet.engines import select_engine
     from gpunet.engines.eager import EagerEngine
 
     X, y = mnist.training[0][:203], mnist.training[1][:203]

@@ -21,9 +21,9 @@ import pytest
 
 import gpunet
 from conftest import ROOT
-from gpunet.checkpoint import load_checkpoint
+from gpunet.training.checkpoint import load_checkpoint
 from gpunet.cli import main
-from gpunet.outputs import WriteError, atomic_write_text, hold_lock
+from gpunet.io.outputs import WriteError, atomic_write_text, hold_lock
 
 TRAIN = ["train", "--device", "cpu", "--limit", "300", "--epochs", "2", "--sizes",
          "784,10,10", "--seed", "1", "--quiet"]
@@ -71,7 +71,7 @@ def test_an_existing_checkpoint_is_replaced_only_with_overwrite(tmp_path, capsys
 def test_a_checkpoint_held_by_another_run_is_refused(tmp_path, capsys):
     ckpt = tmp_path / "run.ckpt"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from gpunet.outputs import hold_lock\n"
+        [sys.executable, "-c", "import sys; from gpunet.io.outputs import hold_lock\n"
          f"with hold_lock({str(ckpt)!r}):\n print('held', flush=True); sys.stdin.read()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
@@ -216,7 +216,7 @@ def test_hostile_sizes_and_seed_ranges_are_refused_at_once(capsys):
 
 
 def test_the_library_estimates_memory_before_allocating():
-    from gpunet.stack import NetworkStack
+    from gpunet.networks.stack import NetworkStack
 
     started = time.perf_counter()
     with pytest.raises(ValueError, match=r"79,500,000,010 parameters need about .* GiB"):
@@ -237,7 +237,7 @@ def test_a_small_network_file_cannot_claim_a_huge_network(tmp_path):
 
 
 def test_resume_finds_moved_data_by_its_fingerprint(tmp_path, capsys):
-    from gpunet.mnist import BUNDLED
+    from gpunet.io.mnist import BUNDLED
 
     data, moved = tmp_path / "mnist", tmp_path / "moved"
     shutil.copytree(BUNDLED, data)

@@ -35,7 +35,7 @@ def test_plot_overlays_runs(tmp_path, capsys):
     monkey = plotting.save_figure
     plotting.save_figure = lambda fig, path, *option: figures.append(fig)
     try:
-        from gpunet.history import read_metrics
+        from gpunet.training.history import read_metrics
 
         runs = [(p.stem, read_metrics(p).history, "test") for p in (a, b)]
         plotting.plot_learning_curves(runs, out)
@@ -72,7 +72,7 @@ def test_without_matplotlib_the_message_names_the_extra(tmp_path, monkeypatch, c
 
 def test_plot_reads_sweep_metrics_one_curve_per_run(tmp_path, capsys):
     pytest.importorskip("matplotlib")
-    from gpunet.history import read_sweep_metrics
+    from gpunet.training.history import read_sweep_metrics
 
     metrics = tmp_path / "sweep.jsonl"
     assert main(["sweep", "--device", "cpu", "--limit", "300", "--epochs", "2",

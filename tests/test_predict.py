@@ -17,7 +17,7 @@ PIL = pytest.importorskip("PIL", reason="predict needs Pillow: pip install -e '.
 from PIL import Image  # noqa: E402
 
 import gpunet  # noqa: E402
-from gpunet.cli import main  # noqa: E402
+from gpunet.cli import main
 
 N = 200  # test digits per style
 TOLERANCE = 0.04  # at most 4 points below the network's accuracy on the same digits
@@ -99,7 +99,7 @@ def test_user_style_images_score_close_to_mnist(trained, mnist, tmp_path, style)
 
 
 def test_mnist_digits_come_back_as_they_were(mnist):
-    from gpunet.images import mnist_like
+    from gpunet.io.images import mnist_like
 
     X = mnist.test[0][:100]
     again = np.stack([mnist_like(x.reshape(28, 28)) for x in X])

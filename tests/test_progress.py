@@ -10,7 +10,7 @@ import numpy as np
 
 import gpunet
 from gpunet.backends.testing import StrictBackend
-from gpunet.progress import Progress, fmt_duration
+from gpunet.training.progress import Progress, fmt_duration
 
 
 class Terminal(io.StringIO):
@@ -105,7 +105,7 @@ def test_cli_quiet_and_pipes_get_no_progress_line(tmp_path):
 
 def test_step_engines_count_the_examples_of_the_epoch(mnist):
     """The eager and cpu engines keep the host counter the progress line reads."""
-    from gpunet.engines import TrainingSettings
+    from gpunet.training.settings import TrainingSettings
     from gpunet.engines.cpu import CpuEngine
     from gpunet.engines.eager import EagerEngine
 

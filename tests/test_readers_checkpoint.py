@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import gpunet
-from gpunet.checkpoint import load_checkpoint
+from gpunet.training.checkpoint import load_checkpoint
 
 SMALL_PEAK = 32 * 2**20
 
@@ -361,8 +361,8 @@ def _layout_1_meta(labels_sha256: str) -> dict[str, Any]:
 
 
 def test_layout_1_and_2_files_of_earlier_gpunets_load_and_resume(tmp_path):
-    from gpunet.checkpoint import labels_fingerprint
-    from gpunet.datasets import as_examples
+    from gpunet.training.checkpoint import labels_fingerprint
+    from gpunet.io.datasets import as_examples
 
     X, y = checkpoint_data()
     digest = labels_fingerprint(as_examples((X, y), 4, 2))

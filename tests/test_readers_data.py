@@ -23,7 +23,7 @@ import pytest
 
 import gpunet
 from gpunet.cli import main
-from gpunet.mnist import BUNDLED, MNISTError, load_mnist
+from gpunet.io.mnist import BUNDLED, MNISTError, load_mnist
 from test_readers_checkpoint import SMALL_PEAK, deflated_zeros, peak_of
 
 NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -163,7 +163,7 @@ def test_a_network_file_too_large_is_refused_unread(tmp_path):
 def test_a_metrics_file_too_large_is_refused_unread(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     path = _sparse(tmp_path / "m.jsonl", 300 * 2**20, b'{"gpunet_metrics": 1}\n')
-    from gpunet.history import read_metrics
+    from gpunet.training.history import read_metrics
 
     raised, peak = peak_of(lambda: read_metrics(path))
     assert peak < SMALL_PEAK, peak  # first: what the old reader failed
@@ -185,7 +185,7 @@ def test_a_flat_bias_list_still_loads(tmp_path):
 def test_a_number_of_thousands_of_digits_names_the_file(tmp_path):
     """Python refuses to convert an integer of more than 4,300 digits with its own
     ValueError, which the old readers passed on without the file's name."""
-    from gpunet.history import read_metrics
+    from gpunet.training.history import read_metrics
 
     huge = "1" + "0" * 5000
     net = tmp_path / "net.json"
@@ -206,8 +206,8 @@ def test_devices_pipes_and_folders_are_refused_unopened(tmp_path, reader):
     a folder: each one error naming it, before it is opened."""
     import signal
 
-    from gpunet.checkpoint import load_checkpoint
-    from gpunet.history import read_metrics
+    from gpunet.training.checkpoint import load_checkpoint
+    from gpunet.training.history import read_metrics
 
     read = {"network": lambda p: gpunet.load(p, device="cpu"), "metrics": read_metrics,
             "checkpoint": load_checkpoint, "mnist": load_mnist}[reader]

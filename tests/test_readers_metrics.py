@@ -1,7 +1,7 @@
 """Metrics files that hold several runs (issue 26): runs concatenated into one file are
 read, and drawn, as several runs; never as one run whose epochs replace each other's.
 
-How runs are told apart (gpunet.history._runs): a header without
+How runs are told apart (gpunet.training.history._runs): a header without
 ``resumed_from_epoch`` (a sweep's: ``resumed_from``) starts a run; one with it continues
 the run before it when its settings agree (the files older resumed runs wrote); without
 a header, a record of an epoch the run already has starts a new run.
@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from gpunet.cli import main
-from gpunet.history import (read_metrics, read_metrics_runs, read_sweep_metrics,
-                            read_sweeps)
+from gpunet.training.history import (read_metrics, read_metrics_runs, read_sweep_metrics,
+                                     read_sweeps)
 
 
 def header(seed: int = 1, **extra: Any) -> dict[str, Any]:

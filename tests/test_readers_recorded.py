@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import gpunet
-from gpunet.checkpoint import load_checkpoint
+from gpunet.training.checkpoint import load_checkpoint
 from gpunet.cli import main
 from gpunet.cli.recorded import check_sweep_record, check_train_record, recorded_outputs
 

@@ -16,9 +16,9 @@ import pytest
 
 import gpunet
 from gpunet import sweep as sw
-from gpunet.checkpoint import load_checkpoint
+from gpunet.training.checkpoint import load_checkpoint
 from gpunet.cli import main
-from gpunet.history import read_metrics
+from gpunet.training.history import read_metrics
 from gpunet.sweep import local as sweep_local
 
 TRAIN = ["train", "--device", "cpu", "--limit", "300", "--sizes", "784,10,10",

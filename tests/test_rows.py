@@ -15,7 +15,7 @@ import pytest
 
 import gpunet
 from gpunet import NetworkStack
-from gpunet.engines import TrainingSettings
+from gpunet.training.settings import TrainingSettings
 from gpunet.engines import rows as rows_module
 from gpunet.engines.cpu import CpuEngine
 from gpunet.engines.rows import EightBitRows, FloatRows, eight_bit_rows, training_rows

@@ -19,9 +19,10 @@ import pytest
 
 import gpunet
 from conftest import ROOT
-from gpunet.checkpoint import load_checkpoint
-from gpunet.signals import (InterruptHandler, Terminated, interrupts_deferred,
-                            interrupts_raised, raise_if_interrupted, terminate_as_interrupt)
+from gpunet.training.checkpoint import load_checkpoint
+from gpunet.training.signals import (InterruptHandler, Terminated, interrupts_deferred,
+                                     interrupts_raised, raise_if_interrupted,
+                                     terminate_as_interrupt)
 
 
 def _start(*args: str) -> subprocess.Popen:
@@ -112,10 +113,10 @@ def test_library_sigterm_rolls_back_and_raises_terminated(mnist, tmp_path):
 
 
 def test_a_stack_interrupted_inside_an_epoch_goes_back_to_the_last_one(mnist, monkeypatch):
-    import gpunet.training
-    from gpunet.stack import NetworkStack
+    import gpunet.training.loop
+    from gpunet.networks.stack import NetworkStack
 
-    real = gpunet.training.select_engine
+    real = gpunet.training.loop.select_engine
 
     class InterruptedInEpoch2:  # the eager engine updates in place: a partial epoch 2
         def __init__(self, engine):
@@ -127,13 +128,13 @@ def test_a_stack_interrupted_inside_an_epoch_goes_back_to_the_last_one(mnist, mo
             if self.epochs == 3:
                 raise KeyboardInterrupt
 
-    monkeypatch.setattr(gpunet.training, "select_engine",
+    monkeypatch.setattr(gpunet.training.loop, "select_engine",
                         lambda *a: InterruptedInEpoch2(real(*a)))
     stack = NetworkStack([784, 10, 10], seeds=[0, 1], device="cpu")
     training = (mnist.training[0][:300], mnist.training[1][:300])
     with pytest.raises(KeyboardInterrupt):
         stack.SGD(training, 5, 10, 0.5, verbose=False, engine="eager")
-    monkeypatch.setattr(gpunet.training, "select_engine", real)
+    monkeypatch.setattr(gpunet.training.loop, "select_engine", real)
     two = NetworkStack([784, 10, 10], seeds=[0, 1], device="cpu")
     two.SGD(training, 2, 10, 0.5, verbose=False, engine="eager")
     assert np.array_equal(np.asarray(stack.parameters), np.asarray(two.parameters))

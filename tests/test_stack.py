@@ -20,7 +20,7 @@ import pytest
 
 import gpunet
 from gpunet import Network, NetworkStack
-from gpunet.parameters import n_parameters
+from gpunet.model.parameters import n_parameters
 
 from conftest import float32_steps_bound, host
 
@@ -222,7 +222,7 @@ def test_reproduce_stacked_seeds_equal_its_single_seed_runs(mnist, name):
     keeps every seed's numbers identical: here (NumPy, float32, the book's settings)."""
     from gpunet.book.reproduce import (BY_NAME, run_experiment, run_experiment_stacked,
                                        stacks_exactly)
-    from gpunet.mnist import MNIST
+    from gpunet.io.mnist import MNIST
 
     exp = BY_NAME[name]
     data = MNIST((mnist.training[0][:1005], mnist.training[1][:1005]), mnist.validation,
@@ -261,8 +261,8 @@ def test_stacked_cpu_engine_is_bit_for_bit_the_cpu_engine(small, dtype, cost, si
     """Each network of a stack trained by the stacked CPU engine is exactly (every bit of
     every parameter) a single network trained by the CPU engine with its seed, η, λ."""
     cpu = pytest.importorskip("gpunet.engines.cpu", reason="no single-network CPU engine")
-    from gpunet.datasets import as_examples
-    from gpunet.engines import TrainingSettings
+    from gpunet.io.datasets import as_examples
+    from gpunet.training.settings import TrainingSettings
 
     train, test = small
     stack = NetworkStack(sizes, SEEDS, cost=cost, init="large", dtype=dtype, device="cpu")

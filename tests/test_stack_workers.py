@@ -24,10 +24,10 @@ import pytest
 
 from gpunet import NetworkStack
 from gpunet.engines import stacked_workers
-from gpunet.engines import TrainingSettings
+from gpunet.training.settings import TrainingSettings
 from gpunet.engines.cpu import CpuEngine
-from gpunet.engines.stacked_workers import (WORKERS_FROM, WorkerFailed,
-                                            WorkerCpuEngine, workers_for)
+from gpunet.engines.stacked_workers import (WORKERS_FROM, WorkerFailed, WorkerCpuEngine,
+                                            workers_for)
 
 from conftest import ROOT
 

@@ -88,11 +88,11 @@ def _assert_one_interrupted_line(status: int, err: list[str]) -> None:
     assert status == 130, text
 
 
-# The first module the command imports (gpunet.signals: before it, only Python's own
+# The first module the command imports (gpunet.training.signals: before it, only Python's own
 # start-up and the two small package files run), one inside NumPy's import, the array
 # backends (NumPy done), and the parser with every subcommand (the last).
 @pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
-@pytest.mark.parametrize("marker", ["gpunet.signals", "numpy.linalg", "gpunet.backends",
+@pytest.mark.parametrize("marker", ["gpunet.training.signals", "numpy.linalg", "gpunet.backends",
                                     LAST_IMPORT])
 def test_ctrl_c_during_the_imports_is_one_line(launcher, marker):
     _assert_one_interrupted_line(*_interrupt(launcher, TRAIN, marker))
@@ -204,7 +204,7 @@ def test_importing_the_package_and_the_command_loads_nothing_else():
     run = subprocess.run([sys.executable, "-c", LAZY], capture_output=True, text=True,
                          cwd=ROOT / "tests", env=env, timeout=120)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.split() == ["gpunet", "gpunet.cli"]
+    assert run.stdout.split() == ["gpunet", "gpunet._version", "gpunet.cli"]
 
 
 def test_the_lazy_package_still_has_every_public_name():
@@ -214,13 +214,13 @@ def test_the_lazy_package_still_has_every_public_name():
     namespace: dict = {}
     exec("from gpunet import *", namespace)
     assert sorted(set(namespace) - {"__builtins__"}) == sorted(gpunet.__all__)
-    from gpunet.network import Network
-    from gpunet.resuming import resume
+    from gpunet.networks.network import Network
+    from gpunet.networks.resuming import resume
 
     assert gpunet.Network is Network and namespace["resume"] is resume
     assert set(gpunet.__all__) <= set(dir(gpunet))
     assert gpunet.__version__ == "0.1.0"
-    assert gpunet.checkpoint.load_checkpoint is gpunet.load_checkpoint  # a submodule
+    assert gpunet.training.checkpoint.load_checkpoint is gpunet.load_checkpoint  # a submodule
     assert callable(gpunet.cli.build_parser) and gpunet.cli.train.run  # the parser's names
     with pytest.raises(AttributeError, match="module 'gpunet' has no attribute 'Netwrok'"):
         gpunet.Netwrok

@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_gpunet
-from gpunet.book.intervals import (Interval, best_of_three, clopper_pearson, collapse_level,
-                                   collapsed, detectable_difference, difference, holm,
-                                   holm_levels, lost_classes, paired_difference,
-                                   t_interval, t_quantile, triples_reaching,
-                                   welch_difference)
+from gpunet.book.intervals import (Interval, best_of_three, clopper_pearson,
+                                   collapse_level, collapsed, detectable_difference,
+                                   difference, holm, holm_levels, lost_classes,
+                                   paired_difference, t_interval, t_quantile,
+                                   triples_reaching, welch_difference)
 from gpunet.book.studies import LARGE, SMALL, first_difference, quick_plan, render
 from gpunet.book.studies_analysis import Verdict, analyse, correct
 

@@ -16,9 +16,9 @@ import pytest
 ray = pytest.importorskip(
     "ray", reason='Ray is not installed (pip install -e ".[ray]", or ".[test]")')
 
-from gpunet import sweep as sw  # noqa: E402
-from gpunet.cli import main  # noqa: E402
-from gpunet.sweep.ray import blas_threads_here, run_ray  # noqa: E402
+from gpunet import sweep as sw
+from gpunet.cli import main
+from gpunet.sweep.ray import blas_threads_here, run_ray
 
 COMMON = ["sweep", "--device", "cpu", "--limit", "503", "--epochs", "2",
           "--eta", "0.5,3", "--lmbda", "0,1", "--seeds", "0-1",

@@ -14,11 +14,11 @@ import pytest
 import gpunet
 from gpunet import sweep as sw
 from gpunet.sweep import local as sweep_local
-from gpunet.checkpoint import load_checkpoint
+from gpunet.training.checkpoint import load_checkpoint
 from gpunet.cli import main
-from gpunet.history import read_sweep_metrics
-from gpunet.resuming import network_from
-from gpunet.stack import NetworkStack
+from gpunet.training.history import read_sweep_metrics
+from gpunet.networks.resuming import network_from
+from gpunet.networks.stack import NetworkStack
 
 # 6 networks in 3 stacks of 2, 5 epochs: small enough for seconds, big enough that a
 # stop lands inside a stack with a finished stack before it and one after it.
@@ -136,7 +136,7 @@ def test_sweep_checkpoint_errors_are_one_line(tmp_path, capsys):
 
 
 def _data():
-    from gpunet.mnist import load_mnist
+    from gpunet.io.mnist import load_mnist
 
     X, y = load_mnist().training
     return X[:300], y[:300]
@@ -198,9 +198,9 @@ def test_old_sweep_files_still_plot(tmp_path):
 
 
 def test_the_sweep_draws_the_progress_line_unless_quiet(tmp_path, monkeypatch):
-    """Each stack's epochs drive the progress line (gpunet.progress: drawn on a terminal
+    """Each stack's epochs drive the progress line (gpunet.training.progress: drawn on a terminal
     only), as train's do; --quiet turns it off; a resumed stack starts at its epoch."""
-    import gpunet.training
+    import gpunet.training.loop
 
     made = []
 
@@ -217,7 +217,7 @@ def test_the_sweep_draws_the_progress_line_unless_quiet(tmp_path, monkeypatch):
         def close(self):
             pass
 
-    monkeypatch.setattr(gpunet.training, "Progress", Recorder)
+    monkeypatch.setattr(gpunet.training.loop, "Progress", Recorder)
     loud = [a for a in SWEEP if a != "--quiet"]
     assert main([*loud, "--epochs", "2"]) == 0
     assert made == [{"epochs": 2, "n": 300, "first": 0, "started": [0, 1]}] * 3

@@ -206,7 +206,7 @@ def test_network_sgd_checks_every_argument_before_training(small, tmp_path, monk
 ])
 def test_stack_sgd_checks_every_argument_before_training(small, tmp_path, monkeypatch,
                                                          changes, match):
-    from gpunet.stack import NetworkStack
+    from gpunet.networks.stack import NetworkStack
 
     monkeypatch.chdir(tmp_path)
     stack = NetworkStack([784, 20, 10], seeds=[0, 1], device="cpu")
@@ -225,7 +225,7 @@ RESUME_MISUSE = [(changes, match) for changes, match in TRAINING_MISUSE
 @pytest.mark.parametrize("changes, match", RESUME_MISUSE)
 def test_resume_checks_every_argument_as_sgd_does(small, tmp_path, monkeypatch, kind,
                                                   changes, match):
-    from gpunet.stack import NetworkStack
+    from gpunet.networks.stack import NetworkStack
 
     path = tmp_path / "run.ckpt"
     model = (gpunet.Network([784, 20, 10], device="cpu", seed=0) if kind == "network"
@@ -257,7 +257,7 @@ def test_resume_to_fewer_epochs_than_done_says_how_many(small, tmp_path):
     ([0, True], "seed must be a non-negative integer, got True"),
 ])
 def test_stack_seeds_are_an_ordered_list_of_seeds(seeds, match):
-    from gpunet.stack import NetworkStack
+    from gpunet.networks.stack import NetworkStack
 
     with pytest.raises(ValueError, match=match):
         NetworkStack([784, 10], seeds, device="cpu")
@@ -273,7 +273,7 @@ def test_sizes_are_an_ordered_list(sizes):
 def test_the_rules_accept_numpy_numbers_and_any_sequence(small):
     """What a script may pass: NumPy integers and floats, NumPy booleans, tuples, arrays,
     a range of seeds; the same run as with Python's own values."""
-    from gpunet.stack import NetworkStack
+    from gpunet.networks.stack import NetworkStack
 
     a = NetworkStack(np.array([784, 20, 10]), seeds=range(2), device="cpu")
     a.SGD(small, np.int64(1), np.int32(10), np.float32(1.0), lmbda=(0.0, np.float64(0.5)),
@@ -291,7 +291,7 @@ def test_resume_needs_a_checkpoint_path(small, path):
 
 @pytest.mark.parametrize("k", [True, 1.0, "1"])
 def test_a_stack_network_index_is_an_integer(k):
-    from gpunet.stack import NetworkStack
+    from gpunet.networks.stack import NetworkStack
 
     stack = NetworkStack([784, 10], seeds=[0, 1], device="cpu")
     with pytest.raises(ValueError, match=f"network index {k!r} is out of range for 2"):

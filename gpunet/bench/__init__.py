@@ -8,15 +8,8 @@ the same networks trained one ``gpunet train`` at a time. The numbers themselves
 what they mean, are in ``docs/performance.md``.
 """
 
-from .epochs import (
-    CONFIGS,
-    IMPLEMENTATIONS,
-    benchmark,
-    cpu_model,
-    machine_info,
-    markdown_table,
-    write_results,
-)
+from .epochs import (CONFIGS, IMPLEMENTATIONS, benchmark, cpu_model, machine_info,
+                     markdown_table, write_results)
 
 __all__ = ["CONFIGS", "IMPLEMENTATIONS", "benchmark", "cpu_model", "machine_info",
            "markdown_table", "write_results"]

@@ -45,11 +45,11 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from ..mnist import Split, load_mnist
-from ..persistence import atomic_write_text
+from ..io.mnist import Split, load_mnist
+from ..io.outputs import atomic_write_text
 
 if TYPE_CHECKING:
-    from ..network import DTypeLike, EngineName
+    from ..networks.network import DTypeLike, EngineName
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def run_gpunet(device: str, dtype: DTypeLike, engine: EngineName = "auto") -> Ru
     def run(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int) -> Result:
         from ..backends import BackendUnavailable
 
-        from ..network import Network
+        from ..networks.network import Network
 
         try:
             net = Network(list(cfg.sizes), cost="quadratic", init="large", dtype=dtype,
@@ -447,9 +447,9 @@ def run_fused_stack(cfg: Config, K: int, dtype: DTypeLike, X: np.ndarray, y: np.
                     warmup: int, epochs: int) -> list[float]:
     """Seconds per epoch of ``K`` networks (seeds 0..K-1) in one fused launch per epoch."""
     from ..backends import BackendUnavailable
-    from ..datasets import as_examples
+    from ..io.datasets import as_examples
     from ..engines.fused import FusedSgd, cuda_launcher, unfit_reason
-    from ..network import Network
+    from ..networks.network import Network
 
     try:
         nets = [Network(list(cfg.sizes), cost="quadratic", init="large", dtype=dtype,
@@ -480,10 +480,10 @@ def run_cpu_stack(cfg: Config, K: int, dtype: DTypeLike, X: np.ndarray, y: np.nd
                   warmup: int, epochs: int) -> list[float]:
     """Seconds per epoch of ``K`` networks (seeds 0..K-1) as one stack in this process
     (the stacked CPU engine, no workers): the per-network gain of stacking on one core."""
-    from ..datasets import as_examples
-    from ..engines import TrainingSettings
+    from ..io.datasets import as_examples
+    from ..training.settings import TrainingSettings
     from ..engines.cpu import CpuEngine
-    from ..stack import NetworkStack
+    from ..networks.stack import NetworkStack
 
     stack = NetworkStack(list(cfg.sizes), seeds=list(range(K)), cost="quadratic",
                          init="large", dtype=dtype, device="cpu")

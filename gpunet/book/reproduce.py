@@ -26,9 +26,9 @@ from ..backends import Backend, get_backend
 
 from .baselines import AverageDarkness, svm_correct
 from ..bench import cpu_model
-from ..mnist import MNIST, load_mnist
-from ..network import InitName, Network
-from ..persistence import atomic_write_text
+from ..io.mnist import MNIST, load_mnist
+from ..networks.network import InitName, Network
+from ..io.outputs import atomic_write_text
 from .toy import SETTINGS, STARTS, train_toy_neuron
 
 TEST_SIZE = 10_000
@@ -148,7 +148,7 @@ def run_experiment_stacked(exp: Experiment, data: MNIST, seeds: Sequence[int],
     :func:`stacks_exactly`), except that ``train_seconds`` is each network's share of
     the stack's epoch (the stack's seconds / K) and ``stacked_with`` says K.
     """
-    from ..stack import NetworkStack
+    from ..networks.stack import NetworkStack
 
     training, test = data.training, data.test
     stack = NetworkStack(list(exp.sizes), list(seeds), cost=exp.cost, init=exp.init,
@@ -358,7 +358,7 @@ def _toy(epochs: int, log: Callable[[str], None]) -> dict[str, Any]:
 
 
 def _meta(backend: Backend, options: Options, seeds: int) -> dict[str, Any]:
-    from .. import __version__
+    from .._version import __version__
 
     return {
         "gpunet": __version__,

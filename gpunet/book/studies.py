@@ -42,10 +42,10 @@ from typing import Any, Callable, Iterable, Literal, Optional, Sequence
 
 import numpy as np
 
-from ..mnist import MNIST, load_mnist
-from ..persistence import atomic_write_text
-from .studies_analysis import (BOOK_ETA, COSTS, LARGE, SMALL, Plan, Run,
-                               Sizes, analyse, full_plan, quick_plan)
+from ..io.mnist import MNIST, load_mnist
+from ..io.outputs import atomic_write_text
+from .studies_analysis import (BOOK_ETA, COSTS, LARGE, SMALL, Plan, Run, Sizes, analyse,
+                               full_plan, quick_plan)
 
 __all__ = ["BOOK_ETA", "COSTS", "LARGE", "MAX_STACK", "SMALL", "CheckOptions", "Options",
            "Plan", "Run", "Sizes", "check_sample", "environment", "full_plan", "quick_plan",
@@ -144,7 +144,7 @@ def train_stack(runs: Sequence[Run], data: MNIST, device: str,
     validation and test accuracy after its evaluation epochs, divergence, its final
     parameters' SHA-256 and, after the last epoch, its test predictions and correct
     answers per class."""
-    from ..stack import NetworkStack
+    from ..networks.stack import NetworkStack
 
     first = runs[0]
     n = first.n_train
@@ -268,7 +268,7 @@ def environment(backend: Any, dtype: str) -> dict[str, Any]:
     uncommitted change under ``gpunet/``), Python, NumPy, the BLAS library (build,
     the kernel it selected for this CPU, its threads), the environment variables
     that change them, the CPU, the worker processes a large stack uses and the dtype."""
-    from .. import __version__
+    from .._version import __version__
     from ..bench import cpu_model
     from ..engines.stacked_workers import WORKERS_FROM, default_workers
 

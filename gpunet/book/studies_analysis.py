@@ -27,10 +27,10 @@ from dataclasses import asdict, dataclass
 import json
 from typing import Any, Optional, Sequence
 
-from ..network import InitName
-from .intervals import (Interval, best_of_three, clopper_pearson, collapse_level, collapsed,
-                        detectable_difference, difference, holm, holm_levels, t_interval,
-                        triples_reaching)
+from ..networks.network import InitName
+from .intervals import (Interval, best_of_three, clopper_pearson, collapse_level,
+                        collapsed, detectable_difference, difference, holm, holm_levels,
+                        t_interval, triples_reaching)
 
 Sizes = tuple[int, ...]
 SMALL: Sizes = (784, 30, 10)

@@ -16,9 +16,9 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no screen needed
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .intervals import Interval, t_interval  # noqa: E402
-from .plots import _save  # noqa: E402
-from .studies_analysis import COSTS, SMALL, Setting  # noqa: E402
+from .intervals import Interval, t_interval
+from .plots import _save
+from .studies_analysis import COSTS, SMALL, Setting
 
 COLOURS = {"quadratic": "tab:blue", "cross-entropy": "tab:red"}
 

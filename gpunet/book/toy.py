@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..network import Network
+from ..networks.network import Network
 
 # (cost, η) as in the book's two figures
 SETTINGS = {"quadratic": 0.15, "cross-entropy": 0.005}

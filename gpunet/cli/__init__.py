@@ -7,7 +7,7 @@ parser and the dispatch are :mod:`gpunet.cli.command`; ``build_parser`` and the 
 are still reachable here). So Ctrl-C at any moment, start-up included, is one line,
 ``gpunet: interrupted``, and exit status 130, never a traceback; SIGTERM (``kill``,
 ``timeout``, SLURM) is ``gpunet: terminated`` and 143. A command that keeps its work
-through an interruption (``train``, ``sweep``: :mod:`gpunet.signals`) prints what it
+through an interruption (``train``, ``sweep``: :mod:`gpunet.training.signals`) prints what it
 kept first, and the same line last. :func:`console`, the installed script and
 ``python -m gpunet``, guards the process's exit as well.
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
                           Parser as Parser, build_parser as build_parser)
 
 EXIT_SIGINT = 130
-"""Ctrl-C's exit status, 128 + SIGINT (:data:`gpunet.signals.EXIT_SIGINT`, which this
+"""Ctrl-C's exit status, 128 + SIGINT (:data:`gpunet.training.signals.EXIT_SIGINT`, which this
 module does not import before it has to)."""
 
 
@@ -41,7 +41,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     terminated`` and 143.
     """
     try:
-        from ..signals import interrupts_raised, raise_if_interrupted
+        from ..training.signals import interrupts_raised, raise_if_interrupted
 
         with interrupts_raised():  # SIGTERM (kill, timeout, SLURM) as Ctrl-C
             try:
@@ -135,9 +135,9 @@ def stopped(status: int) -> int:
 
 
 def _status(interrupt: BaseException) -> int:
-    """130 for Ctrl-C, 143 for SIGTERM (:class:`gpunet.signals.Terminated`, which exists
+    """130 for Ctrl-C, 143 for SIGTERM (:class:`gpunet.training.signals.Terminated`, which exists
     only once that module is imported)."""
-    signals = sys.modules.get("gpunet.signals")
+    signals = sys.modules.get("gpunet.training.signals")
     return EXIT_SIGINT if signals is None else int(signals.exit_status(interrupt))
 
 

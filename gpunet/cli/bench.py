@@ -72,7 +72,7 @@ def _check_out(args: argparse.Namespace) -> str:
     earlier results are never replaced."""
     import datetime
 
-    from ..outputs import check_output_dir, check_outputs
+    from ..io.outputs import check_output_dir, check_outputs
 
     out = check_output_dir(args.out, "--out")
     stamp = args.stamp or datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -1,4 +1,4 @@
-"""``gpunet check``: the numerical self-test of a device (see :mod:`gpunet.check`).
+"""``gpunet check``: the numerical self-test of a device (see :mod:`gpunet.check.selftest`).
 
 One line per check with the measured error and its threshold; exit status 0 when every
 check passes, 1 when any fails, 2 for bad usage or a device that cannot be used.
@@ -33,8 +33,8 @@ def add_parser(sub: Any, formatter: type) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..backends import get_backend
-    from ..check import DTypeName, run_checks
-    from ..outputs import atomic_write_text, check_outputs
+    from ..check.selftest import DTypeName, run_checks
+    from ..io.outputs import atomic_write_text, check_outputs
 
     check_outputs({"--json": args.json})  # before the checks, not after them
     backend = get_backend(args.device)  # BackendUnavailable: exit 2, one line

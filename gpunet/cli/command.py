@@ -23,12 +23,13 @@ import os
 import sys
 from typing import NoReturn, Optional, Sequence
 
-from .. import __version__
+from .._version import __version__
 from ..backends import BackendUnavailable
-from ..divergence import DivergenceError
-from ..outputs import WriteError
-from ..signals import EXIT_SIGINT, EXIT_SIGTERM, raise_if_interrupted
-from . import bench, check, evaluate, info, plot, predict, reproduce, stopped, sweep, train
+from ..training.divergence import DivergenceError
+from ..io.outputs import WriteError
+from ..training.signals import EXIT_SIGINT, EXIT_SIGTERM, raise_if_interrupted
+from . import (bench, check, evaluate, info, plot, predict, reproduce, stopped, sweep,
+               train)
 
 COMMANDS = (train, sweep, predict, evaluate, plot, info, check, reproduce, bench)
 

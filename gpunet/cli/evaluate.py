@@ -32,16 +32,16 @@ def add_parser(sub: Any, formatter: type) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..reports.evaluation import evaluate, plot_evaluation
-    from ..mnist import load_mnist
-    from ..outputs import check_outputs
-    from ..persistence import load
+    from ..io.mnist import load_mnist
+    from ..io.outputs import check_outputs
+    from ..networks.network import Network
 
     check_outputs({"--plot": args.plot}, inputs={"NET.json": args.network})
     if args.plot:
         from ..reports.plotting import require_matplotlib
 
         require_matplotlib("--plot")
-    net = load(args.network, device=args.device)
+    net = Network.load(args.network, device=args.device)
     if net.sizes[0] != 784 or net.sizes[-1] != 10:
         raise ValueError(f"{args.network}: sizes {net.sizes} do not fit MNIST (784 inputs, "
                          "10 outputs).")

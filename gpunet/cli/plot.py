@@ -1,6 +1,6 @@
 """``gpunet plot``: learning curves from ``gpunet train --metrics`` and ``gpunet sweep
 --metrics`` files, overlaid: every run in every file its own curve with its own label
-(a file may hold several runs, :func:`gpunet.history.read_metrics_runs`)."""
+(a file may hold several runs, :func:`gpunet.training.history.read_metrics_runs`)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def add_parser(sub: Any, formatter: type) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..outputs import check_outputs
+    from ..io.outputs import check_outputs
     from ..reports.plotting import plot_learning_curves, require_matplotlib
 
     require_matplotlib("gpunet plot")
@@ -51,7 +51,7 @@ def curves(path: str, label: Optional[str]) -> list[tuple[str, Any, str]]:
     name); several runs in one file are ``NAME run 1``, ``NAME run 2``, ... (with their
     seeds). A sweep's runs are labelled by their setting, after ``label``; several
     sweeps in one file by ``sweep 1:``, ``sweep 2:``, ..."""
-    from ..history import is_sweep_metrics, read_metrics_runs, read_sweeps
+    from ..training.history import is_sweep_metrics, read_metrics_runs, read_sweeps
 
     out: list[tuple[str, Any, str]] = []
     if is_sweep_metrics(path):  # gpunet sweep --metrics: one curve per network

@@ -91,10 +91,10 @@ def line(path: str, answer: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..images import read_digit
-    from ..persistence import load
+    from ..io.images import read_digit
+    from ..networks.network import Network
 
-    net = load(args.network, device=args.device)
+    net = Network.load(args.network, device=args.device)
     if net.sizes[0] != 784 or net.sizes[-1] != 10:
         raise ValueError(f"{args.network}: sizes {net.sizes} do not fit MNIST digits: a "
                          "digit classifier takes 784 inputs (28x28 pixels) and has 10 "

@@ -12,7 +12,7 @@ settings say 3.0 would print and record one run and train another. A checkpoint 
 other command, or of the library, is refused with the command that resumes it.
 
 The command calls :func:`check_train_record` or :func:`check_sweep_record` right after
-:func:`gpunet.checkpoint.load_checkpoint` (which has checked every other field). Each
+:func:`gpunet.training.checkpoint.load_checkpoint` (which has checked every other field). Each
 problem is one ``ValueError`` naming the file and the field (``run.options.eta``,
 ``run.sweep.rows[12].epoch``).
 """
@@ -24,13 +24,13 @@ import functools
 import shlex
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from ..fields import (MISSING, Check, FieldError, agree, anything, boolean, check_fields,
-                      choice, list_of, number, obj, object_of, optional, path_text, shown,
-                      sizes, text, whole)
-from ..history import RUN_FIELDS, check_epoch_record
+from ..io.fields import (MISSING, Check, FieldError, agree, anything, boolean,
+                         check_fields, choice, list_of, number, obj, object_of, optional,
+                         path_text, shown, sizes, text, whole)
+from ..training.history import RUN_FIELDS, check_epoch_record
 
 if TYPE_CHECKING:
-    from ..checkpoint import Checkpoint
+    from ..training.checkpoint import Checkpoint
     from ..sweep.grid import Run
 
 MONITORS = ("monitor_training_cost", "monitor_training_accuracy", "monitor_evaluation_cost")
@@ -126,7 +126,7 @@ def _same(a: str, a_value: Any, b: str, b_value: Any) -> None:
 def _agree_on_network(saved: "Checkpoint", prefix: str, options: dict[str, Any]) -> None:
     """The options that make the network and its training, against the checkpoint's
     ``network`` and ``training`` sections (what resumes)."""
-    from ..costs import COSTS
+    from ..model.costs import COSTS
 
     network, training = saved.network_settings, saved.training
     _same(f"{prefix}.sizes", options["sizes"], "network.sizes", network["sizes"])

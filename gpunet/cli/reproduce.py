@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..book.reproduce import Options, render, reproduce
-    from ..outputs import check_output_dir, check_outputs
+    from ..io.outputs import check_output_dir, check_outputs
 
     # Before any work: the folder, and the files the report is written to.
     out = check_output_dir(args.out, "--out")
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 def _studies(args: argparse.Namespace, out: Any) -> int:
     """``--studies``: train what the studies still miss, then write the page."""
     from ..book.studies import Options, results_path, run_studies
-    from ..outputs import check_outputs
+    from ..io.outputs import check_outputs
 
     if args.only or args.no_svm:
         raise ValueError("--only and --no-svm belong to the book's reproduction; "

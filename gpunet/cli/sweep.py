@@ -99,10 +99,10 @@ def add_parser(sub: Any, formatter: type) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..arguments import check_positive_int
+    from ..model.arguments import check_positive_int
     from .. import sweep as sw
-    from ..checkpoint import load_checkpoint
-    from ..outputs import check_new_checkpoint, check_outputs, hold_lock
+    from ..training.checkpoint import load_checkpoint
+    from ..io.outputs import check_new_checkpoint, check_outputs, hold_lock
     from .recorded import check_sweep_record
 
     explicit: set[str] = getattr(args, "_explicit", set())
@@ -151,15 +151,15 @@ def run(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace, runs: list[Any], epochs: int, batch_size: int,
            resumed: Any) -> int:
     """The sweep itself, its outputs checked (and the checkpoint locked) by :func:`run`."""
-    from ..arguments import check_positive_int
+    from ..model.arguments import check_positive_int
     from ..backends import BackendUnavailable, get_backend
     from .. import sweep as sw
-    from ..divergence import likely_cause
-    from ..arguments import check_mini_batch
-    from ..memory import check_network_fits
-    from ..mnist import load_mnist
-    from ..outputs import atomic_write_text
-    from ..signals import exit_status
+    from ..training.divergence import likely_cause
+    from ..model.arguments import check_mini_batch
+    from ..model.memory import check_network_fits
+    from ..io.mnist import load_mnist
+    from ..io.outputs import atomic_write_text
+    from ..training.signals import exit_status
     from .train import metrics_header
 
     runtime_env = None
@@ -335,7 +335,7 @@ def _failed(exc: Exception, option: str, failed: dict[str, Exception]) -> None:
 def _write(write: Callable[[], Any], option: str, failed: dict[str, Exception]) -> bool:
     """Run ``write()``; a write error is one line and noted in ``failed`` (the sweep
     goes on, its other outputs are still written). Whether it was written."""
-    from ..outputs import WriteError
+    from ..io.outputs import WriteError
 
     if option in failed:
         return False
@@ -353,7 +353,7 @@ def _check_network_files(runs: Any, save_dir: Path) -> None:
     the sweep will write there can be written (not a directory, a device or a link to
     one), so no network is trained for a file that cannot take it."""
     from .. import sweep as sw
-    from ..outputs import check_output_files
+    from ..io.outputs import check_output_files
 
     names: dict[str, Any] = {}
     for run in runs:

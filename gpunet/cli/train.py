@@ -91,10 +91,10 @@ def _record_explicit_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..arguments import check_eta, check_lmbda, check_positive_int
-    from ..checkpoint import load_checkpoint
-    from ..memory import check_network_fits
-    from ..outputs import check_new_checkpoint, check_outputs, hold_lock
+    from ..model.arguments import check_eta, check_lmbda, check_positive_int
+    from ..training.checkpoint import load_checkpoint
+    from ..model.memory import check_network_fits
+    from ..io.outputs import check_new_checkpoint, check_outputs, hold_lock
     from .recorded import check_train_record
 
     explicit: set[str] = getattr(args, "_explicit", set())
@@ -140,15 +140,15 @@ def _no_lock() -> Any:
 
 def _train(args: argparse.Namespace, saved: Any, epochs: int) -> int:
     """The run itself, its outputs checked (and the checkpoint locked) by :func:`run`."""
-    from ..arguments import check_mini_batch
+    from ..model.arguments import check_mini_batch
     from ..backends import get_backend
-    from ..checkpoint import CheckpointWriter
-    from ..divergence import DivergenceError
-    from ..mnist import load_mnist
-    from ..network import Network
-    from ..resuming import continue_network, network_from
-    from ..outputs import WriteError, atomic_write_text
-    from ..signals import exit_status
+    from ..training.checkpoint import CheckpointWriter
+    from ..training.divergence import DivergenceError
+    from ..io.mnist import load_mnist
+    from ..networks.network import Network
+    from ..networks.resuming import continue_network, network_from
+    from ..io.outputs import WriteError, atomic_write_text
+    from ..training.signals import exit_status
 
     backend = get_backend(args.device)
     note = f"  [{backend.selection_note}]" if backend.selection_note else ""
@@ -227,7 +227,7 @@ def _train(args: argparse.Namespace, saved: Any, epochs: int) -> int:
                     monitor_training_accuracy=args.monitor_training_accuracy,
                     verbose=False, callback=on_epoch, engine=args.engine,
                     checkpoint=writer, progress=progress)
-    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (gpunet.signals.Terminated)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (gpunet.training.signals.Terminated)
         done = len(net.history.records)
         what = "terminated (SIGTERM)" if exit_status(exc) != 130 else "interrupted"
         print(f"\n{what} during epoch {done}; keeping the {done} completed "
@@ -266,7 +266,7 @@ def _train(args: argparse.Namespace, saved: Any, epochs: int) -> int:
 
 def _write_quietly(write: Any, option: str, failed: dict[str, Any]) -> None:
     """Run ``write()``; a write error is printed (one line) and noted in ``failed``."""
-    from ..outputs import WriteError
+    from ..io.outputs import WriteError
 
     if option in failed:
         return
@@ -284,7 +284,6 @@ def _finish(args: argparse.Namespace, net: Any, name: str, wall: float, stopped:
     Each output is written on its own: one that fails (a full disk) is one error line,
     noted in ``failed``, and the others are still written.
     """
-    from ..persistence import save as save_network
 
     records = net.history.records
     if records:
@@ -297,7 +296,7 @@ def _finish(args: argparse.Namespace, net: Any, name: str, wall: float, stopped:
     if args.save:
         if records or not stopped:
             def save() -> None:
-                save_network(net, args.save, option="--save")
+                net.save(args.save, option="--save")
                 print(f"saved network to {args.save}"
                       + (f" (as of epoch {len(records)})" if stopped else ""), flush=True)
 
@@ -429,7 +428,7 @@ def continued_header(path: str, options: dict[str, Any],
     for :data:`MAY_DIFFER`), ``None`` when there is no file yet. A file that holds
     another run's metrics, several runs, or no metrics is a ``ValueError``: it is not
     replaced (the resumed run rewrites its file whole, every epoch once)."""
-    from ..history import check_header, read_metrics_records
+    from ..training.history import check_header, read_metrics_records
 
     if not os.path.lexists(path):
         return None
@@ -459,13 +458,13 @@ def continued_header(path: str, options: dict[str, Any],
 
 
 def metrics_header(settings: dict[str, Any], device: str, evaluate: str) -> dict[str, Any]:
-    """A metrics file's header record (:mod:`gpunet.history`): the run's ``settings`` as
+    """A metrics file's header record (:mod:`gpunet.training.history`): the run's ``settings`` as
     the command line spells them, the device, which data ``evaluation_*`` is, versions,
     and when it started (``gpunet train`` and ``gpunet sweep`` write the same)."""
     import numpy as np
 
-    from .. import __version__
-    from ..history import METRICS_FORMAT
+    from .._version import __version__
+    from ..training.history import METRICS_FORMAT
 
     return {
         "gpunet_metrics": METRICS_FORMAT,

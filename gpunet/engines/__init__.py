@@ -3,10 +3,10 @@
 ``Network.SGD`` and ``NetworkStack.SGD`` (chapter 1, "Implementing our network to
 classify digits") own the *what*: the epochs, the shuffles drawn from each network's
 host generator, the monitored metrics and the histories (one loop for both,
-:mod:`gpunet.training`). For the steps of an epoch the loop hands the epoch's
+:mod:`gpunet.training.loop`). For the steps of an epoch the loop hands the epoch's
 permutations to an engine behind one small interface, :class:`Engine`, which trains
 K ≥ 1 networks of one shape (one network is ``K = 1``), each with its own η and λ
-(:class:`TrainingSettings`):
+(:class:`StepSettings`):
 
 * ``eager`` (:mod:`gpunet.engines.eager`): array expressions and fused elementwise
   kernels on any backend, one mini-batch step after another, batched over the K
@@ -28,137 +28,28 @@ costs, ``eager`` elsewhere.
 Every engine trains exactly the book's algorithm: for each mini-batch of the shuffled
 data, ``w → (1 - ηλ/n) w - (η/m) Σ_x ∂C_x/∂w`` and ``b → b - (η/m) Σ_x ∂C_x/∂b``
 (chapter 3, eq. 93 and 94, with ``λ = 0`` the plain SGD step of chapter 1, eq. 20 and
-21), writing the network's own flat parameter buffer (:mod:`gpunet.parameters`).
+21), writing the network's own flat parameter buffer (:mod:`gpunet.model.parameters`).
 """
 
 from __future__ import annotations
 
-from dataclasses import InitVar, dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from ..arguments import (check_callback, check_choice, check_eta, check_flag, check_lmbda,
-                         check_optional_positive_int, check_per_network, check_positive_int)
+from .base import Engine, EngineFactory, StepSettings, Steps, described, networks_in
 
 if TYPE_CHECKING:
     from ..backends import Array
-    from ..parameters import Parameters
+    from ..model.parameters import Parameters
 
 ENGINE_NAMES = ("auto", "eager", "fused", "cpu")
 """Values of ``SGD(engine=...)`` / ``--engine``; engines add their names here."""
 
-
-@dataclass(frozen=True)
-class TrainingSettings:
-    """Everything one call of ``SGD`` was asked to do, checked: for one network
-    (:meth:`gpunet.Network.SGD`) or K (:meth:`gpunet.NetworkStack.SGD`).
-
-    Creating one checks every field (:mod:`gpunet.arguments`, the same rules for one
-    network, a stack and :func:`gpunet.resume`), so a mistake is one ``ValueError``
-    before anything is trained: counts are positive integers (``epochs=3.7`` and
-    ``"4"`` are refused, not truncated or parsed), flags are ``True`` or ``False``,
-    ``callback`` a function or ``None``, ``engine`` a known name.
-
-    ``eta`` and ``lmbda`` hold one value per network, in the rows' order (one value
-    given for either, a number or a list of one, is every network's: ``for_networks``
-    of them if given; ``lmbda`` defaults to 0 for all); an engine trains network ``k``
-    with ``eta[k]`` and ``lmbda[k]``. ``callback`` gets one network's record
-    (``Network.SGD``) or the K records of an epoch (``NetworkStack.SGD``). ``n`` (the
-    training set's size, for L2's ``1 - ηλ/n``) is known only with the data, so the
-    training loop passes it to the engine separately (and checks ``mini_batch_size``
-    against it).
-    """
-
-    epochs: int
-    mini_batch_size: int
-    eta: tuple[float, ...]
-    lmbda: tuple[float, ...] = (0.0,)
-    monitor_evaluation_cost: bool = False
-    monitor_evaluation_accuracy: bool = False
-    monitor_training_cost: bool = False
-    monitor_training_accuracy: bool = False
-    verbose: bool = True
-    callback: Optional[Callable[[Any], None]] = None
-    engine: str = "auto"
-    #: processes the CPU engine splits K networks over (this one and workers;
-    #: :mod:`gpunet.engines.stacked_workers`); None: one per CPU for a large stack
-    workers: Optional[int] = None
-    #: how many networks the settings are for, where ``eta`` may be one value for all
-    #: (not kept: ``eta`` then has that many values, or the settings are refused)
-    for_networks: InitVar[Optional[int]] = None
-
-    def __post_init__(self, for_networks: Optional[int]) -> None:
-        eta = check_per_network(self.eta, for_networks, "eta", check_eta)
-        lmbda = check_per_network(self.lmbda, len(eta), "lmbda", check_lmbda)
-        checked = {
-            "epochs": check_positive_int(self.epochs, "epochs"),
-            "mini_batch_size": check_positive_int(self.mini_batch_size, "mini_batch_size"),
-            "eta": eta, "lmbda": lmbda,
-            **{flag: check_flag(getattr(self, flag), flag) for flag in FLAGS},
-            "callback": check_callback(self.callback),
-            "engine": check_choice(self.engine, ENGINE_NAMES, "engine"),
-            "workers": check_optional_positive_int(self.workers, "workers"),
-        }
-        for name, value in checked.items():
-            object.__setattr__(self, name, value)
-
-    @property
-    def networks(self) -> int:
-        """K, the number of networks these settings train."""
-        return len(self.eta)
-
-    @property
-    def monitor_evaluation(self) -> bool:
-        return self.monitor_evaluation_cost or self.monitor_evaluation_accuracy
-
-
-FLAGS = ("monitor_evaluation_cost", "monitor_evaluation_accuracy", "monitor_training_cost",
-         "monitor_training_accuracy", "verbose")
-"""The settings that are ``True`` or ``False``."""
-
-
-class Engine(Protocol):
-    """Runs the mini-batch steps of one epoch for K ≥ 1 networks.
-
-    An engine is built once per ``SGD`` call, when the training data is already on the
-    device (``X`` inputs and ``Y`` desired outputs, one example per row), and allocates
-    whatever it needs then. :meth:`train_epoch` must leave the networks' parameters
-    updated (in device order: later device work sees them) and must not wait on the
-    device or copy anything to the host.
-    """
-
-    #: the engine's name, as ``SGD(engine=...)`` takes it.
-    name: str
-
-    def train_epoch(self, permutations: np.ndarray) -> None:
-        """One epoch: network ``k`` visits the examples in the order
-        ``X[permutations[k]]``, in mini-batches (one network: a ``(n,)`` permutation
-        or a ``(1, n)`` array)."""
-
-
-EngineFactory = Callable[["Parameters", "Array", "Array", TrainingSettings], Engine]
-
-
-def networks_in(params: "Parameters", settings: Optional[TrainingSettings] = None) -> int:
-    """K, the networks ``params`` holds: a network's ``(P,)`` buffer is one, a stack's
-    ``(K, P)`` array K. With ``settings``, checks they give each of them its η and λ
-    (every engine calls this before it trains)."""
-    shape = params.parameters.shape
-    K = 1 if len(shape) == 1 else int(shape[0])
-    if settings is not None and settings.networks != K:
-        raise ValueError(f"{K} networks need {K} learning rates and L2 parameters, "
-                         f"got {settings.networks}.")
-    return K
-
-
-def described(params: "Parameters") -> str:
-    """``params`` in an engine's error message: "this network" or "this stack"."""
-    return "this network" if params.parameters.ndim == 1 else "this stack"
+__all__ = ["ENGINE_NAMES", "Engine", "EngineFactory", "StepSettings", "Steps", "described",
+           "networks_in", "select_engine"]
 
 
 def select_engine(params: "Parameters", X: "Array", Y: "Array",
-                  settings: TrainingSettings) -> Engine:
+                  settings: StepSettings) -> Engine:
     """The engine ``settings.engine`` names for the K ≥ 1 networks of ``params``;
     ``auto`` picks the best one for them here.
 
@@ -171,9 +62,9 @@ def select_engine(params: "Parameters", X: "Array", Y: "Array",
 
     Raises ``ValueError`` saying why when the named engine cannot train these networks
     here, and when ``settings`` do not give one η and λ per network (the name itself
-    is checked with the settings: :class:`TrainingSettings`).
+    is checked with the settings: :class:`gpunet.training.settings.TrainingSettings`).
     """
-    from ..parameters import StackedParameters
+    from ..model.parameters import StackedParameters
     from .eager import EagerEngine
     from .fused import FusedEngine, cuda_launcher, unfit_reason
 

@@ -44,7 +44,7 @@ calls a step, each as cheap as NumPy makes a call:
   OpenBLAS's second thread for a product this small costs more than it saves, and far
   more while another process computes.
 
-The network's flat parameter buffer (:mod:`gpunet.parameters`) is read at the start of
+The network's flat parameter buffer (:mod:`gpunet.model.parameters`) is read at the start of
 each epoch and written at its end, so between epochs everything else (metrics,
 checkpoints, the eager engine) sees the parameters in their usual layout.
 
@@ -73,15 +73,15 @@ from typing import TYPE_CHECKING, Any, Callable, ContextManager, Optional, Seque
 
 import numpy as np
 
-from ..costs import CrossEntropyCost, QuadraticCost
-from ..parameters import as_rows
-from . import described, networks_in
+from ..model.costs import CrossEntropyCost, QuadraticCost
+from ..model.parameters import as_rows
+from .base import described, networks_in
 from .rows import Rows, training_rows
 
 if TYPE_CHECKING:
     from ..backends import Array
-    from ..parameters import Parameters
-    from . import TrainingSettings
+    from ..model.parameters import Parameters
+    from .base import StepSettings
 
 #: Bytes of training rows gathered at once: small enough to stay in the L2 cache beside
 #: the book network's parameters and gradient, large enough to make ``take``'s per-call
@@ -132,7 +132,7 @@ class CpuEngine:
     name = "cpu"
 
     def __init__(self, params: "Parameters", X: "Array", Y: "Array",
-                 settings: "TrainingSettings", data: Optional[Rows] = None) -> None:
+                 settings: "StepSettings", data: Optional[Rows] = None) -> None:
         reason = unfit_reason(params)
         if reason:
             raise ValueError(f"engine 'cpu' cannot train {described(params)}: {reason}; "

@@ -3,13 +3,13 @@ networks at once.
 
 Each step gathers every network's mini-batch (row ``k`` of the epoch's permutations,
 ``take`` on the device), runs chapter 2's matrix-based backpropagation
-(:func:`gpunet.backprop.backprop_into`: batched products, one per layer and direction
-whatever K is) and one update of the ``(K, P)`` parameters (:class:`gpunet.backprop.Step`:
+(:func:`gpunet.model.backprop.backprop_into`: batched products, one per layer and direction
+whatever K is) and one update of the ``(K, P)`` parameters (:class:`gpunet.model.backprop.Step`:
 chapter 3, eq. 93 and 94, with each network's own η and λ). On NumPy that is about 25
 calls a step; on CuPy about a dozen kernel and cuBLAS launches, which is launch-bound for
 small networks and the right engine for wide ones (cuBLAS does the work). Runs on every
 backend; the reference engine. A :class:`gpunet.Network` is one row
-(:func:`gpunet.parameters.as_rows`), a :class:`gpunet.NetworkStack` K, so a stacked
+(:func:`gpunet.model.parameters.as_rows`), a :class:`gpunet.NetworkStack` K, so a stacked
 network's run is the single one by construction.
 """
 
@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..backprop import Step, Workspace, backprop_into
-from ..parameters import as_rows
-from . import networks_in
+from ..model.backprop import Step, Workspace, backprop_into
+from ..model.parameters import as_rows
+from .base import networks_in
 
 if TYPE_CHECKING:
     from ..backends import Array
-    from ..parameters import Parameters
-    from . import TrainingSettings
+    from ..model.parameters import Parameters
+    from .base import StepSettings
 
 
 class EagerEngine:
@@ -41,7 +41,7 @@ class EagerEngine:
     name = "eager"
 
     def __init__(self, params: "Parameters", X: "Array", Y: "Array",
-                 settings: "TrainingSettings") -> None:
+                 settings: "StepSettings") -> None:
         self.params, self.X, self.Y = params, X, Y
         self.rows, self.weights, self.biases = as_rows(params)
         backend, xp, K = params.backend, params.xp, networks_in(params, settings)
@@ -54,7 +54,7 @@ class EagerEngine:
                               ws.gradient, ws.n_weights) for k, ws in self.workspaces.items()}
         self.perm = xp.empty((K, n), dtype=np.int64)
         #: examples of the current epoch stepped through so far, read by the progress
-        #: line (gpunet.progress) from another thread: a host counter, never a sync.
+        #: line (gpunet.training.progress) from another thread: a host counter, never a sync.
         self.examples_done = 0
 
     def train_epoch(self, permutations: np.ndarray) -> None:

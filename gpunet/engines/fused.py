@@ -9,7 +9,7 @@ the device-resident training set, and runs feedforward, output error, backpropag
 and the update (chapter 1, "Learning with gradient descent"; chapter 2, BP1-BP4;
 chapter 3, eq. 93 and 94) with block-wide barriers between phases.
 
-It trains the network's own flat parameter buffer (:mod:`gpunet.parameters`) in place,
+It trains the network's own flat parameter buffer (:mod:`gpunet.model.parameters`) in place,
 so everything else (metrics, saving, the eager engine) sees the same parameters.
 ``auto`` takes it on CUDA when the network fits (:meth:`SgdEpochPlan.why_not`) and
 its cost is one of the book's two; the eager engine otherwise.
@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 import numpy as np
 
 from ..backends.fused_sgd import SgdEpochPlan, plan_for
-from ..costs import CrossEntropyCost, QuadraticCost
-from . import described, networks_in
+from ..model.costs import CrossEntropyCost, QuadraticCost
+from .base import described, networks_in
 
 if TYPE_CHECKING:
     from ..backends import Array
-    from ..parameters import Parameters
-    from . import TrainingSettings
+    from ..model.parameters import Parameters
+    from .base import StepSettings
 
 THREADS = 256  # threads per block on a GPU
 COST_NAMES = {QuadraticCost: "quadratic", CrossEntropyCost: "cross-entropy"}
@@ -64,7 +64,7 @@ class FusedSgd:
     """The fused kernel set up for ``K`` networks of one shape: one launch per epoch.
 
     ``params`` is a ``(K, P)`` device array whose rows are the networks' flat parameter
-    buffers (:mod:`gpunet.parameters`), trained in place; ``eta`` and ``lmbda`` give
+    buffers (:mod:`gpunet.model.parameters`), trained in place; ``eta`` and ``lmbda`` give
     each network its own learning rate and L2 parameter. Used by :class:`FusedEngine`
     (``K = 1``, a :class:`~gpunet.Network`'s own buffer) and by stacked training.
 
@@ -112,7 +112,7 @@ class FusedEngine:
     name = "fused"
 
     def __init__(self, params: "Parameters", X: "Array", Y: "Array",
-                 settings: "TrainingSettings", launcher: Optional[Any] = None,
+                 settings: "StepSettings", launcher: Optional[Any] = None,
                  threads: int = THREADS) -> None:
         launcher = launcher if launcher is not None else cuda_launcher(params)
         reason = unfit_reason(params, settings.mini_batch_size, X.shape[0], launcher, threads)

@@ -53,13 +53,14 @@ from typing import TYPE_CHECKING, Any, Optional, cast
 
 import numpy as np
 
+from .base import Steps
 from .rows import Rows, training_rows
 from .cpu import CpuEngine, one_blas_thread
 
 if TYPE_CHECKING:
     from ..backends import Array
-    from ..parameters import StackedParameters
-    from . import TrainingSettings
+    from ..model.parameters import StackedParameters
+    from .base import StepSettings
 
 #: Below this many multiply-adds an epoch (a stack's n x K x P), ``auto`` trains the
 #: stack in this process: starting a worker (~0.3 s: Python, NumPy, gpunet) and sending
@@ -84,7 +85,7 @@ def workers_for(stack: "StackedParameters", n: int, asked: Optional[int]) -> int
     """How many groups (this process and workers) train ``stack``: ``asked`` when
     given, else one per CPU for a stack whose epoch is large enough to pay for the
     workers' start (:data:`WORKERS_FROM`), else 1. Never more than the networks."""
-    from ..parameters import n_parameters
+    from ..model.parameters import n_parameters
 
     K = len(stack)
     if asked is not None:
@@ -127,7 +128,7 @@ class WorkerCpuEngine:
     name = "cpu"
 
     def __init__(self, stack: "StackedParameters", X: "Array", Y: "Array",
-                 settings: "TrainingSettings", workers: int) -> None:
+                 settings: "StepSettings", workers: int) -> None:
         import dataclasses
 
         from loky import ProcessPoolExecutor
@@ -148,7 +149,7 @@ class WorkerCpuEngine:
         a, b = self.groups[0]
         self.local = CpuEngine(
             GroupRows(stack, a, b), X, Y,
-            dataclasses.replace(settings, eta=settings.eta[a:b], lmbda=settings.lmbda[a:b]),
+            Steps(settings.mini_batch_size, settings.eta[a:b], settings.lmbda[a:b]),
             self.data)
         # What a worker needs to build its group's engine (with the rows, in its first
         # task).
@@ -268,8 +269,8 @@ class _WorkerStack:
 
     def __init__(self, setup: dict[str, Any]) -> None:
         from ..backends import get_backend
-        from ..costs import get_cost
-        from ..parameters import stacked_layers
+        from ..model.costs import get_cost
+        from ..model.parameters import stacked_layers
 
         self.sizes = list(setup["sizes"])
         self.dtype = setup["dtype"]
@@ -289,13 +290,11 @@ def _train_group(setup: dict[str, Any], data: Optional[Rows], params: np.ndarray
     """A worker's task: one epoch of its group from ``params``; the first task brings
     the training rows, and the group's engine is built then."""
     global _group
-    from . import TrainingSettings
 
     if data is not None:
         stack = _WorkerStack(setup)
-        settings = TrainingSettings(
-            epochs=1, mini_batch_size=setup["mini_batch_size"],
-            eta=tuple(setup["eta"]), lmbda=tuple(setup["lmbda"]), verbose=False)
+        settings = Steps(mini_batch_size=setup["mini_batch_size"],
+                         eta=tuple(setup["eta"]), lmbda=tuple(setup["lmbda"]))
         n = data.n  # X and Y only give the number of examples when data is given
         _group = (CpuEngine(stack, np.empty((n, 0)), np.empty((n, 0)),
                                    settings, data), stack)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from ..network import Network
+    from ..networks.network import Network
 
 CHUNK = 10_000
 

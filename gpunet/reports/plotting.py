@@ -13,10 +13,10 @@ import io
 import os
 from typing import TYPE_CHECKING, Any, Sequence, Union
 
-from ..persistence import atomic_write_bytes
+from ..io.outputs import atomic_write_bytes
 
 if TYPE_CHECKING:
-    from ..history import History
+    from ..training.history import History
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -39,7 +39,7 @@ def require_matplotlib(what: str = "plotting") -> Any:
 
 def save_figure(fig: Any, path: PathLike, option: str = "") -> None:
     """Write ``fig`` as PNG to ``path`` atomically, then free it (a failed write is a
-    :class:`gpunet.outputs.WriteError` naming ``option`` and the file)."""
+    :class:`gpunet.io.outputs.WriteError` naming ``option`` and the file)."""
     plt = require_matplotlib()
     buffer = io.BytesIO()
     try:
@@ -52,12 +52,12 @@ def save_figure(fig: Any, path: PathLike, option: str = "") -> None:
 
 def check_records(records: Sequence[Any], what: str) -> None:
     """``ValueError`` naming ``what`` unless every record can be drawn: an epoch's
-    record whose every field fits (:func:`gpunet.history.check_epoch_record`: a whole
+    record whose every field fits (:func:`gpunet.training.history.check_epoch_record`: a whole
     epoch number, numbers for the costs, each ``*_correct`` a count out of a positive
     ``*_total``), so a file edited or damaged by hand is one clear error, not a
     traceback from inside the plotting."""
-    from ..fields import FieldError
-    from ..history import check_epoch_record
+    from ..io.fields import FieldError
+    from ..training.history import check_epoch_record
 
     for i, r in enumerate(records):
         try:

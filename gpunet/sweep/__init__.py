@@ -20,13 +20,13 @@ same rows, one per run per epoch: the run, then the epoch's record in
 when monitored; which data set ``evaluation_*`` is, test or validation, the metrics
 file's header says). ``train_seconds`` is the whole stack's epoch, the only field that
 depends on timing. Files written before this vocabulary (``test_correct``,
-``validation_correct``, ...) are still read (:func:`gpunet.history.read_sweep_metrics`).
+``validation_correct``, ...) are still read (:func:`gpunet.training.history.read_sweep_metrics`).
 
 A local sweep keeps one checkpoint file (:class:`SweepCheckpoint`): the finished
 stacks' rows and parameters and the running stack's state, written after every epoch,
 so that a resumed sweep ends with exactly the rows and parameters of one never stopped.
 
-A network that diverges (:mod:`gpunet.divergence`) gets the row ``{"run": ...,
+A network that diverges (:mod:`gpunet.training.divergence`) gets the row ``{"run": ...,
 "epoch": j, "diverged": true, "train_seconds": ...}`` for its epoch ``j`` and each later
 one, keeps its last finite parameters, and is counted apart in the summary table; the
 other networks of its stack go on. A stack stopped by Ctrl-C or SIGTERM returns what it
@@ -38,8 +38,9 @@ The package: :mod:`~gpunet.sweep.grid` (the runs, their settings and stacks),
 and :mod:`~gpunet.sweep.ray` (the Ray engine; Ray is imported only when used).
 """
 
-from .grid import (MAX_DEFAULT_STACK, MAX_NETWORKS, Run, SweepSettings, default_stack_size,
-                   exact_number, expand_grid, parse_floats, parse_seeds, split_into_stacks)
+from .grid import (MAX_DEFAULT_STACK, MAX_NETWORKS, Run, SweepSettings,
+                   default_stack_size, exact_number, expand_grid, parse_floats,
+                   parse_seeds, split_into_stacks)
 from .local import (StackResult, SweepCheckpoint, resumed_stacks, row, run_local,
                     stack_rows, train_stack)
 from .results import (TIMING_FIELDS, epoch_line, network_filename, ordered_rows,

@@ -9,7 +9,7 @@ from typing import Any, Literal, Optional, Sequence
 
 import numpy as np
 
-from ..arguments import check_eta, check_lmbda, check_seed
+from ..model.arguments import check_eta, check_lmbda, check_seed
 
 MAX_DEFAULT_STACK = 256
 """The largest stack the default size picks (beyond it a step gains nothing)."""
@@ -137,7 +137,7 @@ def default_stack_size(backend: Any, sizes: Sequence[int], dtype: str,
     workspaces of a full and a last mini-batch (inputs, targets, and three buffers per
     layer per row). Evaluation runs one network at a time, so it does not count.
     """
-    from ..parameters import n_parameters
+    from ..model.parameters import n_parameters
 
     itemsize = np.dtype(dtype).itemsize
     per_row = sizes[0] + sizes[-1] + 3 * sum(sizes[1:])
@@ -147,7 +147,7 @@ def default_stack_size(backend: Any, sizes: Sequence[int], dtype: str,
 
 
 def _free_memory(backend: Any) -> float:
-    from ..memory import available_memory
+    from ..model.memory import available_memory
 
     return available_memory(backend)
 

@@ -13,7 +13,7 @@ from .grid import Run, SweepSettings
 from .results import epoch_line
 
 if TYPE_CHECKING:
-    from ..checkpoint import Checkpoint, CheckpointWriter
+    from ..training.checkpoint import Checkpoint, CheckpointWriter
 
 
 @dataclass
@@ -46,8 +46,8 @@ def train_stack(settings: SweepSettings, runs: Sequence[Run], training: Any,
     is written after every epoch; ``resume`` (this stack's checkpoint) continues the
     stack from there, its earlier epochs' rows included in the result.
     """
-    from ..resuming import continue_stack, stack_from
-    from ..stack import NetworkStack
+    from ..networks.resuming import continue_stack, stack_from
+    from ..networks.stack import NetworkStack
 
     rows: list[dict[str, Any]] = []
     epochs_done = 0
@@ -123,7 +123,7 @@ def stack_rows(runs: Sequence[Run], histories: Sequence[Any], diverged: dict[int
 class SweepCheckpoint:
     """A local sweep's one checkpoint file: the finished stacks' rows (in ``run``) and
     parameters (the ``finished`` member, ``(F, P)`` in the stacks' order), and the
-    running stack's state (:mod:`gpunet.checkpoint`, layout 2). ``options`` is the
+    running stack's state (:mod:`gpunet.training.checkpoint`, layout 2). ``options`` is the
     command's settings and ``outputs`` the files it writes (``--metrics``, ...), kept
     for ``gpunet sweep --resume``."""
 
@@ -134,7 +134,7 @@ class SweepCheckpoint:
 
     def writer(self, i: int, finished: Sequence[StackResult]) -> "CheckpointWriter":
         """The writer for stack ``i``, the stacks before it ``finished``."""
-        from ..checkpoint import CheckpointWriter
+        from ..training.checkpoint import CheckpointWriter
 
         run = {"sweep": {"options": self.options, "stack": i,
                          "rows": [r for result in finished for r in result.rows]},

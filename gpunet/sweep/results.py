@@ -99,11 +99,10 @@ def save_networks(settings: SweepSettings, result: StackResult, directory: Path,
     diverged network as of its last finite epoch); the files written.
 
     Each file is written on its own: a failed write (a
-    :class:`gpunet.outputs.WriteError`) goes to ``on_error`` and the others are still
+    :class:`gpunet.io.outputs.WriteError`) goes to ``on_error`` and the others are still
     written."""
-    from ..network import Network
-    from ..outputs import WriteError
-    from ..persistence import save
+    from ..networks.network import Network
+    from ..io.outputs import WriteError
 
     paths = []
     for run, params in zip(result.runs, result.parameters):
@@ -112,7 +111,7 @@ def save_networks(settings: SweepSettings, result: StackResult, directory: Path,
         net.parameters[...] = params
         path = directory / network_filename(run)
         try:
-            save(net, path, "--save-dir")
+            net.save(path, option="--save-dir")
         except WriteError as exc:
             on_error(exc)
             continue

@@ -32,7 +32,7 @@ from typing import Any, BinaryIO, Iterator, Optional, Union, cast
 
 import numpy as np
 
-BUNDLED = Path(__file__).parent / "data" / "mnist"
+BUNDLED = Path(__file__).parent.parent / "data" / "mnist"
 TRAINING_SIZE = 50_000  # the rest of the 60,000 training images validate
 
 # role -> (standard IDX name, alternative spelling some mirrors use)

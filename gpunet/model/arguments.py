@@ -156,7 +156,7 @@ def check_path(path: Any, name: str) -> Any:
 
 def check_checkpoint(checkpoint: Any) -> Any:
     """``SGD(checkpoint=...)``: ``None``, a file path (:func:`check_path`), or a
-    :class:`gpunet.checkpoint.CheckpointWriter` (anything with its ``hold``, ``write``
+    :class:`gpunet.training.checkpoint.CheckpointWriter` (anything with its ``hold``, ``write``
     and ``write_stack``; named by its methods because the checkpoint module uses these
     checks, so this one cannot import it)."""
     if checkpoint is None or all(callable(getattr(checkpoint, method, None))
@@ -166,7 +166,7 @@ def check_checkpoint(checkpoint: Any) -> Any:
         return check_path(checkpoint, "checkpoint")
     except ValueError:
         raise ValueError(f"checkpoint must be a file path (a str or pathlib.Path), a "
-                         f"gpunet.checkpoint.CheckpointWriter or None, got "
+                         f"gpunet.training.checkpoint.CheckpointWriter or None, got "
                          f"{checkpoint!r}.") from None
 
 

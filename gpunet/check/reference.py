@@ -2,7 +2,7 @@
 
 This is ``network2.py`` (chapters 1 to 3) almost line by line: column vectors, one
 example at a time, ``np.dot``. It shares no code with :mod:`gpunet.backends`,
-:mod:`gpunet.backprop` or the engines, so it can judge them: the tests use it as their
+:mod:`gpunet.model.backprop` or the engines, so it can judge them: the tests use it as their
 reference and ``gpunet check`` ships it to users to prove their own device computes
 what the book computes. It is slow (a Python loop over examples) and meant for small
 inputs.

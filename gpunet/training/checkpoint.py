@@ -15,14 +15,14 @@ The file is a NumPy ``.npz`` archive (no pickles) with two members:
   monitors, engine), what the data was (sizes, a fingerprint of the training labels,
   and where the CLI got it), the generator's ``bit_generator.state`` and the history so
   far;
-* ``parameters``: the network's flat parameter buffer (:mod:`gpunet.parameters`) in
+* ``parameters``: the network's flat parameter buffer (:mod:`gpunet.model.parameters`) in
   its own dtype, so nothing is rounded.
 
 A :class:`gpunet.NetworkStack`'s checkpoint (layout 2, ``"kind": "stack"``) is the same
 for K networks: ``network`` has ``seeds`` (one per network) for ``seed``, ``training``
 one ``eta`` and one ``lmbda`` per network, ``rngs`` K generator states, ``histories``
 K histories, ``diverged`` the ``[k, epoch]`` pairs of the networks that diverged
-(:mod:`gpunet.divergence`), ``seconds`` each epoch's training time, and
+(:mod:`gpunet.training.divergence`), ``seconds`` each epoch's training time, and
 ``parameters`` is the ``(K, P)`` array. A sweep (``gpunet sweep --checkpoint``) keeps
 its finished stacks' rows in ``run`` and their parameters in one more member,
 ``finished`` (:class:`CheckpointWriter`'s ``arrays``). A single network's checkpoint is
@@ -31,7 +31,7 @@ refused by those with a clear "written by a newer gpunet".
 
 It is written atomically after every completed epoch (:func:`write_checkpoint`), so a
 crash or Ctrl-C leaves the previous complete checkpoint in place; while a run writes it,
-it holds a lock on it (:func:`gpunet.outputs.hold_lock`). Reading one
+it holds a lock on it (:func:`gpunet.io.outputs.hold_lock`). Reading one
 (:func:`load_checkpoint`) validates every field, naming the file, before any device or
 data work, so an edited or damaged file is one clear error, never a run with garbage.
 """
@@ -52,17 +52,17 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Union, cast
 
 import numpy as np
 
-from .fields import (Check, FieldError, agree, anything, boolean, check_fields,
-                     check_regular_file, choice, each, fail, is_whole, list_of, number, obj,
-                     optional, sha256, shown, sizes, text, whole)
+from ..io.fields import (Check, FieldError, agree, anything, boolean, check_fields,
+                         check_regular_file, choice, each, fail, is_whole, list_of,
+                         number, obj, optional, sha256, shown, sizes, text, whole)
 from .history import History, check_epoch_record
-from .outputs import atomic_write_bytes, check_output, hold_lock
+from ..io.outputs import atomic_write_bytes, check_output, hold_lock
 
 if TYPE_CHECKING:
-    from .datasets import Examples
-    from .engines import TrainingSettings
-    from .network import Network
-    from .stack import NetworkStack
+    from ..io.datasets import Examples
+    from .settings import TrainingSettings
+    from ..networks.network import Network
+    from ..networks.stack import NetworkStack
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -105,7 +105,7 @@ class CheckpointWriter:
 
     def hold(self) -> Any:
         """Check the path can be written and lock it while the block runs (a second
-        run on the same file is refused: :func:`gpunet.outputs.hold_lock`)."""
+        run on the same file is refused: :func:`gpunet.io.outputs.hold_lock`)."""
         check_output(self.path, self.option)
         return hold_lock(self.path, self.option)
 
@@ -120,7 +120,7 @@ class CheckpointWriter:
                     seconds: list[float], data: dict[str, Any],
                     rng_states: list[Mapping[str, Any]], parameters: Any) -> None:
         """A stack's state after ``epochs_done`` epochs (layout 2, ``"kind": "stack"``)."""
-        from . import __version__
+        from .._version import __version__
 
         meta = {
             "format": FORMAT,
@@ -172,7 +172,7 @@ def write_checkpoint(path: PathLike, net: "Network", settings: "TrainingSettings
 
     ``rng_state`` and ``parameters`` (a device array) are as of that epoch boundary.
     """
-    from . import __version__
+    from .._version import __version__
 
     meta = {
         "format": FORMAT,
@@ -199,7 +199,7 @@ class Checkpoint:
 
     ``kind`` is ``"network"`` (one :class:`gpunet.Network`) or ``"stack"`` (a
     :class:`gpunet.NetworkStack`). This module reads and checks the file and knows
-    nothing of the model; :mod:`gpunet.resuming` builds the network or stack from it
+    nothing of the model; :mod:`gpunet.networks.resuming` builds the network or stack from it
     and trains on."""
 
     path: Path
@@ -502,7 +502,7 @@ def _checked_meta(meta: dict[str, Any], path: Path) -> tuple[tuple[int, ...], np
 
 def check_meta(meta: Mapping[str, Any]) -> tuple[tuple[int, ...], np.dtype]:
     """Check every field of a checkpoint's header; the shape and dtype its
-    ``parameters`` must have (a :class:`~gpunet.fields.FieldError` naming the field
+    ``parameters`` must have (a :class:`~gpunet.io.fields.FieldError` naming the field
     that does not fit).
 
     One table of fields (:func:`meta_fields`) serves both layouts: layout 1 (one
@@ -546,8 +546,8 @@ def frame_fields(stacked: bool) -> dict[str, Check]:
 def meta_fields(stacked: bool, networks: int, done: int) -> dict[str, Check]:
     """Every other field of a checkpoint's header, for ``networks`` networks (layout 2)
     or one (layout 1: a per-network field holds its one value itself)."""
-    from .costs import COSTS
-    from .engines import ENGINE_NAMES
+    from ..model.costs import COSTS
+    from ..engines import ENGINE_NAMES
 
     def per_network(check: Check) -> Check:
         return list_of(check, networks) if stacked else check

@@ -5,7 +5,7 @@ check compares what gpunet computes on the device against an independent oracle 
 reports the measured error beside its threshold:
 
 * ``forward``: the network's output on real MNIST rows against
-  :mod:`gpunet.reference` (the book's per-example ``network2.py`` in plain NumPy,
+  :mod:`gpunet.check.reference` (the book's per-example ``network2.py`` in plain NumPy,
   sharing no code with the backends), chapter 1, eq. 22;
 * ``backprop-<cost>``: the gradient of each cost, summed over a mini-batch, against the
   reference's per-example backpropagation (chapter 2, BP1-BP4);
@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterable, Iterator, Literal, Optional, Sequenc
 import numpy as np
 
 from . import reference
-from .backends import Backend
+from ..backends import Backend
 
 SIZES = (784, 30, 10)
 TRAJECTORY_ROWS = 500
@@ -125,7 +125,7 @@ class CheckContext:
 
     def network(self, sizes: Sequence[int] = SIZES, cost: str = "cross-entropy",
                 dtype: Optional[DTypeName] = None, seed: Optional[int] = None) -> Any:
-        from .network import Network
+        from ..networks.network import Network
 
         return Network(list(sizes), cost=cost, init="default", dtype=dtype or self.dtype,
                        device=self.backend, seed=self.seed if seed is None else seed)
@@ -233,7 +233,7 @@ def check_finite_differences(ctx: CheckContext) -> Iterator[CheckResult]:
 
 
 def _engines() -> list[str]:
-    from .engines import ENGINE_NAMES
+    from ..engines import ENGINE_NAMES
 
     return [name for name in ENGINE_NAMES if name != "auto"]
 
@@ -322,7 +322,7 @@ def check_probe(ctx: CheckContext) -> Iterator[CheckResult]:
 @register_check("float32-accuracy-parity", gpu_only=True, once=True)
 def check_accuracy_parity(ctx: CheckContext) -> Iterator[CheckResult]:
     """A float32 run on the device scores like the same run with NumPy (same seed)."""
-    from .network import Network
+    from ..networks.network import Network
 
     n = 3000
     data = (ctx.X[:n].astype(np.float32), ctx.labels[:n])
@@ -365,7 +365,7 @@ class CheckReport:
 
 def device_info(backend: Backend) -> dict[str, Any]:
     """The device, driver, CUDA and library versions, and the date: the report's header."""
-    from . import __version__
+    from .._version import __version__
 
     info: dict[str, Any] = {
         "device": backend.description,
@@ -377,7 +377,7 @@ def device_info(backend: Backend) -> dict[str, Any]:
         "platform": f"{platform.system()} {platform.machine()}",
     }
     if backend.name == "cupy":
-        from .backends.cupy_backend import cuda_versions
+        from ..backends.cupy_backend import cuda_versions
 
         info.update(cuda_versions(backend.xp))
         props = backend.xp.cuda.runtime.getDeviceProperties(getattr(backend, "index", 0))
@@ -395,7 +395,7 @@ def run_checks(backend: Backend, dtypes: Sequence[DTypeName] = ("float32", "floa
     ``gpu_checks`` runs the GPU-only checks too (default: on the CUDA backend only; the
     tests run them on the strict stand-in).
     """
-    from .mnist import load_mnist
+    from ..io.mnist import load_mnist
 
     data = load_mnist()
     X, labels = data.training

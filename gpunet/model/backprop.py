@@ -36,7 +36,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .backends import Array, Backend
+from ..backends import Array, Backend
 from .parameters import Parameters, as_rows, n_weights, stacked_layers
 
 
@@ -46,7 +46,7 @@ class Workspace:
     ``X`` and ``Y`` take the mini-batches (``(K, k, n_in)``, ``(K, k, n_out)``). A full
     mini-batch and a smaller last one get a workspace each, so every buffer is
     contiguous (no ``[:, :k]`` slices, which a batched GEMM would have to copy). The
-    gradient has the parameters' ``(K, P)`` layout (:mod:`gpunet.parameters`):
+    gradient has the parameters' ``(K, P)`` layout (:mod:`gpunet.model.parameters`):
     ``nabla_w[l]`` and ``nabla_b[l]`` are views of ``gradient``.
     """
 
@@ -76,7 +76,7 @@ def backprop_into(backend: Backend, cost: Any, weights: Sequence[Array],
     """Fill ``ws.gradient`` with each network's ``Σ_x ∂C_x/∂w`` and ``Σ_x ∂C_x/∂b``.
 
     ``weights[l]`` is ``(K, n_{l+1}, n_l)`` and ``biases[l]`` ``(K, n_{l+1}, 1)``
-    (:func:`gpunet.parameters.as_rows`); ``ws.X`` and ``ws.Y`` hold network ``k``'s
+    (:func:`gpunet.model.parameters.as_rows`); ``ws.X`` and ``ws.Y`` hold network ``k``'s
     mini-batch in slice ``k``.
     """
     xp = backend.xp

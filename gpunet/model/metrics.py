@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .backends import Array, Backend
+from ..backends import Array, Backend
 from .backprop import feedforward
 from .costs import Cost
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, Sequence, runtime_checkable
 
-from .backends import Array, Backend
+from ..backends import Array, Backend
 
 
 class Parameters(Protocol):
@@ -31,7 +31,7 @@ class Parameters(Protocol):
 
     @property
     def cost(self) -> Any:
-        """The cost as :func:`gpunet.costs.get_cost` gives it: a class or an instance
+        """The cost as :func:`gpunet.model.costs.get_cost` gives it: a class or an instance
         with the book's ``fn`` and ``delta``."""
 
     @property

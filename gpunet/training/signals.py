@@ -3,7 +3,7 @@
 ``kill``, ``timeout``, SLURM, ``docker stop`` and systemd stop a program with SIGTERM,
 not SIGINT. Python's default for SIGTERM ends the process on the spot (no ``finally``,
 no ``--save``, no summary); its default for SIGINT raises ``KeyboardInterrupt``, which
-the training loops (:mod:`gpunet.training`, :mod:`gpunet.stack`) turn into "roll back to
+the training loops (:mod:`gpunet.training.loop`, :mod:`gpunet.networks.stack`) turn into "roll back to
 the last completed epoch, write the checkpoint, propagate". Within
 :func:`terminate_as_interrupt` SIGTERM raises :class:`Terminated`, a ``KeyboardInterrupt``
 subclass, so every place that keeps work on Ctrl-C keeps it on SIGTERM too, and the

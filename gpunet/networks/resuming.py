@@ -1,12 +1,12 @@
-"""Resuming: a checkpoint (:mod:`gpunet.checkpoint`) back into a network or a stack,
+"""Resuming: a checkpoint (:mod:`gpunet.training.checkpoint`) back into a network or a stack,
 trained on to the end of its run.
 
 Chapter 1's SGD is a deterministic function of the initial parameters and the shuffles,
 so the network (or stack) rebuilt from a checkpoint, its generators set to the saved
 states, and trained on with the run's settings through the same loop
-(:func:`gpunet.training.run_epochs`) gives bit for bit the run that never stopped (same
+(:func:`gpunet.training.loop.run_epochs`) gives bit for bit the run that never stopped (same
 device and dtype). This module is the only one that joins the checkpoint file and the
-model: :mod:`gpunet.checkpoint` reads and writes files and imports nothing of the
+model: :mod:`gpunet.training.checkpoint` reads and writes files and imports nothing of the
 model, so the model's modules import it freely.
 """
 
@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Union
 
-from .arguments import check_path, is_integer
-from .backends import DeviceLike
-from .checkpoint import Checkpoint, CheckpointWriter, PathLike, load_checkpoint
-from .datasets import Examples, as_examples
-from .engines import TrainingSettings
-from .history import History
+from ..model.arguments import check_path, is_integer
+from ..backends import DeviceLike
+from ..training.checkpoint import Checkpoint, CheckpointWriter, PathLike, load_checkpoint
+from ..io.datasets import Examples, as_examples
+from ..training.settings import TrainingSettings
+from ..training.history import History
 from .network import Network
 from .stack import NetworkStack
-from .training import run_sgd
+from ..training.loop import run_sgd
 
 
 def network_from(saved: Checkpoint, device: DeviceLike = "auto") -> Network:

@@ -24,21 +24,21 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Un
 
 import numpy as np
 
-from .arguments import (INITS, as_values, check_choice, check_dtype, check_seeds, check_sizes,
-                        is_integer)
-from .backends import Array, Backend, DeviceLike, get_backend
-from .backprop import feedforward
-from .costs import Cost, CrossEntropyCost, get_cost
-from .datasets import Examples
-from .engines import TrainingSettings
-from .history import History
-from .memory import check_network_fits
+from ..model.arguments import (INITS, as_values, check_choice, check_dtype, check_seeds,
+                               check_sizes, is_integer)
+from ..backends import Array, Backend, DeviceLike, get_backend
+from ..model.backprop import feedforward
+from ..model.costs import Cost, CrossEntropyCost, get_cost
+from ..io.datasets import Examples
+from ..training.settings import TrainingSettings
+from ..training.history import History
+from ..model.memory import check_network_fits
 from .network import DTypeLike, InitName, Network
-from .parameters import stacked_layers
-from . import training
+from ..model.parameters import stacked_layers
+from ..training import loop as training
 
 if TYPE_CHECKING:
-    from .checkpoint import CheckpointWriter
+    from ..training.checkpoint import CheckpointWriter
 
 FloatOrList = Union[float, Sequence[float]]
 
@@ -54,7 +54,7 @@ class NetworkStack:
         cost, init, dtype, device: as for :class:`gpunet.Network`.
 
     ``parameters`` is one ``(K, P)`` device array whose row ``k`` is network ``k``'s
-    flat buffer (:mod:`gpunet.parameters`); ``weights[l]`` ``(K, n_{l+1}, n_l)`` and
+    flat buffer (:mod:`gpunet.model.parameters`); ``weights[l]`` ``(K, n_{l+1}, n_l)`` and
     ``biases[l]`` ``(K, n_{l+1}, 1)`` are views of it.
     """
 
@@ -76,7 +76,7 @@ class NetworkStack:
         self.backend: Backend = get_backend(device)
         self.xp = self.backend.xp
         check_network_fits(self.sizes, self.dtype, count=len(self.seeds),
-                           backend=self.backend)  # before allocating (gpunet.memory)
+                           backend=self.backend)  # before allocating (gpunet.model.memory)
         # Each network's generator draws its initial parameters exactly as a Network
         # with that seed does (the same code, on the host, in float64), and then keeps
         # drawing that network's per-epoch permutations.
@@ -91,7 +91,7 @@ class NetworkStack:
                 self.sizes, len(self.seeds), self.xp, self.dtype)
             self.backend.copy_from_host(self._parameters, np.stack(host))
         #: the latest SGD's histories while they grow (completed epochs after Ctrl-C),
-        #: and the networks that diverged in it: index -> the epoch (gpunet.divergence)
+        #: and the networks that diverged in it: index -> the epoch (gpunet.training.divergence)
         self.histories: list[History] = []
         self.diverged: dict[int, int] = {}
 
@@ -194,7 +194,7 @@ class NetworkStack:
         over, this one included (default: one per CPU when the stack is large enough
         to pay for starting them, else 1; the results do not depend on it).
 
-        ``checkpoint=PATH`` (or a :class:`gpunet.checkpoint.CheckpointWriter`) writes,
+        ``checkpoint=PATH`` (or a :class:`gpunet.training.checkpoint.CheckpointWriter`) writes,
         atomically after every epoch, the whole stack's state (every network's
         parameters, generator and history), which :func:`gpunet.resume` continues bit
         for bit; ``progress=True`` draws a progress line on a terminal, as for
@@ -202,7 +202,7 @@ class NetworkStack:
 
         Returns one :class:`gpunet.History` per network, in the stack's order.
         """
-        settings = TrainingSettings(  # checks every argument (gpunet.arguments)
+        settings = TrainingSettings(  # checks every argument (gpunet.model.arguments)
             epochs=epochs, mini_batch_size=mini_batch_size, eta=as_values(eta),
             lmbda=as_values(lmbda),
             monitor_evaluation_cost=monitor_evaluation_cost,
@@ -224,7 +224,7 @@ class NetworkStack:
              diverged: Optional[dict[int, int]] = None,
              seconds: Optional[list[float]] = None,
              checkpoint: Any = None, progress: bool = False) -> list[History]:
-        """The epochs: :func:`gpunet.training.run_epochs`, the loop of
+        """The epochs: :func:`gpunet.training.loop.run_epochs`, the loop of
         :meth:`gpunet.Network.SGD`, with the stack as its K rows (:class:`StackRows`).
 
         Epochs ``start_epoch`` to ``settings.epochs - 1`` run; a resumed run passes the
@@ -232,7 +232,7 @@ class NetworkStack:
         for one network: Ctrl-C or SIGTERM inside an epoch puts every network back at
         the last epoch boundary (``self.histories`` holds the completed epochs; the
         checkpoint, if any, is written after every epoch). A network that diverged
-        (:mod:`gpunet.divergence`) goes back to its last finite epoch and stays there,
+        (:mod:`gpunet.training.divergence`) goes back to its last finite epoch and stays there,
         its records from then on are ``{"epoch", "train_seconds", "diverged": True}``
         (not added to its history), ``self.diverged[k]`` is the epoch it diverged in,
         and the others go on.
@@ -263,7 +263,7 @@ class NetworkStack:
 
 class StackRows:
     """A :class:`NetworkStack` as the training loop's K rows
-    (:class:`gpunet.training.Rows`): the stacked engines, each network's generator,
+    (:class:`gpunet.training.loop.Rows`): the stacked engines, each network's generator,
     the stack's epoch line and ``callback(records)``, the stack checkpoint, and a
     diverged network left at its last finite epoch while the others go on."""
 

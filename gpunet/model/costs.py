@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from .backends import Array, Backend, array_module
+from ..backends import Array, Backend, array_module
 
 
 class QuadraticCost:
@@ -87,7 +87,7 @@ class Cost(Protocol):
     ``QuadraticCost`` and ``CrossEntropyCost`` also have ``output_error(backend, a, y,
     out, scratch)``, ``delta`` as one fused backend operation written into ``out``; a
     cost of the user's own without it gets ``delta(z, a, y)`` called with
-    ``z = σ⁻¹(a)`` (see :func:`gpunet.backprop.output_error`).
+    ``z = σ⁻¹(a)`` (see :func:`gpunet.model.backprop.output_error`).
     """
 
     @staticmethod

@@ -1,52 +1,54 @@
-"""Saving and loading networks in ``network2.py``'s JSON format.
+"""Network files: ``network2.py``'s JSON format, read as hostile input.
 
 The file is ``{"sizes": [...], "weights": [...], "biases": [...], "cost": "..."}``
 with weights ``(n_l, n_{l-1})`` and biases ``(n_l, 1)`` as nested lists, so a network
-saved here loads in the book's program and vice versa. Writes are atomic: the JSON goes
-to a temporary file in the same directory, which then replaces the target, so an
-interrupted save never leaves a half-written network behind, and the file gets the
-user's umask permissions like any other program's output.
+saved here loads in the book's program and vice versa. Writes are atomic
+(:func:`gpunet.io.outputs.atomic_write_text`): an interrupted save never leaves a
+half-written network behind, and the file gets the user's umask permissions like any
+other program's output. This module knows the format, not the model: ``Network.save``
+and ``Network.load`` (:mod:`gpunet.networks.network`) give it and take from it plain
+host arrays.
 """
 
 from __future__ import annotations
 
 import json
-import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .costs import COSTS
 from .fields import (FieldError, anything, check_fields, check_regular_file, choice, fail,
-                     is_number, list_of, optional, sizes)
-from .outputs import atomic_write_bytes, atomic_write_text, check_output
-
-__all__ = ["atomic_write_bytes", "atomic_write_text", "check_writable", "load", "save"]
-
-if TYPE_CHECKING:  # the network imports this module
-    from .network import Network
-
-PathLike = Union[str, "os.PathLike[str]"]
+                     is_number, list_of, optional, text)
+from .fields import sizes as layer_sizes
+from .outputs import PathLike, atomic_write_text
 
 
-def check_writable(path: PathLike, option: str) -> Path:
-    """Fail now, not after an hour of training, if ``path`` cannot be written
-    (:func:`gpunet.outputs.check_output`, the output policy of every command)."""
-    return check_output(path, option)
+@dataclass
+class NetworkFile:
+    """What a network file holds: the layer sizes, the book-shaped float64 weights and
+    biases, and the cost's name as ``network2.py`` writes it (``None`` where the file
+    names none: the book's default, cross-entropy)."""
+
+    sizes: list[int]
+    weights: list[np.ndarray]
+    biases: list[np.ndarray]
+    cost: Optional[str]
 
 
-def save(network: Any, filename: PathLike, option: str = "") -> None:
-    """Write ``network`` to ``filename`` in ``network2.py``'s JSON format (atomically; a
-    failed write is a :class:`gpunet.outputs.WriteError` naming ``option`` and the file)."""
-    to_host = network.backend.to_host
+def write_network_file(path: PathLike, sizes: Sequence[int], weights: Sequence[np.ndarray],
+                       biases: Sequence[np.ndarray], cost: str, option: str = "") -> None:
+    """Write a network (host arrays, the book's shapes) to ``path`` in ``network2.py``'s
+    JSON, atomically; a failed write is a :class:`gpunet.io.outputs.WriteError` naming
+    ``option`` and the file."""
     data = {
-        "sizes": list(network.sizes),
-        "weights": [np.asarray(to_host(w), dtype=np.float64).tolist() for w in network.weights],
-        "biases": [np.asarray(to_host(b), dtype=np.float64).tolist() for b in network.biases],
-        "cost": network.cost.__name__,
+        "sizes": list(sizes),
+        "weights": [np.asarray(w, dtype=np.float64).tolist() for w in weights],
+        "biases": [np.asarray(b, dtype=np.float64).tolist() for b in biases],
+        "cost": cost,
     }
-    atomic_write_text(filename, json.dumps(data), option)
+    atomic_write_text(path, json.dumps(data), option)
 
 
 MAX_NETWORK_FILE_BYTES = 512 * 2**20
@@ -54,40 +56,28 @@ MAX_NETWORK_FILE_BYTES = 512 * 2**20
 sigmoid network of this book is (``[784, 100, 10]`` is 1.6 MB)."""
 
 
-def load(filename: PathLike, device: Any = "auto", dtype: Any = "float32",
-         seed: Optional[int] = None) -> "Network":
-    """Read a network from ``network2.py``'s JSON, onto ``device`` in ``dtype``.
-
-    ``seed`` seeds the network's generator (its shuffles, if trained further); without
-    it the seed is drawn from NumPy's global generator, as for any network built
-    without one (the book's ``load`` builds a ``Network``, which draws from
-    ``np.random`` too), so ``np.random.seed(s)`` before loading repeats what follows.
+def read_network_file(filename: PathLike, costs: Sequence[str] = ()) -> NetworkFile:
+    """Read a network from ``network2.py``'s JSON as host arrays.
 
     Anything but a well-formed network is one ``ValueError`` naming the file and the
     field (``sizes``, ``cost``, ``weights[1][3][5]``): not JSON, larger than
-    :data:`MAX_NETWORK_FILE_BYTES`, missing keys, an unknown cost, lists of the wrong
-    shapes for its ``sizes`` or holding anything but finite numbers. The file's size is
-    checked before it is parsed and every list's length against ``sizes`` before any
-    array is built, so a small file cannot claim a huge network.
+    :data:`MAX_NETWORK_FILE_BYTES`, missing keys, lists of the wrong shapes for its
+    ``sizes`` or holding anything but finite numbers. The file's size is checked before
+    it is parsed and every list's length against ``sizes`` before any array is built,
+    so a small file cannot claim a huge network. ``costs``: the cost names the model
+    knows (:data:`gpunet.model.costs.COSTS`); any text where none are given.
     """
-    from .network import Network
-
     path = Path(filename)
     data = _read_json(path)
     try:
-        fields = check_fields(data, {"sizes": sizes, "cost": optional(choice(*COSTS))})
+        cost = choice(*costs) if costs else text
+        fields = check_fields(data, {"sizes": layer_sizes, "cost": optional(cost)})
         layers = list(zip(fields["sizes"][:-1], fields["sizes"][1:]))
         weights = _layers(data, "weights", [(n, m) for m, n in layers])
         biases = _layers(data, "biases", [(n, 1) for _, n in layers])
     except FieldError as exc:
         raise exc.in_file(path) from None
-    cost = fields["cost"] or "CrossEntropyCost"
-    try:
-        net = Network(fields["sizes"], cost=cost, dtype=dtype, device=device, seed=seed)
-        net.set_parameters(weights, biases)
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
-    return net
+    return NetworkFile(fields["sizes"], weights, biases, fields["cost"])
 
 
 def _read_json(path: Path) -> Any:

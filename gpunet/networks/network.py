@@ -7,13 +7,13 @@ The book-facing facade. The mathematics and names are the book's (chapters 1 to 
 the book's code, both for speed:
 
 * examples are the *rows* of a matrix, so a whole mini-batch goes through each layer as
-  one matrix product (chapter 2's closing problem, :mod:`gpunet.backprop`);
+  one matrix product (chapter 2's closing problem, :mod:`gpunet.model.backprop`);
 * arrays live on the network's backend (NumPy or CuPy): the training data is copied to
   the device once, the training loop writes into buffers allocated once, and nothing
   comes back to the host inside an epoch except the few per-epoch metrics.
 
-Where things live: the flat parameter layout in :mod:`gpunet.parameters`, batched
-backprop in :mod:`gpunet.backprop`, the epoch loop in :mod:`gpunet.training`, and how
+Where things live: the flat parameter layout in :mod:`gpunet.model.parameters`, batched
+backprop in :mod:`gpunet.model.backprop`, the epoch loop in :mod:`gpunet.training.loop`, and how
 an epoch's steps run (the engines) in :mod:`gpunet.engines`.
 
 All randomness comes from one seeded NumPy ``Generator`` on the host (initial
@@ -32,25 +32,18 @@ from typing import (Any, Callable, Literal, NoReturn, Optional, Sequence, TypeVa
 
 import numpy as np
 
-from .arguments import (
-    INITS,
-    check_choice,
-    check_dtype,
-    check_eta,
-    check_lmbda,
-    check_positive_int,
-    check_seed,
-    check_sizes,
-)
-from .backends import Array, Backend, DeviceLike, get_backend
-from .backprop import Workspace, backprop_into, feedforward, sgd_step
-from .costs import Cost, CrossEntropyCost, get_cost
-from .datasets import Examples, as_examples
-from .engines import TrainingSettings
-from .history import History
-from .metrics import correct, fetch, total_cost
-from .parameters import as_rows, flat_layers
-from .training import checked_data, run_sgd
+from ..backends import Array, Backend, DeviceLike, get_backend
+from ..io.datasets import Examples, as_examples
+from ..io.network_file import read_network_file, write_network_file
+from ..model.arguments import (INITS, check_choice, check_dtype, check_eta, check_lmbda,
+                               check_positive_int, check_seed, check_sizes)
+from ..model.backprop import Workspace, backprop_into, feedforward, sgd_step
+from ..model.costs import COSTS, Cost, CrossEntropyCost, get_cost
+from ..model.metrics import correct, fetch, total_cost
+from ..model.parameters import as_rows, flat_layers
+from ..training.history import History
+from ..training.loop import checked_data, run_sgd
+from ..training.settings import TrainingSettings
 
 
 DTypeLike = Union[Literal["float32", "float64"], type, np.dtype]
@@ -225,8 +218,8 @@ class Network:
 
     def _initialize(self) -> None:
         """Draw the parameters with the network's initializer (``init``), after checking
-        that a network of these sizes fits in memory (:mod:`gpunet.memory`)."""
-        from .memory import check_network_fits
+        that a network of these sizes fits in memory (:mod:`gpunet.model.memory`)."""
+        from ..model.memory import check_network_fits
 
         check_network_fits(self._sizes, self.dtype, backend=self.backend)
         if self.init == "large":
@@ -288,7 +281,7 @@ class Network:
 
     @property
     def parameters(self) -> Array:
-        """Every weight and bias in one flat device buffer (:mod:`gpunet.parameters`)."""
+        """Every weight and bias in one flat device buffer (:mod:`gpunet.model.parameters`)."""
         return self._parameters
 
     @property
@@ -448,7 +441,7 @@ class Network:
         ``"auto"`` (the best for this network and device), ``"eager"``, ``"fused"``
         (CUDA) or ``"cpu"`` (NumPy); the history's ``engine`` attribute says which ran.
 
-        ``checkpoint=PATH`` (or a :class:`gpunet.checkpoint.CheckpointWriter`) writes,
+        ``checkpoint=PATH`` (or a :class:`gpunet.training.checkpoint.CheckpointWriter`) writes,
         atomically after every epoch, what :func:`gpunet.resume` needs to continue the
         run bit for bit. ``progress=True`` draws a progress line on a terminal (from
         host-side counters only: no device synchronisation inside an epoch).
@@ -458,7 +451,7 @@ class Network:
         it, and the interrupt propagates; ``net.history`` holds the completed epochs.
 
         Every argument is checked before anything is trained, with the rules
-        ``NetworkStack.SGD`` and :func:`gpunet.resume` use (:mod:`gpunet.arguments`):
+        ``NetworkStack.SGD`` and :func:`gpunet.resume` use (:mod:`gpunet.model.arguments`):
         ``epochs`` and ``mini_batch_size`` positive integers, the mini-batch no larger
         than the training data, ``eta`` > 0 and ``lmbda`` >= 0 numbers, the monitor
         flags, ``verbose`` and ``progress`` ``True`` or ``False``, ``callback`` a
@@ -477,7 +470,7 @@ class Network:
         engines and would not call it.
         """
         _check_no_book_overrides(self)
-        settings = TrainingSettings(  # checks every argument (gpunet.arguments)
+        settings = TrainingSettings(  # checks every argument (gpunet.model.arguments)
             epochs=epochs, mini_batch_size=mini_batch_size, eta=(eta,), lmbda=(lmbda,),
             monitor_evaluation_cost=monitor_evaluation_cost,
             monitor_evaluation_accuracy=monitor_evaluation_accuracy,
@@ -540,21 +533,32 @@ class Network:
 
     # ------------------------------------------------------------ save/load
     @_on_device
-    def save(self, filename: Any) -> None:
-        """Write the network as ``network2.py``'s JSON (atomically)."""
-        from .persistence import save
-
-        save(self, filename)
+    def save(self, filename: Any, option: str = "") -> None:
+        """Write the network as ``network2.py``'s JSON (atomically; a failed write is a
+        :class:`gpunet.io.outputs.WriteError` naming ``option`` and the file)."""
+        to_host = self.backend.to_host
+        write_network_file(filename, self.sizes, [to_host(w) for w in self.weights],
+                           [to_host(b) for b in self.biases], self.cost.__name__, option)
 
     @classmethod
     def load(cls, filename: Any, device: DeviceLike = "auto",
              dtype: DTypeLike = "float32", seed: Optional[int] = None) -> "Network":
-        """Read a network saved by :meth:`save` or by ``network2.py`` (``seed``: as for
-        a new network; without it, drawn from NumPy's global generator)."""
-        from .persistence import load
+        """Read a network saved by :meth:`save` or by ``network2.py``, onto ``device`` in
+        ``dtype`` (:func:`gpunet.io.network_file.read_network_file` checks every field).
 
-        return load(filename, device=device, dtype=dtype, seed=seed)
-
+        ``seed`` seeds the network's generator (its shuffles, if trained further);
+        without it the seed is drawn from NumPy's global generator, as for any network
+        built without one (the book's ``load`` builds a ``Network``, which draws from
+        ``np.random`` too), so ``np.random.seed(s)`` before loading repeats what follows.
+        """
+        saved = read_network_file(filename, tuple(COSTS))
+        try:
+            net = cls(saved.sizes, cost=saved.cost or "CrossEntropyCost", dtype=dtype,
+                      device=device, seed=seed)
+            net.set_parameters(saved.weights, saved.biases)
+        except ValueError as exc:
+            raise ValueError(f"{filename}: {exc}") from None
+        return net
 
 
 # ------------------------------------------------------------------ checks

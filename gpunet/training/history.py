@@ -19,9 +19,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Union
 
-from .fields import (MISSING, Check, FieldError, agree, boolean, check_fields,
-                     check_regular_file, is_whole, number, obj, object_of, optional, text,
-                     whole)
+from ..io.fields import (MISSING, Check, FieldError, agree, boolean, check_fields,
+                         check_regular_file, is_whole, number, obj, object_of, optional,
+                         text, whole)
 
 EPOCH_KEYS = ("epoch", "train_seconds", "training_cost", "training_correct",
               "training_total", "evaluation_cost", "evaluation_correct",
@@ -151,7 +151,7 @@ def check_epoch_record(record: Any, field: str = "", epoch: Optional[int] = None
     ``epoch`` is a whole number (``epoch`` itself, where given), ``train_seconds`` a
     number >= 0, each ``*_correct`` a whole number out of its ``*_total`` (a positive
     whole number), each cost a number, ``diverged`` true or false; else a
-    :class:`~gpunet.fields.FieldError` naming the field (``field.epoch``, ...)."""
+    :class:`~gpunet.io.fields.FieldError` naming the field (``field.epoch``, ...)."""
     def name(key: str) -> str:
         return f"{field}.{key}" if field else key
 
@@ -362,7 +362,7 @@ def read_metrics(path: PathLike) -> MetricsRun:
     runs = read_metrics_runs(path)
     if len(runs) > 1:
         raise ValueError(f"{path} holds {len(runs)} runs (each starts its epochs again); "
-                         "read them with gpunet.history.read_metrics_runs, or draw them "
+                         "read them with gpunet.training.history.read_metrics_runs, or draw them "
                          "with gpunet plot, which draws each as its own curve.")
     return runs[0]
 
@@ -411,6 +411,6 @@ def read_sweep_metrics(path: PathLike) -> list[tuple[str, History]]:
     sweeps = read_sweeps(path)
     if len(sweeps) > 1:
         raise ValueError(f"{path} holds {len(sweeps)} sweeps (rows of a run and epoch "
-                         "repeat); read them with gpunet.history.read_sweeps, or draw "
+                         "repeat); read them with gpunet.training.history.read_sweeps, or draw "
                          "them with gpunet plot, which draws each sweep's runs apart.")
     return sweeps[0].runs

@@ -10,18 +10,18 @@ their few numbers reach the host in one copy.
 
 At every epoch boundary the loop keeps the run's state: a device copy of the parameters
 and the generator's state (drawn permutation included), the history, and, when asked,
-a checkpoint file (:mod:`gpunet.checkpoint`, locked while the run writes it). Ctrl-C
-(``KeyboardInterrupt``), or SIGTERM (:class:`gpunet.signals.Terminated`, where the main
+a checkpoint file (:mod:`gpunet.training.checkpoint`, locked while the run writes it). Ctrl-C
+(``KeyboardInterrupt``), or SIGTERM (:class:`gpunet.training.signals.Terminated`, where the main
 thread can handle it), inside an epoch rolls the network back to the last completed
 epoch, so the network, its ``history`` and the checkpoint agree, and resuming gives
 exactly the uninterrupted run.
 
-Divergence (:mod:`gpunet.divergence`) is found from the epoch's own metrics copy: with
+Divergence (:mod:`gpunet.training.divergence`) is found from the epoch's own metrics copy: with
 the monitored metrics the device computes one flag per network, "every parameter is
 finite", and the same single transfer brings it to the host. An epoch whose parameters
 are not finite is not committed for that network: it goes back to its last finite
 epoch. A single network then stops (checkpoint brought up to it) and
-:class:`~gpunet.divergence.DivergenceError` says why; in a stack
+:class:`~gpunet.training.divergence.DivergenceError` says why; in a stack
 (:class:`gpunet.NetworkStack`) it stays there and the others go on.
 
 The loop sees its networks through :class:`Rows`: K rows of parameters (a network's
@@ -29,7 +29,7 @@ The loop sees its networks through :class:`Rows`: K rows of parameters (a networ
 per row, the engine that trains them all, and the few things that differ between one
 network and a stack (its history or histories, its checkpoint layout, its printed
 line). :class:`NetworkRows` is ``Network``'s; ``NetworkStack``'s is in
-:mod:`gpunet.stack`. The engines' per-step code is untouched by this loop: it calls
+:mod:`gpunet.networks.stack`. The engines' per-step code is untouched by this loop: it calls
 ``engine.train_epoch`` once per epoch, as before.
 """
 
@@ -43,22 +43,23 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Protocol
 
 import numpy as np
 
-from .arguments import check_checkpoint, check_flag, check_mini_batch
+from ..model.arguments import check_checkpoint, check_flag, check_mini_batch
 from .checkpoint import as_writer, labels_fingerprint
-from .datasets import Examples, sgd_data
+from ..io.datasets import Examples, sgd_data
 from .divergence import DivergenceError, quiet_overflow
-from .engines import Engine, TrainingSettings, select_engine
+from ..engines import Engine, select_engine
+from .settings import TrainingSettings
 from .history import History
-from .metrics import correct, fetch, total_cost
-from .parameters import as_rows
+from ..model.metrics import correct, fetch, total_cost
+from ..model.parameters import as_rows
 from .progress import Progress
 from .signals import interrupts_deferred, terminate_as_interrupt
 
 if TYPE_CHECKING:
-    from .backends import Array
+    from ..backends import Array
     from .checkpoint import CheckpointWriter
-    from .network import Network
-    from .parameters import Parameters
+    from ..networks.network import Network
+    from ..model.parameters import Parameters
 
 
 class Rows(Protocol):
@@ -135,7 +136,7 @@ def checked_data(settings: TrainingSettings, training_data: Any, evaluation_data
                  test_data: Any, sizes: list[int]
                  ) -> tuple[Examples, Optional[Examples], TrainingSettings]:
     """The data of an ``SGD`` call checked for networks of ``sizes``
-    (:func:`gpunet.datasets.sgd_data`), and the settings with ``test_data=``'s
+    (:func:`gpunet.io.datasets.sgd_data`), and the settings with ``test_data=``'s
     evaluation accuracy monitored (``network.py``'s name for it)."""
     train, evaluation, testing = sgd_data(
         training_data, evaluation_data, test_data,
@@ -154,10 +155,10 @@ def run_sgd(net: "Network", train: Examples, evaluation: Optional[Examples],
     Epochs ``start_epoch`` to ``settings.epochs - 1`` run (a resumed run starts later,
     with the earlier epochs' ``history``). ``net.history`` is the history while it
     grows, so it stays reachable after an interruption. On ``KeyboardInterrupt`` (or
-    SIGTERM, as :class:`~gpunet.signals.Terminated`) the parameters and generator go
+    SIGTERM, as :class:`~gpunet.training.signals.Terminated`) the parameters and generator go
     back to the last completed epoch, the checkpoint (if any) is brought up to that
     epoch, and the interrupt propagates; on divergence the same, then
-    :class:`~gpunet.divergence.DivergenceError`.
+    :class:`~gpunet.training.divergence.DivergenceError`.
     """
     (result,) = run_epochs(NetworkRows(net), train, evaluation, settings,
                            start_epoch=start_epoch,
@@ -178,7 +179,7 @@ def run_epochs(rows: Rows, train: Examples, evaluation: Optional[Examples],
     Epochs ``start_epoch`` to ``settings.epochs - 1`` run; a resumed run passes the
     earlier epochs' ``histories`` (and, for a stack, its ``diverged`` rows and epoch
     ``seconds``). ``checkpoint`` is ``SGD``'s (a path, a
-    :class:`~gpunet.checkpoint.CheckpointWriter` or ``None``): locked for the run and
+    :class:`~gpunet.training.checkpoint.CheckpointWriter` or ``None``): locked for the run and
     written after every epoch. SIGTERM raises as Ctrl-C does, and either puts every row
     back at the last completed epoch before it propagates.
 
@@ -272,7 +273,7 @@ def _epochs(rows: Rows, engine: Engine, train: Examples, evaluation: Optional[Ex
             generators[k].bit_generator.state = saved_rngs[k]
 
     # Row k's metrics, with the same code and order of operations for a network and a
-    # stack row (gpunet.metrics): a stacked row's are the single's.
+    # stack row (gpunet.model.metrics): a stacked row's are the single's.
 
     _, all_weights, all_biases = as_rows(rows.model)  # (K, ...) views of the parameters
     layers = [([w[k] for w in all_weights], [b[k] for b in all_biases]) for k in range(K)]

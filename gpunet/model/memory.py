@@ -141,7 +141,7 @@ def check_network_fits(sizes: Sequence[int], dtype: Any, mini_batch_size: int = 
     ``backend``).
 
     The mini-batch counts at most ``examples`` rows where the training set's size is
-    known (a larger one is an error of its own: :func:`gpunet.arguments.
+    known (a larger one is an error of its own: :func:`gpunet.model.arguments.
     check_mini_batch`). The message names ``what`` (the sizes' option) or, where the
     mini-batch's share of the estimate is the larger, ``batch_what`` (default:
     ``--batch-size`` when ``what`` is an option, else ``mini_batch_size``).
