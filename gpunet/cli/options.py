@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..backends import DEVICES_HELP
+from ..engines import ENGINE_NAMES
 
 
 def sizes(text: str) -> list[int]:
@@ -47,7 +48,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                         help="random seed (default: a fresh one, printed)")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                         help="floating-point precision")
-    parser.add_argument("--engine", choices=["auto", "eager", "fused", "cpu"], default="auto",
+    parser.add_argument("--engine", choices=ENGINE_NAMES, default="auto",
                         help="how each epoch's steps run: fused (CUDA) trains a whole epoch "
                         "in one kernel launch, eager step by step, cpu step by step in "
                         "fewer NumPy calls; auto takes fused on CUDA where the network "

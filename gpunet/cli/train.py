@@ -140,6 +140,7 @@ def _no_lock() -> Any:
 
 def _train(args: argparse.Namespace, saved: Any, epochs: int) -> int:
     """The run itself, its outputs checked (and the checkpoint locked) by :func:`run`."""
+    from ..engines import engine_note
     from ..model.arguments import check_mini_batch
     from ..backends import get_backend
     from ..training.checkpoint import CheckpointWriter
@@ -207,7 +208,7 @@ def _train(args: argparse.Namespace, saved: Any, epochs: int) -> int:
     def on_epoch(record: dict[str, Any]) -> None:
         write_metrics()
         if record["epoch"] == first_epoch:  # the engine is chosen as training starts
-            print(f"engine: {net.history.engine} ({ENGINE_NOTES.get(net.history.engine, '')})",
+            print(f"engine: {net.history.engine} ({engine_note(net.history.engine)})",
                   flush=True)
         print(_epoch_line(record, name), flush=True)
 
@@ -314,13 +315,6 @@ def _finish(args: argparse.Namespace, net: Any, name: str, wall: float, stopped:
             print(f"wrote learning curves to {args.plot}")
 
         _write_quietly(plot, "--plot", failed)
-
-
-ENGINE_NOTES = {
-    "fused": "one CUDA kernel launch per epoch",
-    "cpu": "the NumPy engine with the bias folded into the products",
-    "eager": "one mini-batch step after another, as array operations",
-}
 
 
 def _epoch_line(record: dict[str, Any], name: str) -> str:

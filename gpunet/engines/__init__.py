@@ -33,6 +33,7 @@ data, ``w → (1 - ηλ/n) w - (η/m) Σ_x ∂C_x/∂w`` and ``b → b - (η/m) 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .base import Engine, EngineFactory, StepSettings, Steps, described, networks_in
@@ -41,11 +42,36 @@ if TYPE_CHECKING:
     from ..backends import Array
     from ..model.parameters import Parameters
 
-ENGINE_NAMES = ("auto", "eager", "fused", "cpu")
-"""Values of ``SGD(engine=...)`` / ``--engine``; engines add their names here."""
 
-__all__ = ["ENGINE_NAMES", "Engine", "EngineFactory", "StepSettings", "Steps", "described",
-           "networks_in", "select_engine"]
+@dataclass(frozen=True)
+class EngineKind:
+    """One engine as users meet it: its name (``SGD(engine=...)``, ``--engine``) and a
+    one-line note of how it runs (``gpunet train`` prints it with the engine it took)."""
+
+    name: str
+    note: str
+
+
+ENGINES = (
+    EngineKind("eager", "one mini-batch step after another, as array operations"),
+    EngineKind("fused", "one CUDA kernel launch per epoch"),
+    EngineKind("cpu", "the NumPy engine with the bias folded into the products"),
+)
+"""Every engine, declared once: the choices of ``--engine``, the names ``SGD`` takes and
+the notes printed come from here."""
+
+ENGINE_NAMES = ("auto", *(kind.name for kind in ENGINES))
+"""Values of ``SGD(engine=...)`` / ``--engine``: ``auto`` and every engine's name."""
+
+
+def engine_note(name: str) -> str:
+    """The one-line note of engine ``name`` (a stacked run's ``stacked-cpu`` is its
+    engine's), ``""`` for a name that is not an engine's."""
+    base = name[len("stacked-"):] if name.startswith("stacked-") else name
+    return next((kind.note for kind in ENGINES if kind.name == base), "")
+
+__all__ = ["ENGINES", "ENGINE_NAMES", "Engine", "EngineFactory", "EngineKind", "StepSettings",
+           "Steps", "described", "engine_note", "networks_in", "select_engine"]
 
 
 def select_engine(params: "Parameters", X: "Array", Y: "Array",

@@ -51,6 +51,7 @@ DTypeLike = Union[Literal["float32", "float64"], type, np.dtype]
 
 InitName = Literal["default", "large"]
 EngineName = Literal["auto", "eager", "fused", "cpu"]
+"""The values of ``engine=``: :data:`gpunet.engines.ENGINE_NAMES` (a test checks they agree)."""
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
