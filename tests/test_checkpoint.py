@@ -13,7 +13,7 @@ import gpunet
 import gpunet.training.loop
 from conftest import make_backend
 from gpunet.backends.testing import StrictBackend
-from gpunet.training.checkpoint import NETWORK_VERSION, VERSION, load_checkpoint
+from gpunet.training.checkpoint import VERSION, load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,10 @@ def test_checkpoint_keeps_the_run(small, tmp_path):
     path = tmp_path / "run.ckpt"
     train(small, 2, checkpoint=path)
     saved = load_checkpoint(path)
-    assert saved.meta["version"] == NETWORK_VERSION and saved.epochs_done == 2
+    # one layout for K >= 1 (layout 3): a network is a stack of one, of kind "network"
+    assert saved.meta["version"] == VERSION == 3 and saved.layout == 3
+    assert saved.kind == "network" and saved.meta["network"]["seeds"] == [7]
+    assert saved.parameters.shape == (12730,) and saved.epochs_done == 2
     assert saved.network_settings == {"sizes": [784, 16, 10], "cost": "CrossEntropyCost",
                                       "init": "default", "dtype": "float64", "seed": 7}
     assert saved.training["eta"] == 0.5 and saved.training["lmbda"] == 1.0

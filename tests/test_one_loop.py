@@ -1,6 +1,6 @@
 """One training loop for one network and for K (issue 17): ``Network.SGD`` and
-``NetworkStack.SGD`` both run :func:`gpunet.training.loop.run_epochs`, a network as its one
-row, a stack as its K; the single network keeps its own engine (the CPU engine on NumPy).
+``NetworkStack.SGD`` both run :func:`gpunet.training.loop.train`, a network as its one
+network, a stack as its K; the single network keeps its own engine (the CPU engine on NumPy).
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ def test_a_network_and_a_stack_run_the_same_loop(mnist, monkeypatch):
     training = (mnist.training[0][:300], mnist.training[1][:300])
     test = (mnist.test[0][:500], mnist.test[1][:500])
     seen = []
-    real = gpunet.training.loop.run_epochs
+    real = gpunet.training.loop.train
 
-    def spy(rows, *args, **kwargs):
-        seen.append(type(rows).__name__)
-        return real(rows, *args, **kwargs)
+    def spy(target, *args, **kwargs):
+        seen.append(type(target).__name__)
+        return real(target, *args, **kwargs)
 
-    monkeypatch.setattr(gpunet.training.loop, "run_epochs", spy)
+    monkeypatch.setattr(gpunet.training.loop, "train", spy)
     kw = dict(evaluation_data=test, monitor_evaluation_accuracy=True,
               monitor_evaluation_cost=True, monitor_training_cost=True,
               monitor_training_accuracy=True, verbose=False)
@@ -30,7 +30,7 @@ def test_a_network_and_a_stack_run_the_same_loop(mnist, monkeypatch):
     history = net.SGD(training, 3, 10, 0.5, lmbda=2.0, **kw)
     stack = NetworkStack([784, 16, 10], seeds=[3], device="cpu", dtype="float64")
     (stacked,) = stack.SGD(training, 3, 10, 0.5, lmbda=2.0, **kw)
-    assert seen == ["NetworkRows", "StackRows"]
+    assert seen == ["NetworkTarget", "StackTarget"]
     # the single network keeps the single-network engine; its row is the single run
     assert history.engine == "cpu" and stacked.engine == "stacked-cpu"
     assert np.array_equal(np.asarray(stack.parameters)[0], np.asarray(net.parameters))

@@ -268,9 +268,9 @@ def test_resume_finds_moved_data_by_its_fingerprint(tmp_path, capsys):
     (("training", "eta"), float("nan"), "eta"),
     (("training", "eta"), -3.0, "eta"),
     (("epochs_done",), -1, "epochs_done is -1"),
-    (("rng",), {"bit_generator": "PCG64", "state": "garbage"}, "PCG64 generator's state"),
+    (("rngs",), [{"bit_generator": "PCG64", "state": "garbage"}], "PCG64 generator's state"),
     (("network", "sizes"), [784, 10**9, 10], "member 'parameters' holds"),
-    (("history",), [{"epoch": 5}], "history"),
+    (("histories",), [[{"epoch": 5}]], "histories"),
     (("data", "labels_sha256"), "abc", "SHA-256"),
 ])
 def test_every_checkpoint_field_is_validated_on_load(tmp_path, capsys, field, value, message):

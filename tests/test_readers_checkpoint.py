@@ -146,7 +146,7 @@ def test_a_parameters_member_declaring_2_26_float64_is_refused_unread(tmp_path, 
     raised, peak = peak_of(lambda: load_checkpoint(path))
     assert peak < SMALL_PEAK, peak  # first: what the old reader failed
     assert isinstance(raised, ValueError) and str(raised).startswith(str(path))
-    assert "'parameters'" in str(raised) and "(23)" in str(raised)
+    assert "'parameters'" in str(raised) and "(1 x 23)" in str(raised)
 
 
 def test_a_deflate_bomb_member_is_refused_uninflated(tmp_path, good):
@@ -215,8 +215,8 @@ def test_members_gpunet_never_writes_are_refused(tmp_path, good, case):
                                  .astype(np.float64))
     elif case == "header and size disagree":
         members[1]["data"] = npy(parameters) + bytes(16)
-    elif case == "wrong shape":
-        members[1]["data"] = npy(parameters.reshape(1, -1))
+    elif case == "wrong shape":  # a network's (K, P) parameters are (1, P) in layout 3
+        members[1]["data"] = npy(parameters.reshape(-1))
     path = tmp_path / "odd.ckpt"
     write_zip(path, members)
     with pytest.raises(ValueError) as info:
@@ -263,13 +263,8 @@ ONE_NETWORK = [  # (field, edited value, the field named in the error)
     ("network.sizes", [4, 3.0, 2], "network.sizes"),
     ("network.cost", ["QuadraticCost"], "network.cost"),
     ("network.dtype", "float16", "network.dtype"),
-    ("network.seed", "0", "network.seed"),
-    ("network.seed", True, "network.seed"),
     ("training.epochs", 2.5, "training.epochs"),
     ("training.mini_batch_size", "5", "training.mini_batch_size"),
-    ("training.eta", "fast", "training.eta"),
-    ("training.eta", [0.5], "training.eta"),
-    ("training.lmbda", -1.0, "training.lmbda"),
     ("training.monitor_training_cost", 1, "training.monitor_training_cost"),
     ("training.engine", None, "training.engine"),
     ("data.n_train", 20.0, "data.n_train"),
@@ -278,6 +273,14 @@ ONE_NETWORK = [  # (field, edited value, the field named in the error)
     ("run", [], "run"),
     ("engine", 3, "engine"),
     ("gpunet_version", {}, "gpunet_version"),
+]
+
+LAYOUT_1 = [  # a network's fields as layout 1 holds them: single values
+    ("network.seed", "0", "network.seed"),
+    ("network.seed", True, "network.seed"),
+    ("training.eta", "fast", "training.eta"),
+    ("training.eta", [0.5], "training.eta"),
+    ("training.lmbda", -1.0, "training.lmbda"),
     ("rng", "PCG64", "rng"),
     ("rng.state.state", -1, "rng"),
     ("history", {}, "history"),
@@ -286,6 +289,23 @@ ONE_NETWORK = [  # (field, edited value, the field named in the error)
     ("history.0.evaluation_correct", "14", "history[0].evaluation_correct"),
     ("history.0.evaluation_correct", 21, "history[0].evaluation_correct"),
     ("history.0.train_seconds", None, "history[0].train_seconds"),
+]
+
+LAYOUT_3 = [  # a network's fields as layout 3 holds them: a stack of one
+    ("kind", None, "kind"),
+    ("network.seeds", ["0"], "network.seeds[0]"),
+    ("network.seeds", [0, 1], "network.seeds"),
+    ("training.eta", "fast", "training.eta"),
+    ("training.eta", 0.5, "training.eta"),
+    ("training.lmbda", [-1.0], "training.lmbda[0]"),
+    ("rngs.0", "PCG64", "rngs[0]"),
+    ("rngs.0.state.state", -1, "rngs[0]"),
+    ("histories.0", {}, "histories[0]"),
+    ("histories.0.1", [], "histories[0][1]"),
+    ("histories.0.1.epoch", 0, "histories[0][1].epoch"),
+    ("histories.0.0.evaluation_correct", "14", "histories[0][0].evaluation_correct"),
+    ("histories.0.0.train_seconds", None, "histories[0][0].train_seconds"),
+    ("seconds", [1.0], "seconds"),
 ]
 
 STACK = [
@@ -310,13 +330,30 @@ STACK = [
 ]
 
 
-@pytest.mark.parametrize("field, value, named", ONE_NETWORK)
-def test_each_edited_field_of_a_network_checkpoint_is_named(tmp_path, good, field, value,
-                                                          named):
+def as_layout_1(meta: dict[str, Any]) -> dict[str, Any]:
+    """A network's layout-3 header as layout 1 held it (what gpunets before layout 3
+    wrote for one network)."""
+    old = {k: v for k, v in meta.items()
+           if k not in ("kind", "rngs", "histories", "diverged", "seconds")}
+    network = {k: v for k, v in meta["network"].items() if k != "seeds"}
+    training = dict(meta["training"], eta=meta["training"]["eta"][0],
+                    lmbda=meta["training"]["lmbda"][0])
+    return {**old, "version": 1, "network": {**network, "seed": meta["network"]["seeds"][0]},
+            "training": training, "rng": meta["rngs"][0], "history": meta["histories"][0]}
+
+
+@pytest.mark.parametrize("layout, field, value, named",
+                         [(3, *case) for case in ONE_NETWORK + LAYOUT_3]
+                         + [(1, *case) for case in ONE_NETWORK + LAYOUT_1])
+def test_each_edited_field_of_a_network_checkpoint_is_named(tmp_path, good, layout, field,
+                                                          value, named):
     """One ``ValueError`` naming the file and the field, for a value of another type or
-    out of range (the old reader's messages named neither the field nor, for some, the
-    file; a list for ``training.eta`` in layout 1 was taken)."""
+    out of range, in a network's checkpoint of layout 3 (today's) and of layout 1 (the
+    old reader's messages named neither the field nor, for some, the file; a list for
+    ``training.eta`` in layout 1 was taken)."""
     meta, parameters = good
+    if layout == 1:
+        meta, parameters = as_layout_1(meta), parameters.reshape(-1)
     path = tmp_path / "edited.ckpt"
     write_zip(path, [{"name": "meta.npy", "data": meta_npy(_edited(meta, field, value))},
                      {"name": "parameters.npy", "data": npy(parameters)}])

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import gpunet
+import gpunet.training.hooks
 from gpunet import sweep as sw
 from gpunet.sweep import local as sweep_local
 from gpunet.training.checkpoint import load_checkpoint
@@ -217,7 +218,7 @@ def test_the_sweep_draws_the_progress_line_unless_quiet(tmp_path, monkeypatch):
         def close(self):
             pass
 
-    monkeypatch.setattr(gpunet.training.loop, "Progress", Recorder)
+    monkeypatch.setattr(gpunet.training.hooks, "Progress", Recorder)
     loud = [a for a in SWEEP if a != "--quiet"]
     assert main([*loud, "--epochs", "2"]) == 0
     assert made == [{"epochs": 2, "n": 300, "first": 0, "started": [0, 1]}] * 3

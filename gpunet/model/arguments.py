@@ -24,9 +24,9 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from .initialization import INITS
+
 DTYPES = {"float32": np.float32, "float64": np.float64}
-INITS = ("default", "large")
-"""The weight initialisers: ``network2.py``'s default and chapter 1's large weights."""
 
 
 def check_sizes(sizes: Any) -> list[int]:
@@ -156,11 +156,10 @@ def check_path(path: Any, name: str) -> Any:
 
 def check_checkpoint(checkpoint: Any) -> Any:
     """``SGD(checkpoint=...)``: ``None``, a file path (:func:`check_path`), or a
-    :class:`gpunet.training.checkpoint.CheckpointWriter` (anything with its ``hold``, ``write``
-    and ``write_stack``; named by its methods because the checkpoint module uses these
-    checks, so this one cannot import it)."""
+    :class:`gpunet.training.checkpoint.CheckpointWriter` (anything with its ``hold`` and
+    ``write``; named by its methods because the checkpoint module sits above this one)."""
     if checkpoint is None or all(callable(getattr(checkpoint, method, None))
-                                 for method in ("hold", "write", "write_stack")):
+                                 for method in ("hold", "write")):
         return checkpoint
     try:
         return check_path(checkpoint, "checkpoint")

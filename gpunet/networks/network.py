@@ -35,21 +35,23 @@ import numpy as np
 from ..backends import Array, Backend, DeviceLike, get_backend
 from ..io.datasets import Examples, as_examples
 from ..io.network_file import read_network_file, write_network_file
-from ..model.arguments import (INITS, check_choice, check_dtype, check_eta, check_lmbda,
-                               check_positive_int, check_seed, check_sizes)
+from ..model.arguments import check_eta, check_lmbda, check_positive_int, check_seed, check_sizes
+from ..model.initialization import InitName as InitName, initial_parameters
+from ..model.memory import check_network_fits
 from ..model.backprop import Workspace, backprop_into, feedforward, sgd_step
 from ..model.costs import COSTS, Cost, CrossEntropyCost, get_cost
 from ..model.metrics import correct, fetch, total_cost
 from ..model.parameters import as_rows, flat_layers
 from ..training.history import History
-from ..training.loop import checked_data, run_sgd
+from ..training.loop import TrainingData, checked_data, run_sgd
+from ..training.state import RunState
 from ..training.settings import TrainingSettings
+from .base import NetworkModel
 
 
 DTypeLike = Union[Literal["float32", "float64"], type, np.dtype]
 """``"float32"`` (the default, fast) or ``"float64"``, or the NumPy dtype itself."""
 
-InitName = Literal["default", "large"]
 EngineName = Literal["auto", "eager", "fused", "cpu"]
 """The values of ``engine=``: :data:`gpunet.engines.ENGINE_NAMES` (a test checks they agree)."""
 
@@ -133,7 +135,7 @@ class LayerViews(list):  # type: ignore[type-arg]  # list[Array]; Array is Any
         return list, (list(self),)
 
 
-class Network:
+class Network(NetworkModel):
     """A feedforward network of sigmoid neurons (chapter 1, "The architecture of neural networks").
 
     Args:
@@ -165,17 +167,12 @@ class Network:
         device: DeviceLike = "auto",
         seed: Optional[int] = None,
     ) -> None:
-        self._sizes = check_sizes(sizes)
-        self.cost = get_cost(cost)
-        self.dtype = check_dtype(dtype)
-        check_choice(init, INITS, "init")
+        super().__init__(sizes, cost, init, dtype)
         if seed is None:
             seed = seed_from_numpy()
         self.seed = check_seed(seed)
         self.rng = np.random.default_rng(self.seed)
-        self.backend: Backend = get_backend(device)
-        self.xp = self.backend.xp
-        self.init = init
+        self._use_device(device)
         self._initialize()
         #: the history of the latest ``SGD`` run, growing while it runs (so an
         #: interrupted run's completed epochs stay reachable).
@@ -220,8 +217,6 @@ class Network:
     def _initialize(self) -> None:
         """Draw the parameters with the network's initializer (``init``), after checking
         that a network of these sizes fits in memory (:mod:`gpunet.model.memory`)."""
-        from ..model.memory import check_network_fits
-
         check_network_fits(self._sizes, self.dtype, backend=self.backend)
         if self.init == "large":
             self.large_weight_initializer()
@@ -230,22 +225,14 @@ class Network:
 
     @_on_device
     def default_weight_initializer(self) -> None:
-        """Weights from N(0, 1/n_in), biases from N(0, 1) (``network2.py``'s default)."""
-        biases = [self.rng.standard_normal((n, 1)) for n in self.sizes[1:]]
-        weights = [
-            self.rng.standard_normal((n, m)) / np.sqrt(m)
-            for m, n in zip(self.sizes[:-1], self.sizes[1:])
-        ]
-        self.set_parameters(weights, biases)
+        """Weights from N(0, 1/n_in), biases from N(0, 1) (``network2.py``'s default;
+        :func:`gpunet.model.initialization.initial_parameters`)."""
+        self.set_parameters(*initial_parameters(self._sizes, self.rng, "default"))
 
     @_on_device
     def large_weight_initializer(self) -> None:
         """Weights and biases from N(0, 1) (chapter 1's ``network.py``)."""
-        biases = [self.rng.standard_normal((n, 1)) for n in self.sizes[1:]]
-        weights = [
-            self.rng.standard_normal((n, m)) for m, n in zip(self.sizes[:-1], self.sizes[1:])
-        ]
-        self.set_parameters(weights, biases)
+        self.set_parameters(*initial_parameters(self._sizes, self.rng, "large"))
 
     @_on_device
     def set_parameters(self, weights: Sequence[Any], biases: Sequence[Any]) -> None:
@@ -479,10 +466,19 @@ class Network:
             monitor_training_accuracy=monitor_training_accuracy,
             verbose=verbose, callback=callback, engine=engine,
         )
-        train, evaluation, settings = checked_data(settings, training_data, evaluation_data,
-                                                   test_data, self.sizes)
-        return run_sgd(self, train, evaluation, settings, checkpoint=checkpoint,
-                       progress=progress)
+        data, settings = checked_data(settings, training_data, evaluation_data, test_data,
+                                      self.sizes)
+        return self.train(data, settings, checkpoint=checkpoint, progress=progress)
+
+    def train(self, data: TrainingData, settings: TrainingSettings,
+              state: Optional[RunState] = None, *, checkpoint: Any = None,
+              progress: bool = False) -> History:
+        """The epochs of :meth:`SGD` on checked ``data`` and ``settings``, from ``state``
+        (a resumed run's; default: the start): :func:`gpunet.training.loop.run_sgd`
+        with this network as its one network (:class:`NetworkTarget`)."""
+        state = run_sgd(NetworkTarget(self), data, settings, state, checkpoint=checkpoint,
+                        progress=progress)
+        return state.histories[0]
 
     # --------------------------------------------------------------- metrics
     @_on_device
@@ -560,6 +556,47 @@ class Network:
         except ValueError as exc:
             raise ValueError(f"{filename}: {exc}") from None
         return net
+
+
+# -------------------------------------------------------- the training loop's view
+def describe(model: NetworkModel, seeds: Sequence[int]) -> dict[str, Any]:
+    """What a checkpoint says of a network or a stack: sizes, cost, init, dtype, and
+    one seed per network."""
+    return {"sizes": model.sizes, "cost": model.cost.__name__, "init": model.init,
+            "dtype": np.dtype(model.dtype).name, "seeds": list(seeds)}
+
+
+class NetworkTarget:
+    """One :class:`Network` as the training loop's one network
+    (:class:`gpunet.training.loop.Target`): the engines of
+    :func:`gpunet.engines.select_engine`, the book's epoch lines, ``callback(record)``,
+    and divergence as an error."""
+
+    stop_on_divergence = True
+
+    def __init__(self, net: Network) -> None:
+        self.net = self.model = net
+
+    def generators(self) -> list[np.random.Generator]:
+        return [self.net.rng]
+
+    def permutations(self, n: int) -> np.ndarray:
+        return self.net.rng.permutation(n)
+
+    def history_engine(self, engine: Any) -> str:
+        return str(engine.name)
+
+    def begin(self, state: RunState) -> None:
+        self.net.history = state.histories[0]
+
+    def description(self) -> dict[str, Any]:
+        return {"kind": "network", "network": describe(self.net, [self.net.seed])}
+
+    def report(self, records: list[dict[str, Any]], settings: TrainingSettings) -> None:
+        if settings.verbose:
+            print(History.book_lines(records[0]), flush=True)
+        if settings.callback is not None:
+            settings.callback(records[0])
 
 
 # ------------------------------------------------------------------ checks

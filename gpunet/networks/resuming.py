@@ -1,13 +1,12 @@
-"""Resuming: a checkpoint (:mod:`gpunet.training.checkpoint`) back into a network or a stack,
-trained on to the end of its run.
+"""Resuming: a checkpoint (:mod:`gpunet.training.checkpoint`) back into a network or a
+stack, trained on to the end of its run.
 
 Chapter 1's SGD is a deterministic function of the initial parameters and the shuffles,
 so the network (or stack) rebuilt from a checkpoint, its generators set to the saved
-states, and trained on with the run's settings through the same loop
-(:func:`gpunet.training.loop.run_epochs`) gives bit for bit the run that never stopped (same
-device and dtype). This module is the only one that joins the checkpoint file and the
-model: :mod:`gpunet.training.checkpoint` reads and writes files and imports nothing of the
-model, so the model's modules import it freely.
+states, and trained on from the checkpoint's :class:`~gpunet.training.state.RunState`
+with the run's settings through the same loop (:func:`gpunet.training.loop.run_sgd`)
+gives bit for bit the run that never stopped (same device and dtype). This module joins
+the checkpoint file (which knows nothing of the classes) and the classes.
 """
 
 from __future__ import annotations
@@ -17,12 +16,12 @@ from typing import Any, Callable, Optional, Union
 from ..model.arguments import check_path, is_integer
 from ..backends import DeviceLike
 from ..training.checkpoint import Checkpoint, CheckpointWriter, PathLike, load_checkpoint
-from ..io.datasets import Examples, as_examples
+from ..io.datasets import as_examples
 from ..training.settings import TrainingSettings
 from ..training.history import History
 from .network import Network
 from .stack import NetworkStack
-from ..training.loop import run_sgd
+from ..training.loop import TrainingData
 
 
 def network_from(saved: Checkpoint, device: DeviceLike = "auto") -> Network:
@@ -33,10 +32,7 @@ def network_from(saved: Checkpoint, device: DeviceLike = "auto") -> Network:
     s = saved.network_settings
     net = Network(s["sizes"], cost=s["cost"], init=s["init"], dtype=s["dtype"],
                   device=device, seed=s["seed"])
-    with net.backend.scope():
-        net.parameters[...] = net.backend.asarray(
-            saved.parameters.astype(net.dtype, copy=False))
-    net.rng.bit_generator.state = saved.meta["rng"]
+    _set_state(saved, net, saved.parameters, [net.rng])
     return net
 
 
@@ -49,13 +45,19 @@ def stack_from(saved: Checkpoint, device: DeviceLike = "auto") -> NetworkStack:
     s = saved.network_settings
     stack = NetworkStack(s["sizes"], s["seeds"], cost=s["cost"], init=s["init"],
                          dtype=s["dtype"], device=device)
-    with stack.backend.scope():
-        stack.parameters[...] = stack.backend.asarray(
-            saved.parameters.astype(stack.dtype, copy=False))
-    for rng, state in zip(stack.rngs, saved.meta["rngs"]):
-        rng.bit_generator.state = state
+    _set_state(saved, stack, saved.parameters, stack.rngs)
     stack.histories, stack.diverged = saved.histories, saved.diverged
     return stack
+
+
+def _set_state(saved: Checkpoint, model: Any, parameters: Any,
+               generators: list[Any]) -> None:
+    """``model``'s parameters and generators as the checkpoint has them."""
+    with model.backend.scope():
+        model.parameters[...] = model.backend.asarray(
+            parameters.astype(model.dtype, copy=False))
+    for rng, state in zip(generators, saved.meta["rngs"]):
+        rng.bit_generator.state = state
 
 
 def _settings(saved: Checkpoint, epochs: Optional[int], **asked: Any) -> TrainingSettings:
@@ -69,13 +71,13 @@ def _settings(saved: Checkpoint, epochs: Optional[int], **asked: Any) -> Trainin
 
 
 def _data(saved: Checkpoint, sizes: list[int], training_data: Any,
-          evaluation_data: Any) -> tuple[Examples, Optional[Examples]]:
+          evaluation_data: Any) -> TrainingData:
     """The resumed run's data, checked to be the checkpointed run's."""
     train = as_examples(training_data, sizes[0], sizes[-1], "training_data")
     evaluation = (None if evaluation_data is None else
                   as_examples(evaluation_data, sizes[0], sizes[-1], "evaluation_data"))
     saved.check_data(train, evaluation, evaluation is not None)
-    return train, evaluation
+    return TrainingData(train, evaluation)
 
 
 def continue_network(saved: Checkpoint, net: Network, training_data: Any,
@@ -85,16 +87,10 @@ def continue_network(saved: Checkpoint, net: Network, training_data: Any,
                      progress: bool = False) -> History:
     """Train ``net`` (from :func:`network_from`) on from ``saved``; see :func:`resume`."""
     settings = _settings(saved, epochs, verbose=verbose, callback=callback)
-    train, evaluation = _data(saved, net.sizes, training_data, evaluation_data)
-    return _continue_network(saved, net, train, evaluation, settings, checkpoint, progress)
-
-
-def _continue_network(saved: Checkpoint, net: Network, train: Examples,
-                      evaluation: Optional[Examples], settings: TrainingSettings,
-                      checkpoint: Any, progress: bool) -> History:
+    data = _data(saved, net.sizes, training_data, evaluation_data)
     with net.backend.scope():  # the network's device current, as in SGD
-        return run_sgd(net, train, evaluation, settings, start_epoch=saved.epochs_done,
-                       history=saved.history, checkpoint=checkpoint, progress=progress)
+        return net.train(data, settings, saved.state(), checkpoint=checkpoint,
+                         progress=progress)
 
 
 def continue_stack(saved: Checkpoint, stack: NetworkStack, training_data: Any,
@@ -104,17 +100,10 @@ def continue_stack(saved: Checkpoint, stack: NetworkStack, training_data: Any,
                    progress: bool = False, workers: Optional[int] = None) -> list[History]:
     """Train ``stack`` (from :func:`stack_from`) on from ``saved``; see :func:`resume`."""
     settings = _settings(saved, epochs, verbose=verbose, callback=callback, workers=workers)
-    train, evaluation = _data(saved, stack.sizes, training_data, evaluation_data)
-    return _continue_stack(saved, stack, train, evaluation, settings, checkpoint, progress)
-
-
-def _continue_stack(saved: Checkpoint, stack: NetworkStack, train: Examples,
-                    evaluation: Optional[Examples], settings: TrainingSettings,
-                    checkpoint: Any, progress: bool) -> list[History]:
+    data = _data(saved, stack.sizes, training_data, evaluation_data)
     with stack.backend.scope():
-        return stack._run(train, evaluation, settings, start_epoch=saved.epochs_done,
-                          histories=saved.histories, diverged=saved.diverged,
-                          seconds=saved.seconds, checkpoint=checkpoint, progress=progress)
+        return stack.train(data, settings, saved.state(), checkpoint=checkpoint,
+                           progress=progress)
 
 
 def resume(path: PathLike, training_data: Any, evaluation_data: Any = None, *,
@@ -143,12 +132,8 @@ def resume(path: PathLike, training_data: Any, evaluation_data: Any = None, *,
     settings = _settings(saved, epochs, verbose=verbose, callback=callback)
     if isinstance(checkpoint, str) and checkpoint == "same":
         checkpoint = CheckpointWriter(saved.path, saved.run, arrays=saved.arrays)
-    train, evaluation = _data(saved, saved.network_settings["sizes"], training_data,
-                              evaluation_data)
-    if saved.kind == "stack":
-        stack = stack_from(saved, device)
-        _continue_stack(saved, stack, train, evaluation, settings, checkpoint, progress)
-        return stack
-    net = network_from(saved, device)
-    _continue_network(saved, net, train, evaluation, settings, checkpoint, progress)
-    return net
+    data = _data(saved, saved.network_settings["sizes"], training_data, evaluation_data)
+    model = stack_from(saved, device) if saved.kind == "stack" else network_from(saved, device)
+    with model.backend.scope():
+        model.train(data, settings, saved.state(), checkpoint=checkpoint, progress=progress)
+    return model

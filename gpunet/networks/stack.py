@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Un
 
 import numpy as np
 
-from ..model.arguments import (INITS, as_values, check_choice, check_dtype, check_seeds,
+from ..model.arguments import (as_values, check_seeds,
                                check_sizes, is_integer)
 from ..backends import Array, Backend, DeviceLike, get_backend
 from ..model.backprop import feedforward
@@ -33,9 +33,11 @@ from ..io.datasets import Examples
 from ..training.settings import TrainingSettings
 from ..training.history import History
 from ..model.memory import check_network_fits
-from .network import DTypeLike, InitName, Network
+from .network import DTypeLike, InitName, Network, describe
 from ..model.parameters import stacked_layers
-from ..training import loop as training
+from ..training.loop import TrainingData, checked_data, run_sgd
+from ..training.state import RunState
+from .base import NetworkModel
 
 if TYPE_CHECKING:
     from ..training.checkpoint import CheckpointWriter
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 FloatOrList = Union[float, Sequence[float]]
 
 
-class NetworkStack:
+class NetworkStack(NetworkModel):
     """K sigmoid networks of the same ``sizes``, cost, init and dtype, one per seed.
 
     Args:
@@ -67,38 +69,24 @@ class NetworkStack:
         dtype: DTypeLike = "float32",
         device: DeviceLike = "auto",
     ) -> None:
-        self.sizes = check_sizes(sizes)
-        self.cost = get_cost(cost)
-        self.dtype = check_dtype(dtype)
-        check_choice(init, INITS, "init")
-        self.init = init
+        super().__init__(sizes, cost, init, dtype)
         self.seeds = check_seeds(seeds)
-        self.backend: Backend = get_backend(device)
-        self.xp = self.backend.xp
-        check_network_fits(self.sizes, self.dtype, count=len(self.seeds),
+        self._use_device(device)
+        check_network_fits(self._sizes, self.dtype, count=len(self.seeds),
                            backend=self.backend)  # before allocating (gpunet.model.memory)
         # Each network's generator draws its initial parameters exactly as a Network
-        # with that seed does (the same code, on the host, in float64), and then keeps
-        # drawing that network's per-epoch permutations.
-        host, self.rngs = [], []
-        for seed in self.seeds:
-            proto = Network(self.sizes, cost=self.cost, init=init, dtype="float64",
-                            device="cpu", seed=seed)
-            host.append(proto.parameters)
-            self.rngs.append(proto.rng)
+        # with that seed does (gpunet.model.initialization, on the host, in float64),
+        # and then keeps drawing that network's per-epoch permutations.
+        self.rngs = [np.random.default_rng(seed) for seed in self.seeds]
+        host = np.stack([self.initial_row(rng) for rng in self.rngs])
         with self._scope():
             self._parameters, self._weights, self._biases = stacked_layers(
-                self.sizes, len(self.seeds), self.xp, self.dtype)
-            self.backend.copy_from_host(self._parameters, np.stack(host))
+                self._sizes, len(self.seeds), self.xp, self.dtype)
+            self.backend.copy_from_host(self._parameters, host)
         #: the latest SGD's histories while they grow (completed epochs after Ctrl-C),
         #: and the networks that diverged in it: index -> the epoch (gpunet.training.divergence)
         self.histories: list[History] = []
         self.diverged: dict[int, int] = {}
-
-    def _scope(self) -> Any:
-        """The stack's device made current for this thread (CuPy's current device is
-        per thread)."""
-        return self.backend.scope()
 
     def __len__(self) -> int:
         return len(self.seeds)
@@ -212,35 +200,28 @@ class NetworkStack:
             verbose=verbose, callback=callback, engine=engine, workers=workers,
             for_networks=len(self),
         )
-        train, evaluation, settings = training.checked_data(
-            settings, training_data, evaluation_data, test_data, self.sizes)
+        data, settings = checked_data(settings, training_data, evaluation_data, test_data,
+                                      self._sizes)
         with self._scope():
-            return self._run(train, evaluation, settings, checkpoint=checkpoint,
-                             progress=progress)
+            return self.train(data, settings, checkpoint=checkpoint, progress=progress)
 
-    def _run(self, train: Examples, evaluation: Optional[Examples],
-             settings: TrainingSettings, *, start_epoch: int = 0,
-             histories: Optional[list[History]] = None,
-             diverged: Optional[dict[int, int]] = None,
-             seconds: Optional[list[float]] = None,
-             checkpoint: Any = None, progress: bool = False) -> list[History]:
-        """The epochs: :func:`gpunet.training.loop.run_epochs`, the loop of
-        :meth:`gpunet.Network.SGD`, with the stack as its K rows (:class:`StackRows`).
+    def train(self, data: TrainingData, settings: TrainingSettings,
+              state: Optional[RunState] = None, *, checkpoint: Any = None,
+              progress: bool = False) -> list[History]:
+        """The epochs: :func:`gpunet.training.loop.run_sgd`, the loop of
+        :meth:`gpunet.Network.SGD`, with the stack as its K networks
+        (:class:`StackTarget`), from ``state`` (a resumed run's; default: the start).
 
-        Epochs ``start_epoch`` to ``settings.epochs - 1`` run; a resumed run passes the
-        earlier epochs' ``histories``, ``diverged`` networks and epoch ``seconds``. As
-        for one network: Ctrl-C or SIGTERM inside an epoch puts every network back at
-        the last epoch boundary (``self.histories`` holds the completed epochs; the
+        As for one network: Ctrl-C or SIGTERM inside an epoch puts every network back
+        at the last epoch boundary (``self.histories`` holds the completed epochs; the
         checkpoint, if any, is written after every epoch). A network that diverged
-        (:mod:`gpunet.training.divergence`) goes back to its last finite epoch and stays there,
-        its records from then on are ``{"epoch", "train_seconds", "diverged": True}``
-        (not added to its history), ``self.diverged[k]`` is the epoch it diverged in,
-        and the others go on.
+        (:mod:`gpunet.training.divergence`) goes back to its last finite epoch and stays
+        there, its records from then on are ``{"epoch", "train_seconds", "diverged":
+        True}`` (not added to its history), ``self.diverged[k]`` is the epoch it
+        diverged in, and the others go on.
         """
-        return training.run_epochs(StackRows(self), train, evaluation, settings,
-                                   start_epoch=start_epoch, histories=histories,
-                                   diverged=diverged, seconds=seconds, checkpoint=checkpoint,
-                                   progress=progress)
+        return run_sgd(StackTarget(self), data, settings, state, checkpoint=checkpoint,
+                       progress=progress).histories
 
     @staticmethod
     def epoch_line(records: list[dict[str, Any]]) -> str:
@@ -261,18 +242,18 @@ class NetworkStack:
                            [b[k] for b in self._biases], a)
 
 
-class StackRows:
-    """A :class:`NetworkStack` as the training loop's K rows
-    (:class:`gpunet.training.loop.Rows`): the stacked engines, each network's generator,
-    the stack's epoch line and ``callback(records)``, the stack checkpoint, and a
-    diverged network left at its last finite epoch while the others go on."""
+class StackTarget:
+    """A :class:`NetworkStack` as the training loop's K networks
+    (:class:`gpunet.training.loop.Target`): the stacked engines, each network's
+    generator, the stack's epoch line and ``callback(records)``, and a diverged network
+    left at its last finite epoch while the others go on."""
 
     stop_on_divergence = False
 
     def __init__(self, stack: NetworkStack) -> None:
         self.stack = self.model = stack
 
-    def rngs(self) -> list[np.random.Generator]:
+    def generators(self) -> list[np.random.Generator]:
         return self.stack.rngs
 
     def permutations(self, n: int) -> np.ndarray:
@@ -281,17 +262,13 @@ class StackRows:
     def history_engine(self, engine: Any) -> str:
         return f"stacked-{engine.name}"
 
-    def begin(self, histories: list[History], diverged: dict[int, int]) -> None:
-        self.stack.histories, self.stack.diverged = histories, diverged
+    def begin(self, state: RunState) -> None:
+        self.stack.histories, self.stack.diverged = state.histories, state.diverged
 
-    def write_checkpoint(self, writer: "CheckpointWriter", settings: Any, epochs_done: int,
-                         histories: list[History], diverged: Mapping[int, int],
-                         seconds: list[float], data: dict[str, Any],
-                         rng_states: list[Mapping[str, Any]], parameters: Array) -> None:
-        writer.write_stack(self.stack, settings, epochs_done, histories, diverged, seconds,
-                           data, rng_states, parameters)
+    def description(self) -> dict[str, Any]:
+        return {"kind": "stack", "network": describe(self.stack, self.stack.seeds)}
 
-    def report(self, records: list[dict[str, Any]], settings: Any) -> None:
+    def report(self, records: list[dict[str, Any]], settings: TrainingSettings) -> None:
         if settings.verbose:
             print(NetworkStack.epoch_line(records), flush=True)
         if settings.callback is not None:

@@ -2,38 +2,38 @@
 
 Chapter 1's stochastic gradient descent is a deterministic function of the initial
 parameters and the shuffles ("Learning with gradient descent"); every shuffle comes
-from the network's host generator, one permutation per epoch. So the state of a run
-at an epoch boundary is the parameters, the generator's state and the epoch count;
-with the run's settings (η, λ, m, cost, ...) and the same data, continuing from it
-gives bit for bit the parameters of a run that never stopped (same device and dtype).
+from a network's host generator, one permutation per epoch. So the state of a run at an
+epoch boundary is the parameters and the :class:`~gpunet.training.state.RunState`
+(epochs done, histories, generator states, diverged networks, seconds); with the run's
+settings (η, λ, m, cost, ...) and the same data, continuing from it gives bit for bit
+the parameters of a run that never stopped (same device and dtype).
 
-The file is a NumPy ``.npz`` archive (no pickles) with two members:
+The file is a NumPy ``.npz`` archive (no pickles), one layout for K ≥ 1 networks (a
+:class:`gpunet.Network` is a stack of one; layout 3):
 
 * ``meta``: UTF-8 JSON: ``format`` (``"gpunet-checkpoint"``), ``version``
-  (:data:`VERSION`), the gpunet version, ``epochs_done``, the network's settings
-  (sizes, cost, init, dtype, seed), the training settings (planned epochs, m, η, λ,
-  monitors, engine), what the data was (sizes, a fingerprint of the training labels,
-  and where the CLI got it), the generator's ``bit_generator.state`` and the history so
-  far;
-* ``parameters``: the network's flat parameter buffer (:mod:`gpunet.model.parameters`) in
-  its own dtype, so nothing is rounded.
+  (:data:`VERSION`), ``kind`` (``"network"`` or ``"stack"``: which class resumes it),
+  the gpunet version, ``epochs_done``, ``network`` (sizes, cost, init, dtype, one seed
+  per network), ``training`` (planned epochs, m, one η and one λ per network, monitors,
+  engine), ``data`` (sizes, a fingerprint of the training labels), ``run`` (free-form:
+  the command's record), ``rngs`` (each generator's ``bit_generator.state``),
+  ``engine``, ``histories``, ``diverged`` (the ``[k, epoch]`` pairs of the networks
+  that diverged, :mod:`gpunet.training.divergence`) and ``seconds`` (each epoch's
+  training time);
+* ``parameters``: the ``(K, P)`` flat parameter buffers (:mod:`gpunet.model.parameters`)
+  in their own dtype, so nothing is rounded;
+* ``finished`` (a sweep's, ``gpunet sweep --checkpoint``): the finished stacks'
+  parameters (:class:`CheckpointWriter`'s ``arrays``), their rows in ``run``.
 
-A :class:`gpunet.NetworkStack`'s checkpoint (layout 2, ``"kind": "stack"``) is the same
-for K networks: ``network`` has ``seeds`` (one per network) for ``seed``, ``training``
-one ``eta`` and one ``lmbda`` per network, ``rngs`` K generator states, ``histories``
-K histories, ``diverged`` the ``[k, epoch]`` pairs of the networks that diverged
-(:mod:`gpunet.training.divergence`), ``seconds`` each epoch's training time, and
-``parameters`` is the ``(K, P)`` array. A sweep (``gpunet sweep --checkpoint``) keeps
-its finished stacks' rows in ``run`` and their parameters in one more member,
-``finished`` (:class:`CheckpointWriter`'s ``arrays``). A single network's checkpoint is
-still written in layout 1, so every gpunet that reads layout 1 resumes it; layout 2 is
-refused by those with a clear "written by a newer gpunet".
+Files of the earlier layouts still resume: layout 1 (one network: ``seed``, ``eta``,
+``lmbda``, ``rng`` and ``history`` as single values) and layout 2 (a stack, as layout 3
+with ``"kind": "stack"``) are read into the same form (:func:`as_layout_3`).
 
-It is written atomically after every completed epoch (:func:`write_checkpoint`), so a
-crash or Ctrl-C leaves the previous complete checkpoint in place; while a run writes it,
-it holds a lock on it (:func:`gpunet.io.outputs.hold_lock`). Reading one
-(:func:`load_checkpoint`) validates every field, naming the file, before any device or
-data work, so an edited or damaged file is one clear error, never a run with garbage.
+It is written atomically after every completed epoch, so a crash or Ctrl-C leaves the
+previous complete checkpoint in place; while a run writes it, it holds a lock on it
+(:func:`gpunet.io.outputs.hold_lock`). Reading one (:func:`load_checkpoint`) validates
+every field, naming the file, before any device or data work, so an edited or damaged
+file is one clear error, never a run with garbage.
 """
 
 from __future__ import annotations
@@ -56,22 +56,18 @@ from ..io.fields import (Check, FieldError, agree, anything, boolean, check_fiel
                          check_regular_file, choice, each, fail, is_whole, list_of,
                          number, obj, optional, sha256, shown, sizes, text, whole)
 from .history import History, check_epoch_record
+from .state import RunState
 from ..io.outputs import atomic_write_bytes, check_output, hold_lock
 
 if TYPE_CHECKING:
     from ..io.datasets import Examples
     from .settings import TrainingSettings
-    from ..networks.network import Network
-    from ..networks.stack import NetworkStack
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 FORMAT = "gpunet-checkpoint"
-VERSION = 2
-"""The newest checkpoint layout this gpunet reads (and writes, for stacks)."""
-
-NETWORK_VERSION = 1
-"""The layout of a single network's checkpoint (unchanged since layout 1)."""
+VERSION = 3
+"""The checkpoint layout this gpunet writes, the newest it reads (1 and 2 too)."""
 
 TRAINING_KEYS = ("epochs", "mini_batch_size", "eta", "lmbda", "monitor_evaluation_cost",
                  "monitor_evaluation_accuracy", "monitor_training_cost",
@@ -109,39 +105,34 @@ class CheckpointWriter:
         check_output(self.path, self.option)
         return hold_lock(self.path, self.option)
 
-    def write(self, net: "Network", settings: "TrainingSettings", epochs_done: int,
-              history: History, data: dict[str, Any], rng_state: Mapping[str, Any],
-              parameters: Any) -> None:
-        write_checkpoint(self.path, net, settings, epochs_done, history, data, rng_state,
-                         parameters, run=self.run, option=self.option)
+    def write(self, description: Mapping[str, Any], settings: "TrainingSettings",
+              state: RunState, data: dict[str, Any], parameters: np.ndarray) -> None:
+        """The run's ``state`` after its ``epochs_done`` epochs, with the host copy of
+        the networks' ``parameters`` at that boundary (``(P,)`` or ``(K, P)``).
 
-    def write_stack(self, stack: "NetworkStack", settings: "TrainingSettings",
-                    epochs_done: int, histories: list[History], diverged: Mapping[int, int],
-                    seconds: list[float], data: dict[str, Any],
-                    rng_states: list[Mapping[str, Any]], parameters: Any) -> None:
-        """A stack's state after ``epochs_done`` epochs (layout 2, ``"kind": "stack"``)."""
+        ``description`` is what the file says of the networks: ``{"kind": "network" or
+        "stack", "network": {"sizes", "cost", "init", "dtype", "seeds"}}``."""
         from .._version import __version__
 
         meta = {
             "format": FORMAT,
             "version": VERSION,
-            "kind": "stack",
+            "kind": description["kind"],
             "gpunet_version": __version__,
-            "epochs_done": epochs_done,
-            "network": {"sizes": list(stack.sizes), "cost": stack.cost.__name__,
-                        "init": stack.init, "dtype": np.dtype(stack.dtype).name,
-                        "seeds": list(stack.seeds)},
+            "epochs_done": state.epochs_done,
+            "network": dict(description["network"]),
             "training": {k: (list(v) if isinstance(v, tuple) else v)
                          for k in TRAINING_KEYS for v in [getattr(settings, k)]},
             "data": data,
             "run": self.run,
-            "rngs": list(rng_states),
-            "engine": histories[0].engine if histories else "",
-            "histories": [h.records for h in histories],
-            "diverged": sorted([int(k), int(j)] for k, j in diverged.items()),
-            "seconds": list(seconds),
+            "rngs": list(state.rng_states),
+            "engine": state.histories[0].engine if state.histories else "",
+            "histories": [h.records for h in state.histories],
+            "diverged": sorted([int(k), int(j)] for k, j in state.diverged.items()),
+            "seconds": list(state.seconds),
         }
-        _write_archive(self.path, meta, stack.backend.to_host(parameters), self.arrays,
+        K = len(state.histories)
+        _write_archive(self.path, meta, np.asarray(parameters).reshape(K, -1), self.arrays,
                        self.option)
 
 
@@ -164,53 +155,30 @@ def as_writer(checkpoint: Union[None, PathLike, CheckpointWriter]) -> Optional[C
     return CheckpointWriter(Path(checkpoint))
 
 
-def write_checkpoint(path: PathLike, net: "Network", settings: "TrainingSettings",
-                     epochs_done: int, history: History, data: dict[str, Any],
-                     rng_state: Mapping[str, Any], parameters: Any,
-                     run: Optional[dict[str, Any]] = None, option: str = "") -> None:
-    """Atomically write the state of ``net`` after ``epochs_done`` epochs to ``path``.
-
-    ``rng_state`` and ``parameters`` (a device array) are as of that epoch boundary.
-    """
-    from .._version import __version__
-
-    meta = {
-        "format": FORMAT,
-        "version": NETWORK_VERSION,
-        "gpunet_version": __version__,
-        "epochs_done": epochs_done,
-        "network": {"sizes": list(net.sizes), "cost": net.cost.__name__, "init": net.init,
-                    "dtype": np.dtype(net.dtype).name, "seed": net.seed},
-        # one network's layout: η and λ as plain numbers (layout 1)
-        "training": {k: (v[0] if isinstance(v, tuple) else v)
-                     for k in TRAINING_KEYS for v in [getattr(settings, k)]},
-        "data": data,
-        "run": run or {},
-        "rng": rng_state,
-        "engine": history.engine,
-        "history": history.records,
-    }
-    _write_archive(path, meta, net.backend.to_host(parameters), {}, option)
-
-
 @dataclass
 class Checkpoint:
     """A checkpoint read back: the run's state after ``epochs_done`` epochs.
 
-    ``kind`` is ``"network"`` (one :class:`gpunet.Network`) or ``"stack"`` (a
-    :class:`gpunet.NetworkStack`). This module reads and checks the file and knows
-    nothing of the model; :mod:`gpunet.networks.resuming` builds the network or stack from it
-    and trains on."""
+    ``meta`` is the file's header in layout 3 whatever layout the file has
+    (:func:`as_layout_3`). ``kind`` is ``"network"`` (one :class:`gpunet.Network`) or
+    ``"stack"`` (a :class:`gpunet.NetworkStack`); ``parameters`` and
+    :attr:`network_settings` and :attr:`training` are as that class takes them: a
+    network's ``(P,)`` buffer and its seed, η and λ as single values, a stack's
+    ``(K, P)`` and K values. This module reads and
+    checks the file and knows nothing of the model; :mod:`gpunet.networks.resuming`
+    builds the network or stack from it and trains on."""
 
     path: Path
     meta: dict[str, Any]
     parameters: np.ndarray
     #: the file's further members (a sweep's ``finished`` parameters)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    #: the layout of the file as written (1, 2 or 3)
+    layout: int = VERSION
 
     @property
     def kind(self) -> str:
-        return str(self.meta.get("kind", "network"))
+        return str(self.meta["kind"])
 
     @property
     def epochs_done(self) -> int:
@@ -218,11 +186,21 @@ class Checkpoint:
 
     @property
     def network_settings(self) -> dict[str, Any]:
-        return dict(self.meta["network"])
+        """``sizes``, ``cost``, ``init``, ``dtype``, and a stack's ``seeds`` or a
+        network's ``seed``."""
+        network = dict(self.meta["network"])
+        if self.kind == "network":
+            network["seed"] = network.pop("seeds")[0]
+        return network
 
     @property
     def training(self) -> dict[str, Any]:
-        return dict(self.meta["training"])
+        """The training settings (``TRAINING_KEYS``); a network's η and λ are numbers,
+        a stack's one per network."""
+        training = dict(self.meta["training"])
+        if self.kind == "network":
+            training["eta"], training["lmbda"] = training["eta"][0], training["lmbda"][0]
+        return training
 
     @property
     def data(self) -> dict[str, Any]:
@@ -230,27 +208,33 @@ class Checkpoint:
 
     @property
     def run(self) -> dict[str, Any]:
-        return dict(self.meta.get("run", {}))
-
-    @property
-    def history(self) -> History:
-        return History(engine=self.meta.get("engine", ""), records=self.meta["history"])
+        return dict(self.meta.get("run") or {})
 
     @property
     def histories(self) -> list[History]:
-        """A stack checkpoint's histories, one per network."""
-        engine = self.meta.get("engine", "")
+        """Every network's history (new objects each time)."""
+        engine = self.meta.get("engine") or ""
         return [History(engine=engine, records=h) for h in self.meta["histories"]]
 
     @property
+    def history(self) -> History:
+        """A network's history (the first network's, in a stack)."""
+        return self.histories[0]
+
+    @property
     def diverged(self) -> dict[int, int]:
-        """A stack checkpoint's diverged networks: index -> the epoch it diverged in."""
+        """The diverged networks: index -> the epoch it diverged in."""
         return {int(k): int(j) for k, j in self.meta["diverged"]}
 
     @property
     def seconds(self) -> list[float]:
-        """A stack checkpoint's per-epoch training times."""
+        """Each epoch's training time."""
         return [float(t) for t in self.meta["seconds"]]
+
+    def state(self) -> RunState:
+        """The run's state at the checkpoint's boundary, to train on from."""
+        return RunState(self.epochs_done, self.histories, list(self.meta["rngs"]),
+                        self.diverged, self.seconds)
 
     def check_data(self, train: "Examples", evaluation: Optional["Examples"],
                     evaluation_given: bool) -> None:
@@ -333,7 +317,28 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
             NotImplementedError, RuntimeError, OverflowError, MemoryError) as exc:
         raise ValueError(f"{path} is not a readable gpunet checkpoint (corrupt or "
                          f"truncated: {type(exc).__name__}: {exc}).") from None
-    return Checkpoint(path, meta, parameters, arrays)
+    meta3 = as_layout_3(meta)
+    if meta3["kind"] == "network":  # a network's (P,) buffer, whatever the layout
+        parameters = parameters.reshape(-1)
+    return Checkpoint(path, meta3, parameters, arrays, int(meta["version"]))
+
+
+def as_layout_3(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """A checked header of any layout in layout 3's form: layout 1's single network
+    (``seed``, ``eta``, ``lmbda``, ``rng``, ``history`` as single values, its epochs'
+    seconds in its records) as a stack of one of ``"kind": "network"``; layout 2 and 3
+    as they are."""
+    if meta.get("version", 1) >= 3 or meta.get("kind") == "stack":
+        return dict(meta)
+    out = {k: v for k, v in meta.items() if k not in ("rng", "history")}
+    network = dict(meta["network"])
+    network["seeds"] = [network.pop("seed")]
+    training = dict(meta["training"])
+    training["eta"], training["lmbda"] = [training["eta"]], [training["lmbda"]]
+    out.update(kind="network", network=network, training=training, rngs=[meta["rng"]],
+               histories=[meta["history"]], diverged=[],
+               seconds=[r["train_seconds"] for r in meta["history"]])
+    return out
 
 
 def _check_magic(f: Any, path: Path) -> None:
@@ -505,19 +510,24 @@ def check_meta(meta: Mapping[str, Any]) -> tuple[tuple[int, ...], np.dtype]:
     ``parameters`` must have (a :class:`~gpunet.io.fields.FieldError` naming the field
     that does not fit).
 
-    One table of fields (:func:`meta_fields`) serves both layouts: layout 1 (one
-    network) and layout 2 (a stack of K, ``"kind": "stack"``) differ only in a few
-    fields being one value or K values. The checks run in three steps, because some
-    fields size others: first the run's frame (epochs done and planned, the sizes, the
-    K seeds), then every field, then each network's history, whose length is the
-    epochs done (a diverged network's: the epoch it diverged in).
+    One table of fields (:func:`meta_fields`) serves every layout: layout 1 (one
+    network, single values) and the stacked form of layouts 2 and 3 (K values, one
+    per network; layout 3's ``"kind": "network"`` is a stack of one) differ only in a
+    few fields being one value or K values. The checks run in three steps, because
+    some fields size others: first the run's frame (epochs done and planned, the
+    sizes, the K seeds), then every field, then each network's history, whose length
+    is the epochs done (a diverged network's: the epoch it diverged in).
     """
-    kind = check_fields(meta, {"kind": optional(choice("network", "stack"))})["kind"]
-    stacked = kind == "stack"
-    agree(not stacked or meta.get("version", 0) >= 2, "kind",
+    layout = meta.get("version", 1)
+    kind = check_fields(meta, {"kind": (choice("network", "stack") if layout >= 3
+                                        else optional(choice("network", "stack")))})["kind"]
+    stacked = kind == "stack" or layout >= 3
+    agree(kind != "stack" or layout >= 2, "kind",
           "is 'stack', which checkpoint version 1 does not have")
     frame = check_fields(meta, frame_fields(stacked))
     networks = len(frame["network.seeds"]) if stacked else 1
+    agree(kind != "network" or networks == 1, "network.seeds",
+          f"holds {networks} seeds, but a network's checkpoint (kind 'network') has one")
     done, sizes = frame["epochs_done"], frame["network.sizes"]
     agree(done <= frame["training.epochs"], "epochs_done",
           f"is {done}, more than the run's training.epochs ({frame['training.epochs']})")

@@ -3,34 +3,32 @@
 Chapter 1's stochastic gradient descent ("Learning with gradient descent"): each epoch
 shuffles the training data, cuts it into mini-batches and takes a gradient step on each;
 ``network2.py`` (chapter 3) adds L2 regularization and the monitored costs and
-accuracies. The shuffle comes from the network's host generator (so a seed gives the
+accuracies. The shuffle comes from each network's host generator (so a seed gives the
 same run on every backend and every engine); the steps are the engine's
 (:mod:`gpunet.engines`); the metrics are computed on the device after the epoch, and
 their few numbers reach the host in one copy.
 
-At every epoch boundary the loop keeps the run's state: a device copy of the parameters
-and the generator's state (drawn permutation included), the history, and, when asked,
-a checkpoint file (:mod:`gpunet.training.checkpoint`, locked while the run writes it). Ctrl-C
-(``KeyboardInterrupt``), or SIGTERM (:class:`gpunet.training.signals.Terminated`, where the main
-thread can handle it), inside an epoch rolls the network back to the last completed
-epoch, so the network, its ``history`` and the checkpoint agree, and resuming gives
-exactly the uninterrupted run.
+:func:`train` turns a run's :class:`~gpunet.training.state.RunState` into the next
+one, an epoch at a time: train, measure, commit. At every epoch boundary it keeps a
+device copy of the parameters (:class:`Boundary`); Ctrl-C (``KeyboardInterrupt``),
+SIGTERM (:class:`gpunet.training.signals.Terminated`) or divergence inside an epoch
+puts the networks back there, so the networks, their histories and the checkpoint
+agree and resuming gives exactly the uninterrupted run. Everything else (checkpoint,
+progress line, printed line and ``callback``, what divergence does) is a hook
+(:mod:`gpunet.training.hooks`).
 
-Divergence (:mod:`gpunet.training.divergence`) is found from the epoch's own metrics copy: with
-the monitored metrics the device computes one flag per network, "every parameter is
-finite", and the same single transfer brings it to the host. An epoch whose parameters
-are not finite is not committed for that network: it goes back to its last finite
-epoch. A single network then stops (checkpoint brought up to it) and
-:class:`~gpunet.training.divergence.DivergenceError` says why; in a stack
-(:class:`gpunet.NetworkStack`) it stays there and the others go on.
+Divergence (:mod:`gpunet.training.divergence`) is found from the epoch's own metrics
+copy: the device computes one flag per network, "every parameter is finite", and the
+same single transfer brings it to the host. An epoch whose parameters are not finite is
+not committed for that network: it goes back to its last finite epoch. A single network
+then stops (:class:`~gpunet.training.hooks.StopOnDivergence`); in a stack it stays there
+and the others go on.
 
-The loop sees its networks through :class:`Rows`: K rows of parameters (a network's
-``(P,)`` buffer is its one row, a stack's ``(K, P)`` array has K), one host generator
-per row, the engine that trains them all, and the few things that differ between one
-network and a stack (its history or histories, its checkpoint layout, its printed
-line). :class:`NetworkRows` is ``Network``'s; ``NetworkStack``'s is in
-:mod:`gpunet.networks.stack`. The engines' per-step code is untouched by this loop: it calls
-``engine.train_epoch`` once per epoch, as before.
+The loop sees its networks through a :class:`Target`: the K rows of parameters (a
+network's ``(P,)`` buffer is its one row, a stack's ``(K, P)`` array has K), one host
+generator per row, and the few things that differ between one network and a stack (the
+histories they show, what their checkpoint says of them, their printed line).
+``Network``'s and ``NetworkStack``'s targets are in :mod:`gpunet.networks`.
 """
 
 from __future__ import annotations
@@ -39,31 +37,30 @@ import contextlib
 import dataclasses
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Optional, Protocol
 
 import numpy as np
 
-from ..model.arguments import check_checkpoint, check_flag, check_mini_batch
-from .checkpoint import as_writer, labels_fingerprint
-from ..io.datasets import Examples, sgd_data
-from .divergence import DivergenceError, quiet_overflow
 from ..engines import Engine, select_engine
-from .settings import TrainingSettings
-from .history import History
+from ..io.datasets import Examples, sgd_data
+from ..model.arguments import check_checkpoint, check_flag, check_mini_batch
 from ..model.metrics import correct, fetch, total_cost
 from ..model.parameters import as_rows
-from .progress import Progress
+from .checkpoint import as_writer, labels_fingerprint
+from .divergence import quiet_overflow
+from .hooks import CheckpointHook, Hook, ProgressHook, standard_hooks
+from .settings import TrainingSettings
 from .signals import interrupts_deferred, terminate_as_interrupt
+from .state import RunState
 
 if TYPE_CHECKING:
     from ..backends import Array
-    from .checkpoint import CheckpointWriter
-    from ..networks.network import Network
     from ..model.parameters import Parameters
 
 
-class Rows(Protocol):
-    """K networks of one shape as the training loop sees them."""
+class Target(Protocol):
+    """K networks of one shape as the training loop trains them."""
 
     @property
     def model(self) -> "Parameters":
@@ -73,68 +70,37 @@ class Rows(Protocol):
     #: training (a stack: the others go on)
     stop_on_divergence: bool
 
-    def rngs(self) -> list[np.random.Generator]:
-        """Row ``k``'s host generator: its shuffles, and its state in a checkpoint."""
+    def generators(self) -> list[np.random.Generator]:
+        """Network ``k``'s host generator: its shuffles, and its state in a checkpoint."""
 
     def permutations(self, n: int) -> np.ndarray:
-        """The epoch's shuffles, drawn from each row's generator, as the engine takes them."""
+        """The epoch's shuffles, drawn from each generator, as the engine takes them."""
 
     def history_engine(self, engine: Engine) -> str:
         """The engine's name as the histories record it."""
 
-    def begin(self, histories: list[History], diverged: dict[int, int]) -> None:
-        """The histories and diverged rows of the run now starting, reachable from the
-        model while they grow (and after an interruption)."""
+    def begin(self, state: RunState) -> None:
+        """The run starts from ``state``: its histories (and diverged networks) become
+        the model's, reachable while they grow and after an interruption."""
 
-    def write_checkpoint(self, writer: "CheckpointWriter", settings: Any, epochs_done: int,
-                         histories: list[History], diverged: Mapping[int, int],
-                         seconds: list[float], data: dict[str, Any],
-                         rng_states: list[Mapping[str, Any]], parameters: "Array") -> None:
-        """The run's state at the epoch boundary ``epochs_done``, in this model's layout."""
+    def description(self) -> dict[str, Any]:
+        """What a checkpoint says of the networks (:meth:`gpunet.training.checkpoint.
+        CheckpointWriter.write`)."""
 
-    def report(self, records: list[dict[str, Any]], settings: Any) -> None:
+    def report(self, records: list[dict[str, Any]], settings: TrainingSettings) -> None:
         """The epoch's line (``verbose``) and ``callback``, as this model's SGD promises."""
 
 
-class NetworkRows:
-    """One :class:`gpunet.Network` as the loop's one row: the engines of
-    :func:`gpunet.engines.select_engine`, the book's epoch lines, ``callback(record)``,
-    the single-network checkpoint, and divergence as an error."""
+@dataclass
+class TrainingData:
+    """The checked data of an ``SGD`` call: what it trains on and what it evaluates on."""
 
-    stop_on_divergence = True
-
-    def __init__(self, net: "Network") -> None:
-        self.net = self.model = net
-
-    def rngs(self) -> list[np.random.Generator]:
-        return [self.net.rng]
-
-    def permutations(self, n: int) -> np.ndarray:
-        return self.net.rng.permutation(n)
-
-    def history_engine(self, engine: Engine) -> str:
-        return engine.name
-
-    def begin(self, histories: list[History], diverged: dict[int, int]) -> None:
-        self.net.history = histories[0]
-
-    def write_checkpoint(self, writer: "CheckpointWriter", settings: Any, epochs_done: int,
-                         histories: list[History], diverged: Mapping[int, int],
-                         seconds: list[float], data: dict[str, Any],
-                         rng_states: list[Mapping[str, Any]], parameters: "Array") -> None:
-        writer.write(self.net, settings, epochs_done, histories[0], data, rng_states[0],
-                     parameters)
-
-    def report(self, records: list[dict[str, Any]], settings: Any) -> None:
-        if settings.verbose:
-            print(History.book_lines(records[0]), flush=True)
-        if settings.callback is not None:
-            settings.callback(records[0])
+    train: Examples
+    evaluation: Optional[Examples] = None
 
 
 def checked_data(settings: TrainingSettings, training_data: Any, evaluation_data: Any,
-                 test_data: Any, sizes: list[int]
-                 ) -> tuple[Examples, Optional[Examples], TrainingSettings]:
+                 test_data: Any, sizes: list[int]) -> tuple[TrainingData, TrainingSettings]:
     """The data of an ``SGD`` call checked for networks of ``sizes``
     (:func:`gpunet.io.datasets.sgd_data`), and the settings with ``test_data=``'s
     evaluation accuracy monitored (``network.py``'s name for it)."""
@@ -143,226 +109,234 @@ def checked_data(settings: TrainingSettings, training_data: Any, evaluation_data
         settings.monitor_evaluation or test_data is not None, sizes[0], sizes[-1])
     if testing and not settings.monitor_evaluation_accuracy:
         settings = dataclasses.replace(settings, monitor_evaluation_accuracy=True)
-    return train, evaluation, settings
+    return TrainingData(train, evaluation), settings
 
 
-def run_sgd(net: "Network", train: Examples, evaluation: Optional[Examples],
-            settings: TrainingSettings, *, start_epoch: int = 0,
-            history: Optional[History] = None,
-            checkpoint: Any = None, progress: bool = False) -> History:
-    """Train ``net`` on checked data as ``settings`` say; return the per-epoch history.
-
-    Epochs ``start_epoch`` to ``settings.epochs - 1`` run (a resumed run starts later,
-    with the earlier epochs' ``history``). ``net.history`` is the history while it
-    grows, so it stays reachable after an interruption. On ``KeyboardInterrupt`` (or
-    SIGTERM, as :class:`~gpunet.training.signals.Terminated`) the parameters and generator go
-    back to the last completed epoch, the checkpoint (if any) is brought up to that
-    epoch, and the interrupt propagates; on divergence the same, then
-    :class:`~gpunet.training.divergence.DivergenceError`.
-    """
-    (result,) = run_epochs(NetworkRows(net), train, evaluation, settings,
-                           start_epoch=start_epoch,
-                           histories=None if history is None else [history],
-                           checkpoint=checkpoint, progress=progress)
-    return result
-
-
-def run_epochs(rows: Rows, train: Examples, evaluation: Optional[Examples],
-               settings: TrainingSettings, *, start_epoch: int = 0,
-               histories: Optional[list[History]] = None,
-               diverged: Optional[dict[int, int]] = None,
-               seconds: Optional[list[float]] = None,
-               checkpoint: Any = None, progress: bool = False) -> list[History]:
-    """Train every row of ``rows`` on checked data as ``settings`` say; return one
-    history per row.
-
-    Epochs ``start_epoch`` to ``settings.epochs - 1`` run; a resumed run passes the
-    earlier epochs' ``histories`` (and, for a stack, its ``diverged`` rows and epoch
-    ``seconds``). ``checkpoint`` is ``SGD``'s (a path, a
-    :class:`~gpunet.training.checkpoint.CheckpointWriter` or ``None``): locked for the run and
-    written after every epoch. SIGTERM raises as Ctrl-C does, and either puts every row
-    back at the last completed epoch before it propagates.
+def run_sgd(target: Target, data: TrainingData, settings: TrainingSettings,
+            state: Optional[RunState] = None, *, checkpoint: Any = None,
+            progress: bool = False) -> RunState:
+    """``SGD``: train ``target`` on checked ``data`` as ``settings`` say, from ``state``
+    (a resumed run's; default: the start), with the standard hooks; the state after.
 
     What only the loop sees is checked here, once for ``Network.SGD``,
     ``NetworkStack.SGD`` and :func:`gpunet.resume` alike, before anything is locked or
-    trained: ``progress`` (``True`` or ``False``), ``checkpoint``, and a mini-batch no
-    larger than the training data.
+    trained: ``progress`` (``True`` or ``False``), ``checkpoint`` (a path, a
+    :class:`~gpunet.training.checkpoint.CheckpointWriter` or ``None``: locked for the
+    run and written after every epoch), and a mini-batch no larger than the training
+    data. SIGTERM raises as Ctrl-C does, and either puts every network back at the last
+    completed epoch before it propagates.
     """
     progress = check_flag(progress, "progress")
     writer = as_writer(check_checkpoint(checkpoint))
-    check_mini_batch(settings.mini_batch_size, len(train))
+    check_mini_batch(settings.mini_batch_size, len(data.train))
+    if state is None:
+        state = RunState.start(target.generators())
     held = writer.hold() if writer is not None else contextlib.nullcontext()
     with held, terminate_as_interrupt():
-        return _run_epochs(rows, train, evaluation, settings, start_epoch, histories,
-                           diverged, seconds, writer, progress)
+        return train(target, data, settings, state, _Hooked(writer, progress))
 
 
-def _run_epochs(rows: Rows, train: Examples, evaluation: Optional[Examples],
-                settings: TrainingSettings, start_epoch: int, histories: Optional[list[History]],
-                diverged: Optional[dict[int, int]], seconds: Optional[list[float]],
-                checkpoint: Optional["CheckpointWriter"], progress: bool) -> list[History]:
-    """:func:`run_epochs` with the checkpoint locked and SIGTERM raising an interrupt."""
-    model, generators = rows.model, rows.rngs()
-    backend, parameters = model.backend, model.parameters
-    K, n = len(generators), len(train)
-    # Everything the epochs touch goes to the device (and is allocated) once, here.
-    X = backend.asarray(train.X, rows.model.dtype)
-    Y = backend.asarray(train.Y, rows.model.dtype)
+@dataclass
+class _Hooked:
+    """The hooks ``SGD`` asks for, made once the engine and data are known."""
+
+    writer: Any
+    progress: bool
+
+    def hooks(self, target: Target, data: TrainingData, settings: TrainingSettings,
+              state: RunState, boundary: "Boundary", engine: Engine) -> Hook:
+        n = len(data.train)
+        checkpoint = None
+        if self.writer is not None:
+            info = {"n_train": n, "labels_sha256": labels_fingerprint(data.train),
+                    "n_evaluation": None if data.evaluation is None else len(data.evaluation)}
+            checkpoint = CheckpointHook(self.writer, target.description(), settings, info,
+                                        lambda: target.model.backend.to_host(boundary.parameters))
+        bar = (ProgressHook(settings.epochs, n, engine, state.epochs_done)
+               if self.progress else None)
+        return standard_hooks(settings, n, stop_on_divergence=target.stop_on_divergence,
+                              report=lambda records: target.report(records, settings),
+                              checkpoint=checkpoint, progress=bar)
+
+
+def train(target: Target, data: TrainingData, settings: TrainingSettings, state: RunState,
+          hooked: _Hooked) -> RunState:
+    """Train ``target`` from ``state`` until ``settings.epochs`` epochs are done; the
+    state after (the same object, grown). The engine is chosen and every array the
+    epochs touch is put on the device (and allocated) once, here."""
+    model = target.model
+    X = model.backend.asarray(data.train.X, model.dtype)
+    Y = model.backend.asarray(data.train.Y, model.dtype)
     with quiet_overflow():  # an η beyond the dtype's range: reported as divergence
-        engine = select_engine(rows.model, X, Y, settings)
+        engine = select_engine(model, X, Y, settings)
     logging.getLogger(__name__).info("engine: %s", engine.name)
     try:
-        return _epochs(rows, engine, train, evaluation, settings, start_epoch, histories,
-                       diverged, seconds, checkpoint, progress, X, Y, K, n, parameters,
-                       generators, labels_fingerprint(train))
+        boundary = Boundary(model.xp, model.parameters, target.generators())
+        hooks = hooked.hooks(target, data, settings, state, boundary, engine)
+        measure = Measurements(model, data, settings, X, Y)
+        return Epochs(target, engine, measure, boundary, hooks).run(settings, state)
     finally:
         close = getattr(engine, "close", None)  # engines with worker processes
         if close is not None:
             close()
 
 
-def _epochs(rows: Rows, engine: Engine, train: Examples, evaluation: Optional[Examples],
-            settings: TrainingSettings, start_epoch: int, histories: Optional[list[History]],
-            diverged: Optional[dict[int, int]], seconds: Optional[list[float]],
-            checkpoint: Optional["CheckpointWriter"], progress: bool, X: "Array",
-            Y: "Array", K: int, n: int, parameters: "Array",
-            generators: list[np.random.Generator], fingerprint: str) -> list[History]:
-    """The epochs themselves, with ``engine`` (see :func:`run_epochs`)."""
-    backend, xp = rows.model.backend, rows.model.xp
-    if settings.monitor_evaluation:
-        assert evaluation is not None  # checked by SGD
-        X_eval = backend.asarray(evaluation.X, rows.model.dtype)
-        Y_eval = backend.asarray(evaluation.Y, rows.model.dtype)
-        labels_eval = backend.asarray(evaluation.labels)
-    if settings.monitor_training_accuracy:
-        labels_train = backend.asarray(train.labels)
-    lmbdas = settings.lmbda
+class Boundary:
+    """The parameters at the last epoch boundary (a device copy) and the way back to
+    it: an interrupted or diverged epoch is never committed."""
 
-    name = rows.history_engine(engine)
-    if histories is None:
-        histories = [History(engine=name) for _ in range(K)]
-    for history in histories:
-        history.engine = name
-    gone = dict(diverged or {})  # row -> the epoch it diverged in
-    rows.begin(histories, gone)
-    epoch_seconds = list(seconds or [])
-    data_info = {"n_train": n, "labels_sha256": fingerprint,
-                 "n_evaluation": None if evaluation is None else len(evaluation)}
-    # The state at the last epoch boundary: where an interrupted run goes back to.
-    saved = xp.empty_like(parameters)
-    saved[...] = parameters
-    saved_rngs = [rng.bit_generator.state for rng in generators]
-    epochs_done = start_epoch
-    written = -1
+    def __init__(self, xp: Any, parameters: "Array",
+                 generators: list[np.random.Generator]) -> None:
+        self.current, self.generators = parameters, generators
+        self.parameters = xp.empty_like(parameters)
+        self.parameters[...] = parameters
 
-    def write_checkpoint() -> None:
-        nonlocal written
-        if checkpoint is not None and written != epochs_done:
-            rows.write_checkpoint(checkpoint, settings, epochs_done, histories, gone,
-                                  epoch_seconds, data_info, saved_rngs, saved)
-            written = epochs_done
-
-    def go_back(k: Optional[int] = None) -> None:
-        """Row ``k`` (every row: ``None``) back to the last epoch boundary."""
-        if k is None:
-            parameters[...] = saved
-            for rng, state in zip(generators, saved_rngs):
-                rng.bit_generator.state = state
+    def restore(self, state: RunState, networks: Optional[list[int]] = None) -> None:
+        """Networks ``networks`` (every one: ``None``) back to ``state``'s boundary:
+        their parameters and generators."""
+        if networks is None:
+            self.current[...] = self.parameters
+            networks = list(range(len(self.generators)))
         else:
-            parameters[k] = saved[k]
-            generators[k].bit_generator.state = saved_rngs[k]
+            for k in networks:
+                self.current[k] = self.parameters[k]
+        for k in networks:
+            self.generators[k].bit_generator.state = state.rng_states[k]
 
-    # Row k's metrics, with the same code and order of operations for a network and a
-    # stack row (gpunet.model.metrics): a stacked row's are the single's.
+    def commit(self, state: RunState) -> None:
+        """The networks as they are now become the boundary (their diverged ones put
+        back first: they stay at their last finite epoch)."""
+        self.restore(state, sorted(state.diverged))
+        self.parameters[...] = self.current
+        state.rng_states = [g.bit_generator.state for g in self.generators]
 
-    _, all_weights, all_biases = as_rows(rows.model)  # (K, ...) views of the parameters
-    layers = [([w[k] for w in all_weights], [b[k] for b in all_biases]) for k in range(K)]
 
-    def metric(name: str, k: int) -> "Array":
-        weights, biases = layers[k]
-        if name == "training_cost":
-            return total_cost(backend, rows.model.cost, weights, biases, X, Y, lmbdas[k])
-        if name == "training_correct":
-            return correct(backend, weights, biases, X, labels_train)
-        if name == "evaluation_cost":
-            return total_cost(backend, rows.model.cost, weights, biases, X_eval, Y_eval,
-                              lmbdas[k])
-        return correct(backend, weights, biases, X_eval, labels_eval)
+class Measurements:
+    """The monitored metrics of every network and one "all parameters finite" flag per
+    network, computed on the device with the same code and order of operations for a
+    network and a stack row (:mod:`gpunet.model.metrics`), copied in one transfer."""
 
-    names = [name for name, wanted in (
-        ("training_cost", settings.monitor_training_cost),
-        ("training_correct", settings.monitor_training_accuracy),
-        ("evaluation_cost", settings.monitor_evaluation_cost),
-        ("evaluation_correct", settings.monitor_evaluation_accuracy)) if wanted]
+    NAMES = ("training_cost", "training_correct", "evaluation_cost", "evaluation_correct")
 
-    bar = Progress(settings.epochs, n, engine, first_epoch=start_epoch) if progress else None
-    try:
-        with backend.scope():  # the networks' device, current for this thread
-            for j in range(start_epoch, settings.epochs):
-                if bar is not None:
-                    bar.start_epoch(j)
-                start = time.perf_counter()
-                with quiet_overflow():  # a diverging epoch is reported below, once
-                    engine.train_epoch(rows.permutations(n))
-                    backend.synchronize()
-                seconds_j = time.perf_counter() - start
-                if bar is not None:
-                    bar.end_epoch(seconds_j)
-                # The metrics and one "all parameters finite" flag per row, computed on
-                # the device and copied to the host in one transfer (K values per name).
-                with quiet_overflow():  # a diverged row's metrics are NaN, and unused
-                    if K == 1:
-                        values: list[Any] = [xp.all(xp.isfinite(parameters))]
-                    else:
-                        finite = xp.isfinite(parameters).all(axis=1)
-                        values = [finite[k] for k in range(K)]
-                    for metric_name in names:
-                        values.extend(metric(metric_name, k) for k in range(K))
-                    fetched = fetch(backend, values)
-                newly = [k for k in range(K) if fetched[k] != 1.0 and k not in gone]
-                if newly and rows.stop_on_divergence:  # keep the last finite epoch
-                    with interrupts_deferred():
-                        go_back()
-                        write_checkpoint()
-                    raise DivergenceError(j, settings.eta[0], settings.lmbda[0], n,
-                                          histories[0])
-                for k in newly:
-                    gone[k] = j
-                records = []
-                with interrupts_deferred():  # the epoch is complete: commit it whole
-                    for k in gone:  # back to its last finite epoch, and it stays there
-                        go_back(k)
-                    saved[...] = parameters
-                    for k in range(K):
-                        record: dict[str, Any] = {"epoch": j, "train_seconds": seconds_j}
-                        if k in gone:
-                            record["diverged"] = True
-                            records.append(record)
-                            continue
-                        for i, metric_name in enumerate(names, 1):
-                            value = fetched[i * K + k]
-                            record[metric_name] = (int(round(value))
-                                                   if metric_name.endswith("correct")
-                                                   else value)
-                        if settings.monitor_training_accuracy:
-                            record["training_total"] = n
-                        if settings.monitor_evaluation_accuracy:
-                            record["evaluation_total"] = X_eval.shape[0]
-                        histories[k].append(record)
-                        records.append(record)
-                    epoch_seconds.append(seconds_j)
-                    saved_rngs = [rng.bit_generator.state for rng in generators]
-                    epochs_done = j + 1
-                write_checkpoint()
-                rows.report(records, settings)
-    except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
-        with interrupts_deferred():
-            go_back()
-            write_checkpoint()
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    return histories
+    def __init__(self, model: "Parameters", data: TrainingData, settings: TrainingSettings,
+                 X: "Array", Y: "Array") -> None:
+        backend = model.backend
+        wanted = (settings.monitor_training_cost, settings.monitor_training_accuracy,
+                  settings.monitor_evaluation_cost, settings.monitor_evaluation_accuracy)
+        self.names = [name for name, on in zip(self.NAMES, wanted) if on]
+        self.model, self.lmbda, self.n = model, settings.lmbda, len(data.train)
+        self.inputs: dict[str, tuple["Array", "Array"]] = {"training": (X, Y)}
+        self.labels: dict[str, "Array"] = {}
+        if settings.monitor_training_accuracy:
+            self.labels["training"] = backend.asarray(data.train.labels)
+        if settings.monitor_evaluation and data.evaluation is not None:
+            evaluation = data.evaluation  # checked by SGD
+            self.inputs["evaluation"] = (backend.asarray(evaluation.X, model.dtype),
+                                         backend.asarray(evaluation.Y, model.dtype))
+            self.labels["evaluation"] = backend.asarray(evaluation.labels)
+        _, weights, biases = as_rows(model)  # (K, ...) views of the parameters
+        self.layers = [([w[k] for w in weights], [b[k] for b in biases])
+                       for k in range(len(self.lmbda))]
+
+    def metric(self, name: str, k: int) -> "Array":
+        """Network ``k``'s ``name`` as a 0-d device array."""
+        weights, biases = self.layers[k]
+        which, what = name.split("_")
+        X, Y = self.inputs[which]
+        if what == "cost":
+            return total_cost(self.model.backend, self.model.cost, weights, biases, X, Y,
+                              self.lmbda[k])
+        return correct(self.model.backend, weights, biases, X, self.labels[which])
+
+    def fetch(self) -> list[float]:
+        """K finite flags, then each metric's K values, in one copy from the device."""
+        xp, parameters, K = self.model.xp, self.model.parameters, len(self.layers)
+        with quiet_overflow():  # a diverged network's metrics are NaN, and unused
+            if K == 1:
+                values: list[Any] = [xp.all(xp.isfinite(parameters))]
+            else:
+                finite = xp.isfinite(parameters).all(axis=1)
+                values = [finite[k] for k in range(K)]
+            for name in self.names:
+                values.extend(self.metric(name, k) for k in range(K))
+            return fetch(self.model.backend, values)
+
+    def record(self, fetched: list[float], k: int, epoch: int,
+               seconds: float) -> dict[str, Any]:
+        """Network ``k``'s record of ``epoch`` (:class:`~gpunet.training.history.History`'s
+        keys) from the fetched values."""
+        K = len(self.layers)
+        record: dict[str, Any] = {"epoch": epoch, "train_seconds": seconds}
+        for i, name in enumerate(self.names, 1):
+            value = fetched[i * K + k]
+            record[name] = int(round(value)) if name.endswith("correct") else value
+        if "training_correct" in self.names:
+            record["training_total"] = self.n
+        if "evaluation_correct" in self.names:
+            record["evaluation_total"] = self.inputs["evaluation"][0].shape[0]
+        return record
+
+
+class Epochs:
+    """The epochs of one run: train, measure, commit, with the hooks around them."""
+
+    def __init__(self, target: Target, engine: Engine, measure: Measurements,
+                 boundary: Boundary, hooks: Hook) -> None:
+        self.target, self.engine, self.measure = target, engine, measure
+        self.boundary, self.hooks = boundary, hooks
+
+    def run(self, settings: TrainingSettings, state: RunState) -> RunState:
+        name = self.target.history_engine(self.engine)
+        for history in state.histories:
+            history.engine = name
+        self.target.begin(state)
+        self.hooks.begin(state)
+        try:
+            with self.target.model.backend.scope():  # the networks' device, current
+                for epoch in range(state.epochs_done, settings.epochs):
+                    self.epoch(state, epoch)
+        except BaseException:  # Ctrl-C, SIGTERM, divergence, a failure: the last boundary
+            with interrupts_deferred():
+                self.boundary.restore(state)
+                self.hooks.stopped(state)
+            raise
+        finally:
+            self.hooks.close()
+        return state
+
+    def epoch(self, state: RunState, epoch: int) -> None:
+        """Train epoch ``epoch``, measure it, and commit it to ``state``."""
+        n, backend = self.measure.n, self.target.model.backend
+        self.hooks.epoch_begins(epoch)
+        start = time.perf_counter()
+        with quiet_overflow():  # a diverging epoch is reported below, once
+            self.engine.train_epoch(self.target.permutations(n))
+            backend.synchronize()
+        seconds = time.perf_counter() - start
+        self.hooks.epoch_trained(epoch, seconds)
+        fetched = self.measure.fetch()
+        newly = [k for k in state.training() if fetched[k] != 1.0]
+        if newly:
+            self.hooks.diverged(state, newly, epoch)  # a single network's run stops
+        with interrupts_deferred():  # the epoch is complete: commit it whole
+            records = self.commit(state, fetched, newly, epoch, seconds)
+        self.hooks.epoch_ends(state, records)
+
+    def commit(self, state: RunState, fetched: list[float], newly: list[int], epoch: int,
+               seconds: float) -> list[dict[str, Any]]:
+        """``state`` after ``epoch``: the newly diverged networks back at their last
+        finite epoch for good, every other network's record appended to its history."""
+        for k in newly:
+            state.diverged[k] = epoch
+        self.boundary.commit(state)
+        records = []
+        for k, history in enumerate(state.histories):
+            if k in state.diverged:
+                records.append({"epoch": epoch, "train_seconds": seconds, "diverged": True})
+                continue
+            record = self.measure.record(fetched, k, epoch, seconds)
+            history.append(record)
+            records.append(record)
+        state.seconds.append(seconds)
+        state.epochs_done = epoch + 1
+        return records
