@@ -28,7 +28,7 @@ import json
 from typing import Any, Optional, Sequence
 
 from ..networks.network import InitName
-from .intervals import (Interval, best_of_three, clopper_pearson, collapse_level,
+from .intervals import (Interval, best_of_three, collapse_level,
                         collapsed, detectable_difference, difference, holm, holm_levels,
                         t_interval, triples_reaching)
 
@@ -320,15 +320,10 @@ class Choice:
     gap: Optional[Interval]  # chosen minus runner-up, final validation accuracy
 
 
-def choose_by_validation(settings: dict[float, Setting]) -> Optional[float]:
-    """The grid value whose mean final validation accuracy, over all of its seeds, is
-    highest; complete settings only (a value with missing seeds is not chosen)."""
-    choice = choice_by_validation(settings)
-    return None if choice is None else choice.value
-
-
 def choice_by_validation(settings: dict[float, Setting]) -> Optional[Choice]:
-    """:func:`choose_by_validation` with its runner-up and the validation gap."""
+    """The grid value whose mean final validation accuracy, over all of its seeds, is
+    highest (complete settings only: a value with missing seeds is not chosen), with
+    its runner-up and the validation gap."""
     complete = {v: s for v, s in settings.items() if s.found and not s.missing}
     if not complete:
         return None

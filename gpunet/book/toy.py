@@ -46,12 +46,3 @@ def train_toy_neuron(cost: str, eta: float, w: float, b: float, epochs: int = 30
 
     net.SGD(data, epochs, 1, eta, verbose=False, callback=record)
     return ToyRun(cost, eta, w, b, costs, outputs)
-
-
-def all_toy_runs(epochs: int = 300) -> dict[str, ToyRun]:
-    """The book's four curves: both costs from both starts."""
-    return {
-        f"{cost}, {start}": train_toy_neuron(cost, eta, *STARTS[start], epochs=epochs)
-        for cost, eta in SETTINGS.items()
-        for start in STARTS
-    }

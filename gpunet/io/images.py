@@ -508,12 +508,6 @@ def _upsample(coarse: np.ndarray, block: int, shape: tuple[int, int]) -> np.ndar
     return full
 
 
-def _tile(shape: tuple[int, int]) -> int:
-    """Tile side of the coarse grid the background is estimated on: at most 128 tiles
-    along the longer side."""
-    return max(1, math.ceil(max(shape) / 128))
-
-
 def dark_ink(g: np.ndarray) -> bool:
     """Whether the ink is darker than the paper (see :func:`polarity`)."""
     return polarity(g)[0]

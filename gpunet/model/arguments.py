@@ -24,8 +24,6 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from .initialization import INITS
-
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
 

@@ -32,14 +32,14 @@ from typing import (Any, Callable, Literal, NoReturn, Optional, Sequence, TypeVa
 
 import numpy as np
 
-from ..backends import Array, Backend, DeviceLike, get_backend
+from ..backends import Array, DeviceLike
 from ..io.datasets import Examples, as_examples
 from ..io.network_file import read_network_file, write_network_file
 from ..model.arguments import check_eta, check_lmbda, check_positive_int, check_seed, check_sizes
 from ..model.initialization import InitName as InitName, initial_parameters
 from ..model.memory import check_network_fits
 from ..model.backprop import Workspace, backprop_into, feedforward, sgd_step
-from ..model.costs import COSTS, Cost, CrossEntropyCost, get_cost
+from ..model.costs import COSTS, Cost, CrossEntropyCost
 from ..model.metrics import correct, fetch, total_cost
 from ..model.parameters import as_rows, flat_layers
 from ..training.history import History

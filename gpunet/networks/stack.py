@@ -20,27 +20,22 @@ float64 the same parameters to rounding).
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from ..model.arguments import (as_values, check_seeds,
-                               check_sizes, is_integer)
-from ..backends import Array, Backend, DeviceLike, get_backend
+from ..backends import Array, DeviceLike
+from ..model.arguments import as_values, check_seeds, is_integer
 from ..model.backprop import feedforward
-from ..model.costs import Cost, CrossEntropyCost, get_cost
-from ..io.datasets import Examples
-from ..training.settings import TrainingSettings
-from ..training.history import History
+from ..model.costs import Cost, CrossEntropyCost
 from ..model.memory import check_network_fits
-from .network import DTypeLike, InitName, Network, describe
 from ..model.parameters import stacked_layers
+from ..training.history import History
 from ..training.loop import TrainingData, checked_data, run_sgd
+from ..training.settings import TrainingSettings
 from ..training.state import RunState
 from .base import NetworkModel
-
-if TYPE_CHECKING:
-    from ..training.checkpoint import CheckpointWriter
+from .network import DTypeLike, InitName, Network, describe
 
 FloatOrList = Union[float, Sequence[float]]
 
