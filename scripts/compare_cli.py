@@ -197,8 +197,7 @@ def cases() -> list[Case]:
                                      "0,1000", "--metrics", "m.jsonl", "--save-dir", "nets")]),
         Case("sweep-errors", [step("sweep", *S, *extra) for extra in (
             ["--eta", "0.5,abc"], ["--seeds", "3-1"], ["--eta", "1,1"], ["--lmbda", "-1"],
-            ["--stack", "0"], ["--workers", "0"], ["--ray-address", "auto"],
-            ["--limit", "60001"], ["--metrics", "/no/such/dir/m.jsonl"],
+            ["--stack", "0"], ["--workers", "0"], ["--limit", "60001"], ["--metrics", "/no/such/dir/m.jsonl"],
             ["--batch-size", "600"], ["--epochs", "0"], ["--cost", "foo"])]),
         Case("sweep-old-spellings", [
             step("sweep", *S, "--epochs", "1", "--eta", "3", "--engine", "local", notes=1),

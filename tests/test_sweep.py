@@ -159,7 +159,7 @@ def test_sweep_plot(tmp_path):
     (["--eta", "1,1"], "--eta lists 1.0 more than once"),
     (["--lmbda", "-1"], "lmbda"),
     (["--stack", "0"], "--stack must be a positive integer"),
-    (["--ray-address", "auto"], "need --engine ray"),
+    (["--ray-address", "auto"], "need --executor ray"),
     (["--limit", "60001"], "exceeds the 50000 training images"),
     (["--metrics", "/no/such/dir/m.jsonl"], "does not exist"),
 ])
@@ -171,9 +171,87 @@ def test_sweep_errors_are_one_line(args, message, capsys):
 
 def test_missing_ray_names_the_extra(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    assert main(["sweep", *COMMON, "--executor", "ray"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "--executor ray needs Ray" in err[0] and ".[ray]" in err[0], err
+
+
+# ------------------------------------------------ --executor, --engine, the old spellings
+def test_executor_says_where_the_stacks_train(tmp_path, capsys):
+    """``--executor local`` (the default) trains the stacks here, as the sweep's line
+    says; no note."""
+    rows = run_sweep(tmp_path, "--eta", "0.5,3", "--executor", "local")
+    captured = capsys.readouterr()
+    assert "1 stack(s) of at most 2 on local" in captured.out and captured.err == ""
+    assert len(rows) == 2 * 2
+
+
+def test_sweep_engine_is_the_step_engine_as_in_train(tmp_path, capsys):
+    """``sweep --engine`` chooses how the stacks step, as ``train --engine`` does for one
+    network; the checkpoint and the metrics header record it as ``stack_engine``, the
+    key every gpunet has written (the record's format is unchanged: files written
+    before resume and go on as they were)."""
+    ckpt = tmp_path / "s.ckpt"
+    run_sweep(tmp_path, "--eta", "0.5,3", "--engine", "eager", "--checkpoint", str(ckpt))
+    assert capsys.readouterr().err == ""
+    saved = gpunet.load_checkpoint(ckpt)
+    assert saved.training["engine"] == "eager" and saved.meta["engine"] == "stacked-eager"
+    options = saved.run["sweep"]["options"]
+    assert options["stack_engine"] == "eager" and not {"engine", "executor"} & set(options)
+    header = json.loads((tmp_path / "m.jsonl").read_text().splitlines()[0])
+    assert header["settings"]["stack_engine"] == "eager"
+
+
+def test_sweep_help_shows_executor_and_engine_not_the_old_spelling(capsys):
+    with pytest.raises(SystemExit):
+        main(["sweep", "--help"])
+    text = capsys.readouterr().out
+    assert "--executor {local,ray}" in text
+    assert "--engine {" + ",".join(gpunet.engines.ENGINE_NAMES) + "}" in text
+    assert "--stack-engine" not in text
+
+
+@pytest.mark.parametrize("old,new,note", [
+    (["--engine", "local"], ["--executor", "local"],
+     "sweep --engine local is spelled --executor local now (--engine chooses the step "
+     "engine, as in gpunet train)"),
+    (["--stack-engine", "eager"], ["--engine", "eager"],
+     "sweep --stack-engine eager is spelled --engine eager now (as in gpunet train)"),
+])
+def test_the_old_spellings_still_work_with_a_note(tmp_path, capsys, old, new, note):
+    """``--engine local|ray`` (now ``--executor``) and ``--stack-engine`` (now
+    ``--engine``) train the same sweep as the new spellings, with one note on stderr."""
+    (tmp_path / "old").mkdir()
+    (tmp_path / "new").mkdir()
+    rows_old = run_sweep(tmp_path / "old", "--eta", "0.5,3", "--workers", "1", *old)
+    err_old = capsys.readouterr().err
+    rows_new = run_sweep(tmp_path / "new", "--eta", "0.5,3", "--workers", "1", *new)
+    err_new = capsys.readouterr().err
+    assert err_old.splitlines() == [f"gpunet: note: {note}"] and err_new == ""
+    assert sw.without_timing(rows_old) == sw.without_timing(rows_new)
+    headers = [json.loads((tmp_path / d / "m.jsonl").read_text().splitlines()[0])
+               for d in ("old", "new")]
+    assert headers[0]["settings"] == headers[1]["settings"]
+
+
+def test_the_old_spelling_of_ray_says_so_and_names_the_new_one(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     assert main(["sweep", *COMMON, "--engine", "ray"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == ("gpunet: note: sweep --engine ray is spelled --executor ray now "
+                      "(--engine chooses the step engine, as in gpunet train)")
+    assert len(err) == 2 and "--executor ray needs Ray" in err[1], err
+
+
+def test_an_unknown_engine_lists_the_step_engines_only(capsys):
+    """``--engine`` takes the old executor names quietly, but names only the step
+    engines when a value is neither."""
+    with pytest.raises(SystemExit):
+        main(["sweep", *COMMON, "--engine", "warp"])
     err = capsys.readouterr().err
-    assert "needs Ray" in err and ".[ray]" in err
+    assert "invalid choice: 'warp'" in err
+    assert all(repr(name) in err for name in gpunet.engines.ENGINE_NAMES)
+    assert "'local'" not in err and "'ray'" not in err
 
 
 # ------------------------------------------------------------ the benchmark

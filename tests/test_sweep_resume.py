@@ -122,7 +122,7 @@ def test_sweep_checkpoint_errors_are_one_line(tmp_path, capsys):
     cases = [
         ([*SWEEP, "--epochs", "1", "--checkpoint", str(ckpt)], "already exists"),
         (["sweep", "--resume", str(ckpt), "--eta", "0.1"], "--eta 0.1 contradicts"),
-        (["sweep", "--resume", str(ckpt), "--engine", "ray"], "need --engine local"),
+        (["sweep", "--resume", str(ckpt), "--executor", "ray"], "need --executor local"),
     ]
     net_ckpt = tmp_path / "net.ckpt"
     gpunet.Network([784, 10, 10], seed=0, device="cpu").SGD(
@@ -134,6 +134,30 @@ def test_sweep_checkpoint_errors_are_one_line(tmp_path, capsys):
         assert len(err) == 1 and message in err[0], err
     # --overwrite replaces it
     assert main([*SWEEP, "--epochs", "1", "--checkpoint", str(ckpt), "--overwrite"]) == 0
+
+
+def test_a_resumed_sweep_takes_its_step_engine_in_either_spelling(tmp_path, capsys):
+    """The step engine a sweep was started with is its own on ``--resume``: ``--engine``
+    (or its old spelling ``--stack-engine``, with a note) must agree with it; the old
+    ``--engine ray`` is ``--executor ray``, which a checkpoint refuses."""
+    ckpt = tmp_path / "sweep.ckpt"
+    assert main([*SWEEP, "--epochs", "1", "--engine", "eager", "--checkpoint", str(ckpt)]) == 0
+    capsys.readouterr()
+    assert main(["sweep", "--resume", str(ckpt), "--engine", "cpu"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"gpunet: error: --engine cpu contradicts {ckpt}, whose run has --engine eager; leave "
+        "--engine out to resume (only --device, --workers, --data (the same data, moved), "
+        "--metrics, --save-dir, --plot and --checkpoint may change)."]
+    assert main(["sweep", "--resume", str(ckpt), "--stack-engine", "eager", "--quiet"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["gpunet: note: sweep --stack-engine eager is spelled --engine eager now "
+                   "(as in gpunet train)"]
+    assert load_checkpoint(ckpt).training["engine"] == "eager"
+    assert main(["sweep", "--resume", str(ckpt), "--engine", "ray"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and err[0].startswith("gpunet: note: sweep --engine ray is spelled "
+                                               "--executor ray now")
+    assert err[1] == "gpunet: error: --checkpoint and --resume need --executor local."
 
 
 def _data():

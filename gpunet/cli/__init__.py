@@ -8,7 +8,8 @@ are still reachable here). So Ctrl-C at any moment, start-up included, is one li
 ``gpunet: interrupted``, and exit status 130, never a traceback; SIGTERM (``kill``,
 ``timeout``, SLURM) is ``gpunet: terminated`` and 143. A command that keeps its work
 through an interruption (``train``, ``sweep``: :mod:`gpunet.training.signals`) prints what it
-kept first, and the same line last. :func:`console`, the installed script and
+kept first and returns 130 or 143; :func:`main` prints the same line last. Nothing
+below imports this module (the command's modules import one way, down). :func:`console`, the installed script and
 ``python -m gpunet``, guards the process's exit as well.
 
 Every mistake the user can make ends with one ``gpunet: error: ...`` line and exit
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 EXIT_SIGINT = 130
 """Ctrl-C's exit status, 128 + SIGINT (:data:`gpunet.training.signals.EXIT_SIGINT`, which this
 module does not import before it has to)."""
+
+EXIT_SIGTERM = 143
+"""SIGTERM's, 128 + SIGTERM."""
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -55,7 +59,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       "the process's memory limit (`ulimit -v`) is too small for Python "
                       "and NumPy; raise it", file=sys.stderr)
                 return 2
-            return run_command(argv)
+            status = run_command(argv)
+            # a command that kept its work through Ctrl-C or SIGTERM said what it kept
+            return stopped(status) if status in (EXIT_SIGINT, EXIT_SIGTERM) else status
     except KeyboardInterrupt as exc:
         return stopped(_status(exc))
 

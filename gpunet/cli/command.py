@@ -28,8 +28,7 @@ from ..backends import BackendUnavailable
 from ..training.divergence import DivergenceError
 from ..io.outputs import WriteError
 from ..training.signals import EXIT_SIGINT, EXIT_SIGTERM, raise_if_interrupted
-from . import (bench, check, evaluate, info, plot, predict, reproduce, stopped, sweep,
-               train)
+from . import bench, check, evaluate, info, plot, predict, reproduce, sweep, train
 
 COMMANDS = (train, sweep, predict, evaluate, plot, info, check, reproduce, bench)
 
@@ -80,8 +79,9 @@ def run_command(argv: Optional[Sequence[str]] = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``), run the subcommand; the exit status.
 
     A subcommand that kept its work through Ctrl-C or SIGTERM (``train``, ``sweep``)
-    returns 130 or 143 after its own lines; the last line is then ``gpunet:
-    interrupted`` (or ``terminated``), as for an interruption anywhere else.
+    returns 130 or 143 after its own lines; :func:`gpunet.cli.main` then prints the
+    last line, ``gpunet: interrupted`` (or ``terminated``), as for an interruption
+    anywhere else.
     """
     args = build_parser().parse_args(argv)
     try:
@@ -89,9 +89,8 @@ def run_command(argv: Optional[Sequence[str]] = None) -> int:
     except Exception as exc:
         raise_if_interrupted(exc)  # a Ctrl-C whose exception became this one
         return _failed(exc, args.command)
-    if status in (EXIT_SIGINT, EXIT_SIGTERM):
-        return stopped(status)
-    raise_if_interrupted()  # a Ctrl-C whose exception was lost on its way
+    if status not in (EXIT_SIGINT, EXIT_SIGTERM):
+        raise_if_interrupted()  # a Ctrl-C whose exception was lost on its way
     return status
 
 

@@ -1,11 +1,75 @@
-"""Option types and checks shared by the subcommands."""
+"""Every option of ``gpunet train`` and ``gpunet sweep``, declared once.
+
+:data:`OPTIONS` holds each option's flags and argparse settings (and, for an option a
+checkpoint records, the check its recorded value must pass); :data:`TRAIN` and
+:data:`SWEEP` list which options each command has, in the order ``--help`` shows them.
+The two commands share every option they have in common: the network, the data
+(``--data``, ``--limit``, ``--evaluate``), SGD, the monitors, ``--engine`` (the step
+engine), the outputs and ``--overwrite``/``--quiet``. Where a sweep differs it has
+options of its own: ``--eta``/``--lmbda``/``--seeds`` take lists, and ``--executor``
+says where the stacks train (local or Ray).
+
+An option that reaches the training loop under its own name (an ``SGD`` keyword, kept
+in checkpoints by the library) goes in :data:`LOOP_OPTIONS`: both commands then have
+it, pass it to ``SGD`` (:func:`gpunet.cli.settings.loop_keywords`), record it in their
+checkpoints and metrics headers, and check its recorded value on ``--resume``
+(:mod:`gpunet.cli.recorded`).
+
+The sweep's old spellings still work, with a note on stderr: ``--engine local|ray``
+(now ``--executor``) and ``--stack-engine`` (now ``--engine``).
+"""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence
 
 from ..backends import DEVICES_HELP
 from ..engines import ENGINE_NAMES
+from ..io.fields import MISSING, Check, boolean
+
+MONITORS = ("monitor_training_cost", "monitor_training_accuracy", "monitor_evaluation_cost")
+"""The monitors the commands choose (they always monitor evaluation accuracy)."""
+
+LOOP_OPTIONS = MONITORS
+"""Options that reach the training loop as ``SGD``'s keyword of the same name, the same
+for ``train`` and ``sweep``; each is declared in :data:`OPTIONS` with its ``record``
+check. ``--engine`` reaches it too (a sweep records it as ``stack_engine``)."""
+
+EXECUTORS = ("local", "ray")
+"""Where a sweep's stacks train: ``--executor``."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One command-line option: its flags, argparse's keywords (``settings``), what
+    differs by command (``commands``: ``{"sweep": {"metavar": ...}}``), and how a
+    checkpoint's record of it is checked (``record``; ``None``: checked by hand where a
+    command records it)."""
+
+    flags: tuple[str, ...]
+    settings: Mapping[str, Any]
+    commands: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    record: Optional[Check] = None
+
+    def add(self, parser: argparse.ArgumentParser, command: str) -> None:
+        parser.add_argument(*self.flags, **{**self.settings, **self.commands.get(command, {})})
+
+
+def option(*flags: str, record: Optional[Check] = None,
+           commands: Optional[Mapping[str, Mapping[str, Any]]] = None,
+           **settings: Any) -> Option:
+    return Option(flags, settings, commands or {}, record)
+
+
+def since(default: Any, check: Check) -> Check:
+    """The record check of an option added after checkpoints were first written: a
+    record without it (an older gpunet's) holds ``default``, what the run had."""
+    def checked(value: Any, field: str) -> Any:
+        return default if value is MISSING else check(value, field)
+
+    return checked
 
 
 def sizes(text: str) -> list[int]:
@@ -23,56 +87,232 @@ def sizes(text: str) -> list[int]:
     return values
 
 
+# ------------------------------------------------------------ the sweep's old spellings
+class Choices(tuple):  # type: ignore[type-arg]
+    """Choices that argparse shows and lists in its error (``self``), and that accept
+    more (old spellings, handled by the option's action)."""
+
+    also: tuple[str, ...] = ()
+
+    def __contains__(self, value: object) -> bool:
+        return tuple.__contains__(self, value) or value in self.also
+
+
+def choices(shown: Sequence[str], also: Sequence[str] = ()) -> Choices:
+    out = Choices(shown)
+    out.also = tuple(also)
+    return out
+
+
+def note(namespace: argparse.Namespace, text: str) -> None:
+    """Keep a ``gpunet: note:`` line for the command to print before it starts."""
+    notes: list[str] = getattr(namespace, "_notes", [])
+    notes.append(text)
+    setattr(namespace, "_notes", notes)
+
+
+class SweepEngine(argparse.Action):
+    """``sweep --engine``: the step engine, as in ``train``; ``local`` and ``ray``
+    (where the stacks train) are its old meaning, taken as ``--executor``, with a note."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: Optional[str] = None) -> None:
+        if values not in EXECUTORS:
+            setattr(namespace, self.dest, values)
+            return
+        setattr(namespace, "executor", values)
+        explicit: set[str] = getattr(namespace, "_explicit", set())
+        explicit.discard(self.dest)
+        explicit.add("executor")
+        setattr(namespace, "_explicit", explicit)
+        note(namespace, f"sweep --engine {values} is spelled --executor {values} now "
+             "(--engine chooses the step engine, as in gpunet train)")
+
+
+class StackEngine(argparse.Action):
+    """``sweep --stack-engine X``: the old spelling of ``--engine X``, with a note."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: Optional[str] = None) -> None:
+        setattr(namespace, self.dest, values)
+        note(namespace, f"sweep --stack-engine {values} is spelled --engine {values} now "
+             "(as in gpunet train)")
+
+
+# ------------------------------------------------------------ the declarations
+ENGINE_HELP = ("how each epoch's steps run: fused (CUDA) trains a whole epoch in one kernel "
+               "launch, eager step by step, cpu step by step in fewer NumPy calls; auto "
+               "takes fused on CUDA where the network fits, cpu on the CPU for the book's "
+               "costs, else eager")
+
+OPTIONS: dict[str, Option] = {
+    "device": option("--device", default="auto",
+                     help=f"where to compute: {DEVICES_HELP}; auto takes CUDA when CuPy and "
+                     "a GPU work here, else the CPU"),
+    "sizes": option("--sizes", type=sizes, default=[784, 30, 10],
+                    help="neurons per layer, comma-separated (default: 784,30,10)"),
+    "epochs": option("--epochs", type=int, default=30, help="training epochs"),
+    "batch_size": option("--batch-size", type=int, default=10, help="mini-batch size m"),
+    "eta": option("--eta", type=float, default=3.0, help="learning rate η"),
+    "cost": option("--cost", choices=["quadratic", "cross-entropy"], default="quadratic",
+                   help="cost function"),
+    "init": option("--init", choices=["large", "default"], default="large",
+                   help="large: N(0,1) weights (chapter 1); default: N(0,1/n_in) weights "
+                   "(network2.py)"),
+    "lmbda": option("--lmbda", type=float, default=0.0, help="L2 regularization λ"),
+    "seed": option("--seed", type=int, default=None,
+                   help="random seed (default: a fresh one, printed)"),
+    "dtype": option("--dtype", choices=["float32", "float64"], default="float32",
+                    help="floating-point precision"),
+    "engine": option("--engine", choices=ENGINE_NAMES, default="auto", help=ENGINE_HELP,
+                     commands={"sweep": {"action": SweepEngine,  # its old meaning too
+                                         "choices": choices(ENGINE_NAMES, also=EXECUTORS)}}),
+    "data": option("--data", metavar="DIR", default=None,
+                   help="directory of MNIST IDX files (gzipped or not) or the book's "
+                   "mnist.pkl.gz (default: the bundled copy)"),
+    "limit": option("--limit", type=int, default=None, metavar="N",
+                    help="train on the first N training images only (default: all)"),
+    "evaluate": option("--evaluate", choices=["test", "validation"], default="test",
+                       help="the data scored after each epoch"),
+    "monitor_training_cost": option(
+        "--monitor-training-cost", action="store_true", record=boolean,
+        help="also report the cost on the training data each epoch"),
+    "monitor_training_accuracy": option(
+        "--monitor-training-accuracy", action="store_true", record=boolean,
+        help="also report the accuracy on the training data each epoch"),
+    "monitor_evaluation_cost": option(
+        "--monitor-evaluation-cost", action="store_true", record=boolean,
+        help="also report the cost on the evaluated data each epoch"),
+    # the outputs
+    "save": option("--save", metavar="PATH", default=None,
+                   help="write the trained network (network2.py JSON)"),
+    "save_dir": option("--save-dir", metavar="DIR", default=None,
+                       help="save every trained network (network2.py JSON) into DIR"),
+    "metrics": option("--metrics", metavar="PATH", default=None, commands={
+        "train": {"help": "write a header (settings, device, versions) and per-epoch metrics "
+                  "as JSON Lines; a resumed run appends"},
+        "sweep": {"help": "write one JSON Lines row per run per epoch"}}),
+    "checkpoint": option("--checkpoint", metavar="PATH", default=None, commands={
+        "train": {"help": "after every epoch, write what --resume needs to continue the run "
+                  "exactly"},
+        "sweep": {"help": "after every epoch, write the sweep's state (the finished stacks' "
+                  "results, the running stack's networks) for --resume"}}),
+    "resume": option("--resume", metavar="PATH", default=None, commands={
+        "train": {"help": "continue the run in checkpoint PATH until --epochs in all "
+                  "(default: the run's own); its settings and data are the run's, and it "
+                  "goes on writing PATH unless --checkpoint says otherwise"},
+        "sweep": {"help": "continue the sweep in checkpoint PATH with its own settings; it "
+                  "goes on writing PATH unless --checkpoint says otherwise"}}),
+    "plot": option("--plot", default=None, commands={
+        "train": {"metavar": "PATH", "help": "draw the learning curves into PATH (PNG; needs "
+                  "the plot extra, matplotlib)"},
+        "sweep": {"metavar": "PATH.png", "help": "overlay every run's accuracy curve (needs "
+                  "the 'plot' extra)"}}),
+    "overwrite": option("--overwrite", action="store_true",
+                        help="replace an existing --checkpoint file (without it, a checkpoint "
+                        "is only ever continued, by --resume)"),
+    "quiet": option("--quiet", action="store_true",
+                    help="no progress line (there is none when stderr is not a terminal "
+                    "either); the per-epoch lines stay"),
+    # a sweep's own
+    "etas": option("--eta", dest="eta", default="3.0", metavar="LIST",
+                   help="learning rates η, comma-separated, e.g. 0.025,0.25,2.5"),
+    "lmbdas": option("--lmbda", dest="lmbda", default="0.0", metavar="LIST",
+                     help="L2 regularization parameters λ, comma-separated"),
+    "seeds": option("--seeds", "--seed", dest="seeds", default="0", metavar="LIST",
+                    help="seeds, comma-separated, with ranges: 0-9 or 0-2,10"),
+    "executor": option("--executor", choices=EXECUTORS, default="local",
+                       help="local: train the stacks on this machine; ray: send each stack "
+                       "to a Ray cluster as a task (needs the 'ray' extra)"),
+    "stack_engine": option("--stack-engine", dest="engine", choices=ENGINE_NAMES,
+                           default=argparse.SUPPRESS,
+                           action=StackEngine, help=argparse.SUPPRESS),  # the old spelling
+    "stack": option("--stack", type=int, default=None, metavar="N",
+                    help="at most N networks per stack (default: what fits in a quarter of "
+                    "the device's free memory, at most 256)"),
+    "workers": option("--workers", type=int, default=None, metavar="N",
+                      help="processes the stacked CPU engine splits a stack's networks over, "
+                      "this one included (default: one per CPU for a stack large enough to "
+                      "pay for starting them; results do not depend on it)"),
+    "ray_address": option("--ray-address", metavar="ADDRESS", default=None,
+                          help="join this Ray cluster (e.g. auto); default: start a local "
+                          "Ray instance and shut it down at the end"),
+    "ray_runtime_env": option("--ray-runtime-env", metavar="JSON", default=None,
+                              help="Ray runtime_env for the workers, e.g. to ship or install "
+                              "gpunet"),
+    "ray_cpus_per_task": option("--ray-cpus-per-task", type=int, default=None, metavar="N",
+                                help="CPUs (BLAS threads) each Ray task asks for (default: as "
+                                "many as NumPy uses here, so rows match --executor local "
+                                "exactly)"),
+}
+"""Every option of ``train`` and ``sweep``, by name (its ``dest`` unless it says
+another)."""
+
+TRAIN = ("device", "sizes", "epochs", "batch_size", "eta", "cost", "init", "lmbda", "seed",
+         "dtype", "engine", "data", "limit", "evaluate", *LOOP_OPTIONS, "save", "metrics",
+         "checkpoint", "resume", "plot", "overwrite", "quiet")
+"""``gpunet train``'s options, in ``--help``'s order."""
+
+SWEEP = ("device", "sizes", "epochs", "batch_size", "cost", "init", "dtype", "data", "limit",
+         "evaluate", *LOOP_OPTIONS, "etas", "lmbdas", "seeds", "executor", "stack",
+         "engine", "stack_engine", "workers", "metrics", "save_dir", "plot",
+         "checkpoint", "resume", "overwrite", "quiet", "ray_address", "ray_runtime_env",
+         "ray_cpus_per_task")
+"""``gpunet sweep``'s options, in ``--help``'s order."""
+
+
+def add_options(parser: argparse.ArgumentParser, command: str, names: Sequence[str]) -> None:
+    """Add the options ``names`` to ``command``'s parser, and note which the user typed."""
+    for name in names:
+        OPTIONS[name].add(parser, command)
+    _record_explicit_options(parser)
+
+
 def add_device(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="auto",
-                        help=f"where to compute: {DEVICES_HELP}; auto takes CUDA when "
-                        "CuPy and a GPU work here, else the CPU")
+    """``--device``, as every command that computes has it."""
+    OPTIONS["device"].add(parser, "")
 
 
-def add_training_options(parser: argparse.ArgumentParser) -> None:
-    """The options of a training run (network, data, SGD, monitors, device), shared by
-    ``gpunet train`` and every command that trains networks the same way."""
-    add_device(parser)
-    parser.add_argument("--sizes", type=sizes, default=[784, 30, 10],
-                        help="neurons per layer, comma-separated (default: 784,30,10)")
-    parser.add_argument("--epochs", type=int, default=30, help="training epochs")
-    parser.add_argument("--batch-size", type=int, default=10, help="mini-batch size m")
-    parser.add_argument("--eta", type=float, default=3.0, help="learning rate η")
-    parser.add_argument("--cost", choices=["quadratic", "cross-entropy"], default="quadratic",
-                        help="cost function")
-    parser.add_argument("--init", choices=["large", "default"], default="large",
-                        help="large: N(0,1) weights (chapter 1); default: N(0,1/n_in) "
-                        "weights (network2.py)")
-    parser.add_argument("--lmbda", type=float, default=0.0, help="L2 regularization λ")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="random seed (default: a fresh one, printed)")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
-                        help="floating-point precision")
-    parser.add_argument("--engine", choices=ENGINE_NAMES, default="auto",
-                        help="how each epoch's steps run: fused (CUDA) trains a whole epoch "
-                        "in one kernel launch, eager step by step, cpu step by step in "
-                        "fewer NumPy calls; auto takes fused on CUDA where the network "
-                        "fits, cpu on the CPU for the book's costs, else eager")
-    parser.add_argument("--data", metavar="DIR", default=None,
-                        help="directory of MNIST IDX files (gzipped or not) or the book's "
-                        "mnist.pkl.gz (default: the bundled copy)")
-    parser.add_argument("--limit", type=int, default=None, metavar="N",
-                        help="train on the first N training images only (default: all)")
-    parser.add_argument("--evaluate", choices=["test", "validation"], default="test",
-                        help="the data scored after each epoch")
-    parser.add_argument("--monitor-training-cost", action="store_true",
-                        help="also report the cost on the training data each epoch")
-    parser.add_argument("--monitor-training-accuracy", action="store_true",
-                        help="also report the accuracy on the training data each epoch")
-    parser.add_argument("--monitor-evaluation-cost", action="store_true",
-                        help="also report the cost on the evaluated data each epoch")
+def choices_of(name: str) -> tuple[str, ...]:
+    """The values option ``name`` takes (those ``--help`` shows)."""
+    return tuple(OPTIONS[name].settings["choices"])
 
 
-def add_long_run_options(parser: argparse.ArgumentParser) -> None:
-    """``--overwrite`` and ``--quiet``: the same for ``train`` and ``sweep``."""
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing --checkpoint file (without it, a "
-                        "checkpoint is only ever continued, by --resume)")
-    parser.add_argument("--quiet", action="store_true",
-                        help="no progress line (there is none when stderr is not a "
-                        "terminal either); the per-epoch lines stay")
+def _record_explicit_options(parser: argparse.ArgumentParser) -> None:
+    """Make every option note its ``dest`` in ``namespace._explicit`` when given.
+
+    ``--resume`` must tell an option the user typed (which must agree with the
+    checkpoint) from a default (which the checkpoint overrides), even where the two
+    values are equal.
+    """
+    for action in parser._actions:
+        if not action.option_strings or action.dest == "help" or getattr(
+                action, "_records_explicit", False):
+            continue
+        base = type(action)
+
+        def call(self: argparse.Action, parser: argparse.ArgumentParser,
+                 namespace: argparse.Namespace, values: Any, option_string: Any = None,
+                 _base: type = base) -> None:
+            explicit: set[str] = getattr(namespace, "_explicit", set())
+            explicit.add(self.dest)
+            setattr(namespace, "_explicit", explicit)
+            _base.__call__(self, parser, namespace, values, option_string)
+
+        action.__class__ = type(base.__name__, (base,), {"__call__": call,
+                                                        "_records_explicit": True})
+
+
+def explicit_options(args: argparse.Namespace) -> set[str]:
+    """The ``dest`` of every option the user typed."""
+    return set(getattr(args, "_explicit", set()))
+
+
+def print_notes(args: argparse.Namespace) -> None:
+    """The notes the old spellings left (``gpunet: note: ...``), on stderr."""
+    import sys
+
+    for text in getattr(args, "_notes", []):
+        print(f"gpunet: note: {text}", file=sys.stderr, flush=True)
+
+

@@ -1,9 +1,10 @@
 """What the ``gpunet`` command records in a checkpoint, checked before it resumes one.
 
 ``gpunet train --checkpoint`` keeps its command-line settings in the checkpoint's
-``run`` section (``run.options``: :data:`gpunet.cli.train.RUN_OPTIONS`); ``gpunet sweep
---checkpoint`` keeps its own (``run.sweep``: the options, the index of the running
-stack, the finished stacks' rows) and the finished stacks' parameters (the
+``run`` section (``run.options``: :data:`gpunet.cli.train.RECORD`); ``gpunet sweep
+--checkpoint`` keeps its own (``run.sweep``: the options (:data:`gpunet.cli.sweep.RECORD`:
+the step engine as ``stack_engine``, its name before ``--engine`` meant it), the index
+of the running stack, the finished stacks' rows) and the finished stacks' parameters (the
 ``finished`` member); either may keep the outputs the run was writing
 (``run.outputs``). ``--resume`` takes the run's settings from there, so each recorded
 field is checked here for its type and range, and for agreeing with the checkpoint's own
@@ -19,22 +20,18 @@ problem is one ``ValueError`` naming the file and the field (``run.options.eta``
 
 from __future__ import annotations
 
-import argparse
-import functools
 import shlex
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from ..io.fields import (MISSING, Check, FieldError, agree, anything, boolean,
+from ..io.fields import (MISSING, Check, FieldError, agree, anything,
                          check_fields, choice, list_of, number, obj, object_of, optional,
                          path_text, shown, sizes, text, whole)
 from ..training.history import RUN_FIELDS, check_epoch_record
+from .options import LOOP_OPTIONS, OPTIONS, choices_of
 
 if TYPE_CHECKING:
     from ..training.checkpoint import Checkpoint
     from ..sweep.grid import Run
-
-MONITORS = ("monitor_training_cost", "monitor_training_accuracy", "monitor_evaluation_cost")
-"""The monitors a command's options choose (it always monitors evaluation accuracy)."""
 
 OUTPUTS = ("save", "metrics", "plot", "save_dir")
 """The outputs a run may record in ``run.outputs`` (each a path, or ``null``)."""
@@ -48,45 +45,37 @@ def nullable(check: Check) -> Check:
     return checked
 
 
-@functools.lru_cache(maxsize=None)
-def _choices(command: str) -> dict[str, tuple[Any, ...]]:
-    """The choices of ``gpunet COMMAND``'s options, by ``dest``: from its own parser,
-    so what a record may hold is what the command line may say."""
-    from . import sweep, train
-
-    subparsers = argparse.ArgumentParser().add_subparsers()
-    {"train": train, "sweep": sweep}[command].add_parser(subparsers, argparse.HelpFormatter)
-    (parser,) = subparsers._name_parser_map.values()
-    return {a.dest: tuple(a.choices) for a in parser._actions if a.choices is not None}
-
-
-def _shared_options(command: str) -> dict[str, Check]:
-    """The options ``train`` and ``sweep`` record alike."""
-    options = _choices(command)
+def _shared_options() -> dict[str, Check]:
+    """The options ``train`` and ``sweep`` record alike (their choices are the command
+    line's own)."""
     return {
         "sizes": sizes,
         "batch_size": whole(1),
-        "cost": choice(*options["cost"]),
-        "init": choice(*options["init"]),
-        "dtype": choice(*options["dtype"]),
+        **{key: choice(*choices_of(key)) for key in ("cost", "init", "dtype", "evaluate")},
         "data": nullable(path_text),
         "limit": nullable(whole(1)),
-        "evaluate": choice(*options["evaluate"]),
-        **{key: boolean for key in MONITORS},
+        **{key: _declared_check(key) for key in LOOP_OPTIONS},
     }
+
+
+def _declared_check(key: str) -> Check:
+    check = OPTIONS[key].record
+    assert check is not None, f"{key} is in LOOP_OPTIONS without its record check"
+    return check
 
 
 def train_options() -> dict[str, Check]:
     """``run.options`` of a ``gpunet train`` checkpoint: each option and its check."""
-    return {**_shared_options("train"), "eta": number(above=0), "lmbda": number(low=0),
-            "seed": whole(0), "engine": choice(*_choices("train")["engine"])}
+    return {**_shared_options(), "eta": number(above=0), "lmbda": number(low=0),
+            "seed": whole(0), "engine": choice(*choices_of("engine"))}
 
 
 def sweep_options() -> dict[str, Check]:
     """``run.sweep.options`` of a ``gpunet sweep`` checkpoint: each option and its
-    check (η, λ and the seeds as the command line spells them: ``"0.5,3"``, ``"0-9"``)."""
-    return {**_shared_options("sweep"), "eta": text, "lmbda": text, "seeds": text,
-            "stack_engine": choice(*_choices("sweep")["stack_engine"]),
+    check (η, λ and the seeds as the command line spells them: ``"0.5,3"``, ``"0-9"``;
+    the step engine as ``stack_engine``)."""
+    return {**_shared_options(), "eta": text, "lmbda": text, "seeds": text,
+            "stack_engine": choice(*choices_of("engine")),
             "epochs": whole(1), "stack": whole(1)}
 
 
@@ -137,8 +126,9 @@ def _agree_on_network(saved: "Checkpoint", prefix: str, options: dict[str, Any])
         _same(f"{prefix}.{key}", options[key], f"network.{key}", network[key])
     _same(f"{prefix}.batch_size", options["batch_size"], "training.mini_batch_size",
           training["mini_batch_size"])
-    for key in MONITORS:
-        _same(f"{prefix}.{key}", options[key], f"training.{key}", training[key])
+    for key in LOOP_OPTIONS:  # (an option newer than the checkpoint: not in training)
+        if key in training:
+            _same(f"{prefix}.{key}", options[key], f"training.{key}", training[key])
     agree(training["monitor_evaluation_accuracy"] is True,
           "training.monitor_evaluation_accuracy",
           "is false, but gpunet's commands always monitor it")

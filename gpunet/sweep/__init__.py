@@ -7,9 +7,9 @@ the best of several seeds. A sweep does that in one go: every combination of the
 *stacks* of at most ``stack_size`` networks, each trained by a
 :class:`gpunet.NetworkStack` (all networks of a stack in lockstep, on one device).
 
-The unit of work is a stack (:func:`train_stack`): the local engine
+The unit of work is a stack (:func:`train_stack`): the local executor
 (:func:`run_local`) trains the stacks one after another on this machine; the Ray
-engine (:mod:`gpunet.sweep.ray`) sends them to a cluster as tasks. Both return the
+executor (:mod:`gpunet.sweep.ray`) sends them to a cluster as tasks. Both return the
 same rows, one per run per epoch: the run, then the epoch's record in
 :class:`gpunet.History`'s vocabulary, as ``gpunet train --metrics`` writes it::
 
@@ -35,7 +35,7 @@ completed (:attr:`StackResult.interrupted`).
 The package: :mod:`~gpunet.sweep.grid` (the runs, their settings and stacks),
 :mod:`~gpunet.sweep.local` (training the stacks here, the sweep's checkpoint),
 :mod:`~gpunet.sweep.results` (epoch lines, the summary table, saved networks, curves)
-and :mod:`~gpunet.sweep.ray` (the Ray engine; Ray is imported only when used).
+and :mod:`~gpunet.sweep.ray` (the Ray executor; Ray is imported only when used).
 """
 
 from .grid import (MAX_DEFAULT_STACK, MAX_NETWORKS, Run, SweepSettings,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal, Optional, Sequence
 
 import numpy as np
@@ -54,6 +54,19 @@ class SweepSettings:
     monitor_training_accuracy: bool = False
     monitor_evaluation_cost: bool = False
     workers: Optional[int] = None  # the stacked CPU engine's processes (None: automatic)
+
+    def sgd_keywords(self) -> dict[str, Any]:
+        """``NetworkStack.SGD``'s keyword arguments these settings give every stack:
+        each field that is not the network's (sizes, cost, init, dtype), where it trains
+        (device), which data is evaluated, or one of ``SGD``'s positional arguments
+        (epochs, mini-batch size). A field added here reaches ``SGD`` as it is."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in NOT_SGD_KEYWORDS}
+
+
+NOT_SGD_KEYWORDS = ("sizes", "cost", "init", "dtype", "device", "evaluate", "epochs",
+                    "mini_batch_size")
+"""The :class:`SweepSettings` that are not ``SGD``'s keyword arguments."""
 
 
 def parse_floats(text: str, name: str) -> list[float]:

@@ -42,7 +42,7 @@ def train_stack(settings: SweepSettings, runs: Sequence[Run], training: Any,
 
     ``training`` and ``evaluation`` are ``(X, y)`` host arrays. Calls
     ``on_epoch(rows)`` with the stack's K rows after each epoch. This is the unit of
-    work of every sweep engine (a Ray task runs exactly this function). ``checkpoint``
+    work of every sweep executor (a Ray task runs exactly this function). ``checkpoint``
     is written after every epoch; ``resume`` (this stack's checkpoint) continues the
     stack from there, its earlier epochs' rows included in the result.
     """
@@ -78,11 +78,8 @@ def train_stack(settings: SweepSettings, runs: Sequence[Run], training: Any,
             stack.SGD(training, settings.epochs, settings.mini_batch_size,
                       eta=[r.eta for r in runs], lmbda=[r.lmbda for r in runs],
                       evaluation_data=evaluation, monitor_evaluation_accuracy=True,
-                      monitor_evaluation_cost=settings.monitor_evaluation_cost,
-                      monitor_training_cost=settings.monitor_training_cost,
-                      monitor_training_accuracy=settings.monitor_training_accuracy,
-                      verbose=False, callback=callback, engine=settings.engine,
-                      workers=settings.workers, checkpoint=checkpoint, progress=progress)
+                      verbose=False, callback=callback, checkpoint=checkpoint,
+                      progress=progress, **settings.sgd_keywords())
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the stack is at its last epoch
         interrupted = exc
         del rows[epochs_done * len(runs):]  # an epoch whose callback was cut short
@@ -213,7 +210,7 @@ def run_local(settings: SweepSettings, stacks: Sequence[Sequence[Run]], training
               ) -> Iterator[tuple[int, StackResult]]:
     """Train the stacks one after another on this machine, printing a line per epoch.
 
-    Yields ``(i, result)`` for stack ``i`` as it finishes (as the Ray engine does); a
+    Yields ``(i, result)`` for stack ``i`` as it finishes (as the Ray executor does); a
     stack stopped by Ctrl-C or SIGTERM is yielded with what it completed
     (``result.interrupted``), and the later stacks are not started. With
     ``checkpoint`` the sweep's state is written after every epoch; ``resume`` (a sweep

@@ -1,9 +1,10 @@
-"""The Ray engine of ``gpunet sweep``: each stack of networks is one Ray task.
+"""The Ray executor of ``gpunet sweep`` (``--executor ray``): each stack of networks is
+one Ray task.
 
 The unit of work is a stack (:func:`gpunet.sweep.local.train_stack`), so a GPU worker trains
 many networks per task. The training and evaluation data go to the cluster's object
 store once and every task reads them from there. Each finished stack's rows come back
-as they are, so a sweep on Ray gives exactly the rows of the local engine (the same
+as they are, so a sweep on Ray gives exactly the rows of the local executor (the same
 function trains each stack, with the same data and seeds).
 
 Ray is optional (``pip install -e ".[ray]"``) and imported only here, only when used.
@@ -28,7 +29,7 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise ValueError(f"--engine ray needs Ray, which is not installed here; "
+        raise ValueError(f"--executor ray needs Ray, which is not installed here; "
                          f"{RAY_EXTRA_HINT} (the 'ray' extra).") from None
     return ray
 
@@ -62,7 +63,7 @@ def run_ray(settings: SweepSettings, stacks: Sequence[Sequence[Run]], training: 
     Each task asks for ``cpus_per_task`` CPUs (default: as many as NumPy's BLAS uses
     in this process, at most a node's CPUs). Ray gives a task that many BLAS threads,
     and a matrix product's rounding can depend on the thread count, so this is what
-    makes a task's rows exactly the local engine's on the same kind of machine.
+    makes a task's rows exactly the local executor's on the same kind of machine.
     """
     ray = import_ray()
     started = False

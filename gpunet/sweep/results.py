@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from .local import StackResult
 
 TIMING_FIELDS = ("train_seconds",)
-"""Row fields that measure time: the only ones allowed to differ between engines."""
+"""Row fields that measure time: the only ones allowed to differ between engines and
+executors."""
 
 
 def epoch_line(i: int, count: int, rows: list[dict[str, Any]]) -> str:
@@ -34,7 +35,8 @@ def ordered_rows(runs: Sequence[Run], rows: Sequence[dict[str, Any]]) -> list[di
 
 
 def without_timing(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows less their timing fields: what two engines must agree on exactly."""
+    """Rows less their timing fields: what two engines (or executors) must agree on
+    exactly."""
     return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in rows]
 
 
