@@ -308,3 +308,19 @@ def test_a_record_of_the_wrong_kind_of_checkpoint_is_named(tmp_path, train_ckpt,
                      setter("run", {"sweep": saved.run["sweep"]}))
     with pytest.raises(ValueError, match=r'odd.ckpt: kind is "network", but run.sweep'):
         check_sweep_record(load_checkpoint(path))
+
+
+def test_a_record_without_an_option_added_since_holds_its_default():
+    """An option added to the commands later is missing from older checkpoints'
+    records: ``since`` reads it as the default the older run had, and checks it where
+    it is there."""
+    from gpunet.cli.options import since
+    from gpunet.io.fields import MISSING, FieldError, number
+
+    check = since(0.0, number(low=0))
+    assert check(MISSING, "run.options.new") == 0.0
+    assert check(2.5, "run.options.new") == 2.5
+    with pytest.raises(FieldError, match="run.options.new"):
+        check(-1.0, "run.options.new")
+    with pytest.raises(FieldError, match="run.options.new"):
+        check(None, "run.options.new")  # null is an edit, not an older file

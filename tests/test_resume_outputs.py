@@ -123,6 +123,32 @@ def test_resume_refuses_to_replace_another_runs_metrics(tmp_path, monkeypatch, c
     assert load_checkpoint(ckpt).epochs_done == 1  # refused before any work
 
 
+@pytest.mark.parametrize("monitored", [False, True])
+def test_a_metrics_header_without_a_newer_option_is_the_runs_at_its_default(
+        tmp_path, monkeypatch, capsys, monitored):
+    """A metrics file written before an option existed lacks it in its header: a
+    resumed run whose option has its default (what the older run had) goes on writing
+    that file, its header kept; one whose option differs is another run's, refused."""
+    ckpt, metrics = tmp_path / "t.ckpt", tmp_path / "m.jsonl"
+    stop_train_after(monkeypatch, 1)
+    extra = ["--monitor-training-cost"] if monitored else []
+    assert main(TRAIN + extra + ["--epochs", "3", "--checkpoint", str(ckpt), "--metrics",
+                                 str(metrics)]) == 130
+    monkeypatch.undo()
+    records = lines(metrics)
+    del records[0]["settings"]["monitor_training_cost"]  # as an older gpunet's header
+    metrics.write_text("".join(json.dumps(r) + "\n" for r in records))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(ckpt), "--quiet"]) == (2 if monitored else 0)
+    if monitored:
+        assert "another run's metrics" in capsys.readouterr().err
+        assert lines(metrics) == records  # not replaced
+    else:
+        assert [("header" if "gpunet_metrics" in r else r["epoch"])
+                for r in lines(metrics)] == ["header", 0, 1, 2]
+        assert lines(metrics)[0] == records[0]  # its own header, kept
+
+
 def test_a_checkpoint_records_its_runs_outputs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(TRAIN + ["--epochs", "1", "--checkpoint", "t.ckpt", "--metrics", "m.jsonl",

@@ -273,6 +273,12 @@ def add_device(parser: argparse.ArgumentParser) -> None:
     OPTIONS["device"].add(parser, "")
 
 
+def default_of(name: str) -> Any:
+    """Option ``name``'s value when not given (``False`` for a flag)."""
+    settings = OPTIONS[name].settings
+    return settings.get("default", False if settings.get("action") == "store_true" else None)
+
+
 def choices_of(name: str) -> tuple[str, ...]:
     """The values option ``name`` takes (those ``--help`` shows)."""
     return tuple(OPTIONS[name].settings["choices"])

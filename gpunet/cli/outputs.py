@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any, Callable, ContextManager, Mapping, Optional
 
-from .options import OPTIONS
+from .options import OPTIONS, default_of
 
 
 def check_run_outputs(args: argparse.Namespace, outputs: Mapping[str, Optional[str]],
@@ -170,4 +170,4 @@ def _compared(settings: dict[str, Any], header: dict[str, Any]) -> dict[str, Any
     and but an option newer than the header's run (absent there) that has its default
     (what that run had)."""
     return {k: v for k, v in settings.items() if k not in MAY_DIFFER and not (
-        k not in header and k in OPTIONS and v == OPTIONS[k].settings.get("default"))}
+        k not in header and k in OPTIONS and v == default_of(k))}
