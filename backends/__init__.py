@@ -12,20 +12,27 @@ The environment variable ``GPUNET_DEVICE`` sets what ``"auto"`` (and ``None``) m
 like ``KERAS_BACKEND``: ``GPUNET_DEVICE=cpu gpunet train`` trains on the CPU. A device
 named explicitly (``device="cuda:1"``, ``--device cpu``) wins over it.
 
-``"strict"`` and ``"strict:N"`` name the strict stand-in for a GPU
-(:mod:`backends.testing`): NumPy arithmetic in another summation order behind CuPy-like
-device arrays. It exists for tests: ``GPUNET_DEVICE=strict python -m pytest`` is the
-suite's pretend-GPU pass, in which ``auto`` means a device that is not NumPy, as it does
-on a machine with a GPU.
+Other devices are *registered* (:func:`register_device`): a module that defines a
+backend registers a device name for it when imported, and the modules named in the
+environment variable ``GPUNET_BACKEND_MODULES`` (comma-separated) are imported the first
+time a device name that is not ``cpu`` or ``cuda`` is resolved. That is how the tests
+have the strict stand-in for a GPU (:mod:`backends.testing`, whose import registers
+``"strict"`` and ``"strict:N"``: NumPy arithmetic in another summation order behind
+CuPy-like device arrays) in their own process and in every process they start:
+``tests/conftest.py`` imports it and sets ``GPUNET_BACKEND_MODULES=gpunet.backends.testing``,
+so ``GPUNET_DEVICE=strict python -m pytest`` is the suite's pretend-GPU pass, in which
+``auto`` means a device that is not NumPy, as it does on a machine with a GPU. The
+runtime itself never imports the test machinery.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import re
 import sys
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
@@ -41,7 +48,10 @@ __all__ = [
     "array_module",
     "DEVICES_HELP",
     "DEVICE_ENV",
+    "BACKEND_MODULES_ENV",
     "DeviceLike",
+    "register_device",
+    "registered_devices",
 ]
 
 DEVICES_HELP = "'cpu', 'cuda', 'cuda:N' (N = device index) or 'auto'"
@@ -49,8 +59,64 @@ DEVICES_HELP = "'cpu', 'cuda', 'cuda:N' (N = device index) or 'auto'"
 DEVICE_ENV = "GPUNET_DEVICE"
 """The environment variable that sets the device ``auto`` resolves to."""
 
+BACKEND_MODULES_ENV = "GPUNET_BACKEND_MODULES"
+"""The environment variable naming modules (comma-separated) that register devices when
+imported; they are imported when a device name other than ``cpu`` or ``cuda`` is
+resolved (the tests name :mod:`backends.testing`, the strict stand-in)."""
+
 _CUDA = re.compile(r"^cuda(?::(\d+))?$")
-_STRICT = re.compile(r"^strict(?::(\d+))?$")
+_REGISTERED_NAME = re.compile(r"^([a-z][a-z0-9_]*)(?::(\d+))?$")
+_BUILT_IN = ("cpu", "cuda", "auto")
+
+BackendFactory = Callable[[int], Backend]
+"""What makes a registered device's backend: its index N (0 for ``name``) in, the
+backend out."""
+
+_registered: dict[str, BackendFactory] = {}
+
+
+def register_device(name: str, factory: BackendFactory) -> None:
+    """Make ``name`` and ``name:N`` devices: :func:`get_backend` resolves them to
+    ``factory(N)`` (``factory(0)`` for ``name``), and ``GPUNET_DEVICE`` may name them.
+
+    ``name`` is a lower-case word other than ``cpu``, ``cuda`` and ``auto``;
+    registering it again replaces its factory.
+    """
+    match = _REGISTERED_NAME.match(name)
+    if match is None or match.group(2) is not None or name in _BUILT_IN:
+        raise ValueError(f"cannot register device {name!r}: a device name is a lower-case "
+                         f"word other than {', '.join(_BUILT_IN)}")
+    _registered[name] = factory
+
+
+def registered_devices() -> tuple[str, ...]:
+    """The names registered so far (after importing ``GPUNET_BACKEND_MODULES``)."""
+    _import_backend_modules()
+    return tuple(_registered)
+
+
+def _import_backend_modules() -> None:
+    """Import the modules ``GPUNET_BACKEND_MODULES`` names (each registers its devices);
+    ``ValueError`` naming the variable for one that cannot be imported."""
+    value = os.environ.get(BACKEND_MODULES_ENV, "")
+    for module in (m.strip() for m in value.split(",")):
+        if not module or module in sys.modules:
+            continue
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ValueError(f"{BACKEND_MODULES_ENV}={value!r}: cannot import {module} "
+                             f"({exc}); fix the name or unset it.") from None
+
+
+def _registered_backend(name: str) -> Optional[Backend]:
+    """The backend of a registered device name, or ``None`` for a name not registered."""
+    match = _REGISTERED_NAME.match(name)
+    if match is None or match.group(1) in _BUILT_IN:
+        return None
+    _import_backend_modules()
+    factory = _registered.get(match.group(1))
+    return None if factory is None else factory(int(match.group(2) or 0))
 
 DeviceLike = Union[str, Backend, None]
 """A device as users write it (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"``, ``None``) or a backend."""
@@ -77,7 +143,7 @@ def get_backend(device: DeviceLike = "auto") -> Backend:
     if name == "auto":
         from_env = os.environ.get(DEVICE_ENV, "").strip().lower()
         if from_env and from_env != "auto":
-            if from_env != "cpu" and not (_CUDA.match(from_env) or _STRICT.match(from_env)):
+            if from_env != "cpu" and not (_CUDA.match(from_env) or _is_registered(from_env)):
                 raise ValueError(
                     f"{DEVICE_ENV}={os.environ[DEVICE_ENV]!r} is not a device; set it to "
                     f"{DEVICES_HELP}, or unset it."
@@ -108,13 +174,17 @@ def _named_backend(name: str, original: Optional[str] = None) -> Backend:
     match = _CUDA.match(name)
     if match:
         return _cuda_backend(int(match.group(1) or 0))
-    match = _STRICT.match(name)
-    if match:
-        from .testing import StrictBackend
-
-        return StrictBackend(int(match.group(1) or 0))
+    backend = _registered_backend(name)
+    if backend is not None:
+        return backend
     raise ValueError(f"unknown device {original if original is not None else name!r}; "
                      f"use {DEVICES_HELP}.")
+
+
+def _is_registered(name: str) -> bool:
+    """Whether ``name`` (``name`` or ``name:N``) is a registered device's."""
+    match = _REGISTERED_NAME.match(name)
+    return match is not None and match.group(1) in registered_devices()
 
 
 def _cuda_backend(index: int) -> Backend:

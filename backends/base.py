@@ -1,10 +1,15 @@
 """The array-backend interface that gpunet's network code is written against.
 
-A backend bundles three things:
+A backend bundles four things (docs/backends.md: what a new backend must provide):
 
 * ``xp``, the array module (``numpy`` or ``cupy``) for everything the two share;
-* where the arrays live (``device``, ``name``) and how they move: ``asarray`` copies
-  host data to the device once, ``to_host`` copies results back;
+* where the arrays live (``device``) and how they move: ``asarray`` copies host data
+  to the device once, ``to_host`` copies results back;
+* its declared *capabilities*, which the rest of gpunet reads instead of telling
+  backends apart by name: :attr:`Backend.kind` (host or device memory),
+  :attr:`Backend.supports_out` (the array module writes ``out=`` in place),
+  :meth:`Backend.free_memory`, :meth:`Backend.epoch_launcher` (the fused kernel's
+  launcher), :meth:`Backend.device_details` and :attr:`Backend.probe_errors`;
 * a handful of *fused* operations on the training hot path, where one kernel beats a
   chain of array expressions (and where NumPy can at least avoid temporaries).
 
@@ -16,12 +21,15 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from typing import Any, ContextManager, Optional
+from typing import Any, ContextManager, Literal, Optional, Sequence
 
 import numpy as np
 
 Array = Any
 """An array of the backend's module: ``numpy.ndarray`` or ``cupy.ndarray``."""
+
+Kind = Literal["host", "device"]
+"""Where a backend's arrays live: see :attr:`Backend.kind`."""
 
 
 class BackendUnavailable(RuntimeError):
@@ -39,7 +47,8 @@ class BackendUnavailable(RuntimeError):
 class Backend(ABC):
     """One array module on one device, plus the fused operations of training."""
 
-    #: short name of the implementation: ``"numpy"`` or ``"cupy"``.
+    #: short name of the implementation (``"numpy"``, ``"cupy"``), for reports and
+    #: messages only: gpunet never tells backends apart by it (docs/backends.md).
     name: str = "abstract"
     #: the array module.
     xp: Any = None
@@ -47,6 +56,35 @@ class Backend(ABC):
     device: str = "cpu"
     #: why ``get_backend("auto")`` chose this backend (empty when chosen explicitly).
     selection_note: str = ""
+
+    # -------------------------------------------------------------- capabilities
+    #: ``"host"``: the arrays are NumPy arrays in the machine's memory, so NumPy's own
+    #: functions work on them with no copy (the cpu engine needs that); ``"device"``:
+    #: they live on an accelerator (or its stand-in) and move only through
+    #: :meth:`asarray` and :meth:`to_host`.
+    kind: Kind = "host"
+    #: whether ``xp``'s ufuncs and functions (``matmul``, ``sum``, ``take``...) write
+    #: into an ``out=`` array in place: the eager engine's buffers, allocated once, need
+    #: it.
+    supports_out: bool = True
+    #: the start-up self-test's results, ``(operation, error, tolerance)`` each, where
+    #: the backend runs one when it is made (CUDA's probe); ``None`` where it runs none.
+    probe_errors: Optional[Sequence[tuple[str, float, float]]] = None
+
+    def free_memory(self) -> Optional[float]:
+        """Bytes the device can still allocate, or ``None`` where the arrays live in the
+        host's memory (which :mod:`gpunet.model.memory` measures itself)."""
+        return None
+
+    def epoch_launcher(self, dtype: Any) -> Optional[Any]:
+        """The fused SGD kernel's launcher on this device for ``dtype``
+        (:class:`backends.fused_sgd.CudaSgdEpoch`), or ``None`` where there is none."""
+        return None
+
+    def device_details(self) -> dict[str, Any]:
+        """What a report says about the device beyond :attr:`description` (driver and
+        library versions, the GPU's name): empty on the CPU."""
+        return {}
 
     # ------------------------------------------------------------------ identity
     @property
@@ -96,6 +134,10 @@ class Backend(ABC):
     # The NumPy-flavoured defaults below use only ``self.xp`` and in-place ufuncs,
     # so they are correct for any array module; the CuPy backend replaces them with
     # single-kernel versions.
+
+    def take_rows(self, a: Array, indices: Array, out: Array) -> Array:
+        """``out[...] = a[indices]`` (rows gathered along axis 0) straight into ``out``."""
+        return self.xp.take(a, indices, axis=0, out=out)
 
     def sigmoid(self, z: Array, out: Array) -> Array:
         """``out = 1 / (1 + exp(-z))``; ``out`` may be ``z``. Overflow saturates to 0."""

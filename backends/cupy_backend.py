@@ -310,6 +310,7 @@ class CupyBackend(Backend):
     """
 
     name = "cupy"
+    kind = "device"
 
     def __init__(self, index: int = 0) -> None:
         quick = quick_unavailable_reason()
@@ -359,6 +360,24 @@ class CupyBackend(Backend):
 
     def synchronize(self) -> None:
         self._device.synchronize()
+
+    def free_memory(self) -> Optional[float]:
+        with self._device:
+            return float(self.xp.cuda.runtime.memGetInfo()[0])
+
+    def epoch_launcher(self, dtype: Any) -> Any:
+        from .fused_sgd import CudaSgdEpoch
+
+        with self._device:
+            return CudaSgdEpoch(self.xp, dtype)
+
+    def device_details(self) -> dict[str, Any]:
+        info = cuda_versions(self.xp)
+        props = self.xp.cuda.runtime.getDeviceProperties(self.index)
+        name = props["name"]
+        info["gpu"] = name.decode() if isinstance(name, bytes) else str(name)
+        info["compute_capability"] = f"{props['major']}.{props['minor']}"
+        return info
 
     def copy_from_host(self, dst: Array, host: np.ndarray) -> None:
         # ndarray.set copies on the current stream into the existing buffer.

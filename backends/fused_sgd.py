@@ -18,7 +18,9 @@ Both launchers take the same arguments: device (or host) arrays for the paramete
 ``(K, P)``, the working copies ``(K, P)``, the training inputs ``X (n, n_in)`` and
 desired outputs ``Y (n, n_out)``, the permutations ``(K, n)`` (int64), ``eta`` and
 ``lmbda`` ``(K,)`` (float64) and the layer sizes (int32), every one C-contiguous and of
-exactly that dtype. The kernel gets bare pointers and reads rows by ``row * width``: a
+exactly that dtype, then the cost's kernel id (``kernel_id`` of a
+:class:`gpunet.model.costs.DeclaredCost`); the plan names the activation the kernel is
+built for. The kernel gets bare pointers and reads rows by ``row * width``: a
 Fortran-ordered ``X`` (CuPy keeps NumPy's order, and pandas' ``to_numpy()`` often gives
 one) would train on scrambled examples without any error. So both launchers refuse
 other layouts and dtypes (:func:`check_arguments`), and
@@ -40,9 +42,11 @@ KERNEL_NAME = "gpunet_sgd_epoch"
 MAX_LAYERS = 16  # GPUNET_MAX_LAYERS in the kernel
 #: GPUNET_MAX_THREADS in the kernel: its ``__launch_bounds__``, the most threads per block.
 MAX_THREADS = 256
+#: GPUNET_ACTIVATION's default in the kernel: the kernel id of the book's sigmoid
+#: (:mod:`gpunet.model.activations`), what a build that names no activation computes.
+DEFAULT_ACTIVATION = 0
 #: The launchers' array arguments, in the kernel's order.
 ARGUMENTS = ("params", "work", "X", "Y", "perm", "eta", "lmbda", "sizes")
-COSTS = {"quadratic": 0, "cross-entropy": 1}
 REAL = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 #: Options the kernel is compiled with, besides ``-DGPUNET_REAL`` (CuPy adds its own,
 #: ``-ftz=true`` among them); CI's NVRTC compiles (:mod:`backends.testing.nvrtc`) use these.
@@ -58,8 +62,9 @@ def row_tile(mini_batch_size: int) -> int:
     return next(r for r in ROW_TILES if mini_batch_size % r == 0)
 
 
-def build_options(real: str, tile: int) -> tuple[str, ...]:
-    """The options of the launcher's build for ``GPUNET_REAL=real`` and row tile ``tile``.
+def build_options(real: str, tile: int, activation: int = DEFAULT_ACTIVATION) -> tuple[str, ...]:
+    """The options of the launcher's build for ``GPUNET_REAL=real``, row tile ``tile``
+    and the activation whose kernel id is ``activation``.
 
     One build per tile holds two template instances of each tiled loop (the tile, and 1
     for a smaller last mini-batch) instead of all seven: NVRTC compiles it in about a
@@ -68,7 +73,13 @@ def build_options(real: str, tile: int) -> tuple[str, ...]:
     """
     if tile not in ROW_TILES:
         raise ValueError(f"row tile {tile}: the kernel has tiles {ROW_TILES}")
-    return RAW_MODULE_OPTIONS + (f"-DGPUNET_REAL={real}", f"-DGPUNET_ROW_TILE={tile}")
+    options = RAW_MODULE_OPTIONS + (f"-DGPUNET_REAL={real}", f"-DGPUNET_ROW_TILE={tile}")
+    return options + activation_options(activation)
+
+
+def activation_options(activation: int) -> tuple[str, ...]:
+    """The option that builds the kernel for the activation of kernel id ``activation``."""
+    return (f"-DGPUNET_ACTIVATION={int(activation)}",)
 
 
 def kernel_source() -> str:
@@ -115,6 +126,8 @@ class SgdEpochPlan:
     errors and partial sums in shared memory; the parameters too when they fit in
     ``max_shared_bytes`` (the device's opt-in limit per block: 227 KiB on an H100),
     else in a global working copy (then L2-resident for networks of a few MB).
+    ``activation`` is the kernel id of the activation the kernel is built for
+    (``GPUNET_ACTIVATION``).
     """
 
     sizes: tuple[int, ...]
@@ -122,11 +135,12 @@ class SgdEpochPlan:
     dtype: np.dtype
     threads: int
     max_shared_bytes: int
+    activation: int = DEFAULT_ACTIVATION
 
     @property
     def n_parameters(self) -> int:
-        s = self.sizes
-        return sum(s[l + 1] * s[l] for l in range(len(s) - 1)) + sum(s[1:])
+        """The flat buffer's length: the working copy in global memory (no padding)."""
+        return working_offsets(self.sizes, self.dtype.itemsize, False)[1]
 
     @property
     def partial_capacity(self) -> int:
@@ -171,8 +185,9 @@ class SgdEpochPlan:
         return ""
 
 
-def _launch_arguments(plan: SgdEpochPlan, n: int, cost: str) -> tuple[int, ...]:
-    return (len(plan.sizes), n, plan.mini_batch_size, COSTS[cost],
+def _launch_arguments(plan: SgdEpochPlan, n: int, cost: int) -> tuple[int, ...]:
+    """The kernel's scalar arguments; ``cost`` is the cost's kernel id."""
+    return (len(plan.sizes), n, plan.mini_batch_size, int(cost),
             int(plan.params_in_shared), plan.partial_capacity)
 
 
@@ -191,10 +206,10 @@ def check_arguments(plan: SgdEpochPlan, arrays: Sequence[Any], what: str) -> Non
 
 
 class CudaSgdEpoch:
-    """The fused kernel on a CUDA device, compiled by CuPy once per dtype and row tile
-    (:func:`build_options`), at the first launch that needs that build."""
+    """The fused kernel on a CUDA device, compiled by CuPy once per dtype, row tile and
+    activation (:func:`build_options`), at the first launch that needs that build."""
 
-    _modules: dict[tuple[int, str, int], Any] = {}
+    _modules: dict[tuple[int, str, int, int], Any] = {}
 
     def __init__(self, cupy: Any, dtype: Any) -> None:
         self.cupy = cupy
@@ -209,22 +224,23 @@ class CudaSgdEpoch:
         #: and its registers, as the driver reports them).
         self.max_threads = MAX_THREADS
 
-    def build(self, mini_batch_size: int) -> Any:
-        """The compiled kernel for mini-batches of ``mini_batch_size`` (compiled on the
-        first call for its dtype and row tile; CI compiles every such build:
-        tests/test_kernel_builds.py)."""
+    def build(self, mini_batch_size: int, activation: int = DEFAULT_ACTIVATION) -> Any:
+        """The compiled kernel for mini-batches of ``mini_batch_size`` and the activation
+        of kernel id ``activation`` (compiled on the first call for its dtype, row tile
+        and activation; CI compiles every such build: tests/test_kernel_builds.py)."""
         tile = row_tile(mini_batch_size)
-        key = (self.device, REAL[self.dtype], tile)
+        key = (self.device, REAL[self.dtype], tile, activation)
         if key not in self._modules:
-            module = self.cupy.RawModule(code=kernel_source(),
-                                         options=build_options(REAL[self.dtype], tile))
+            module = self.cupy.RawModule(
+                code=kernel_source(), options=build_options(REAL[self.dtype], tile, activation))
             self._modules[key] = module.get_function(KERNEL_NAME)
         return self._modules[key]
 
     def __call__(self, plan: SgdEpochPlan, params: Any, work: Any, X: Any, Y: Any,
-                 perm: Any, eta: Any, lmbda: Any, sizes: Any, cost: str) -> None:
+                 perm: Any, eta: Any, lmbda: Any, sizes: Any, cost: int) -> None:
+        """One launch: every network an epoch; ``cost`` is the cost's kernel id."""
         check_arguments(plan, (params, work, X, Y, perm, eta, lmbda, sizes), "the CUDA kernel")
-        self.kernel = self.build(plan.mini_batch_size)
+        self.kernel = self.build(plan.mini_batch_size, plan.activation)
         self.max_threads = int(self.kernel.max_threads_per_block)
         if plan.threads > self.max_threads:
             raise ValueError(f"the fused kernel, as compiled for this device, runs at most "
@@ -239,7 +255,8 @@ class CudaSgdEpoch:
 
 
 def plan_for(sizes: Sequence[int], mini_batch_size: int, dtype: Any, threads: int,
-             max_shared_bytes: int) -> SgdEpochPlan:
-    """The :class:`SgdEpochPlan` for a network (mini-batch size capped at ``n`` by the caller)."""
+             max_shared_bytes: int, activation: int = DEFAULT_ACTIVATION) -> SgdEpochPlan:
+    """The :class:`SgdEpochPlan` for a network (mini-batch size capped at ``n`` by the
+    caller), built for the activation of kernel id ``activation``."""
     return SgdEpochPlan(tuple(int(s) for s in sizes), int(mini_batch_size), np.dtype(dtype),
-                        int(threads), int(max_shared_bytes))
+                        int(threads), int(max_shared_bytes), int(activation))

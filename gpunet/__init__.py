@@ -43,7 +43,7 @@ if TYPE_CHECKING:
                            vectorized_result as vectorized_result)
     from .networks.network import DTypeLike as DTypeLike, Network as Network
     from .io.outputs import PathLike as PathLike
-    from .check.reference import sigmoid as sigmoid, sigmoid_prime as sigmoid_prime
+    from .model.activations import sigmoid as sigmoid, sigmoid_prime as sigmoid_prime
     from .networks.resuming import resume as resume
     from .networks.stack import NetworkStack as NetworkStack
 
@@ -66,8 +66,8 @@ _LAZY = {
     "load_data_wrapper": "io.mnist",
     "load_mnist": "io.mnist",
     "resume": "networks.resuming",
-    "sigmoid": "check.reference",
-    "sigmoid_prime": "check.reference",
+    "sigmoid": "model.activations",
+    "sigmoid_prime": "model.activations",
     "vectorized_result": "io.mnist",
 }
 """Each public name the package re-exports, and the module (``gpunet.<module>``) that

@@ -19,8 +19,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpunet.backends import BackendUnavailable, get_backend
-from gpunet.backends.testing import StrictBackend
+from gpunet.backends import BACKEND_MODULES_ENV, BackendUnavailable, get_backend
+from gpunet.backends.testing import StrictBackend  # registers the "strict" device here
+
+
+def _register_strict_for_subprocesses() -> None:
+    """Every process the tests start (``gpunet`` commands, the pretend-GPU pass's suite,
+    the installed package's checks) imports the strict stand-in's module when it meets a
+    device name it does not know, so ``GPUNET_DEVICE=strict`` resolves there as here."""
+    module = "gpunet.backends.testing"
+    named = [m.strip() for m in os.environ.get(BACKEND_MODULES_ENV, "").split(",") if m.strip()]
+    if module not in named:
+        os.environ[BACKEND_MODULES_ENV] = ",".join([*named, module])
+
+
+_register_strict_for_subprocesses()
 
 
 BACKENDS = ("cpu", "strict", "cuda")

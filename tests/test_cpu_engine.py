@@ -23,7 +23,8 @@ from gpunet.backends.testing import StrictBackend
 from gpunet.model.costs import QuadraticCost
 from gpunet.training.settings import TrainingSettings
 from gpunet.engines import select_engine
-from gpunet.engines.cpu import ONE_UNIT_BIAS, CpuEngine
+from gpunet.engines.cpu import CpuEngine
+from gpunet.model.activations import Sigmoid
 from gpunet.engines.eager import EagerEngine
 
 
@@ -126,7 +127,8 @@ def test_saturated_units_train_as_in_the_eager_engine(mnist):
 def test_constant_and_idle_units_stay_fixed_and_never_learn(mnist):
     """Each hidden layer's constant unit (the next layer's input of 1) and its idle
     units (padding the width to a multiple of WIDTH_MULTIPLE) keep weights 0 and their
-    biases, under L2 decay too, and output exactly 1 and exactly 0."""
+    biases (the activation's declared saturation, negated as every working parameter),
+    under L2 decay too, and output exactly 1 and exactly 0."""
     X, Y = _data(mnist, 300, np.float32)
     net = gpunet.Network([784, 16, 12, 10], cost="cross-entropy", dtype="float32", seed=2, device="cpu")
     engine = CpuEngine(net, X, Y, TrainingSettings(epochs=2, mini_batch_size=10, eta=0.5,
@@ -136,8 +138,8 @@ def test_constant_and_idle_units_stay_fixed_and_never_learn(mnist):
     assert [W.shape for W in engine.W] == [(1, 785, 24), (1, 24, 16), (1, 16, 10)]  # K = 1
     for l, n_l in enumerate([16, 12]):  # rows: inputs, bias; columns: units
         W, after = engine.W[l][0], engine.W[l + 1][0]
-        assert np.all(W[:-1, n_l:] == 0) and np.all(W[-1, n_l:-1] == ONE_UNIT_BIAS)
-        assert W[-1, -1] == -ONE_UNIT_BIAS
+        assert np.all(W[:-1, n_l:] == 0) and np.all(W[-1, n_l:-1] == -Sigmoid.saturation.zero)
+        assert W[-1, -1] == -Sigmoid.saturation.one
         assert np.all(after[n_l:-1] == 0)  # the idle units' outgoing weights
     hidden = [ops for ops in engine.steps[0] if ops[0] is np.reciprocal]
     for (_, (a, _)), n_l in zip(hidden[:-1], [16, 12]):  # the hidden layers' activations

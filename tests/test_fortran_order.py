@@ -24,6 +24,7 @@ from gpunet.backends.fused_sgd import CudaSgdEpoch
 from gpunet.backends.testing.emulator import EmulatedSgdEpoch
 from gpunet.backends.testing import StrictBackend
 from gpunet.engines import fused as fused_module
+from gpunet.model.costs import QuadraticCost
 from gpunet.networks.stack import NetworkStack
 
 from test_fused_emulated import _EmulatingCupy  # the CuPy stand-in
@@ -127,7 +128,7 @@ def test_fused_launchers_refuse_other_layouts_and_dtypes(mnist):
             arrays = list(good)
             arrays[index] = bad
             with pytest.raises(TypeError, match=message):
-                launcher(plan, *arrays, "quadratic")
+                launcher(plan, *arrays, QuadraticCost.kernel_id)
     _EmulatingCupy_modules_cleared()
 
 

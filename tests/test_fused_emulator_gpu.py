@@ -29,6 +29,7 @@ from gpunet.training.settings import TrainingSettings
 from gpunet.engines import fused as fused_module
 from gpunet.engines.eager import EagerEngine
 from gpunet.engines.fused import FusedEngine
+from gpunet.model.costs import QuadraticCost
 
 pytestmark = pytest.mark.skipif(
     shutil.which("g++") is None and shutil.which("c++") is None,
@@ -207,8 +208,8 @@ def test_emulated_shared_memory_is_exact_and_fenced(mnist, dtype, max_shared):
     arrays = (f.params, f.work, f.X, f.Y, f.perm, f.eta, f.lmbda, f.sizes)
     short = used - np.dtype(dtype).itemsize
     with pytest.raises(SharedMemoryFault, match=rf"at byte {short} of a {short}-byte buffer"):
-        launcher.launch(engine.plan, arrays, "quadratic", shared_bytes=short)
-    launcher.launch(engine.plan, arrays, "quadratic", shared_bytes=used)  # exactly enough
+        launcher.launch(engine.plan, arrays, QuadraticCost.kernel_id, shared_bytes=short)
+    launcher.launch(engine.plan, arrays, QuadraticCost.kernel_id, shared_bytes=used)  # exactly enough
 
 
 @pytest.mark.parametrize("size", [4096, 1000, 36])

@@ -1,5 +1,5 @@
-// gpunet's fused training kernel: one launch trains K sigmoid networks for a whole
-// epoch of mini-batch SGD, one thread block per network.
+// gpunet's fused training kernel: one launch trains K networks for a whole epoch of
+// mini-batch SGD, one thread block per network.
 //
 // The algorithm is the book's (Nielsen, "Neural Networks and Deep Learning"):
 //   feedforward     z^l = w^l a^{l-1} + b^l,  a^l = sigma(z^l)          (ch. 1, eq. 25)
@@ -8,8 +8,9 @@
 //   backpropagate   delta^l = ((w^{l+1})^T delta^{l+1}) sigma'(z^l)      (ch. 2, BP2)
 //   update          w -> (1 - eta lambda / n) w - (eta / m) sum_x delta^l (a^{l-1})^T
 //                   b -> b - (eta / m) sum_x delta^l                     (ch. 3, eq. 93, 94)
-// with sigma'(z) = a (1 - a), for every mini-batch of the epoch's permutation, the last
-// one possibly smaller. The order of operations in each formula follows gpunet's NumPy
+// for every mini-batch of the epoch's permutation, the last one possibly smaller. sigma
+// is the activation the kernel is compiled for (GPUNET_ACTIVATION, below), sigma' taken
+// from its output a; the cost is the launch's `cost` argument (gpunet_output_error). The order of operations in each formula follows gpunet's NumPy
 // engine (sums first, then the bias; (a - y) a (1 - a); w decay - g scale), so a float64
 // run follows the NumPy run's trajectory to rounding.
 //
@@ -85,8 +86,29 @@ extern __shared__ double gpunet_shared_memory[];  // double: 8-byte alignment
 DEVICE float gpunet_exp(float x) { return expf(x); }
 DEVICE double gpunet_exp(double x) { return exp(x); }
 
-// sigma(z) = 1 / (1 + e^{-z}) (ch. 1, eq. 3); e^{-z} = inf for very negative z gives 0.
-DEVICE real sigmoid(real z) { return (real)1 / ((real)1 + gpunet_exp(-z)); }
+// The activation: gpunet_activation(z) = sigma(z) and gpunet_activation_prime_times(x, a)
+// = x sigma'(z) from the output a = sigma(z), for the activation whose kernel_id
+// (gpunet/model/activations.py) the build names with -DGPUNET_ACTIVATION (0, the
+// sigmoid, when not given).
+#ifndef GPUNET_ACTIVATION
+#define GPUNET_ACTIVATION 0
+#endif
+#if GPUNET_ACTIVATION == 0
+// sigmoid: sigma(z) = 1 / (1 + e^{-z}) (ch. 1, eq. 3); e^{-z} = inf for very negative z
+// gives 0. sigma'(z) = sigma(z) (1 - sigma(z)) = a (1 - a).
+DEVICE real gpunet_activation(real z) { return (real)1 / ((real)1 + gpunet_exp(-z)); }
+DEVICE real gpunet_activation_prime_times(real x, real a) { x = x * a; return x * ((real)1 - a); }
+#else
+#error "GPUNET_ACTIVATION: no device functions for this activation's kernel_id"
+#endif
+
+// The output error delta^L of one output, for the cost whose kernel_id
+// (gpunet/model/costs.py) the launch passes: 0 the quadratic cost, (a - y) sigma'(z)
+// (ch. 2, BP1); 1 the cross-entropy, a - y (sigma' cancels: ch. 3, eq. 66).
+DEVICE real gpunet_output_error(int cost, real a, real y) {
+    const real e = a - y;
+    return cost == 0 ? gpunet_activation_prime_times(e, a) : e;
+}
 
 // Vector loads: VW reals (16 bytes) at once where rows and offsets allow it, pairs
 // (two neighbouring outputs' weights or errors) where the width N is even. The
@@ -249,7 +271,7 @@ DEVICE int split_count(int n_in, int tiles, int outputs, int T, int capacity) {
 struct gpunet_layer {
     gpunet_walk items;     // feedforward and update items: (slice or inputs, output pair)
     int S, per, extra;     // feedforward: S slices of per or per + 1 units (see ff_sums)
-    int j0, j_per_T;       // sigmoid: output j = idx % N of idx = tid, tid + T, ...
+    int j0, j_per_T;       // activation: output j = idx % N of idx = tid, tid + T, ...
     int ff_vector, up_vector;  // whether the vector paths' conditions hold
 };
 
@@ -389,7 +411,7 @@ KERNEL void gpunet_sgd_epoch(
     const double* RESTRICT eta,        // K learning rates
     const double* RESTRICT lmbda,      // K L2 regularization parameters
     const int* RESTRICT sizes,         // L layer sizes, input layer first
-    int L, int n, int m, int cost,     // cost: 0 quadratic, 1 cross-entropy
+    int L, int n, int m, int cost,     // the cost's kernel_id (gpunet_output_error)
     int params_in_shared, int partial_capacity)
 {
     const int tid = THREAD_ID, T = NUM_THREADS, net = BLOCK_ID;
@@ -532,7 +554,7 @@ KERNEL void gpunet_sgd_epoch(
                 real z = 0;
                 for (int slice = 0; slice < S; ++slice)  // @model ff.reduce ff{l}.sigmoid trips=ff_slices(l) sig=fp:1
                     z += partial[slice * outputs + idx];
-                acts[a_off[l] + idx] = sigmoid(z + b[j]);
+                acts[a_off[l] + idx] = gpunet_activation(z + b[j]);
                 j += g.j_per_T;
                 if (j >= N) j -= N;
             }
@@ -544,14 +566,12 @@ KERNEL void gpunet_sgd_epoch(
             const real* a = acts + a_off[layers - 1];
             real* d = deltas + a_off[layers - 1];
             for (int idx = tid; idx < k * n_out; idx += T) {  // @model out out trips=rounds(k*sizes[-1],w,T)
-                real e = a[idx] - ys[idx];
-                if (cost == 0) { e = e * a[idx]; e = e * ((real)1 - a[idx]); }
-                d[idx] = e;
+                d[idx] = gpunet_output_error(cost, a[idx], ys[idx]);
             }
         }
         SYNC(4);
 
-        // Backpropagate: delta^l = (delta^{l+1} w^{l+1}) a^l (1 - a^l), rows = examples.
+        // Backpropagate: delta^l = (delta^{l+1} w^{l+1}) sigma'(z^l), rows = examples.
         for (int l = layers - 1; l > 0; --l) {  // @model bp bp{l} each=l:range(layers-1,0,-1)
             const int N = sizes[l + 1], C = sizes[l], ldl = ld[l];  // w^{l+1} is N x C
             const real* wT = p + wk_off[l];
@@ -563,8 +583,7 @@ KERNEL void gpunet_sgd_epoch(
                 real sum = 0;
                 for (int j = 0; j < N; ++j)  // @model bp.inner bp{l} trips=sizes[l+1] sig=fma:1
                     sum += d_next[r * N + j] * wT[c * ldl + j];
-                sum = sum * a[idx];
-                d[idx] = sum * ((real)1 - a[idx]);
+                d[idx] = gpunet_activation_prime_times(sum, a[idx]);
             }
             SYNC(5);
         }

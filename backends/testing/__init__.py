@@ -1,7 +1,9 @@
 """Test machinery for the backends: what proves GPU code right on a machine without a GPU.
 
-Nothing at run time imports this package, except :func:`backends.get_backend` when a
-test asks for the ``strict`` device by name (``GPUNET_DEVICE=strict``):
+Nothing at run time imports this package. Importing it registers the ``strict`` device
+(:func:`backends.register_device`), which the tests do: ``tests/conftest.py`` imports it
+and names it in ``GPUNET_BACKEND_MODULES`` for the processes they start, so that
+``GPUNET_DEVICE=strict`` resolves there too (the pretend-GPU pass):
 
 * :mod:`.strict`: :class:`StrictBackend`, a stand-in for a GPU backend (CuPy-like device
   arrays that refuse implicit host conversion, counted transfers, a current device per
@@ -14,6 +16,7 @@ test asks for the ``strict`` device by name (``GPUNET_DEVICE=strict``):
   thread.
 """
 
+from .. import register_device
 from .strict import (
     CAPTURE_CUBLAS_MESSAGE,
     ORDERS,
@@ -21,6 +24,8 @@ from .strict import (
     StrictBackend,
     current_device,
 )
+
+register_device("strict", StrictBackend)
 
 __all__ = ["CAPTURE_CUBLAS_MESSAGE", "ORDERS", "DeviceArray", "StrictBackend",
            "current_device"]

@@ -26,11 +26,13 @@ import numpy as np
 from ..base import BackendUnavailable
 from ..fused_sgd import (
     ARGUMENTS,
+    DEFAULT_ACTIVATION,
     KERNEL_DIR,
     KERNEL_PATH,
     REAL,
     SgdEpochPlan,
     _launch_arguments,
+    activation_options,
     check_arguments,
     kernel_source,
 )
@@ -70,18 +72,22 @@ class EmulatedSgdEpoch:
         self.max_shared_bytes = max_shared_bytes
         self.arithmetic = arithmetic
         self.flush_denormals = arithmetic == "gpu" and self.dtype == np.float32
+        self.drop_barrier = drop_barrier
+        #: the build for the kernel's default activation (the probes use it); a launch
+        #: runs the build for its plan's activation.
         self.library = _emulator_library(REAL[self.dtype], drop_barrier, arithmetic)
         #: bytes of shared memory up to the last one the last launch wrote (its blocks' most).
         self.high_water_bytes = 0
 
     def __call__(self, plan: SgdEpochPlan, params: np.ndarray, work: np.ndarray,
                  X: np.ndarray, Y: np.ndarray, perm: np.ndarray, eta: np.ndarray,
-                 lmbda: np.ndarray, sizes: np.ndarray, cost: str) -> None:
+                 lmbda: np.ndarray, sizes: np.ndarray, cost: int) -> None:
         self.launch(plan, (params, work, X, Y, perm, eta, lmbda, sizes), cost)
 
-    def launch(self, plan: SgdEpochPlan, arrays: Sequence[np.ndarray], cost: str,
+    def launch(self, plan: SgdEpochPlan, arrays: Sequence[np.ndarray], cost: int,
                shared_bytes: Optional[int] = None) -> None:
-        """One launch with :data:`ARGUMENTS` ``arrays``; ``shared_bytes`` (default the
+        """One launch with :data:`ARGUMENTS` ``arrays`` and the cost's kernel id
+        ``cost``, of the build for the plan's activation; ``shared_bytes`` (default the
         plan's) is the buffer each block gets: the guard tests give less than the kernel
         uses, to see the fence catch it."""
         for name, a in zip(ARGUMENTS, arrays):
@@ -91,13 +97,15 @@ class EmulatedSgdEpoch:
         check_arguments(plan, arrays, "the emulated kernel")
         K, n = arrays[4].shape
         size = plan.shared_bytes if shared_bytes is None else int(shared_bytes)
-        status = self.library.gpunet_emulate_sgd_epoch(
+        library = _emulator_library(REAL[self.dtype], self.drop_barrier, self.arithmetic,
+                                    plan.activation)
+        status = library.gpunet_emulate_sgd_epoch(
             *(a.ctypes.data_as(ctypes.c_void_p) for a in arrays),
             *(ctypes.c_int(v) for v in _launch_arguments(plan, n, cost)),
             ctypes.c_int(K), ctypes.c_int(plan.threads), ctypes.c_longlong(size),
             ctypes.c_int(self.order), ctypes.c_int(int(self.flush_denormals)))
-        self.high_water_bytes = int(self.library.gpunet_emulate_high_water())
-        self._raise_for(status, size)
+        self.high_water_bytes = int(library.gpunet_emulate_high_water())
+        self._raise_for(status, size, library)
 
     def fence_probe(self, shared_bytes: int, offset: int, write: bool) -> None:
         """Touch byte ``offset`` of a fenced ``shared_bytes`` buffer from one emulated
@@ -106,12 +114,13 @@ class EmulatedSgdEpoch:
             ctypes.c_longlong(shared_bytes), ctypes.c_longlong(offset), ctypes.c_int(write))
         self._raise_for(status, shared_bytes)
 
-    def _raise_for(self, status: int, shared_bytes: int) -> None:
+    def _raise_for(self, status: int, shared_bytes: int, library: Any = None) -> None:
+        library = self.library if library is None else library
         if status == -1:
             raise RuntimeError("emulated kernel: the threads of a block passed different "
                                "numbers of barriers (a barrier in divergent code)")
         if status in (-3, -4):
-            offset = int(self.library.gpunet_emulate_fault_offset())
+            offset = int(library.gpunet_emulate_fault_offset())
             where = "past its end" if offset >= shared_bytes else "before its start"
             raise SharedMemoryFault(f"emulated kernel: shared-memory access at byte {offset} "
                                     f"of a {shared_bytes}-byte buffer ({where})")
@@ -170,12 +179,14 @@ def _arithmetic_flags(arithmetic: str) -> list[str]:
     return flags
 
 
-_libraries: dict[tuple[str, int, str], Any] = {}
+_libraries: dict[tuple[str, int, str, int], Any] = {}
 
 
-def _emulator_library(real: str, drop_barrier: int, arithmetic: str = "ieee") -> Any:
-    """Build (once, cached on disk by source hash) and load the emulator for ``real``."""
-    key = (real, drop_barrier, arithmetic)
+def _emulator_library(real: str, drop_barrier: int, arithmetic: str = "ieee",
+                      activation: int = DEFAULT_ACTIVATION) -> Any:
+    """Build (once, cached on disk by source hash) and load the emulator for ``real`` and
+    the activation of kernel id ``activation``."""
+    key = (real, drop_barrier, arithmetic, activation)
     if key in _libraries:
         return _libraries[key]
     compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
@@ -185,13 +196,13 @@ def _emulator_library(real: str, drop_barrier: int, arithmetic: str = "ieee") ->
     flags = ["-O2", "-shared", "-fPIC", "-std=c++17", "-DGPUNET_EMULATE",
              *_arithmetic_flags(arithmetic),
              f"-DGPUNET_REAL={real}", f"-DGPUNET_DROP_BARRIER={drop_barrier}",
-             f'-DGPUNET_KERNEL_SOURCE="{KERNEL_PATH}"']
+             *activation_options(activation), f'-DGPUNET_KERNEL_SOURCE="{KERNEL_PATH}"']
     digest = hashlib.sha256(
         (kernel_source() + EMULATOR_PATH.read_text(encoding="utf-8") + " ".join(flags)
          + compiler).encode()).hexdigest()[:16]
     cache = Path(os.environ.get("GPUNET_CACHE", Path(tempfile.gettempdir()) / "gpunet-cache"))
     cache.mkdir(parents=True, exist_ok=True)
-    target = cache / f"emulator-{real}-{drop_barrier}-{arithmetic}-{digest}.so"
+    target = cache / f"emulator-{real}-{drop_barrier}-{arithmetic}-{activation}-{digest}.so"
     if not target.exists():
         partial = target.with_suffix(f".{os.getpid()}.tmp")
         run = subprocess.run([compiler, *flags, str(EMULATOR_PATH), "-o", str(partial)],

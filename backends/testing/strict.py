@@ -340,6 +340,7 @@ class StrictBackend(Backend):
     """
 
     name = "strict"
+    kind = "device"
 
     def __init__(self, index: int = 0, order: str = "reversed") -> None:
         if order not in ORDERS:

@@ -31,7 +31,6 @@ from ..networks.network import InitName, Network
 from ..io.outputs import atomic_write_text
 from .toy import SETTINGS, STARTS, train_toy_neuron
 
-TEST_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -129,7 +128,7 @@ def stacks_exactly(exp: Experiment, backend: Backend, n: int) -> bool:
     exactly as a one-block launch does). Elsewhere (CuPy's eager engine) the stacked
     update rounds differently in float32, so the seeds run one by one.
     """
-    if backend.name == "numpy":
+    if backend.kind == "host":
         return True
     from ..engines import fused
 

@@ -14,9 +14,11 @@ Shapes are the book's: ``weights[l]`` is ``(n_{l+1}, n_l)``, ``biases[l]`` is
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
+
+from ..io.datasets import one_hot as one_hot  # the book's desired outputs, one per row
 
 Params = tuple[list[np.ndarray], list[np.ndarray]]  # (weights, biases)
 
@@ -145,10 +147,3 @@ def initial_parameters(sizes: Sequence[int], seed: int, init: str = "default") -
     if init == "default":
         weights = [w / np.sqrt(w.shape[1]) for w in weights]
     return weights, biases
-
-
-def one_hot(labels: np.ndarray, n_out: int, dtype: Optional[type] = None) -> np.ndarray:
-    """Row ``i`` is 1 at ``labels[i]`` and 0 elsewhere."""
-    Y: np.ndarray = np.zeros((len(labels), n_out), dtype=dtype or np.float64)
-    Y[np.arange(len(labels)), labels] = 1
-    return Y

@@ -150,7 +150,7 @@ def register_check(name: str, *, gpu_only: bool = False,
                    once: bool = False) -> Callable[[CheckFunction], CheckFunction]:
     """Add a check: a function of a :class:`CheckContext` yielding :class:`CheckResult`.
 
-    ``gpu_only`` checks run only on CUDA; ``once`` checks run once per device rather
+    ``gpu_only`` checks run only on a device backend; ``once`` checks run once per device rather
     than once per dtype. An exception in a check is reported as its failure.
     """
     def add(function: CheckFunction) -> CheckFunction:
@@ -283,9 +283,7 @@ def check_kernels(ctx: CheckContext) -> Iterator[CheckResult]:
     def empty() -> Any:
         return backend.xp.empty((33, 17), dtype=dtype)
 
-    with np.errstate(over="ignore"):
-        sig = 1 / (1 + np.exp(-z))
-        sig_b = 1 / (1 + np.exp(-(z + bias)))
+    sig, sig_b = reference.sigmoid(z), reference.sigmoid(z + bias)
     flat_z, flat_g = z.ravel(), g.ravel()
     decay = np.where(np.arange(flat_z.size) < 200, 0.99, 1.0)
     cases: list[tuple[str, Callable[[], Any], np.ndarray]] = [
@@ -310,8 +308,12 @@ def check_kernels(ctx: CheckContext) -> Iterator[CheckResult]:
 
 @register_check("probe", gpu_only=True, once=True)
 def check_probe(ctx: CheckContext) -> Iterator[CheckResult]:
-    """The CUDA backend's start-up self-test: every kernel launched, one cuBLAS product."""
-    steps = getattr(ctx.backend, "probe_errors", None)
+    """The CUDA backend's start-up self-test: every kernel launched, one cuBLAS product
+    (skipped on a device backend that runs none)."""
+    steps = ctx.backend.probe_errors
+    if steps is None:
+        yield _skip("probe", f"{ctx.backend.device} runs no start-up probe")
+        return
     if not steps:
         yield CheckResult("probe", math.inf, math.nan, False, "the backend ran no probe")
         return
@@ -376,14 +378,7 @@ def device_info(backend: Backend) -> dict[str, Any]:
         "numpy": np.__version__,
         "platform": f"{platform.system()} {platform.machine()}",
     }
-    if backend.name == "cupy":
-        from ..backends.cupy_backend import cuda_versions
-
-        info.update(cuda_versions(backend.xp))
-        props = backend.xp.cuda.runtime.getDeviceProperties(getattr(backend, "index", 0))
-        name = props["name"]
-        info["gpu"] = name.decode() if isinstance(name, bytes) else str(name)
-        info["compute_capability"] = f"{props['major']}.{props['minor']}"
+    info.update(backend.device_details())
     return info
 
 
@@ -392,8 +387,8 @@ def run_checks(backend: Backend, dtypes: Sequence[DTypeName] = ("float32", "floa
                gpu_checks: Optional[bool] = None) -> CheckReport:
     """Run every registered check on ``backend`` in each of ``dtypes``.
 
-    ``gpu_checks`` runs the GPU-only checks too (default: on the CUDA backend only; the
-    tests run them on the strict stand-in).
+    ``gpu_checks`` runs the GPU-only checks too (default: on a device backend, whose
+    ``kind`` is ``"device"``: CUDA, or the strict stand-in in the tests).
     """
     from ..io.mnist import load_mnist
 
@@ -401,7 +396,7 @@ def run_checks(backend: Backend, dtypes: Sequence[DTypeName] = ("float32", "floa
     X, labels = data.training
     X_test, labels_test = data.test
     report = CheckReport(backend.description, device_info(backend))
-    on_gpu = backend.name == "cupy" if gpu_checks is None else gpu_checks
+    on_gpu = backend.kind == "device" if gpu_checks is None else gpu_checks
     for dtype_index, dtype in enumerate(dtypes):
         ctx = CheckContext(backend, dtype, np.asarray(X[:TRAJECTORY_ROWS * 6], np.float64),
                            np.asarray(labels[:TRAJECTORY_ROWS * 6]),

@@ -95,3 +95,10 @@ def networks_in(params: "Parameters", settings: Optional[StepSettings] = None) -
 def described(params: "Parameters") -> str:
     """``params`` in an engine's error message: "this network" or "this stack"."""
     return "this network" if params.parameters.ndim == 1 else "this stack"
+
+
+def unfit_error(name: str, params: "Parameters", reason: str) -> ValueError:
+    """The error of engine ``name`` asked to train ``params`` it cannot (``reason``)."""
+    instead = "'auto'" if name == "eager" else "'eager' or 'auto'"
+    return ValueError(f"engine '{name}' cannot train {described(params)}: {reason}; "
+                      f"use engine {instead}.")

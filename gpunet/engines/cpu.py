@@ -14,18 +14,23 @@ calls a step, each as cheap as NumPy makes a call:
   bias, and the gradient product ``[a, 1]ᵀ Δ`` yields ``∇b`` as its last row (BP3): no
   bias add, no sum.
 * **a constant unit per hidden layer** makes that column of ones: one more unit with zero
-  weights and a bias of 10⁴, so ``σ = 1`` exactly; its error is exactly 0 (``σ'`` of a
-  constant 1 is ``1 (1 - 1)``), so it never learns. Every activation buffer is then
-  whole and contiguous, which NumPy processes faster per call than a slice.
-* **hidden widths a multiple of 8**: idle units (zero weights, a bias of -10⁴, so
-  ``σ = 0`` exactly, error 0, never learning) round each hidden layer's width, constant
-  unit included, up to a multiple of 8, the blocks OpenBLAS's kernels work on (both
-  products by the 784 inputs are faster at 32 units than at 31). The idle units change which BLAS kernel sums the real
-  units, so results differ from the unpadded layout by rounding (float64: ~1e-15).
-* **the working matrices hold minus the parameters**, so the product gives ``-z`` and
-  ``σ(z) = 1 / (1 + e^{-z})`` is three in-place ufuncs (exp, add 1, reciprocal) with
-  no negation. Back-propagating through ``-w`` flips the error's sign, and taking
-  ``σ'(z)`` as ``a (a - 1)`` (its negative) flips it back (BP2).
+  weights and the bias at which the activation is exactly 1 with a derivative of exactly
+  0 (its declared :class:`~gpunet.model.activations.Saturation`; the sigmoid's: 10⁴,
+  ``σ'`` of a constant 1 is ``1 (1 - 1)``), so it never learns. Every activation buffer
+  is then whole and contiguous, which NumPy processes faster per call than a slice.
+* **hidden widths a multiple of 8**: idle units (zero weights, the bias at which the
+  activation is exactly 0: the sigmoid's -10⁴; their outgoing weights are 0, so their
+  error is 0 and they never learn) round each hidden layer's width, constant unit
+  included, up to a multiple of 8, the blocks OpenBLAS's kernels work on (both products
+  by the 784 inputs are faster at 32 units than at 31). The idle units change which BLAS
+  kernel sums the real units, so results differ from the unpadded layout by rounding
+  (float64: ~1e-15).
+* **the working matrices hold minus the parameters**, so the product gives ``-z``: the
+  activation's NumPy calls take it from there (:meth:`~gpunet.model.activations.
+  Activation.activate_minus_z_ops`; the sigmoid's ``σ(z) = 1 / (1 + e^{-z})`` is three
+  in-place ufuncs, exp, add 1, reciprocal, with no negation). Back-propagating through
+  ``-w`` flips the error's sign, and multiplying by ``-σ'(z)`` (the sigmoid's
+  ``a (a - 1)``) flips it back (BP2).
 * **the step size is folded into the output error**: ``Δ^L`` is scaled by ``η/m`` once
   (a few dozen numbers), so every gradient arrives scaled and the update of every
   parameter is one ``add`` over one flat buffer (L2 decay, when asked, one multiply by
@@ -62,20 +67,24 @@ chunk's x rows are contiguous per network: its product by the first layer's matr
 ~8% faster than from rows ``[x, 1, y]``. :mod:`gpunet.engines.stacked_workers` splits
 a large stack over processes, each group trained by this engine.
 
-NumPy only: ``auto`` takes this engine on the NumPy backend for the book's two costs;
-the eager engine stays the reference on every backend.
+Host arrays only (a backend whose ``kind`` is ``"host"``: NumPy's own functions work
+on its arrays): ``auto`` takes this engine there for every declared cost
+(:class:`gpunet.model.costs.DeclaredCost`, whose NumPy output error it binds) and an
+activation that declares its saturation; the eager engine stays the reference on every
+backend.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Optional, Sequence, cast
+from typing import TYPE_CHECKING, Any, ContextManager, Optional, Sequence, cast
 
 import numpy as np
 
-from ..model.costs import CrossEntropyCost, QuadraticCost
-from ..model.parameters import as_rows
-from .base import described, networks_in
+from ..model.activations import Activation, Op, activation_of
+from ..model.costs import declared_phrase
+from ..model.parameters import as_rows, layer_views
+from .base import described, networks_in, unfit_error
 from .rows import Rows, training_rows
 
 if TYPE_CHECKING:
@@ -93,31 +102,46 @@ CHUNK_BYTES = 256 * 1024
 #: than it saves, and on a busy machine far more.
 SINGLE_THREAD_BELOW = 4_000_000
 
-#: The bias of each hidden layer's constant unit, whose output is the next layer's input
-#: of 1 (the bias's input): σ(1e4) is exactly 1 in float32 and float64, its weights are
-#: 0, and its error term is exactly 0 (σ' of a constant 1 is 1 (1 - 1)), so it never
-#: learns. It makes every activation buffer whole and contiguous, which NumPy processes
-#: several times faster than a column slice.
-ONE_UNIT_BIAS = 1e4
-
 #: Each hidden layer's working width (its units, then idle units, then the constant unit)
 #: is rounded up to a multiple of this: OpenBLAS's kernels work on blocks of 8 or 16
 #: rows, so the book network's products are faster at 32 units than at 31 (measured in
 #: docs/performance.md, "The CPU engine's choices, measured").
-#: An idle unit has zero weights and a bias of -10⁴, so σ = 0 exactly: its output adds
-#: exact zeros to the next layer's sums, its error is exactly 0 and it never learns.
+#: An idle unit has zero weights and the bias at which the activation is exactly 0: its
+#: output adds exact zeros to the next layer's sums, its error is exactly 0 and it never
+#: learns.
 WIDTH_MULTIPLE = 8
-
-Op = tuple[Callable[..., Any], tuple[Any, ...]]
 
 
 def unfit_reason(net: "Parameters") -> str:
-    """Why the CPU engine cannot train ``net`` (empty when it can)."""
-    if net.backend.name != "numpy":
+    """Why the CPU engine cannot train ``net`` (empty when it can): its backend's
+    arrays must be host (NumPy) arrays, its cost must declare its NumPy output error,
+    and its activation must declare NumPy calls that are exact where it saturates."""
+    if net.backend.kind != "host":
         return f"the cpu engine runs on the NumPy backend, not on {net.backend.device}"
-    if net.cost not in (QuadraticCost, CrossEntropyCost):
-        return f"the cpu engine knows the book's two costs, not {net.cost.__name__}"
+    if getattr(net.cost, "output_error_ops", None) is None:
+        return f"the cpu engine knows {declared_phrase()}, not {net.cost.__name__}"
+    activation = activation_of(net)
+    if not saturates_exactly(activation, net.dtype):
+        return (f"the cpu engine's constant and idle units need an activation that is "
+                f"exactly 1 and 0 somewhere; {activation.name} declares no such saturation")
     return ""
+
+
+def saturates_exactly(activation: type[Activation], dtype: Any) -> bool:
+    """Whether ``activation``'s declared saturation holds in ``dtype`` through the very
+    calls the engine makes: ``σ = 1`` with ``σ' = 0`` at ``one``, ``σ = 0`` at ``zero``."""
+    where = activation.saturation
+    if where is None:
+        return False
+    one = np.array(1, dtype)
+    a = np.array([-where.one, -where.zero], dtype)  # the engine's -z
+    with np.errstate(over="ignore"):
+        for f, args in activation.activate_minus_z_ops(a, one):
+            f(*args)
+    prime = np.ones(2, dtype)
+    for f, args in activation.prime_mul_ops(prime, a, np.empty(2, dtype), one):
+        f(*args)
+    return bool(a[0] == 1 and a[1] == 0 and prime[0] == 0)
 
 
 class CpuEngine:
@@ -135,9 +159,9 @@ class CpuEngine:
                  settings: "StepSettings", data: Optional[Rows] = None) -> None:
         reason = unfit_reason(params)
         if reason:
-            raise ValueError(f"engine 'cpu' cannot train {described(params)}: {reason}; "
-                             f"use engine 'eager' or 'auto'.")
+            raise unfit_error("cpu", params, reason)
         self.params = params
+        self.activation = activation_of(params)
         _, self.weights, self.biases = as_rows(params)
         self.K = K = networks_in(params, settings)
         self.eta = list(settings.eta)
@@ -157,14 +181,14 @@ class CpuEngine:
         total = sum(r * c for r, c in shapes)
         self.work = np.zeros((K, total), dtype)
         self.grad = np.empty((K, total), dtype)
-        self.W = _views(self.work, shapes)
-        self.G = _views(self.grad, shapes)
-        set_fixed_units(self.W, sizes)
+        self.W = layer_views(self.work, shapes)
+        self.G = layer_views(self.grad, shapes)
+        set_fixed_units(self.W, sizes, self.activation)
         decays = [1.0 - eta * lmbda / n for eta, lmbda in zip(settings.eta, settings.lmbda)]
         self.mask = None
         if any(d != 1.0 for d in decays):  # eq. 93: weights decay, biases and fixed units not
             self.mask = np.ones((K, total), dtype)
-            for block, n_prev, n_l in zip(_views(self.mask, shapes), sizes, sizes[1:]):
+            for block, n_prev, n_l in zip(layer_views(self.mask, shapes), sizes, sizes[1:]):
                 for k, d in enumerate(decays):
                     block[k, :n_prev, :n_l] = d
 
@@ -218,33 +242,28 @@ class CpuEngine:
         W, G, x, y = [v(w) for w in self.W], [v(g) for g in self.G], v(x), v(y)
         # np.dot costs NumPy less a call than np.matmul on small products, but more
         # instructions on the gradient's (in + 1, k) x (k, out) product.
-        mm, mmt, exp, add, sub, mul, recip = (np.dot if single else np.matmul, np.matmul,
-                                              np.exp, np.add, np.subtract, np.multiply,
-                                              np.reciprocal)
+        mm, mmt, add, mul = np.dot if single else np.matmul, np.matmul, np.add, np.multiply
+        activation, cost = self.activation, self.params.cost
         ops: list[Op] = []
-        # Feedforward: -z^l = [a^{l-1}, 1] (-[wᵀ; bᵀ]), a^l = 1 / (1 + e^{-z^l}) (eq. 25, 3).
+        # Feedforward: -z^l = [a^{l-1}, 1] (-[wᵀ; bᵀ]), a^l = σ(z^l) (eq. 25, 3).
         prev = x
         for l in range(L):
             out = acts[l]
-            ops += [(mm, (prev, W[l], out)), (exp, (out, out)), (add, (out, one, out)),
-                    (recip, (out, out))]
+            ops += [(mm, (prev, W[l], out)), *activation.activate_minus_z_ops(out, one)]
             prev = out
         # Output error (BP1), scaled by η/k: every gradient below arrives scaled.
         a, d, t = acts[-1], deltas[-1], scratch[-1]
-        if self.params.cost is QuadraticCost:  # (η/k)(a - y) a (1 - a) = -(η/k)(a - y) a (a - 1)
-            ops += [(sub, (a, y, d)), (sub, (a, one, t)), (mul, (d, a, d)), (mul, (d, t, d)),
-                    (mul, (d, scaled([-eta / k for eta in self.eta]), d))]
-        else:  # cross-entropy: (η/k)(a - y)
-            ops += [(sub, (a, y, d)), (mul, (d, scaled([eta / k for eta in self.eta]), d))]
+        ops += [*cost.output_error_ops(activation, a, y, d, t, one),
+                (mul, (d, scaled([eta / k for eta in self.eta]), d))]
         # Backward: (η/k)∇[w; b]^l = [a^{l-1}, 1]ᵀ Δ^l (BP3, BP4); Δ^{l-1} (BP2).
         for l in range(L - 1, -1, -1):
             inp = x if l == 0 else acts[l - 1]
             ops.append((mmt, (T(inp), deltas[l], G[l])))
             if l > 0:
-                # Δ^l (-w^l) has the wrong sign; a (a - 1) = -σ'(z) puts it right.
+                # Δ^l (-w^l) has the wrong sign; -σ'(z) puts it right.
                 dp, ap, tp = deltas[l - 1], acts[l - 1], scratch[l - 1]
-                ops += [(mm, (deltas[l], T(W[l]), dp)), (sub, (ap, one, tp)),
-                        (mul, (dp, ap, dp)), (mul, (dp, tp, dp))]
+                ops += [(mm, (deltas[l], T(W[l]), dp)),
+                        *activation.prime_mul_ops(dp, ap, tp, one, negated=True)]
         # Update (eq. 93, 94) of the working -[w; b]: decay, then add the scaled gradient.
         work = v(self.work)
         if self.mask is not None:
@@ -262,7 +281,7 @@ class CpuEngine:
         gather, C, x, y, steps = self.gather, self.chunk_steps, self.xchunk, self.ychunk, self.steps
         full = n // m
         self.examples_done = 0  # read by the progress line (a host counter, per chunk)
-        # e^{-z} = inf for very negative z: σ = 0, right.
+        # e^{-z} = inf for very negative z: the sigmoid's σ = 0, right.
         with blas_threads_for(self.largest_product), np.errstate(over="ignore"):
             for first in range(0, full, C):
                 c = min(C, full - first)
@@ -308,13 +327,18 @@ def working_shapes(sizes: Sequence[int]) -> list[tuple[int, int]]:
     return list(zip(widths[:-1], widths[1:]))
 
 
-def set_fixed_units(W: Sequence[np.ndarray], sizes: Sequence[int]) -> None:
-    """The biases of the hidden layers' idle units (-10⁴: σ = 0) and constant units
-    (10⁴: σ = 1), in the working matrices ``W`` (zero elsewhere; negated, as all the
-    working parameters; any leading axes, e.g. one per network of a stack)."""
+def set_fixed_units(W: Sequence[np.ndarray], sizes: Sequence[int],
+                    activation: type[Activation]) -> None:
+    """The biases of the hidden layers' idle units (σ = 0) and constant units (σ = 1,
+    σ' = 0): the activation's declared saturation, in the working matrices ``W`` (zero
+    elsewhere; negated, as all the working parameters; any leading axes, e.g. one per
+    network of a stack)."""
+    where = activation.saturation
+    if where is None:  # unfit_reason refuses such an activation first
+        raise ValueError(f"the {activation.name} activation declares no saturation")
     for W_l, n_l in zip(W[:-1], sizes[1:-1]):
-        W_l[..., -1, n_l:-1] = ONE_UNIT_BIAS
-        W_l[..., -1, -1] = -ONE_UNIT_BIAS
+        W_l[..., -1, n_l:-1] = -where.zero
+        W_l[..., -1, -1] = -where.one
 
 
 _threadpools: Any = None  # threadpoolctl's controller, made once (it inspects the libraries)
@@ -337,12 +361,3 @@ def one_blas_thread() -> ContextManager[Any]:
         _threadpools = ThreadpoolController()
     return cast(ContextManager[Any], _threadpools.limit(limits=1, user_api="blas"))
 
-
-def _views(flat: np.ndarray, shapes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
-    """Per-layer ``(K, r, c)`` views of the ``(K, total)`` array ``flat``."""
-    views, offset = [], 0
-    K = flat.shape[0]
-    for r, c in shapes:
-        views.append(flat[:, offset:offset + r * c].reshape(K, r, c))
-        offset += r * c
-    return views

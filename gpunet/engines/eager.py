@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..model.activations import activation_of
 from ..model.backprop import Step, Workspace, backprop_into
 from ..model.parameters import as_rows
-from .base import networks_in
+from .base import networks_in, unfit_error
 
 if TYPE_CHECKING:
     from ..backends import Array
@@ -42,7 +43,11 @@ class EagerEngine:
 
     def __init__(self, params: "Parameters", X: "Array", Y: "Array",
                  settings: "StepSettings") -> None:
+        reason = unfit_reason(params)
+        if reason:
+            raise unfit_error("eager", params, reason)
         self.params, self.X, self.Y = params, X, Y
+        self.activation = activation_of(params)
         self.rows, self.weights, self.biases = as_rows(params)
         backend, xp, K = params.backend, params.xp, networks_in(params, settings)
         self.n = n = X.shape[0]
@@ -68,24 +73,31 @@ class EagerEngine:
             self.examples_done = s + k
 
     def _step(self, ws: Workspace, step: Step, s: int) -> None:
-        backend, xp = self.params.backend, self.params.xp
+        backend = self.params.backend
         index = self.perm[:, s:s + ws.k]
-        take_rows(xp, self.X, index, ws.X)
-        take_rows(xp, self.Y, index, ws.Y)
-        backprop_into(backend, self.params.cost, self.weights, self.biases, ws)
+        backend.take_rows(self.X, index, ws.X)
+        backend.take_rows(self.Y, index, ws.Y)
+        backprop_into(backend, self.params.cost, self.weights, self.biases, ws,
+                      self.activation)
         step()
 
 
-def take_rows(xp: object, a: "Array", indices: "Array", out: "Array") -> None:
-    """``out[...] = a[indices]``, rows gathered straight into ``out``.
+def unfit_reason(params: "Parameters") -> str:
+    """Why the eager engine cannot train ``params`` (empty when it can): it writes into
+    buffers allocated once, so its backend's array module must take ``out=``."""
+    backend = params.backend
+    if not backend.supports_out:
+        return (f"the eager engine writes into its buffers (out=), which the array "
+                f"module of {backend.device} cannot")
+    return ""
 
-    NumPy's ``take`` in its default ``mode="raise"`` gathers into a temporary as large as
-    ``out`` and then copies it over (docs/performance.md). The indices come from
-    permutations, all valid, so ``mode="clip"`` (which writes ``out`` directly) never
-    clips. CuPy's ``take`` has no ``mode`` and writes ``out`` directly.
-    """
-    if xp is np:
-        np.take(a, indices, axis=0, out=out, mode="clip")
-    else:
-        # CuPy or the strict stand-in: `object` to mypy, array modules share no static type
-        xp.take(a, indices, axis=0, out=out)  # type: ignore[attr-defined]
+
+def why_not(params: "Parameters", X: "Array", settings: "StepSettings") -> str:
+    """Why the eager engine cannot train ``params`` here (empty when it can): this
+    engine's entry in :data:`gpunet.engines.ENGINES`."""
+    return unfit_reason(params)
+
+
+def build(params: "Parameters", X: "Array", Y: "Array", settings: "StepSettings") -> EagerEngine:
+    """The eager engine for ``params`` (:data:`gpunet.engines.ENGINES`)."""
+    return EagerEngine(params, X, Y, settings)

@@ -11,8 +11,10 @@ chapter 3, eq. 93 and 94) with block-wide barriers between phases.
 
 It trains the network's own flat parameter buffer (:mod:`gpunet.model.parameters`) in place,
 so everything else (metrics, saving, the eager engine) sees the same parameters.
-``auto`` takes it on CUDA when the network fits (:meth:`SgdEpochPlan.why_not`) and
-its cost is one of the book's two; the eager engine otherwise.
+``auto`` takes it where the backend has the kernel's launcher (CUDA:
+:meth:`backends.base.Backend.epoch_launcher`), the network fits
+(:meth:`SgdEpochPlan.why_not`) and its cost and activation have their kernel ids (the
+kernel's cases for them: :mod:`gpunet.model.costs`, :mod:`gpunet.model.activations`).
 
 The same class runs the kernel on the CPU through the block emulator when given an
 :class:`~gpunet.backends.testing.emulator.EmulatedSgdEpoch` launcher: that is how the tests
@@ -26,38 +28,52 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 import numpy as np
 
 from ..backends.fused_sgd import SgdEpochPlan, plan_for
-from ..model.costs import CrossEntropyCost, QuadraticCost
-from .base import described, networks_in
+from ..model.activations import SIGMOID, Activation, activation_of
+from ..model.costs import declared_phrase, get_cost
+from .base import networks_in, unfit_error
 
 if TYPE_CHECKING:
-    from ..backends import Array
+    from ..backends import Array, Backend
     from ..model.parameters import Parameters
     from .base import StepSettings
 
 THREADS = 256  # threads per block on a GPU
-COST_NAMES = {QuadraticCost: "quadratic", CrossEntropyCost: "cross-entropy"}
 
 
 def cuda_launcher(net: "Parameters") -> Any:
-    """The CUDA launcher for ``net``'s device and dtype, or ``None`` off CUDA."""
-    if net.backend.name != "cupy":
-        return None
-    from ..backends.fused_sgd import CudaSgdEpoch
-
-    with net.backend.xp.cuda.Device(getattr(net.backend, "index", 0)):
-        return CudaSgdEpoch(net.backend.xp, net.dtype)
+    """The kernel's launcher for ``net``'s device and dtype, or ``None`` where the backend
+    has none (off CUDA)."""
+    return net.backend.epoch_launcher(net.dtype)
 
 
 def unfit_reason(net: "Parameters", mini_batch_size: int, n: int, launcher: Any,
                  threads: int = THREADS) -> str:
-    """Why the fused engine cannot train ``net`` (empty when it can)."""
+    """Why the fused engine cannot train ``net`` with ``launcher`` (empty when it can)."""
     if launcher is None:
         return f"the fused engine needs a CUDA device, not {net.backend.device}"
-    if net.cost not in COST_NAMES:
-        return f"the fused engine knows the book's two costs, not {net.cost.__name__}"
+    cost_id = getattr(net.cost, "kernel_id", None)
+    if cost_id is None:
+        if getattr(net.cost, "output_error_ops", None) is None:  # not a declared cost
+            return f"the fused engine knows {declared_phrase()}, not {net.cost.__name__}"
+        return f"the fused kernel has no case for the cost {net.cost.__name__} (no kernel_id)"
+    activation = activation_of(net)
+    if activation.kernel_id is None:
+        return (f"the fused kernel has no device functions for the {activation.name} "
+                f"activation (no kernel_id)")
     plan = plan_for(net.sizes, min(mini_batch_size, n), net.dtype, threads,
-                    launcher.max_shared_bytes)
+                    launcher.max_shared_bytes, activation.kernel_id)
     return plan.why_not()
+
+
+def why_not(params: "Parameters", X: "Array", settings: "StepSettings") -> str:
+    """Why the fused engine cannot train ``params`` on ``X`` here (empty when it can):
+    this engine's entry in :data:`gpunet.engines.ENGINES`."""
+    return unfit_reason(params, settings.mini_batch_size, X.shape[0], cuda_launcher(params))
+
+
+def build(params: "Parameters", X: "Array", Y: "Array", settings: "StepSettings") -> "FusedEngine":
+    """The fused engine for ``params`` (:data:`gpunet.engines.ENGINES`)."""
+    return FusedEngine(params, X, Y, settings)
 
 
 class FusedSgd:
@@ -68,16 +84,20 @@ class FusedSgd:
     each network its own learning rate and L2 parameter. Used by :class:`FusedEngine`
     (``K = 1``, a :class:`~gpunet.Network`'s own buffer) and by stacked training.
 
+    ``cost`` is a cost as :func:`gpunet.model.costs.get_cost` takes it (its
+    ``kernel_id`` is the launch's ``cost`` argument) and ``activation`` the one the
+    kernel is built for (its ``kernel_id``).
+
     The kernel reads bare pointers, rows by ``row * width``: ``X`` and ``Y`` are made
     C-contiguous here, once (a Fortran-ordered array, as CuPy keeps it from NumPy or
     pandas, would otherwise train on scrambled rows); ``params``, trained in place,
     must be C-contiguous already (``ValueError`` otherwise).
     """
 
-    def __init__(self, backend: Any, sizes: Sequence[int], dtype: Any, cost: str,
+    def __init__(self, backend: "Backend", sizes: Sequence[int], dtype: Any, cost: Any,
                  params: "Array", X: "Array", Y: "Array", mini_batch_size: int,
                  eta: Sequence[float], lmbda: Sequence[float], launcher: Any,
-                 threads: int = THREADS) -> None:
+                 threads: int = THREADS, activation: type[Activation] = SIGMOID) -> None:
         xp, asarray = backend.xp, backend.asarray
         K, n = params.shape[0], X.shape[0]
         if len(eta) != K or len(lmbda) != K:
@@ -86,11 +106,15 @@ class FusedSgd:
         if not params.flags.c_contiguous:
             raise ValueError("the fused engine trains the parameters in place and needs "
                              "them C-contiguous (K, P); pass a C-ordered array")
-        self.backend, self.launcher, self.cost = backend, launcher, cost
+        cost_id, activation_id = get_cost(cost).kernel_id, activation.kernel_id
+        if cost_id is None or activation_id is None:
+            raise ValueError("the fused kernel has no case for this cost or activation "
+                             "(its kernel_id is None)")
+        self.backend, self.launcher, self.cost = backend, launcher, int(cost_id)
         self.params = params
         self.X, self.Y = xp.ascontiguousarray(X), xp.ascontiguousarray(Y)  # once per run
         self.plan: SgdEpochPlan = plan_for(sizes, min(mini_batch_size, n), dtype, threads,
-                                           launcher.max_shared_bytes)
+                                           launcher.max_shared_bytes, activation_id)
         self.perm = xp.empty((K, n), dtype=np.int64)
         self.eta = asarray(np.asarray(eta, dtype=np.float64))
         self.lmbda = asarray(np.asarray(lmbda, dtype=np.float64))
@@ -117,13 +141,12 @@ class FusedEngine:
         launcher = launcher if launcher is not None else cuda_launcher(params)
         reason = unfit_reason(params, settings.mini_batch_size, X.shape[0], launcher, threads)
         if reason:
-            raise ValueError(f"engine 'fused' cannot train {described(params)}: {reason}; "
-                             f"use engine 'eager' or 'auto'.")
+            raise unfit_error("fused", params, reason)
         K = networks_in(params, settings)
         rows = params.parameters.reshape(K, -1)  # (K, P), a view
-        self.fused = FusedSgd(params.backend, params.sizes, params.dtype,
-                              COST_NAMES[params.cost], rows, X, Y, settings.mini_batch_size,
-                              settings.eta, settings.lmbda, launcher, threads)
+        self.fused = FusedSgd(params.backend, params.sizes, params.dtype, params.cost, rows,
+                              X, Y, settings.mini_batch_size, settings.eta, settings.lmbda,
+                              launcher, threads, activation_of(params))
         self.plan = self.fused.plan
 
     def train_epoch(self, permutations: np.ndarray) -> None:

@@ -53,13 +53,15 @@ from typing import TYPE_CHECKING, Any, Optional, cast
 
 import numpy as np
 
+from ..model.activations import activation_of
+from ..model.parameters import StackedParameters
 from .base import Steps
 from .rows import Rows, training_rows
-from .cpu import CpuEngine, one_blas_thread
+from .cpu import CpuEngine, one_blas_thread, unfit_reason
 
 if TYPE_CHECKING:
     from ..backends import Array
-    from ..model.parameters import StackedParameters
+    from ..model.parameters import Parameters
     from .base import StepSettings
 
 #: Below this many multiply-adds an epoch (a stack's n x K x P), ``auto`` trains the
@@ -79,6 +81,23 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def why_not(params: "Parameters", X: "Array", settings: "StepSettings") -> str:
+    """Why the cpu engine cannot train ``params`` here (empty when it can): the cpu
+    engine's entry in :data:`gpunet.engines.ENGINES` (here, where it is one process or
+    several)."""
+    return unfit_reason(params)
+
+
+def build(params: "Parameters", X: "Array", Y: "Array", settings: "StepSettings") -> Any:
+    """The cpu engine for ``params`` (:data:`gpunet.engines.ENGINES`): a large stack split
+    over worker processes (:func:`workers_for`), else in this process."""
+    if isinstance(params, StackedParameters):
+        workers = workers_for(params, X.shape[0], settings.workers)
+        if workers > 1:
+            return WorkerCpuEngine(params, X, Y, settings, workers)
+    return CpuEngine(params, X, Y, settings)
 
 
 def workers_for(stack: "StackedParameters", n: int, asked: Optional[int]) -> int:
@@ -101,6 +120,7 @@ class GroupRows:
 
     def __init__(self, stack: Any, a: int, b: int) -> None:
         self.sizes, self.dtype, self.cost = stack.sizes, stack.dtype, stack.cost
+        self.activation = activation_of(stack)
         self.backend, self.xp = stack.backend, stack.xp
         self.parameters = stack.parameters[a:b]
         self.weights = [w[a:b] for w in stack.weights]
@@ -144,7 +164,7 @@ class WorkerCpuEngine:
         self.stack = stack
         # The training rows once for every group (MNIST: 8-bit codes, 39 MB, which is
         # also what crosses to each worker). The local group's engine checks the stack
-        # (NumPy, the book's costs) before any worker starts.
+        # (host arrays, a declared cost) before any worker starts.
         self.data: Optional[Rows] = training_rows(X, Y, np.dtype(stack.dtype))
         a, b = self.groups[0]
         self.local = CpuEngine(
@@ -155,6 +175,7 @@ class WorkerCpuEngine:
         # task).
         self.setups = [{"sizes": list(stack.sizes), "dtype": np.dtype(stack.dtype).name,
                         "cost": stack.cost.__name__, "count": d - c,
+                        "activation": activation_of(stack).name,
                         "mini_batch_size": settings.mini_batch_size,
                         "eta": settings.eta[c:d], "lmbda": settings.lmbda[c:d]}
                        for c, d in self.groups[1:]]
@@ -269,12 +290,14 @@ class _WorkerStack:
 
     def __init__(self, setup: dict[str, Any]) -> None:
         from ..backends import get_backend
+        from ..model.activations import get_activation
         from ..model.costs import get_cost
         from ..model.parameters import stacked_layers
 
         self.sizes = list(setup["sizes"])
         self.dtype = setup["dtype"]
         self.cost = get_cost(setup["cost"])
+        self.activation = get_activation(setup["activation"])
         self.backend = get_backend("cpu")
         self.xp = np
         self.count = int(setup["count"])

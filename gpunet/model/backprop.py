@@ -10,14 +10,15 @@ the book, one example (column vectors)   here, ``k`` examples (rows)
 ``z^l = w^l a^{l-1} + b^l`` (eq. 25)     ``Z^l = A^{l-1} (w^l)ᵀ + (b^l)ᵀ``
 ``a^l = σ(z^l)``                         ``A^l = σ(Z^l)``
 ``δ^L = ∇_a C ⊙ σ'(z^L)`` (BP1)          ``Δ^L`` from the cost (its ``output_error``)
-``δ^l = ((w^{l+1})ᵀ δ^{l+1}) ⊙ σ'(z^l)`` ``Δ^l = (Δ^{l+1} w^{l+1}) ⊙ A^l ⊙ (1 - A^l)``
+``δ^l = ((w^{l+1})ᵀ δ^{l+1}) ⊙ σ'(z^l)`` ``Δ^l = (Δ^{l+1} w^{l+1}) ⊙ σ'(Z^l)``
 (BP2)
 ``∂C/∂b^l = δ^l`` (BP3)                  ``∇b^l = Σ_rows Δ^l``
 ``∂C/∂w^l = δ^l (a^{l-1})ᵀ`` (BP4)       ``∇w^l = (Δ^l)ᵀ A^{l-1}``
 ======================================  =========================================
 
-``σ'(z) = σ(z)(1 - σ(z))`` (chapter 1, eq. 5's derivative), so the training loop keeps
-only the activations ``A^l``, never ``Z^l``. Every buffer comes from a
+σ and σ′ are the network's activation (:mod:`gpunet.model.activations`; the book's
+sigmoid, ``σ'(z) = σ(z)(1 - σ(z))``), σ′ taken from the output ``A^l``, so the
+training loop keeps only the activations, never ``Z^l``. Every buffer comes from a
 :class:`Workspace` allocated once per run; nothing here allocates.
 
 K networks of one shape go through at once: every array has a leading axis of length
@@ -37,6 +38,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..backends import Array, Backend
+from .activations import SIGMOID, Activation, activation_of
+from .costs import DeclaredCost
 from .parameters import Parameters, as_rows, n_weights, stacked_layers
 
 
@@ -63,16 +66,17 @@ class Workspace:
 
 
 def feedforward(backend: Backend, weights: Sequence[Array], biases: Sequence[Array],
-                a: Array) -> Array:
+                a: Array, activation: type[Activation] = SIGMOID) -> Array:
     """Rows of ``a`` through every layer: ``a ← σ(a wᵀ + bᵀ)`` (allocates; for evaluation)."""
     for w, b in zip(weights, biases):
         z = backend.xp.matmul(a, w.T)
-        a = backend.add_bias_sigmoid(z, b.T, out=z)
+        a = activation.add_bias_activate(backend, z, b.T, out=z)
     return a
 
 
 def backprop_into(backend: Backend, cost: Any, weights: Sequence[Array],
-                  biases: Sequence[Array], ws: Workspace) -> None:
+                  biases: Sequence[Array], ws: Workspace,
+                  activation: type[Activation] = SIGMOID) -> None:
     """Fill ``ws.gradient`` with each network's ``Σ_x ∂C_x/∂w`` and ``Σ_x ∂C_x/∂b``.
 
     ``weights[l]`` is ``(K, n_{l+1}, n_l)`` and ``biases[l]`` ``(K, n_{l+1}, 1)``
@@ -84,11 +88,11 @@ def backprop_into(backend: Backend, cost: Any, weights: Sequence[Array],
     a = ws.X
     for w, b, z in zip(weights, biases, ws.activations):
         xp.matmul(a, w.transpose(0, 2, 1), out=z)  # Z = A Wᵀ (eq. 25, rows)
-        a = backend.add_bias_sigmoid(z, b.transpose(0, 2, 1), out=z)
+        a = activation.add_bias_activate(backend, z, b.transpose(0, 2, 1), out=z)
     # Output error Δ^L (BP1), then Δ^l = (Δ^{l+1} w^{l+1}) ⊙ σ'(z^l) (BP2), with the
     # gradients of each layer (BP3, BP4) as soon as its Δ is known.
     delta = ws.deltas[-1]
-    output_error(backend, cost, a, ws.Y, delta, ws.scratch[-1])  # BP1
+    output_error(backend, cost, a, ws.Y, delta, ws.scratch[-1], activation)  # BP1
     for l in range(len(weights) - 1, -1, -1):
         a_prev = ws.X if l == 0 else ws.activations[l - 1]
         xp.matmul(delta.transpose(0, 2, 1), a_prev, out=ws.nabla_w[l])  # BP4
@@ -96,7 +100,7 @@ def backprop_into(backend: Backend, cost: Any, weights: Sequence[Array],
         if l > 0:
             prev = ws.deltas[l - 1]
             xp.matmul(delta, weights[l], out=prev)  # BP2
-            backend.sigmoid_prime_mul(prev, a_prev, ws.scratch[l - 1])
+            activation.prime_mul(backend, prev, a_prev, ws.scratch[l - 1])
             delta = prev
 
 
@@ -148,22 +152,19 @@ def sgd_step(net: Parameters, X: Array, Y: Array, eta: float, lmbda: float, n: i
     ws = Workspace(net.sizes, 1, net.xp, net.dtype, k)
     ws.X[0], ws.Y[0] = X, Y
     parameters, weights, biases = as_rows(net)
-    backprop_into(net.backend, net.cost, weights, biases, ws)
+    backprop_into(net.backend, net.cost, weights, biases, ws, activation_of(net))
     Step(net.backend, [eta], [lmbda], k, n, parameters, ws.gradient, ws.n_weights)()
 
 
 def output_error(backend: Backend, cost: Any, a: Array, y: Array, out: Array,
-                 scratch: Array) -> None:
+                 scratch: Array, activation: type[Activation] = SIGMOID) -> None:
     """``out = δ^L`` for output activations ``a`` and desired outputs ``y`` (BP1).
 
-    The book's costs have a fused ``output_error``; a user's own cost class with only
-    the book's ``delta(z, a, y)`` gets ``z = σ⁻¹(a) = ln a - ln(1 - a)``.
+    A declared cost (:class:`gpunet.model.costs.DeclaredCost`) writes it with its
+    ``output_error``, the backend's fused operation; a user's own cost class with only
+    the book's ``delta(z, a, y)`` gets ``z = σ⁻¹(a)`` (the activation's ``inverse``).
     """
-    fused = getattr(cost, "output_error", None)
-    if fused is not None:
-        fused(backend, a, y, out, scratch)
+    if isinstance(cost, type) and issubclass(cost, DeclaredCost):
+        cost.output_error(backend, activation, a, y, out, scratch)
     else:
-        xp = backend.xp
-        with np.errstate(divide="ignore"):  # a = 0 or 1 gives z = -inf or inf
-            z = xp.log(a) - xp.log1p(-a)
-        out[...] = cost.delta(z, a, y)
+        out[...] = cost.delta(activation.inverse(backend.xp, a), a, y)

@@ -5,22 +5,123 @@ Each cost is a class with static methods, so ``QuadraticCost.fn(a, y)`` and
 row (or a single example as a vector or the book's ``(n, 1)`` column); ``fn`` returns
 the cost *summed* over the examples given, as a 0-d array on their device.
 
-The training loop does not call ``delta``: it asks the backend for the same output
-error as one fused operation (``output_error``), computed from ``a`` alone since
-``σ'(z) = a (1 - a)``.
+A cost is declared once, as one subclass of :class:`DeclaredCost` whose class attributes are
+everything gpunet derives from it:
+
+* ``name`` and ``aliases``: what ``cost=`` and ``--cost`` take; with the class's own
+  name (``"QuadraticCost"``, what network and checkpoint files store) they make
+  :data:`COSTS` and :func:`get_cost`;
+* ``kernel_id``: the fused CUDA kernel's number for it (the launch's ``cost``
+  argument, ``gpunet_output_error`` in ``backends/kernels/fused_sgd.cu``); ``None``:
+  the fused engine cannot train it, and says so;
+* ``fn`` and ``delta``: the book's value and output error ``δ^L`` (BP1);
+* :meth:`DeclaredCost.output_error`: ``δ^L`` as the backend's fused operation, which the
+  training step calls (from ``a`` alone: ``σ'`` comes from the activation's output,
+  :mod:`gpunet.model.activations`), and :meth:`DeclaredCost.output_error_ops`: the same as
+  the cpu engine's NumPy calls.
+
+Both operations have defaults derived from ``delta`` (right on every backend, if slower),
+so a new cost is one class here, plus its case in the kernel for the fused engine.
+A cost of the user's own, a plain class with the book's ``fn`` and ``delta``
+(:class:`Cost`), trains with the eager engine.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, ClassVar, Optional, Protocol
+
+import numpy as np
 
 from ..backends import Array, Backend, array_module
+from .activations import Activation, Op, Sigmoid
 
 
-class QuadraticCost:
+class Cost(Protocol):
+    """What a cost is to gpunet: the book's two static methods, ``fn`` and ``delta``.
+
+    :class:`DeclaredCost`'s subclasses declare more (see the module); a cost of the user's own
+    with only these two trains with the eager engine, which calls ``delta(z, a, y)``
+    with ``z = σ⁻¹(a)`` (:func:`gpunet.model.backprop.output_error`).
+    """
+
+    @staticmethod
+    def fn(a: Array, y: Array) -> Array:
+        """The cost summed over the examples given (rows), a 0-d array."""
+
+    @staticmethod
+    def delta(z: Array, a: Array, y: Array) -> Array:
+        """The output error ``δ^L`` (chapter 2, eq. BP1)."""
+
+
+class DeclaredCost:
+    """A cost declared to gpunet (see the module): subclass it, set ``name`` (and
+    ``aliases``, ``kernel_id``), and give the book's ``fn`` and ``delta``."""
+
+    #: what ``cost=`` and ``--cost`` take.
+    name: ClassVar[str] = ""
+    #: other spellings ``cost=`` takes.
+    aliases: ClassVar[tuple[str, ...]] = ()
+    #: the fused kernel's ``cost`` argument for it; ``None``: the kernel has no case.
+    kernel_id: ClassVar[Optional[int]] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("name"):  # its own name: a subclass of a cost is not another
+            _declare(cls)
+
+    @staticmethod
+    def fn(a: Array, y: Array) -> Array:
+        """The cost summed over the examples given (rows), a 0-d array."""
+        raise NotImplementedError
+
+    @staticmethod
+    def delta(z: Array, a: Array, y: Array) -> Array:
+        """The output error ``δ^L`` (chapter 2, eq. BP1), a new array."""
+        raise NotImplementedError
+
+    @classmethod
+    def output_error(cls, backend: Backend, activation: type[Activation], a: Array,
+                     y: Array, out: Array, scratch: Array) -> Array:
+        """``out = δ^L`` for output activations ``a`` and desired outputs ``y``, the
+        backend's fused operation where there is one; ``scratch`` a work buffer."""
+        out[...] = cls.delta(activation.inverse(backend.xp, a), a, y)
+        return out
+
+    @classmethod
+    def output_error_ops(cls, activation: type[Activation], a: np.ndarray, y: np.ndarray,
+                         out: np.ndarray, scratch: np.ndarray, one: np.ndarray) -> list[Op]:
+        """The cpu engine's NumPy calls for ``out = δ^L`` (``one`` a 0-d 1 of the dtype)."""
+        return [(_assign_delta, (cls, activation, a, y, out))]
+
+
+def _assign_delta(cost: type[DeclaredCost], activation: type[Activation], a: np.ndarray,
+                  y: np.ndarray, out: np.ndarray) -> None:
+    out[...] = cost.delta(activation.inverse(np, a), a, y)
+
+
+_DECLARED: list[type[DeclaredCost]] = []
+COSTS: dict[str, type[DeclaredCost]] = {}
+"""Every declared cost by each of its names: ``name``, ``aliases`` and the class's own
+name (which network and checkpoint files store)."""
+
+
+def _declare(cost: type[DeclaredCost]) -> None:
+    """Register a :class:`DeclaredCost` subclass under its names (a name taken twice raises)."""
+    names = (cost.name, *cost.aliases, cost.__name__)
+    taken = [name for name in names if name in COSTS]
+    if taken:
+        raise ValueError(f"cost {cost.__name__}: the name {taken[0]!r} is declared twice")
+    if cost.kernel_id is not None and any(c.kernel_id == cost.kernel_id for c in _DECLARED):
+        raise ValueError(f"cost {cost.__name__}: kernel id {cost.kernel_id} is declared twice")
+    _DECLARED.append(cost)
+    COSTS.update(dict.fromkeys(names, cost))
+
+
+class QuadraticCost(DeclaredCost):
     """``C = 1/2 ||y - a||²`` per example; slow to learn when outputs saturate."""
 
     name = "quadratic"
+    kernel_id = 0
 
     @staticmethod
     def fn(a: Array, y: Array) -> Array:
@@ -31,19 +132,26 @@ class QuadraticCost:
 
     @staticmethod
     def delta(z: Array, a: Array, y: Array) -> Array:
-        """Output error ``δ^L = (a - y) ⊙ σ'(z)``."""
-        return (a - y) * a * (1 - a)
+        """Output error ``δ^L = (a - y) ⊙ σ'(z)``, ``σ'`` from ``a`` (``z`` unused)."""
+        return Sigmoid.times_prime(a - y, a)
 
-    @staticmethod
-    def output_error(backend: Backend, a: Array, y: Array, out: Array, scratch: Array) -> Array:
-        """``delta`` written into ``out`` as one fused backend operation."""
-        return backend.quadratic_output_error(a, y, out, scratch)
+    @classmethod
+    def output_error(cls, backend: Backend, activation: type[Activation], a: Array,
+                     y: Array, out: Array, scratch: Array) -> Array:
+        return activation.error_times_prime(backend, a, y, out, scratch)
+
+    @classmethod
+    def output_error_ops(cls, activation: type[Activation], a: np.ndarray, y: np.ndarray,
+                         out: np.ndarray, scratch: np.ndarray, one: np.ndarray) -> list[Op]:
+        return [(np.subtract, (a, y, out)), *activation.prime_mul_ops(out, a, scratch, one)]
 
 
-class CrossEntropyCost:
+class CrossEntropyCost(DeclaredCost):
     """``C = -Σ_j [y_j ln a_j + (1 - y_j) ln(1 - a_j)]`` per example; no slowdown."""
 
     name = "cross-entropy"
+    aliases = ("crossentropy", "cross_entropy")
+    kernel_id = 1
 
     @staticmethod
     def fn(a: Array, y: Array) -> Array:
@@ -63,40 +171,42 @@ class CrossEntropyCost:
 
     @staticmethod
     def delta(z: Array, a: Array, y: Array) -> Array:
-        """Output error ``δ^L = a - y`` (``z`` unused: the σ' term cancels)."""
+        """Output error ``δ^L = a - y`` (``z`` unused: the sigmoid's σ' cancels)."""
         return a - y
 
-    @staticmethod
-    def output_error(backend: Backend, a: Array, y: Array, out: Array, scratch: Array) -> Array:
-        """``delta`` written into ``out`` as one fused backend operation."""
+    @classmethod
+    def output_error(cls, backend: Backend, activation: type[Activation], a: Array,
+                     y: Array, out: Array, scratch: Array) -> Array:
         return backend.cross_entropy_output_error(a, y, out)
 
+    @classmethod
+    def output_error_ops(cls, activation: type[Activation], a: np.ndarray, y: np.ndarray,
+                         out: np.ndarray, scratch: np.ndarray, one: np.ndarray) -> list[Op]:
+        return [(np.subtract, (a, y, out))]
 
-COSTS = {
-    "quadratic": QuadraticCost,
-    "QuadraticCost": QuadraticCost,
-    "cross-entropy": CrossEntropyCost,
-    "crossentropy": CrossEntropyCost,
-    "cross_entropy": CrossEntropyCost,
-    "CrossEntropyCost": CrossEntropyCost,
-}
 
-class Cost(Protocol):
-    """What a cost is to gpunet: the book's two static methods, ``fn`` and ``delta``.
+def declared_costs() -> tuple[type[DeclaredCost], ...]:
+    """Every declared cost, in the order declared (the book's quadratic cost first)."""
+    return tuple(_DECLARED)
 
-    ``QuadraticCost`` and ``CrossEntropyCost`` also have ``output_error(backend, a, y,
-    out, scratch)``, ``delta`` as one fused backend operation written into ``out``; a
-    cost of the user's own without it gets ``delta(z, a, y)`` called with
-    ``z = σ⁻¹(a)`` (see :func:`gpunet.model.backprop.output_error`).
-    """
 
-    @staticmethod
-    def fn(a: Array, y: Array) -> Array:
-        """The cost summed over the examples given (rows), a 0-d array."""
+def cost_names() -> tuple[str, ...]:
+    """Each declared cost's ``name``: the choices of ``--cost``."""
+    return tuple(cost.name for cost in _DECLARED)
 
-    @staticmethod
-    def delta(z: Array, a: Array, y: Array) -> Array:
-        """The output error ``δ^L`` (chapter 2, eq. BP1)."""
+
+def is_declared(cost: Any) -> bool:
+    """Whether ``cost`` (as :func:`get_cost` gives it) is a declared cost (a :class:`DeclaredCost`)."""
+    return isinstance(cost, type) and cost in _DECLARED
+
+
+def declared_phrase() -> str:
+    """The declared costs in an engine's message: "the book's two costs" while they are
+    all there is, else their names."""
+    names = cost_names()
+    if names == ("quadratic", "cross-entropy"):
+        return "the book's two costs"
+    return "the costs " + ", ".join(names)
 
 
 def get_cost(cost: Any) -> Any:
@@ -105,13 +215,11 @@ def get_cost(cost: Any) -> Any:
         try:
             return COSTS[cost]
         except KeyError:
-            raise ValueError(
-                f"unknown cost {cost!r}; use 'quadratic' or 'cross-entropy'."
-            ) from None
+            raise ValueError(f"unknown cost {cost!r}; use "
+                             f"{' or '.join(repr(name) for name in cost_names())}.") from None
     if isinstance(cost, type) and all(hasattr(cost, m) for m in ("fn", "delta")):
         return cost
     if all(hasattr(cost, m) for m in ("fn", "delta")):
         return type(cost)
-    raise ValueError(
-        f"cost must be QuadraticCost, CrossEntropyCost or their name, got {cost!r}."
-    )
+    classes = ", ".join(declared.__name__ for declared in _DECLARED)
+    raise ValueError(f"cost must be {classes} or their name, got {cost!r}.")

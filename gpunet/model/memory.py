@@ -51,12 +51,11 @@ def training_bytes(sizes: Sequence[int], dtype: Any, mini_batch_size: int) -> in
 
 
 def available_memory(backend: Optional[Any] = None) -> float:
-    """Bytes of memory this process can allocate now: the device's free memory for a
-    CUDA backend, else the host's (:func:`host_memory`)."""
-    if backend is not None and getattr(backend, "name", "") == "cupy":
-        with backend.scope():
-            return float(backend.xp.cuda.runtime.memGetInfo()[0])
-    return host_memory()[0]
+    """Bytes of memory this process can allocate now: the device's free memory where the
+    backend has its own (:meth:`backends.base.Backend.free_memory`: CUDA's), else the
+    host's (:func:`host_memory`)."""
+    free = None if backend is None else backend.free_memory()
+    return host_memory()[0] if free is None else float(free)
 
 
 def host_memory() -> tuple[float, str]:
@@ -155,11 +154,10 @@ def check_network_fits(sizes: Sequence[int], dtype: Any, mini_batch_size: int = 
     if need > have:
         raise ValueError(_too_large(sizes, dtype, m, count, what, batch_what, need, have,
                                     where))
-    if need >= ALWAYS_FITS and backend is not None and getattr(backend, "name", "") == "cupy":
-        have = available_memory(backend)
-        if need > have:
-            raise ValueError(_too_large(sizes, dtype, m, count, what, batch_what, need,
-                                        have, "GPU memory available here"))
+    free = backend.free_memory() if need >= ALWAYS_FITS and backend is not None else None
+    if free is not None and need > free:
+        raise ValueError(_too_large(sizes, dtype, m, count, what, batch_what, need, free,
+                                    "GPU memory available here"))
 
 
 def _too_large(sizes: Sequence[int], dtype: Any, m: int, count: int, what: str,

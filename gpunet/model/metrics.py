@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..backends import Array, Backend
+from .activations import SIGMOID, Activation
 from .backprop import feedforward
 from .costs import Cost
 
@@ -19,24 +20,25 @@ EVAL_CHUNK = 10_000  # rows per feedforward when evaluating a data set
 
 
 def correct(backend: Backend, weights: Sequence[Array], biases: Sequence[Array], X: Array,
-            labels: Array) -> Array:
+            labels: Array, activation: type[Activation] = SIGMOID) -> Array:
     """0-d device array: how many rows of ``X`` the network ``weights``, ``biases``
     classifies as ``labels`` (its most active output), in chunks of :data:`EVAL_CHUNK`."""
     xp, total = backend.xp, None
     for s in range(0, X.shape[0], EVAL_CHUNK):
-        out = feedforward(backend, weights, biases, X[s:s + EVAL_CHUNK])
+        out = feedforward(backend, weights, biases, X[s:s + EVAL_CHUNK], activation)
         hits = xp.sum(xp.argmax(out, axis=1) == labels[s:s + EVAL_CHUNK])
         total = hits if total is None else total + hits
     return total
 
 
 def total_cost(backend: Backend, cost: Cost, weights: Sequence[Array],
-               biases: Sequence[Array], X: Array, Y: Array, lmbda: float) -> Array:
+               biases: Sequence[Array], X: Array, Y: Array, lmbda: float,
+               activation: type[Activation] = SIGMOID) -> Array:
     """0-d device array: the mean cost over the rows plus the L2 term ``λ/(2n) Σ w²``
     (chapter 3, eq. 85 and 86, ``network2.py``'s ``total_cost``)."""
     xp, total, n = backend.xp, None, X.shape[0]
     for s in range(0, n, EVAL_CHUNK):
-        c = cost.fn(feedforward(backend, weights, biases, X[s:s + EVAL_CHUNK]),
+        c = cost.fn(feedforward(backend, weights, biases, X[s:s + EVAL_CHUNK], activation),
                     Y[s:s + EVAL_CHUNK])
         total = c if total is None else total + c
     total = total / n

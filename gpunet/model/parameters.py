@@ -80,20 +80,24 @@ def n_parameters(sizes: Sequence[int]) -> int:
     return n_weights(sizes) + sum(sizes[1:])
 
 
+def layer_views(flat: Array, shapes: Sequence[tuple[int, int]]) -> list[Array]:
+    """Consecutive blocks of ``flat``'s last axis as matrices of ``shapes``, views that
+    keep its leading axes: a ``(P,)`` buffer gives ``(r, c)`` views, a ``(K, P)`` array
+    ``(K, r, c)`` ones (row ``k`` network ``k``'s)."""
+    views, offset, lead = [], 0, tuple(flat.shape[:-1])
+    for rows, cols in shapes:
+        views.append(flat[..., offset:offset + rows * cols].reshape(lead + (rows, cols)))
+        offset += rows * cols
+    return views
+
+
 def flat_layers(sizes: Sequence[int], xp: Any, dtype: Any) -> tuple[Array, list[Array], list[Array]]:
     """A new flat buffer for a network of ``sizes`` and its per-layer views.
 
     Returns ``(flat, weights, biases)`` where ``weights[l]`` and ``biases[l]`` are
     views of ``flat`` with the book's shapes.
     """
-    shapes_w, shapes_b = weight_shapes(sizes), bias_shapes(sizes)
-    flat = xp.empty(n_parameters(sizes), dtype=dtype)
-    views, offset = [], 0
-    for shape in shapes_w + shapes_b:
-        size = shape[0] * shape[1]
-        views.append(flat[offset:offset + size].reshape(shape))
-        offset += size
-    return flat, views[:len(shapes_w)], views[len(shapes_w):]
+    return _split(xp.empty(n_parameters(sizes), dtype=dtype), sizes)
 
 
 def stacked_layers(sizes: Sequence[int], K: int, xp: Any,
@@ -104,11 +108,12 @@ def stacked_layers(sizes: Sequence[int], K: int, xp: Any,
     weights, biases)``: ``weights[l]`` of shape ``(K, n_{l+1}, n_l)`` and ``biases[l]``
     of shape ``(K, n_{l+1}, 1)``, views of ``flat``.
     """
-    flat = xp.empty((K, n_parameters(sizes)), dtype=dtype)
-    views, offset = [], 0
-    for rows, cols in weight_shapes(sizes) + bias_shapes(sizes):
-        views.append(flat[:, offset:offset + rows * cols].reshape(K, rows, cols))
-        offset += rows * cols
+    return _split(xp.empty((K, n_parameters(sizes)), dtype=dtype), sizes)
+
+
+def _split(flat: Array, sizes: Sequence[int]) -> tuple[Array, list[Array], list[Array]]:
+    """``(flat, weights, biases)``: the layout's layer views of ``flat``."""
+    views = layer_views(flat, weight_shapes(sizes) + bias_shapes(sizes))
     n_layers = len(sizes) - 1
     return flat, views[:n_layers], views[n_layers:]
 
