@@ -331,8 +331,10 @@ def checkpoint_text(data: bytes, folder: Path) -> str:
             if name == "meta.npy":
                 meta = normal_json(json.loads(npy_payload(member)), folder)
                 lines.append("meta " + json.dumps(meta, indent=1))
-            else:
-                lines.append(f"{name} sha256 {hashlib.sha256(member).hexdigest()}")
+            else:  # the array's dtype and shape, and its data's hash
+                header = npy_header(member).strip()
+                data = hashlib.sha256(npy_payload(member)).hexdigest()
+                lines.append(f"{name} {header} data sha256 {data}")
     return "\n".join(lines)
 
 
@@ -341,6 +343,13 @@ def npy_payload(member: bytes) -> bytes:
     size = 2 if member[6] == 1 else 4
     header = int.from_bytes(member[8:8 + size], "little")
     return member[8 + size + header:]
+
+
+def npy_header(member: bytes) -> str:
+    """The header of a ``.npy`` file: its dtype, order and shape, as a dict's text."""
+    size = 2 if member[6] == 1 else 4
+    header = int.from_bytes(member[8:8 + size], "little")
+    return member[8 + size:8 + size + header].decode("latin-1")
 
 
 # ----------------------------------------------------------------- comparing
@@ -385,9 +394,9 @@ def differences(case: Case, before: list[Outcome], after: list[Outcome]) -> list
 
 
 def diff(label: str, before: str, after: str) -> str:
-    lines = difflib.unified_diff(before.splitlines(True), after.splitlines(True),
-                                 "before", "after", n=1)
-    return f"{label}:\n" + "".join(lines)
+    lines = difflib.unified_diff(before.splitlines(), after.splitlines(), "before", "after",
+                                 n=1, lineterm="")
+    return f"{label}:\n" + "\n".join(lines) + "\n"
 
 
 def main(argv: Optional[list[str]] = None) -> int:
