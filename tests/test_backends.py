@@ -219,6 +219,61 @@ def test_gpunet_device_sets_what_auto_means(monkeypatch):
     assert get_backend("auto").selection_note == "auto chose cpu: CuPy is not installed"
 
 
+def test_registered_devices_are_what_get_backend_and_gpunet_device_resolve(monkeypatch):
+    """A backend's module registers its device name; ``get_backend`` and
+    ``GPUNET_DEVICE`` then know it (``name`` is index 0, ``name:N`` index N)."""
+    made = []
+
+    class Other(NumpyBackend):
+        def __init__(self, index: int) -> None:
+            made.append(index)
+            self.device = f"other:{index}"
+
+    monkeypatch.setattr(backends, "_registered", dict(backends._registered))
+    backends.register_device("other", Other)
+    assert "other" in backends.registered_devices() and "strict" in backends.registered_devices()
+    assert get_backend("other:3").device == "other:3" and get_backend("OTHER").device == "other:0"
+    monkeypatch.setenv("GPUNET_DEVICE", "other:1")
+    assert get_backend().selection_note == "GPUNET_DEVICE chose other:1" and made == [3, 0, 1]
+    for bad in ("cuda", "auto", "two words", "x:1"):
+        with pytest.raises(ValueError, match="cannot register device"):
+            backends.register_device(bad, Other)
+
+
+def test_the_strict_device_reaches_processes_through_the_modules_variable():
+    """The resolver imports no test machinery: a process knows ``strict`` only where
+    ``GPUNET_BACKEND_MODULES`` names the module that registers it (the tests set it
+    for every process they start), and a name there that cannot be imported is one
+    error naming the variable."""
+    import subprocess
+
+    code = ("import sys, gpunet.backends as b\n"
+            "for device in ('auto', 'strict:1'):\n"
+            "    try:\n        print(type(b.get_backend(device)).__name__)\n"
+            "    except ValueError as e:\n        print('ValueError:', e)\n"
+            "print('gpunet.backends.testing' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["GPUNET_DEVICE"] = "strict"
+
+    def run(modules):
+        env.pop(backends.BACKEND_MODULES_ENV, None)
+        if modules is not None:
+            env[backends.BACKEND_MODULES_ENV] = modules
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip().splitlines()
+
+    assert run("gpunet.backends.testing") == ["StrictBackend", "StrictBackend", "True"]
+    without = run(None)
+    assert without[0].startswith("ValueError: GPUNET_DEVICE='strict' is not a device")
+    assert without[1].startswith("ValueError: unknown device 'strict:1'; use 'cpu'")
+    assert without[2] == "False"
+    wrong = run("gpunet.no_such_module")
+    assert wrong[0].startswith("ValueError: GPUNET_BACKEND_MODULES='gpunet.no_such_module': "
+                               "cannot import gpunet.no_such_module")
+
+
 @pytest.mark.parametrize("value", ["gpu", "cuda:x", "tpu"])
 def test_invalid_gpunet_device_is_a_clear_error(monkeypatch, value, capsys):
     monkeypatch.setenv("GPUNET_DEVICE", value)

@@ -26,7 +26,7 @@
 // prove each one is needed.
 //
 // Memory. The parameters arrive in gpunet's flat layout (every weight matrix w^l,
-// (n_{l+1}, n_l) row-major, then every bias; see gpunet/parameters.py). For the epoch
+// (n_{l+1}, n_l) row-major, then every bias; see gpunet/model/parameters.py). For the epoch
 // they are kept in a *working layout* with each weight matrix transposed, (n_l,
 // n_{l+1}), so that the threads of a warp, which take neighbouring output neurons j,
 // read neighbouring words. The working copy lives in shared memory when it fits
@@ -332,14 +332,14 @@ DEVICE void ff_sums(real* RESTRICT partial, const real* RESTRICT a_prev,
 
 // Inputs per iteration of the feedforward's inner loop on its vector path: 8 in float32
 // (two float4 loads a row: the loop's addresses, counter and branch then serve 160 FMAs
-// at R = 10, not 80; the book's layer-0 sums 3.0k -> 2.8k cycles a step), VW in float64
-// (whose builds are at their register limit).
+// at R = 10, not 80; modelled cycles in docs/performance.md), VW in float64 (whose
+// builds are at their register limit).
 #define FFW ((int)(sizeof(real) == 4 ? 2 * VW : VW))
 
 // Inputs per work item of the update on its vector path: 16 in float32 (four float4 loads
 // a row; each item's fixed cost, its indices and weight loads and stores, is then spread
-// over 32 R multiply-adds; 8 inputs cost the book's update 4.2k cycles a step, 16 3.9k),
-// 2 in float64 (one double2; more would not fit the registers).
+// over 32 R multiply-adds; modelled cycles in docs/performance.md), 2 in float64 (one
+// double2; more would not fit the registers).
 #define UPW ((int)(sizeof(real) == 4 ? 4 * VW : VW))
 
 // The row stride (leading dimension) of layer l's transposed weights wT (C rows of N) in

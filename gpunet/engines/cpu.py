@@ -64,7 +64,7 @@ network's 0-d constants hold), so each network's run is bit for bit its single r
 (tests/test_stack.py). One network (``K = 1``) binds the same operations to the
 arrays' one slice, 2-D, with ``np.dot`` and 0-d constants, the cheapest calls. A
 chunk's x rows are contiguous per network: its product by the first layer's matrix is
-~8% faster than from rows ``[x, 1, y]``. :mod:`gpunet.engines.stacked_workers` splits
+faster than from rows ``[x, 1, y]`` (docs/performance.md). :mod:`gpunet.engines.stacked_workers` splits
 a large stack over processes, each group trained by this engine.
 
 Host arrays only (a backend whose ``kind`` is ``"host"``: NumPy's own functions work
@@ -199,7 +199,7 @@ class CpuEngine:
         self.chunk_steps = max(1, min(n // m, CHUNK_BYTES // (K * m * row_bytes)))
         self.gather = self.data.gatherer(K * self.chunk_steps * m)
         # Step-major: step j's mini-batches of all K networks, x[j] and y[j], are one
-        # contiguous block (a strided y costs each step's ufuncs ~3x).
+        # contiguous block (a strided y makes each step's ufuncs several times dearer).
         self.xchunk = np.ones((self.chunk_steps, K, m, n_in + 1), dtype)
         self.ychunk = np.empty((self.chunk_steps, K, m, n_out), dtype)
         self.steps = [self._step_ops(self.xchunk[j], self.ychunk[j])
@@ -225,7 +225,7 @@ class CpuEngine:
         def scaled(values: Sequence[float]) -> np.ndarray:
             # One network: a 0-d constant (NumPy converts no Python number per call). K:
             # per network the value that constant holds, spread over the network's
-            # (k, n_out) block (broadcasting costs ~3x a call).
+            # (k, n_out) block (a broadcast operand makes a call several times dearer).
             per_network = np.array([np.array(value, dtype) for value in values], dtype)
             if single:
                 return per_network.reshape(())

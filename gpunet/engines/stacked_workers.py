@@ -9,9 +9,8 @@ process pool of joblib and scikit-learn).
 Why processes and not threads: a step of the book's network is ~20 NumPy calls of a few
 microseconds each, and between calls Python holds the GIL. Two threads hand the GIL to
 each other ~40 times a step, and each contended hand-over costs microseconds of
-waiting (measured on the 2-core machine: 8 book networks in 2 threads 1.56-1.79 s an
-epoch, in 2 processes 1.28-1.47 s, interleaved in one run). Processes share nothing but
-their inputs and outputs.
+waiting (measured: docs/performance.md, "Many networks at once on the CPU"). Processes
+share nothing but their inputs and outputs.
 
 Why loky (and not :mod:`multiprocessing` or a pool of our own): loky starts a worker as
 a fresh interpreter that is handed this process's ``sys.path`` and never runs the
@@ -21,8 +20,7 @@ worker's ``prepare`` does not re-run the script (multiprocessing's spawn does, a
 ``loky_init_main`` method would). So a research script without an ``if __name__ ==
 "__main__":`` guard trains once, and the workers import the very gpunet this process
 runs. A worker that dies is noticed through its sentinel, whatever it was doing, and
-its exit code comes back. loky replaced a hand-written pool (``python -c``, pickles over
-stdin/stdout, a setup thread, a finalizer; 315 lines with the engine).
+its exit code comes back.
 
 Each group has a pool of one worker, so a group always trains in the same process,
 which keeps its engine and its copy of the training rows between epochs. What crosses

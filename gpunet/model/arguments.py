@@ -110,7 +110,7 @@ def check_per_network(values: Any, K: Optional[int], name: str,
 
 
 def as_values(value: Any) -> tuple[Any, ...]:
-    """``SGD``'s η or λ as :class:`gpunet.engines.TrainingSettings` takes it: a list's
+    """``SGD``'s η or λ as :class:`gpunet.training.settings.TrainingSettings` takes it: a list's
     values, or the one value (checked there, with the rest: :func:`check_per_network`)."""
     return tuple(value) if is_sequence(value) else (value,)
 
