@@ -162,3 +162,28 @@ def test_a_batch_larger_than_the_data_is_named_as_such(command, capsys):
     err = capsys.readouterr().err
     assert "--batch-size 500 is larger than the 100 training examples" in err
     assert "--sizes" not in err and "Traceback" not in err
+
+
+def test_train_and_sweep_declare_their_shared_options_once():
+    """The options ``train`` and ``sweep`` share are one declaration each: the same
+    flags, choices and defaults in both parsers (``--cost`` lists every declared cost);
+    the sweep's own are its grid, ``--executor`` and the stacks."""
+    from gpunet.cli.command import build_parser
+    from gpunet.model.costs import COSTS
+
+    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore
+    train, sweep = ({a.dest: a for a in reversed(commands[c]._actions)}  # the first per dest
+                    for c in ("train", "sweep"))
+    shared = {"device", "sizes", "epochs", "batch_size", "cost", "init", "dtype", "engine",
+              "data", "limit", "evaluate", "monitor_training_cost",
+              "monitor_training_accuracy", "monitor_evaluation_cost", "metrics", "plot",
+              "checkpoint", "resume", "overwrite", "quiet"}
+    for dest in shared:
+        mine, theirs = train[dest], sweep[dest]
+        assert mine.option_strings == theirs.option_strings, dest
+        assert mine.default == theirs.default, dest
+        assert list(mine.choices or []) == list(theirs.choices or []), dest
+    assert tuple(train["cost"].choices) == tuple(dict.fromkeys(c.name for c in COSTS.values()))
+    assert set(sweep) - set(train) == {"seeds", "executor", "stack", "workers", "save_dir",
+                                       "ray_address", "ray_runtime_env", "ray_cpus_per_task"}
+    assert set(train) - set(sweep) == {"seed", "save"}

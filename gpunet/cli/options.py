@@ -28,6 +28,7 @@ from typing import Any, Mapping, Optional, Sequence
 from ..backends import DEVICES_HELP
 from ..engines import ENGINE_NAMES
 from ..io.fields import MISSING, Check, boolean
+from ..model.costs import COSTS
 
 MONITORS = ("monitor_training_cost", "monitor_training_accuracy", "monitor_evaluation_cost")
 """The monitors the commands choose (they always monitor evaluation accuracy)."""
@@ -36,6 +37,10 @@ LOOP_OPTIONS = MONITORS
 """Options that reach the training loop as ``SGD``'s keyword of the same name, the same
 for ``train`` and ``sweep``; each is declared in :data:`OPTIONS` with its ``record``
 check. ``--engine`` reaches it too (a sweep records it as ``stack_engine``)."""
+
+COST_NAMES = tuple(dict.fromkeys(cost.name for cost in COSTS.values()))
+"""``--cost``'s choices: every declared cost's name (:mod:`gpunet.model.costs`), so a new
+cost is a choice of both commands (and of their checkpoints' records) as it is declared."""
 
 EXECUTORS = ("local", "ray")
 """Where a sweep's stacks train: ``--executor``."""
@@ -154,7 +159,7 @@ OPTIONS: dict[str, Option] = {
     "epochs": option("--epochs", type=int, default=30, help="training epochs"),
     "batch_size": option("--batch-size", type=int, default=10, help="mini-batch size m"),
     "eta": option("--eta", type=float, default=3.0, help="learning rate η"),
-    "cost": option("--cost", choices=["quadratic", "cross-entropy"], default="quadratic",
+    "cost": option("--cost", choices=COST_NAMES, default="quadratic",
                    help="cost function"),
     "init": option("--init", choices=["large", "default"], default="large",
                    help="large: N(0,1) weights (chapter 1); default: N(0,1/n_in) weights "
