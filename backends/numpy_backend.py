@@ -16,7 +16,7 @@ class NumpyBackend(Backend):
 
     @property
     def description(self) -> str:
-        return f"cpu (NumPy {np.__version__})"
+        return f"{self.device} (NumPy {np.__version__})"
 
     def to_host(self, a: Array) -> np.ndarray:
         # A copy, as on a GPU: what the caller holds must not change under training.

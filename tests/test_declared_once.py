@@ -283,21 +283,22 @@ def test_an_engine_is_its_module_and_its_line(monkeypatch, mnist):
     module = types.ModuleType("gpunet.engines.wrapped_for_test")
 
     class Wrapped(EagerEngine):
-        name = "wrapped"
+        name = "wrapped-for-test"
     module.why_not = lambda params, X, settings: "" if params.dtype == np.float64 else "float64 only"
     module.build = lambda params, X, Y, settings: Wrapped(params, X, Y, settings)
     monkeypatch.setitem(sys.modules, module.__name__, module)
-    kind = EngineKind("wrapped", "eager, wrapped", "wrapped_for_test", auto_order=0)
+    kind = EngineKind("wrapped-for-test", "eager, wrapped", "wrapped_for_test", auto_order=0)
     monkeypatch.setattr(engines, "ENGINES", (*engines.ENGINES, kind))
     X, Y = _data(mnist, 20)
     net64 = gpunet.Network([784, 5, 10], dtype="float64", device="cpu")
     net32 = gpunet.Network([784, 5, 10], dtype="float32", device="cpu")
-    assert engine_kind("wrapped") is kind and engines.engine_note("wrapped") == "eager, wrapped"
-    assert _trained(net64, "auto", X, Y, epochs=1).name == "wrapped"
+    assert engine_kind("wrapped-for-test") is kind
+    assert engines.engine_note("wrapped-for-test") == "eager, wrapped"
+    assert _trained(net64, "auto", X, Y, epochs=1).name == "wrapped-for-test"
     assert _trained(net32, "auto", X, Y.astype(np.float32), epochs=1).name == "cpu"
     settings = TrainingSettings(epochs=1, mini_batch_size=10, eta=1.0)
-    object.__setattr__(settings, "engine", "wrapped")
-    with pytest.raises(ValueError, match="engine 'wrapped' cannot train this network: "
+    object.__setattr__(settings, "engine", "wrapped-for-test")
+    with pytest.raises(ValueError, match="engine 'wrapped-for-test' cannot train this network: "
                                          "float64 only; use engine 'eager' or 'auto'"):
         select_engine(net32, X.astype(np.float32), Y.astype(np.float32), settings)
 
