@@ -9,7 +9,7 @@ import typing
 
 from gpunet.cli.command import build_parser
 from gpunet.engines import ENGINE_NAMES, ENGINES, engine_note
-from gpunet.networks.network import EngineName
+from gpunet.engines import EngineName
 
 
 def test_the_engine_names_come_from_the_one_list_of_engines():

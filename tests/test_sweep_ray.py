@@ -1,4 +1,4 @@
-"""``gpunet sweep --engine ray``: stacks as Ray tasks give exactly the local rows.
+"""``gpunet sweep --executor ray``: stacks as Ray tasks give exactly the local rows.
 
 Starts a local Ray instance (``ray.init(num_cpus=2)``, token authentication off, as a
 test instance may) for the module; skips, saying why, where Ray is not installed
@@ -7,7 +7,6 @@ test instance may) for the module; skips, saying why, where Ray is not installed
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 
@@ -42,8 +41,8 @@ def read(path):
 
 
 def test_ray_rows_equal_local_rows(local_ray, tmp_path, capsys):
-    assert main([*COMMON, "--engine", "local", "--metrics", str(tmp_path / "local.jsonl")]) == 0
-    assert main([*COMMON, "--engine", "ray", "--metrics", str(tmp_path / "ray.jsonl"),
+    assert main([*COMMON, "--executor", "local", "--metrics", str(tmp_path / "local.jsonl")]) == 0
+    assert main([*COMMON, "--executor", "ray", "--metrics", str(tmp_path / "ray.jsonl"),
                  "--save-dir", str(tmp_path / "nets")]) == 0
     out = capsys.readouterr().out
     assert "ray: 3 stack(s) sent to a Ray cluster of" in out
@@ -58,8 +57,7 @@ def test_ray_rows_equal_local_rows(local_ray, tmp_path, capsys):
 
 
 def test_a_failing_task_is_a_clear_error(local_ray):
-    settings = dataclasses.replace(sw.SweepSettings(sizes=(784, 10, 10), epochs=1),
-                                   engine="warp")
+    settings = sw.SweepSettings(sizes=(784, 10, 10), epochs=1, sgd={"engine": "warp"})
     runs = sw.expand_grid([0.5], [0.0], [0])
     import numpy as np
 

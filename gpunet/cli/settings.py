@@ -49,4 +49,4 @@ def sweep_settings(args: argparse.Namespace) -> "SweepSettings":
     return SweepSettings(sizes=tuple(args.sizes), epochs=args.epochs,
                          mini_batch_size=args.batch_size, device=args.device,
                          evaluate=args.evaluate, workers=args.workers,
-                         **network_keywords(args), **loop_keywords(args))
+                         sgd=loop_keywords(args), **network_keywords(args))

@@ -42,7 +42,7 @@ from __future__ import annotations
 import importlib
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 from .base import (Engine, EngineFactory, StepSettings, Steps, described, networks_in,
                    unfit_error)
@@ -94,6 +94,11 @@ notes printed and ``auto``'s choice come from here."""
 ENGINE_NAMES = ("auto", *(kind.name for kind in ENGINES))
 """Values of ``SGD(engine=...)`` / ``--engine``: ``auto`` and every engine's name."""
 
+EngineName = Literal["auto", "eager", "fused", "cpu"]
+"""The type of ``SGD(engine=...)``: :data:`ENGINE_NAMES` spelled out for type checkers
+(which read no computed values); a test checks the two agree, so an engine is added here,
+in this file, as a line of :data:`ENGINES` and its name in this literal."""
+
 
 def engine_kind(name: str) -> Optional[EngineKind]:
     """The engine called ``name`` (a stacked run's ``stacked-cpu`` is its engine's), or
@@ -109,7 +114,7 @@ def engine_note(name: str) -> str:
     return kind.note if kind is not None else ""
 
 
-__all__ = ["ENGINES", "ENGINE_NAMES", "Engine", "EngineFactory", "EngineKind", "StepSettings",
+__all__ = ["ENGINES", "ENGINE_NAMES", "EngineName", "Engine", "EngineFactory", "EngineKind", "StepSettings",
            "Steps", "auto_choice", "described", "engine_kind", "engine_note", "networks_in",
            "select_engine"]
 

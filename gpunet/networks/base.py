@@ -11,21 +11,32 @@ starts exactly where ``Network(sizes, seed=seeds[k])`` starts.
 
 from __future__ import annotations
 
-from typing import Any, Sequence, Union, cast
+from abc import abstractmethod
+from typing import Any, Callable, Generic, Optional, Sequence, TypeVar, Union, cast
 
 import numpy as np
 
 from ..backends import Backend, DeviceLike, get_backend
-from ..model.arguments import check_choice, check_dtype, check_sizes
+from ..engines import EngineName
+from ..model.arguments import as_values, check_choice, check_dtype, check_sizes
 from ..model.costs import Cost, get_cost
 from ..model.initialization import INITS, InitName, initial_parameters
 from ..model.parameters import flat_layers
+from ..training.loop import TrainingData, checked_data
+from ..training.settings import TrainingSettings
+from ..training.state import RunState
+
+Trained = TypeVar("Trained")
+"""What ``SGD`` returns: a ``Network``'s :class:`~gpunet.training.history.History`, a
+stack's list of them."""
+
+FloatOrList = Union[float, Sequence[float]]
 
 
-class NetworkModel:
+class NetworkModel(Generic[Trained]):
     """The settings of K ≥ 1 networks of one shape, checked: ``sizes`` (a copy),
     ``cost`` (the class), ``init``, ``dtype``; then, with :meth:`_use_device`, the
-    ``backend`` and its array module ``xp``."""
+    ``backend`` and its array module ``xp``; and their one ``SGD``."""
 
     backend: Backend
 
@@ -65,3 +76,106 @@ class NetworkModel:
             view[...] = value
         row: np.ndarray = flat  # flat_layers is typed Any (any array module)
         return row
+
+    # ------------------------------------------------------------------- SGD
+    @property
+    @abstractmethod
+    def _network_count(self) -> int:
+        """K, how many networks ``SGD`` trains."""
+
+    @abstractmethod
+    def train(self, data: TrainingData, settings: TrainingSettings,
+              state: Optional[RunState] = None, *, checkpoint: Any = None,
+              progress: bool = False) -> Trained:
+        """The epochs of :meth:`SGD` on checked data and settings, from ``state`` (a
+        resumed run's; default: the start)."""
+
+    def _check_trainable(self) -> None:
+        """Refuse to train what ``SGD`` cannot train as asked (a ``Network`` subclass
+        that overrides the book's per-example methods)."""
+
+    def SGD(
+        self,
+        training_data: Any,
+        epochs: int,
+        mini_batch_size: int,
+        eta: FloatOrList,
+        lmbda: FloatOrList = 0.0,
+        evaluation_data: Any = None,
+        monitor_evaluation_cost: bool = False,
+        monitor_evaluation_accuracy: bool = False,
+        monitor_training_cost: bool = False,
+        monitor_training_accuracy: bool = False,
+        *,
+        test_data: Any = None,
+        verbose: bool = True,
+        callback: Optional[Callable[[Any], None]] = None,
+        engine: EngineName = "auto",
+        workers: Optional[int] = None,
+        checkpoint: Any = None,
+        progress: bool = False,
+    ) -> Trained:
+        """Train by mini-batch stochastic gradient descent (chapter 1, "Learning with
+        gradient descent"; chapter 3, "Regularization").
+
+        The signature is ``network2.py``'s; ``test_data=`` (``network.py``'s name) is
+        ``evaluation_data`` with accuracy monitored. Each epoch shuffles the training
+        data with each network's generator, steps through mini-batches of
+        ``mini_batch_size`` (the last may be smaller), then computes the monitored
+        metrics on the device and copies those few numbers to the host. In a
+        :class:`gpunet.NetworkStack` every network sees the same ``training_data`` in
+        its own order, and ``eta`` and ``lmbda`` may each be one number for all networks
+        or a list with one per network.
+
+        Prints the book's ``Epoch j: k / n`` line per epoch when ``verbose`` (a stack:
+        one line with each network's accuracy); calls ``callback(record)`` with the
+        epoch's record (see :class:`gpunet.History`; a stack: ``callback(records)``
+        with its K records, ``train_seconds`` the whole stack's epoch).
+
+        ``engine`` chooses how the steps of an epoch run (:mod:`gpunet.engines`):
+        ``"auto"`` (the best for these networks and device), ``"eager"``, ``"fused"``
+        (CUDA) or ``"cpu"`` (NumPy); the history's ``engine`` attribute says which ran.
+        ``workers`` is how many processes the CPU engine splits a stack's networks
+        over, this one included (default: one per CPU when the stack is large enough
+        to pay for starting them, else 1; the results do not depend on it).
+
+        ``checkpoint=PATH`` (or a :class:`gpunet.training.checkpoint.CheckpointWriter`)
+        writes, atomically after every epoch, what :func:`gpunet.resume` needs to
+        continue the run bit for bit. ``progress=True`` draws a progress line on a
+        terminal (from host-side counters only: no device synchronisation inside an
+        epoch).
+
+        Ctrl-C (``KeyboardInterrupt``) stops promptly: the parameters and generators go
+        back to the end of the last completed epoch, the checkpoint is brought up to
+        it, and the interrupt propagates; ``net.history`` (a stack's ``histories``)
+        holds the completed epochs.
+
+        Every argument is checked before anything is trained, by the rules
+        :class:`~gpunet.training.settings.TrainingSettings` declares (the same for
+        :func:`gpunet.resume`): ``epochs`` and ``mini_batch_size`` positive integers,
+        the mini-batch no larger than the training data, ``eta`` > 0 and ``lmbda`` >= 0
+        numbers, the monitor flags, ``verbose`` and ``progress`` ``True`` or ``False``,
+        ``callback`` a function or ``None``, ``engine`` a known name, ``checkpoint`` a
+        path, a writer or ``None``; a mistake is a ``ValueError`` saying what to change.
+
+        Returns, for a :class:`gpunet.Network`, ``network2.py``'s tuple of four
+        per-epoch lists, ``(evaluation_cost, evaluation_accuracy, training_cost,
+        training_accuracy)``, as a :class:`gpunet.History` (a tuple for every purpose:
+        ``json.dump``, pickle, ``==``, indexing) whose attributes hold the per-epoch
+        records, timings and engine, the same object as ``net.history``; for a stack,
+        one :class:`gpunet.History` per network, in the stack's order.
+        """
+        self._check_trainable()
+        settings = TrainingSettings(  # checks every argument (its declaration's rules)
+            epochs=epochs, mini_batch_size=mini_batch_size, eta=as_values(eta),
+            lmbda=as_values(lmbda), monitor_evaluation_cost=monitor_evaluation_cost,
+            monitor_evaluation_accuracy=monitor_evaluation_accuracy,
+            monitor_training_cost=monitor_training_cost,
+            monitor_training_accuracy=monitor_training_accuracy, verbose=verbose,
+            callback=callback, engine=engine, workers=workers,
+            for_networks=self._network_count)
+        data, settings = checked_data(settings, training_data, evaluation_data, test_data,
+                                      self._sizes)
+        with self._scope():
+            return self.train(data, settings, checkpoint=checkpoint, progress=progress)
+

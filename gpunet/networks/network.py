@@ -33,17 +33,19 @@ from typing import (Any, Callable, Literal, NoReturn, Optional, Sequence, TypeVa
 import numpy as np
 
 from ..backends import Array, DeviceLike
+from ..engines import EngineName as EngineName  # re-exported: its old home
 from ..io.datasets import Examples, as_examples
 from ..io.network_file import read_network_file, write_network_file
 from ..model.arguments import check_eta, check_lmbda, check_positive_int, check_seed, check_sizes
 from ..model.initialization import InitName as InitName, initial_parameters
 from ..model.memory import check_network_fits
+from ..model.activations import activation_of
 from ..model.backprop import Workspace, backprop_into, feedforward, sgd_step
 from ..model.costs import COSTS, Cost, CrossEntropyCost
 from ..model.metrics import correct, fetch, total_cost
 from ..model.parameters import as_rows, flat_layers
 from ..training.history import History
-from ..training.loop import TrainingData, checked_data, run_sgd
+from ..training.loop import TrainingData, run_sgd
 from ..training.state import RunState
 from ..training.settings import TrainingSettings
 from .base import NetworkModel
@@ -52,7 +54,6 @@ from .base import NetworkModel
 DTypeLike = Union[Literal["float32", "float64"], type, np.dtype]
 """``"float32"`` (the default, fast) or ``"float64"``, or the NumPy dtype itself."""
 
-EngineName = Literal["auto", "eager", "fused", "cpu"]
 """The values of ``engine=``: :data:`gpunet.engines.ENGINE_NAMES` (a test checks they agree)."""
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
@@ -135,7 +136,7 @@ class LayerViews(list):  # type: ignore[type-arg]  # list[Array]; Array is Any
         return list, (list(self),)
 
 
-class Network(NetworkModel):
+class Network(NetworkModel[History]):
     """A feedforward network of sigmoid neurons (chapter 1, "The architecture of neural networks").
 
     Args:
@@ -347,7 +348,7 @@ class Network(NetworkModel):
 
     def _forward(self, a: Array) -> Array:
         """Rows of ``a`` through every layer (allocates; for evaluation, not training)."""
-        return feedforward(self.backend, self.weights, self.biases, a)
+        return feedforward(self.backend, self.weights, self.biases, a, activation_of(self))
 
     # --------------------------------------------------------------- backprop
     @_on_device
@@ -365,7 +366,7 @@ class Network(NetworkModel):
         ws.X[0] = self.backend.asarray(batch.X, self.dtype)
         ws.Y[0] = self.backend.asarray(batch.Y, self.dtype)
         _, weights, biases = as_rows(self)
-        backprop_into(self.backend, self.cost, weights, biases, ws)
+        backprop_into(self.backend, self.cost, weights, biases, ws, activation_of(self))
         return (
             [nb[0].reshape(-1, 1).copy() for nb in ws.nabla_b],
             [nw[0].copy() for nw in ws.nabla_w],
@@ -393,82 +394,13 @@ class Network(NetworkModel):
         Y = self.backend.asarray(batch.Y, self.dtype)
         sgd_step(self, X, Y, eta, lmbda, n)
 
-    @_on_device
-    def SGD(
-        self,
-        training_data: Any,
-        epochs: int,
-        mini_batch_size: int,
-        eta: float,
-        lmbda: float = 0.0,
-        evaluation_data: Any = None,
-        monitor_evaluation_cost: bool = False,
-        monitor_evaluation_accuracy: bool = False,
-        monitor_training_cost: bool = False,
-        monitor_training_accuracy: bool = False,
-        *,
-        test_data: Any = None,
-        verbose: bool = True,
-        callback: Optional[Callable[[dict[str, Any]], None]] = None,
-        engine: EngineName = "auto",
-        checkpoint: Any = None,
-        progress: bool = False,
-    ) -> History:
-        """Train by mini-batch stochastic gradient descent (chapter 1, "Learning with gradient descent"; chapter 3, "Regularization").
+    @property
+    def _network_count(self) -> int:
+        """One: ``SGD`` trains a ``Network`` as a stack of one."""
+        return 1
 
-        The signature is ``network2.py``'s; ``test_data=`` (``network.py``'s name) is
-        ``evaluation_data`` with accuracy monitored. Each epoch shuffles the training
-        data with the network's generator, steps through mini-batches of
-        ``mini_batch_size`` (the last may be smaller), then computes the monitored
-        metrics on the device and copies those few numbers to the host.
-
-        Prints the book's ``Epoch j: k / n`` line per epoch when ``verbose``; calls
-        ``callback(record)`` with the epoch's record (see :class:`History`).
-
-        ``engine`` chooses how the steps of an epoch run (:mod:`gpunet.engines`):
-        ``"auto"`` (the best for this network and device), ``"eager"``, ``"fused"``
-        (CUDA) or ``"cpu"`` (NumPy); the history's ``engine`` attribute says which ran.
-
-        ``checkpoint=PATH`` (or a :class:`gpunet.training.checkpoint.CheckpointWriter`) writes,
-        atomically after every epoch, what :func:`gpunet.resume` needs to continue the
-        run bit for bit. ``progress=True`` draws a progress line on a terminal (from
-        host-side counters only: no device synchronisation inside an epoch).
-
-        Ctrl-C (``KeyboardInterrupt``) stops promptly: the parameters and generator go
-        back to the end of the last completed epoch, the checkpoint is brought up to
-        it, and the interrupt propagates; ``net.history`` holds the completed epochs.
-
-        Every argument is checked before anything is trained, with the rules
-        ``NetworkStack.SGD`` and :func:`gpunet.resume` use (:mod:`gpunet.model.arguments`):
-        ``epochs`` and ``mini_batch_size`` positive integers, the mini-batch no larger
-        than the training data, ``eta`` > 0 and ``lmbda`` >= 0 numbers, the monitor
-        flags, ``verbose`` and ``progress`` ``True`` or ``False``, ``callback`` a
-        function or ``None``, ``engine`` a known name, ``checkpoint`` a path, a writer or
-        ``None``; a mistake is a ``ValueError`` saying what to change.
-
-        Returns ``network2.py``'s tuple of four per-epoch lists, ``(evaluation_cost,
-        evaluation_accuracy, training_cost, training_accuracy)``, as a :class:`History`
-        (a tuple for every purpose: ``json.dump``, pickle, ``==``, indexing) whose
-        attributes hold the per-epoch records, timings and engine. The same object is
-        ``net.history``.
-
-        A subclass that overrides a method the book's ``SGD`` calls (``update_mini_batch``,
-        ``backprop``, ``cost_derivative``, ``feedforward``, ``total_cost``,
-        ``accuracy``, ``evaluate``) gets a ``TypeError``: these steps run batched on the
-        engines and would not call it.
-        """
+    def _check_trainable(self) -> None:
         _check_no_book_overrides(self)
-        settings = TrainingSettings(  # checks every argument (gpunet.model.arguments)
-            epochs=epochs, mini_batch_size=mini_batch_size, eta=(eta,), lmbda=(lmbda,),
-            monitor_evaluation_cost=monitor_evaluation_cost,
-            monitor_evaluation_accuracy=monitor_evaluation_accuracy,
-            monitor_training_cost=monitor_training_cost,
-            monitor_training_accuracy=monitor_training_accuracy,
-            verbose=verbose, callback=callback, engine=engine,
-        )
-        data, settings = checked_data(settings, training_data, evaluation_data, test_data,
-                                      self.sizes)
-        return self.train(data, settings, checkpoint=checkpoint, progress=progress)
 
     def train(self, data: TrainingData, settings: TrainingSettings,
               state: Optional[RunState] = None, *, checkpoint: Any = None,
@@ -518,11 +450,12 @@ class Network(NetworkModel):
 
     def _correct(self, X: Array, labels: Array) -> Array:
         """0-d device array: how many rows of ``X`` are classified as ``labels``."""
-        return correct(self.backend, self.weights, self.biases, X, labels)
+        return correct(self.backend, self.weights, self.biases, X, labels, activation_of(self))
 
     def _total_cost(self, X: Array, Y: Array, lmbda: float) -> Array:
         """0-d device array: mean cost over the rows plus ``λ/(2n) Σ w²``."""
-        return total_cost(self.backend, self.cost, self.weights, self.biases, X, Y, lmbda)
+        return total_cost(self.backend, self.cost, self.weights, self.biases, X, Y, lmbda,
+                          activation_of(self))
 
     def _fetch(self, values: list[Array]) -> list[float]:
         """Copy 0-d device metrics to the host in one transfer."""
@@ -559,7 +492,7 @@ class Network(NetworkModel):
 
 
 # -------------------------------------------------------- the training loop's view
-def describe(model: NetworkModel, seeds: Sequence[int]) -> dict[str, Any]:
+def describe(model: NetworkModel[Any], seeds: Sequence[int]) -> dict[str, Any]:
     """What a checkpoint says of a network or a stack: sizes, cost, init, dtype, and
     one seed per network."""
     return {"sizes": model.sizes, "cost": model.cost.__name__, "init": model.init,

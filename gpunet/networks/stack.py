@@ -20,27 +20,27 @@ float64 the same parameters to rounding).
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
 from ..backends import Array, DeviceLike
-from ..model.arguments import as_values, check_seeds, is_integer
+from ..model.arguments import check_seeds, is_integer
+from ..model.activations import activation_of
 from ..model.backprop import feedforward
 from ..model.costs import Cost, CrossEntropyCost
 from ..model.memory import check_network_fits
 from ..model.parameters import stacked_layers
 from ..training.history import History
-from ..training.loop import TrainingData, checked_data, run_sgd
+from ..training.loop import TrainingData, run_sgd
 from ..training.settings import TrainingSettings
 from ..training.state import RunState
 from .base import NetworkModel
 from .network import DTypeLike, InitName, Network, describe
 
-FloatOrList = Union[float, Sequence[float]]
 
 
-class NetworkStack(NetworkModel):
+class NetworkStack(NetworkModel[list[History]]):
     """K sigmoid networks of the same ``sizes``, cost, init and dtype, one per seed.
 
     Args:
@@ -140,65 +140,9 @@ class NetworkStack(NetworkModel):
             return self.xp.stack([self._forward(k, X) for k in range(len(self))])
 
     # ------------------------------------------------------------------- SGD
-    def SGD(
-        self,
-        training_data: Any,
-        epochs: int,
-        mini_batch_size: int,
-        eta: FloatOrList,
-        lmbda: FloatOrList = 0.0,
-        evaluation_data: Any = None,
-        monitor_evaluation_cost: bool = False,
-        monitor_evaluation_accuracy: bool = False,
-        monitor_training_cost: bool = False,
-        monitor_training_accuracy: bool = False,
-        *,
-        test_data: Any = None,
-        verbose: bool = True,
-        callback: Optional[Callable[[list[dict[str, Any]]], None]] = None,
-        engine: str = "auto",
-        workers: Optional[int] = None,
-        checkpoint: Any = None,
-        progress: bool = False,
-    ) -> list[History]:
-        """Train every network by mini-batch SGD (chapter 1; chapter 3, "Regularization").
-
-        The arguments are :meth:`gpunet.Network.SGD`'s, checked by the same rules
-        before anything is trained, except that ``eta`` and ``lmbda`` may each be one
-        number for all networks (or a list of one) or a list with one per network.
-        Every network sees the same ``training_data`` in its own order.
-
-        Prints one line per epoch (each network's evaluation accuracy) when
-        ``verbose``; calls ``callback(records)`` after each epoch with the K records
-        (see :class:`gpunet.History`; ``train_seconds`` is the whole stack's epoch).
-        ``engine`` chooses how the steps run (:func:`gpunet.engines.select_engine`, as
-        for one network);
-        ``workers`` is how many processes the stacked CPU engine splits the networks
-        over, this one included (default: one per CPU when the stack is large enough
-        to pay for starting them, else 1; the results do not depend on it).
-
-        ``checkpoint=PATH`` (or a :class:`gpunet.training.checkpoint.CheckpointWriter`) writes,
-        atomically after every epoch, the whole stack's state (every network's
-        parameters, generator and history), which :func:`gpunet.resume` continues bit
-        for bit; ``progress=True`` draws a progress line on a terminal, as for
-        :meth:`gpunet.Network.SGD`.
-
-        Returns one :class:`gpunet.History` per network, in the stack's order.
-        """
-        settings = TrainingSettings(  # checks every argument (gpunet.model.arguments)
-            epochs=epochs, mini_batch_size=mini_batch_size, eta=as_values(eta),
-            lmbda=as_values(lmbda),
-            monitor_evaluation_cost=monitor_evaluation_cost,
-            monitor_evaluation_accuracy=monitor_evaluation_accuracy,
-            monitor_training_cost=monitor_training_cost,
-            monitor_training_accuracy=monitor_training_accuracy,
-            verbose=verbose, callback=callback, engine=engine, workers=workers,
-            for_networks=len(self),
-        )
-        data, settings = checked_data(settings, training_data, evaluation_data, test_data,
-                                      self._sizes)
-        with self._scope():
-            return self.train(data, settings, checkpoint=checkpoint, progress=progress)
+    @property
+    def _network_count(self) -> int:
+        return len(self.seeds)
 
     def train(self, data: TrainingData, settings: TrainingSettings,
               state: Optional[RunState] = None, *, checkpoint: Any = None,
@@ -234,7 +178,7 @@ class NetworkStack(NetworkModel):
     # on network k's views: a stacked network's accuracy is the single network's.
     def _forward(self, k: int, a: Array) -> Array:
         return feedforward(self.backend, [w[k] for w in self._weights],
-                           [b[k] for b in self._biases], a)
+                           [b[k] for b in self._biases], a, activation_of(self))
 
 
 class StackTarget:

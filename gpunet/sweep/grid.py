@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, fields
-from typing import Any, Literal, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -39,7 +39,11 @@ class Run:
 
 @dataclass(frozen=True)
 class SweepSettings:
-    """What every network of a sweep shares (everything but ``η``, ``λ`` and seed)."""
+    """What every network of a sweep shares (everything but ``η``, ``λ`` and seed).
+
+    ``sgd`` holds ``NetworkStack.SGD``'s keyword arguments as they are (the step
+    engine, the monitors, any setting that reaches the training loop), so a new one
+    passes through here without a line of its own."""
 
     sizes: tuple[int, ...] = (784, 30, 10)
     cost: str = "quadratic"
@@ -48,25 +52,14 @@ class SweepSettings:
     epochs: int = 30
     mini_batch_size: int = 10
     device: str = "auto"
-    engine: str = "auto"  # gpunet.engines.select_engine
     evaluate: str = "test"  # the evaluation data (test, validation): the header says it
-    monitor_training_cost: bool = False
-    monitor_training_accuracy: bool = False
-    monitor_evaluation_cost: bool = False
     workers: Optional[int] = None  # the stacked CPU engine's processes (None: automatic)
+    sgd: Mapping[str, Any] = field(default_factory=dict)
 
     def sgd_keywords(self) -> dict[str, Any]:
         """``NetworkStack.SGD``'s keyword arguments these settings give every stack:
-        each field that is not the network's (sizes, cost, init, dtype), where it trains
-        (device), which data is evaluated, or one of ``SGD``'s positional arguments
-        (epochs, mini-batch size). A field added here reaches ``SGD`` as it is."""
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if f.name not in NOT_SGD_KEYWORDS}
-
-
-NOT_SGD_KEYWORDS = ("sizes", "cost", "init", "dtype", "device", "evaluate", "epochs",
-                    "mini_batch_size")
-"""The :class:`SweepSettings` that are not ``SGD``'s keyword arguments."""
+        :attr:`sgd`, and the worker processes."""
+        return {**self.sgd, "workers": self.workers}
 
 
 def parse_floats(text: str, name: str) -> list[float]:

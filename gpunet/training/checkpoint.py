@@ -52,10 +52,11 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Union, cast
 
 import numpy as np
 
-from ..io.fields import (Check, FieldError, agree, anything, boolean, check_fields,
+from ..io.fields import (Check, FieldError, agree, anything, check_fields,
                          check_regular_file, choice, each, fail, is_whole, list_of,
                          number, obj, optional, sha256, shown, sizes, text, whole)
 from .history import History, check_epoch_record
+from .settings import recorded_settings
 from .state import RunState
 from ..io.outputs import atomic_write_bytes, check_output, hold_lock
 
@@ -69,10 +70,9 @@ FORMAT = "gpunet-checkpoint"
 VERSION = 3
 """The checkpoint layout this gpunet writes, the newest it reads (1 and 2 too)."""
 
-TRAINING_KEYS = ("epochs", "mini_batch_size", "eta", "lmbda", "monitor_evaluation_cost",
-                 "monitor_evaluation_accuracy", "monitor_training_cost",
-                 "monitor_training_accuracy", "engine")
-"""The :class:`~gpunet.engines.TrainingSettings` a checkpoint keeps (not the callbacks)."""
+TRAINING_KEYS = tuple(name for name, _, _ in recorded_settings())
+"""The :class:`~gpunet.training.settings.TrainingSettings` a checkpoint keeps (those
+declared with a ``record`` check; not the callbacks)."""
 
 
 def labels_fingerprint(examples: "Examples") -> str:
@@ -557,7 +557,6 @@ def meta_fields(stacked: bool, networks: int, done: int) -> dict[str, Check]:
     """Every other field of a checkpoint's header, for ``networks`` networks (layout 2)
     or one (layout 1: a per-network field holds its one value itself)."""
     from ..model.costs import COSTS
-    from ..engines import ENGINE_NAMES
 
     def per_network(check: Check) -> Check:
         return list_of(check, networks) if stacked else check
@@ -567,11 +566,8 @@ def meta_fields(stacked: bool, networks: int, done: int) -> dict[str, Check]:
         "network.cost": choice(*COSTS),
         "network.init": choice("default", "large"),
         "network.dtype": choice("float32", "float64"),
-        "training.mini_batch_size": whole(1),
-        "training.eta": per_network(number(above=0)),
-        "training.lmbda": per_network(number(low=0)),
-        **{f"training.{key}": boolean for key in MONITORS},
-        "training.engine": choice(*ENGINE_NAMES),
+        **{f"training.{name}": per_network(check) if each else check
+           for name, check, each in recorded_settings()},
         "data.n_train": whole(1),
         "data.labels_sha256": sha256,
         "data.n_evaluation": optional(whole(1)),

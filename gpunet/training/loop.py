@@ -45,6 +45,7 @@ import numpy as np
 from ..engines import Engine, select_engine
 from ..io.datasets import Examples, sgd_data
 from ..model.arguments import check_checkpoint, check_flag, check_mini_batch
+from ..model.activations import activation_of
 from ..model.metrics import correct, fetch, total_cost
 from ..model.parameters import as_rows
 from .checkpoint import as_writer, labels_fingerprint
@@ -245,8 +246,9 @@ class Measurements:
         X, Y = self.inputs[which]
         if what == "cost":
             return total_cost(self.model.backend, self.model.cost, weights, biases, X, Y,
-                              self.lmbda[k])
-        return correct(self.model.backend, weights, biases, X, self.labels[which])
+                              self.lmbda[k], activation_of(self.model))
+        return correct(self.model.backend, weights, biases, X, self.labels[which],
+                       activation_of(self.model))
 
     def fetch(self) -> list[float]:
         """K finite flags, then each metric's K values, in one copy from the device."""

@@ -8,13 +8,36 @@ engines read the part they need through :class:`gpunet.engines.StepSettings`.
 
 from __future__ import annotations
 
-from dataclasses import InitVar, dataclass
+from dataclasses import MISSING, InitVar, dataclass, field, fields
+from functools import partial
 from typing import Any, Callable, Optional
 
 from ..engines import ENGINE_NAMES
+from ..io.fields import Check, boolean, choice, number, whole
 from ..model.arguments import (check_callback, check_choice, check_eta, check_flag,
                                check_lmbda, check_optional_positive_int, check_per_network,
                                check_positive_int)
+
+
+def setting(default: Any = MISSING, *, check: Callable[..., Any],
+            record: Optional[Check] = None, per_network: bool = False) -> Any:
+    """A field of :class:`TrainingSettings`, declared with everything that follows from
+    it: ``check(value, name)`` (a per-network setting's: ``check(value)`` for each
+    network's value), the rule ``SGD``'s argument must pass (a ``ValueError``
+    saying what to change); ``record``, the check of its value in a checkpoint
+    (:mod:`gpunet.training.checkpoint` keeps the settings that have one, and checks
+    them with it); ``per_network``, one value per network (a number, or a list of one,
+    being every network's). A new setting is one such line here."""
+    return field(default=default,
+                 metadata={"check": check, "record": record, "per_network": per_network})
+
+
+def _callback(value: Any, name: str) -> Any:
+    return check_callback(value)
+
+
+def _choice(choices: tuple[str, ...], value: Any, name: str) -> str:
+    return check_choice(value, choices, name)
 
 
 @dataclass(frozen=True)
@@ -22,8 +45,9 @@ class TrainingSettings:
     """Everything one call of ``SGD`` was asked to do, checked: for one network
     (:meth:`gpunet.Network.SGD`) or K (:meth:`gpunet.NetworkStack.SGD`).
 
-    Creating one checks every field (:mod:`gpunet.model.arguments`, the same rules for one
-    network, a stack and :func:`gpunet.resume`), so a mistake is one ``ValueError``
+    Creating one checks every field by the rule its declaration names (:func:`setting`;
+    :mod:`gpunet.model.arguments`, the same rules for one network, a stack and
+    :func:`gpunet.resume`), so a mistake is one ``ValueError``
     before anything is trained: counts are positive integers (``epochs=3.7`` and
     ``"4"`` are refused, not truncated or parsed), flags are ``True`` or ``False``,
     ``callback`` a function or ``None``, ``engine`` a known name.
@@ -38,38 +62,37 @@ class TrainingSettings:
     against it).
     """
 
-    epochs: int
-    mini_batch_size: int
-    eta: tuple[float, ...]
-    lmbda: tuple[float, ...] = (0.0,)
-    monitor_evaluation_cost: bool = False
-    monitor_evaluation_accuracy: bool = False
-    monitor_training_cost: bool = False
-    monitor_training_accuracy: bool = False
-    verbose: bool = True
-    callback: Optional[Callable[[Any], None]] = None
-    engine: str = "auto"
+    epochs: int = setting(check=check_positive_int, record=whole(1))
+    mini_batch_size: int = setting(check=check_positive_int, record=whole(1))
+    eta: tuple[float, ...] = setting(check=check_eta, record=number(above=0),
+                                     per_network=True)
+    lmbda: tuple[float, ...] = setting((0.0,), check=check_lmbda, record=number(low=0),
+                                       per_network=True)
+    monitor_evaluation_cost: bool = setting(False, check=check_flag, record=boolean)
+    monitor_evaluation_accuracy: bool = setting(False, check=check_flag, record=boolean)
+    monitor_training_cost: bool = setting(False, check=check_flag, record=boolean)
+    monitor_training_accuracy: bool = setting(False, check=check_flag, record=boolean)
+    verbose: bool = setting(True, check=check_flag)
+    callback: Optional[Callable[[Any], None]] = setting(None, check=_callback)
+    engine: str = setting("auto", check=partial(_choice, ENGINE_NAMES),
+                          record=choice(*ENGINE_NAMES))
     #: processes the CPU engine splits K networks over (this one and workers;
     #: :mod:`gpunet.engines.stacked_workers`); None: one per CPU for a large stack
-    workers: Optional[int] = None
+    workers: Optional[int] = setting(None, check=check_optional_positive_int)
     #: how many networks the settings are for, where ``eta`` may be one value for all
     #: (not kept: ``eta`` then has that many values, or the settings are refused)
     for_networks: InitVar[Optional[int]] = None
 
     def __post_init__(self, for_networks: Optional[int]) -> None:
-        eta = check_per_network(self.eta, for_networks, "eta", check_eta)
-        lmbda = check_per_network(self.lmbda, len(eta), "lmbda", check_lmbda)
-        checked = {
-            "epochs": check_positive_int(self.epochs, "epochs"),
-            "mini_batch_size": check_positive_int(self.mini_batch_size, "mini_batch_size"),
-            "eta": eta, "lmbda": lmbda,
-            **{flag: check_flag(getattr(self, flag), flag) for flag in FLAGS},
-            "callback": check_callback(self.callback),
-            "engine": check_choice(self.engine, ENGINE_NAMES, "engine"),
-            "workers": check_optional_positive_int(self.workers, "workers"),
-        }
-        for name, value in checked.items():
-            object.__setattr__(self, name, value)
+        networks = for_networks
+        for f in fields(self):
+            value, declared = getattr(self, f.name), f.metadata
+            if declared["per_network"]:  # eta first: its values say how many networks
+                value = check_per_network(value, networks, f.name, declared["check"])
+                networks = len(value)
+            else:
+                value = declared["check"](value, f.name)
+            object.__setattr__(self, f.name, value)
 
     @property
     def networks(self) -> int:
@@ -81,6 +104,8 @@ class TrainingSettings:
         return self.monitor_evaluation_cost or self.monitor_evaluation_accuracy
 
 
-FLAGS = ("monitor_evaluation_cost", "monitor_evaluation_accuracy", "monitor_training_cost",
-         "monitor_training_accuracy", "verbose")
-"""The settings that are ``True`` or ``False``."""
+def recorded_settings() -> list[tuple[str, Check, bool]]:
+    """The settings a checkpoint keeps: ``(name, record check, per network)``, in the
+    declaration's order."""
+    return [(f.name, f.metadata["record"], f.metadata["per_network"])
+            for f in fields(TrainingSettings) if f.metadata["record"] is not None]
