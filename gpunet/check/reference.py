@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from ..io.datasets import one_hot as one_hot  # the book's desired outputs, one per row
+from ..model.initialization import initial_parameters as _initial_parameters
 
 Params = tuple[list[np.ndarray], list[np.ndarray]]  # (weights, biases)
 
@@ -136,14 +137,7 @@ def accuracy(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], X: np.
 
 
 def initial_parameters(sizes: Sequence[int], seed: int, init: str = "default") -> Params:
-    """The parameters ``gpunet.Network(sizes, init=init, seed=seed)`` starts from.
-
-    The draw order is the network's: every bias column, then every weight matrix,
-    from ``numpy.random.default_rng(seed)``.
-    """
-    rng = np.random.default_rng(seed)
-    biases = [rng.standard_normal((n, 1)) for n in sizes[1:]]
-    weights = [rng.standard_normal((n, m)) for m, n in zip(sizes[:-1], sizes[1:])]
-    if init == "default":
-        weights = [w / np.sqrt(w.shape[1]) for w in weights]
-    return weights, biases
+    """The parameters ``gpunet.Network(sizes, init=init, seed=seed)`` starts from: the
+    one draw every network makes (:func:`gpunet.model.initialization.initial_parameters`,
+    from ``numpy.random.default_rng(seed)``)."""
+    return _initial_parameters(sizes, np.random.default_rng(seed), init)

@@ -32,6 +32,8 @@ from typing import Any, BinaryIO, Iterator, Optional, Union, cast
 
 import numpy as np
 
+from .datasets import one_hot
+
 BUNDLED = Path(__file__).parent.parent / "data" / "mnist"
 TRAINING_SIZE = 50_000  # the rest of the 60,000 training images validate
 
@@ -102,8 +104,8 @@ def load_data_wrapper(
     data = load_mnist(path)
 
     def targets(split: Split) -> list[tuple[np.ndarray, np.ndarray]]:
-        eye = np.eye(10)
-        return [(x.reshape(784, 1), eye[d].reshape(10, 1)) for x, d in zip(*split)]
+        X, labels = split
+        return [(x.reshape(784, 1), y.reshape(10, 1)) for x, y in zip(X, one_hot(labels, 10))]
 
     def digits(split: Split) -> list[tuple[np.ndarray, int]]:
         return [(x.reshape(784, 1), int(d)) for x, d in zip(*split)]

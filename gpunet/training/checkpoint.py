@@ -55,6 +55,7 @@ import numpy as np
 from ..io.fields import (Check, FieldError, agree, anything, check_fields,
                          check_regular_file, choice, each, fail, is_whole, list_of,
                          number, obj, optional, sha256, shown, sizes, text, whole)
+from ..model.parameters import n_parameters
 from .history import History, check_epoch_record
 from .settings import recorded_settings
 from .state import RunState
@@ -539,7 +540,7 @@ def check_meta(meta: Mapping[str, Any]) -> tuple[tuple[int, ...], np.dtype]:
     agree(len(diverged) == len(fields.get("diverged", [])), "diverged",
           "names a network twice")
     check_fields(meta, history_fields(stacked, networks, done, diverged))
-    P = sum(m * n + n for m, n in zip(sizes[:-1], sizes[1:]))
+    P = n_parameters(sizes)
     return ((networks, P) if stacked else (P,)), np.dtype(fields["network.dtype"])
 
 
