@@ -93,6 +93,25 @@ def check_regular_file(path: Any, what: str) -> int:
     return status.st_size
 
 
+def read_capped(path: Any, what: str, limit: int, hint: str) -> bytes:
+    """The bytes of file ``path`` (a regular file: :func:`check_regular_file`), at most
+    ``limit`` of them read: a larger file is a ``ValueError`` naming it, ``what`` it is
+    not and ``hint`` (what the user may have given instead), before it is read, or once
+    ``limit`` bytes are read where the file grew meanwhile."""
+    size = check_regular_file(path, what)
+    if size > limit:
+        raise ValueError(f"{path}: {size:,} bytes, more than a {what} may hold "
+                         f"({limit:,}); {hint}")
+    try:
+        with open(path, "rb") as f:
+            raw: bytes = f.read(limit + 1)
+    except OSError as exc:
+        raise ValueError(f"cannot read {what} {path} ({exc.strerror or exc}).") from None
+    if len(raw) > limit:
+        raise ValueError(f"{path}: more than {limit:,} bytes; {hint}")
+    return raw
+
+
 # --------------------------------------------------------------------- checks
 def whole(low: int = 0, high: Optional[int] = None) -> Check:
     """A whole number from ``low`` (to ``high``, inclusive)."""

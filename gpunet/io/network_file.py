@@ -19,7 +19,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .fields import (FieldError, anything, check_fields, check_regular_file, choice, fail,
+from .fields import (FieldError, anything, check_fields, choice, fail, read_capped,
                      is_number, list_of, optional, text)
 from .fields import sizes as layer_sizes
 from .outputs import PathLike, atomic_write_text
@@ -83,18 +83,8 @@ def read_network_file(filename: PathLike, costs: Sequence[str] = ()) -> NetworkF
 def _read_json(path: Path) -> Any:
     """The file's JSON (at most :data:`MAX_NETWORK_FILE_BYTES`), or one ``ValueError``
     naming it."""
-    size = check_regular_file(path, "network file")
-    if size > MAX_NETWORK_FILE_BYTES:
-        raise ValueError(f"{path}: {size:,} bytes, more than a network file may hold "
-                         f"({MAX_NETWORK_FILE_BYTES:,}); it is not a saved network.")
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_NETWORK_FILE_BYTES + 1)
-    except OSError as exc:
-        raise ValueError(f"cannot read network file {path} ({exc.strerror or exc}).") from None
-    if len(raw) > MAX_NETWORK_FILE_BYTES:
-        raise ValueError(f"{path}: more than {MAX_NETWORK_FILE_BYTES:,} bytes; it is not a "
-                         "saved network.")
+    raw = read_capped(path, "network file", MAX_NETWORK_FILE_BYTES,
+                      "it is not a saved network.")
     try:
         data = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, a 5,000-digit number

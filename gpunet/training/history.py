@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Union
 
 from ..io.fields import (MISSING, Check, FieldError, agree, boolean, check_fields,
-                         check_regular_file, is_whole, number, obj, object_of, optional,
+                         read_capped, is_whole, number, obj, object_of, optional,
                          text, whole)
 
 EPOCH_KEYS = ("epoch", "train_seconds", "training_cost", "training_correct",
@@ -230,18 +230,8 @@ def read_metrics_records(path: PathLike) -> list[tuple[int, dict[str, Any]]]:
     """A metrics file's records with their line numbers: JSON objects, one a line (at
     most :data:`MAX_METRICS_BYTES` read). ``ValueError`` naming the file (and the line)
     for a missing, unreadable, oversized or non-JSON-Lines file."""
-    size = check_regular_file(path, "metrics file")
-    if size > MAX_METRICS_BYTES:
-        raise ValueError(f"{path}: {size:,} bytes, more than a metrics file may hold "
-                         f"({MAX_METRICS_BYTES:,}); is this a gpunet --metrics file?")
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_METRICS_BYTES + 1)
-    except OSError as exc:
-        raise ValueError(f"cannot read metrics file {path} ({exc.strerror or exc}).") from None
-    if len(raw) > MAX_METRICS_BYTES:
-        raise ValueError(f"{path}: more than {MAX_METRICS_BYTES:,} bytes; is this a gpunet "
-                         "--metrics file?")
+    raw = read_capped(path, "metrics file", MAX_METRICS_BYTES,
+                      "is this a gpunet --metrics file?")
     try:
         lines = raw.decode("utf-8").splitlines()
     except UnicodeDecodeError as exc:
