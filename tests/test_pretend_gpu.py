@@ -29,11 +29,18 @@ PASS_TIMEOUT_SECONDS = 1200
 
 #: Left out of the second pass: they compile CUDA sources (NVRTC, ptxas, nvdisasm), run
 #: the fused kernel in the C emulator against networks they put on ``device="cpu"``, or
-#: dry-run the GPU verification script (its CPU forms name their device), so no ``auto``
-#: is ever resolved in them and a second pass would prove nothing, for a minute or more
-#: of CI time.
+#: dry-run the GPU verification script (its CPU forms name their device); they read
+#: files as hostile input (images, MNIST, metrics: no device at all); they train only
+#: on ``--device cpu`` / ``device="cpu"`` (the studies, predict's accuracy on photo-like
+#: digits); or they test the process around the library (the installed wheel in its own
+#: environment, start-up signals, the layering, memory limits). No ``auto`` is resolved
+#: in them, so a second pass would prove nothing, for a minute and a half of CI time.
 DEVICE_FREE = ("tests/test_compile.py", "tests/test_kernel_*.py", "tests/test_fused_emulat*.py",
-               "tests/test_gpu_verify_script.py")
+               "tests/test_gpu_verify_script.py", "tests/test_fuzz_images.py",
+               "tests/test_image_depth.py", "tests/test_mnist.py", "tests/test_readers_data.py",
+               "tests/test_readers_metrics.py", "tests/test_studies.py", "tests/test_predict.py",
+               "tests/test_installed.py", "tests/test_startup_interrupt.py",
+               "tests/test_layout.py", "tests/test_memory_limits.py")
 
 
 def test_the_suite_passes_with_auto_on_a_device_that_is_not_numpy():
