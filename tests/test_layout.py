@@ -108,19 +108,12 @@ def wrong_way(graph: dict[str, set[str]]) -> list[str]:
     return found
 
 
-# Being removed (issue 27, in progress): the CLI's two circles. Must be empty when the
-# issue closes.
-NOT_YET: set[str] = set()
-NOT_YET_CIRCLES: list[list[str]] = []
-
-
 def test_imports_run_down_the_layers():
-    found = wrong_way(import_graph())
-    assert [f for f in found if f.split(" (")[0] not in NOT_YET] == []
+    assert wrong_way(import_graph()) == []
 
 
 def test_there_are_no_import_circles():
-    assert [c for c in layout_measures.circles(ROOT) if c not in NOT_YET_CIRCLES] == []
+    assert layout_measures.circles(ROOT) == []
 
 
 def test_the_layout_test_finds_a_planted_circle_and_tooling(tmp_path):
