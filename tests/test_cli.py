@@ -79,8 +79,10 @@ def test_cuda_without_gpu_is_one_clear_line():
     (["--dtype", "float16"], "invalid choice: 'float16'"),
     (["--sizes", "784,x,10"], "not a comma-separated list of integers"),
     (["--sizes", "784"], "at least two positive layer sizes"),
-    (["--sizes", "100,30,10"], "784 inputs per example but the network's first layer has 100"),
-    (["--sizes", "784,30,5"], "labels must be 0..4"),
+    (["--sizes", "100,30,10"], "its first layer has 100 inputs, but the data (the bundled "
+     "MNIST) has 784 inputs per example; give --sizes 784,30,10, or --sizes auto,30,10"),
+    (["--sizes", "784,30,5"], "the output layer has 5 neurons, but the data has labels up "
+     "to 9; make the last size 10"),
     (["--device", "tpu"], "unknown device 'tpu'"),
     (["--device", "cpu", "--cuda-graph"], "unrecognized arguments: --cuda-graph"),
     (["--data", "/nonexistent/mnist"], "MNIST data path /nonexistent/mnist does not exist"),

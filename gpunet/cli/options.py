@@ -22,8 +22,9 @@ The sweep's old spellings still work, with a note on stderr: ``--engine local|ra
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from ..backends import DEVICES_HELP
 from ..engines import ENGINE_NAMES
@@ -77,19 +78,43 @@ def since(default: Any, check: Check) -> Check:
     return checked
 
 
-def sizes(text: str) -> list[int]:
-    """``--sizes 784,30,10`` as a list of layer sizes."""
+def sizes(text: str) -> list[Any]:
+    """``--sizes 784,30,10`` as a list of layer sizes; ``auto,30,10``: the input layer
+    is the data's width (:func:`gpunet.cli.inputs.resolve_sizes`), kept as ``"auto"``
+    until the data is known."""
+    parts = text.split(",")
+    auto = parts[0].strip() == AUTO
     try:
-        values = [int(s) for s in text.split(",")]
+        values = [int(s) for s in parts[1 if auto else 0:]]
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a comma-separated list of integers like 784,30,10"
+            f"{text!r} is not a comma-separated list of integers like 784,30,10 "
+            "(or auto,30,10: the input layer from the data)"
         ) from None
-    if len(values) < 2 or min(values) < 1:
+    if len(values) + auto < 2 or (values and min(values) < 1) or not values:
         raise argparse.ArgumentTypeError(
-            f"{text!r}: give at least two positive layer sizes, like 784,30,10"
+            f"{text!r}: give at least two positive layer sizes, like 784,30,10 "
+            "(or auto,30,10: the input layer from the data)"
         )
-    return values
+    return [AUTO, *values] if auto else values
+
+
+AUTO = "auto"
+"""``--sizes auto,...``: the input layer's size is the data's inputs per example."""
+
+
+def validation(text: str) -> Union[int, float]:
+    """``--validation 10000`` (examples) or ``0.1`` (a share of the training data)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if value.is_integer() and value >= 1 and "." not in text:
+        return int(value)
+    if 0 < value < 1:
+        return value
+    raise argparse.ArgumentTypeError(
+        f"{text!r}: give a number of examples (10000) or a fraction between 0 and 1 (0.1)")
 
 
 # ------------------------------------------------------------ the sweep's old spellings
@@ -154,8 +179,10 @@ OPTIONS: dict[str, Option] = {
     "device": option("--device", default="auto",
                      help=f"where to compute: {DEVICES_HELP}; auto takes CUDA when CuPy and "
                      "a GPU work here, else the CPU"),
-    "sizes": option("--sizes", type=sizes, default=[784, 30, 10],
-                    help="neurons per layer, comma-separated (default: 784,30,10)"),
+    "sizes": option("--sizes", type=sizes, default=[AUTO, 30, 10],
+                    help="neurons per layer, comma-separated; auto: the input layer is the "
+                    "data's inputs per example (default: auto,30,10, which is 784,30,10 "
+                    "on MNIST)"),
     "epochs": option("--epochs", type=int, default=30, help="training epochs"),
     "batch_size": option("--batch-size", type=int, default=10, help="mini-batch size m"),
     "eta": option("--eta", type=float, default=3.0, help="learning rate η"),
@@ -172,9 +199,21 @@ OPTIONS: dict[str, Option] = {
     "engine": option("--engine", choices=ENGINE_NAMES, default="auto", help=ENGINE_HELP,
                      commands={"sweep": {"action": SweepEngine,  # its old meaning too
                                          "choices": choices(ENGINE_NAMES, also=EXECUTORS)}}),
-    "data": option("--data", metavar="DIR", default=None,
-                   help="directory of MNIST IDX files (gzipped or not) or the book's "
-                   "mnist.pkl.gz (default: the bundled copy)"),
+    "data": option("--data", metavar="PATH", default=None,
+                   help="the data set: a directory of IDX files (gzipped or not: MNIST, "
+                   "Fashion-MNIST, KMNIST), the book's mnist.pkl.gz, an .npz archive "
+                   "(x_train, y_train, x_test, y_test, as Keras names them), a CSV file "
+                   "(the label first, one example a line) or a directory holding "
+                   "train.csv and test.csv (or mnist_train.csv and mnist_test.csv); "
+                   "integer pixels 0-255 are scaled as MNIST's, floats taken as given "
+                   "(default: the bundled MNIST)"),
+    "test_data": option("--test-data", metavar="PATH", default=None,
+                        help="the test set, where --data is a training file without one: "
+                        "a CSV file (the label first) or an .npz archive"),
+    "validation": option("--validation", type=validation, default=None, metavar="N",
+                         help="hold out the last N training examples (or a fraction, 0.1) "
+                         "as the validation set, for a data set without one (--evaluate "
+                         "validation scores it)"),
     "limit": option("--limit", type=int, default=None, metavar="N",
                     help="train on the first N training images only (default: all)"),
     "evaluate": option("--evaluate", choices=["test", "validation"], default="test",
@@ -254,12 +293,14 @@ OPTIONS: dict[str, Option] = {
 another)."""
 
 TRAIN = ("device", "sizes", "epochs", "batch_size", "eta", "cost", "init", "lmbda", "seed",
-         "dtype", "engine", "data", "limit", "evaluate", *LOOP_OPTIONS, "save", "metrics",
+         "dtype", "engine", "data", "test_data", "validation", "limit", "evaluate",
+         *LOOP_OPTIONS, "save", "metrics",
          "checkpoint", "resume", "plot", "overwrite", "quiet")
 """``gpunet train``'s options, in ``--help``'s order."""
 
-SWEEP = ("device", "sizes", "epochs", "batch_size", "cost", "init", "dtype", "data", "limit",
-         "evaluate", *LOOP_OPTIONS, "etas", "lmbdas", "seeds", "executor", "stack",
+SWEEP = ("device", "sizes", "epochs", "batch_size", "cost", "init", "dtype", "data",
+         "test_data", "validation", "limit", "evaluate", *LOOP_OPTIONS, "etas", "lmbdas",
+         "seeds", "executor", "stack",
          "engine", "stack_engine", "workers", "metrics", "save_dir", "plot",
          "checkpoint", "resume", "overwrite", "quiet", "ray_address", "ray_runtime_env",
          "ray_cpus_per_task")

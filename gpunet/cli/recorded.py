@@ -27,7 +27,7 @@ from ..io.fields import (MISSING, Check, FieldError, agree, anything,
                          check_fields, choice, list_of, number, obj, object_of, optional,
                          path_text, shown, sizes, text, whole)
 from ..training.history import RUN_FIELDS, check_epoch_record
-from .options import LOOP_OPTIONS, OPTIONS, choices_of
+from .options import LOOP_OPTIONS, OPTIONS, choices_of, since
 
 if TYPE_CHECKING:
     from ..training.checkpoint import Checkpoint
@@ -53,6 +53,9 @@ def _shared_options() -> dict[str, Check]:
         "batch_size": whole(1),
         **{key: choice(*choices_of(key)) for key in ("cost", "init", "dtype", "evaluate")},
         "data": nullable(path_text),
+        # --test-data and --validation came later: a record without them had neither
+        "test_data": since(None, nullable(path_text)),
+        "validation": since(None, nullable(number(above=0))),
         "limit": nullable(whole(1)),
         **{key: _declared_check(key) for key in LOOP_OPTIONS},
     }

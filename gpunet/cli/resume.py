@@ -51,6 +51,8 @@ def run_record(args: argparse.Namespace, record: Record) -> dict[str, Any]:
     """The options to record, by the record's keys (``--data`` as an absolute path)."""
     options = {key: getattr(args, record.dest(key)) for key in record.keys}
     options["data"] = data_source(args.data)
+    if "test_data" in options:
+        options["test_data"] = data_source(args.test_data)
     return options
 
 

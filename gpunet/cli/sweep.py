@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 
 RECORD = Record(
     keys=("sizes", "batch_size", "eta", "lmbda", "seeds", "cost", "init", "dtype",
-          "stack_engine", "data", "limit", "evaluate", *LOOP_OPTIONS, "epochs", "stack"),
+          "stack_engine", "data", "test_data", "validation", "limit", "evaluate",
+          *LOOP_OPTIONS, "epochs", "stack"),
     outputs=("metrics", "save_dir", "plot"),
     renamed={"stack_engine": "engine"},  # the step engine's name in sweep records
     may_change=frozenset({"device", "workers", "metrics", "save_dir", "plot", "checkpoint",
@@ -91,6 +92,7 @@ def prepare(args: argparse.Namespace) -> Plan:
     """Every cheap check before any work (``args`` completed from the checkpoint
     ``--resume`` names): the options, the grid, every output, the executor's options."""
     from .. import sweep as sw
+    from .inputs import resolve_sizes
     from .recorded import check_sweep_record
 
     print_notes(args)  # the old spellings' notes
@@ -101,6 +103,7 @@ def prepare(args: argparse.Namespace) -> Plan:
     runs = sw.expand_grid(sw.parse_floats(args.eta, "--eta"),
                           sw.parse_floats(args.lmbda, "--lmbda"), sw.parse_seeds(args.seeds))
     check_counts(args, ("limit", "stack", "workers"))
+    resolve_sizes(args)  # --sizes auto,30,10 against the data's width
     check_run_outputs(args, {"--metrics": args.metrics, "--plot": args.plot,
                              "--checkpoint": args.checkpoint},
                       directories={"--save-dir": args.save_dir})

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 RECORD = Record(
     keys=("sizes", "batch_size", "eta", "cost", "init", "lmbda", "seed", "dtype", "engine",
-          "data", "limit", "evaluate", *LOOP_OPTIONS),
+          "data", "test_data", "validation", "limit", "evaluate", *LOOP_OPTIONS),
     outputs=("save", "metrics", "plot"), renamed={},
     may_change=frozenset({"epochs", "device", "save", "metrics", "checkpoint", "resume",
                           "plot", "quiet", "overwrite"}),
@@ -75,6 +75,7 @@ def prepare(args: argparse.Namespace) -> Optional["Checkpoint"]:
     ``--resume`` names, which is returned)."""
     from ..model.arguments import check_eta, check_lmbda
     from ..model.memory import check_network_fits
+    from .inputs import resolve_sizes
     from .recorded import check_train_record
 
     resumed = None
@@ -86,6 +87,7 @@ def prepare(args: argparse.Namespace) -> Optional["Checkpoint"]:
     check_eta(args.eta)
     check_lmbda(args.lmbda)
     check_counts(args, ("limit",))
+    resolve_sizes(args)  # --sizes auto,30,10 against the data's width
     if resumed is not None and args.epochs < resumed.epochs_done:
         raise ValueError(f"--epochs {args.epochs}: {args.resume} already has "
                          f"{resumed.epochs_done} epochs; give at least that many, or more "

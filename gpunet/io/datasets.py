@@ -41,6 +41,26 @@ def one_hot(labels: np.ndarray, n_out: int) -> np.ndarray:
     return Y
 
 
+def pixels_as_inputs(X: np.ndarray, what: str) -> np.ndarray:
+    """Inputs read from a data file, one example per row, as a network takes them:
+    integer pixels (0..255, as IDX files and the common CSVs and ``.npz`` files hold
+    them) scaled to [0, 1] as MNIST's are, in float32; floats taken as given (in their
+    own precision); ``True``/``False`` as 1 and 0. Images ``(n, 28, 28)`` become rows of
+    784."""
+    rows = X.reshape(X.shape[0], -1)
+    if rows.dtype.kind == "f":
+        return rows
+    if rows.dtype.kind == "b":
+        return rows.astype(np.float32)
+    if rows.size and (rows.min() < 0 or rows.max() > 255):
+        raise ValueError(f"{what} holds integers from {rows.min()} to {rows.max()}; integer "
+                         "inputs are pixels, 0 to 255 (scaled as MNIST's are). Store other "
+                         "inputs as floats, which are taken as given.")
+    scaled = rows.astype(np.float32)
+    scaled /= 255.0
+    return scaled
+
+
 def as_examples(data: Any, n_in: int, n_out: int, what: str = "data") -> Examples:
     """Validate ``data`` against a network with ``n_in`` inputs and ``n_out`` outputs."""
     if isinstance(data, Examples):
@@ -49,7 +69,7 @@ def as_examples(data: Any, n_in: int, n_out: int, what: str = "data") -> Example
         raise ValueError(f"{what} is None; pass (X, y) arrays or a list of (x, y) pairs.")
     if _is_array_pair(data):
         X, y = data
-        X = _float_matrix(X, what)
+        X, y = _float_matrix(X, what), _label_array(y, what)
     else:
         X, y = _from_pairs(data, what)
     n = X.shape[0]
@@ -82,12 +102,35 @@ def as_examples(data: Any, n_in: int, n_out: int, what: str = "data") -> Example
 
 
 def _is_array_pair(data: Any) -> bool:
+    """``(X, y)``: a pair whose first item is an array (the book's list of pairs holds
+    tuples, never an array, first). ``y`` may be an array or a list: integer labels,
+    one-hot rows, or the book's ``(n_out, 1)`` columns."""
     return (
-        isinstance(data, tuple)
+        isinstance(data, (tuple, list))
         and len(data) == 2
         and hasattr(data[0], "shape")
-        and hasattr(data[1], "shape")
+        and not isinstance(data[0], (tuple, list))
     )
+
+
+def _label_array(y: Any, what: str) -> np.ndarray:
+    """``y`` of an ``(X, y)`` pair as an array: a list of digits becomes ``(n,)``, a
+    list of one-hot rows ``(n, n_out)``, the book's ``(n_out, 1)`` columns ``(n, n_out)``."""
+    try:
+        labels = np.asarray(y)
+    except (TypeError, ValueError):
+        labels = np.asarray(None)
+    if labels.dtype == object or not (labels.dtype.kind in "biuf"):
+        raise ValueError(f"{what} labels must be numbers: integer labels (a list or an "
+                         "array of digits) or target vectors (one-hot rows), one per example.")
+    if labels.ndim == 0:
+        raise ValueError(f"{what} labels are one number; give one label (or target "
+                         "vector) per example.")
+    if labels.ndim == 3 and labels.shape[2] == 1:  # the book's (n_out, 1) columns
+        labels = labels.reshape(labels.shape[0], labels.shape[1])
+    if labels.dtype == np.bool_:
+        labels = labels.astype(np.int64)
+    return labels
 
 
 def _float_matrix(X: Any, what: str) -> np.ndarray:

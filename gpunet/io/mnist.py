@@ -67,28 +67,188 @@ class MNIST:
 
 
 def load_mnist(path: Union[str, Path, None] = None) -> MNIST:
-    """Load MNIST and split it as the book does.
+    """Load MNIST (or a data set of another form) and split it as the book does.
 
-    ``path`` is ``None`` for the bundled copy, a directory of the four IDX files
-    (gzipped or not), or the book's ``mnist.pkl.gz`` (or a directory holding it).
+    ``path`` is ``None`` for the bundled copy, or:
+
+    * a directory of the four IDX files (gzipped or not): MNIST, or any set of the same
+      form (Fashion-MNIST, KMNIST), split as the book splits MNIST where it has more
+      than 50,000 training images, else all of them training;
+    * the book's ``mnist.pkl.gz`` (or a directory holding it);
+    * an ``.npz`` archive with Keras' arrays ``x_train``, ``y_train`` (and ``x_test``,
+      ``y_test``): :mod:`gpunet.io.npz`;
+    * a CSV file, the label in the first column (the training set), or a directory
+      holding ``train.csv`` and ``test.csv`` (or ``mnist_train.csv`` and
+      ``mnist_test.csv``): :mod:`gpunet.io.csv_data`.
+
+    Integer pixels (0..255) are scaled to [0, 1] as MNIST's are; float inputs are
+    taken as given. A set without a validation part has an empty one (split one off
+    with :func:`split_validation`); a single training file has an empty test part.
     """
     if path is None:
         return _from_idx_dir(BUNDLED, "bundled MNIST", require_checksums=True)
     path = Path(path)
     if path.is_file():
-        if path.name.endswith((".pkl.gz", ".pkl")):
-            return _from_pickle(path)
-        raise MNISTError(
-            f"{path} is a file; give the directory holding the four MNIST IDX files, "
-            f"or the book's mnist.pkl.gz."
-        )
+        return _from_file(path)
     if not path.is_dir():
         if path.exists():  # a device (/dev/zero never ends) or a pipe
             raise MNISTError(f"{path} is a device or pipe, not MNIST data.")
         raise MNISTError(f"MNIST data path {path} does not exist.")
-    if not _find(path, IDX_FILES["train_images"]) and (path / "mnist.pkl.gz").is_file():
-        return _from_pickle(path / "mnist.pkl.gz")
+    if not _find(path, IDX_FILES["train_images"]):
+        if (path / "mnist.pkl.gz").is_file():
+            return _from_pickle(path / "mnist.pkl.gz")
+        pair = _csv_pair(path)
+        if pair is not None:
+            return _from_csv(*pair)
     return _from_idx_dir(path, f"MNIST from {path}", require_checksums=False)
+
+
+FORMS = ("a directory holding the four IDX files (or train.csv and test.csv), the book's "
+         "mnist.pkl.gz, an .npz archive (x_train, y_train, x_test, y_test) or a CSV file "
+         "(the label first)")
+"""What ``--data`` (and :func:`load_mnist`) take, as errors name them."""
+
+
+def _from_file(path: Path) -> MNIST:
+    """A data file, by its name (the book's pickle, a CSV file) or its content (an
+    ``.npz`` archive starts as a zip file does)."""
+    if path.name.endswith((".pkl.gz", ".pkl")):
+        return _from_pickle(path)
+    if path.suffix.lower() == ".csv":
+        return _from_csv(path, None)
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if path.suffix.lower() == ".npz" or magic == b"PK\x03\x04":
+        return _from_npz(path)
+    raise MNISTError(f"{path} is a file gpunet does not read as data; give {FORMS}.")
+
+
+def _csv_pair(directory: Path) -> Optional[tuple[Path, Path]]:
+    from .csv_data import CsvError, find_pair
+
+    try:
+        return find_pair(directory)
+    except CsvError as exc:
+        raise MNISTError(str(exc)) from None
+
+
+def _from_csv(train: Path, test: Optional[Path]) -> MNIST:
+    """A training CSV file (and a test one): label first, one example a line."""
+    from .csv_data import CsvError, read_csv
+
+    try:
+        training = read_csv(train)
+        tested = read_csv(test) if test is not None else None
+    except CsvError as exc:
+        raise MNISTError(str(exc)) from None
+    if tested is not None:
+        _same_width(training[0], tested[0], train, test)
+    where = f"{train.parent}" if test is not None else f"{train}"
+    return MNIST(training, _none_like(training), tested or _none_like(training),
+                 source=f"CSV {where}")
+
+
+def _from_npz(path: Path) -> MNIST:
+    """Keras' arrays of an ``.npz`` archive (:mod:`gpunet.io.npz`)."""
+    from .datasets import pixels_as_inputs
+    from .npz import NpzError, read_npz
+
+    try:
+        arrays = read_npz(path)
+    except NpzError as exc:
+        raise MNISTError(str(exc)) from None
+
+    def part(name: str) -> Split:
+        try:
+            X = pixels_as_inputs(arrays[f"x_{name}"], f"{path}: x_{name}")
+        except ValueError as exc:
+            raise MNISTError(str(exc)) from None
+        y = arrays[f"y_{name}"]
+        if y.ndim == 3:  # the book's (k, 1) columns
+            y = y.reshape(y.shape[0], y.shape[1])
+        return X, y
+
+    training = part("train")
+    test = part("test") if "x_test" in arrays else _none_like(training)
+    return MNIST(training, _none_like(training), test, source=f".npz {path}")
+
+
+def _none_like(split: Split) -> Split:
+    """An empty part with ``split``'s inputs per example."""
+    X, y = split
+    return X[:0], y[:0]
+
+
+def _same_width(train: np.ndarray, test: np.ndarray, train_path: Any, test_path: Any) -> None:
+    if train.shape[1] != test.shape[1]:
+        raise MNISTError(
+            f"{test_path} has {test.shape[1]} inputs per example but {train_path} "
+            f"{train.shape[1]}; a test set must match its training set (Kaggle's "
+            "test.csv has no labels: it cannot be scored; hold out part of the training "
+            "data instead).")
+
+
+def input_width(path: Union[str, Path, None] = None) -> int:
+    """The inputs per example of the data set :func:`load_mnist` would read from
+    ``path``, from its headers alone (an IDX images header, an ``.npz`` archive's
+    ``x_train`` header, a CSV file's first lines; the book's pickle is 784 wide). A
+    path :func:`load_mnist` cannot read is its error."""
+    from .csv_data import csv_width
+    from .npz import archive_width
+
+    if path is None:
+        return IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
+    path = Path(path)
+    if path.is_dir() and _find(path, IDX_FILES["train_images"]):
+        dims = _idx_dims(cast(Path, _find(path, IDX_FILES["train_images"])), 3)
+        return dims[1] * dims[2]
+    if path.is_dir() and (path / "mnist.pkl.gz").is_file():
+        return 784
+    if path.is_dir():
+        pair = _csv_pair(path)
+        if pair is not None:
+            return csv_width(pair[0])
+    if path.is_file() and path.name.endswith((".pkl.gz", ".pkl")):
+        return 784
+    if path.is_file() and path.suffix.lower() == ".csv":
+        return csv_width(path)
+    width = archive_width(path) if path.is_file() else None
+    return width if width is not None else load_mnist(path).training[0].shape[1]
+
+
+def split_validation(data: MNIST, count: Union[int, float], what: str = "validation") -> MNIST:
+    """``data`` with its last ``count`` training examples (a fraction in (0, 1): that
+    share of them) as its validation part, as the book keeps MNIST's last 10,000
+    training images to validate; refused where it has a validation part already."""
+    n = len(data.training[1])
+    if len(data.validation[1]):
+        raise MNISTError(f"{what}: {data.source} has its own validation set "
+                         f"({len(data.validation[1])} examples); leave {what} out.")
+    if isinstance(count, float):
+        if not 0 < count < 1:
+            raise MNISTError(f"{what} {count}: give a count of examples, or a fraction "
+                             "between 0 and 1.")
+        count = max(1, round(count * n))
+    if not 1 <= count < n:
+        raise MNISTError(f"{what} {count}: the training data has {n} examples; hold out "
+                         f"between 1 and {n - 1}.")
+    X, y = data.training
+    return MNIST((X[:n - count], y[:n - count]), (X[n - count:], y[n - count:]), data.test,
+                 source=data.source)
+
+
+def with_test(data: MNIST, path: Union[str, Path], what: str = "test data") -> MNIST:
+    """``data`` with the test set of ``path`` (a CSV file, label first, or an ``.npz``
+    archive's ``x_test`` and ``y_test``, else its ``x_train`` and ``y_train``);
+    refused where ``data`` has a test part already."""
+    if len(data.test[1]):
+        raise MNISTError(f"{what}: {data.source} has its own test set "
+                         f"({len(data.test[1])} examples); leave {what} out.")
+    tested = load_mnist(path)
+    test = tested.test if len(tested.test[1]) else tested.training
+    _same_width(data.training[0], test[0], data.source, path)
+    return MNIST(data.training, data.validation, test,
+                 source=f"{data.source}, tested on {path}")
 
 
 def load_data_wrapper(
@@ -182,14 +342,10 @@ def _from_idx_dir(directory: Path, source: str, require_checksums: bool) -> MNIS
               for role in sorted(files, key=lambda r: math.prod(dims[r]))}  # small first
     train_X, train_y = _images(arrays, "train"), _labels(arrays, "train", directory)
     test_X, test_y = _images(arrays, "test"), _labels(arrays, "test", directory)
-    if len(train_y) <= TRAINING_SIZE:
-        raise MNISTError(
-            f"{directory}: the training files hold {len(train_y)} images; the book's split "
-            f"needs more than {TRAINING_SIZE} (50,000 to train, the rest to validate)."
-        )
-    return MNIST(
-        training=(train_X[:TRAINING_SIZE], train_y[:TRAINING_SIZE]),
-        validation=(train_X[TRAINING_SIZE:], train_y[TRAINING_SIZE:]),
+    split = TRAINING_SIZE if len(train_y) > TRAINING_SIZE else len(train_y)
+    return MNIST(  # the book's split; a smaller set trains on all of its training images
+        training=(train_X[:split], train_y[:split]),
+        validation=(train_X[split:], train_y[split:]),
         test=(test_X, test_y),
         source=source,
     )
@@ -348,9 +504,7 @@ def _labels(arrays: dict[str, np.ndarray], part: str, directory: Path) -> np.nda
             f"{directory}: {part} has {n_images} images but {len(labels)} labels; "
             f"the image and label files do not belong together."
         )
-    if labels.size and labels.max() > 9:
-        raise MNISTError(f"{directory}: {part} labels go up to {labels.max()}; digits are 0..9.")
-    return labels
+    return labels  # 0..255: the network's output layer must have a neuron for each
 
 
 # -------------------------------------------------------- the book's pickle
