@@ -37,6 +37,8 @@ if TYPE_CHECKING:
                               QuadraticCost as QuadraticCost)
     from .training.divergence import DivergenceError as DivergenceError
     from .training.history import History as History
+    from .training.table import (MetricsTable as MetricsTable,
+                                 read_metrics as read_metrics)
     from .io.mnist import (MNIST as MNIST, load_data as load_data,
                            load_data_wrapper as load_data_wrapper,
                            load_mnist as load_mnist,
@@ -56,6 +58,7 @@ _LAZY = {
     "DivergenceError": "training.divergence",
     "History": "training.history",
     "MNIST": "io.mnist",
+    "MetricsTable": "training.table",
     "Network": "networks.network",
     "NetworkStack": "networks.stack",
     "PathLike": "io.outputs",
@@ -65,6 +68,7 @@ _LAZY = {
     "load_data": "io.mnist",
     "load_data_wrapper": "io.mnist",
     "load_mnist": "io.mnist",
+    "read_metrics": "training.table",
     "resume": "networks.resuming",
     "sigmoid": "model.activations",
     "sigmoid_prime": "model.activations",
@@ -134,6 +138,7 @@ __all__ = [
     "load_mnist",
     "load_checkpoint",
     "read_digit",
+    "read_metrics",
     "resume",
     "sigmoid",
     "sigmoid_prime",

@@ -234,8 +234,10 @@ OPTIONS: dict[str, Option] = {
                        help="save every trained network (network2.py JSON) into DIR"),
     "metrics": option("--metrics", metavar="PATH", default=None, commands={
         "train": {"help": "write a header (settings, device, versions) and per-epoch metrics "
-                  "as JSON Lines; a resumed run appends"},
-        "sweep": {"help": "write one JSON Lines row per run per epoch"}}),
+                  "as JSON Lines; a resumed run appends; - writes them to standard output "
+                  "(the other lines then go to stderr)"},
+        "sweep": {"help": "write one JSON Lines row per run per epoch; - writes them to "
+                  "standard output (the other lines then go to stderr)"}}),
     "checkpoint": option("--checkpoint", metavar="PATH", default=None, commands={
         "train": {"help": "after every epoch, write what --resume needs to continue the run "
                   "exactly"},

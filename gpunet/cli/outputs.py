@@ -18,7 +18,7 @@ import os
 import platform
 import sys
 import time
-from typing import Any, Callable, ContextManager, Mapping, Optional
+from typing import Any, Callable, ContextManager, Iterator, Mapping, Optional
 
 from .options import OPTIONS, default_of
 
@@ -31,6 +31,7 @@ def check_run_outputs(args: argparse.Namespace, outputs: Mapping[str, Optional[s
     or with ``--overwrite``."""
     from ..io.outputs import check_new_checkpoint, check_outputs
 
+    outputs = {k: None if v == STDOUT else v for k, v in outputs.items()}  # --metrics -
     check_outputs({**outputs, "--checkpoint": args.checkpoint}, inputs={"--resume": args.resume},
                   directories=directories, may_share=[("--resume", "--checkpoint")])
     if args.checkpoint:
@@ -84,18 +85,53 @@ def stopped_by(interruption: BaseException) -> str:
     return "terminated (SIGTERM)" if exit_status(interruption) != 130 else "interrupted"
 
 
+STDOUT = "-"
+"""``--metrics -``: the metrics to standard output (every other line to stderr)."""
+
+_STANDARD_OUTPUT: list[Any] = []
+"""The standard output the metrics go to while :func:`metrics_on_stdout` holds it."""
+
+
+@contextlib.contextmanager
+def metrics_on_stdout(args: argparse.Namespace) -> Iterator[None]:
+    """``--metrics -``: standard output carries the metrics alone (JSON Lines, for a
+    pipe), every other line the command prints goes to stderr."""
+    if getattr(args, "metrics", None) != STDOUT:
+        yield
+        return
+    _STANDARD_OUTPUT.append(sys.stdout)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _STANDARD_OUTPUT.pop()
+
+
 class MetricsFile:
     """``--metrics``: the header, then every record so far, rewritten whole (atomically)
-    each time, so the file always reads as one run."""
+    each time, so the file always reads as one run; ``-``: each record written once to
+    standard output as it comes."""
 
     def __init__(self, path: str, header: dict[str, Any]) -> None:
         self.path, self.header = path, header
+        self.sent: set[str] = set()
 
     def write(self, records: Any) -> None:
         from ..io.outputs import atomic_write_text
 
-        atomic_write_text(self.path, "".join(json.dumps(r) + "\n"
-                                             for r in [self.header, *records]), "--metrics")
+        lines = [json.dumps(r) + "\n" for r in [self.header, *records]]
+        if self.path != STDOUT:
+            atomic_write_text(self.path, "".join(lines), "--metrics")
+            return
+        stream = _STANDARD_OUTPUT[-1] if _STANDARD_OUTPUT else sys.stdout
+        stream.write("".join(line for line in lines if line not in self.sent))
+        stream.flush()
+        self.sent.update(lines)
+
+    @property
+    def file(self) -> bool:
+        """Whether the metrics go to a file (not standard output)."""
+        return self.path != STDOUT
 
 
 def metrics_header(settings: dict[str, Any], device: str, evaluate: str) -> dict[str, Any]:
@@ -131,7 +167,7 @@ def continued_header(path: str, options: dict[str, Any],
     for :data:`MAY_DIFFER`), ``None`` when there is no file yet. A file that holds
     another run's metrics, several runs, or no metrics is a ``ValueError``: it is not
     replaced (the resumed run rewrites its file whole, every epoch once)."""
-    if not os.path.lexists(path):
+    if path == STDOUT or not os.path.lexists(path):
         return None
     first, problem = _metrics_problem(path, options, seed)
     if problem:

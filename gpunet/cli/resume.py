@@ -59,7 +59,7 @@ def run_record(args: argparse.Namespace, record: Record) -> dict[str, Any]:
 def outputs_record(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
     """The run's outputs for its checkpoint: each option's file as an absolute path (a
     resumed run may start in another folder), ``None`` when not given."""
-    return {name: None if getattr(args, name) is None
+    return {name: None if getattr(args, name) in (None, "-")  # --metrics -: not a file
             else os.path.abspath(os.path.expanduser(getattr(args, name))) for name in names}
 
 

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from .options import LOOP_OPTIONS, SWEEP, add_options, print_notes
-from .outputs import (MetricsFile, Outputs, check_run_outputs, checkpoint_lock,
-                      continued_header, metrics_header, stopped_by)
+from .outputs import (STDOUT, MetricsFile, Outputs, check_run_outputs, checkpoint_lock,
+                      continued_header, metrics_header, metrics_on_stdout, stopped_by)
 from .resume import Record, load_resumed, outputs_record, run_record
 from .settings import check_counts, sweep_settings
 
@@ -73,7 +73,7 @@ def add_parser(sub: Any, formatter: type) -> None:
 
 def run(args: argparse.Namespace) -> int:
     plan = prepare(args)
-    with checkpoint_lock(args):
+    with metrics_on_stdout(args), checkpoint_lock(args):
         return report(sweep(args, plan))
 
 
@@ -354,7 +354,7 @@ def _output_lines(swept: Swept) -> None:
     from .. import sweep as sw
 
     args, outputs = swept.args, swept.outputs
-    if args.metrics and outputs.ok("--metrics"):
+    if args.metrics not in (None, STDOUT) and outputs.ok("--metrics"):
         print(f"wrote metrics to {args.metrics}")
     if swept.save_dir is not None and swept.networks_saved:
         print(f"saved {swept.networks_saved} networks to {swept.save_dir}"

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .options import LOOP_OPTIONS, TRAIN, add_options, explicit_options
-from .outputs import (MetricsFile, Outputs, check_run_outputs, checkpoint_lock,
-                      continued_header, metrics_header)
+from .outputs import (STDOUT, MetricsFile, Outputs, check_run_outputs, checkpoint_lock,
+                      continued_header, metrics_header, metrics_on_stdout)
 from .resume import Record, load_resumed, outputs_record, run_record
 from .settings import check_counts, loop_keywords, network_keywords
 
@@ -65,7 +65,7 @@ def add_parser(sub: Any, formatter: type) -> None:
 
 def run(args: argparse.Namespace) -> int:
     resumed = prepare(args)
-    with checkpoint_lock(args):
+    with metrics_on_stdout(args), checkpoint_lock(args):
         return report(args, train(args, resumed))
 
 
@@ -267,7 +267,7 @@ def report(args: argparse.Namespace, trained: Trained) -> int:
               f"final {records[-1]['evaluation_correct']} / {total}; "
               f"{trained.seconds:.1f} s in all", flush=True)
     _save(args, trained)
-    if args.metrics and outputs.ok("--metrics"):
+    if args.metrics not in (None, STDOUT) and outputs.ok("--metrics"):
         print(f"wrote metrics to {args.metrics}")
     if args.plot and records:
         outputs.write("--plot", lambda: _plot(args, trained))
