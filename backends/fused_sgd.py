@@ -17,8 +17,9 @@ layout). This module holds what the host must know about the kernel:
 Both launchers take the same arguments: device (or host) arrays for the parameters
 ``(K, P)``, the working copies ``(K, P)``, the training inputs ``X (n, n_in)`` and
 desired outputs ``Y (n, n_out)``, the permutations ``(K, n)`` (int64), ``eta`` and
-``lmbda`` ``(K,)`` (float64) and the layer sizes (int32), every one C-contiguous and of
-exactly that dtype, then the cost's kernel id (``kernel_id`` of a
+``lmbda`` ``(K,)`` (float64), the layer sizes (int32), and for momentum and L1 the
+velocities ``(K, P)`` (the parameters' flat layout and dtype) and μ and λ₁ ``(K,)``
+(float64), every one C-contiguous and of exactly that dtype, then the cost's kernel id (``kernel_id`` of a
 :class:`gpunet.model.costs.DeclaredCost`); the plan names the activation the kernel is
 built for. The kernel gets bare pointers and reads rows by ``row * width``: a
 Fortran-ordered ``X`` (CuPy keeps NumPy's order, and pandas' ``to_numpy()`` often gives
@@ -45,8 +46,13 @@ MAX_THREADS = 256
 #: GPUNET_ACTIVATION's default in the kernel: the kernel id of the book's sigmoid
 #: (:mod:`gpunet.model.activations`), what a build that names no activation computes.
 DEFAULT_ACTIVATION = 0
-#: The launchers' array arguments, in the kernel's order.
-ARGUMENTS = ("params", "work", "X", "Y", "perm", "eta", "lmbda", "sizes")
+#: The launchers' array arguments, in the kernel's order: the last three, for momentum
+#: and L1 (:data:`EXTENSION`), may be left out (no network has either).
+ARGUMENTS = ("params", "work", "X", "Y", "perm", "eta", "lmbda", "sizes", "velocity",
+             "momentum", "l1")
+#: The arguments of momentum and L1: the velocities ``(K, P)`` (flat layout, the
+#: parameters' dtype, in global memory), μ and λ₁ ``(K,)`` (float64).
+EXTENSION = ARGUMENTS[8:]
 REAL = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 #: Options the kernel is compiled with, besides ``-DGPUNET_REAL`` (CuPy adds its own,
 #: ``-ftz=true`` among them); CI's NVRTC compiles (:mod:`backends.testing.nvrtc`) use these.
@@ -185,18 +191,31 @@ class SgdEpochPlan:
         return ""
 
 
-def _launch_arguments(plan: SgdEpochPlan, n: int, cost: int) -> tuple[int, ...]:
-    """The kernel's scalar arguments; ``cost`` is the cost's kernel id."""
+def _launch_arguments(plan: SgdEpochPlan, n: int, cost: int,
+                      has_velocity: bool = False) -> tuple[int, ...]:
+    """The kernel's scalar arguments; ``cost`` is the cost's kernel id,
+    ``has_velocity`` whether the launch's velocities are a real ``(K, P)`` buffer."""
     return (len(plan.sizes), n, plan.mini_batch_size, int(cost),
-            int(plan.params_in_shared), plan.partial_capacity)
+            int(plan.params_in_shared), plan.partial_capacity, int(has_velocity))
+
+
+def has_velocity(arrays: Sequence[Any]) -> bool:
+    """Whether the :data:`ARGUMENTS` ``arrays`` hold real velocities, ``(K, P)``, rather
+    than :func:`with_extension`'s one-element stand-in."""
+    return len(arrays[8].shape) == 2
 
 
 def check_arguments(plan: SgdEpochPlan, arrays: Sequence[Any], what: str) -> None:
     """Raise ``TypeError`` unless every array of :data:`ARGUMENTS` is C-contiguous and
     of the dtype the kernel reads (the plan's real, int64 permutations, float64 η and λ,
-    int32 sizes): the kernel sees bare pointers and would read anything else wrongly."""
+    int32 sizes, the real velocities, float64 μ and λ₁): the kernel sees bare pointers
+    and would read anything else wrongly."""
     int64, float64 = np.dtype(np.int64), np.dtype(np.float64)
-    dtypes = (plan.dtype,) * 4 + (int64, float64, float64, np.dtype(np.int32))
+    dtypes = ((plan.dtype,) * 4 + (int64, float64, float64, np.dtype(np.int32))
+              + (plan.dtype, float64, float64))
+    if len(arrays) != len(ARGUMENTS):
+        raise TypeError(f"{what}: {len(arrays)} arrays, the kernel reads "
+                        f"{len(ARGUMENTS)} ({', '.join(ARGUMENTS)})")
     for name, a, dtype in zip(ARGUMENTS, arrays, dtypes):
         if np.dtype(a.dtype) != dtype:
             raise TypeError(f"{what}: {name} has dtype {a.dtype}, the kernel reads {dtype}")
@@ -237,9 +256,13 @@ class CudaSgdEpoch:
         return self._modules[key]
 
     def __call__(self, plan: SgdEpochPlan, params: Any, work: Any, X: Any, Y: Any,
-                 perm: Any, eta: Any, lmbda: Any, sizes: Any, cost: int) -> None:
-        """One launch: every network an epoch; ``cost`` is the cost's kernel id."""
-        check_arguments(plan, (params, work, X, Y, perm, eta, lmbda, sizes), "the CUDA kernel")
+                 perm: Any, eta: Any, lmbda: Any, sizes: Any, cost: int,
+                 velocity: Any = None, momentum: Any = None, l1: Any = None) -> None:
+        """One launch: every network an epoch; ``cost`` is the cost's kernel id;
+        ``velocity``, ``momentum`` and ``l1`` for momentum and L1 (default: none)."""
+        arrays = with_extension(self.cupy, plan, (params, work, X, Y, perm, eta, lmbda, sizes),
+                                velocity, momentum, l1)
+        check_arguments(plan, arrays, "the CUDA kernel")
         self.kernel = self.build(plan.mini_batch_size, plan.activation)
         self.max_threads = int(self.kernel.max_threads_per_block)
         if plan.threads > self.max_threads:
@@ -249,9 +272,25 @@ class CudaSgdEpoch:
         if self.kernel.max_dynamic_shared_size_bytes < plan.shared_bytes:
             self.kernel.max_dynamic_shared_size_bytes = plan.shared_bytes
         K, n = perm.shape
-        args = (params, work, X, Y, perm, eta, lmbda, sizes,
-                *(np.int32(v) for v in _launch_arguments(plan, n, cost)))
+        args = (*arrays, *(np.int32(v) for v in _launch_arguments(plan, n, cost,
+                                                                   has_velocity(arrays))))
         self.kernel((K,), (plan.threads,), args, shared_mem=plan.shared_bytes)
+
+
+def with_extension(xp: Any, plan: SgdEpochPlan, arrays: Sequence[Any], velocity: Any,
+                   momentum: Any, l1: Any) -> tuple[Any, ...]:
+    """The :data:`ARGUMENTS` of a launch: ``arrays`` (the first eight) and the momentum
+    and L1 arrays, where they are not given a one-element velocity and zero μ and λ₁
+    for every network (the kernel then takes its plain update and never reads the
+    velocities)."""
+    K = arrays[4].shape[0]
+    if velocity is None:
+        velocity = xp.zeros(1, dtype=plan.dtype)
+    if momentum is None:
+        momentum = xp.zeros(K, dtype=np.float64)
+    if l1 is None:
+        l1 = xp.zeros(K, dtype=np.float64)
+    return (*arrays, velocity, momentum, l1)
 
 
 def plan_for(sizes: Sequence[int], mini_batch_size: int, dtype: Any, threads: int,

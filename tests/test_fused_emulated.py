@@ -203,19 +203,23 @@ class _EmulatingCupy:
 
         def __call__(self, grid, block, args, shared_mem=0):
             assert shared_mem <= self.max_dynamic_shared_size_bytes  # CUDA would refuse
-            ints = args[8:]
+            ints = args[11:]
             assert all(type(v) is np.int32 for v in ints), "ints must be np.int32"
-            L, n, m, cost, in_shared, capacity = (int(v) for v in ints)
-            params, work, X, Y, perm, eta, lmbda, sizes = args[:8]
+            L, n, m, cost, in_shared, capacity, has_velocity = (int(v) for v in ints)
+            params, work, X, Y, perm, eta, lmbda, sizes, velocity, mu, l1 = args[:11]
             assert sizes.dtype == np.int32 and perm.dtype == np.int64 and eta.dtype == np.float64
+            assert mu.dtype == l1.dtype == np.float64 and velocity.dtype == params.dtype
+            assert has_velocity == (velocity.ndim == 2)
             library = self.launcher.library
             status = library.gpunet_emulate_sgd_epoch(
-                *(a.ctypes.data_as(ctypes.c_void_p) for a in args[:8]),
+                *(a.ctypes.data_as(ctypes.c_void_p) for a in args[:11]),
                 *(ctypes.c_int(int(v)) for v in ints), ctypes.c_int(grid[0]),
                 ctypes.c_int(block[0]), ctypes.c_longlong(shared_mem), ctypes.c_int(1),
                 ctypes.c_int(0))
             assert status == 0
             self.launches.append((grid, block, shared_mem, L, n, m, cost, in_shared, capacity))
+
+    zeros = staticmethod(np.zeros)  # the launcher's stand-ins for momentum and L1
 
     class RawModule:
         def __init__(self, code, options):

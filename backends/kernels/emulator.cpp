@@ -159,14 +159,17 @@ extern "C" void gpunet_emulate_arithmetic(int flush, float* out) {
 struct SgdArgs {
     real* params; real* work; const real* X; const real* Y; const long long* perm;
     const double* eta; const double* lmbda; const int* sizes;
-    int L, n, m, cost, params_in_shared, partial_capacity;
+    real* velocity; const double* momentum; const double* l1;
+    int L, n, m, cost, params_in_shared, partial_capacity, has_velocity;
 };
 static SgdArgs emu_args;
 
 static void emu_sgd_thread() {
     const SgdArgs& a = emu_args;
     gpunet_sgd_epoch(a.params, a.work, a.X, a.Y, a.perm, a.eta, a.lmbda, a.sizes,
-                     a.L, a.n, a.m, a.cost, a.params_in_shared, a.partial_capacity);
+                     a.velocity, a.momentum, a.l1,
+                     a.L, a.n, a.m, a.cost, a.params_in_shared, a.partial_capacity,
+                     a.has_velocity);
     emu_finished[emu_current] = 1;
 }
 
@@ -284,11 +287,12 @@ extern "C" long long gpunet_emulate_high_water() { return emu_high_water; }
 
 extern "C" int gpunet_emulate_sgd_epoch(
     real* params, real* work, const real* X, const real* Y, const long long* perm,
-    const double* eta, const double* lmbda, const int* sizes, int L, int n, int m,
-    int cost, int params_in_shared, int partial_capacity,
+    const double* eta, const double* lmbda, const int* sizes, real* velocity,
+    const double* momentum, const double* l1, int L, int n, int m,
+    int cost, int params_in_shared, int partial_capacity, int has_velocity,
     int blocks, int threads, long long shared_bytes, int order, int flush)
 {
-    emu_args = SgdArgs{params, work, X, Y, perm, eta, lmbda, sizes, L, n, m, cost,
-                       params_in_shared, partial_capacity};
+    emu_args = SgdArgs{params, work, X, Y, perm, eta, lmbda, sizes, velocity, momentum, l1,
+                       L, n, m, cost, params_in_shared, partial_capacity, has_velocity};
     return emu_launch(emu_sgd_thread, blocks, threads, shared_bytes, order, flush);
 }

@@ -8,6 +8,11 @@
 //   backpropagate   delta^l = ((w^{l+1})^T delta^{l+1}) sigma'(z^l)      (ch. 2, BP2)
 //   update          w -> (1 - eta lambda / n) w - (eta / m) sum_x delta^l (a^{l-1})^T
 //                   b -> b - (eta / m) sum_x delta^l                     (ch. 3, eq. 93, 94)
+//   with L1 and momentum (a network's l1 or the launch's velocities: gpunet_extension)
+//                   G  = (eta / m) sum_x delta^l (a^{l-1})^T + (eta l1 / n) sgn(w)  (eq. 96, 97)
+//                   v -> mu v - G - (eta lambda / n) w                   (eq. 107)
+//                   w -> (1 - eta lambda / n) w - G + mu v  (= w + v')   (eq. 108)
+//                   (biases: G = (eta / m) sum_x delta^l, no L1, no decay)
 // for every mini-batch of the epoch's permutation, the last one possibly smaller. sigma
 // is the activation the kernel is compiled for (GPUNET_ACTIVATION, below), sigma' taken
 // from its output a; the cost is the launch's `cost` argument (gpunet_output_error). The order of operations in each formula follows gpunet's NumPy
@@ -402,6 +407,66 @@ DEVICE void update_weights(real* RESTRICT wT, const real* RESTRICT a_prev,
     }
 }
 
+// Momentum and L1 for one network (ch. 3, eq. 96, 97, 107, 108): mu, eta l1 / n and
+// eta lambda / n in the network's real, and its velocities in the flat layout (global
+// memory, K x P beside the parameters; null when the launch has none).
+struct gpunet_extension { real mu, l1, l2; real* v; };
+
+DEVICE real gpunet_sign(real w) { return (real)((w > (real)0) - (w < (real)0)); }
+
+// One weight's extended update: G = g scale + l1 sgn(w); with velocities
+// v <- mu v - G - l2 w and w <- w decay - G + mu v, else w <- w decay - G.
+DEVICE real extended_weight(real w, real g, real decay, real scale,
+                            const gpunet_extension& e, real* RESTRICT v) {
+    const real G = g * scale + e.l1 * gpunet_sign(w);
+    if (!e.v) return w * decay - G;
+    const real held = e.mu * *v;
+    *v = held - G - e.l2 * w;
+    return w * decay - G + held;
+}
+
+// update_weights with L1 or momentum (a block whose network has L1, or a launch with
+// velocities): the same sums, each weight then updated by extended_weight (vw: the
+// layer's velocities, flat: vw[j C + c]). Its own function, so that the plain update's
+// machine code is the one it always was; the model (scripts/kernel_model.py) times
+// plain SGD, the configurations its budgets cover, so these loops' trips are 0 there.
+template <int R, int V>
+DEVICE void update_weights_extended(real* RESTRICT wT, const real* RESTRICT a_prev,
+                                    const real* RESTRICT d, int C, int N, int ld, int k,
+                                    real decay, real scale, gpunet_walk walk,
+                                    const gpunet_extension& e, real* RESTRICT vw) {
+    const int units = C / V;
+    for (; walk.row < units; advance(walk)) {  // @model upx.item up{l} in=up trips=0
+        const int c0 = walk.row * V, j0 = walk.col * 2;
+        real g[V][2];
+        for (int u = 0; u < V; ++u) g[u][0] = g[u][1] = 0;
+#pragma unroll 1
+        for (int r0 = 0; r0 < k; r0 += R) {  // @model upx.rows up{l} trips=0
+#pragma unroll
+            for (int r = r0; r < r0 + R; ++r) {
+                real x[V], dv[2];
+                load_reals<V>(x, a_prev + r * C + c0);
+                if (V > 1) {
+                    load_reals<2>(dv, d + r * N + j0);
+                } else {
+                    dv[0] = d[r * N + j0];
+                    dv[1] = j0 + 1 < N ? d[r * N + j0 + 1] : (real)0;
+                }
+                for (int u = 0; u < V; ++u) {
+                    g[u][0] += dv[0] * x[u];
+                    g[u][1] += dv[1] * x[u];
+                }
+            }
+        }
+        for (int u = 0; u < V; ++u) {
+            real* q = wT + (c0 + u) * ld + j0;
+            real* v = e.v ? vw + j0 * C + c0 + u : (real*)0;
+            q[0] = extended_weight(q[0], g[u][0], decay, scale, e, v);
+            if (j0 + 1 < N) q[1] = extended_weight(q[1], g[u][1], decay, scale, e, v ? v + C : v);
+        }
+    }
+}
+
 KERNEL void gpunet_sgd_epoch(
     real* RESTRICT params,             // K x P: each network's flat parameter buffer
     real* RESTRICT work,               // K x P: working copies (unused if in shared)
@@ -411,8 +476,11 @@ KERNEL void gpunet_sgd_epoch(
     const double* RESTRICT eta,        // K learning rates
     const double* RESTRICT lmbda,      // K L2 regularization parameters
     const int* RESTRICT sizes,         // L layer sizes, input layer first
+    real* RESTRICT velocity,           // K x P: momentum's velocities (has_velocity)
+    const double* RESTRICT momentum,   // K momentum coefficients mu
+    const double* RESTRICT l1,         // K L1 regularization parameters
     int L, int n, int m, int cost,     // the cost's kernel_id (gpunet_output_error)
-    int params_in_shared, int partial_capacity)
+    int params_in_shared, int partial_capacity, int has_velocity)
 {
     const int tid = THREAD_ID, T = NUM_THREADS, net = BLOCK_ID;
     const int layers = L - 1;                      // weight matrices
@@ -451,6 +519,13 @@ KERNEL void gpunet_sgd_epoch(
     const long long* order = perm + (long long)net * n;
     const double eta_ = eta[net];
     const real decay = (real)(1.0 - eta_ * lmbda[net] / n);
+    // L1 or momentum (the launch's velocities): the extended update, for this block.
+    const bool ext = has_velocity || l1[net] != 0.0;
+    gpunet_extension e;
+    e.mu = (real)momentum[net];
+    e.l1 = (real)(eta_ * l1[net] / n);
+    e.l2 = (real)(eta_ * lmbda[net] / n);
+    e.v = has_velocity ? velocity + (long long)net * P : (real*)0;
 
     // Flat layout -> working layout (weights transposed).
     for (int l = 0; l < layers; ++l) {
@@ -596,8 +671,12 @@ KERNEL void gpunet_sgd_epoch(
             real* wT = p + wk_off[l];
             const int ldl = ld[l];
             const gpunet_layer& g = plans[last][l];
+            real* vw = e.v ? e.v + w_off[l] : (real*)0;
 #define GPUNET_UP(r) case r: \
-    if (g.up_vector) update_weights<r, UPW>(wT, a_prev, d, C, N, ldl, k, decay, scale, g.items); \
+    if (ext) { \
+        if (g.up_vector) update_weights_extended<r, UPW>(wT, a_prev, d, C, N, ldl, k, decay, scale, g.items, e, vw); \
+        else update_weights_extended<r, 1>(wT, a_prev, d, C, N, ldl, k, decay, scale, g.items, e, vw); \
+    } else if (g.up_vector) update_weights<r, UPW>(wT, a_prev, d, C, N, ldl, k, decay, scale, g.items); \
     else update_weights<r, 1>(wT, a_prev, d, C, N, ldl, k, decay, scale, g.items); break;
             switch (row_tile(k)) { ROW_TILES(GPUNET_UP) }
 #undef GPUNET_UP
@@ -608,7 +687,14 @@ KERNEL void gpunet_sgd_epoch(
                 real gb = 0;
                 for (int r = 0; r < k; ++r)  // @model up.bsum up{l} trips=k sig=fp:1
                     gb += d[r * N + j];
-                b[j] = b[j] - gb * scale;
+                if (e.v) {  // momentum: v <- mu v - G, b <- b - G + mu v (no L1 on biases)
+                    real* v = e.v + b_off[l] + j;
+                    const real G = gb * scale, held = e.mu * *v;
+                    *v = held - G;
+                    b[j] = b[j] - G + held;
+                } else {
+                    b[j] = b[j] - gb * scale;
+                }
             }
         }
         SYNC(6);

@@ -27,14 +27,17 @@ from ..base import BackendUnavailable
 from ..fused_sgd import (
     ARGUMENTS,
     DEFAULT_ACTIVATION,
+    EXTENSION,
     KERNEL_DIR,
     KERNEL_PATH,
     REAL,
     SgdEpochPlan,
     _launch_arguments,
     activation_options,
+    has_velocity,
     check_arguments,
     kernel_source,
+    with_extension,
 )
 
 EMULATOR_PATH = KERNEL_DIR / "emulator.cpp"
@@ -81,15 +84,20 @@ class EmulatedSgdEpoch:
 
     def __call__(self, plan: SgdEpochPlan, params: np.ndarray, work: np.ndarray,
                  X: np.ndarray, Y: np.ndarray, perm: np.ndarray, eta: np.ndarray,
-                 lmbda: np.ndarray, sizes: np.ndarray, cost: int) -> None:
-        self.launch(plan, (params, work, X, Y, perm, eta, lmbda, sizes), cost)
+                 lmbda: np.ndarray, sizes: np.ndarray, cost: int,
+                 velocity: Optional[np.ndarray] = None, momentum: Optional[np.ndarray] = None,
+                 l1: Optional[np.ndarray] = None) -> None:
+        self.launch(plan, with_extension(np, plan, (params, work, X, Y, perm, eta, lmbda,
+                                                    sizes), velocity, momentum, l1), cost)
 
     def launch(self, plan: SgdEpochPlan, arrays: Sequence[np.ndarray], cost: int,
                shared_bytes: Optional[int] = None) -> None:
-        """One launch with :data:`ARGUMENTS` ``arrays`` and the cost's kernel id
-        ``cost``, of the build for the plan's activation; ``shared_bytes`` (default the
-        plan's) is the buffer each block gets: the guard tests give less than the kernel
-        uses, to see the fence catch it."""
+        """One launch with :data:`ARGUMENTS` ``arrays`` (the first eight: no momentum
+        nor L1) and the cost's kernel id ``cost``, of the build for the plan's
+        activation; ``shared_bytes`` (default the plan's) is the buffer each block gets:
+        the guard tests give less than the kernel uses, to see the fence catch it."""
+        if len(arrays) == len(ARGUMENTS) - len(EXTENSION):
+            arrays = with_extension(np, plan, arrays, None, None, None)
         for name, a in zip(ARGUMENTS, arrays):
             if not isinstance(a, np.ndarray):
                 raise TypeError(f"the emulated kernel takes NumPy arrays; {name} is a "
@@ -101,7 +109,7 @@ class EmulatedSgdEpoch:
                                     plan.activation)
         status = library.gpunet_emulate_sgd_epoch(
             *(a.ctypes.data_as(ctypes.c_void_p) for a in arrays),
-            *(ctypes.c_int(v) for v in _launch_arguments(plan, n, cost)),
+            *(ctypes.c_int(v) for v in _launch_arguments(plan, n, cost, has_velocity(arrays))),
             ctypes.c_int(K), ctypes.c_int(plan.threads), ctypes.c_longlong(size),
             ctypes.c_int(self.order), ctypes.c_int(int(self.flush_denormals)))
         self.high_water_bytes = int(library.gpunet_emulate_high_water())

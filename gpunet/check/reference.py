@@ -114,9 +114,78 @@ def sgd_epoch(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], X: np
     return w, b
 
 
+def sgn(w: np.ndarray) -> np.ndarray:
+    """``sgn(w)``: +1, -1, and 0 at 0, the book's convention for L1 (chapter 3, after
+    eq. 97)."""
+    signs: np.ndarray = np.sign(w)
+    return signs
+
+
+def regularized_gradient(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray],
+                         X: np.ndarray, Y: np.ndarray, cost: str, n: int, lmbda: float = 0.0,
+                         l1: float = 0.0) -> Params:
+    """``∂C/∂w`` and ``∂C/∂b`` of the regularized cost, estimated on the mini-batch
+    ``X``, ``Y`` of ``m`` rows: ``(1/m) Σ_x ∂C_x/∂w + (λ/n) w + (λ₁/n) sgn(w)``
+    (chapter 3, eq. 87 for L2, eq. 96 for L1) and ``(1/m) Σ_x ∂C_x/∂b`` (biases are
+    not regularized)."""
+    m = len(X)
+    nabla_w, nabla_b = gradient(weights, biases, X, Y, cost)
+    grad_w = [nw / m + (lmbda / n) * w + (l1 / n) * sgn(w) for w, nw in zip(weights, nabla_w)]
+    return grad_w, [nb / m for nb in nabla_b]
+
+
+def update_mini_batch_l1(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray],
+                         X: np.ndarray, Y: np.ndarray, eta: float, lmbda: float, l1: float,
+                         n: int, cost: str) -> Params:
+    """One step with L1 beside L2 (chapter 3, eq. 97 with eq. 93's decay):
+    ``w → (1 - ηλ/n) w - (ηλ₁/n) sgn(w) - (η/m) Σ ∇w``, ``b → b - (η/m) Σ ∇b``."""
+    m = len(X)
+    nabla_w, nabla_b = gradient(weights, biases, X, Y, cost)
+    new_w = [(1 - eta * lmbda / n) * w - (eta * l1 / n) * sgn(w) - (eta / m) * nw
+             for w, nw in zip(weights, nabla_w)]
+    new_b = [b - (eta / m) * nb for b, nb in zip(biases, nabla_b)]
+    return new_w, new_b
+
+
+def update_mini_batch_momentum(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray],
+                               velocities: Params, X: np.ndarray, Y: np.ndarray, eta: float,
+                               mu: float, n: int, cost: str, lmbda: float = 0.0,
+                               l1: float = 0.0) -> tuple[Params, Params]:
+    """One step of momentum-based gradient descent (chapter 3, "Variations on
+    stochastic gradient descent", eq. 107 and 108), per parameter:
+    ``v → v' = μ v - η ∇C``, ``w → w' = w + v'``, ``∇C`` the regularized cost's
+    (:func:`regularized_gradient`). ``velocities`` is ``(v_w, v_b)``, shaped as the
+    parameters; returns the new ``(weights, biases)`` and ``(v_w, v_b)``."""
+    grad_w, grad_b = regularized_gradient(weights, biases, X, Y, cost, n, lmbda, l1)
+    v_w = [mu * v - eta * g for v, g in zip(velocities[0], grad_w)]
+    v_b = [mu * v - eta * g for v, g in zip(velocities[1], grad_b)]
+    new_w = [w + v for w, v in zip(weights, v_w)]
+    new_b = [b + v for b, v in zip(biases, v_b)]
+    return (new_w, new_b), (v_w, v_b)
+
+
+def sgd_epoch_extended(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray],
+                       X: np.ndarray, Y: np.ndarray, permutation: np.ndarray,
+                       mini_batch_size: int, eta: float, lmbda: float, cost: str,
+                       mu: float = 0.0, l1: float = 0.0,
+                       velocities: "Params | None" = None) -> tuple[Params, Params]:
+    """One epoch with momentum and L1 (:func:`update_mini_batch_momentum`; its
+    velocities start at 0 unless given); the parameters and the velocities after."""
+    n = len(X)
+    w, b = list(weights), list(biases)
+    v = velocities if velocities is not None else (
+        [np.zeros(x.shape) for x in weights], [np.zeros(x.shape) for x in biases])
+    for s in range(0, n, mini_batch_size):
+        idx = permutation[s:s + mini_batch_size]
+        (w, b), v = update_mini_batch_momentum(w, b, v, X[idx], Y[idx], eta, mu, n, cost,
+                                               lmbda, l1)
+    return (w, b), v
+
+
 def total_cost(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], X: np.ndarray,
-               Y: np.ndarray, cost: str, lmbda: float = 0.0) -> float:
-    """Mean cost over the rows, plus ``λ/(2n) Σ w²`` (chapter 3, eq. 85 and 86)."""
+               Y: np.ndarray, cost: str, lmbda: float = 0.0, l1: float = 0.0) -> float:
+    """Mean cost over the rows, plus ``λ/(2n) Σ w²`` (chapter 3, eq. 85 and 86) and
+    ``(λ₁/n) Σ |w|`` (eq. 95)."""
     total = 0.0
     for x, y in zip(X, Y):
         a = feedforward(weights, biases, x.reshape(-1, 1))
@@ -126,7 +195,8 @@ def total_cost(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], X: n
         else:
             total += float(np.sum(np.nan_to_num(-y * np.log(a) - (1 - y) * np.log(1 - a))))
     n = len(X)
-    return total / n + 0.5 * (lmbda / n) * sum(float(np.sum(w * w)) for w in weights)
+    return (total / n + 0.5 * (lmbda / n) * sum(float(np.sum(w * w)) for w in weights)
+            + (l1 / n) * sum(float(np.sum(np.abs(w))) for w in weights))
 
 
 def accuracy(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], X: np.ndarray,

@@ -1,5 +1,7 @@
 """What every engine is and reads: the :class:`Engine` interface, the
-:class:`StepSettings` it trains with, and the count of networks it trains.
+:class:`StepSettings` it trains with (η and λ per network; momentum μ and L1 where
+asked, read through :func:`momentum_of` and :func:`l1_of`), and the count of networks it
+trains.
 
 Kept apart from :mod:`gpunet.engines` (which chooses an engine and so imports them
 all), so that each engine imports this module and never the package.
@@ -8,7 +10,7 @@ all), so that each engine imports this module and never the package.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional, Protocol
+from typing import TYPE_CHECKING, Callable, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -42,6 +44,39 @@ class StepSettings(Protocol):
         """K, the number of networks the settings train."""
 
 
+def momentum_of(settings: StepSettings, K: int) -> tuple[float, ...]:
+    """Each network's momentum coefficient μ (chapter 3, "Variations on stochastic
+    gradient descent", eq. 107 and 108); all 0 for settings without one."""
+    return _per_network(getattr(settings, "momentum", ()), K)
+
+
+def l1_of(settings: StepSettings, K: int) -> tuple[float, ...]:
+    """Each network's L1 regularization parameter (chapter 3, eq. 95 to 97); all 0 for
+    settings without one."""
+    return _per_network(getattr(settings, "l1", ()), K)
+
+
+def _per_network(values: Sequence[float], K: int) -> tuple[float, ...]:
+    values = tuple(float(v) for v in values)
+    if not values:
+        return (0.0,) * K
+    return values * K if len(values) == 1 else values
+
+
+def extended(momentum: Sequence[float], l1: Sequence[float]) -> bool:
+    """Whether an update needs the extended step (momentum or L1 on some network);
+    without them every engine takes its plain step of eq. 93 and 94, unchanged."""
+    return any(v != 0.0 for v in momentum) or any(v != 0.0 for v in l1)
+
+
+def effective_momentum(eta: Sequence[float], momentum: Sequence[float]) -> np.ndarray:
+    """μ per network as an engine applies it: 0 where η is 0. A row with ``η = 0`` is
+    frozen (a network that stopped early): its update is then exactly the identity,
+    ``w·(1 - 0·λ/n) - 0·g + 0·v = w``, on every engine."""
+    eta_k = np.asarray(eta, dtype=np.float64)
+    return np.where(eta_k == 0.0, 0.0, np.asarray(momentum, dtype=np.float64))
+
+
 @dataclass(frozen=True)
 class Steps:
     """:class:`StepSettings` already checked elsewhere (a worker process's group: its
@@ -52,6 +87,8 @@ class Steps:
     lmbda: tuple[float, ...]
     engine: str = "cpu"
     workers: Optional[int] = None
+    momentum: tuple[float, ...] = ()
+    l1: tuple[float, ...] = ()
 
     @property
     def networks(self) -> int:
@@ -71,10 +108,22 @@ class Engine(Protocol):
     #: the engine's name, as ``SGD(engine=...)`` takes it.
     name: str
 
+    #: the momentum velocities, ``(K, P)`` in the parameters' flat layout
+    #: (:mod:`gpunet.model.parameters`), on the device, updated in place by each epoch;
+    #: ``None`` when no network has momentum. The loop keeps them at epoch boundaries
+    #: and in checkpoints, and a resumed run writes them back here before its first epoch.
+    velocity: Optional["Array"]
+
     def train_epoch(self, permutations: np.ndarray) -> None:
         """One epoch: network ``k`` visits the examples in the order
         ``X[permutations[k]]``, in mini-batches (one network: a ``(n,)`` permutation
         or a ``(1, n)`` array)."""
+
+    def set_eta(self, eta: Sequence[float]) -> None:
+        """Network ``k`` trains with ``eta[k]`` from the next epoch on (a learning-rate
+        schedule; ``0`` freezes a row: :func:`effective_momentum`). Between epochs only;
+        cheap (a few numbers to the device), and the epochs after it are exactly those of
+        an engine built with ``eta``."""
 
 
 EngineFactory = Callable[["Parameters", "Array", "Array", StepSettings], Engine]

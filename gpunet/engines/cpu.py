@@ -84,7 +84,7 @@ import numpy as np
 from ..model.activations import Activation, Op, activation_of
 from ..model.costs import declared_phrase
 from ..model.parameters import as_rows, layer_views
-from .base import described, networks_in, unfit_error
+from .base import described, extended, l1_of, momentum_of, networks_in, unfit_error
 from .rows import Rows, training_rows
 
 if TYPE_CHECKING:
@@ -184,13 +184,17 @@ class CpuEngine:
         self.W = layer_views(self.work, shapes)
         self.G = layer_views(self.grad, shapes)
         set_fixed_units(self.W, sizes, self.activation)
-        decays = [1.0 - eta * lmbda / n for eta, lmbda in zip(settings.eta, settings.lmbda)]
-        self.mask = None
-        if any(d != 1.0 for d in decays):  # eq. 93: weights decay, biases and fixed units not
-            self.mask = np.ones((K, total), dtype)
-            for block, n_prev, n_l in zip(layer_views(self.mask, shapes), sizes, sizes[1:]):
-                for k, d in enumerate(decays):
-                    block[k, :n_prev, :n_l] = d
+        self.shapes, self.lmbda = shapes, list(settings.lmbda)
+        # eq. 93: weights decay, biases and fixed units not (a mask of 1s but on the
+        # weights); filled by _fill_rates, as the extension's masks and μ
+        self.mask = np.ones((K, total), dtype) if any(l != 0 for l in self.lmbda) else None
+        self.momentum, self.l1 = momentum_of(settings, K), l1_of(settings, K)
+        self.extension = (Extension(self.work, self.grad, shapes, sizes, self.momentum,
+                                    self.l1, self.lmbda)
+                          if extended(self.momentum, self.l1) else None)
+        self.velocity = self.extension.velocity if self.extension is not None else None
+        #: every array holding a per-network η/k (the scaled output errors), with its k
+        self._scaled: list[tuple[np.ndarray, int]] = []
 
         # A chunk of mini-batches at a time is gathered: from the rows [x, 1, y] in 8-bit
         # codes where that is exact (MNIST; gpunet.engines.rows), else from X and Y as given.
@@ -207,6 +211,25 @@ class CpuEngine:
         k = n % m  # a smaller last mini-batch: buffers of its own
         self.tail = (np.ones((K, k, n_in + 1), dtype), np.empty((K, k, n_out), dtype))
         self.tail_ops = self._step_ops(*self.tail) if k else []
+        self._fill_rates()
+
+    def set_eta(self, eta: Sequence[float]) -> None:
+        """Network ``k`` trains with ``eta[k]`` from the next epoch on: every constant
+        that holds η refilled in place, exactly as the constructor fills it."""
+        self.eta = [float(e) for e in eta]
+        self._fill_rates()
+
+    def _fill_rates(self) -> None:
+        """The constants that depend on η: each step's ``η/k`` blocks, the decay mask
+        ``1 - ηλ/n`` and the extension's (μ, and ``ηλ₁/n``, ``ηλ/n`` on the weights)."""
+        dtype = self.work.dtype
+        for array, k in self._scaled:
+            fill_scaled(array, [eta / k for eta in self.eta], dtype)
+        if self.mask is not None:
+            decays = [1.0 - eta * lmbda / self.n for eta, lmbda in zip(self.eta, self.lmbda)]
+            fill_weights(self.mask, self.shapes, self.params.sizes, decays)
+        if self.extension is not None:
+            self.extension.fill(self.eta, self.n)
 
     # ------------------------------------------------------------------ the step
     def _step_ops(self, x: np.ndarray, y: np.ndarray) -> list[Op]:
@@ -222,15 +245,14 @@ class CpuEngine:
         def T(a: np.ndarray) -> np.ndarray:  # each network's matrix transposed
             return np.swapaxes(a, -1, -2)
 
-        def scaled(values: Sequence[float]) -> np.ndarray:
+        def scaled() -> np.ndarray:
             # One network: a 0-d constant (NumPy converts no Python number per call). K:
             # per network the value that constant holds, spread over the network's
             # (k, n_out) block (a broadcast operand makes a call several times dearer).
-            per_network = np.array([np.array(value, dtype) for value in values], dtype)
-            if single:
-                return per_network.reshape(())
-            return np.ascontiguousarray(np.broadcast_to(per_network.reshape(K, 1, 1),
-                                                        (K, k, sizes[-1])))
+            # Filled with η/k by _fill_rates (and again by set_eta).
+            array = np.empty(() if single else (K, k, sizes[-1]), dtype)
+            self._scaled.append((array, k))
+            return array
 
         one = np.array(1, dtype)
         # A^l (a hidden layer's with its idle and constant units: the next layer's input
@@ -254,7 +276,7 @@ class CpuEngine:
         # Output error (BP1), scaled by η/k: every gradient below arrives scaled.
         a, d, t = acts[-1], deltas[-1], scratch[-1]
         ops += [*cost.output_error_ops(activation, a, y, d, t, one),
-                (mul, (d, scaled([eta / k for eta in self.eta]), d))]
+                (mul, (d, scaled(), d))]
         # Backward: (η/k)∇[w; b]^l = [a^{l-1}, 1]ᵀ Δ^l (BP3, BP4); Δ^{l-1} (BP2).
         for l in range(L - 1, -1, -1):
             inp = x if l == 0 else acts[l - 1]
@@ -265,6 +287,8 @@ class CpuEngine:
                 ops += [(mm, (deltas[l], T(W[l]), dp)),
                         *activation.prime_mul_ops(dp, ap, tp, one, negated=True)]
         # Update (eq. 93, 94) of the working -[w; b]: decay, then add the scaled gradient.
+        if self.extension is not None:  # momentum or L1 (eq. 97, 107, 108): Extension
+            return ops + self.extension.ops(v, self.mask)
         work = v(self.work)
         if self.mask is not None:
             ops.append((mul, (work, v(self.mask), work)))
@@ -300,18 +324,148 @@ class CpuEngine:
         self._store()
 
     def _load(self) -> None:
-        """Working matrices ← the parameters: -[wᵀ; bᵀ] per network and layer."""
-        for W, w, b in zip(self.W, self.weights, self.biases):
-            n_out, n_in = w.shape[1:]
-            np.negative(w.transpose(0, 2, 1), out=W[:, :n_in, :n_out])
-            np.negative(b[:, :, 0], out=W[:, -1, :n_out])
+        """Working matrices ← the parameters: -[wᵀ; bᵀ] per network and layer (and the
+        velocities alike)."""
+        to_working(self.W, self.weights, self.biases)
+        if self.extension is not None:
+            self.extension.load()
 
     def _store(self) -> None:
-        """The parameters ← the working matrices."""
-        for W, w, b in zip(self.W, self.weights, self.biases):
-            n_out, n_in = w.shape[1:]
-            np.negative(W[:, :n_in, :n_out].transpose(0, 2, 1), out=w)
-            np.negative(W[:, -1, :n_out], out=b[:, :, 0])
+        """The parameters ← the working matrices (and the velocities alike)."""
+        from_working(self.W, self.weights, self.biases)
+        if self.extension is not None:
+            self.extension.store()
+
+
+def to_working(W: Sequence[np.ndarray], weights: Sequence[np.ndarray],
+               biases: Sequence[np.ndarray]) -> None:
+    """Working matrices ``W`` ← -[wᵀ; bᵀ] of the ``(K, ...)`` layer views."""
+    for W_l, w, b in zip(W, weights, biases):
+        n_out, n_in = w.shape[1:]
+        np.negative(w.transpose(0, 2, 1), out=W_l[:, :n_in, :n_out])
+        np.negative(b[:, :, 0], out=W_l[:, -1, :n_out])
+
+
+def from_working(W: Sequence[np.ndarray], weights: Sequence[np.ndarray],
+                 biases: Sequence[np.ndarray]) -> None:
+    """The ``(K, ...)`` layer views ← the working matrices ``W``."""
+    for W_l, w, b in zip(W, weights, biases):
+        n_out, n_in = w.shape[1:]
+        np.negative(W_l[:, :n_in, :n_out].transpose(0, 2, 1), out=w)
+        np.negative(W_l[:, -1, :n_out], out=b[:, :, 0])
+
+
+def fill_scaled(array: np.ndarray, values: Sequence[float], dtype: Any) -> None:
+    """``array`` (0-d for one network, else ``(K, k, n_out)``) ← each network's value,
+    rounded once to ``dtype`` (the very number a 0-d constant of it holds)."""
+    per_network = np.array([np.array(value, dtype) for value in values], dtype)
+    if array.ndim == 0:
+        array[...] = per_network.reshape(())
+    else:
+        array[...] = per_network.reshape(-1, 1, 1)
+
+
+def fill_weights(mask: np.ndarray, shapes: Sequence[tuple[int, int]], sizes: Sequence[int],
+                 values: Sequence[float], elsewhere: float = 1.0) -> None:
+    """``mask`` ``(K, total)`` ← network ``k``'s ``values[k]`` on its real weights and
+    ``elsewhere`` on the biases and the idle and constant units (working layout)."""
+    mask[...] = elsewhere
+    for block, n_prev, n_l in zip(layer_views(mask, shapes), sizes, sizes[1:]):
+        for k, value in enumerate(values):
+            block[k, :n_prev, :n_l] = value
+
+
+class Extension:
+    """The CPU engine's step with momentum or L1, in the working layout, where
+    ``u = -w`` and the scaled gradient ``G = (η/k)∇`` arrive as the plain step has them.
+
+    With ``ν = -v`` (the velocities, working layout; the flat ``(K, P)``
+    :attr:`velocity` is loaded and stored with the parameters), chapter 3's step (eq. 97
+    with L1, ``sgn(0) = 0``; eq. 107 and 108 with momentum; see
+    :class:`gpunet.model.backprop.Step`) reads::
+
+        G' = G - (ηλ₁/n) sgn(u)          ν' = μ ν + G' - (ηλ/n) u
+        u' = (1 - ηλ/n) u + G' + μ ν
+
+    on the real weights (biases: no L1, no λ). A network with ``μ = 0`` rounds exactly
+    as its plain step (``u' = (decay u + G') + 0``).
+    """
+
+    def __init__(self, work: np.ndarray, grad: np.ndarray, shapes: Sequence[tuple[int, int]],
+                 sizes: Sequence[int], momentum: Sequence[float], l1: Sequence[float],
+                 lmbda: Sequence[float]) -> None:
+        K, total = work.shape
+        dtype = work.dtype
+        self.work, self.grad, self.shapes, self.sizes = work, grad, shapes, list(sizes)
+        self.momentum, self.l1, self.lmbda = list(momentum), list(l1), list(lmbda)
+        self.momentum_on = any(mu != 0 for mu in momentum)
+        self.term = np.empty((K, total), dtype)
+        self.l1_mask = np.zeros((K, total), dtype) if any(l != 0 for l in l1) else None
+        self.velocity: Optional[np.ndarray] = None
+        if self.momentum_on:
+            from ..model.parameters import n_parameters
+
+            self.velocity = np.zeros((K, n_parameters(sizes)), dtype)  # flat, as stored
+            _, self.v_weights, self.v_biases = _views(self.velocity, sizes)
+            self.nu = np.zeros((K, total), dtype)
+            self.NU = layer_views(self.nu, shapes)
+            self.held = np.empty((K, total), dtype)
+            self.mu = np.empty((K, 1), dtype)
+            self.l2_mask = (np.zeros((K, total), dtype) if any(l != 0 for l in lmbda)
+                            else None)
+
+    def fill(self, eta: Sequence[float], n: int) -> None:
+        """The constants for ``eta``: ``ηλ₁/n``, ``ηλ/n`` on the weights, μ (0 where
+        η = 0: a frozen network)."""
+        if self.l1_mask is not None:
+            fill_weights(self.l1_mask, self.shapes, self.sizes,
+                         [e * l / n for e, l in zip(eta, self.l1)], 0.0)
+        if self.momentum_on:
+            self.mu[:, 0] = [0.0 if e == 0 else mu for e, mu in zip(eta, self.momentum)]
+            if self.l2_mask is not None:
+                fill_weights(self.l2_mask, self.shapes, self.sizes,
+                             [e * l / n for e, l in zip(eta, self.lmbda)], 0.0)
+
+    def ops(self, v: Any, mask: Optional[np.ndarray]) -> list[Op]:
+        """The update's NumPy calls, bound to ``v`` of each buffer (one network: its
+        row)."""
+        mul, add, sub = np.multiply, np.add, np.subtract
+        u, G, term = v(self.work), v(self.grad), v(self.term)
+        ops: list[Op] = []
+        if self.l1_mask is not None:  # G' = G - (ηλ₁/n) sgn(u)
+            ops += [(np.sign, (u, term)), (mul, (term, v(self.l1_mask), term)),
+                    (sub, (G, term, G))]
+        if self.momentum_on:  # ν' = μ ν + G' - (ηλ/n) u
+            nu, held = v(self.nu), v(self.held)
+            mu = self.mu[0, 0:1].reshape(()) if u.ndim == 1 else self.mu
+            ops += [(mul, (nu, mu, held)), (add, (held, G, nu))]
+            if self.l2_mask is not None:
+                ops += [(mul, (u, v(self.l2_mask), term)), (sub, (nu, term, nu))]
+        if mask is not None:
+            ops.append((mul, (u, v(mask), u)))
+        ops.append((add, (u, G, u)))
+        if self.momentum_on:  # u' = decay u + G' + μ ν
+            ops.append((add, (u, v(self.held), u)))
+        return ops
+
+    def load(self) -> None:
+        """ν ← -[vᵀ; v_bᵀ] from the flat velocities."""
+        if self.momentum_on:
+            to_working(self.NU, self.v_weights, self.v_biases)
+
+    def store(self) -> None:
+        """The flat velocities ← -ν."""
+        if self.momentum_on:
+            from_working(self.NU, self.v_weights, self.v_biases)
+
+
+def _views(flat: np.ndarray, sizes: Sequence[int]) -> tuple[np.ndarray, list[Any], list[Any]]:
+    """``flat`` ``(K, P)`` and its ``(K, ...)`` weight and bias views."""
+    from ..model.parameters import bias_shapes, weight_shapes
+
+    views = layer_views(flat, weight_shapes(sizes) + bias_shapes(sizes))
+    L = len(sizes) - 1
+    return flat, views[:L], views[L:]
 
 
 def working_shapes(sizes: Sequence[int]) -> list[tuple[int, int]]:

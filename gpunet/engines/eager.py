@@ -5,7 +5,8 @@ Each step gathers every network's mini-batch (row ``k`` of the epoch's permutati
 ``take`` on the device), runs chapter 2's matrix-based backpropagation
 (:func:`gpunet.model.backprop.backprop_into`: batched products, one per layer and direction
 whatever K is) and one update of the ``(K, P)`` parameters (:class:`gpunet.model.backprop.Step`:
-chapter 3, eq. 93 and 94, with each network's own η and λ). On NumPy that is about 25
+chapter 3, eq. 93 and 94, with each network's own η and λ; momentum and L1 where
+asked, with the velocities beside the parameters in the same flat layout). On NumPy that is about 25
 calls a step; on CuPy about a dozen kernel and cuBLAS launches, which is launch-bound for
 small networks and the right engine for wide ones (cuBLAS does the work). Runs on every
 backend; the reference engine. A :class:`gpunet.Network` is one row
@@ -15,14 +16,14 @@ network's run is the single one by construction.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from ..model.activations import activation_of
 from ..model.backprop import Step, Workspace, backprop_into
 from ..model.parameters import as_rows
-from .base import networks_in, unfit_error
+from .base import extended, l1_of, momentum_of, networks_in, unfit_error
 
 if TYPE_CHECKING:
     from ..backends import Array
@@ -55,12 +56,23 @@ class EagerEngine:
         last = n - (n // m) * m
         self.workspaces = {k: Workspace(params.sizes, K, xp, params.dtype, k)
                            for k in ([m, last] if last else [m])}
+        momentum, l1 = momentum_of(settings, K), l1_of(settings, K)
+        self.velocity = (xp.zeros_like(self.rows) if any(mu != 0 for mu in momentum)
+                         else None)
+        plain = not extended(momentum, l1)  # the steps exactly as without them
         self.steps = {k: Step(backend, settings.eta, settings.lmbda, k, n, self.rows,
-                              ws.gradient, ws.n_weights) for k, ws in self.workspaces.items()}
+                              ws.gradient, ws.n_weights,
+                              *(() if plain else (momentum, l1, self.velocity)))
+                      for k, ws in self.workspaces.items()}
         self.perm = xp.empty((K, n), dtype=np.int64)
         #: examples of the current epoch stepped through so far, read by the progress
         #: line (gpunet.training.progress) from another thread: a host counter, never a sync.
         self.examples_done = 0
+
+    def set_eta(self, eta: "Sequence[float]") -> None:
+        """Network ``k`` trains with ``eta[k]`` from the next epoch on."""
+        for step in self.steps.values():
+            step.set_eta(eta)
 
     def train_epoch(self, permutations: np.ndarray) -> None:
         """One epoch: network ``k``'s mini-batches are ``X[permutations[k]]`` in order."""

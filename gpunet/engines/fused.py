@@ -30,7 +30,7 @@ import numpy as np
 from ..backends.fused_sgd import SgdEpochPlan, plan_for
 from ..model.activations import SIGMOID, Activation, activation_of
 from ..model.costs import declared_phrase, get_cost
-from .base import networks_in, unfit_error
+from .base import l1_of, momentum_of, networks_in, unfit_error
 
 if TYPE_CHECKING:
     from ..backends import Array, Backend
@@ -97,7 +97,8 @@ class FusedSgd:
     def __init__(self, backend: "Backend", sizes: Sequence[int], dtype: Any, cost: Any,
                  params: "Array", X: "Array", Y: "Array", mini_batch_size: int,
                  eta: Sequence[float], lmbda: Sequence[float], launcher: Any,
-                 threads: int = THREADS, activation: type[Activation] = SIGMOID) -> None:
+                 threads: int = THREADS, activation: type[Activation] = SIGMOID, *,
+                 momentum: Sequence[float] = (), l1: Sequence[float] = ()) -> None:
         xp, asarray = backend.xp, backend.asarray
         K, n = params.shape[0], X.shape[0]
         if len(eta) != K or len(lmbda) != K:
@@ -120,12 +121,30 @@ class FusedSgd:
         self.lmbda = asarray(np.asarray(lmbda, dtype=np.float64))
         self.sizes = asarray(np.asarray(sizes, dtype=np.int32))
         self.work = params if self.plan.params_in_shared else xp.empty_like(params)
+        # Momentum and L1 (none: the launch passes the kernel's stand-ins, and every
+        # block takes its plain update). The velocities live in global memory, in the
+        # parameters' flat layout: no shared memory, so the plan is the same.
+        self.momentum = np.asarray(momentum or (0.0,) * K, dtype=np.float64)
+        l1_values = np.asarray(l1 or (0.0,) * K, dtype=np.float64)
+        self.extension = bool((self.momentum != 0).any() or (l1_values != 0).any())
+        self.velocity = xp.zeros_like(params) if (self.momentum != 0).any() else None
+        self.mu = asarray(self.momentum) if self.extension else None
+        self.l1 = asarray(l1_values) if self.extension else None
+
+    def set_eta(self, eta: Sequence[float]) -> None:
+        """Network ``k`` trains with ``eta[k]`` from the next launch on (``K`` numbers
+        to the device; ``η = 0`` freezes a network: its μ is then 0 too)."""
+        eta_k = np.asarray(eta, dtype=np.float64)
+        self.backend.copy_from_host(self.eta, eta_k)
+        if self.mu is not None:
+            self.backend.copy_from_host(self.mu, np.where(eta_k == 0.0, 0.0, self.momentum))
 
     def train_epoch(self, permutations: np.ndarray) -> None:
         """One epoch for every network: row ``k`` of ``permutations`` is network ``k``'s."""
         self.backend.copy_from_host(self.perm, permutations)
+        extension = ((self.velocity, self.mu, self.l1) if self.extension else ())
         self.launcher(self.plan, self.params, self.work, self.X, self.Y, self.perm,
-                      self.eta, self.lmbda, self.sizes, self.cost)
+                      self.eta, self.lmbda, self.sizes, self.cost, *extension)
 
 
 class FusedEngine:
@@ -146,8 +165,15 @@ class FusedEngine:
         rows = params.parameters.reshape(K, -1)  # (K, P), a view
         self.fused = FusedSgd(params.backend, params.sizes, params.dtype, params.cost, rows,
                               X, Y, settings.mini_batch_size, settings.eta, settings.lmbda,
-                              launcher, threads, activation_of(params))
+                              launcher, threads, activation_of(params),
+                              momentum=momentum_of(settings, K), l1=l1_of(settings, K))
         self.plan = self.fused.plan
+        #: the velocities ``(K, P)`` (momentum), or ``None``
+        self.velocity = self.fused.velocity
+
+    def set_eta(self, eta: Sequence[float]) -> None:
+        """Network ``k`` trains with ``eta[k]`` from the next epoch on."""
+        self.fused.set_eta(eta)
 
     def train_epoch(self, permutations: np.ndarray) -> None:
         self.fused.train_epoch(permutations.reshape(self.fused.params.shape[0], -1))

@@ -47,13 +47,13 @@ import threading
 import time
 import weakref
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Optional, cast
+from typing import TYPE_CHECKING, Any, Optional, Sequence, cast
 
 import numpy as np
 
 from ..model.activations import activation_of
 from ..model.parameters import StackedParameters
-from .base import Steps
+from .base import Steps, l1_of, momentum_of
 from .rows import Rows, training_rows
 from .cpu import CpuEngine, one_blas_thread, unfit_reason
 
@@ -165,17 +165,26 @@ class WorkerCpuEngine:
         # (host arrays, a declared cost) before any worker starts.
         self.data: Optional[Rows] = training_rows(X, Y, np.dtype(stack.dtype))
         a, b = self.groups[0]
+        momentum, l1 = momentum_of(settings, K), l1_of(settings, K)
+        self.eta = list(settings.eta)
         self.local = CpuEngine(
             GroupRows(stack, a, b), X, Y,
-            Steps(settings.mini_batch_size, settings.eta[a:b], settings.lmbda[a:b]),
+            Steps(settings.mini_batch_size, settings.eta[a:b], settings.lmbda[a:b],
+                  momentum=momentum[a:b], l1=l1[a:b]),
             self.data)
+        #: the stack's velocities (K, P), or None: this process's group's rows are its
+        #: engine's own, the workers' cross with their parameters each epoch
+        self.velocity: Optional[np.ndarray] = None
+        if self.local.velocity is not None:
+            self.velocity = np.zeros((K, stack.parameters.shape[1]), stack.parameters.dtype)
         # What a worker needs to build its group's engine (with the rows, in its first
         # task).
         self.setups = [{"sizes": list(stack.sizes), "dtype": np.dtype(stack.dtype).name,
                         "cost": stack.cost.__name__, "count": d - c,
                         "activation": activation_of(stack).name,
                         "mini_batch_size": settings.mini_batch_size,
-                        "eta": settings.eta[c:d], "lmbda": settings.lmbda[c:d]}
+                        "eta": settings.eta[c:d], "lmbda": settings.lmbda[c:d],
+                        "momentum": momentum[c:d], "l1": l1[c:d]}
                        for c, d in self.groups[1:]]
         # One pool of one worker per group: a group always trains in the same worker,
         # which keeps its engine and rows. (One pool of many would hand any task to any
@@ -189,20 +198,33 @@ class WorkerCpuEngine:
                       for _ in self.setups]
         self._finalizer = weakref.finalize(self, _stop, self.pools)
 
+    def set_eta(self, eta: "Sequence[float]") -> None:
+        """Network ``k`` trains with ``eta[k]`` from the next epoch on (the workers get
+        their groups' η with their next epoch)."""
+        self.eta = [float(e) for e in eta]
+        a, b = self.groups[0]
+        self.local.set_eta(self.eta[a:b])
+
     def train_epoch(self, permutations: np.ndarray) -> None:
         """One epoch of every group: the workers' groups start first, then this
         process trains its own; the stack's rows of each worker are replaced by what
         it sends back (only once every group has finished, so an interrupted epoch
-        leaves the whole stack at the last completed one)."""
-        params = self.stack.parameters
+        leaves the whole stack at the last completed one). With momentum the
+        velocities go with the parameters."""
+        params, velocity = self.stack.parameters, self.velocity
         a, b = self.groups[0]
         before = params[a:b].copy()
+        local_velocity = self.local.velocity
+        if velocity is not None and local_velocity is not None:
+            local_velocity[...] = velocity[a:b]
+            before_velocity = velocity[a:b].copy()
         try:
             if not self._finalizer.alive:
                 raise WorkerFailed(f"the worker processes of the stacked CPU engine were "
                                    f"stopped (a failure, or close()). {ONE_PROCESS}")
             tasks = [_submit(pool, setup, self.data, np.ascontiguousarray(params[c:d]),
-                             np.ascontiguousarray(permutations[c:d]))
+                             np.ascontiguousarray(permutations[c:d]), self.eta[c:d],
+                             None if velocity is None else np.ascontiguousarray(velocity[c:d]))
                      for pool, setup, (c, d) in zip(self.pools, self.setups, self.groups[1:])]
             self.data = None  # the workers keep their copies
             with one_blas_thread():  # as in the workers: every core is busy
@@ -210,10 +232,16 @@ class WorkerCpuEngine:
             trained = [_result(task) for task in tasks]
         except BaseException:
             params[a:b] = before  # the stack stays at the last completed epoch
+            if velocity is not None and local_velocity is not None:
+                local_velocity[...] = before_velocity
             self.close()
             raise
-        for rows, (c, d) in zip(trained, self.groups[1:]):
+        for (rows, velocities), (c, d) in zip(trained, self.groups[1:]):
             params[c:d] = rows
+            if velocity is not None:
+                velocity[c:d] = velocities
+        if velocity is not None and local_velocity is not None:
+            velocity[a:b] = local_velocity
 
     def close(self) -> None:
         """Stop the workers (idempotent); the engine cannot train after this."""
@@ -225,12 +253,12 @@ def _stop(pools: list[Any]) -> None:
         pool.shutdown(wait=True, kill_workers=True)
 
 
-def _submit(pool: Any, *task: Any) -> "Future[np.ndarray]":
+def _submit(pool: Any, *task: Any) -> "Future[Any]":
     """A group's epoch handed to its worker (the first one starts the worker)."""
     from loky import BrokenProcessPool
 
     try:
-        return cast("Future[np.ndarray]", pool.submit(_train_group, *task))
+        return cast("Future[Any]", pool.submit(_train_group, *task))
     except BrokenProcessPool as error:
         raise _stopped(error) from None
     except OSError as error:  # no process could be made (fork_exec)
@@ -239,7 +267,7 @@ def _submit(pool: Any, *task: Any) -> "Future[np.ndarray]":
             f"{ONE_PROCESS}") from None
 
 
-def _result(task: "Future[np.ndarray]") -> np.ndarray:
+def _result(task: "Future[Any]") -> Any:
     """A worker's trained rows, or its failure as one :class:`WorkerFailed`."""
     from loky import BrokenProcessPool
 
@@ -307,15 +335,20 @@ class _WorkerStack:
 
 
 def _train_group(setup: dict[str, Any], data: Optional[Rows], params: np.ndarray,
-                 permutations: np.ndarray) -> np.ndarray:
-    """A worker's task: one epoch of its group from ``params``; the first task brings
-    the training rows, and the group's engine is built then."""
+                 permutations: np.ndarray, eta: Optional[list[float]] = None,
+                 velocity: Optional[np.ndarray] = None
+                 ) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """A worker's task: one epoch of its group from ``params`` (and ``velocity``, with
+    momentum) at ``eta``; the first task brings the training rows, and the group's
+    engine is built then. The trained rows and velocities."""
     global _group
 
     if data is not None:
         stack = _WorkerStack(setup)
         settings = Steps(mini_batch_size=setup["mini_batch_size"],
-                         eta=tuple(setup["eta"]), lmbda=tuple(setup["lmbda"]))
+                         eta=tuple(setup["eta"]), lmbda=tuple(setup["lmbda"]),
+                         momentum=tuple(setup.get("momentum", ())),
+                         l1=tuple(setup.get("l1", ())))
         n = data.n  # X and Y only give the number of examples when data is given
         _group = (CpuEngine(stack, np.empty((n, 0)), np.empty((n, 0)),
                                    settings, data), stack)
@@ -323,7 +356,11 @@ def _train_group(setup: dict[str, Any], data: Optional[Rows], params: np.ndarray
         raise RuntimeError("this worker has no group: it was restarted after its first "
                            "task")
     engine, stack = _group
+    if eta is not None and list(eta) != engine.eta:
+        engine.set_eta(eta)
     trained: np.ndarray = stack.parameters  # NumPy: the worker's stack is on the CPU
     trained[...] = params
+    if velocity is not None and engine.velocity is not None:
+        engine.velocity[...] = velocity
     engine.train_epoch(permutations)
-    return trained
+    return trained, engine.velocity

@@ -115,23 +115,71 @@ class Step:
     values, kept in the parameters' dtype, so that each row rounds exactly as a single
     network's update does.
 
+    With momentum ``μ`` or L1 ``λ₁`` on some network (``velocity``: the ``(K, P)``
+    velocities, flat layout), the extended step, per network (chapter 3: L1, eq. 96
+    and 97, ``sgn(0) = 0``; momentum, eq. 107 and 108, the gradient that of the
+    regularized cost, eq. 87 and 96)::
+
+        G  = (η/k) ∇ + (ηλ₁/n) sgn(w)           (weights; biases: (η/k) ∇b)
+        v' = μ v - G - (ηλ/n) w                  (biases: μ v - G)
+        w' = (1 - ηλ/n) w - G + μ v              (= w + v'; biases: b - G + μ v)
+
+    ``w'`` is computed from the same terms as ``v'`` rather than as ``w + v'``, so that
+    a network with ``μ = 0`` in a stack with momentum rounds exactly as its plain step.
+    Without momentum or L1 on any network the plain step runs, unchanged.
+
     Bound once, to the ``(K, P)`` ``parameters`` and the workspace's ``gradient`` (which
-    each call clobbers), so a step makes no views and allocates nothing.
+    each call clobbers), so a step makes no views and allocates nothing;
+    :meth:`set_eta` changes the networks' η between epochs.
     """
 
     def __init__(self, backend: Backend, eta: Sequence[float], lmbda: Sequence[float],
-                 k: int, n: int, parameters: Array, gradient: Array, n_weights: int) -> None:
-        self.backend, self.n_weights = backend, n_weights
+                 k: int, n: int, parameters: Array, gradient: Array, n_weights: int,
+                 momentum: Sequence[float] = (), l1: Sequence[float] = (),
+                 velocity: Any = None) -> None:
+        self.backend, self.n_weights, self.k, self.n = backend, n_weights, k, n
         self.parameters, self.gradient = parameters, gradient
-        eta_k = np.asarray(eta, dtype=np.float64)
-        decay = 1.0 - eta_k * np.asarray(lmbda, dtype=np.float64) / n
-        K, dtype = len(eta_k), parameters.dtype
-        self.scalars = (float(eta_k[0] / k), float(decay[0])) if K == 1 else None
+        K = len(eta)
+        self.lmbda = np.asarray(lmbda, dtype=np.float64)
+        self.momentum = np.asarray(momentum or (0.0,) * K, dtype=np.float64)
+        self.l1 = np.asarray(l1 or (0.0,) * K, dtype=np.float64)
+        self.extended = bool((self.momentum != 0).any() or (self.l1 != 0).any())
         self.row, self.row_gradient = parameters[0], gradient[0]  # one network's buffers
         self.weights = parameters[:, :n_weights]  # every network's weights: they decay
+        if self.extended:
+            xp = backend.xp
+            self.velocity = velocity
+            self.momentum_on = bool((self.momentum != 0).any())
+            if self.momentum_on and velocity is None:
+                raise ValueError("momentum needs the velocities: pass velocity=")
+            self.held = xp.empty_like(parameters)  # μ v
+            self.weight_term = xp.empty_like(self.weights)  # sgn(w), (ηλ/n) w
+        self.set_eta(eta)
+
+    def set_eta(self, eta: Sequence[float]) -> None:
+        """The networks' η from now on (the scalars and columns recomputed exactly as
+        the constructor computes them; ``η = 0`` freezes a network)."""
+        backend, k, n = self.backend, self.k, self.n
+        eta_k = np.asarray(eta, dtype=np.float64)
+        decay = 1.0 - eta_k * self.lmbda / n
+        K, dtype = len(eta_k), self.parameters.dtype
+        self.scalars = ((float(eta_k[0] / k), float(decay[0]))
+                        if K == 1 and not self.extended else None)
         self.scale = backend.asarray((eta_k / k).reshape(K, 1), dtype)
         self.decay = (backend.asarray(decay.reshape(K, 1), dtype)
                       if (decay != 1.0).any() else None)
+        if not self.extended:
+            return
+        def column(values: np.ndarray) -> Array:
+            return backend.asarray(np.asarray(values).reshape(K, 1), dtype)
+
+        mu = np.where(eta_k == 0.0, 0.0, self.momentum)  # a frozen row: the identity
+        self.mu = column(mu) if self.momentum_on else None
+        l1_term = eta_k * self.l1 / n
+        self.l1_term = column(l1_term) if (l1_term != 0).any() else None
+        l2_term = eta_k * self.lmbda / n
+        self.l2_term = (column(l2_term) if self.momentum_on and (l2_term != 0).any()
+                        else None)
 
     def __call__(self) -> None:
         if self.scalars is not None:
@@ -139,10 +187,34 @@ class Step:
             self.backend.sgd_update(self.row, self.row_gradient, scale, decay,
                                     decayed=self.n_weights)
             return
+        if self.extended:
+            self._extended()
+            return
         self.gradient *= self.scale
         if self.decay is not None:
             self.weights *= self.decay
         self.parameters -= self.gradient
+
+    def _extended(self) -> None:
+        """The step with momentum and L1 (the class's formulas), in place."""
+        xp, G, W, term = self.backend.xp, self.gradient, self.weights, self.weight_term
+        G *= self.scale
+        if self.l1_term is not None:  # G += (ηλ₁/n) sgn(w): eq. 96
+            xp.sign(W, out=term)
+            term *= self.l1_term
+            G[:, :self.n_weights] += term
+        if self.mu is not None:  # v' = μ v - G - (ηλ/n) w: eq. 107
+            V, held = self.velocity, self.held
+            xp.multiply(V, self.mu, out=held)
+            xp.subtract(held, G, out=V)
+            if self.l2_term is not None:
+                xp.multiply(W, self.l2_term, out=term)
+                V[:, :self.n_weights] -= term
+        if self.decay is not None:
+            W *= self.decay
+        self.parameters -= G
+        if self.mu is not None:  # w' = (1 - ηλ/n) w - G + μ v (= w + v'): eq. 108
+            self.parameters += self.held
 
 
 def sgd_step(net: Parameters, X: Array, Y: Array, eta: float, lmbda: float, n: int) -> None:

@@ -106,6 +106,7 @@ class NetworkModel(Generic[Trained]):
         monitor_evaluation_accuracy: bool = False,
         monitor_training_cost: bool = False,
         monitor_training_accuracy: bool = False,
+        early_stopping_n: int = 0,
         *,
         test_data: Any = None,
         verbose: bool = True,
@@ -114,6 +115,12 @@ class NetworkModel(Generic[Trained]):
         workers: Optional[int] = None,
         checkpoint: Any = None,
         progress: bool = False,
+        momentum: FloatOrList = 0.0,
+        l1: FloatOrList = 0.0,
+        keep_best: bool = False,
+        eta_schedule: Optional[str] = None,
+        eta_schedule_n: int = 10,
+        eta_floor: float = 1 / 128,
     ) -> Trained:
         """Train by mini-batch stochastic gradient descent (chapter 1, "Learning with
         gradient descent"; chapter 3, "Regularization").
@@ -150,6 +157,23 @@ class NetworkModel(Generic[Trained]):
         it, and the interrupt propagates; ``net.history`` (a stack's ``histories``)
         holds the completed epochs.
 
+        Chapter 3's further techniques, each off by default (and then training is what
+        it was without them, bit for bit):
+
+        * ``early_stopping_n`` (the later ``network2.py``'s, in its place): a network
+          stops once that many epochs in a row have not beaten its best accuracy on
+          ``evaluation_data`` (give the validation set, and
+          ``monitor_evaluation_accuracy=True``); one network's ``SGD`` then returns,
+          in a stack the others go on.
+        * ``keep_best=True``: each network's best epoch by that accuracy is kept as a
+          device copy; ``history.best_epoch`` and ``history.best_parameters`` (a flat
+          buffer: ``net.parameters[...] = net.history.best_parameters``).
+        * ``eta_schedule="halve"``: the book's schedule, η halved after
+          ``eta_schedule_n`` (10) epochs without a better accuracy, the network stopped
+          once η is ``eta_floor`` (1/128) of its start; each record's ``eta``.
+        * ``momentum=μ`` (chapter 3, eq. 107 and 108; ``0 <= μ < 1``) and ``l1=λ₁``
+          (eq. 95 to 97, beside L2's ``lmbda``), one number or one per network.
+
         Every argument is checked before anything is trained, by the rules
         :class:`~gpunet.training.settings.TrainingSettings` declares (the same for
         :func:`gpunet.resume`): ``epochs`` and ``mini_batch_size`` positive integers,
@@ -173,6 +197,9 @@ class NetworkModel(Generic[Trained]):
             monitor_training_cost=monitor_training_cost,
             monitor_training_accuracy=monitor_training_accuracy, verbose=verbose,
             callback=callback, engine=engine, workers=workers,
+            momentum=as_values(momentum), l1=as_values(l1),
+            early_stopping_n=early_stopping_n, keep_best=keep_best,
+            eta_schedule=eta_schedule, eta_schedule_n=eta_schedule_n, eta_floor=eta_floor,
             for_networks=self._network_count)
         data, settings = checked_data(settings, training_data, evaluation_data, test_data,
                                       self._sizes)

@@ -52,9 +52,9 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Union, cast
 
 import numpy as np
 
-from ..io.fields import (Check, FieldError, agree, anything, check_fields,
+from ..io.fields import (MISSING, Check, FieldError, agree, anything, check_fields,
                          check_regular_file, choice, each, fail, is_whole, list_of,
-                         number, obj, optional, sha256, shown, sizes, text, whole)
+                         number, obj, object_of, optional, sha256, shown, sizes, text, whole)
 from ..model.parameters import n_parameters
 from .history import History, check_epoch_record
 from .settings import recorded_settings
@@ -107,9 +107,11 @@ class CheckpointWriter:
         return hold_lock(self.path, self.option)
 
     def write(self, description: Mapping[str, Any], settings: "TrainingSettings",
-              state: RunState, data: dict[str, Any], parameters: np.ndarray) -> None:
+              state: RunState, data: dict[str, Any], parameters: np.ndarray,
+              arrays: Optional[Mapping[str, np.ndarray]] = None) -> None:
         """The run's ``state`` after its ``epochs_done`` epochs, with the host copy of
-        the networks' ``parameters`` at that boundary (``(P,)`` or ``(K, P)``).
+        the networks' ``parameters`` at that boundary (``(P,)`` or ``(K, P)``) and of
+        its :data:`RUN_ARRAYS` (``velocity``, ``best``: ``(K, P)``) where it has them.
 
         ``description`` is what the file says of the networks: ``{"kind": "network" or
         "stack", "network": {"sizes", "cost", "init", "dtype", "seeds"}}``."""
@@ -132,8 +134,14 @@ class CheckpointWriter:
             "diverged": sorted([int(k), int(j)] for k, j in state.diverged.items()),
             "seconds": list(state.seconds),
         }
+        if state.stopped:
+            meta["stopped"] = sorted([int(k), int(j)] for k, j in state.stopped.items())
+        if state.watch:
+            meta["watch"] = [w.as_dict() for w in state.watch]
         K = len(state.histories)
-        _write_archive(self.path, meta, np.asarray(parameters).reshape(K, -1), self.arrays,
+        members = {k: v for k, v in self.arrays.items() if k not in RUN_ARRAYS}
+        members.update({k: np.asarray(v).reshape(K, -1) for k, v in (arrays or {}).items()})
+        _write_archive(self.path, meta, np.asarray(parameters).reshape(K, -1), members,
                        self.option)
 
 
@@ -199,6 +207,10 @@ class Checkpoint:
         """The training settings (``TRAINING_KEYS``); a network's η and λ are numbers,
         a stack's one per network."""
         training = dict(self.meta["training"])
+        for name, check, each in recorded_settings():  # a setting newer than the file
+            if name not in training and hasattr(check, "default"):
+                default = getattr(check, "default")
+                training[name] = [default] * len(self.meta["rngs"]) if each else default
         if self.kind == "network":
             training["eta"], training["lmbda"] = training["eta"][0], training["lmbda"][0]
         return training
@@ -232,10 +244,20 @@ class Checkpoint:
         """Each epoch's training time."""
         return [float(t) for t in self.meta["seconds"]]
 
+    @property
+    def stopped(self) -> dict[int, int]:
+        """The networks that stopped (early stopping, the schedule): index -> the last
+        epoch they trained."""
+        return {int(k): int(j) for k, j in self.meta.get("stopped", [])}
+
     def state(self) -> RunState:
         """The run's state at the checkpoint's boundary, to train on from."""
+        from .state import Watch
+
+        watch = [Watch(**w) for w in self.meta.get("watch", [])]
         return RunState(self.epochs_done, self.histories, list(self.meta["rngs"]),
-                        self.diverged, self.seconds)
+                        self.diverged, self.seconds, self.stopped, watch,
+                        self.arrays.get("velocity"), self.arrays.get("best"))
 
     def check_data(self, train: "Examples", evaluation: Optional["Examples"],
                     evaluation_given: bool) -> None:
@@ -260,8 +282,13 @@ class Checkpoint:
 
 ZIP_MAGIC = b"PK\x03\x04"  # an .npz archive is a zip file
 
-MEMBERS = ("meta", "parameters", "finished")
-"""The members a checkpoint may hold (``finished``: a sweep's finished stacks)."""
+MEMBERS = ("meta", "parameters", "finished", "velocity", "best")
+"""The members a checkpoint may hold (``finished``: a sweep's finished stacks;
+:data:`RUN_ARRAYS`)."""
+
+RUN_ARRAYS = ("velocity", "best")
+"""The run's own ``(K, P)`` arrays beside its parameters, where it has them: momentum's
+velocities and ``keep_best``'s best epochs (:class:`~gpunet.training.state.RunState`)."""
 
 MAX_META_BYTES = 64 * 2**20
 """The largest ``meta`` a checkpoint may hold: a sweep's finished rows live there, and
@@ -306,7 +333,9 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
                 shape, dtype = _checked_meta(meta, path)
                 parameters = _read_array(archive, members["parameters"], path, dtype, shape)
                 arrays = {name: _read_array(archive, members[name], path, dtype,
-                                            (None, shape[-1]))
+                                            (None, shape[-1]) if name not in RUN_ARRAYS
+                                            else (shape[0] if len(shape) == 2 else 1,
+                                                  shape[-1]))
                           for name in MEMBERS[2:] if name in members}
     except CheckpointError:
         raise
@@ -539,7 +568,12 @@ def check_meta(meta: Mapping[str, Any]) -> tuple[tuple[int, ...], np.dtype]:
     diverged = {k: j for k, j in fields.get("diverged", [])}
     agree(len(diverged) == len(fields.get("diverged", [])), "diverged",
           "names a network twice")
-    check_fields(meta, history_fields(stacked, networks, done, diverged))
+    stopped = {k: j for k, j in fields.get("stopped") or []}
+    agree(len(stopped) == len(fields.get("stopped") or []), "stopped",
+          "names a network twice")
+    agree(not set(stopped) & set(diverged), "stopped", "names a network that diverged")
+    lengths = {**diverged, **{k: j + 1 for k, j in stopped.items()}}
+    check_fields(meta, history_fields(stacked, networks, done, lengths))
     P = n_parameters(sizes)
     return ((networks, P) if stacked else (P,)), np.dtype(fields["network.dtype"])
 
@@ -567,7 +601,7 @@ def meta_fields(stacked: bool, networks: int, done: int) -> dict[str, Check]:
         "network.cost": choice(*COSTS),
         "network.init": choice("default", "large"),
         "network.dtype": choice("float32", "float64"),
-        **{f"training.{name}": per_network(check) if each else check
+        **{f"training.{name}": _recorded(per_network, check, each, networks, stacked)
            for name, check, each in recorded_settings()},
         "data.n_train": whole(1),
         "data.labels_sha256": sha256,
@@ -580,9 +614,42 @@ def meta_fields(stacked: bool, networks: int, done: int) -> dict[str, Check]:
         fields["diverged"] = each([list_of(list_of(whole(0), 2)),
                                    _diverged_pairs(networks, done)])
         fields["seconds"] = list_of(number(low=0), done)
+        fields["stopped"] = optional(each([list_of(list_of(whole(0), 2)),
+                                           _diverged_pairs(networks, done)]))
+        fields["watch"] = optional(list_of(WATCH, networks))
     else:
         fields["network.seed"] = whole(0)
     return fields
+
+
+WATCH = object_of({"best_epoch": whole(-1), "best_correct": whole(0),
+                   "eta_changed": whole(-1), "eta": optional(number(above=0))}, extra=False)
+"""A network's :class:`~gpunet.training.state.Watch` in ``watch[k]``."""
+
+
+def _recorded(per_network: Any, check: Check, each: bool, networks: int,
+              stacked: bool) -> Check:
+    """A recorded setting's check; a per-network one of a stack, one value per network
+    (a setting newer than the file, :func:`gpunet.training.settings.since`: its
+    default for each network)."""
+    if not each:
+        return check
+    listed: Check = per_network(check)
+    default = getattr(check, "default", MISSING)
+    if default is MISSING:
+        return listed
+    if not stacked:  # layout 1 predates the setting: one value, or the list of one
+        def single(value: Any, field: str) -> Any:   # that the layouts after write
+            if isinstance(value, list) and len(value) == 1:
+                return [check(value[0], f"{field}[0]")]
+            return check(value, field)
+
+        return single
+
+    def checked(value: Any, field: str) -> Any:
+        return [default] * networks if value is MISSING else listed(value, field)
+
+    return checked
 
 
 def _diverged_pairs(networks: int, done: int) -> Check:

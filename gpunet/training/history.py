@@ -61,6 +61,13 @@ class History(tuple[list[float], list[int], list[float], list[int]]):
 
     records: list[dict[str, Any]]
     engine: str
+    #: the epoch of the best evaluation accuracy so far, where the run watched it
+    #: (``early_stopping_n``, ``eta_schedule``, ``keep_best``; ``None``: none yet)
+    best_epoch: Optional[int] = None
+    #: ``keep_best``: the parameters of that epoch (as the run started while there is
+    #: none), a flat ``(P,)`` buffer on the device (:mod:`gpunet.model.parameters`;
+    #: ``net.parameters[...] = net.history.best_parameters`` puts the network there)
+    best_parameters: Any = None
 
     def __new__(cls, engine: str = "",
                 records: Optional[Iterable[dict[str, Any]]] = None) -> "History":
@@ -161,7 +168,8 @@ def check_epoch_record(record: Any, field: str = "", epoch: Optional[int] = None
         agree(j == epoch, name("epoch"), f"is {j}, not {epoch} (one record per epoch, "
               "in order)")
     for key, check in (("train_seconds", number(low=0)), ("evaluation_cost", COST),
-                       ("training_cost", COST), ("diverged", boolean)):
+                       ("training_cost", COST), ("diverged", boolean),
+                       ("stopped", boolean), ("eta", number(above=0))):
         if key in record:
             check(record[key], name(key))
     for correct, total in COUNTS:

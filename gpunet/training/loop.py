@@ -50,7 +50,7 @@ from ..model.metrics import correct, fetch, total_cost
 from ..model.parameters import as_rows
 from .checkpoint import as_writer, labels_fingerprint
 from .divergence import quiet_overflow
-from .hooks import CheckpointHook, Hook, ProgressHook, standard_hooks
+from .hooks import CheckpointHook, Hook, ProgressHook, deciding_hooks, standard_hooks
 from .settings import TrainingSettings
 from .signals import interrupts_deferred, terminate_as_interrupt
 from .state import RunState
@@ -110,7 +110,31 @@ def checked_data(settings: TrainingSettings, training_data: Any, evaluation_data
         settings.monitor_evaluation or test_data is not None, sizes[0], sizes[-1])
     if testing and not settings.monitor_evaluation_accuracy:
         settings = dataclasses.replace(settings, monitor_evaluation_accuracy=True)
+    check_watched(settings, evaluation is not None, test_data is not None)
     return TrainingData(train, evaluation), settings
+
+
+def check_watched(settings: TrainingSettings, evaluation: bool, testing: bool) -> None:
+    """Early stopping, a schedule and keeping the best epoch decide by the accuracy on
+    ``evaluation_data`` each epoch: it must be given and monitored, and be the
+    validation set, not the test set (an epoch chosen by the test score makes that
+    score optimistic)."""
+    asked = [name for name, on in (
+        (f"early_stopping_n={settings.early_stopping_n}", settings.early_stopping_n > 0),
+        (f"eta_schedule={settings.eta_schedule!r}", settings.eta_schedule is not None),
+        ("keep_best=True", settings.keep_best)) if on]
+    if not asked:
+        return
+    what = " and ".join(asked)
+    if testing:
+        raise ValueError(f"{what} chooses epochs by the accuracy on the data it watches; "
+                         "test_data= is the test set, whose score would then be "
+                         "optimistic: pass the validation set as evaluation_data (and "
+                         "monitor_evaluation_accuracy=True) instead.")
+    if not evaluation or not settings.monitor_evaluation_accuracy:
+        raise ValueError(f"{what} needs the accuracy on evaluation data each epoch: pass "
+                         "the validation set as evaluation_data (not the test set) and "
+                         "monitor_evaluation_accuracy=True.")
 
 
 def run_sgd(target: Target, data: TrainingData, settings: TrainingSettings,
@@ -151,13 +175,16 @@ class _Hooked:
         if self.writer is not None:
             info = {"n_train": n, "labels_sha256": labels_fingerprint(data.train),
                     "n_evaluation": None if data.evaluation is None else len(data.evaluation)}
+            to_host = target.model.backend.to_host
             checkpoint = CheckpointHook(self.writer, target.description(), settings, info,
-                                        lambda: target.model.backend.to_host(boundary.parameters))
+                                        lambda: to_host(boundary.parameters),
+                                        lambda: boundary.host_arrays(to_host))
         bar = (ProgressHook(settings.epochs, n, engine, state.epochs_done)
                if self.progress else None)
+        deciding = deciding_hooks(settings, boundary.best, boundary.rows)
         return standard_hooks(settings, n, stop_on_divergence=target.stop_on_divergence,
                               report=lambda records: target.report(records, settings),
-                              checkpoint=checkpoint, progress=bar)
+                              checkpoint=checkpoint, progress=bar, deciding=deciding)
 
 
 def train(target: Target, data: TrainingData, settings: TrainingSettings, state: RunState,
@@ -172,7 +199,9 @@ def train(target: Target, data: TrainingData, settings: TrainingSettings, state:
         engine = select_engine(model, X, Y, settings)
     logging.getLogger(__name__).info("engine: %s", engine.name)
     try:
-        boundary = Boundary(model.xp, model.parameters, target.generators())
+        boundary = Boundary(model.xp, model.parameters, target.generators(),
+                            engine_velocity(engine, state, model.backend),
+                            best_copy(settings, state, model))
         hooks = hooked.hooks(target, data, settings, state, boundary, engine)
         measure = Measurements(model, data, settings, X, Y)
         return Epochs(target, engine, measure, boundary, hooks).run(settings, state)
@@ -182,34 +211,87 @@ def train(target: Target, data: TrainingData, settings: TrainingSettings, state:
             close()
 
 
-class Boundary:
-    """The parameters at the last epoch boundary (a device copy) and the way back to
-    it: an interrupted or diverged epoch is never committed."""
+def engine_velocity(engine: Engine, state: RunState, backend: Any) -> Any:
+    """The engine's momentum velocities (``None`` without momentum), with a resumed
+    run's (``state.velocity``, read from its checkpoint) written back into them."""
+    velocity = getattr(engine, "velocity", None)
+    if velocity is not None and state.velocity is not None:
+        velocity[...] = backend.asarray(np.asarray(state.velocity).reshape(velocity.shape)
+                                        .astype(velocity.dtype, copy=False))
+    return velocity
 
-    def __init__(self, xp: Any, parameters: "Array",
-                 generators: list[np.random.Generator]) -> None:
+
+def best_copy(settings: TrainingSettings, state: RunState, model: "Parameters") -> Any:
+    """``keep_best``'s device copy ``(K, P)`` of each network's best epoch: a resumed
+    run's (from its checkpoint), else the parameters as the run starts; ``None``
+    without ``keep_best``."""
+    if not settings.keep_best:
+        return None
+    rows, _, _ = as_rows(model)
+    best = model.xp.empty_like(rows)
+    if state.best_parameters is not None:
+        best[...] = model.backend.asarray(np.asarray(state.best_parameters).reshape(rows.shape)
+                                          .astype(rows.dtype, copy=False))
+    else:
+        best[...] = rows
+    state.best_parameters = best
+    return best
+
+
+class Boundary:
+    """The parameters (and momentum's velocities) at the last epoch boundary (device
+    copies) and the way back to it: an interrupted or diverged epoch is never
+    committed. ``best`` is ``keep_best``'s copy of each network's best epoch (kept by
+    :class:`~gpunet.training.hooks.WatchAccuracy`), written with the checkpoint."""
+
+    def __init__(self, xp: Any, parameters: "Array", generators: list[np.random.Generator],
+                 velocity: Any = None, best: Any = None) -> None:
         self.current, self.generators = parameters, generators
+        K = len(generators)
+        self.rows = parameters.reshape(K, -1)  # (K, P) views: a network's (P,) is one row
         self.parameters = xp.empty_like(parameters)
         self.parameters[...] = parameters
+        self.saved_rows = self.parameters.reshape(K, -1)
+        self.velocity, self.best = velocity, best
+        self.saved_velocity: Any = None
+        if velocity is not None:
+            self.saved_velocity = xp.empty_like(velocity)
+            self.saved_velocity[...] = velocity
 
     def restore(self, state: RunState, networks: Optional[list[int]] = None) -> None:
         """Networks ``networks`` (every one: ``None``) back to ``state``'s boundary:
-        their parameters and generators."""
+        their parameters, velocities and generators."""
         if networks is None:
             self.current[...] = self.parameters
+            if self.velocity is not None:
+                self.velocity[...] = self.saved_velocity
             networks = list(range(len(self.generators)))
         else:
             for k in networks:
-                self.current[k] = self.parameters[k]
+                self.rows[k] = self.saved_rows[k]
+                if self.velocity is not None:
+                    self.velocity[k] = self.saved_velocity[k]
         for k in networks:
             self.generators[k].bit_generator.state = state.rng_states[k]
 
     def commit(self, state: RunState) -> None:
-        """The networks as they are now become the boundary (their diverged ones put
-        back first: they stay at their last finite epoch)."""
-        self.restore(state, sorted(state.diverged))
+        """The networks as they are now become the boundary (their diverged and stopped
+        ones put back first: they stay at their last finite, or last trained, epoch)."""
+        self.restore(state, sorted({*state.diverged, *state.stopped}))
         self.parameters[...] = self.current
+        if self.velocity is not None:
+            self.saved_velocity[...] = self.velocity
         state.rng_states = [g.bit_generator.state for g in self.generators]
+
+    def host_arrays(self, to_host: Any) -> dict[str, np.ndarray]:
+        """The checkpoint's further members, as of the boundary: ``velocity`` and
+        ``best`` (``(K, P)`` host copies), those the run has."""
+        arrays = {}
+        if self.saved_velocity is not None:
+            arrays["velocity"] = to_host(self.saved_velocity)
+        if self.best is not None:
+            arrays["best"] = to_host(self.best)
+        return arrays
 
 
 class Measurements:
@@ -226,6 +308,7 @@ class Measurements:
                   settings.monitor_evaluation_cost, settings.monitor_evaluation_accuracy)
         self.names = [name for name, on in zip(self.NAMES, wanted) if on]
         self.model, self.lmbda, self.n = model, settings.lmbda, len(data.train)
+        self.l1 = settings.l1
         self.inputs: dict[str, tuple["Array", "Array"]] = {"training": (X, Y)}
         self.labels: dict[str, "Array"] = {}
         if settings.monitor_training_accuracy:
@@ -245,8 +328,13 @@ class Measurements:
         which, what = name.split("_")
         X, Y = self.inputs[which]
         if what == "cost":
-            return total_cost(self.model.backend, self.model.cost, weights, biases, X, Y,
+            cost = total_cost(self.model.backend, self.model.cost, weights, biases, X, Y,
                               self.lmbda[k], activation_of(self.model))
+            if self.l1[k]:  # + (λ₁/n) Σ |w| (chapter 3, eq. 95), n as for L2's term
+                xp = self.model.xp
+                cost = cost + (self.l1[k] / X.shape[0]) * sum(xp.sum(xp.abs(w))
+                                                              for w in weights)
+            return cost
         return correct(self.model.backend, weights, biases, X, self.labels[which],
                        activation_of(self.model))
 
@@ -286,16 +374,22 @@ class Epochs:
                  boundary: Boundary, hooks: Hook) -> None:
         self.target, self.engine, self.measure = target, engine, measure
         self.boundary, self.hooks = boundary, hooks
+        self.settings: Optional[TrainingSettings] = None
+        self.rates: list[float] = []  # the η each network trains with: the engine's
 
     def run(self, settings: TrainingSettings, state: RunState) -> RunState:
         name = self.target.history_engine(self.engine)
         for history in state.histories:
             history.engine = name
+        self.settings, self.rates = settings, list(settings.eta)  # the engine's, as built
         self.target.begin(state)
         self.hooks.begin(state)
         try:
             with self.target.model.backend.scope():  # the networks' device, current
                 for epoch in range(state.epochs_done, settings.epochs):
+                    if state.stopped and not state.training():
+                        break  # every network stopped (early stopping, the schedule)
+                    self.set_rates(state)
                     self.epoch(state, epoch)
         except BaseException:  # Ctrl-C, SIGTERM, divergence, a failure: the last boundary
             with interrupts_deferred():
@@ -305,6 +399,18 @@ class Epochs:
         finally:
             self.hooks.close()
         return state
+
+    def set_rates(self, state: RunState) -> None:
+        """Each network's η for the next epoch (the schedule's, 0 for a stopped
+        network) to the engine, where it changed: a few numbers, nothing at the
+        defaults."""
+        assert self.settings is not None
+        if not (state.stopped or self.settings.eta_schedule is not None):
+            return
+        rates = state.etas(self.settings.eta)
+        if rates != self.rates:
+            self.engine.set_eta(rates)
+            self.rates = rates
 
     def epoch(self, state: RunState, epoch: int) -> None:
         """Train epoch ``epoch``, measure it, and commit it to ``state``."""
@@ -322,6 +428,7 @@ class Epochs:
             self.hooks.diverged(state, newly, epoch)  # a single network's run stops
         with interrupts_deferred():  # the epoch is complete: commit it whole
             records = self.commit(state, fetched, newly, epoch, seconds)
+            self.hooks.commit(state, records)  # early stopping, the schedule, the best
         self.hooks.epoch_ends(state, records)
 
     def commit(self, state: RunState, fetched: list[float], newly: list[int], epoch: int,
@@ -332,11 +439,17 @@ class Epochs:
             state.diverged[k] = epoch
         self.boundary.commit(state)
         records = []
+        scheduled = self.settings is not None and self.settings.eta_schedule is not None
         for k, history in enumerate(state.histories):
             if k in state.diverged:
                 records.append({"epoch": epoch, "train_seconds": seconds, "diverged": True})
                 continue
+            if k in state.stopped:  # stopped in an earlier epoch: it trains no more
+                records.append({"epoch": epoch, "train_seconds": seconds, "stopped": True})
+                continue
             record = self.measure.record(fetched, k, epoch, seconds)
+            if scheduled:
+                record["eta"] = self.rates[k]  # the η this epoch trained with
             history.append(record)
             records.append(record)
         state.seconds.append(seconds)

@@ -13,10 +13,11 @@ from functools import partial
 from typing import Any, Callable, Optional
 
 from ..engines import ENGINE_NAMES
-from ..io.fields import Check, boolean, choice, number, whole
+from ..io.fields import MISSING as MISSING_FIELD
+from ..io.fields import Check, boolean, choice, number, optional, text, whole
 from ..model.arguments import (check_callback, check_choice, check_eta, check_flag,
                                check_lmbda, check_optional_positive_int, check_per_network,
-                               check_positive_int)
+                               check_positive_int, finite_number, is_integer)
 
 
 def setting(default: Any = MISSING, *, check: Callable[..., Any],
@@ -34,6 +35,54 @@ def setting(default: Any = MISSING, *, check: Callable[..., Any],
 
 def _callback(value: Any, name: str) -> Any:
     return check_callback(value)
+
+
+def since(default: Any, check: Check) -> Check:
+    """The record check of a setting added after checkpoints were first written: a
+    checkpoint without it (an older gpunet's) holds ``default``, what its run had
+    (:mod:`gpunet.training.checkpoint` gives a per-network one each network's)."""
+    def checked(value: Any, field: str) -> Any:
+        return default if value is MISSING_FIELD else check(value, field)
+
+    setattr(checked, "default", default)
+    return checked
+
+
+def check_momentum(value: Any) -> float:
+    """Momentum's μ (chapter 3, eq. 107): a number from 0 (plain SGD) up to, not
+    including, 1 (``μ = 1`` is no friction: the velocities never decay)."""
+    if not finite_number(value) or not 0 <= value < 1:
+        raise ValueError(f"momentum (the coefficient μ) must be a number from 0 up to 1 "
+                         f"(not 1), got {value!r}; 0.9 is usual, 0 is plain SGD.")
+    return float(value)
+
+
+def check_l1(value: Any) -> float:
+    """L1's λ₁ (chapter 3, eq. 95): a number >= 0."""
+    if not finite_number(value) or value < 0:
+        raise ValueError(f"l1 (the L1 regularization) must be a number >= 0, got {value!r}.")
+    return float(value)
+
+
+def _count(value: Any, name: str) -> int:
+    """A whole number >= 0 (``early_stopping_n``: 0 is off, as in ``network2.py``)."""
+    if not is_integer(value) or value < 0:
+        raise ValueError(f"{name} must be a whole number >= 0 (0: off), got {value!r}.")
+    return int(value)
+
+
+def _schedule(value: Any, name: str) -> Optional[str]:
+    from .hooks import SCHEDULES
+
+    return None if value is None else check_choice(value, tuple(SCHEDULES), name)
+
+
+def _floor(value: Any, name: str) -> float:
+    if not finite_number(value) or not 0 < value < 1:
+        raise ValueError(f"{name} (the fraction of the starting η at which the schedule "
+                         f"stops) must be a number between 0 and 1, got {value!r}; the "
+                         "book's is 1/128.")
+    return float(value)
 
 
 def _choice(choices: tuple[str, ...], value: Any, name: str) -> str:
@@ -79,6 +128,25 @@ class TrainingSettings:
     #: processes the CPU engine splits K networks over (this one and workers;
     #: :mod:`gpunet.engines.stacked_workers`); None: one per CPU for a large stack
     workers: Optional[int] = setting(None, check=check_optional_positive_int)
+    #: momentum's μ per network (chapter 3, eq. 107 and 108); 0: plain SGD
+    momentum: tuple[float, ...] = setting((0.0,), check=check_momentum,
+                                          record=since(0.0, number(low=0)), per_network=True)
+    #: L1's λ₁ per network (chapter 3, eq. 95 to 97), beside L2's ``lmbda``
+    l1: tuple[float, ...] = setting((0.0,), check=check_l1, record=since(0.0, number(low=0)),
+                                    per_network=True)
+    #: stop a network after this many epochs without a better evaluation accuracy
+    #: (``network2.py``'s ``early_stopping_n``; 0: off)
+    early_stopping_n: int = setting(0, check=_count, record=since(0, whole(0)))
+    #: keep each network's best epoch by evaluation accuracy (a device copy)
+    keep_best: bool = setting(False, check=check_flag, record=since(False, boolean))
+    #: a learning-rate schedule (:data:`gpunet.training.hooks.SCHEDULES`): ``"halve"``,
+    #: the book's: η halved after ``eta_schedule_n`` epochs without a better evaluation
+    #: accuracy, the network stopped once η is ``eta_floor`` of its start
+    eta_schedule: Optional[str] = setting(None, check=_schedule,
+                                          record=since(None, optional(text)))
+    eta_schedule_n: int = setting(10, check=check_positive_int, record=since(10, whole(1)))
+    eta_floor: float = setting(1 / 128, check=_floor,
+                               record=since(1 / 128, number(above=0)))
     #: how many networks the settings are for, where ``eta`` may be one value for all
     #: (not kept: ``eta`` then has that many values, or the settings are refused)
     for_networks: InitVar[Optional[int]] = None
@@ -102,6 +170,12 @@ class TrainingSettings:
     @property
     def monitor_evaluation(self) -> bool:
         return self.monitor_evaluation_cost or self.monitor_evaluation_accuracy
+
+    @property
+    def watches_accuracy(self) -> bool:
+        """Whether the run decides by each epoch's evaluation accuracy (early stopping,
+        a schedule, keeping the best epoch)."""
+        return self.early_stopping_n > 0 or self.keep_best or self.eta_schedule is not None
 
 
 def recorded_settings() -> list[tuple[str, Check, bool]]:
