@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -174,7 +175,8 @@ def test_train_and_sweep_declare_their_shared_options_once():
     from gpunet.model.costs import COSTS
 
     commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore
-    train, sweep = ({a.dest: a for a in reversed(commands[c]._actions)}  # the first per dest
+    train, sweep = ({a.dest: a for a in reversed(commands[c]._actions)  # the first per dest
+                     if a.help != argparse.SUPPRESS}  # not the other command's, refused
                     for c in ("train", "sweep"))
     shared = {"device", "sizes", "epochs", "batch_size", "cost", "init", "dtype", "engine",
               "data", "limit", "evaluate", "monitor_training_cost",

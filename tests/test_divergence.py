@@ -68,10 +68,10 @@ def test_train_command_exits_non_zero_and_keeps_the_last_finite_epoch(tmp_path, 
                    "--save", str(save), "--checkpoint", str(ckpt), "--metrics", str(metrics)])
     out, err = capsys.readouterr()
     assert status == 1
-    assert "gpunet: error: training diverged in epoch 1" in err and "ηλ/n" in err
+    assert "gpunet: error: training diverged with 1 epoch done" in err and "ηλ/n" in err
     assert "Traceback" not in err
     assert "Epoch 1:" not in out  # the NaN epoch is not reported as a result
-    assert "saved network to" in out and "as of epoch 1" in out
+    assert "saved network to" in out and "(1 of 4 epochs done)" in out
     net = gpunet.load(save, device="cpu")  # a network predict and evaluate accept
     assert np.isfinite(params(net)).all()
     assert load_checkpoint(ckpt).epochs_done == 1

@@ -50,7 +50,7 @@ def test_ctrl_c_saves_the_last_epoch_and_resume_finishes_the_run(tmp_path):
     checkpoint = load_checkpoint(ckpt)
     done = checkpoint.epochs_done
     assert 2 <= done < 400 and len(checkpoint.history.records) == done
-    assert f"as of epoch {done}" in out
+    assert f"({done} of 400 epochs done)" in out
     net = gpunet.load(saved, device="cpu")
     assert np.array_equal(np.asarray(net.parameters, dtype=np.float32), checkpoint.parameters)
     header, *rows = [json.loads(line) for line in metrics.read_text().splitlines()]
@@ -86,11 +86,11 @@ def test_ctrl_c_without_checkpoint_says_how_to_get_one(tmp_path, monkeypatch, ca
                    "--save", str(saved)])
     captured = capsys.readouterr()
     assert status == 130
-    assert "keeping the 1 completed epoch" in captured.err
+    assert "interrupted with 1 of 5 epochs done; keeping them" in captured.err
     assert "--checkpoint PATH" in captured.err
     # what was kept first, then the line every interruption ends with (issue 26)
     assert captured.err.splitlines()[-1] == "gpunet: interrupted"
-    assert saved.exists() and "as of epoch 1" in captured.out
+    assert saved.exists() and "(1 of 5 epochs done)" in captured.out
 
 
 def test_ctrl_c_inside_a_long_epoch_stops_promptly(tmp_path):
@@ -119,5 +119,5 @@ def test_ctrl_c_inside_a_long_epoch_stops_promptly(tmp_path):
     done = out.count("Epoch ")
     assert load_checkpoint(ckpt).epochs_done == done
     if done == 0:
-        assert "keeping the 0 completed epochs" in err and not saved.exists()
-        assert "no epoch completed" in out
+        assert "with 0 of" in err and "keeping nothing" in err and not saved.exists()
+        assert "epochs done; " in out and "not written" in out

@@ -33,7 +33,7 @@ def test_line_shows_rate_and_time_left():
     progress.epoch = 2
     engine.examples_done = 10_000
     line = progress.line(elapsed=2.0)  # 5,000 examples/s
-    assert line.startswith("epoch 3/10 [")
+    assert line.startswith("2 of 10 epochs done [")
     assert "10000/50000" in line and "5,000 examples/s" in line
     assert "0:08 left in epoch" in line  # 40,000 more at 5,000/s
     assert "1:18 in all" in line  # 8 s + 7 more epochs of 10 s
@@ -43,7 +43,7 @@ def test_whole_epoch_engines_get_per_epoch_estimates():
     engine = object()  # no counter: the epoch runs in one call
     progress = Progress(epochs=5, n=1000, engine=engine, stream=Terminal())
     progress.epoch = 1
-    assert progress.line(elapsed=3.0) == "epoch 2/5  0:03 elapsed"
+    assert progress.line(elapsed=3.0) == "1 of 5 epochs done  0:03 elapsed"
     progress.epoch_seconds = [10.0]
     line = progress.line(elapsed=4.0)
     assert "~100 examples/s" in line and "~0:36 left" in line  # 6 s + 3 epochs of 10 s

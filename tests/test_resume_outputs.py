@@ -164,10 +164,10 @@ def test_a_stopped_sweep_resumes_into_its_own_outputs(tmp_path, monkeypatch, cap
     ckpt, metrics, nets = tmp_path / "s.ckpt", tmp_path / "m.jsonl", tmp_path / "nets"
     real = sw.epoch_line
 
-    def line(i, count, rows):
+    def line(i, count, rows, epochs=None):
         if i == 0 and rows[0]["epoch"] == 1:
             raise KeyboardInterrupt
-        return real(i, count, rows)
+        return real(i, count, rows, epochs)
 
     monkeypatch.setattr(sweep_local, "epoch_line", line)
     assert main(SWEEP + ["--checkpoint", str(ckpt), "--metrics", str(metrics),

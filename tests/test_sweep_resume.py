@@ -46,9 +46,9 @@ def stop_at(monkeypatch, stack, epoch):
     """Ctrl-C right after stack ``stack`` (1-based) prints epoch ``epoch``'s line."""
     real = sw.epoch_line
 
-    def line(i, count, rows):
-        text = real(i, count, rows)
-        if text.startswith(f"stack {stack}/{count} epoch {epoch}:"):
+    def line(i, count, rows, epochs=None):
+        text = real(i, count, rows, epochs)
+        if text.startswith(f"stack {stack}/{count}, {epoch + 1} of {epochs} epochs done:"):
             raise KeyboardInterrupt
         return text
 
@@ -94,7 +94,7 @@ def test_a_stopped_sweep_resumes_to_the_rows_and_networks_of_one_never_stopped(
     assert main(["sweep", "--resume", str(ckpt), "--device", "cpu", "--metrics", str(metrics),
                  "--save-dir", str(directory), "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert f"resuming {ckpt}: stack {stack} of 3 at {epoch + 1} of 5 epochs" in out
+    assert f"resuming {ckpt}: stack {stack} of 3, {epoch + 1} of 5 epochs done" in out
     header, resumed_rows = rows_of(metrics)
     assert header["resumed_from"] == {"stack": stack - 1, "epoch": epoch + 1}
     assert resumed_rows == rows  # every row of every network, in the grid's order
@@ -111,7 +111,7 @@ def test_resuming_a_finished_sweep_writes_its_outputs_again(tmp_path, never_stop
     capsys.readouterr()
     assert main(["sweep", "--resume", str(ckpt), "--device", "cpu", "--metrics",
                  str(tmp_path / "m.jsonl"), "--quiet"]) == 0
-    assert "stack 1/3 epoch" not in capsys.readouterr().out  # nothing trained again
+    assert "stack 1/3, " not in capsys.readouterr().out  # nothing trained again
     assert rows_of(tmp_path / "m.jsonl")[1] == never_stopped["plain"][0]
 
 

@@ -29,6 +29,7 @@ from ..bench import cpu_model
 from ..io.mnist import MNIST, load_mnist
 from ..networks.network import InitName, Network
 from ..io.outputs import atomic_write_text
+from ..training.progress import epochs_done
 from .toy import SETTINGS, STARTS, train_toy_neuron
 
 
@@ -104,7 +105,7 @@ def run_experiment(exp: Experiment, data: MNIST, seed: int, backend: Backend,
         else:
             accuracy.append(record["evaluation_correct"])
         seconds.append(record["train_seconds"])
-        progress(f"epoch {record['epoch'] + 1}/{epochs}: {accuracy[-1]} / {len(test[1])}")
+        progress(f"{epochs_done(record['epoch'] + 1, epochs)}: {accuracy[-1]} / {len(test[1])}")
 
     if exp.encoding == "binary":
         net.SGD((training[0], binary_targets(training[1])), epochs, exp.mini_batch_size,
@@ -166,7 +167,7 @@ def run_experiment_stacked(exp: Experiment, data: MNIST, seeds: Sequence[int],
             for k, record in enumerate(records):
                 accuracy[k].append(record["evaluation_correct"])
         seconds.append(records[0]["train_seconds"] / K)
-        progress(f"epoch {records[0]['epoch'] + 1}/{epochs}: "
+        progress(f"{epochs_done(records[0]['epoch'] + 1, epochs)}: "
                  f"{' '.join(str(a[-1]) for a in accuracy)} / {len(test[1])}")
 
     if exp.encoding == "binary":
@@ -249,7 +250,7 @@ def reproduce(options: Options) -> dict[str, Any]:
             _end_progress(log)
             done += seeds
             log(f"{tag} (stacked): best " + ", ".join(
-                f"{r['best']} (epoch {r['best_epoch']})" for r in runs)
+                f"{r['best']} (with {epochs_done(r['best_epoch'] + 1)})" for r in runs)
                 + f" / {runs[0]['total']}, final " + ", ".join(str(r['final']) for r in runs)
                 + f", {time.perf_counter() - t0:.1f} s")
         for seed in range(len(runs), seeds):
@@ -259,7 +260,8 @@ def reproduce(options: Options) -> dict[str, Any]:
             run = run_experiment(exp, data, seed, backend, epochs,
                                  progress=_progress_printer(tag, log))
             _end_progress(log)
-            log(f"{tag}: best {run['best']} / {run['total']} (epoch {run['best_epoch']}), "
+            log(f"{tag}: best {run['best']} / {run['total']} (with "
+                f"{epochs_done(run['best_epoch'] + 1)}), "
                 f"final {run['final']}, {time.perf_counter() - t0:.1f} s")
             runs.append(run)
         results["experiments"][exp.name] = {

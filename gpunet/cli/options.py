@@ -169,6 +169,20 @@ class StackEngine(argparse.Action):
              "(as in gpunet train)")
 
 
+class Refused(argparse.Action):
+    """An option of the other command, refused with what to give instead (``hint``),
+    instead of argparse's bare "unrecognized arguments"."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, hint: str = "",
+                 **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, **kwargs)
+        self.hint = hint
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: Optional[str] = None) -> None:
+        raise argparse.ArgumentError(self, self.hint)
+
+
 # ------------------------------------------------------------ the declarations
 ENGINE_HELP = ("how each epoch's steps run: fused (CUDA) trains a whole epoch in one kernel "
                "launch, eager step by step, cpu step by step in fewer NumPy calls; auto "
@@ -261,6 +275,9 @@ OPTIONS: dict[str, Option] = {
                     help="no progress line (there is none when stderr is not a terminal "
                     "either); the per-epoch lines stay"),
     # a sweep's own
+    "save_one": option("--save", dest="save", default=argparse.SUPPRESS, action=Refused,
+                       help=argparse.SUPPRESS, hint="a sweep saves every network it trains: "
+                       "give --save-dir DIR (one network2.py JSON file per network)"),
     "etas": option("--eta", dest="eta", default="3.0", metavar="LIST",
                    help="learning rates η, comma-separated, e.g. 0.025,0.25,2.5"),
     "lmbdas": option("--lmbda", dest="lmbda", default="0.0", metavar="LIST",
@@ -303,7 +320,7 @@ TRAIN = ("device", "sizes", "epochs", "batch_size", "eta", "cost", "init", "lmbd
 SWEEP = ("device", "sizes", "epochs", "batch_size", "cost", "init", "dtype", "data",
          "test_data", "validation", "limit", "evaluate", *LOOP_OPTIONS, "etas", "lmbdas",
          "seeds", "executor", "stack",
-         "engine", "stack_engine", "workers", "metrics", "save_dir", "plot",
+         "engine", "stack_engine", "workers", "metrics", "save_dir", "save_one", "plot",
          "checkpoint", "resume", "overwrite", "quiet", "ray_address", "ray_runtime_env",
          "ray_cpus_per_task")
 """``gpunet sweep``'s options, in ``--help``'s order."""
@@ -348,6 +365,7 @@ def _record_explicit_options(parser: argparse.ArgumentParser) -> None:
         def call(self: argparse.Action, parser: argparse.ArgumentParser,
                  namespace: argparse.Namespace, values: Any, option_string: Any = None,
                  _base: type = base) -> None:
+            _refuse_contradictions(self, namespace, values, option_string)
             explicit: set[str] = getattr(namespace, "_explicit", set())
             explicit.add(self.dest)
             setattr(namespace, "_explicit", explicit)
@@ -355,6 +373,30 @@ def _record_explicit_options(parser: argparse.ArgumentParser) -> None:
 
         action.__class__ = type(base.__name__, (base,), {"__call__": call,
                                                         "_records_explicit": True})
+
+
+def _refuse_contradictions(action: argparse.Action, namespace: argparse.Namespace,
+                           values: Any, option_string: Optional[str]) -> None:
+    """Two spellings that set one thing to different values (``--seeds 0-1 --seed 3``,
+    ``--engine ray --executor local``) are one error: which one was meant? (One flag
+    given twice keeps its last value, as argparse does.)"""
+    target = ("executor" if isinstance(action, SweepEngine) and values in EXECUTORS
+              else action.dest)
+    given: dict[str, tuple[str, Any]] = getattr(namespace, "_given", {})
+    earlier = given.get(target)
+    if earlier is not None and earlier[0] != option_string and earlier[1] != values:
+        raise argparse.ArgumentError(
+            action, f"{option_string} {_typed(values)} contradicts {earlier[0]} "
+            f"{_typed(earlier[1])}, given before; give one of them")
+    given[target] = (str(option_string), values)
+    setattr(namespace, "_given", given)
+
+
+def _typed(value: Any) -> str:
+    """An option's value as typed (``784,30,10``; nothing for a flag)."""
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return "" if value is None else str(value)
 
 
 def explicit_options(args: argparse.Namespace) -> set[str]:

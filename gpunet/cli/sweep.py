@@ -205,7 +205,8 @@ class Swept:
         if self.args.executor == "ray":  # the epochs' lines, now that the stack is back
             for j in range(self.settings.epochs):
                 print(sw.epoch_line(i, len(self.stacks),
-                                    [r for r in result.rows if r["epoch"] == j]), flush=True)
+                                    [r for r in result.rows if r["epoch"] == j],
+                                    self.settings.epochs), flush=True)
         self.rows.extend(result.rows)
         self.diverged.update(result.diverged)
         if self.save_dir is not None and result.epochs_done:
@@ -220,6 +221,8 @@ class Swept:
 def sweep(args: argparse.Namespace, plan: Plan) -> Swept:
     """The device (its line), the stacks, the data (its line), then every stack trained
     here or on Ray, its results collected as they come."""
+    from ..sweep.results import epoch_key
+    from ..training.progress import epochs_done
     from .inputs import load_run_data
 
     settings = sweep_settings(args)
@@ -233,8 +236,9 @@ def sweep(args: argparse.Namespace, plan: Plan) -> Swept:
           flush=True)
     if plan.resumed is not None:
         print(f"resuming {args.resume}: stack {plan.resumed.run['sweep']['stack'] + 1} of "
-              f"{len(stacks)} at {plan.resumed.epochs_done} of {args.epochs} epochs",
+              f"{len(stacks)}, {epochs_done(plan.resumed.epochs_done, args.epochs)}",
               flush=True)
+    print(epoch_key(args.evaluate, len(data.evaluation[1])), flush=True)
     metrics = _metrics_file(args, plan, stacks, backend)
     swept = Swept(args, plan.runs, stacks, settings, metrics, data.examples)
     swept.collect(_results(args, plan, settings, stacks, data))
@@ -328,6 +332,7 @@ def report(swept: Swept) -> int:
     the checkpoint's line; the exit status."""
     from .. import sweep as sw
     from ..training.divergence import likely_cause
+    from ..training.progress import epochs_done
     from ..training.signals import exit_status
 
     args, outputs = swept.args, swept.outputs
@@ -338,8 +343,8 @@ def report(swept: Swept) -> int:
     print(f"{len(swept.runs)} networks in {swept.seconds:.1f} s")
     for run, epoch in swept.diverged.items():
         print(f"diverged: eta={sw.exact_number(run.eta)} lmbda={sw.exact_number(run.lmbda)} "
-              f"seed={run.seed} in epoch "
-              f"{epoch} ({likely_cause(run.eta, run.lmbda, swept.examples)}); its rows "
+              f"seed={run.seed} with {epochs_done(epoch, args.epochs)} "
+              f"({likely_cause(run.eta, run.lmbda, swept.examples)}); its rows "
               "say diverged from there on", file=sys.stderr)
     _output_lines(swept)
     if swept.interrupted is not None:

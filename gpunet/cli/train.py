@@ -186,6 +186,7 @@ def _fit(args: argparse.Namespace, trained: Trained, data: "RunData",
     ``trained.stopped`` says which), keeping the completed epochs."""
     from ..io.outputs import WriteError
     from ..training.divergence import DivergenceError
+    from ..training.progress import epochs_done
     from ..training.signals import exit_status
     from .outputs import stopped_by
 
@@ -194,15 +195,15 @@ def _fit(args: argparse.Namespace, trained: Trained, data: "RunData",
         _sgd(args, net, data, resumed, writer, _on_epoch(trained, resumed))
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (signals.Terminated)
         done = len(net.history.records)
-        print(f"\n{stopped_by(exc)} during epoch {done}; keeping the {done} completed "
-              f"epoch{'s' if done != 1 else ''}", file=sys.stderr, flush=True)
+        print(f"\n{stopped_by(exc)} with {epochs_done(done, args.epochs)}; keeping "
+              f"{'them' if done else 'nothing'}", file=sys.stderr, flush=True)
         trained.status, trained.stopped = exit_status(exc), "interrupted"
     except DivergenceError as exc:
         print(f"gpunet: error: {exc}", file=sys.stderr, flush=True)
         trained.status, trained.stopped = 1, "diverged"
     except WriteError as exc:  # the checkpoint or the metrics: the rest is still written
-        trained.outputs.note(exc, exc.option, f"; stopping, keeping the "
-                             f"{len(net.history.records)} completed epochs")
+        trained.outputs.note(exc, exc.option, f"; stopping with "
+                             f"{epochs_done(len(net.history.records), args.epochs)}")
         trained.status, trained.stopped = 1, "write error"
 
 
@@ -256,6 +257,8 @@ def report(args: argparse.Namespace, trained: Trained) -> int:
     """The summary; ``--save``, ``--metrics`` and ``--plot`` for the completed epochs,
     each on its own (one that fails is one line, and the others are still written); the
     checkpoint's line. The exit status."""
+    from ..training.progress import epochs_done
+
     outputs, records = trained.outputs, trained.net.history.records
     if trained.stopped and trained.metrics is not None:
         outputs.write("--metrics", lambda: _write_metrics(trained))  # the completed epochs
@@ -263,7 +266,8 @@ def report(args: argparse.Namespace, trained: Trained) -> int:
         best = max(records, key=lambda r: r["evaluation_correct"])
         total = best["evaluation_total"]
         print(f"best: {best['evaluation_correct']} / {total} "
-              f"({100.0 * best['evaluation_correct'] / total:.2f}%) at epoch {best['epoch']}; "
+              f"({100.0 * best['evaluation_correct'] / total:.2f}%) with "
+              f"{epochs_done(best['epoch'] + 1, args.epochs)}; "
               f"final {records[-1]['evaluation_correct']} / {total}; "
               f"{trained.seconds:.1f} s in all", flush=True)
     _save(args, trained)
@@ -277,17 +281,20 @@ def report(args: argparse.Namespace, trained: Trained) -> int:
 
 def _save(args: argparse.Namespace, trained: Trained) -> None:
     """``--save``: the network as of its last completed epoch (none: not written)."""
+    from ..training.progress import epochs_done
+
     if not args.save:
         return
     done = len(trained.net.history.records)
     if not done and trained.stopped:
-        print(f"no epoch completed; {args.save} not written", flush=True)
+        print(f"{epochs_done(0, args.epochs)}; {args.save} not written", flush=True)
         return
 
     def save() -> None:
         trained.net.save(args.save, option="--save")
         print(f"saved network to {args.save}"
-              + (f" (as of epoch {done})" if trained.stopped else ""), flush=True)
+              + (f" ({epochs_done(done, args.epochs)})" if trained.stopped else ""),
+              flush=True)
 
     trained.outputs.write("--save", save)
 
@@ -302,14 +309,16 @@ def _plot(args: argparse.Namespace, trained: Trained) -> None:
 
 def _checkpoint_lines(args: argparse.Namespace, trained: Trained) -> None:
     """What the checkpoint holds and how to go on (or how to be able to next time)."""
-    done = len(trained.net.history.records)
+    from ..training.progress import epochs_done
+
+    done = epochs_done(len(trained.net.history.records), args.epochs)
     if args.checkpoint and trained.outputs.ok("--checkpoint"):
         if trained.stopped == "diverged":
-            print(f"checkpoint {args.checkpoint} holds epoch {done}, the last finite one "
+            print(f"checkpoint {args.checkpoint} holds {done}, the last finite ones "
                   "(a resumed run keeps its settings and would diverge again: start a new "
                   "run with a smaller --eta or --lmbda)", file=sys.stderr)
         elif trained.stopped:
-            print(f"checkpoint {args.checkpoint} holds epoch {done}; continue with: "
+            print(f"checkpoint {args.checkpoint} holds {done}; continue with: "
                   f"gpunet train --resume {shlex.quote(args.checkpoint)}", file=sys.stderr)
         else:
             print(f"checkpoint written to {args.checkpoint} (continue or extend with: "

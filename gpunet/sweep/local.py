@@ -224,7 +224,7 @@ def run_local(settings: SweepSettings, stacks: Sequence[Sequence[Run]], training
             yield i, result
     for i in range(len(finished), len(stacks)):
         def on_epoch(rows: list[dict[str, Any]], i: int = i) -> None:
-            log(epoch_line(i, len(stacks), rows))
+            log(epoch_line(i, len(stacks), rows, settings.epochs))
 
         writer = checkpoint.writer(i, finished) if checkpoint is not None else None
         result = train_stack(settings, stacks[i], training, evaluation, on_epoch,

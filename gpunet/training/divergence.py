@@ -23,6 +23,8 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
+from .progress import epochs_done
+
 
 def likely_cause(eta: float, lmbda: float, n: int) -> str:
     """The likely cause of a divergence, in words, with the numbers that show it."""
@@ -52,9 +54,8 @@ class DivergenceError(FloatingPointError):
         self.history = history
         self.cause = likely_cause(eta, lmbda, n)
         super().__init__(
-            f"training diverged in epoch {epoch}: the parameters became NaN or infinite; "
-            f"{self.cause}. The network is kept as of the last finite epoch "
-            f"({epoch} epoch{'s' if epoch != 1 else ''} done).")
+            f"training diverged with {epochs_done(epoch)}: the parameters became NaN or "
+            f"infinite in the next; {self.cause}. The network is kept as it was then.")
 
 
 @contextlib.contextmanager

@@ -21,6 +21,14 @@ from typing import Any, Optional, TextIO
 BAR_WIDTH = 24
 
 
+def epochs_done(done: int, epochs: Optional[int] = None) -> str:
+    """How many epochs are complete, in the words every line but the book's ``Epoch
+    j:`` uses (the progress line, Ctrl-C, resuming, the summaries, a sweep's lines):
+    ``"4 of 30 epochs done"`` (``"4 epochs done"`` where the total is not known)."""
+    of = f" of {epochs}" if epochs is not None else ""
+    return f"{done}{of} epoch{'s' if (done if epochs is None else epochs) != 1 else ''} done"
+
+
 def fmt_duration(seconds: float) -> str:
     """``75.3`` -> ``"1:15"``; hours when needed (``"1:02:03"``)."""
     seconds = max(0, int(round(seconds)))
@@ -101,7 +109,7 @@ class Progress:
 
     def line(self, elapsed: float) -> str:
         """The status text ``elapsed`` seconds into the current epoch."""
-        head = f"epoch {self.epoch + 1}/{self.epochs}"
+        head = epochs_done(self.epoch, self.epochs)
         epochs_after = self.epochs - self.epoch - 1
         done = getattr(self.engine, "examples_done", None)
         if isinstance(done, int) and 0 < done <= self.n and elapsed > 0:
