@@ -23,6 +23,7 @@ from ..model.costs import Cost, get_cost
 from ..model.initialization import INITS, InitName, initial_parameters
 from ..model.parameters import flat_layers
 from ..training.loop import TrainingData, checked_data
+from ..training.notebook import in_notebook
 from ..training.settings import TrainingSettings
 from ..training.state import RunState
 
@@ -114,7 +115,7 @@ class NetworkModel(Generic[Trained]):
         engine: EngineName = "auto",
         workers: Optional[int] = None,
         checkpoint: Any = None,
-        progress: bool = False,
+        progress: Optional[bool] = None,
         momentum: FloatOrList = 0.0,
         l1: FloatOrList = 0.0,
         keep_best: bool = False,
@@ -150,7 +151,8 @@ class NetworkModel(Generic[Trained]):
         writes, atomically after every epoch, what :func:`gpunet.resume` needs to
         continue the run bit for bit. ``progress=True`` draws a progress line on a
         terminal (from host-side counters only: no device synchronisation inside an
-        epoch).
+        epoch); ``None`` (the default) draws a bar in a Jupyter notebook where tqdm is
+        installed and nothing elsewhere, ``False`` nothing.
 
         Ctrl-C (``KeyboardInterrupt``) stops promptly: the parameters and generators go
         back to the end of the last completed epoch, the checkpoint is brought up to
@@ -204,5 +206,6 @@ class NetworkModel(Generic[Trained]):
         data, settings = checked_data(settings, training_data, evaluation_data, test_data,
                                       self._sizes)
         with self._scope():
-            return self.train(data, settings, checkpoint=checkpoint, progress=progress)
+            return self.train(data, settings, checkpoint=checkpoint,
+                              progress=in_notebook() if progress is None else progress)
 

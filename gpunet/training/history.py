@@ -124,6 +124,15 @@ class History(tuple[list[float], list[int], list[float], list[int]]):
     def train_seconds(self) -> list[float]:
         return [r["train_seconds"] for r in self.records if "train_seconds" in r]
 
+    def _repr_html_(self) -> str:
+        """The history as a small table in a Jupyter notebook: a row per epoch (of a
+        long run the first and last :data:`gpunet.training.notebook.HTML_ROWS`), a column
+        per monitored metric.
+        (``repr`` stays the book's tuple.)"""
+        from .notebook import history_html
+
+        return history_html(self.records, self.engine)
+
     @staticmethod
     def book_lines(record: dict[str, Any]) -> str:
         """The lines the book's programs print after an epoch."""

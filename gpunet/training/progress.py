@@ -1,4 +1,5 @@
-"""A progress line for training on a terminal: examples per second and time left.
+"""A progress line for training on a terminal (examples per second and time left), and
+a progress bar in a Jupyter notebook.
 
 Why our own and not tqdm or rich: gpunet's only run-time dependency is NumPy, and what
 is needed is small and specific: a background thread that reads a *host-side* counter a
@@ -9,6 +10,11 @@ bar adds no synchronisation inside a GPU epoch (chapter 1's mini-batch loop runs
 as without it). An engine that runs a whole epoch in one call has no such counter; then
 the line shows the epoch's elapsed time and the time left estimated from earlier
 epochs. On anything but a terminal (a pipe, a file, a CI log) nothing is written.
+
+In a Jupyter notebook (an IPython kernel, whose output is no terminal) the same counter
+drives a bar that updates in place, drawn by ``tqdm.auto`` where tqdm is installed (the
+``notebook`` extra: tqdm and ipywidgets), the ecosystem's usual bar; without tqdm there
+is none, as in a log.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import sys
 import threading
 import time
 from typing import Any, Optional, TextIO
+
+from .notebook import notebook_bar
 
 BAR_WIDTH = 24
 
@@ -43,7 +51,8 @@ class Progress:
     The training loop calls :meth:`start_epoch` before an engine's epoch and
     :meth:`end_epoch` after it (which clears the line, so the per-epoch line prints
     cleanly); :meth:`close` stops the thread. Disabled (every method a no-op) unless
-    ``stream`` is a terminal.
+    ``stream`` is a terminal, or this is a Jupyter notebook with tqdm (then the bar is
+    :func:`notebook_bar`'s, over every example of the epochs still to train).
     """
 
     def __init__(self, epochs: int, n: int, engine: Any, stream: Optional[TextIO] = None,
@@ -60,6 +69,10 @@ class Progress:
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._drawn = False
+        self.first_epoch = first_epoch
+        self.bar: Any = None if self.enabled else notebook_bar(
+            (epochs - first_epoch) * n, epochs_done(first_epoch, epochs))
+        self.enabled = self.enabled or self.bar is not None
 
     # -------------------------------------------------------------- the loop's side
     def start_epoch(self, epoch: int) -> None:
@@ -79,6 +92,8 @@ class Progress:
         with self._lock:
             self._running.clear()
             self.epoch_seconds.append(seconds)
+            if self.bar is not None:
+                self._advance(self.n, self.epoch + 1)
             self._clear()
 
     def close(self) -> None:
@@ -90,6 +105,9 @@ class Progress:
             self._thread.join(timeout=2.0)
         with self._lock:
             self._clear()
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
 
     def __enter__(self) -> "Progress":
         return self
@@ -104,7 +122,11 @@ class Progress:
             if self._stop.wait(self.interval):
                 break
             with self._lock:
-                if self._running.is_set():
+                if self._running.is_set() and self.bar is not None:
+                    done = getattr(self.engine, "examples_done", None)
+                    if isinstance(done, int) and 0 <= done <= self.n:
+                        self._advance(done, self.epoch)
+                elif self._running.is_set():
                     self._draw(self.line(time.perf_counter() - self._started))
 
     def line(self, elapsed: float) -> str:
@@ -127,6 +149,18 @@ class Progress:
             run_left = max(per_epoch - elapsed, 0.0) + epochs_after * per_epoch
             text += (f"  ~{rate:,.0f} examples/s  ~{fmt_duration(run_left)} left")
         return text
+
+    def _advance(self, done: int, epochs_complete: int) -> None:
+        """The notebook bar at ``done`` examples of the current epoch, its label the
+        epochs complete."""
+        bar: Any = self.bar
+        try:
+            bar.n = (self.epoch - self.first_epoch) * self.n + done
+            bar.set_description(epochs_done(epochs_complete, self.epochs), refresh=False)
+            bar.refresh()
+        except Exception:  # the front end went away: stop drawing
+            self.bar, self.enabled = None, False
+            self._stop.set()
 
     def _draw(self, text: str) -> None:
         try:
