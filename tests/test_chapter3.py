@@ -358,7 +358,8 @@ def test_a_resumed_run_stops_where_one_never_interrupted_would(small, tmp_path):
 
     whole = run(tmp_path / "whole.npz")
     run(tmp_path / "cut.npz", stop_after=4)
-    resumed = gpunet.resume(tmp_path / "cut.npz", train, validation, verbose=False)
+    resumed = gpunet.resume(tmp_path / "cut.npz", train, validation, verbose=False,
+                            device="cpu")
     def records(model):
         return [[{k: v for k, v in r.items() if k != "train_seconds"} for r in h.records]
                 for h in model.histories]
@@ -394,7 +395,18 @@ def test_an_older_checkpoint_without_the_new_settings_resumes(small, tmp_path):
              parameters=parameters)
     assert zipfile.is_zipfile(tmp_path / "old.npz")
     saved = gpunet.training.checkpoint.load_checkpoint(tmp_path / "old.npz")
-    assert saved.training["momentum"] == [0.0] and saved.training["eta_schedule"] is None
+    assert saved.training["momentum"] == 0.0 and saved.training["eta_schedule"] is None
     again = gpunet.resume(tmp_path / "old.npz", train, validation, epochs=3, verbose=False,
-                          checkpoint=None)
+                          device="cpu", checkpoint=None)
     assert len(again.history.records) == 3
+
+
+def test_a_stacks_epoch_line_names_its_stopped_networks(small, capsys):
+    stack = gpunet.NetworkStack(SIZES, [1, 2], device="cpu")
+    train, validation = small
+    histories = stack.SGD(train, 30, 10, [3.0, 0.05], evaluation_data=validation,
+                          monitor_evaluation_accuracy=True, early_stopping_n=2)
+    out = capsys.readouterr().out.splitlines()
+    stopped = min(len(h.records) for h in histories)
+    assert len(out) == max(len(h.records) for h in histories) > stopped
+    assert all(" stopped " in line for line in out[stopped:])

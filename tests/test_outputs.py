@@ -231,7 +231,7 @@ def test_a_small_network_file_cannot_claim_a_huge_network(tmp_path):
     path.write_text(json.dumps({"sizes": [784, 100_000_000, 10], "weights": [[[0.0]], [[0.0]]],
                                 "biases": [[0.0], [0.0]], "cost": "QuadraticCost"}))
     started = time.perf_counter()
-    with pytest.raises(ValueError, match="weights\[0\] has 1 item, not 100000000 items"):
+    with pytest.raises(ValueError, match=r"weights\[0\] has 1 item, not 100000000 items"):
         gpunet.load(path, device="cpu")
     assert time.perf_counter() - started < 2
 

@@ -165,9 +165,10 @@ class NetworkStack(NetworkModel[list[History]]):
     @staticmethod
     def epoch_line(records: list[dict[str, Any]]) -> str:
         """One compact line for an epoch of the stack: each network's accuracy."""
-        r0 = next((r for r in records if not r.get("diverged")), records[0])
-        if "evaluation_correct" in r0:
-            scores = " ".join("diverged" if r.get("diverged") else str(r["evaluation_correct"])
+        r0 = next((r for r in records if "evaluation_correct" in r), records[0])
+        if "evaluation_correct" in r0:  # a stopped network (early stopping): "stopped"
+            scores = " ".join("diverged" if r.get("diverged") else "stopped"
+                              if r.get("stopped") else str(r["evaluation_correct"])
                               for r in records)
             return (f"Epoch {r0['epoch']}: {scores} / {r0['evaluation_total']}  "
                     f"({r0['train_seconds']:.2f} s)")

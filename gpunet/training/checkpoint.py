@@ -204,15 +204,17 @@ class Checkpoint:
 
     @property
     def training(self) -> dict[str, Any]:
-        """The training settings (``TRAINING_KEYS``); a network's η and λ are numbers,
-        a stack's one per network."""
+        """The training settings (``TRAINING_KEYS``); a network's per-network settings
+        (η, λ, μ, λ₁) are numbers, a stack's one per network."""
         training = dict(self.meta["training"])
         for name, check, each in recorded_settings():  # a setting newer than the file
             if name not in training and hasattr(check, "default"):
                 default = getattr(check, "default")
                 training[name] = [default] * len(self.meta["rngs"]) if each else default
-        if self.kind == "network":
-            training["eta"], training["lmbda"] = training["eta"][0], training["lmbda"][0]
+        if self.kind == "network":  # every per-network setting (η, λ, μ, λ₁) a number
+            for name, _, each in recorded_settings():
+                if each and isinstance(training.get(name), list):
+                    training[name] = training[name][0]
         return training
 
     @property
