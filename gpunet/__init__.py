@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .model.costs import (CrossEntropyCost as CrossEntropyCost,
                               QuadraticCost as QuadraticCost)
     from .training.divergence import DivergenceError as DivergenceError
+    from .io.expand import expand_mnist as expand_mnist
     from .training.history import History as History
     from .training.table import (MetricsTable as MetricsTable,
                                  read_metrics as read_metrics)
@@ -56,6 +57,7 @@ _LAZY = {
     "DTypeLike": "networks.network",
     "DeviceLike": "backends",
     "DivergenceError": "training.divergence",
+    "expand_mnist": "io.expand",
     "History": "training.history",
     "MNIST": "io.mnist",
     "MetricsTable": "training.table",
@@ -126,6 +128,7 @@ if not TYPE_CHECKING:  # hidden from type checkers: an unknown name stays an err
 __all__ = [
     "CrossEntropyCost",
     "DivergenceError",
+    "expand_mnist",
     "History",
     "MNIST",
     "Network",
