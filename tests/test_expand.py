@@ -101,6 +101,22 @@ def test_five_copies_labels_repeated_rest_unchanged(source: Path, tmp_path: Path
     assert "expanded 5x" in data.describe() and "seed 0" in data.describe()
 
 
+def test_a_split_set_expands_its_training_part_only(source: Path, tmp_path: Path) -> None:
+    """expand_data (what --expand with --validation uses): the validation examples split
+    off first stay out of the expansion, unchanged (planted: the validation part
+    expanded with the training part, failed)."""
+    from gpunet.io.mnist import split_validation
+
+    data = split_validation(load_mnist(source), 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExpandedCacheWarning)
+        out = expand.expand_data(data, shuffle=False, cache_dir=tmp_path / "cache")
+    assert out.training[0].shape == (5 * (N - 4), 784)
+    assert same_bits(out.training[0][::5], data.training[0])
+    assert same_bits(out.validation[0], data.validation[0])
+    assert same_bits(out.validation[1], data.validation[1])
+
+
 def test_the_cache_is_read_not_rebuilt(source: Path, tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """One file per source and order, built once: a second call reads it (planted:

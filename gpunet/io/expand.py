@@ -93,9 +93,16 @@ def expand_mnist(path: Union[str, Path, None] = None, *, seed: int = 0,
     distinct pixel values (any 8-bit image set: MNIST, Fashion-MNIST, KMNIST);
     otherwise a ``ValueError`` says which.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"expand_mnist: seed {seed!r} must be a whole number, 0 or more.")
-    data = load_mnist(path)
+    _check_seed(seed)
+    return expand_data(load_mnist(path), seed=seed, shuffle=shuffle, cache_dir=cache_dir)
+
+
+def expand_data(data: MNIST, *, seed: int = 0, shuffle: bool = True,
+                cache_dir: Optional[PathLike] = None) -> MNIST:
+    """:func:`expand_mnist` of a data set already loaded (and cut: a validation set
+    split off its training part first, so that no shift of a validation image trains);
+    the cache is found by the training part's content."""
+    _check_seed(seed)
     training = _checked_training(data)
     key = cache_key(training, int(seed), bool(shuffle))
     file = cache_folder(cache_dir) / f"expanded-{key[:32]}.bin"
@@ -106,6 +113,11 @@ def expand_mnist(path: Union[str, Path, None] = None, *, seed: int = 0,
     return MNIST(expanded, data.validation, data.test,
                  source=f"{data.source}, training set expanded {COPIES}x by one-pixel "
                         f"shifts ({order})")
+
+
+def _check_seed(seed: object) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"expand_mnist: seed {seed!r} must be a whole number, 0 or more.")
 
 
 # ------------------------------------------------------------------ the shifts
@@ -290,7 +302,7 @@ def _cached(file: Path, key: str, training: Split) -> Optional[Split]:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         warnings.warn(ExpandedCacheWarning(
             f"{file}: {reason}; the expanded set is built again and the file "
-            "replaced."), stacklevel=4)
+            "replaced."), stacklevel=3)
         return None
 
 
