@@ -165,10 +165,13 @@ DAMAGE = {
     "appended to": (lambda raw: raw + b"\0" * 784, "but its header declares .*appended"),
     "another key": (_header_field("key", "1" * 64), "fields key differ"),
     "more examples": (_header_field("examples", 5 * N + 1), "fields examples differ"),
+    "format true": (_header_field("format", True), "fields format differ"),
     "an extra field": (_header_field("note", 1), "other than written"),
     "a huge header": (lambda raw: raw[:8] + (2**31).to_bytes(4, "big") + raw[12:],
                       "more than 4,096"),
     "not JSON": (lambda raw: raw[:12] + b"\xff" + raw[13:], "not JSON"),
+    "a nested header": (lambda raw: raw[:8] + (4000).to_bytes(4, "big") + b"[" * 4000
+                        + raw[12 + int.from_bytes(raw[8:12], "big"):], "not JSON"),
     "another format": (lambda raw: b"PK\x03\x04" + raw[4:], "not a gpunet cache file"),
     "empty": (lambda raw: b"", "too short"),
 }
@@ -180,7 +183,8 @@ def test_a_damaged_cache_is_detected_and_rebuilt(source: Path, tmp_path: Path,
     """A cache changed in any part is never returned: a warning names the file and
     the check it failed, and the set is built again and the file replaced (planted:
     the checksum comparison skipped, failed for a pixel, a label and the checksum; the
-    size check skipped, failed for appended bytes)."""
+    size check skipped, failed for a truncated and an appended file; RecursionError not
+    caught, failed for a nested header)."""
     cache = tmp_path / "cache"
     good = expanded(source, cache)
     (file,) = cache.iterdir()

@@ -325,7 +325,8 @@ def _read_cache(f: io.BufferedIOBase, size: int, key: str, examples: int,
                             f"{MAX_HEADER:,}")
     header = _read_header(f.read(length))
     expected = _header(key, examples, dtype, str(header.get("sha256")))
-    wrong = sorted(name for name in expected if header.get(name) != expected[name])
+    wrong = sorted(name for name in expected if header.get(name) != expected[name]
+                   or type(header.get(name)) is not type(expected[name]))  # 1 is not true
     if wrong or set(header) != set(expected):
         raise _CacheProblem(f"its header is not this source's and order's (fields "
                             f"{', '.join(wrong) or 'other than written'} differ)")
@@ -339,7 +340,7 @@ def _read_cache(f: io.BufferedIOBase, size: int, key: str, examples: int,
 def _read_header(raw: bytes) -> dict[str, Any]:
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # nested past Python's limit
         raise _CacheProblem("its header is not JSON") from None
     if not isinstance(header, dict):
         raise _CacheProblem("its header is not a JSON object")
