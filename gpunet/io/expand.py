@@ -45,7 +45,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from .fields import check_regular_file
-from .mnist import MNIST, MNISTError, Split, load_mnist
+from .mnist import MNIST, Split, load_mnist
 from .outputs import PathLike, WriteError, atomic_write_bytes
 
 SHIFTS = ("original", "down", "up", "right", "left")
