@@ -29,13 +29,10 @@ from typing import Any, ContextManager, Optional
 import numpy as np
 
 from .base import Array, Backend, BackendUnavailable
+from .hints import CUDA_HINT, install_hint, spelled
 
-#: How to install CuPy with the CUDA libraries it loads (cuBLAS, NVRTC, headers), from
-#: a gpunet checkout (gpunet is not on PyPI).
-INSTALL_HINT = (
-    "from a gpunet checkout run `pip install -e '.[cuda13]'` (NVIDIA driver for "
-    "CUDA 13) or `pip install -e '.[cuda12]'` (driver for CUDA 12)"
-)
+#: How to install CuPy with the CUDA libraries it loads (cuBLAS, NVRTC, headers).
+INSTALL_HINT = CUDA_HINT
 
 
 # ------------------------------------------------------------------ the kernels
@@ -111,7 +108,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _unavailable(cause: str, fix: str) -> BackendUnavailable:
-    return BackendUnavailable(f"CUDA is not usable here: {cause}; {fix}, or use --device cpu.",
+    cpu = spelled('device="cpu"', "--device cpu")
+    return BackendUnavailable(f"CUDA is not usable here: {cause}; {fix}, or use {cpu}.",
                               reason=cause)
 
 
@@ -127,7 +125,7 @@ def import_cupy() -> Any:
         if isinstance(exc, ModuleNotFoundError) and exc.name == "cupy":
             raise _unavailable("CuPy is not installed", INSTALL_HINT) from None
         raise _unavailable(f"CuPy is installed but cannot be imported: {_first_line(exc)}",
-                           f"reinstall it: {INSTALL_HINT}") from None
+                           f"reinstall it: {INSTALL_HINT[len('install '):]}") from None
     return cupy
 
 
@@ -154,8 +152,7 @@ def diagnose(cupy: Any, exc: BaseException) -> BackendUnavailable:
         fix = f"update the NVIDIA driver to one for CUDA {major or 'of this CuPy'}"
         if driver_major in (12, 13) and driver_major != major:
             fix += (f", or use the CuPy for CUDA {driver_major}: `pip uninstall "
-                    f"cupy-cuda{major}x`, then `pip install -e '.[cuda{driver_major}]'` in a "
-                    "gpunet checkout")
+                    f"cupy-cuda{major}x`, then install {install_hint(f'cuda{driver_major}')}")
         return _unavailable(
             f"the NVIDIA driver is too old for this CuPy: it supports CUDA "
             f"{_cuda_version(driver)}, CuPy needs CUDA {_cuda_version(runtime_version)}", fix)
@@ -171,11 +168,11 @@ def diagnose(cupy: Any, exc: BaseException) -> BackendUnavailable:
                                    or "not found" in lowered or "failed to load" in lowered
                                    or "could not" in lowered or "unable to" in lowered):
             return _unavailable(f"CuPy cannot load {what} ({_first_line(exc)})",
-                                f"install CuPy with its CUDA libraries: {INSTALL_HINT}")
+                                f"{INSTALL_HINT} (CuPy with its CUDA libraries)")
     if ("cuda root directory" in lowered or "cuda_fp16" in lowered
             or ("cannot open source file" in lowered and ".h" in lowered)):
         return _unavailable(f"the CUDA headers NVRTC needs are missing ({_first_line(exc)})",
-                            f"install CuPy with its CUDA libraries: {INSTALL_HINT}")
+                            f"{INSTALL_HINT} (CuPy with its CUDA libraries)")
     if type(exc).__name__ == "CompileException":
         return _unavailable(f"NVRTC failed to compile gpunet's kernels ({_first_line(exc)})",
                             "report this with the output of `gpunet info`")

@@ -47,7 +47,11 @@
 # Environment: PYTHON (default python3), GPU_VERIFY_WORKERS (pytest-xdist workers, default
 # 8 where xdist is installed), GPU_VERIFY_SECONDS_1, _2, _3 (the tiers' time; a step
 # that no longer fits is SKIPPED, which fails the tier). Exit status: 0 when every step passed, 1 otherwise, 2 for
-# bad usage.
+# bad usage or a missing tool: before any step the script checks for timeout, Python
+# >= 3.10 with pytest and NumPy, and (not in --dry-run) nvidia-smi and CuPy, and refuses
+# to start with one line naming what to install. A step passes only on its command's
+# exit status 0: a missing command is a FAIL, and "no test skipped for want of a GPU"
+# needs pytest's own closing line.
 
 set -u
 set -o pipefail
@@ -80,6 +84,30 @@ cd "$ROOT" || exit 2
 
 PY="${PYTHON:-python3}"
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+
+# refuse NAME FIX: what is missing, in one line, before any step runs (exit 2). A step
+# whose tool is missing could only fail, or worse, look like it passed.
+refuse() { echo "gpu_verify: cannot start: $1; $2" >&2; exit 2; }
+preflight() {
+    command -v timeout >/dev/null 2>&1 \
+        || refuse "the timeout command is missing" "install coreutils"
+    command -v "$PY" >/dev/null 2>&1 \
+        || refuse "the Python '$PY' is not found" "install Python 3, or set PYTHON to one"
+    "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 10))' >/dev/null 2>&1 \
+        || refuse "'$PY' is not a Python >= 3.10" "set PYTHON to one"
+    "$PY" -c 'import pytest' >/dev/null 2>&1 \
+        || refuse "pytest is not installed for $PY" "$PY -m pip install pytest (or the test extra)"
+    "$PY" -c 'import numpy' >/dev/null 2>&1 \
+        || refuse "NumPy is not installed for $PY" "$PY -m pip install numpy"
+    [ $DRY -eq 1 ] && return 0  # the dry run needs no GPU, no driver and no CuPy
+    command -v nvidia-smi >/dev/null 2>&1 \
+        || refuse "nvidia-smi is not on the PATH (no NVIDIA driver here?)" \
+                  "install the NVIDIA driver, or run with --dry-run on a machine without a GPU"
+    "$PY" -c 'import cupy' >/dev/null 2>&1 \
+        || refuse "CuPy is not importable by $PY" \
+                  "$PY -m pip install \"cupy-cuda13x[ctk]>=14.2,<14.3\" (driver for CUDA 13) or cupy-cuda12x (CUDA 12)"
+}
+preflight
 SUMMARY="$OUT/summary.txt" RUN_LOG="$OUT/run.log" PYTEST_LOG="$OUT/pytest.log" TOOLS_LOG="$OUT/tools.log"
 #: the only files a run may leave in OUTDIR (the device tool returns at most 8)
 ALLOWED="summary.txt run.log resources.json check.json targets.json pytest.log tools.log bench.json"
@@ -121,6 +149,9 @@ step() {
         status=FAIL note="timed out after ${limit}s"
     elif [ $rc -ne 0 ]; then
         status=FAIL
+    fi
+    if [ $rc -eq 126 ] || [ $rc -eq 127 ]; then
+        note="exit $rc: $1 could not be run (missing or not executable)"
     fi
     if [ "$status" = FAIL ] && [ $DRY -eq 1 ] && [ $gpu -eq 1 ]; then
         status=NOGPU note="$note (dry run: needs a GPU)"
@@ -226,9 +257,13 @@ tier1() {
 }
 
 no_gpu_skips() {  # the CUDA tests must have run: a skip naming the GPU means they did not
-    local skips
-    skips=$(sed -n "/===== tier $TIER $1/,\$p" "$PYTEST_LOG" | grep -c "no GPU" || true)
-    if [ "$skips" -gt 0 ]; then
+    local skips section
+    section=$(sed -n "/===== tier $TIER $1/,\$p" "$PYTEST_LOG")
+    skips=$(echo "$section" | grep -c "no GPU" || true)
+    # pytest's closing line ("3 passed, 1 skipped in 2.1s") or it ran nothing at all
+    if ! echo "$section" | grep -qE "[0-9]+ (passed|failed)"; then
+        record "$1-ran" FAIL "pytest ran no test (no 'N passed' line in pytest.log)"
+    elif [ "$skips" -gt 0 ]; then
         record "$1-ran" FAIL "$skips skip lines say no GPU: $(grep -m1 'no GPU' "$PYTEST_LOG" | cut -c1-120)"
     else
         record "$1-ran" PASS "no test skipped for want of a GPU"

@@ -128,9 +128,10 @@ def test_cuda_without_cupy_gives_an_install_command_that_works(monkeypatch):
     with pytest.raises(BackendUnavailable) as info:
         get_backend("cuda")
     message = _one_line(info)
-    # gpunet is not on PyPI: the hint installs the checkout with the extra
-    assert "pip install -e '.[cuda13]'" in message and "'.[cuda12]'" in message
-    assert "gpunet[cuda" not in message
+    # gpunet is not on PyPI: the hint names the extra and installs CuPy by name
+    assert 'the cuda13 extra: pip install "cupy-cuda13x[ctk]' in message
+    assert 'the cuda12 extra: pip install "cupy-cuda12x[ctk]' in message
+    assert "gpunet[cuda" not in message and "-e " not in message
     assert info.value.reason == "CuPy is not installed"
 
 
@@ -151,7 +152,7 @@ def test_old_driver_is_named_as_the_cause_not_a_missing_device(monkeypatch):
         get_backend("cuda")
     message = _one_line(info)
     assert "driver is too old for this CuPy" in message and "CUDA 12.4" in message
-    assert "CUDA 13.0" in message and "pip install -e '.[cuda12]'" in message
+    assert "CUDA 13.0" in message and 'the cuda12 extra: pip install "cupy-cuda12x' in message
     assert "no CUDA device" not in message
     assert "driver is too old" in get_backend("auto").selection_note
     # no driver at all (what CuPy reports on a machine without one)
@@ -179,9 +180,9 @@ def test_a_failing_probe_makes_cuda_unavailable_with_the_cause(monkeypatch, erro
         get_backend("cuda")
     message = _one_line(info)
     assert message.startswith(f"CUDA is not usable here: {cause}")
-    assert message.endswith("or use --device cpu.")
+    assert message.endswith('or use device="cpu".')  # the library's spelling
     if "load" in cause or "headers" in cause:
-        assert "pip install -e '.[cuda13]'" in message
+        assert 'the cuda13 extra: pip install "cupy-cuda13x[ctk]' in message
     note = get_backend("auto").selection_note
     assert note.startswith(f"auto chose cpu: {cause}")
 
@@ -483,7 +484,8 @@ def test_info_names_an_install_command_that_works(monkeypatch, capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "cuda    unavailable: CuPy is not installed" in out
-    assert "pip install -e '.[cuda13]'" in out and "gpunet[cuda" not in out
+    assert 'the cuda13 extra: pip install "cupy-cuda13x[ctk]' in out
+    assert "gpunet[cuda" not in out
 
 
 def _probe_with(backend, **wrong):

@@ -63,7 +63,8 @@ def test_cuda_without_gpu_is_one_clear_line():
     # the real cause (here: CuPy missing, or no driver), and a fix that works
     assert len(lines) == 1 and lines[0].startswith(
         f"gpunet: error: CUDA is not usable here: {cuda_unavailable_reason()}")
-    assert "pip install -e '.[cuda13]'" in lines[0] or "nvidia-smi" in lines[0]
+    assert 'the cuda13 extra: pip install "cupy-cuda13x' in lines[0] or "nvidia-smi" in lines[0]
+    assert lines[0].endswith("or use --device cpu.")  # the command's spelling
     assert "gpunet[cuda" not in lines[0] and "Traceback" not in run.stderr
 
 

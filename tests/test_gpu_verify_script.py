@@ -32,7 +32,7 @@ STEPS = {1: ["install", "environment", "resources", "check", "targets", "cuda-te
 
 def _env(**extra):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(PYTHON=sys.executable, **extra)
+    env.update({"PYTHON": sys.executable, **extra})
     return env
 
 
@@ -123,3 +123,51 @@ def test_usage_errors(tmp_path, args):
     run = subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True,
                          cwd=tmp_path, timeout=60, env=_env())
     assert run.returncode == 2 and "usage: scripts/gpu_verify.sh" in run.stderr
+
+
+def _fake_python(tmp_path, refuse: str):
+    """A Python that has no module ``refuse`` (any command naming it fails as Python
+    does), and is the real one otherwise."""
+    fake = tmp_path / "bin" / "python3"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\ncase "$*" in *{refuse}*) echo "No module named {refuse}" >&2; '
+                    f'exit 1;; esac\nexec {sys.executable} "$@"\n')
+    fake.chmod(0o755)
+    return fake
+
+
+def test_without_pytest_it_refuses_to_start_and_passes_nothing(tmp_path):
+    """Before: "No module named pytest", then "PASS ... no test skipped for want of a GPU"
+    (a false pass). Now one line naming what to install, exit 2, no step run."""
+    out = tmp_path / "out"
+    run = subprocess.run(["bash", str(SCRIPT), "--dry-run", "--tier", "1", str(out)],
+                         capture_output=True, text=True, timeout=120,
+                         env=_env(PYTHON=str(_fake_python(tmp_path, "pytest"))))
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "PASS" not in run.stdout + run.stderr
+    assert not (out / "summary.txt").exists() or "PASS" not in (out / "summary.txt").read_text()
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith("gpu_verify: cannot start: pytest is not installed")
+    assert "pip install pytest" in line
+
+
+@pytest.mark.parametrize("missing", ["python", "nvidia-smi"])
+def test_a_missing_tool_is_named_before_any_step(tmp_path, missing):
+    """No Python at PYTHON, or (a real run) no nvidia-smi on the PATH: one line, exit 2."""
+    out = tmp_path / "out"
+    bin_dir = tmp_path / "tools"  # the PATH's tools less nvidia-smi
+    bin_dir.mkdir()
+    for tool in ("timeout", "bash", "sed", "grep", "date", "mkdir", "dirname", "tail", "cat"):
+        found = subprocess.run(["bash", "-c", f"command -v {tool}"], capture_output=True,
+                               text=True).stdout.strip()
+        if found:
+            (bin_dir / tool).symlink_to(found)
+    python = str(tmp_path / "no-such-python") if missing == "python" else sys.executable
+    args = ["--dry-run"] if missing == "python" else []
+    run = subprocess.run(["bash", str(SCRIPT), *args, "--tier", "1", str(out)],
+                         capture_output=True, text=True, timeout=120,
+                         env=_env(PYTHON=python, PATH=str(bin_dir)))
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "PASS" not in run.stdout + run.stderr
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith("gpu_verify: cannot start: ") and missing in line

@@ -407,7 +407,7 @@ def test_plots_name_the_extra_when_matplotlib_is_missing(tmp_path, monkeypatch):
         monkeypatch.delitem(sys.modules, name, raising=False)
     messages = []
     render(plan, {"runs": store, "sessions": []}, SIZES, tmp_path, log=messages.append)
-    assert any("pip install 'gpunet[plot]'" in m for m in messages), messages
+    assert any('the plot extra: pip install "matplotlib' in m for m in messages), messages
     assert (tmp_path / "studies.md").exists() and not list(tmp_path.glob("studies/*.png"))
 
 

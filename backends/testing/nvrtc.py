@@ -103,7 +103,8 @@ def _cupy() -> Any:
         raise CompilerAPIMoved(
             f"CuPy {cupy.__version__} no longer has the private compile API gpunet uses "
             f"({exc}); it was written against CuPy {TESTED_CUPY}: update backends/nvrtc.py "
-            "or install the pinned version with `pip install -e '.[test]'`."
+            f"or install that version: pip install \"cupy-cuda13x[ctk]=={TESTED_CUPY}\" (or "
+            "cupy-cuda12x, as your driver needs)."
         ) from None
     return cupy, api
 

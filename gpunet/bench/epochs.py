@@ -3,7 +3,7 @@
 For each configuration (network, mini-batch size) and each implementation available
 here, train on the MNIST training set and report the median seconds per epoch over
 several epochs after a warm-up epoch, with the device synchronised, and examples per
-second. Peers are optional (``pip install 'gpunet[bench]'``); a missing one is skipped
+second. Peers are optional (the ``bench`` extra); a missing one is skipped
 with the reason. Results go to ``benchmarks/<stamp>.json`` (raw, with the machine and
 versions) and ``benchmarks/<stamp>.md`` (a table).
 
@@ -16,7 +16,7 @@ Implementations:
   ``first_epoch_seconds`` is the warm-up epoch's.
 * ``torch-cpu`` / ``torch-cuda``: PyTorch eager, the same network, N(0, 1)
   initialisation, quadratic cost and plain SGD.
-* ``jax-cpu``: JAX on the CPU (``pip install 'gpunet[jax]'``), the same network and update
+* ``jax-cpu``: JAX on the CPU (the ``jax`` extra), the same network and update
   written the way JAX runs fastest: weights ``(in, out)``, the per-example forward pass
   traced under ``vmap``, ``jax.grad`` of the summed quadratic cost, and the whole epoch
   one jitted ``lax.scan`` over the mini-batches (a smaller last mini-batch is one more
@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from ..backends.hints import install_hint
 from ..io.mnist import Split, load_mnist
 from ..io.outputs import atomic_write_text
 
@@ -126,7 +127,7 @@ def run_torch(device: str) -> Runner:
         try:
             import torch
         except ImportError:
-            raise Skip("PyTorch not installed (pip install 'gpunet[bench]')") from None
+            raise Skip(f"PyTorch not installed ({install_hint('bench')})") from None
         if device == "cuda" and not torch.cuda.is_available():
             raise Skip("PyTorch sees no CUDA device")
         dev = torch.device(device)
@@ -170,7 +171,7 @@ def run_jax(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: int)
         import jax
         import jax.numpy as jnp
     except ImportError:
-        raise Skip("JAX not installed (pip install 'gpunet[jax]')") from None
+        raise Skip(f"JAX not installed ({install_hint('jax')})") from None
     device = jax.devices("cpu")[0]
     rng = np.random.default_rng(0)
     sizes, m, eta = cfg.sizes, cfg.mini_batch_size, cfg.eta
@@ -235,7 +236,7 @@ def run_sklearn(cfg: Config, X: np.ndarray, y: np.ndarray, warmup: int, epochs: 
         import sklearn
         from sklearn.neural_network import MLPClassifier
     except ImportError:
-        raise Skip("scikit-learn not installed (pip install 'gpunet[bench]')") from None
+        raise Skip(f"scikit-learn not installed ({install_hint('baselines')})") from None
     import warnings
 
     clf = MLPClassifier(hidden_layer_sizes=cfg.sizes[1:-1] or (), activation="logistic",
@@ -392,6 +393,21 @@ def measure_limits(device: str = "cpu", repeats: int = 5) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ driver
+class SkipWords:
+    """A skip's reason in full the first time, then its first clause and "(as above)":
+    a missing peer or GPU skips many rows, and its hint is printed once."""
+
+    def __init__(self) -> None:
+        self.said: set[str] = set()
+
+    def __call__(self, why: object) -> str:
+        text = str(why)
+        if text not in self.said:
+            self.said.add(text)
+            return text
+        return f"{text.split(';', 1)[0].split(' (', 1)[0]} (as above)"
+
+
 def benchmark(configs: Sequence[str], implementations: Sequence[str], *, epochs: int = 5,
               warmup: int = 1, limit: Optional[int] = None,
               log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -410,6 +426,7 @@ def benchmark(configs: Sequence[str], implementations: Sequence[str], *, epochs:
         if not 1 <= limit <= len(y):
             raise ValueError(f"--limit must be between 1 and {len(y)}.")
         X, y = X[:limit], y[:limit]
+    said = SkipWords()
     results: dict[str, Any] = {"machine": machine_info(), "epochs": epochs, "warmup": warmup,
                                "examples": len(y), "results": [], "limits": {}}
     for device, impl_prefix in (("cpu", "gpunet-numpy"), ("cuda", "gpunet-cupy")):
@@ -421,7 +438,8 @@ def benchmark(configs: Sequence[str], implementations: Sequence[str], *, epochs:
     for cfg_name in configs:
         cfg = CONFIGS[cfg_name]
         if cfg.networks:
-            results["results"] += sweep_rows(cfg, implementations, X, y, warmup, epochs, log)
+            results["results"] += sweep_rows(cfg, implementations, X, y, warmup, epochs, log,
+                                             said)
             continue
         for impl in implementations:
             row: dict[str, Any] = {"config": cfg_name, "sizes": list(cfg.sizes),
@@ -431,7 +449,7 @@ def benchmark(configs: Sequence[str], implementations: Sequence[str], *, epochs:
                 info = RUNNERS[impl](cfg, X, y, warmup, epochs)
             except Skip as why:
                 row["skipped"] = str(why)
-                log(f"{cfg_name:17s} {impl:17s} skipped: {why}")
+                log(f"{cfg_name:17s} {impl:17s} skipped: {said(why)}")
             else:
                 seconds = info.pop("seconds")
                 median = statistics.median(seconds)
@@ -505,7 +523,8 @@ STACK_RUNNERS = {"gpunet-cupy-fused": run_fused_stack, "gpunet-numpy-stack": run
 
 
 def sweep_rows(cfg: Config, implementations: Sequence[str], X: np.ndarray, y: np.ndarray,
-               warmup: int, epochs: int, log: Callable[[str], None]) -> list[dict[str, Any]]:
+               warmup: int, epochs: int, log: Callable[[str], None],
+               said: Optional[SkipWords] = None) -> list[dict[str, Any]]:
     """``K`` networks at once (fused, one launch) against ``K`` runs one after another.
 
     The sequential rows are ``K`` times the measured single-network epoch of each
@@ -513,6 +532,7 @@ def sweep_rows(cfg: Config, implementations: Sequence[str], X: np.ndarray, y: np
     a time would cost. The single network is timed before and after the stacks, and
     its epoch is the median of both (a shared machine's speed drifts within minutes).
     """
+    said = said or SkipWords()
     rows: list[dict[str, Any]] = []
     base = {"config": cfg.name, "sizes": list(cfg.sizes), "mini_batch_size": cfg.mini_batch_size}
     single = Config("book", cfg.sizes, cfg.mini_batch_size, cfg.eta)
@@ -536,7 +556,7 @@ def sweep_rows(cfg: Config, implementations: Sequence[str], X: np.ndarray, y: np
                 seconds = runner(cfg, K, dtype, X, y, warmup, epochs)
             except Skip as why:
                 row["skipped"] = str(why)
-                log(f"{cfg.name:17s} {impl:17s} K={K:<4d} skipped: {why}")
+                log(f"{cfg.name:17s} {impl:17s} K={K:<4d} skipped: {said(why)}")
                 rows.append(row)
                 break
             median = statistics.median(seconds)

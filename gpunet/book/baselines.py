@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ..backends.hints import install_hint
+
 
 class AverageDarkness:
     """Guess the digit whose mean darkness on the training data is nearest.
@@ -41,14 +43,14 @@ def svm_correct(training: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray,
                 **svc_options: Any) -> int:
     """Train scikit-learn's ``SVC`` (default settings, as the book) and count correct.
 
-    Needs the optional extra: ``pip install 'gpunet[baselines]'``. On the full 50,000
+    Needs scikit-learn (the ``baselines`` extra). On the full 50,000
     training images this takes many minutes on a CPU.
     """
     try:
         from sklearn.svm import SVC
     except ImportError:
         raise ValueError(
-            "the SVM baseline needs scikit-learn: pip install 'gpunet[baselines]'"
+            f"the SVM baseline needs scikit-learn: install {install_hint('baselines')}"
         ) from None
     clf = SVC(**svc_options)
     clf.fit(training[0], training[1])

@@ -22,6 +22,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from ..backends.hints import install_hint
 from ..backends import Backend, get_backend
 
 from .baselines import AverageDarkness, svm_correct
@@ -330,7 +331,7 @@ def _baselines(data: MNIST, options: Options, log: Callable[[str], None]) -> dic
     try:
         import sklearn
     except ImportError:
-        out["svm"] = {"skipped": "scikit-learn not installed (pip install 'gpunet[baselines]')"}
+        out["svm"] = {"skipped": f"scikit-learn not installed ({install_hint('baselines')})"}
         log(f"svm: {out['svm']['skipped']}")
         return out
     # scikit-learn changed SVC's default gamma from 'auto' (1 / n_features) to 'scale'
@@ -393,6 +394,6 @@ def _plots(results: dict[str, Any], directory: Path, log: Callable[[str], None])
     try:
         from .plots import plot_all
     except ImportError:
-        log("plots skipped: matplotlib is not installed (pip install 'gpunet[plot]')")
+        log(f"plots skipped: matplotlib is not installed ({install_hint('plot')})")
         return {}
     return plot_all(results, directory)

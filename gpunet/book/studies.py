@@ -42,6 +42,7 @@ from typing import Any, Callable, Iterable, Literal, Optional, Sequence
 
 import numpy as np
 
+from ..backends.hints import install_hint
 from ..io.mnist import MNIST, load_mnist
 from ..io.outputs import atomic_write_text
 from .studies_analysis import (BOOK_ETA, COSTS, LARGE, SMALL, Plan, Run, Sizes, analyse,
@@ -254,7 +255,7 @@ def render(plan: Plan, results: dict[str, Any], sizes: dict[str, int], out: Path
         try:
             from .studies_plots import plot_studies
         except ImportError:
-            log("plots skipped: matplotlib is not installed (pip install 'gpunet[plot]')")
+            log(f"plots skipped: matplotlib is not installed ({install_hint('plot')})")
         else:
             images = plot_studies(analysis, Path(out) / "studies")
     text = render_studies(plan, analysis, results, sizes, images)

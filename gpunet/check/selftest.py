@@ -89,7 +89,7 @@ class CheckResult:
     def line(self) -> str:
         status = {True: "PASS", False: "FAIL", None: "SKIP"}[self.passed]
         if self.passed is None:
-            return f"{status}  {self.name:<44} {self.detail}"
+            return f"{status}  {self.name:<44} not run here: {self.detail}"
         text = f"{status}  {self.name:<44} {self.measured:9.3g}  (threshold {self.threshold:.0e})"
         return f"{text}  {self.detail}" if self.detail else text
 
@@ -100,7 +100,19 @@ def _result(name: str, measured: float, threshold: float, detail: str = "") -> C
 
 
 def _skip(name: str, why: str) -> CheckResult:
-    return CheckResult(name, float("nan"), float("nan"), None, f"skipped: {why}")
+    """A check that cannot run on this device: ``why`` in words for the user."""
+    return CheckResult(name, float("nan"), float("nan"), None, why)
+
+
+def _engine_unfit(engine: str, exc: ValueError) -> str:
+    """Why ``engine`` cannot train here, from the library's error, without its advice
+    (which engine to choose instead): the user of ``gpunet check`` chose none."""
+    text = str(exc)
+    marker = "cannot train this network: "
+    if marker not in text:
+        return text
+    cause = text.split(marker, 1)[1].split("; ", 1)[0].rstrip(".")
+    return f"{cause} (the {engine} engine is checked where it can run)"
 
 
 @dataclass
@@ -253,7 +265,7 @@ def check_trajectory(ctx: CheckContext) -> Iterator[CheckResult]:
             net.SGD((X.astype(ctx.dtype), labels), TRAJECTORY_EPOCHS, m, eta, lmbda=lmbda,
                     verbose=False, engine=engine)
         except ValueError as exc:  # this engine cannot train this network here
-            yield _skip(name, str(exc))
+            yield _skip(name, _engine_unfit(engine, exc))
             continue
         for _ in range(TRAJECTORY_EPOCHS):
             w, b = reference.sgd_epoch(w, b, X, Y, shuffles.permutation(n), m, eta, lmbda,
@@ -312,7 +324,7 @@ def check_probe(ctx: CheckContext) -> Iterator[CheckResult]:
     (skipped on a device backend that runs none)."""
     steps = ctx.backend.probe_errors
     if steps is None:
-        yield _skip("probe", f"{ctx.backend.device} runs no start-up probe")
+        yield _skip("probe", f"the {ctx.backend.device} device runs no start-up probe")
         return
     if not steps:
         yield CheckResult("probe", math.inf, math.nan, False, "the backend ran no probe")

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from .options import add_device
+
+if TYPE_CHECKING:
+    from ..check.selftest import CheckResult
 
 
 def add_parser(sub: Any, formatter: type) -> None:
@@ -42,12 +45,23 @@ def run(args: argparse.Namespace) -> int:
     print(f"device: {backend.description}{note}", flush=True)
     dtypes: tuple[DTypeName, ...] = (args.dtype,) if args.dtype else ("float32", "float64")
     report = run_checks(backend, dtypes, on_result=lambda r: print(r.line, flush=True))
-    failed = [r.name for r in report.results if r.passed is False]
-    if failed:
-        print(f"FAILED: {len(failed)} of {len(report.results)} checks ({', '.join(failed)})")
-    else:
-        print(f"all {sum(r.passed is True for r in report.results)} checks passed")
+    print(summary(report.results))
     if args.json:
         atomic_write_text(args.json, json.dumps(report.as_json(), indent=2) + "\n", "--json")
         print(f"wrote {args.json}")
-    return 1 if failed else 0
+    return 0 if report.passed else 1
+
+
+def summary(results: Sequence["CheckResult"]) -> str:
+    """The last line: how many checks passed, failed and were skipped (a skip is not a
+    pass: it says what was not checked on this device)."""
+    failed = [r.name for r in results if r.passed is False]
+    skipped = [r.name for r in results if r.passed is None]
+    passed = sum(r.passed is True for r in results)
+    skips = (f"; {len(skipped)} skipped, not run on this device ({', '.join(skipped)})"
+             if skipped else "")
+    if failed:
+        return f"FAILED: {len(failed)} of {len(results)} checks ({', '.join(failed)}){skips}"
+    if skipped:
+        return f"{passed} of {len(results)} checks passed, none failed{skips}"
+    return f"all {passed} checks passed"

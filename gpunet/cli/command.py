@@ -25,6 +25,7 @@ from typing import NoReturn, Optional, Sequence
 
 from .._version import __version__
 from ..backends import BackendUnavailable
+from ..backends.hints import command_wording
 from ..training.divergence import DivergenceError
 from ..io.outputs import WriteError
 from ..training.signals import EXIT_SIGINT, EXIT_SIGTERM, raise_if_interrupted
@@ -84,11 +85,12 @@ def run_command(argv: Optional[Sequence[str]] = None) -> int:
     anywhere else.
     """
     args = build_parser().parse_args(argv)
-    try:
-        status = int(args.run(args))
-    except Exception as exc:
-        raise_if_interrupted(exc)  # a Ctrl-C whose exception became this one
-        return _failed(exc, args.command)
+    with command_wording():  # the library's messages name options as --device cpu
+        try:
+            status = int(args.run(args))
+        except Exception as exc:
+            raise_if_interrupted(exc)  # a Ctrl-C whose exception became this one
+            return _failed(exc, args.command)
     if status not in (EXIT_SIGINT, EXIT_SIGTERM):
         raise_if_interrupted()  # a Ctrl-C whose exception was lost on its way
     return status

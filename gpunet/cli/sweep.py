@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
+from ..backends.hints import install_hint
 from .options import LOOP_OPTIONS, SWEEP, add_options, print_notes
 from .outputs import (STDOUT, MetricsFile, Outputs, check_run_outputs, checkpoint_lock,
                       continued_header, metrics_header, metrics_on_stdout, stopped_by)
@@ -113,8 +114,8 @@ def prepare(args: argparse.Namespace) -> Plan:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            raise ValueError('--plot needs matplotlib: pip install -e ".[plot]" '
-                             "(the 'plot' extra).") from None
+            raise ValueError(f"--plot needs matplotlib: install {install_hint('plot')}."
+                             ) from None
     return Plan(runs, resumed, _ray_options(args))
 
 

@@ -51,13 +51,15 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
+from ..backends.hints import install_hint
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 FIELD = 28  # MNIST's image side
 BOX = 20  # the box MNIST's digits were scaled into
 INK = 0.2  # grey level (after contrast stretch) above which a pixel counts as ink
 CONTRAST = 0.15  # weakest ink (as a fraction of the paper's light) that is a digit
-EXTRA_HINT = 'pip install -e ".[images]" (from a gpunet checkout)'
+EXTRA_HINT = install_hint("images")
 
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
 """Pillow's decoders a digit image is read with, and no others. Each decodes pixels in
@@ -107,7 +109,7 @@ def _pillow() -> Any:
                          PngImagePlugin, PpmImagePlugin, TiffImagePlugin)
     except ImportError:
         raise ValueError(f"reading images needs Pillow, which is not installed: "
-                         f"{EXTRA_HINT}.") from None
+                         f"install {EXTRA_HINT}.") from None
     try:
         from PIL import WebPImagePlugin  # noqa: F401  (Pillow built without libwebp)
     except ImportError:

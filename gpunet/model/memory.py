@@ -166,7 +166,8 @@ def _too_large(sizes: Sequence[int], dtype: Any, m: int, count: int, what: str,
     digits = next((d for d in (1, 2, 3) if _gb(need, d) != _gb(have, d)), 4)  # not "0.6
     need_text, have_text = _gb(need, digits), _gb(have, digits)  # more than the 0.6 MiB"
     nets = f"{count} networks of " if count > 1 else ""
-    stack = " or fewer networks per stack (--stack)" if count > 1 else ""
+    stack = ("" if count == 1 else " or fewer networks per stack (--stack)"
+             if what.startswith("--") else " or fewer networks in the stack")
     if where.startswith(UNDER_LIMIT):  # the process's own limit, not the machine
         stack += ", or raise the limit"
     batch = count * (training_bytes(sizes, dtype, m) - training_bytes(sizes, dtype, 0))

@@ -13,6 +13,7 @@ import io
 import os
 from typing import TYPE_CHECKING, Any, Sequence, Union
 
+from ..backends.hints import install_hint
 from ..io.outputs import atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-EXTRA_HINT = 'pip install -e ".[plot]" (from a gpunet checkout)'
+EXTRA_HINT = install_hint("plot")
 
 
 def require_matplotlib(what: str = "plotting") -> Any:
@@ -30,7 +31,7 @@ def require_matplotlib(what: str = "plotting") -> Any:
         import matplotlib
     except ImportError:
         raise ValueError(f"{what} needs matplotlib, which is not installed: "
-                         f"{EXTRA_HINT}.") from None
+                         f"install {EXTRA_HINT}.") from None
     matplotlib.use("Agg")  # files only, no screen needed
     import matplotlib.pyplot as plt
 

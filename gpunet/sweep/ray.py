@@ -7,7 +7,7 @@ store once and every task reads them from there. Each finished stack's rows come
 as they are, so a sweep on Ray gives exactly the rows of the local executor (the same
 function trains each stack, with the same data and seeds).
 
-Ray is optional (``pip install -e ".[ray]"``) and imported only here, only when used.
+Ray is optional (the ``ray`` extra) and imported only here, only when used.
 Workers need gpunet importable: installed on every node, or shipped with a
 ``runtime_env`` (``--ray-runtime-env``).
 """
@@ -18,10 +18,11 @@ import dataclasses
 import json
 from typing import Any, Callable, Iterator, Optional, Sequence
 
+from ..backends.hints import install_hint
 from .grid import Run, SweepSettings
 from .local import StackResult, train_stack
 
-RAY_EXTRA_HINT = 'pip install -e ".[ray]" from a gpunet checkout, or pip install "ray>=2.9"'
+RAY_EXTRA_HINT = install_hint("ray")
 
 
 def import_ray() -> Any:
@@ -30,7 +31,7 @@ def import_ray() -> Any:
         import ray
     except ImportError:
         raise ValueError(f"--executor ray needs Ray, which is not installed here; "
-                         f"{RAY_EXTRA_HINT} (the 'ray' extra).") from None
+                         f"install {RAY_EXTRA_HINT}.") from None
     return ray
 
 

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Union, cast
 
 import numpy as np
 
+from ..backends.hints import spelled
 from ..io.fields import (MISSING, Check, FieldError, agree, anything, check_fields,
                          check_regular_file, choice, each, fail, is_whole, list_of,
                          number, obj, object_of, optional, sha256, shown, sizes, text, whole)
@@ -377,8 +378,11 @@ def _check_magic(f: Any, path: Path) -> None:
     """The file starts as a zip archive does (else: what it looks like instead)."""
     magic = f.read(len(ZIP_MAGIC))
     if magic != ZIP_MAGIC:
-        hint = (" It looks like a saved network (JSON, from --save): a checkpoint is the "
-                "file given to --checkpoint." if magic[:1] in (b"{", b"[") else "")
+        hint = (spelled(" It looks like a saved network (JSON, from save()): a checkpoint "
+                        "is the file given to SGD(checkpoint=...).",
+                        " It looks like a saved network (JSON, from --save): a checkpoint "
+                        "is the file given to --checkpoint.")
+                if magic[:1] in (b"{", b"[") else "")
         raise CheckpointError(f"{path} is not a gpunet checkpoint (not an .npz "
                               f"archive).{hint}")
 
