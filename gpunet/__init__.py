@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from .model.activations import sigmoid as sigmoid, sigmoid_prime as sigmoid_prime
     from .networks.resuming import resume as resume
     from .networks.stack import NetworkStack as NetworkStack
+    from .sweep.eta_finder import find_eta as find_eta
 
 from ._version import __version__
 
@@ -65,6 +66,7 @@ _LAZY = {
     "NetworkStack": "networks.stack",
     "PathLike": "io.outputs",
     "QuadraticCost": "model.costs",
+    "find_eta": "sweep.eta_finder",
     "get_backend": "backends",
     "load_checkpoint": "training.checkpoint",
     "load_data": "io.mnist",
@@ -134,6 +136,7 @@ __all__ = [
     "Network",
     "NetworkStack",
     "QuadraticCost",
+    "find_eta",
     "get_backend",
     "load",
     "load_data",

@@ -29,9 +29,9 @@ from ..backends.hints import command_wording
 from ..training.divergence import DivergenceError
 from ..io.outputs import WriteError
 from ..training.signals import EXIT_SIGINT, EXIT_SIGTERM, raise_if_interrupted
-from . import bench, check, evaluate, info, plot, predict, reproduce, sweep, train
+from . import bench, check, evaluate, find_eta, info, plot, predict, reproduce, sweep, train
 
-COMMANDS = (train, sweep, predict, evaluate, plot, info, check, reproduce, bench)
+COMMANDS = (train, sweep, find_eta, predict, evaluate, plot, info, check, reproduce, bench)
 
 SMALLER = {
     "train": "the network (--sizes) or the mini-batch (--batch-size)",

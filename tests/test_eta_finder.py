@@ -1,0 +1,217 @@
+"""The η finder (issue 28, point 4): ``gpunet.find_eta`` and ``gpunet find-eta``.
+
+The rule (:mod:`gpunet.sweep.eta_finder`) on crafted cost sequences; the candidates'
+grid; a real search on a small MNIST subset (every candidate one network of a stack
+from the same seed, as a single network trained at its η would be); the command end to
+end: its reasoning and last line, the JSON record, outputs never replaced without
+``--overwrite``, and a bad range as one error line before any work. CPU only, small
+data and networks (a few seconds in all)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import gpunet
+from gpunet.cli import main
+from gpunet.sweep.eta_finder import (PASSES, RULE, falls_steadily, find_eta,
+                                     geometric_etas, judge)
+
+
+# ------------------------------------------------------------------ the grid
+def test_the_default_grid_is_four_a_decade_from_a_thousandth_to_a_thousand():
+    etas = geometric_etas()
+    assert len(etas) == 25 and etas[0] == 0.001 and etas[-1] == 1000.0
+    assert etas[:5] == [0.001, 0.00178, 0.00316, 0.00562, 0.01]
+    ratios = np.diff(np.log10(etas))
+    np.testing.assert_allclose(ratios, 0.25, atol=0.002)  # 3 significant digits
+    assert geometric_etas(0.01, 100, 1) == [0.01, 0.1, 1.0, 10.0, 100.0]
+    assert geometric_etas(0.1, 0.5, 2) == [0.1, 0.316]  # the end off the grid: left out
+
+
+@pytest.mark.parametrize("low, high, per_decade, words", [
+    (1.0, 0.5, 4, "0 < low < high"), (0.0, 1.0, 4, "0 < low < high"),
+    (-1.0, 1.0, 4, "0 < low < high"), (0.1, math.inf, 4, "0 < low < high"),
+    (math.nan, 1.0, 4, "0 < low < high"), (0.1, 10.0, 0, "positive whole number"),
+    (0.1, 10.0, 1.5, "positive whole number"), (0.1, 10.0, True, "positive whole number"),
+    (1.0, 1.2, 4, "holds only one candidate"),
+])
+def test_a_range_that_cannot_bracket_anything_is_one_error(low, high, per_decade, words):
+    with pytest.raises(ValueError, match=words):
+        geometric_etas(low, high, per_decade)
+
+
+# ------------------------------------------------------------------ the rule
+ETAS = [0.1, 1.0, 10.0]
+
+
+def test_steady_candidates_then_an_oscillating_one_put_the_threshold_below_it():
+    costs = [[5, 4, 3, 2], [5, 3, 2, 1], [5, 2.5, 2.8, 2.0]]  # 10 rises in epoch 2
+    passed, threshold, proposal, lines = judge(ETAS, costs)
+    assert passed == [True, True, False]
+    assert (threshold, proposal) == (1.0, 0.5)
+    assert lines[1].endswith(PASSES)
+    assert "does not fall in epoch 2 (2.5 to 2.8)" in lines[2]
+    assert "Threshold: 1" in lines[-1] and "eta = 0.5" in lines[-1]
+
+
+def test_a_larger_eta_that_makes_less_progress_has_overshot():
+    """The cost at 10 falls at every measurement, but above 1's after epoch 1: it blew
+    up inside the epoch (the oscillation the book describes, seen once an epoch)."""
+    costs = [[5, 4, 3, 2], [5, 2, 1.5, 1], [5, 3, 2, 0.5]]
+    assert all(falls_steadily(c) for c in costs)
+    passed, threshold, proposal, lines = judge(ETAS, costs)
+    assert passed == [True, True, False] and (threshold, proposal) == (1.0, 0.5)
+    assert "overshoots: after epoch 1 its cost 3 is not below 2, eta 1's" in lines[2]
+
+
+def test_a_diverged_candidate_fails_and_the_first_failure_sets_the_threshold():
+    costs = [[5, 4, 3], [5, 3, math.nan], [5, 2, 1]]  # 1 diverged (NaN); 10 looks fine
+    passed, threshold, proposal, lines = judge(ETAS, costs)
+    assert passed == [True, False, True]
+    assert (threshold, proposal) == (0.1, 0.05)
+    assert "diverges (not finite) in epoch 2" in lines[1]
+    assert not falls_steadily([5, math.inf]) and not falls_steadily([5])
+
+
+def test_a_range_that_does_not_bracket_the_threshold_says_which_way_to_move():
+    below = judge(ETAS, [[5, 5.5, 4], [5, 6, 7], [5, 9, 9]])
+    assert below[1:3] == (None, None) and "try smaller values (--eta-min)" in below[3][-1]
+    above = judge(ETAS, [[5, 4, 3], [5, 3, 2], [5, 2, 1]])
+    assert above[0] == [True] * 3 and above[1:3] == (None, None)
+    assert "try larger values (--eta-max)" in above[3][-1]
+
+
+def test_the_rule_refuses_candidates_it_cannot_judge():
+    with pytest.raises(ValueError, match="ascend"):
+        judge([1.0, 0.1], [[2, 1], [2, 1]])
+    with pytest.raises(ValueError, match="one cost sequence per candidate"):
+        judge(ETAS, [[2, 1], [2, 1]])
+    with pytest.raises(ValueError, match="all of one length"):
+        judge([0.1, 1.0], [[2, 1], [2, 1, 0.5]])
+
+
+# ------------------------------------------------------------------ a real search
+def _subset(mnist, n=1000):
+    return mnist.training[0][:n], mnist.training[1][:n]
+
+
+@pytest.fixture(scope="module")
+def finding(mnist):
+    return find_eta(_subset(mnist), [784, 10, 10], cost="cross-entropy", dtype="float64",
+                    device="cpu", seed=3, etas=geometric_etas(0.01, 1000, 2), epochs=2)
+
+
+def test_a_real_search_brackets_the_threshold_and_proposes_half_of_it(finding):
+    etas = finding.etas
+    assert finding.threshold is not None and etas[0] < finding.threshold < etas[-1]
+    k = etas.index(finding.threshold)
+    assert all(finding.passed[: k + 1]) and not finding.passed[k + 1]
+    assert finding.proposal == float(f"{finding.threshold / 2:.3g}")
+    assert gpunet.find_eta is find_eta  # the public name
+    record = json.loads(json.dumps(finding.as_json()))  # JSON-ready
+    assert record["rule"] == RULE and record["settings"]["device"] == "cpu"
+    assert record["settings"]["examples"] == 1000 and len(record["costs"]) == len(etas)
+
+
+def test_every_candidate_is_the_single_network_its_eta_would_train(finding, mnist):
+    """One stack, one seed: every candidate starts from the same parameters and sees the
+    same shuffles, so each cost curve is a lone ``Network(seed=3)``'s at that η."""
+    for k in (0, len(finding.etas) - 1):
+        net = gpunet.Network([784, 10, 10], cost="cross-entropy", dtype="float64",
+                             device="cpu", seed=3)
+        before = net.total_cost(_subset(mnist))
+        history = net.SGD(_subset(mnist), 2, 10, finding.etas[k],
+                          monitor_training_cost=True, verbose=False)
+        np.testing.assert_allclose(finding.costs[k], [before, *history.training_cost],
+                                   rtol=1e-9)
+
+
+# ------------------------------------------------------------------ the command
+@pytest.fixture(scope="module")
+def small_data(mnist, tmp_path_factory):
+    """600 MNIST training images as an .npz archive (quicker to read than MNIST)."""
+    path = tmp_path_factory.mktemp("data") / "small.npz"
+    X, y = _subset(mnist, 600)
+    np.savez(path, x_train=X, y_train=y)
+    return path
+
+
+def _base(data):
+    return ["find-eta", "--device", "cpu", "--data", str(data), "--sizes", "784,10,10",
+            "--cost", "cross-entropy", "--seed", "3", "--epochs", "2", "--per-decade", "2",
+            "--eta-min", "0.01", "--eta-max", "1000"]
+
+
+def test_the_command_prints_its_reasoning_and_the_train_command_and_writes_json(
+        tmp_path, capsys, small_data):
+    """It writes the record over an existing file with --overwrite, and a later run
+    without it is refused before any work, the file as it was."""
+    record, plot = tmp_path / "finding.json", tmp_path / "curves.png"
+    record.write_text("earlier work")
+    assert main([*_base(small_data), "--json", str(record), "--overwrite"]
+                + (["--plot", str(plot)] if _has_matplotlib() else [])) == 0
+    out = capsys.readouterr().out.splitlines()
+    found = json.loads(record.read_text())
+    assert found["proposal"] == float(f"{found['threshold'] / 2:.3g}")
+    assert found["rule"] == RULE and len(found["etas"]) == 11
+    assert found["settings"]["examples"] == 600
+    assert out[-1] == f"train with: {found['train_command']}"
+    assert out[-1] == (f"train with: gpunet train --sizes 784,10,10 --cost cross-entropy "
+                       f"--init large --lmbda 0 --batch-size 10 --device cpu --data "
+                       f"{small_data} --eta {found['proposal']:g}")
+    assert any(line.startswith("rule: a candidate eta passes when") for line in out)
+    assert sum(line.startswith("  eta ") for line in out) == 11  # a line per candidate
+    assert any(f"Threshold: {found['threshold']:g}." in line for line in out)
+    if _has_matplotlib():
+        assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    written = record.read_text()
+    assert main([*_base(small_data), "--json", str(record)]) == 2
+    captured = capsys.readouterr()
+    assert f"gpunet: error: --json {record} already exists" in captured.err
+    assert "--overwrite" in captured.err and "device:" not in captured.out
+    assert record.read_text() == written
+
+
+def _has_matplotlib():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("range_, words", [
+    (["--eta-min", "10", "--eta-max", "1"], "the range of eta must be 0 < low < high"),
+    (["--eta-min", "0"], "the range of eta must be 0 < low < high"),
+    (["--eta-min", "1", "--eta-max", "1.5", "--per-decade", "4"],
+     "the range 1 to 1.5 holds only one candidate"),
+])
+def test_a_bad_range_is_one_error_line_before_any_work(range_, words, capsys, tmp_path,
+                                                       small_data):
+    record = tmp_path / "finding.json"
+    assert main([*_base(small_data), *range_, "--json", str(record)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"gpunet: error: {words}") and "Traceback" not in captured.err
+    assert "device:" not in captured.out and not record.exists()  # before any work
+
+
+def test_a_range_entirely_below_the_threshold_has_no_proposal_and_status_1(
+        tmp_path, capsys, small_data):
+    record = tmp_path / "finding.json"
+    assert main([*_base(small_data)[:-4], "--eta-min", "0.001", "--eta-max", "0.01",
+                 "--json", str(record)]) == 1
+    out = capsys.readouterr().out
+    assert "try larger values (--eta-max)" in out and "train with:" not in out
+    assert json.loads(record.read_text())["proposal"] is None
+
+
+def test_the_help_states_the_rule(capsys):
+    with pytest.raises(SystemExit):
+        main(["find-eta", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "the threshold is the largest eta up to which every candidate passes" in text
+    assert "the proposal is half the threshold" in text and "--eta-min" in text
