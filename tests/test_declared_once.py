@@ -36,6 +36,7 @@ from gpunet.engines.cpu import saturates_exactly  # noqa: E402
 from gpunet.model import activations, costs  # noqa: E402
 from gpunet.model.activations import Saturation, Sigmoid, activation_of  # noqa: E402
 from gpunet.model.costs import (COSTS, CrossEntropyCost, DeclaredCost,  # noqa: E402
+                                LogLikelihoodCost,
                                 QuadraticCost, get_cost)
 from gpunet.training.settings import TrainingSettings  # noqa: E402
 
@@ -77,15 +78,15 @@ def scratch_registry(monkeypatch):
 def test_every_name_of_a_cost_comes_from_its_declaration():
     """``COSTS`` / ``get_cost`` / ``--cost``'s names / the name files store / the kernel
     id: each from the class's own attributes, nothing listed twice."""
-    assert costs.declared_costs() == (QuadraticCost, CrossEntropyCost)
-    assert costs.cost_names() == ("quadratic", "cross-entropy")
+    assert costs.declared_costs() == (QuadraticCost, CrossEntropyCost, LogLikelihoodCost)
+    assert costs.cost_names() == ("quadratic", "cross-entropy", "log-likelihood")
     for cost in costs.declared_costs():
         names = {cost.name, *cost.aliases, cost.__name__}
         assert {name for name, c in COSTS.items() if c is cost} == names
         assert all(get_cost(name) is cost for name in names)
     assert get_cost("QuadraticCost") is QuadraticCost  # what network and checkpoint files store
     assert get_cost("cross_entropy") is CrossEntropyCost
-    assert [c.kernel_id for c in costs.declared_costs()] == [0, 1]
+    assert [c.kernel_id for c in costs.declared_costs()] == [0, 1, None]
     with pytest.raises(ValueError, match="unknown cost 'hinge'; use 'quadratic' or 'cross-entropy'"):
         get_cost("hinge")
 
@@ -147,11 +148,12 @@ def test_a_new_cost_is_one_class_that_the_engines_train_or_refuse_saying_why(
         delta = staticmethod(QuadraticCost.delta)
     own = gpunet.Network([784, 9, 10], cost=OwnCost, dtype="float64", device="cpu")
     assert fused_module.unfit_reason(own, 10, 60, EmulatedSgdEpoch(np.float64)) == \
-        "the fused engine knows the costs quadratic, cross-entropy, double-quadratic, not OwnCost"
+        ("the fused engine knows the costs quadratic, cross-entropy, log-likelihood, "
+         "double-quadratic, not OwnCost")
     kind, passed = auto_choice(own, X, TrainingSettings(epochs=1, mini_batch_size=10, eta=1.0))
     assert kind.name == "eager"
     assert dict(passed)["cpu"] == ("the cpu engine knows the costs quadratic, cross-entropy, "
-                                   "double-quadratic, not OwnCost")
+                                   "log-likelihood, double-quadratic, not OwnCost")
 
 
 def test_the_kernel_has_the_case_each_cost_declares(mnist):
@@ -183,8 +185,9 @@ def test_the_book_drop_in_sigmoid_is_the_models_not_the_oracles():
     assert np.array_equal(gpunet.sigmoid_prime(z), reference.sigmoid_prime(z))
     assert activations.get_activation("sigmoid") is Sigmoid
     assert activation_of(gpunet.Network([784, 10], device="cpu")) is Sigmoid
-    with pytest.raises(ValueError, match="unknown activation 'relu'; use one of 'sigmoid'"):
-        activations.get_activation("relu")
+    with pytest.raises(ValueError, match="unknown activation 'swish'; use one of 'sigmoid', "
+                                         "'tanh', 'relu', 'softmax'"):
+        activations.get_activation("swish")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -205,7 +208,7 @@ def _tanh():
         ``inverse``: the defaults derive every engine's operations (no kernel device
         functions)."""
 
-        name = "tanh"
+        name = "tanh-for-test"  # gpunet's own is "tanh"
         saturation = Saturation(one=1e4, zero=0.0)  # tanh(1e4) = 1, tanh(0) = 0
 
         @staticmethod
@@ -231,7 +234,7 @@ def test_a_new_activation_is_one_class_every_engine_uses(mnist, scratch_registry
     from gpunet.model.metrics import correct
 
     ScaledTanh = _tanh()
-    assert activations.get_activation("tanh") is ScaledTanh
+    assert activations.get_activation("tanh-for-test") is ScaledTanh
 
     X, Y = _data(mnist, 50)
     nets = {}
@@ -251,7 +254,7 @@ def test_a_new_activation_is_one_class_every_engine_uses(mnist, scratch_registry
     hits = correct(net.backend, net.weights, net.biases, X, mnist.training[1][:50], ScaledTanh)
     assert int(hits) == int(np.sum(a.argmax(axis=1) == mnist.training[1][:50]))
     assert fused_module.unfit_reason(net, 10, 50, EmulatedSgdEpoch(np.float64)) == \
-        "the fused kernel has no device functions for the tanh activation (no kernel_id)"
+        "the fused kernel has no device functions for the tanh-for-test activation (no kernel_id)"
 
 
 def test_an_activation_without_an_exact_saturation_is_not_the_cpu_engines(mnist, caplog):

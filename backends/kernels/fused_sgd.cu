@@ -14,7 +14,8 @@
 //                   w -> (1 - eta lambda / n) w - G + mu v  (= w + v')   (eq. 108)
 //                   (biases: G = (eta / m) sum_x delta^l, no L1, no decay)
 // for every mini-batch of the epoch's permutation, the last one possibly smaller. sigma
-// is the activation the kernel is compiled for (GPUNET_ACTIVATION, below), sigma' taken
+// is, in the hidden layers, the activation the kernel is compiled for (GPUNET_ACTIVATION,
+// below: the sigmoid, tanh or ReLU), in the output layer always the sigmoid; sigma' taken
 // from its output a; the cost is the launch's `cost` argument (gpunet_output_error). The order of operations in each formula follows gpunet's NumPy
 // engine (sums first, then the bias; (a - y) a (1 - a); w decay - g scale), so a float64
 // run follows the NumPy run's trajectory to rounding.
@@ -91,28 +92,48 @@ extern __shared__ double gpunet_shared_memory[];  // double: 8-byte alignment
 DEVICE float gpunet_exp(float x) { return expf(x); }
 DEVICE double gpunet_exp(double x) { return exp(x); }
 
-// The activation: gpunet_activation(z) = sigma(z) and gpunet_activation_prime_times(x, a)
-// = x sigma'(z) from the output a = sigma(z), for the activation whose kernel_id
-// (gpunet/model/activations.py) the build names with -DGPUNET_ACTIVATION (0, the
-// sigmoid, when not given).
+DEVICE float gpunet_tanh(float x) { return tanhf(x); }
+DEVICE double gpunet_tanh(double x) { return tanh(x); }
+
+// The output layer's neuron, the sigmoid: sigma(z) = 1 / (1 + e^{-z}) (ch. 1, eq. 3);
+// e^{-z} = inf for very negative z gives 0. sigma'(z) = sigma(z) (1 - sigma(z)) = a (1 - a).
+DEVICE real gpunet_sigmoid(real z) { return (real)1 / ((real)1 + gpunet_exp(-z)); }
+DEVICE real gpunet_sigmoid_prime_times(real x, real a) { x = x * a; return x * ((real)1 - a); }
+
+// The hidden layers' activation: gpunet_activation(z) = sigma(z) and
+// gpunet_activation_prime_times(x, a) = x sigma'(z) from the output a = sigma(z), for the
+// activation whose kernel_id (gpunet/model/activations.py) the build names with
+// -DGPUNET_ACTIVATION (0, the sigmoid, when not given).
 #ifndef GPUNET_ACTIVATION
 #define GPUNET_ACTIVATION 0
 #endif
 #if GPUNET_ACTIVATION == 0
-// sigmoid: sigma(z) = 1 / (1 + e^{-z}) (ch. 1, eq. 3); e^{-z} = inf for very negative z
-// gives 0. sigma'(z) = sigma(z) (1 - sigma(z)) = a (1 - a).
-DEVICE real gpunet_activation(real z) { return (real)1 / ((real)1 + gpunet_exp(-z)); }
-DEVICE real gpunet_activation_prime_times(real x, real a) { x = x * a; return x * ((real)1 - a); }
+// the sigmoid, as the output layer's: every layer computes the same function
+#define gpunet_activation gpunet_sigmoid
+#define gpunet_activation_prime_times gpunet_sigmoid_prime_times
+#define GPUNET_LAYER_ACTIVATION(output, z) gpunet_sigmoid(z)
+#elif GPUNET_ACTIVATION == 1
+// tanh (ch. 3, eq. 109): tanh'(z) = 1 - tanh^2(z) = 1 - a^2 (NumPy's order: a a, 1 - it, x times it)
+DEVICE real gpunet_activation(real z) { return gpunet_tanh(z); }
+DEVICE real gpunet_activation_prime_times(real x, real a) { const real s = a * a; return x * ((real)1 - s); }
+#elif GPUNET_ACTIVATION == 2
+// ReLU (ch. 3, eq. 112): max(0, z); sigma' = 1 where a > 0, else 0 (0 at z = 0)
+DEVICE real gpunet_activation(real z) { return z > (real)0 ? z : (real)0; }
+DEVICE real gpunet_activation_prime_times(real x, real a) { return a > (real)0 ? x : (real)0; }
 #else
 #error "GPUNET_ACTIVATION: no device functions for this activation's kernel_id"
 #endif
+#ifndef GPUNET_LAYER_ACTIVATION
+// a hidden layer's activation, the output layer's sigmoid
+#define GPUNET_LAYER_ACTIVATION(output, z) ((output) ? gpunet_sigmoid(z) : gpunet_activation(z))
+#endif
 
-// The output error delta^L of one output, for the cost whose kernel_id
+// The output error delta^L of one (sigmoid) output, for the cost whose kernel_id
 // (gpunet/model/costs.py) the launch passes: 0 the quadratic cost, (a - y) sigma'(z)
 // (ch. 2, BP1); 1 the cross-entropy, a - y (sigma' cancels: ch. 3, eq. 66).
 DEVICE real gpunet_output_error(int cost, real a, real y) {
     const real e = a - y;
-    return cost == 0 ? gpunet_activation_prime_times(e, a) : e;
+    return cost == 0 ? gpunet_sigmoid_prime_times(e, a) : e;
 }
 
 // Vector loads: VW reals (16 bytes) at once where rows and offsets allow it, pairs
@@ -629,7 +650,7 @@ KERNEL void gpunet_sgd_epoch(
                 real z = 0;
                 for (int slice = 0; slice < S; ++slice)  // @model ff.reduce ff{l}.sigmoid trips=ff_slices(l) sig=fp:1
                     z += partial[slice * outputs + idx];
-                acts[a_off[l] + idx] = gpunet_activation(z + b[j]);
+                acts[a_off[l] + idx] = GPUNET_LAYER_ACTIVATION(l == layers - 1, z + b[j]);
                 j += g.j_per_T;
                 if (j >= N) j -= N;
             }

@@ -69,9 +69,19 @@ a large stack over processes, each group trained by this engine.
 
 Host arrays only (a backend whose ``kind`` is ``"host"``: NumPy's own functions work
 on its arrays): ``auto`` takes this engine there for every declared cost
-(:class:`gpunet.model.costs.DeclaredCost`, whose NumPy output error it binds) and an
-activation that declares its saturation; the eager engine stays the reference on every
+(:class:`gpunet.model.costs.DeclaredCost`, whose NumPy output error it binds) and hidden
+activations that declare their saturation; the eager engine stays the reference on every
 backend.
+
+Each layer computes its own activation (:func:`gpunet.model.activations.layer_activations`):
+the padding lives in the hidden layers only, each with its activation's saturation
+(sigmoid: ±10⁴; tanh: 10⁴ and 0; ReLU: 1 and -1), and the output layer, which has no
+padding, needs only its activation's calls (the softmax's five in-place calls a row).
+ReLU's derivative at its constant unit is 1, not 0, so where a hidden activation's
+``σ'`` is not exactly 0 there, each step also zeroes that unit's error column after BP2
+(one call per such layer; the sigmoid and tanh need none): it then never learns. An
+idle unit needs no more than ``σ = 0``: its outgoing weights are 0, so its error is 0
+whatever its ``σ'``.
 """
 
 from __future__ import annotations
@@ -81,7 +91,7 @@ from typing import TYPE_CHECKING, Any, ContextManager, Optional, Sequence, cast
 
 import numpy as np
 
-from ..model.activations import Activation, Op, activation_of
+from ..model.activations import Activation, Op, layer_activations
 from ..model.costs import declared_phrase
 from ..model.parameters import as_rows, layer_views
 from .base import described, extended, l1_of, momentum_of, networks_in, unfit_error
@@ -120,19 +130,19 @@ def unfit_reason(net: "Parameters") -> str:
         return f"the cpu engine runs on the NumPy backend, not on {net.backend.device}"
     if getattr(net.cost, "output_error_ops", None) is None:
         return f"the cpu engine knows {declared_phrase()}, not {net.cost.__name__}"
-    activation = activation_of(net)
-    if not saturates_exactly(activation, net.dtype):
-        return (f"the cpu engine's constant and idle units need an activation that is "
-                f"exactly 1 and 0 somewhere; {activation.name} declares no such saturation")
+    for activation in layer_activations(net)[:-1]:  # the hidden layers' (padded)
+        if not saturates_exactly(activation, net.dtype):
+            return (f"the cpu engine's constant and idle units need an activation that is "
+                    f"exactly 1 and 0 somewhere; {activation.name} declares no such "
+                    f"saturation")
     return ""
 
 
-def saturates_exactly(activation: type[Activation], dtype: Any) -> bool:
-    """Whether ``activation``'s declared saturation holds in ``dtype`` through the very
-    calls the engine makes: ``σ = 1`` with ``σ' = 0`` at ``one``, ``σ = 0`` at ``zero``."""
+def _at_saturation(activation: type[Activation], dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(σ, σ')`` at the declared saturation's ``one`` and ``zero``, through the very
+    calls the engine makes."""
     where = activation.saturation
-    if where is None:
-        return False
+    assert where is not None
     one = np.array(1, dtype)
     a = np.array([-where.one, -where.zero], dtype)  # the engine's -z
     with np.errstate(over="ignore"):
@@ -141,7 +151,22 @@ def saturates_exactly(activation: type[Activation], dtype: Any) -> bool:
     prime = np.ones(2, dtype)
     for f, args in activation.prime_mul_ops(prime, a, np.empty(2, dtype), one):
         f(*args)
-    return bool(a[0] == 1 and a[1] == 0 and prime[0] == 0)
+    return a, prime
+
+
+def saturates_exactly(activation: type[Activation], dtype: Any) -> bool:
+    """Whether ``activation``'s declared saturation holds in ``dtype`` through the very
+    calls the engine makes: ``σ = 1`` at ``one``, ``σ = 0`` at ``zero``."""
+    if activation.saturation is None:
+        return False
+    a, _ = _at_saturation(activation, dtype)
+    return bool(a[0] == 1 and a[1] == 0)
+
+
+def constant_prime_is_zero(activation: type[Activation], dtype: Any) -> bool:
+    """Whether ``σ'`` is exactly 0 at the constant unit (the sigmoid's and tanh's: it
+    cannot learn); where not (ReLU's is 1), the engine zeroes that unit's error."""
+    return bool(_at_saturation(activation, dtype)[1][0] == 0)
 
 
 class CpuEngine:
@@ -161,7 +186,7 @@ class CpuEngine:
         if reason:
             raise unfit_error("cpu", params, reason)
         self.params = params
-        self.activation = activation_of(params)
+        self.activations = layer_activations(params)
         _, self.weights, self.biases = as_rows(params)
         self.K = K = networks_in(params, settings)
         self.eta = list(settings.eta)
@@ -183,7 +208,7 @@ class CpuEngine:
         self.grad = np.empty((K, total), dtype)
         self.W = layer_views(self.work, shapes)
         self.G = layer_views(self.grad, shapes)
-        set_fixed_units(self.W, sizes, self.activation)
+        set_fixed_units(self.W, sizes, self.activations)
         self.shapes, self.lmbda = shapes, list(settings.lmbda)
         # eq. 93: weights decay, biases and fixed units not (a mask of 1s but on the
         # weights); filled by _fill_rates, as the extension's masks and μ
@@ -265,17 +290,17 @@ class CpuEngine:
         # np.dot costs NumPy less a call than np.matmul on small products, but more
         # instructions on the gradient's (in + 1, k) x (k, out) product.
         mm, mmt, add, mul = np.dot if single else np.matmul, np.matmul, np.add, np.multiply
-        activation, cost = self.activation, self.params.cost
+        layers, cost = self.activations, self.params.cost
         ops: list[Op] = []
         # Feedforward: -z^l = [a^{l-1}, 1] (-[wᵀ; bᵀ]), a^l = σ(z^l) (eq. 25, 3).
         prev = x
         for l in range(L):
             out = acts[l]
-            ops += [(mm, (prev, W[l], out)), *activation.activate_minus_z_ops(out, one)]
+            ops += [(mm, (prev, W[l], out)), *layers[l].activate_minus_z_ops(out, one)]
             prev = out
         # Output error (BP1), scaled by η/k: every gradient below arrives scaled.
         a, d, t = acts[-1], deltas[-1], scratch[-1]
-        ops += [*cost.output_error_ops(activation, a, y, d, t, one),
+        ops += [*cost.output_error_ops(layers[-1], a, y, d, t, one),
                 (mul, (d, scaled(), d))]
         # Backward: (η/k)∇[w; b]^l = [a^{l-1}, 1]ᵀ Δ^l (BP3, BP4); Δ^{l-1} (BP2).
         for l in range(L - 1, -1, -1):
@@ -285,7 +310,10 @@ class CpuEngine:
                 # Δ^l (-w^l) has the wrong sign; -σ'(z) puts it right.
                 dp, ap, tp = deltas[l - 1], acts[l - 1], scratch[l - 1]
                 ops += [(mm, (deltas[l], T(W[l]), dp)),
-                        *activation.prime_mul_ops(dp, ap, tp, one, negated=True)]
+                        *layers[l - 1].prime_mul_ops(dp, ap, tp, one, negated=True)]
+                if not constant_prime_is_zero(layers[l - 1], dtype):
+                    # the constant unit (last column) must not learn: its error is 0
+                    ops.append((np.copyto, (dp[..., -1], np.zeros((), dtype))))
         # Update (eq. 93, 94) of the working -[w; b]: decay, then add the scaled gradient.
         if self.extension is not None:  # momentum or L1 (eq. 97, 107, 108): Extension
             return ops + self.extension.ops(v, self.mask)
@@ -482,15 +510,15 @@ def working_shapes(sizes: Sequence[int]) -> list[tuple[int, int]]:
 
 
 def set_fixed_units(W: Sequence[np.ndarray], sizes: Sequence[int],
-                    activation: type[Activation]) -> None:
-    """The biases of the hidden layers' idle units (σ = 0) and constant units (σ = 1,
-    σ' = 0): the activation's declared saturation, in the working matrices ``W`` (zero
-    elsewhere; negated, as all the working parameters; any leading axes, e.g. one per
-    network of a stack)."""
-    where = activation.saturation
-    if where is None:  # unfit_reason refuses such an activation first
-        raise ValueError(f"the {activation.name} activation declares no saturation")
-    for W_l, n_l in zip(W[:-1], sizes[1:-1]):
+                    activations: Sequence[type[Activation]]) -> None:
+    """The biases of the hidden layers' idle units (σ = 0) and constant units (σ = 1):
+    each hidden layer's activation's declared saturation (``activations``: one per
+    layer), in the working matrices ``W`` (zero elsewhere; negated, as all the working
+    parameters; any leading axes, e.g. one per network of a stack)."""
+    for W_l, n_l, activation in zip(W[:-1], sizes[1:-1], activations):
+        where = activation.saturation
+        if where is None:  # unfit_reason refuses such an activation first
+            raise ValueError(f"the {activation.name} activation declares no saturation")
         W_l[..., -1, n_l:-1] = -where.zero
         W_l[..., -1, -1] = -where.one
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from ..model.activations import activation_of
+from ..model.activations import layer_activations
 from ..model.backprop import Step, Workspace, backprop_into
 from ..model.parameters import as_rows
 from .base import extended, l1_of, momentum_of, networks_in, unfit_error
@@ -48,7 +48,7 @@ class EagerEngine:
         if reason:
             raise unfit_error("eager", params, reason)
         self.params, self.X, self.Y = params, X, Y
-        self.activation = activation_of(params)
+        self.activation = layer_activations(params)
         self.rows, self.weights, self.biases = as_rows(params)
         backend, xp, K = params.backend, params.xp, networks_in(params, settings)
         self.n = n = X.shape[0]

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 import numpy as np
 
 from ..backends.fused_sgd import SgdEpochPlan, plan_for
-from ..model.activations import SIGMOID, Activation, activation_of
+from ..model.activations import SIGMOID, Activation, layer_activations
 from ..model.costs import declared_phrase, get_cost
 from .base import l1_of, momentum_of, networks_in, unfit_error
 
@@ -56,13 +56,29 @@ def unfit_reason(net: "Parameters", mini_batch_size: int, n: int, launcher: Any,
         if getattr(net.cost, "output_error_ops", None) is None:  # not a declared cost
             return f"the fused engine knows {declared_phrase()}, not {net.cost.__name__}"
         return f"the fused kernel has no case for the cost {net.cost.__name__} (no kernel_id)"
-    activation = activation_of(net)
+    layers = layer_activations(net)
+    if layers[-1] is not SIGMOID:
+        return f"the fused kernel has no {layers[-1].name} output layer"
+    hidden = list(dict.fromkeys(layers[:-1]))
+    if len(hidden) > 1:
+        return (f"the fused kernel is built for one hidden activation, and this network's "
+                f"hidden layers have {len(hidden)} ("
+                + ", ".join(a.name for a in hidden) + ")")
+    activation = hidden[0] if hidden else SIGMOID
     if activation.kernel_id is None:
         return (f"the fused kernel has no device functions for the {activation.name} "
                 f"activation (no kernel_id)")
     plan = plan_for(net.sizes, min(mini_batch_size, n), net.dtype, threads,
                     launcher.max_shared_bytes, activation.kernel_id)
     return plan.why_not()
+
+
+def hidden_activation(net: "Parameters") -> type[Activation]:
+    """The one activation of ``net``'s hidden layers the kernel is built for (the
+    sigmoid where there are none); its output layer is the sigmoid (:func:`unfit_reason`
+    refuses any other network)."""
+    hidden = layer_activations(net)[:-1]
+    return hidden[0] if hidden else SIGMOID
 
 
 def why_not(params: "Parameters", X: "Array", settings: "StepSettings") -> str:
@@ -165,7 +181,7 @@ class FusedEngine:
         rows = params.parameters.reshape(K, -1)  # (K, P), a view
         self.fused = FusedSgd(params.backend, params.sizes, params.dtype, params.cost, rows,
                               X, Y, settings.mini_batch_size, settings.eta, settings.lmbda,
-                              launcher, threads, activation_of(params),
+                              launcher, threads, hidden_activation(params),
                               momentum=momentum_of(settings, K), l1=l1_of(settings, K))
         self.plan = self.fused.plan
         #: the velocities ``(K, P)`` (momentum), or ``None``

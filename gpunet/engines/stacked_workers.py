@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence, cast
 
 import numpy as np
 
-from ..model.activations import activation_of
+from ..model.activations import activation_names
 from ..model.parameters import StackedParameters
 from .base import Steps, l1_of, momentum_of
 from .rows import Rows, training_rows
@@ -118,7 +118,7 @@ class GroupRows:
 
     def __init__(self, stack: Any, a: int, b: int) -> None:
         self.sizes, self.dtype, self.cost = stack.sizes, stack.dtype, stack.cost
-        self.activation = activation_of(stack)
+        self.activation = getattr(stack, "activation", "sigmoid")  # the hidden layers'
         self.backend, self.xp = stack.backend, stack.xp
         self.parameters = stack.parameters[a:b]
         self.weights = [w[a:b] for w in stack.weights]
@@ -181,7 +181,8 @@ class WorkerCpuEngine:
         # task).
         self.setups = [{"sizes": list(stack.sizes), "dtype": np.dtype(stack.dtype).name,
                         "cost": stack.cost.__name__, "count": d - c,
-                        "activation": activation_of(stack).name,
+                        "activation": activation_names(getattr(stack, "activation",
+                                                               "sigmoid")),
                         "mini_batch_size": settings.mini_batch_size,
                         "eta": settings.eta[c:d], "lmbda": settings.lmbda[c:d],
                         "momentum": momentum[c:d], "l1": l1[c:d]}
@@ -316,14 +317,14 @@ class _WorkerStack:
 
     def __init__(self, setup: dict[str, Any]) -> None:
         from ..backends import get_backend
-        from ..model.activations import get_activation
+        from ..model.activations import checked_hidden
         from ..model.costs import get_cost
         from ..model.parameters import stacked_layers
 
         self.sizes = list(setup["sizes"])
         self.dtype = setup["dtype"]
         self.cost = get_cost(setup["cost"])
-        self.activation = get_activation(setup["activation"])
+        self.activation = checked_hidden(setup["activation"], len(self.sizes) - 2)
         self.backend = get_backend("cpu")
         self.xp = np
         self.count = int(setup["count"])

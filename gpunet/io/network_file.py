@@ -2,7 +2,11 @@
 
 The file is ``{"sizes": [...], "weights": [...], "biases": [...], "cost": "..."}``
 with weights ``(n_l, n_{l-1})`` and biases ``(n_l, 1)`` as nested lists, so a network
-saved here loads in the book's program and vice versa. Writes are atomic
+saved here loads in the book's program and vice versa. A network whose hidden layers
+are not sigmoid neurons adds ``"activation"``: one name (``"relu"``) or one per hidden
+layer (``["tanh", "relu"]``); a file without it (``network2.py``'s, and every sigmoid
+network's) is a sigmoid network. (The book's ``load`` ignores the key, so it would
+read such a network as sigmoid: it has no other neurons.) Writes are atomic
 (:func:`gpunet.io.outputs.atomic_write_text`): an interrupted save never leaves a
 half-written network behind, and the file gets the user's umask permissions like any
 other program's output. This module knows the format, not the model: ``Network.save``
@@ -35,19 +39,25 @@ class NetworkFile:
     weights: list[np.ndarray]
     biases: list[np.ndarray]
     cost: Optional[str]
+    #: the hidden layers' activation: a name, one per hidden layer, or ``None`` (sigmoid)
+    activation: Any = None
 
 
 def write_network_file(path: PathLike, sizes: Sequence[int], weights: Sequence[np.ndarray],
-                       biases: Sequence[np.ndarray], cost: str, option: str = "") -> None:
+                       biases: Sequence[np.ndarray], cost: str, option: str = "",
+                       activation: Any = None) -> None:
     """Write a network (host arrays, the book's shapes) to ``path`` in ``network2.py``'s
     JSON, atomically; a failed write is a :class:`gpunet.io.outputs.WriteError` naming
-    ``option`` and the file."""
-    data = {
+    ``option`` and the file. ``activation``: the hidden layers' (a name or a list of
+    them), left out where ``None`` (the sigmoid)."""
+    data: dict[str, Any] = {
         "sizes": list(sizes),
         "weights": [np.asarray(w, dtype=np.float64).tolist() for w in weights],
         "biases": [np.asarray(b, dtype=np.float64).tolist() for b in biases],
         "cost": cost,
     }
+    if activation is not None:
+        data["activation"] = activation
     atomic_write_text(path, json.dumps(data), option)
 
 
@@ -56,7 +66,8 @@ MAX_NETWORK_FILE_BYTES = 512 * 2**20
 sigmoid network of this book is (``[784, 100, 10]`` is 1.6 MB)."""
 
 
-def read_network_file(filename: PathLike, costs: Sequence[str] = ()) -> NetworkFile:
+def read_network_file(filename: PathLike, costs: Sequence[str] = (),
+                      hidden: Sequence[str] = ()) -> NetworkFile:
     """Read a network from ``network2.py``'s JSON as host arrays.
 
     Anything but a well-formed network is one ``ValueError`` naming the file and the
@@ -66,6 +77,8 @@ def read_network_file(filename: PathLike, costs: Sequence[str] = ()) -> NetworkF
     it is parsed and every list's length against ``sizes`` before any array is built,
     so a small file cannot claim a huge network. ``costs``: the cost names the model
     knows (:data:`gpunet.model.costs.COSTS`); any text where none are given.
+    ``hidden``: the hidden layers' activations the model knows, which ``activation``
+    may name (one, or one per hidden layer).
     """
     path = Path(filename)
     data = _read_json(path)
@@ -73,11 +86,24 @@ def read_network_file(filename: PathLike, costs: Sequence[str] = ()) -> NetworkF
         cost = choice(*costs) if costs else text
         fields = check_fields(data, {"sizes": layer_sizes, "cost": optional(cost)})
         layers = list(zip(fields["sizes"][:-1], fields["sizes"][1:]))
+        activation = _activation(data, len(layers) - 1, hidden)
         weights = _layers(data, "weights", [(n, m) for m, n in layers])
         biases = _layers(data, "biases", [(n, 1) for _, n in layers])
     except FieldError as exc:
         raise exc.in_file(path) from None
-    return NetworkFile(fields["sizes"], weights, biases, fields["cost"])
+    return NetworkFile(fields["sizes"], weights, biases, fields["cost"], activation)
+
+
+def _activation(data: dict[str, Any], hidden_layers: int, names: Sequence[str]) -> Any:
+    """``data["activation"]`` checked: absent (``None``), a known name, or a list of one
+    known name per hidden layer (``FieldError`` naming the field otherwise)."""
+    if "activation" not in data:
+        return None
+    name = choice(*names) if names else text
+    value = data["activation"]
+    if isinstance(value, list):
+        return list_of(name, hidden_layers)(value, "activation")
+    return name(value, "activation")
 
 
 def _read_json(path: Path) -> Any:

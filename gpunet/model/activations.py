@@ -34,14 +34,38 @@ declares everything an engine asks of it:
 
 The base class derives every operation from ``fn`` and ``times_prime`` (correct on any
 backend, if slower), so a new activation is one class here plus, for the fused
-engine, its device functions in the kernel. Only the sigmoid exists today; a network
-that declares no ``activation`` is a sigmoid network (:func:`activation_of`).
+engine, its device functions in the kernel.
+
+Chapter 3 ("Other models of artificial neuron") adds two hidden neurons and one output
+layer, declared here beside the sigmoid:
+
+=====================  ==================================  ===============================
+class                  ``σ(z)``                            ``σ'`` from the output ``a``
+=====================  ==================================  ===============================
+:class:`Tanh`          ``tanh(z)``, range (-1, 1) (eq. 109) ``1 - a²``
+:class:`ReLU`          ``max(0, z)`` (eq. 112)             ``1`` where ``a > 0``, else 0
+                                                           (``0`` at ``z = 0``)
+:class:`Softmax`       ``e^{z_j} / Σ_k e^{z_k}`` (eq. 78)  none: an output layer only, with
+                                                           the log-likelihood cost, whose
+                                                           ``δ^L = a - y`` needs no ``σ'``
+=====================  ==================================  ===============================
+
+A network has one activation per layer (:func:`layer_activations`): its hidden
+layers' ``activation`` (one for all, or one per hidden layer; a network that declares
+none is a sigmoid network, :func:`activation_of`) and the output layer's, which its
+cost declares (``DeclaredCost.output``: the sigmoid, or the softmax for the
+log-likelihood cost). tanh's outputs lie in (-1, 1), not (0, 1), so it is a hidden
+neuron here; the output layer stays sigmoid or softmax, whose outputs the costs read
+as the book does. Each activation's ``init_scale`` multiplies the default initial
+weights' standard deviation ``1/√n_in`` of the layer it feeds (:mod:`gpunet.model.
+initialization`): 1 for the sigmoid and tanh, √2 for ReLU (He et al. 2015: half a ReLU
+layer's inputs are 0, so twice the variance keeps ``z``'s spread from layer to layer).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Optional
+from typing import Any, Callable, ClassVar, Optional, Sequence, Union
 
 import numpy as np
 
@@ -77,6 +101,11 @@ class Activation:
     kernel_id: ClassVar[Optional[int]] = None
     #: where it is exactly 1 and 0 (the cpu engine's fixed units); ``None``: nowhere.
     saturation: ClassVar[Optional[Saturation]] = None
+    #: an output layer's activation only (the softmax): no hidden layer takes it.
+    output_only: ClassVar[bool] = False
+    #: the factor on the default initial weights' standard deviation ``1/√n_in`` of the
+    #: layer this activation closes (ReLU: √2, He's initialization).
+    init_scale: ClassVar[float] = 1.0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -214,6 +243,176 @@ SIGMOID = Sigmoid
 """The book's activation, and every network's that declares none."""
 
 
+class Tanh(Activation):
+    """The tanh neuron (chapter 3, "Other models of artificial neuron", eq. 109):
+    ``tanh(z) = (e^z - e^{-z}) / (e^z + e^{-z}) = 2σ(2z) - 1``, outputs in (-1, 1),
+    ``tanh'(z) = 1 - tanh²(z) = 1 - a²``. A hidden layer's neuron here."""
+
+    name = "tanh"
+    kernel_id = 1
+    # tanh(1e4) = 1 exactly (1 - 1·1 = 0: the constant unit never learns) and tanh(0) = 0.
+    saturation = Saturation(one=1e4, zero=0.0)
+
+    @staticmethod
+    def fn(z: Array) -> Array:
+        """``tanh(z)``."""
+        return array_module(z).tanh(z)
+
+    @staticmethod
+    def times_prime(x: Array, a: Array) -> Array:
+        """``x (1 - a²)``."""
+        return x * (1 - a * a)
+
+    @classmethod
+    def inverse(cls, xp: Any, a: Array) -> Array:
+        """``z = artanh(a)``."""
+        with np.errstate(divide="ignore"):
+            return xp.arctanh(a)
+
+    @classmethod
+    def add_bias_activate(cls, backend: Backend, z: Array, b: Array, out: Array) -> Array:
+        xp = backend.xp
+        xp.add(z, b, out=out)
+        return xp.tanh(out, out=out)
+
+    @classmethod
+    def prime_mul(cls, backend: Backend, delta: Array, a: Array, scratch: Array) -> Array:
+        xp = backend.xp
+        xp.multiply(a, a, out=scratch)
+        xp.subtract(1, scratch, out=scratch)
+        delta *= scratch
+        return delta
+
+    @classmethod
+    def activate_minus_z_ops(cls, out: np.ndarray, one: np.ndarray) -> list[Op]:
+        # tanh is odd: tanh(z) = -tanh(-z).
+        return [(np.tanh, (out, out)), (np.negative, (out, out))]
+
+    @classmethod
+    def prime_mul_ops(cls, delta: np.ndarray, a: np.ndarray, scratch: np.ndarray,
+                      one: np.ndarray, negated: bool = False) -> list[Op]:
+        # tanh'(z) = 1 - a²; its negative a² - 1.
+        factor = (scratch, one, scratch) if negated else (one, scratch, scratch)
+        return [(np.multiply, (a, a, scratch)), (np.subtract, factor),
+                (np.multiply, (delta, scratch, delta))]
+
+
+class ReLU(Activation):
+    """The rectified linear unit (chapter 3, "Other models of artificial neuron",
+    eq. 112): ``max(0, z)``; ``σ'(z)`` is 1 where ``z > 0`` and 0 where ``z < 0`` (and 0
+    at ``z = 0``, where the book leaves it open): ``sgn(a)`` of the output ``a >= 0``.
+    Its default initial weights are He's, N(0, 2/n_in) (``init_scale`` √2)."""
+
+    name = "relu"
+    kernel_id = 2
+    # max(0, 1) = 1 and max(0, -1) = 0 exactly. σ'(1) = 1, not 0: the cpu engine zeroes
+    # its constant unit's error itself (gpunet.engines.cpu: constant_prime_is_zero).
+    saturation = Saturation(one=1.0, zero=-1.0)
+    init_scale = 2.0 ** 0.5
+
+    @staticmethod
+    def fn(z: Array) -> Array:
+        """``max(0, z)``."""
+        return array_module(z).maximum(z, 0)
+
+    @staticmethod
+    def times_prime(x: Array, a: Array) -> Array:
+        """``x sgn(a)``: ``x`` where ``a > 0``, else 0."""
+        return x * array_module(a).sign(a)
+
+    @classmethod
+    def inverse(cls, xp: Any, a: Array) -> Array:
+        """``z = a`` where ``a > 0``; any ``z <= 0`` gives 0, and 0 stands for them."""
+        return a
+
+    @classmethod
+    def add_bias_activate(cls, backend: Backend, z: Array, b: Array, out: Array) -> Array:
+        xp = backend.xp
+        xp.add(z, b, out=out)
+        return xp.maximum(out, 0, out=out)
+
+    @classmethod
+    def prime_mul(cls, backend: Backend, delta: Array, a: Array, scratch: Array) -> Array:
+        backend.xp.sign(a, out=scratch)
+        delta *= scratch
+        return delta
+
+    @classmethod
+    def activate_minus_z_ops(cls, out: np.ndarray, one: np.ndarray) -> list[Op]:
+        # max(0, z) = -min(0, -z)
+        zero = np.zeros((), out.dtype)
+        return [(_minimum, (out, zero, out)), (np.negative, (out, out))]
+
+    @classmethod
+    def prime_mul_ops(cls, delta: np.ndarray, a: np.ndarray, scratch: np.ndarray,
+                      one: np.ndarray, negated: bool = False) -> list[Op]:
+        ops: list[Op] = [(np.sign, (a, scratch))]
+        if negated:
+            ops.append((np.negative, (scratch, scratch)))
+        return ops + [(np.multiply, (delta, scratch, delta))]
+
+
+class Softmax(Activation):
+    """The softmax output layer (chapter 3, "Softmax", eq. 78):
+    ``a_j = e^{z_j} / Σ_k e^{z_k}`` over each example's output neurons, positive and
+    summing to 1, so the outputs read as a probability distribution. Only an output
+    layer's, with the log-likelihood cost (:class:`gpunet.model.costs.LogLikelihoodCost`),
+    whose output error ``δ^L = a - y`` (eq. 84) needs no ``σ'``. Computed as
+    ``e^{z_j - max z} / Σ_k e^{z_k - max z}`` (the same value, never overflowing)."""
+
+    name = "softmax"
+    output_only = True
+
+    @staticmethod
+    def fn(z: Array) -> Array:
+        """Each row's softmax (the last axis: one example's output neurons)."""
+        xp = array_module(z)
+        e = xp.exp(z - xp.max(z, axis=-1, keepdims=True))
+        return e / xp.sum(e, axis=-1, keepdims=True)
+
+    @staticmethod
+    def times_prime(x: Array, a: Array) -> Array:
+        """None: the softmax's derivative is a matrix per example, and no cost here
+        needs it (the log-likelihood's ``δ^L = a - y``)."""
+        raise ValueError("the softmax output layer goes with the log-likelihood cost, "
+                         "whose output error a - y needs no derivative")
+
+    @classmethod
+    def inverse(cls, xp: Any, a: Array) -> Array:
+        """``z = ln a``, up to a constant per example (which the softmax ignores)."""
+        with np.errstate(divide="ignore"):
+            return xp.log(a)
+
+    @classmethod
+    def add_bias_activate(cls, backend: Backend, z: Array, b: Array, out: Array) -> Array:
+        xp = backend.xp
+        xp.add(z, b, out=out)
+        xp.subtract(out, xp.max(out, axis=-1, keepdims=True), out=out)
+        xp.exp(out, out=out)
+        return xp.divide(out, xp.sum(out, axis=-1, keepdims=True), out=out)
+
+    @classmethod
+    def activate_minus_z_ops(cls, out: np.ndarray, one: np.ndarray) -> list[Op]:
+        column = np.empty(out.shape[:-1] + (1,), out.dtype)
+        return [(_softmax_of_minus_z, (out, column))]
+
+
+def _minimum(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """``out = min(a, b)`` (NaN stays NaN; NumPy deprecates ``out`` as a positional
+    argument of ``np.minimum``)."""
+    np.minimum(a, b, out=out)
+
+
+def _softmax_of_minus_z(out: np.ndarray, column: np.ndarray) -> None:
+    """``out`` (holding ``-z``, rows) ← each row's softmax of ``z``, in place:
+    ``z - max z = min(-z) - (-z)``."""
+    np.amin(out, axis=-1, keepdims=True, out=column)
+    np.subtract(column, out, out=out)
+    np.exp(out, out=out)
+    np.sum(out, axis=-1, keepdims=True, out=column)
+    np.divide(out, column, out=out)
+
+
 def sigmoid(z: Array) -> Array:
     """``network2.py``'s ``sigmoid``: ``σ(z) = 1 / (1 + e^{-z})`` (chapter 1, eq. 3)."""
     return Sigmoid.fn(z)
@@ -235,7 +434,119 @@ def get_activation(activation: Any) -> type[Activation]:
     raise ValueError(f"unknown activation {activation!r}; use one of {known}.")
 
 
+HiddenSpec = Union[str, type[Activation], Sequence[Union[str, type[Activation]]]]
+"""What ``activation=`` takes: one activation (a name or class) for every hidden layer,
+or a list with one per hidden layer."""
+
+Activations = Union[type[Activation], Sequence[type[Activation]]]
+"""What the model's operations take: one activation for every layer, or one per layer."""
+
+
+def hidden_names_tuple() -> tuple[str, ...]:
+    """The names of the activations a hidden layer takes (what files may record)."""
+    return tuple(name for name, a in ACTIVATIONS.items() if not a.output_only)
+
+
+def hidden_names() -> str:
+    """The activations a hidden layer takes, quoted, for messages."""
+    return ", ".join(repr(name) for name in hidden_names_tuple())
+
+
+def _hidden(activation: Any, field: str) -> type[Activation]:
+    """One hidden layer's activation, checked (not an output layer's)."""
+    try:
+        chosen = get_activation(activation)
+    except ValueError:
+        raise ValueError(f"{field}: unknown activation {activation!r}; a hidden layer "
+                         f"takes {hidden_names()}.") from None
+    if chosen.output_only:
+        raise ValueError(f"{field}: {chosen.name} is an output layer's activation, not a "
+                         f"hidden layer's: the softmax output layer comes with "
+                         f"cost='log-likelihood'; hidden layers take {hidden_names()}.")
+    return chosen
+
+
+def checked_hidden(activation: Any, hidden: int) -> Union[type[Activation],
+                                                           tuple[type[Activation], ...]]:
+    """``activation=`` checked for a network with ``hidden`` hidden layers: one
+    activation (a class) for all of them, or a tuple of one per hidden layer.
+    ``ValueError`` saying what to change for an unknown or output-only name, a list of
+    the wrong length, or a non-sigmoid activation where there is no hidden layer."""
+    if isinstance(activation, (list, tuple)):
+        layers = tuple(_hidden(a, f"activation[{i}]") for i, a in enumerate(activation))
+        if len(layers) != hidden:
+            raise ValueError(f"activation lists {len(layers)} activations for {hidden} "
+                             f"hidden layers; give one per hidden layer, or one name for "
+                             f"all of them.")
+        return layers
+    one = _hidden(activation, "activation")
+    if hidden == 0 and one is not SIGMOID:
+        raise ValueError(f"activation={one.name!r} is the hidden layers' activation, and "
+                         f"this network has no hidden layer; its output layer is the "
+                         f"sigmoid (the softmax with cost='log-likelihood').")
+    return one
+
+
+def hidden_activations(activation: Any, hidden: int) -> tuple[type[Activation], ...]:
+    """Each of ``hidden`` hidden layers' activation, from ``activation=`` (checked)."""
+    checked = checked_hidden(activation, hidden)
+    return checked if isinstance(checked, tuple) else (checked,) * hidden
+
+
+def output_activation(cost: Any) -> type[Activation]:
+    """The output layer's activation that ``cost`` declares (``DeclaredCost.output``);
+    the sigmoid for a cost that declares none (the book's two, a user's own)."""
+    output = getattr(cost, "output", None)
+    if isinstance(output, type) and issubclass(output, Activation):
+        return output
+    return SIGMOID
+
+
+def layer_activations(model: Any) -> tuple[type[Activation], ...]:
+    """Each layer's activation of a network or stack (or anything an engine trains),
+    input layer excluded: its hidden layers' ``activation`` (the sigmoid where it
+    declares none), then its cost's output activation."""
+    hidden = len(model.sizes) - 2
+    return (*hidden_activations(getattr(model, "activation", SIGMOID), hidden),
+            output_activation(model.cost))
+
+
+def per_layer(activation: Activations, layers: int) -> tuple[type[Activation], ...]:
+    """One activation per layer: ``activation`` for every layer where it is one (the
+    seam's first form), else the ``layers`` it lists."""
+    if isinstance(activation, type):
+        return (activation,) * layers
+    chosen = tuple(activation)
+    if len(chosen) != layers:
+        raise ValueError(f"{len(chosen)} activations for {layers} layers")
+    return chosen
+
+
+def activation_names(activation: Any) -> Union[str, list[str]]:
+    """``activation=`` as files record it: one name, or one per hidden layer."""
+    if isinstance(activation, (list, tuple)):
+        return [get_activation(a).name for a in activation]
+    return get_activation(activation).name
+
+
+def is_sigmoid(activation: Any) -> bool:
+    """Whether ``activation=`` makes every hidden layer the book's sigmoid (what files
+    written before other activations existed mean)."""
+    if isinstance(activation, (list, tuple)):
+        return all(get_activation(a) is SIGMOID for a in activation)
+    return get_activation(activation) is SIGMOID
+
+
 def activation_of(model: Any) -> type[Activation]:
-    """The activation of a network or stack (or anything an engine trains): its
-    ``activation`` where it declares one, else the book's sigmoid."""
-    return get_activation(getattr(model, "activation", SIGMOID))
+    """The hidden layers' activation of a network or stack (or anything an engine
+    trains) where they share one: its ``activation`` where it declares one, else the
+    book's sigmoid. ``ValueError`` for hidden layers with different activations
+    (:func:`layer_activations` gives every layer's)."""
+    activation = getattr(model, "activation", SIGMOID)
+    if isinstance(activation, (list, tuple)):
+        distinct = {get_activation(a) for a in activation}
+        if len(distinct) != 1:
+            raise ValueError("this network's hidden layers have different activations; "
+                             "layer_activations(model) gives each layer's")
+        return distinct.pop()
+    return get_activation(activation)

@@ -16,9 +16,12 @@ the book, one example (column vectors)   here, ``k`` examples (rows)
 ``∂C/∂w^l = δ^l (a^{l-1})ᵀ`` (BP4)       ``∇w^l = (Δ^l)ᵀ A^{l-1}``
 ======================================  =========================================
 
-σ and σ′ are the network's activation (:mod:`gpunet.model.activations`; the book's
-sigmoid, ``σ'(z) = σ(z)(1 - σ(z))``), σ′ taken from the output ``A^l``, so the
-training loop keeps only the activations, never ``Z^l``. Every buffer comes from a
+σ and σ′ are each layer's activation (:mod:`gpunet.model.activations`; the book's
+sigmoid, ``σ'(z) = σ(z)(1 - σ(z))``, or tanh or ReLU in a hidden layer, the softmax
+in the output layer with the log-likelihood cost), σ′ taken from the output ``A^l``,
+so the training loop keeps only the activations, never ``Z^l``. The functions take
+one activation for every layer or a sequence with one per layer
+(:func:`gpunet.model.activations.layer_activations`). Every buffer comes from a
 :class:`Workspace` allocated once per run; nothing here allocates.
 
 K networks of one shape go through at once: every array has a leading axis of length
@@ -38,7 +41,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..backends import Array, Backend
-from .activations import SIGMOID, Activation, activation_of
+from .activations import SIGMOID, Activation, Activations, layer_activations, per_layer
 from .costs import DeclaredCost
 from .parameters import Parameters, as_rows, n_weights, stacked_layers
 
@@ -66,17 +69,17 @@ class Workspace:
 
 
 def feedforward(backend: Backend, weights: Sequence[Array], biases: Sequence[Array],
-                a: Array, activation: type[Activation] = SIGMOID) -> Array:
+                a: Array, activation: Activations = SIGMOID) -> Array:
     """Rows of ``a`` through every layer: ``a ← σ(a wᵀ + bᵀ)`` (allocates; for evaluation)."""
-    for w, b in zip(weights, biases):
+    for w, b, layer in zip(weights, biases, per_layer(activation, len(weights))):
         z = backend.xp.matmul(a, w.T)
-        a = activation.add_bias_activate(backend, z, b.T, out=z)
+        a = layer.add_bias_activate(backend, z, b.T, out=z)
     return a
 
 
 def backprop_into(backend: Backend, cost: Any, weights: Sequence[Array],
                   biases: Sequence[Array], ws: Workspace,
-                  activation: type[Activation] = SIGMOID) -> None:
+                  activation: Activations = SIGMOID) -> None:
     """Fill ``ws.gradient`` with each network's ``Σ_x ∂C_x/∂w`` and ``Σ_x ∂C_x/∂b``.
 
     ``weights[l]`` is ``(K, n_{l+1}, n_l)`` and ``biases[l]`` ``(K, n_{l+1}, 1)``
@@ -84,15 +87,16 @@ def backprop_into(backend: Backend, cost: Any, weights: Sequence[Array],
     mini-batch in slice ``k``.
     """
     xp = backend.xp
+    layers = per_layer(activation, len(weights))
     # Feedforward, keeping every layer's activations A^l.
     a = ws.X
-    for w, b, z in zip(weights, biases, ws.activations):
+    for w, b, z, layer in zip(weights, biases, ws.activations, layers):
         xp.matmul(a, w.transpose(0, 2, 1), out=z)  # Z = A Wᵀ (eq. 25, rows)
-        a = activation.add_bias_activate(backend, z, b.transpose(0, 2, 1), out=z)
+        a = layer.add_bias_activate(backend, z, b.transpose(0, 2, 1), out=z)
     # Output error Δ^L (BP1), then Δ^l = (Δ^{l+1} w^{l+1}) ⊙ σ'(z^l) (BP2), with the
     # gradients of each layer (BP3, BP4) as soon as its Δ is known.
     delta = ws.deltas[-1]
-    output_error(backend, cost, a, ws.Y, delta, ws.scratch[-1], activation)  # BP1
+    output_error(backend, cost, a, ws.Y, delta, ws.scratch[-1], layers[-1])  # BP1
     for l in range(len(weights) - 1, -1, -1):
         a_prev = ws.X if l == 0 else ws.activations[l - 1]
         xp.matmul(delta.transpose(0, 2, 1), a_prev, out=ws.nabla_w[l])  # BP4
@@ -100,7 +104,7 @@ def backprop_into(backend: Backend, cost: Any, weights: Sequence[Array],
         if l > 0:
             prev = ws.deltas[l - 1]
             xp.matmul(delta, weights[l], out=prev)  # BP2
-            activation.prime_mul(backend, prev, a_prev, ws.scratch[l - 1])
+            layers[l - 1].prime_mul(backend, prev, a_prev, ws.scratch[l - 1])
             delta = prev
 
 
@@ -224,7 +228,7 @@ def sgd_step(net: Parameters, X: Array, Y: Array, eta: float, lmbda: float, n: i
     ws = Workspace(net.sizes, 1, net.xp, net.dtype, k)
     ws.X[0], ws.Y[0] = X, Y
     parameters, weights, biases = as_rows(net)
-    backprop_into(net.backend, net.cost, weights, biases, ws, activation_of(net))
+    backprop_into(net.backend, net.cost, weights, biases, ws, layer_activations(net))
     Step(net.backend, [eta], [lmbda], k, n, parameters, ws.gradient, ws.n_weights)()
 
 

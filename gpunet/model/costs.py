@@ -1,4 +1,4 @@
-"""The two cost functions of the book (chapter 3, "The cross-entropy cost function"; chapter 1, eq. 6), as in ``network2.py``.
+"""The cost functions of the book (chapter 1, eq. 6; chapter 3, "The cross-entropy cost function" and "Softmax"): ``network2.py``'s two and the log-likelihood.
 
 Each cost is a class with static methods, so ``QuadraticCost.fn(a, y)`` and
 ``CrossEntropyCost.delta(z, a, y)`` read as in the book. Arrays hold one example per
@@ -11,6 +11,10 @@ everything gpunet derives from it:
 * ``name`` and ``aliases``: what ``cost=`` and ``--cost`` take; with the class's own
   name (``"QuadraticCost"``, what network and checkpoint files store) they make
   :data:`COSTS` and :func:`get_cost`;
+* ``output``: the output layer's activation the cost goes with: the sigmoid for the
+  book's two, the softmax for the log-likelihood cost (chapter 3, "Softmax": the pair
+  whose output error is ``δ^L = a - y``, eq. 84); a network's output layer is its cost's
+  (:func:`gpunet.model.activations.layer_activations`);
 * ``kernel_id``: the fused CUDA kernel's number for it (the launch's ``cost``
   argument, ``gpunet_output_error`` in ``backends/kernels/fused_sgd.cu``); ``None``:
   the fused engine cannot train it, and says so;
@@ -33,7 +37,7 @@ from typing import Any, ClassVar, Optional, Protocol
 import numpy as np
 
 from ..backends import Array, Backend, array_module
-from .activations import Activation, Op, Sigmoid
+from .activations import Activation, Op, Sigmoid, Softmax
 
 
 class Cost(Protocol):
@@ -63,6 +67,8 @@ class DeclaredCost:
     aliases: ClassVar[tuple[str, ...]] = ()
     #: the fused kernel's ``cost`` argument for it; ``None``: the kernel has no case.
     kernel_id: ClassVar[Optional[int]] = None
+    #: the output layer's activation it goes with (the sigmoid, or the softmax).
+    output: ClassVar[type[Activation]] = Sigmoid
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -178,6 +184,43 @@ class CrossEntropyCost(DeclaredCost):
     def output_error(cls, backend: Backend, activation: type[Activation], a: Array,
                      y: Array, out: Array, scratch: Array) -> Array:
         return backend.cross_entropy_output_error(a, y, out)
+
+    @classmethod
+    def output_error_ops(cls, activation: type[Activation], a: np.ndarray, y: np.ndarray,
+                         out: np.ndarray, scratch: np.ndarray, one: np.ndarray) -> list[Op]:
+        return [(np.subtract, (a, y, out))]
+
+
+class LogLikelihoodCost(DeclaredCost):
+    """The log-likelihood cost of a softmax output layer (chapter 3, "Softmax"):
+    ``C = -ln a^L_y`` per example (eq. 80), ``y`` the example's class, i.e.
+    ``-Σ_j y_j ln a^L_j`` for the one-hot desired output; its output error is
+    ``δ^L = a^L - y`` (eq. 81 and 84; the softmax's derivative cancels as the sigmoid's
+    does against the cross-entropy). Declares the softmax as its output layer: a
+    network with this cost has a softmax output layer, and no other cost does."""
+
+    name = "log-likelihood"
+    aliases = ("loglikelihood", "log_likelihood")
+    output = Softmax
+
+    @staticmethod
+    def fn(a: Array, y: Array) -> Array:
+        """Cost summed over the examples, ``-Σ y ln a``, never NaN: ``ln a`` taken of at
+        least the dtype's smallest normal number, so a softmax output of exactly 0 on
+        the right class costs a large finite amount (as the cross-entropy's does)."""
+        xp = array_module(a, y)
+        tiny = xp.finfo(a.dtype).tiny
+        return -xp.sum(y * xp.log(xp.maximum(a, tiny)))
+
+    @staticmethod
+    def delta(z: Array, a: Array, y: Array) -> Array:
+        """Output error ``δ^L = a - y`` (``z`` unused)."""
+        return a - y
+
+    @classmethod
+    def output_error(cls, backend: Backend, activation: type[Activation], a: Array,
+                     y: Array, out: Array, scratch: Array) -> Array:
+        return backend.cross_entropy_output_error(a, y, out)  # a - y
 
     @classmethod
     def output_error_ops(cls, activation: type[Activation], a: np.ndarray, y: np.ndarray,

@@ -10,6 +10,16 @@ first, then weights, layer by layer, as the book's code draws them, in float64: 
 :class:`gpunet.Network`, each network of a :class:`gpunet.NetworkStack` and the test
 oracle (:mod:`gpunet.check.reference`) with the same seed start from the same
 parameters, and the generator goes on to draw that network's shuffles.
+
+Other neurons (chapter 3, "Other models of artificial neuron"): ``scales`` gives each
+layer's factor on the default weights' standard deviation, its activation's
+``init_scale`` (:mod:`gpunet.model.activations`): 1 for the sigmoid, tanh and softmax
+layers, so their draw is exactly the book's, and √2 for a ReLU layer, whose weights come
+from N(0, 2/n_in) (He et al. 2015, the initialization that suits rectified units: half
+their inputs are 0, and twice the variance keeps ``z``'s spread from layer to layer).
+The draws themselves are the same numbers in the same order, scaled, so the shuffles
+that follow are those of the sigmoid network with that seed. ``"large"`` ignores the
+scales (chapter 1's N(0, 1) for everything).
 """
 
 from __future__ import annotations
@@ -24,10 +34,12 @@ INITS: tuple[InitName, ...] = ("default", "large")
 
 
 def initial_parameters(sizes: Sequence[int], rng: np.random.Generator,
-                       init: str = "default") -> tuple[list[np.ndarray], list[np.ndarray]]:
+                       init: str = "default", scales: Sequence[float] = ()
+                       ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """``(weights, biases)`` for a network of ``sizes``, drawn from ``rng`` (host
     float64, the book's shapes ``(n_{l+1}, n_l)`` and ``(n_{l+1}, 1)``): biases from
-    N(0, 1), then weights from N(0, 1/n_in) (``init="default"``) or N(0, 1)
+    N(0, 1), then weights from N(0, 1/n_in) (``init="default"``; times ``scales[l]``,
+    one per layer, where given: N(0, 2/n_in) for a ReLU layer) or N(0, 1)
     (``"large"``)."""
     biases = [rng.standard_normal((n, 1)) for n in sizes[1:]]
     if init == "large":
@@ -35,4 +47,7 @@ def initial_parameters(sizes: Sequence[int], rng: np.random.Generator,
     else:
         weights = [rng.standard_normal((n, m)) / np.sqrt(m)
                    for m, n in zip(sizes[:-1], sizes[1:])]
+        for l, scale in enumerate(scales):
+            if scale != 1.0:  # a factor of 1 leaves the book's draw exactly as it is
+                weights[l] *= scale
     return weights, biases

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..backends import Array, Backend
-from .activations import SIGMOID, Activation
+from .activations import SIGMOID, Activations
 from .backprop import feedforward
 from .costs import Cost
 
@@ -20,7 +20,7 @@ EVAL_CHUNK = 10_000  # rows per feedforward when evaluating a data set
 
 
 def correct(backend: Backend, weights: Sequence[Array], biases: Sequence[Array], X: Array,
-            labels: Array, activation: type[Activation] = SIGMOID) -> Array:
+            labels: Array, activation: Activations = SIGMOID) -> Array:
     """0-d device array: how many rows of ``X`` the network ``weights``, ``biases``
     classifies as ``labels`` (its most active output), in chunks of :data:`EVAL_CHUNK`."""
     xp, total = backend.xp, None
@@ -33,7 +33,7 @@ def correct(backend: Backend, weights: Sequence[Array], biases: Sequence[Array],
 
 def total_cost(backend: Backend, cost: Cost, weights: Sequence[Array],
                biases: Sequence[Array], X: Array, Y: Array, lmbda: float,
-               activation: type[Activation] = SIGMOID) -> Array:
+               activation: Activations = SIGMOID) -> Array:
     """0-d device array: the mean cost over the rows plus the L2 term ``λ/(2n) Σ w²``
     (chapter 3, eq. 85 and 86, ``network2.py``'s ``total_cost``)."""
     xp, total, n = backend.xp, None, X.shape[0]

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..backends import Backend, DeviceLike, get_backend
 from ..engines import EngineName
+from ..model.activations import (Activation, HiddenSpec, checked_hidden, layer_activations)
 from ..model.arguments import as_values, check_choice, check_dtype, check_sizes
 from ..model.costs import Cost, get_cost
 from ..model.initialization import INITS, InitName, initial_parameters
@@ -36,17 +37,37 @@ FloatOrList = Union[float, Sequence[float]]
 
 class NetworkModel(Generic[Trained]):
     """The settings of K ≥ 1 networks of one shape, checked: ``sizes`` (a copy),
-    ``cost`` (the class), ``init``, ``dtype``; then, with :meth:`_use_device`, the
-    ``backend`` and its array module ``xp``; and their one ``SGD``."""
+    ``cost`` (the class), ``init``, ``dtype``, the hidden layers' ``activation``; then,
+    with :meth:`_use_device`, the ``backend`` and its array module ``xp``; and their
+    one ``SGD``."""
 
     backend: Backend
 
     def __init__(self, sizes: Sequence[int], cost: Union[Cost, str], init: str,
-                 dtype: Any) -> None:
+                 dtype: Any, activation: HiddenSpec = "sigmoid") -> None:
         self._sizes = check_sizes(sizes)
         self.cost = get_cost(cost)
         self.dtype = check_dtype(dtype)
         self.init = cast(InitName, check_choice(init, INITS, "init"))
+        self._activation = checked_hidden(activation, len(self._sizes) - 2)
+
+    @property
+    def activation(self) -> Union[type[Activation], tuple[type[Activation], ...]]:
+        """The hidden layers' activation (chapter 3, "Other models of artificial
+        neuron"): one class for all of them (the sigmoid by default), or a tuple of one
+        per hidden layer. Assigning a name, a class or a list sets it, checked as the
+        constructor's ``activation=``; the output layer is the cost's (:attr:`output`)."""
+        return self._activation
+
+    @activation.setter
+    def activation(self, activation: HiddenSpec) -> None:
+        self._activation = checked_hidden(activation, len(self._sizes) - 2)
+
+    @property
+    def output(self) -> str:
+        """The output layer's activation, as its cost declares it: ``"sigmoid"``, or
+        ``"softmax"`` with the log-likelihood cost (chapter 3, "Softmax")."""
+        return layer_activations(self)[-1].name
 
     @property
     def sizes(self) -> list[int]:
@@ -66,7 +87,12 @@ class NetworkModel(Generic[Trained]):
                                                                     list[np.ndarray]]:
         """One network's ``(weights, biases)`` drawn from ``rng`` with this model's
         initializer (host float64, the book's shapes)."""
-        return initial_parameters(self._sizes, rng, self.init)
+        return initial_parameters(self._sizes, rng, self.init, self.init_scales())
+
+    def init_scales(self) -> list[float]:
+        """Each layer's factor on the default initial weights' standard deviation
+        (its activation's ``init_scale``: √2 for a ReLU layer, else 1)."""
+        return [a.init_scale for a in layer_activations(self)]
 
     def initial_row(self, rng: np.random.Generator) -> np.ndarray:
         """One network's initial parameters drawn from ``rng`` as a flat host float64

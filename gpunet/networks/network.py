@@ -39,7 +39,8 @@ from ..io.network_file import read_network_file, write_network_file
 from ..model.arguments import check_eta, check_lmbda, check_positive_int, check_seed, check_sizes
 from ..model.initialization import InitName as InitName, initial_parameters
 from ..model.memory import check_network_fits
-from ..model.activations import activation_of
+from ..model.activations import (HiddenSpec, activation_names, checked_hidden,
+                                  hidden_names_tuple, is_sigmoid, layer_activations)
 from ..model.backprop import Workspace, backprop_into, feedforward, sgd_step
 from ..model.costs import COSTS, Cost, CrossEntropyCost
 from ..model.metrics import correct, fetch, total_cost
@@ -143,10 +144,18 @@ class Network(NetworkModel[History]):
         sizes: neurons per layer, input layer first, e.g. ``[784, 30, 10]``.
         cost: ``CrossEntropyCost`` (default, as ``network2.py``), ``QuadraticCost``, or
             a name: ``"cross-entropy"``, ``"quadratic"``.
-        init: ``"default"`` (weights from N(0, 1/n_in), ``network2.py``) or
-            ``"large"`` (everything from N(0, 1), chapter 1's ``network.py``).
+            ``"log-likelihood"`` (``LogLikelihoodCost``) makes the output layer a softmax
+            layer (chapter 3, "Softmax"); the other costs go with sigmoid outputs.
+        init: ``"default"`` (weights from N(0, 1/n_in), ``network2.py``; N(0, 2/n_in)
+            into ReLU layers, He's) or ``"large"`` (everything from N(0, 1),
+            chapter 1's ``network.py``).
         dtype: ``"float32"`` (default, fast) or ``"float64"``.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"`` or a backend.
+        activation: the hidden layers' neurons (chapter 3, "Other models of
+            artificial neuron"): ``"sigmoid"`` (the default, the book's), ``"tanh"`` or
+            ``"relu"`` for every hidden layer, or a list with one per hidden layer
+            (``["tanh", "relu"]``). The output layer is the cost's: sigmoid, or softmax
+            with ``cost="log-likelihood"``.
         seed: seeds the host random generator behind the initial parameters and
             every epoch's shuffle. ``None`` (the default) draws the seed from NumPy's
             global generator (``np.random``), so ``np.random.seed(s)`` before building
@@ -167,8 +176,9 @@ class Network(NetworkModel[History]):
         dtype: DTypeLike = "float32",
         device: DeviceLike = "auto",
         seed: Optional[int] = None,
+        activation: HiddenSpec = "sigmoid",
     ) -> None:
-        super().__init__(sizes, cost, init, dtype)
+        super().__init__(sizes, cost, init, dtype, activation)
         if seed is None:
             seed = seed_from_numpy()
         self.seed = check_seed(seed)
@@ -182,7 +192,8 @@ class Network(NetworkModel[History]):
     def __repr__(self) -> str:
         return (
             f"Network({self.sizes}, cost={self.cost.__name__}, init={self.init!r}, "
-            f"dtype={np.dtype(self.dtype).name!r}, device={self.backend.device!r})"
+            f"dtype={np.dtype(self.dtype).name!r}, device={self.backend.device!r}"
+            f"{activation_phrase(self.activation)})"
         )
 
     # ------------------------------------------------------------ parameters
@@ -199,6 +210,7 @@ class Network(NetworkModel[History]):
         sizes = check_sizes(sizes)
         if sizes == self._sizes:
             return
+        checked_hidden(self.activation, len(sizes) - 2)  # a list: one per hidden layer
         self._sizes = sizes
         del self._parameters  # set_parameters allocates the buffer for the new sizes
         self._initialize()
@@ -227,8 +239,10 @@ class Network(NetworkModel[History]):
     @_on_device
     def default_weight_initializer(self) -> None:
         """Weights from N(0, 1/n_in), biases from N(0, 1) (``network2.py``'s default;
+        weights into a ReLU layer from N(0, 2/n_in);
         :func:`gpunet.model.initialization.initial_parameters`)."""
-        self.set_parameters(*initial_parameters(self._sizes, self.rng, "default"))
+        self.set_parameters(*initial_parameters(self._sizes, self.rng, "default",
+                                                self.init_scales()))
 
     @_on_device
     def large_weight_initializer(self) -> None:
@@ -348,7 +362,7 @@ class Network(NetworkModel[History]):
 
     def _forward(self, a: Array) -> Array:
         """Rows of ``a`` through every layer (allocates; for evaluation, not training)."""
-        return feedforward(self.backend, self.weights, self.biases, a, activation_of(self))
+        return feedforward(self.backend, self.weights, self.biases, a, layer_activations(self))
 
     # --------------------------------------------------------------- backprop
     @_on_device
@@ -366,7 +380,7 @@ class Network(NetworkModel[History]):
         ws.X[0] = self.backend.asarray(batch.X, self.dtype)
         ws.Y[0] = self.backend.asarray(batch.Y, self.dtype)
         _, weights, biases = as_rows(self)
-        backprop_into(self.backend, self.cost, weights, biases, ws, activation_of(self))
+        backprop_into(self.backend, self.cost, weights, biases, ws, layer_activations(self))
         return (
             [nb[0].reshape(-1, 1).copy() for nb in ws.nabla_b],
             [nw[0].copy() for nw in ws.nabla_w],
@@ -450,12 +464,12 @@ class Network(NetworkModel[History]):
 
     def _correct(self, X: Array, labels: Array) -> Array:
         """0-d device array: how many rows of ``X`` are classified as ``labels``."""
-        return correct(self.backend, self.weights, self.biases, X, labels, activation_of(self))
+        return correct(self.backend, self.weights, self.biases, X, labels, layer_activations(self))
 
     def _total_cost(self, X: Array, Y: Array, lmbda: float) -> Array:
         """0-d device array: mean cost over the rows plus ``λ/(2n) Σ w²``."""
         return total_cost(self.backend, self.cost, self.weights, self.biases, X, Y, lmbda,
-                          activation_of(self))
+                          layer_activations(self))
 
     def _fetch(self, values: list[Array]) -> list[float]:
         """Copy 0-d device metrics to the host in one transfer."""
@@ -468,7 +482,8 @@ class Network(NetworkModel[History]):
         :class:`gpunet.io.outputs.WriteError` naming ``option`` and the file)."""
         to_host = self.backend.to_host
         write_network_file(filename, self.sizes, [to_host(w) for w in self.weights],
-                           [to_host(b) for b in self.biases], self.cost.__name__, option)
+                           [to_host(b) for b in self.biases], self.cost.__name__, option,
+                           activation=recorded_activation(self.activation))
 
     @classmethod
     def load(cls, filename: Any, device: DeviceLike = "auto",
@@ -481,10 +496,10 @@ class Network(NetworkModel[History]):
         built without one (the book's ``load`` builds a ``Network``, which draws from
         ``np.random`` too), so ``np.random.seed(s)`` before loading repeats what follows.
         """
-        saved = read_network_file(filename, tuple(COSTS))
+        saved = read_network_file(filename, tuple(COSTS), hidden=hidden_names_tuple())
         try:
             net = cls(saved.sizes, cost=saved.cost or "CrossEntropyCost", dtype=dtype,
-                      device=device, seed=seed)
+                      device=device, seed=seed, activation=saved.activation or "sigmoid")
             net.set_parameters(saved.weights, saved.biases)
         except ValueError as exc:
             raise ValueError(f"{filename}: {exc}") from None
@@ -495,8 +510,12 @@ class Network(NetworkModel[History]):
 def describe(model: NetworkModel[Any], seeds: Sequence[int]) -> dict[str, Any]:
     """What a checkpoint says of a network or a stack: sizes, cost, init, dtype, and
     one seed per network."""
-    return {"sizes": model.sizes, "cost": model.cost.__name__, "init": model.init,
-            "dtype": np.dtype(model.dtype).name, "seeds": list(seeds)}
+    described = {"sizes": model.sizes, "cost": model.cost.__name__, "init": model.init,
+                 "dtype": np.dtype(model.dtype).name, "seeds": list(seeds)}
+    activation = recorded_activation(model.activation)
+    if activation is not None:  # a sigmoid network's description is as it always was
+        described["activation"] = activation
+    return described
 
 
 class NetworkTarget:
@@ -530,6 +549,19 @@ class NetworkTarget:
             print(History.book_lines(records[0]), flush=True)
         if settings.callback is not None:
             settings.callback(records[0])
+
+
+def recorded_activation(activation: Any) -> Union[None, str, list[str]]:
+    """The hidden layers' activation as network files and checkpoints record it: a
+    name or one per hidden layer; ``None`` for the sigmoid, which files leave out (as
+    every file written before other activations existed does)."""
+    return None if is_sigmoid(activation) else activation_names(activation)
+
+
+def activation_phrase(activation: Any) -> str:
+    """``, activation=...`` for a repr, empty for the sigmoid."""
+    recorded = recorded_activation(activation)
+    return "" if recorded is None else f", activation={recorded!r}"
 
 
 # ------------------------------------------------------------------ checks

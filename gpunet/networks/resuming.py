@@ -31,7 +31,7 @@ def network_from(saved: Checkpoint, device: DeviceLike = "auto") -> Network:
                          "networks, not of one network; resume it as a stack.")
     s = saved.network_settings
     net = Network(s["sizes"], cost=s["cost"], init=s["init"], dtype=s["dtype"],
-                  device=device, seed=s["seed"])
+                  device=device, seed=s["seed"], activation=s.get("activation", "sigmoid"))
     _set_state(saved, net, saved.parameters, [net.rng])
     return net
 
@@ -44,7 +44,8 @@ def stack_from(saved: Checkpoint, device: DeviceLike = "auto") -> NetworkStack:
                          "resume it as a network.")
     s = saved.network_settings
     stack = NetworkStack(s["sizes"], s["seeds"], cost=s["cost"], init=s["init"],
-                         dtype=s["dtype"], device=device)
+                         dtype=s["dtype"], device=device,
+                         activation=s.get("activation", "sigmoid"))
     _set_state(saved, stack, saved.parameters, stack.rngs)
     stack.histories, stack.diverged = saved.histories, saved.diverged
     return stack

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..backends import Array, DeviceLike
 from ..model.arguments import check_seeds, is_integer
-from ..model.activations import activation_of
+from ..model.activations import HiddenSpec, layer_activations
 from ..model.backprop import feedforward
 from ..model.costs import Cost, CrossEntropyCost
 from ..model.memory import check_network_fits
@@ -36,7 +36,7 @@ from ..training.loop import TrainingData, run_sgd
 from ..training.settings import TrainingSettings
 from ..training.state import RunState
 from .base import NetworkModel
-from .network import DTypeLike, InitName, Network, describe
+from .network import DTypeLike, InitName, Network, activation_phrase, describe
 
 
 
@@ -48,7 +48,7 @@ class NetworkStack(NetworkModel[list[History]]):
         seeds: one seed per network (distinct or not); network ``k`` starts from the
             parameters ``Network(sizes, init=init, seed=seeds[k])`` starts from and
             shuffles each epoch as that network would.
-        cost, init, dtype, device: as for :class:`gpunet.Network`.
+        cost, init, dtype, device, activation: as for :class:`gpunet.Network`.
 
     ``parameters`` is one ``(K, P)`` device array whose row ``k`` is network ``k``'s
     flat buffer (:mod:`gpunet.model.parameters`); ``weights[l]`` ``(K, n_{l+1}, n_l)`` and
@@ -63,8 +63,9 @@ class NetworkStack(NetworkModel[list[History]]):
         init: InitName = "default",
         dtype: DTypeLike = "float32",
         device: DeviceLike = "auto",
+        activation: HiddenSpec = "sigmoid",
     ) -> None:
-        super().__init__(sizes, cost, init, dtype)
+        super().__init__(sizes, cost, init, dtype, activation)
         self.seeds = check_seeds(seeds)
         self._use_device(device)
         check_network_fits(self._sizes, self.dtype, count=len(self.seeds),
@@ -89,7 +90,7 @@ class NetworkStack(NetworkModel[list[History]]):
     def __repr__(self) -> str:
         return (f"NetworkStack({self.sizes}, seeds={self.seeds}, cost={self.cost.__name__}, "
                 f"init={self.init!r}, dtype={np.dtype(self.dtype).name!r}, "
-                f"device={self.backend.device!r})")
+                f"device={self.backend.device!r}{activation_phrase(self.activation)})")
 
     # ------------------------------------------------------------ parameters
     @property
@@ -117,7 +118,7 @@ class NetworkStack(NetworkModel[list[History]]):
         if not is_integer(k) or not -len(self) <= k < len(self):
             raise ValueError(f"network index {k!r} is out of range for {len(self)} networks.")
         net = Network(self.sizes, cost=self.cost, init=self.init, dtype=self.dtype,
-                      device=self.backend, seed=self.seeds[k])
+                      device=self.backend, seed=self.seeds[k], activation=self.activation)
         with self._scope():
             net.set_parameters([w[k] for w in self._weights], [b[k] for b in self._biases])
         net.rng = copy.deepcopy(self.rngs[k])
@@ -179,7 +180,7 @@ class NetworkStack(NetworkModel[list[History]]):
     # on network k's views: a stacked network's accuracy is the single network's.
     def _forward(self, k: int, a: Array) -> Array:
         return feedforward(self.backend, [w[k] for w in self._weights],
-                           [b[k] for b in self._biases], a, activation_of(self))
+                           [b[k] for b in self._biases], a, layer_activations(self))
 
 
 class StackTarget:

@@ -597,6 +597,7 @@ def frame_fields(stacked: bool) -> dict[str, Check]:
 def meta_fields(stacked: bool, networks: int, done: int) -> dict[str, Check]:
     """Every other field of a checkpoint's header, for ``networks`` networks (layout 2)
     or one (layout 1: a per-network field holds its one value itself)."""
+    from ..model.activations import hidden_names_tuple
     from ..model.costs import COSTS
 
     def per_network(check: Check) -> Check:
@@ -606,6 +607,8 @@ def meta_fields(stacked: bool, networks: int, done: int) -> dict[str, Check]:
         "gpunet_version": optional(text),
         "network.cost": choice(*COSTS),
         "network.init": choice("default", "large"),
+        # the hidden layers' activation: one name or one per layer; none: the sigmoid
+        "network.activation": optional(_activation(hidden_names_tuple())),
         "network.dtype": choice("float32", "float64"),
         **{f"training.{name}": _recorded(per_network, check, each, networks, stacked)
            for name, check, each in recorded_settings()},
@@ -626,6 +629,18 @@ def meta_fields(stacked: bool, networks: int, done: int) -> dict[str, Check]:
     else:
         fields["network.seed"] = whole(0)
     return fields
+
+
+def _activation(names: tuple[str, ...]) -> Check:
+    """The hidden layers' activation: one of ``names``, or a list of them (one per
+    hidden layer; the network built from it checks the count)."""
+    one = choice(*names)
+    many = list_of(one)
+
+    def check(value: Any, field: str) -> Any:
+        return many(value, field) if isinstance(value, list) else one(value, field)
+
+    return check
 
 
 WATCH = object_of({"best_epoch": whole(-1), "best_correct": whole(0),

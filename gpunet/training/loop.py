@@ -45,7 +45,7 @@ import numpy as np
 from ..engines import Engine, select_engine
 from ..io.datasets import Examples, sgd_data
 from ..model.arguments import check_checkpoint, check_flag, check_mini_batch
-from ..model.activations import activation_of
+from ..model.activations import layer_activations
 from ..model.metrics import correct, fetch, total_cost
 from ..model.parameters import as_rows
 from .checkpoint import as_writer, labels_fingerprint
@@ -329,14 +329,14 @@ class Measurements:
         X, Y = self.inputs[which]
         if what == "cost":
             cost = total_cost(self.model.backend, self.model.cost, weights, biases, X, Y,
-                              self.lmbda[k], activation_of(self.model))
+                              self.lmbda[k], layer_activations(self.model))
             if self.l1[k]:  # + (λ₁/n) Σ |w| (chapter 3, eq. 95), n as for L2's term
                 xp = self.model.xp
                 cost = cost + (self.l1[k] / X.shape[0]) * sum(xp.sum(xp.abs(w))
                                                               for w in weights)
             return cost
         return correct(self.model.backend, weights, biases, X, self.labels[which],
-                       activation_of(self.model))
+                       layer_activations(self.model))
 
     def fetch(self) -> list[float]:
         """K finite flags, then each metric's K values, in one copy from the device."""
