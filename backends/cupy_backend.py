@@ -23,6 +23,7 @@ per run, so no two streams ever need ordering.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, ContextManager, Optional
 
@@ -214,11 +215,30 @@ def quick_unavailable_reason() -> Optional[BackendUnavailable]:
         return None
     if importlib.util.find_spec("cupy") is None:
         return _unavailable("CuPy is not installed", INSTALL_HINT)
+    cupys = installed_cupys()
+    if len(cupys) > 1:
+        return _unavailable(
+            f"{len(cupys)} CuPy packages are installed ({', '.join(cupys)}), which overwrite "
+            "each other's files", f"`pip uninstall {' '.join(cupys)}`, then {INSTALL_HINT}")
     if not nvidia_driver_loadable():
         return _unavailable(
             "no NVIDIA driver found",
             "on a machine with an NVIDIA GPU install its driver (check with `nvidia-smi`)")
     return None
+
+
+@functools.lru_cache(maxsize=1)
+def installed_cupys() -> tuple[str, ...]:
+    """The CuPy distributions installed here (``cupy-cuda12x``, ``cupy-cuda13x``, ...).
+
+    Each installs the same ``cupy`` package, so two overwrite each other's files: CuPy
+    then reports the wrong CUDA runtime and breaks when either is removed.
+    """
+    from importlib import metadata
+
+    names = {(dist.metadata["Name"] or "").lower() for dist in metadata.distributions()}
+    return tuple(sorted(n for n in names if n == "cupy" or n.startswith("cupy-cuda")
+                        or n.startswith("cupy-rocm")))
 
 
 def cuda_device_count(cupy: Any) -> int:

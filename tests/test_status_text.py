@@ -178,3 +178,35 @@ def test_bench_gives_a_skips_hint_once():
     assert full.startswith("CUDA is not usable here: ") and "; " in full
     assert sum(full in line for line in skipped) == 1 and full in skipped[0]
     assert all(line.endswith(f"{full.split(';')[0]} (as above)") for line in skipped[1:])
+
+
+def test_a_csv_folder_without_its_test_file_names_the_callers_options(tmp_path, capsys):
+    import gpunet
+
+    (tmp_path / "train.csv").write_text("label,p1,p2\n5,0,255\n3,17,0\n")
+    with pytest.raises(ValueError) as raised:
+        gpunet.load_mnist(tmp_path)
+    assert "holds train.csv but no test.csv" in str(raised.value)
+    assert "--" not in str(raised.value)
+    assert main(["train", "--data", str(tmp_path), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "holds train.csv but no test.csv" in err and "--test-data PATH" in err
+
+
+def test_two_cupy_packages_are_named_with_the_fix(monkeypatch):
+    """`pip install -e ".[cuda12,test]"` used to install cupy-cuda12x and cupy-cuda13x."""
+    import importlib.util
+
+    from gpunet.backends import cupy_backend
+
+    if importlib.util.find_spec("cupy") is None:
+        pytest.skip("CuPy is not installed here")
+    monkeypatch.delitem(sys.modules, "cupy", raising=False)  # as in a fresh process
+    monkeypatch.setattr(cupy_backend, "installed_cupys", lambda: ("cupy-cuda12x", "cupy-cuda13x"))
+    with pytest.raises(BackendUnavailable) as raised:
+        get_backend("cuda")
+    message = str(raised.value)
+    assert "2 CuPy packages are installed (cupy-cuda12x, cupy-cuda13x)" in message
+    assert "`pip uninstall cupy-cuda12x cupy-cuda13x`, then install the cuda13 extra" in message
+    monkeypatch.delenv("GPUNET_DEVICE", raising=False)  # auto itself, not the stand-in
+    assert "auto chose cpu: 2 CuPy packages" in get_backend("auto").selection_note

@@ -22,6 +22,7 @@ from typing import BinaryIO, Iterator, Optional, Union
 
 import numpy as np
 
+from ..backends.hints import spelled
 from .fields import check_regular_file
 from .npz import MAX_EXAMPLES, MAX_VALUES
 
@@ -57,10 +58,12 @@ def find_pair(directory: Path) -> Optional[tuple[Path, Path]]:
     for train, test in PAIRS:
         if (directory / train).is_file():
             if not (directory / test).is_file():
-                raise CsvError(f"{directory} holds {train} but no {test}: give the training "
-                               f"file itself (--data {directory / train}) with its test set "
-                               "named apart (--test-data PATH), or hold out part of it "
-                               "(--validation N --evaluate validation).")
+                raise CsvError(f"{directory} holds {train} but no {test}: " + spelled(
+                    f"read the training file itself ({directory / train}) and hold out "
+                    "part of it for evaluation, or give its test set apart.",
+                    f"give the training file itself (--data {directory / train}) with its "
+                    "test set named apart (--test-data PATH), or hold out part of it "
+                    "(--validation N --evaluate validation)."))
             return directory / train, directory / test
     return None
 
