@@ -81,3 +81,26 @@ def test_render_only_rewrites_the_report_from_raw_results(tmp_path):
     assert "Chapter 1: [784, 30, 10]" in report.read_text()
     missing = run_gpunet("reproduce", "--render-only", "--out", tmp_path / "none")
     assert missing.returncode == 2 and "not found; run gpunet reproduce" in missing.stderr
+
+
+def test_the_l2_rows_train_with_their_lambda_on_their_sets(mnist):
+    """Chapter 3's L2 rows (issue 28, point 5): each trains with its λ on its training
+    images (the first 1,000 for the small one) and is scored on its set (the validation
+    images for the [784, 100, 10] rows), as the book's network2.py call does."""
+    import gpunet
+    from gpunet.book.reproduce import experiment_data, run_experiment
+    from gpunet.io.mnist import MNIST
+
+    data = MNIST((mnist.training[0][:1005], mnist.training[1][:1005]),
+                 (mnist.validation[0][:300], mnist.validation[1][:300]),
+                 (mnist.test[0][:200], mnist.test[1][:200]), "subset")
+    for name, n, scored in (("l2-small", 1000, 200), ("l2-100", 1005, 300)):
+        exp = BY_NAME[name]
+        run = run_experiment(exp, data, 0, gpunet.get_backend("cpu"), 1, lambda text: None)
+        training, evaluation = experiment_data(exp, data)
+        assert (len(training[1]), run["total"]) == (n, scored)
+        net = gpunet.Network(list(exp.sizes), cost=exp.cost, init="large", seed=0,
+                             device="cpu")
+        net.SGD(training, 1, 10, exp.eta, lmbda=exp.lmbda, evaluation_data=evaluation,
+                monitor_evaluation_accuracy=True, verbose=False)
+        assert run["accuracy"] == net.history.evaluation_accuracy, name

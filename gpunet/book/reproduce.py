@@ -51,6 +51,9 @@ class Experiment:
     mini_batch_size: int = 10
     epochs: int = 30
     encoding: str = "one-hot"  # or "binary": 4 outputs, the digit's bits
+    lmbda: float = 0.0  # L2 regularization λ (chapter 3)
+    training_images: Optional[int] = None  # train on the first N only (None: all)
+    evaluate: str = "test"  # or "validation": the set scored after each epoch
 
 
 def _best_pct(runs: list[dict[str, Any]]) -> float:
@@ -80,6 +83,22 @@ EXPERIMENTS: list[Experiment] = [
     Experiment("binary4", "4 binary outputs: [784, 30, 4]", (784, 30, 4), "quadratic", 3.0,
                "10 outputs beat 4 (no number given)", "below chapter 1's 10 outputs",
                None, encoding="binary"),
+    # Chapter 3, "Regularization" (L2): the book's runs with their λ, cross-entropy and
+    # network2.py's large_weight_initializer, as the book's own commands call it.
+    Experiment("l2-small", "L2, 1,000 images: [784, 30, 10], λ = 0.1, 400 epochs",
+               (784, 30, 10), "cross-entropy", 0.5, "87.1% peak (82.27% unregularized)",
+               "best of 3 >= 86.5%", lambda runs: _best_pct(runs) >= 86.5, lmbda=0.1,
+               training_images=1000, epochs=400),
+    Experiment("l2-30", "L2: [784, 30, 10], λ = 5.0", (784, 30, 10), "cross-entropy", 0.5,
+               "96.49% (95.49% unregularized)", "best of 3 >= 96.0%",
+               lambda runs: _best_pct(runs) >= 96.0, lmbda=5.0),
+    Experiment("l2-100", "L2: [784, 100, 10], λ = 5.0 (validation set)", (784, 100, 10),
+               "cross-entropy", 0.5, "97.92% on the validation data", "best of 3 >= 97.4%",
+               lambda runs: _best_pct(runs) >= 97.4, lmbda=5.0, evaluate="validation"),
+    Experiment("l2-100-60", "L2: [784, 100, 10], λ = 5.0, η = 0.1, 60 epochs (validation set)",
+               (784, 100, 10), "cross-entropy", 0.1, "98.04% on the validation data",
+               "best of 3 >= 97.5%", lambda runs: _best_pct(runs) >= 97.5, lmbda=5.0,
+               evaluate="validation", epochs=60),
 ]
 BY_NAME = {e.name: e for e in EXPERIMENTS}
 
@@ -90,10 +109,20 @@ def binary_targets(labels: np.ndarray) -> np.ndarray:
     return ((labels[:, None] >> np.arange(4)) & 1).astype(np.float64)
 
 
+def experiment_data(exp: Experiment, data: MNIST) -> tuple[Any, Any]:
+    """The training set ``exp`` trains on (its first ``training_images``) and the set it
+    is scored on after each epoch (``evaluate``: the test or the validation images)."""
+    X, y = data.training
+    n = exp.training_images
+    training = (X, y) if n is None else (X[:n], y[:n])
+    return training, data.validation if exp.evaluate == "validation" else data.test
+
+
 def run_experiment(exp: Experiment, data: MNIST, seed: int, backend: Backend,
                    epochs: int, progress: Callable[[str], None]) -> dict[str, Any]:
-    """Train one seed of ``exp``; return its per-epoch test accuracy and timings."""
-    training, test = data.training, data.test
+    """Train one seed of ``exp``; return its per-epoch accuracy (on the test set, or the
+    validation set where ``exp`` says) and timings."""
+    training, test = experiment_data(exp, data)
     net = Network(list(exp.sizes), cost=exp.cost, init=exp.init, device=backend, seed=seed)
     accuracy: list[int] = []
     seconds: list[float] = []
@@ -113,7 +142,7 @@ def run_experiment(exp: Experiment, data: MNIST, seed: int, backend: Backend,
                 exp.eta, verbose=False, callback=on_epoch)
     else:
         net.SGD(training, epochs, exp.mini_batch_size, exp.eta, test_data=test,
-                verbose=False, callback=on_epoch)
+                lmbda=exp.lmbda, verbose=False, callback=on_epoch)
     best_epoch = int(np.argmax(accuracy))
     return {"seed": seed, "accuracy": accuracy, "total": len(test[1]),
             "best": accuracy[best_epoch], "best_epoch": best_epoch,
@@ -151,7 +180,7 @@ def run_experiment_stacked(exp: Experiment, data: MNIST, seeds: Sequence[int],
     """
     from ..networks.stack import NetworkStack
 
-    training, test = data.training, data.test
+    training, test = experiment_data(exp, data)
     stack = NetworkStack(list(exp.sizes), list(seeds), cost=exp.cost, init=exp.init,
                          device=backend)
     K = len(stack)
@@ -176,7 +205,7 @@ def run_experiment_stacked(exp: Experiment, data: MNIST, seeds: Sequence[int],
                   exp.eta, verbose=False, callback=on_epoch)
     else:
         stack.SGD(training, epochs, exp.mini_batch_size, exp.eta, test_data=test,
-                  verbose=False, callback=on_epoch)
+                  lmbda=exp.lmbda, verbose=False, callback=on_epoch)
     runs = []
     for seed, acc in zip(seeds, accuracy):
         best_epoch = int(np.argmax(acc))
@@ -228,7 +257,8 @@ def reproduce(options: Options) -> dict[str, Any]:
     started = time.perf_counter()
     data = load_mnist()
     if options.quick:  # a smoke run: small subsets, one seed, two epochs
-        data = MNIST((data.training[0][:1000], data.training[1][:1000]), data.validation,
+        data = MNIST((data.training[0][:1000], data.training[1][:1000]),
+                     (data.validation[0][:1000], data.validation[1][:1000]),
                      (data.test[0][:1000], data.test[1][:1000]), data.source + " (quick subset)")
     seeds = 1 if options.quick else options.seeds
     epochs_override = 2 if options.quick else None
@@ -243,7 +273,7 @@ def reproduce(options: Options) -> dict[str, Any]:
     for exp in chosen:
         epochs = epochs_override or exp.epochs
         runs = []
-        if seeds > 1 and stacks_exactly(exp, backend, len(data.training[1])):
+        if seeds > 1 and stacks_exactly(exp, backend, len(experiment_data(exp, data)[0][1])):
             tag = f"[{done + 1}-{done + seeds}/{total_runs}] {exp.name} seeds 0-{seeds - 1}"
             t0 = time.perf_counter()
             runs = run_experiment_stacked(exp, data, range(seeds), backend, epochs,
