@@ -182,7 +182,8 @@ def test_train_and_sweep_declare_their_shared_options_once():
     shared = {"device", "sizes", "epochs", "batch_size", "cost", "init", "dtype", "engine",
               "data", "limit", "evaluate", "monitor_training_cost",
               "monitor_training_accuracy", "monitor_evaluation_cost", "metrics", "plot",
-              "checkpoint", "resume", "overwrite", "quiet"}
+              "checkpoint", "resume", "overwrite", "quiet", "early_stopping_n",
+              "eta_schedule", "eta_schedule_n", "eta_floor"}
     for dest in shared:
         mine, theirs = train[dest], sweep[dest]
         assert mine.option_strings == theirs.option_strings, dest
@@ -191,4 +192,4 @@ def test_train_and_sweep_declare_their_shared_options_once():
     assert tuple(train["cost"].choices) == tuple(dict.fromkeys(c.name for c in COSTS.values()))
     assert set(sweep) - set(train) == {"seeds", "executor", "stack", "workers", "save_dir",
                                        "ray_address", "ray_runtime_env", "ray_cpus_per_task"}
-    assert set(train) - set(sweep) == {"seed", "save"}
+    assert set(train) - set(sweep) == {"seed", "save", "save_best"}

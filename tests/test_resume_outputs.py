@@ -155,7 +155,7 @@ def test_a_checkpoint_records_its_runs_outputs(tmp_path, monkeypatch):
                          "--save", "t.json"]) == 0
     outputs = load_checkpoint(tmp_path / "t.ckpt").run["outputs"]
     assert outputs == {"save": str(tmp_path / "t.json"), "metrics": str(tmp_path / "m.jsonl"),
-                       "plot": None}
+                       "plot": None, "save_best": None}
 
 
 def test_a_stopped_sweep_resumes_into_its_own_outputs(tmp_path, monkeypatch, capsys):
@@ -164,10 +164,10 @@ def test_a_stopped_sweep_resumes_into_its_own_outputs(tmp_path, monkeypatch, cap
     ckpt, metrics, nets = tmp_path / "s.ckpt", tmp_path / "m.jsonl", tmp_path / "nets"
     real = sw.epoch_line
 
-    def line(i, count, rows, epochs=None):
+    def line(i, count, rows, *more):
         if i == 0 and rows[0]["epoch"] == 1:
             raise KeyboardInterrupt
-        return real(i, count, rows, epochs)
+        return real(i, count, rows, *more)
 
     monkeypatch.setattr(sweep_local, "epoch_line", line)
     assert main(SWEEP + ["--checkpoint", str(ckpt), "--metrics", str(metrics),

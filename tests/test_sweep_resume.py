@@ -46,8 +46,8 @@ def stop_at(monkeypatch, stack, epoch):
     """Ctrl-C right after stack ``stack`` (1-based) prints epoch ``epoch``'s line."""
     real = sw.epoch_line
 
-    def line(i, count, rows, epochs=None):
-        text = real(i, count, rows, epochs)
+    def line(i, count, rows, epochs=None, *more):
+        text = real(i, count, rows, epochs, *more)
         if text.startswith(f"stack {stack}/{count}, {epoch + 1} of {epochs} epochs done:"):
             raise KeyboardInterrupt
         return text

@@ -28,16 +28,33 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 from ..backends import DEVICES_HELP
 from ..engines import ENGINE_NAMES
-from ..io.fields import MISSING, Check, boolean
+from ..io.fields import (Check, boolean, choice, number, optional, since,
+                         text, whole)
+from ..training.hooks import SCHEDULES
 from ..model.costs import COSTS
 
 MONITORS = ("monitor_training_cost", "monitor_training_accuracy", "monitor_evaluation_cost")
 """The monitors the commands choose (they always monitor evaluation accuracy)."""
 
-LOOP_OPTIONS = MONITORS
+TECHNIQUES = ("momentum", "l1", "early_stopping_n", "eta_schedule", "eta_schedule_n",
+              "eta_floor")
+"""Chapter 3's techniques the commands choose (``--momentum``, ``--l1``, ``--early-stop``,
+``--eta-schedule`` and its n and floor), each ``SGD``'s keyword of the same name."""
+
+PER_NETWORK = ("momentum", "l1")
+"""Of :data:`TECHNIQUES`, those set per network: ``gpunet sweep`` takes them as lists
+(``--momentum 0,0.5,0.9``), swept like ``--eta`` and ``--lmbda``, so they reach each stack
+from its grid (:func:`gpunet.sweep.grid.expand_grid`), not as one keyword for all."""
+
+LOOP_OPTIONS = MONITORS + TECHNIQUES
 """Options that reach the training loop as ``SGD``'s keyword of the same name, the same
 for ``train`` and ``sweep``; each is declared in :data:`OPTIONS` with its ``record``
 check. ``--engine`` reaches it too (a sweep records it as ``stack_engine``)."""
+
+WATCHING = {"early_stopping_n": "--early-stop", "eta_schedule": "--eta-schedule",
+            "save_best": "--save-best"}
+"""The options that choose epochs by the evaluated data's accuracy (they need
+``--evaluate validation``: :func:`check_watching`)."""
 
 COST_NAMES = tuple(dict.fromkeys(cost.name for cost in COSTS.values()))
 """``--cost``'s choices: every declared cost's name (:mod:`gpunet.model.costs`), so a new
@@ -67,15 +84,6 @@ def option(*flags: str, record: Optional[Check] = None,
            commands: Optional[Mapping[str, Mapping[str, Any]]] = None,
            **settings: Any) -> Option:
     return Option(flags, settings, commands or {}, record)
-
-
-def since(default: Any, check: Check) -> Check:
-    """The record check of an option added after checkpoints were first written: a
-    record without it (an older gpunet's) holds ``default``, what the run had."""
-    def checked(value: Any, field: str) -> Any:
-        return default if value is MISSING else check(value, field)
-
-    return checked
 
 
 def sizes(text: str) -> list[Any]:
@@ -274,6 +282,36 @@ OPTIONS: dict[str, Option] = {
     "quiet": option("--quiet", action="store_true",
                     help="no progress line (there is none when stderr is not a terminal "
                     "either); the per-epoch lines stay"),
+    # chapter 3's techniques (LOOP_OPTIONS: SGD's keywords of the same names)
+    "momentum": option("--momentum", type=float, default=0.0, metavar="MU",
+                       record=since(0.0, number(low=0)),
+                       help="momentum coefficient μ (chapter 3, eq. 107 and 108): 0 is "
+                       "plain SGD, 0.9 is usual"),
+    "l1": option("--l1", type=float, default=0.0, metavar="LAMBDA",
+                 record=since(0.0, number(low=0)),
+                 help="L1 regularization λ₁ (chapter 3, eq. 95 to 97), beside --lmbda's L2"),
+    "early_stopping_n": option(
+        "--early-stop", dest="early_stopping_n", type=int, default=0, metavar="N",
+        record=since(0, whole(0)),
+        help="stop a network after N epochs in a row without a better accuracy on the "
+        "evaluated data (network2.py's early_stopping_n; needs --evaluate validation)"),
+    "eta_schedule": option(
+        "--eta-schedule", choices=tuple(SCHEDULES), default=None,
+        record=since(None, optional(choice(*SCHEDULES))),
+        help="halve: the book's learning-rate schedule, η halved after "
+        "--eta-schedule-n epochs without a better accuracy on the evaluated data, the "
+        "network stopped once η is --eta-floor of its start (needs --evaluate validation)"),
+    "eta_schedule_n": option("--eta-schedule-n", type=int, default=10, metavar="N",
+                             record=since(10, whole(1)),
+                             help="the schedule's epochs without improvement before it "
+                             "halves η (the book's no-improvement-in-ten)"),
+    "eta_floor": option("--eta-floor", type=float, default=1 / 128, metavar="FRACTION",
+                        record=since(1 / 128, number(above=0)),
+                        help="the schedule stops a network once η has fallen to this "
+                        "fraction of its start (the book's 1/128)"),
+    "save_best": option("--save-best", metavar="PATH", default=None,
+                        help="write the network of the epoch with the best accuracy on the "
+                        "evaluated data (network2.py JSON; needs --evaluate validation)"),
     # a sweep's own
     "save_one": option("--save", dest="save", default=argparse.SUPPRESS, action=Refused,
                        help=argparse.SUPPRESS, hint="a sweep saves every network it trains: "
@@ -282,6 +320,13 @@ OPTIONS: dict[str, Option] = {
                    help="learning rates η, comma-separated, e.g. 0.025,0.25,2.5"),
     "lmbdas": option("--lmbda", dest="lmbda", default="0.0", metavar="LIST",
                      help="L2 regularization parameters λ, comma-separated"),
+    "momenta": option("--momentum", dest="momentum", default="0", metavar="LIST",
+                      record=since("0", text),
+                      help="momentum coefficients μ, comma-separated, e.g. 0,0.5,0.9 "
+                      "(chapter 3, eq. 107 and 108; 0 is plain SGD)"),
+    "l1s": option("--l1", dest="l1", default="0", metavar="LIST", record=since("0", text),
+                  help="L1 regularization parameters λ₁, comma-separated (chapter 3, "
+                  "eq. 95 to 97)"),
     "seeds": option("--seeds", "--seed", dest="seeds", default="0", metavar="LIST",
                     help="seeds, comma-separated, with ranges: 0-9 or 0-2,10"),
     "executor": option("--executor", choices=EXECUTORS, default="local",
@@ -313,17 +358,39 @@ another)."""
 
 TRAIN = ("device", "sizes", "epochs", "batch_size", "eta", "cost", "init", "lmbda", "seed",
          "dtype", "engine", "data", "test_data", "validation", "limit", "evaluate",
-         *LOOP_OPTIONS, "save", "metrics",
+         *LOOP_OPTIONS, "save", "save_best", "metrics",
          "checkpoint", "resume", "plot", "overwrite", "quiet")
 """``gpunet train``'s options, in ``--help``'s order."""
 
 SWEEP = ("device", "sizes", "epochs", "batch_size", "cost", "init", "dtype", "data",
-         "test_data", "validation", "limit", "evaluate", *LOOP_OPTIONS, "etas", "lmbdas",
-         "seeds", "executor", "stack",
+         "test_data", "validation", "limit", "evaluate",
+         *(name for name in LOOP_OPTIONS if name not in PER_NETWORK), "etas", "lmbdas",
+         "momenta", "l1s", "seeds", "executor", "stack",
          "engine", "stack_engine", "workers", "metrics", "save_dir", "save_one", "plot",
          "checkpoint", "resume", "overwrite", "quiet", "ray_address", "ray_runtime_env",
          "ray_cpus_per_task")
 """``gpunet sweep``'s options, in ``--help``'s order."""
+
+
+def check_watching(args: argparse.Namespace) -> None:
+    """Chapter 3's options (:data:`TECHNIQUES`) checked as ``SGD`` checks its keywords,
+    before any work (one error naming the option); and the options of :data:`WATCHING`,
+    which choose epochs by the accuracy on the evaluated data: on the test set that score
+    would be optimistic, so they need ``--evaluate validation``."""
+    from ..training.settings import check_setting
+
+    for name in TECHNIQUES:
+        if not isinstance(getattr(args, name), str):  # a sweep's lists: in its grid
+            try:
+                check_setting(name, getattr(args, name))
+            except ValueError as exc:
+                raise ValueError(f"{OPTIONS[name].flags[0]}: {exc}") from None
+    given = [flag for name, flag in WATCHING.items() if getattr(args, name, None)]
+    if given and args.evaluate != "validation":
+        raise ValueError(f"{' and '.join(given)} choose{'s' if len(given) == 1 else ''} "
+                         f"epochs by the accuracy on the evaluated data, which is the "
+                         f"{args.evaluate} set here: its score would then be optimistic. "
+                         "Add --evaluate validation (data the networks never train on).")
 
 
 def add_options(parser: argparse.ArgumentParser, command: str, names: Sequence[str]) -> None:

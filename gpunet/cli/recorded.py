@@ -21,13 +21,14 @@ problem is one ``ValueError`` naming the file and the field (``run.options.eta``
 from __future__ import annotations
 
 import shlex
+from collections import Counter
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from ..io.fields import (MISSING, Check, FieldError, agree, anything,
                          check_fields, choice, list_of, number, obj, object_of, optional,
                          path_text, shown, sizes, text, whole)
 from ..training.history import RUN_FIELDS, check_epoch_record
-from .options import LOOP_OPTIONS, OPTIONS, choices_of, since
+from .options import LOOP_OPTIONS, OPTIONS, PER_NETWORK, choices_of, since
 
 if TYPE_CHECKING:
     from ..training.checkpoint import Checkpoint
@@ -78,6 +79,7 @@ def sweep_options() -> dict[str, Check]:
     check (η, λ and the seeds as the command line spells them: ``"0.5,3"``, ``"0-9"``;
     the step engine as ``stack_engine``)."""
     return {**_shared_options(), "eta": text, "lmbda": text, "seeds": text,
+            "momentum": _declared_check("momenta"), "l1": _declared_check("l1s"),
             "stack_engine": choice(*choices_of("engine")),
             "epochs": whole(1), "stack": whole(1)}
 
@@ -129,8 +131,9 @@ def _agree_on_network(saved: "Checkpoint", prefix: str, options: dict[str, Any])
         _same(f"{prefix}.{key}", options[key], f"network.{key}", network[key])
     _same(f"{prefix}.batch_size", options["batch_size"], "training.mini_batch_size",
           training["mini_batch_size"])
+    per_network = PER_NETWORK if saved.kind == "stack" else ()  # a sweep's: its grid's
     for key in LOOP_OPTIONS:  # (an option newer than the checkpoint: not in training)
-        if key in training:
+        if key in training and key not in per_network:
             _same(f"{prefix}.{key}", options[key], f"training.{key}", training[key])
     agree(training["monitor_evaluation_accuracy"] is True,
           "training.monitor_evaluation_accuracy",
@@ -142,7 +145,7 @@ def _agree_on_network(saved: "Checkpoint", prefix: str, options: dict[str, Any])
 def _outputs(saved: "Checkpoint", command: str) -> dict[str, Optional[str]]:
     """``run.outputs`` (absent in files written before it was kept): each output a
     path or ``null``; ``save`` is train's, ``save_dir`` sweep's."""
-    mine = {"train": ("save", "metrics", "plot"),
+    mine = {"train": ("save", "metrics", "plot", "save_best"),
             "sweep": ("metrics", "plot", "save_dir")}[command]
     fields = check_fields(saved.meta, {"run.outputs": optional(object_of(
         {key: optional(path_text) for key in mine}, extra=False))})
@@ -198,6 +201,8 @@ def check_sweep_record(saved: "Checkpoint") -> dict[str, Any]:
     network and training sections; ``run.outputs`` too. A train checkpoint, or the
     library's, is refused with the command that resumes it. Every problem is one
     ``ValueError`` naming the file and the field."""
+    from ..sweep.local import stops_early
+
     _refuse_other_kinds(saved, "sweep")
     try:
         agree(saved.kind == "stack", "kind",
@@ -220,7 +225,8 @@ def check_sweep_record(saved: "Checkpoint") -> dict[str, Any]:
               f"is {i}, but the sweep's grid makes {len(stacks)} stacks")
         _running_stack(saved, stacks[i], i)
         finished = [run for stack in stacks[:i] for run in stack]
-        _finished_rows(fields["run.sweep.rows"], finished, options["epochs"])
+        _finished_rows(fields["run.sweep.rows"], finished, options["epochs"],
+                       stops_early(options))  # (its options: SGD's keywords' names)
         _finished_parameters(saved, len(finished))
         _outputs(saved, "sweep")
     except FieldError as exc:
@@ -242,25 +248,31 @@ def _stacks(options: dict[str, Any], prefix: str) -> list[list["Run"]]:
     etas = parsed("eta", lambda t: parse_floats(t, "--eta"))
     lmbdas = parsed("lmbda", lambda t: parse_floats(t, "--lmbda"))
     seeds = parsed("seeds", parse_seeds)
+    momenta = parsed("momentum", lambda t: parse_floats(t, "--momentum"))
+    l1s = parsed("l1", lambda t: parse_floats(t, "--l1"))
     try:
-        runs = expand_grid(etas, lmbdas, seeds)
+        runs = expand_grid(etas, lmbdas, seeds, momenta, l1s)
     except ValueError as exc:
         raise FieldError(prefix, f"do not make a grid: {str(exc).rstrip('.')}") from None
     return split_into_stacks(runs, options["stack"])
 
 
 def _running_stack(saved: "Checkpoint", runs: Sequence["Run"], i: int) -> None:
-    """The checkpoint's networks are stack ``i``'s: their seeds, η and λ."""
+    """The checkpoint's networks are stack ``i``'s: their seeds, η, λ, μ and λ₁."""
+    from ..sweep.grid import SWEPT
+
     network, training = saved.network_settings, saved.training
     which = f"stack {i + 1}'s in the sweep's grid"
     for field, mine, grid in (("network.seeds", network["seeds"], [r.seed for r in runs]),
-                              ("training.eta", training["eta"], [r.eta for r in runs]),
-                              ("training.lmbda", training["lmbda"], [r.lmbda for r in runs])):
+                              *((f"training.{name}", training[name],
+                                 [getattr(r, name) for r in runs]) for name in SWEPT)):
         agree(mine == grid, field, f"is {shown(mine)}, not {shown(grid)} ({which})")
 
 
-def _finished_rows(rows: list[Any], finished: Sequence["Run"], epochs: int) -> None:
-    """The rows of the finished stacks: every epoch of every network, once each."""
+def _finished_rows(rows: list[Any], finished: Sequence["Run"], epochs: int,
+                   may_stop: bool) -> None:
+    """The rows of the finished stacks: every epoch of every network, once each (a
+    network's first epochs only, where early stopping or the schedule may stop it)."""
     from ..sweep.grid import Run
 
     wanted = set(finished)
@@ -277,9 +289,13 @@ def _finished_rows(rows: list[Any], finished: Sequence["Run"], epochs: int) -> N
               f"is {epoch}, but the sweep trains {epochs} epochs")
         agree((run, epoch) not in seen, field, f"repeats epoch {epoch} of {shown(row['run'])}")
         seen.add((run, epoch))
-    agree(len(seen) == len(finished) * epochs, "run.sweep.rows",
-          f"has {len(seen)} rows, not the {len(finished) * epochs} of the "
-          f"{len(finished)} finished networks' {epochs} epochs")
+    trained = Counter(run for run, _ in seen)
+    for run in finished:
+        count = trained[run]
+        agree(count == epochs or (may_stop and 0 < count and (run, count - 1) in seen),
+              "run.sweep.rows", f"has {count} rows of {shown(run.as_dict())}, not the "
+              f"{epochs} epochs of a finished network" + ("" if not may_stop else
+                                                          " nor its first epochs"))
 
 
 def _finished_parameters(saved: "Checkpoint", count: int) -> None:

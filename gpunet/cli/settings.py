@@ -13,7 +13,7 @@ import argparse
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..model.arguments import check_positive_int
-from .options import LOOP_OPTIONS
+from .options import LOOP_OPTIONS, PER_NETWORK
 
 if TYPE_CHECKING:
     from ..sweep.grid import SweepSettings
@@ -46,7 +46,9 @@ def sweep_settings(args: argparse.Namespace) -> "SweepSettings":
     """What every network of ``gpunet sweep`` shares, from its options."""
     from ..sweep.grid import SweepSettings
 
+    shared = {name: value for name, value in loop_keywords(args).items()
+              if name not in PER_NETWORK}  # μ and λ₁: each network's, from the grid
     return SweepSettings(sizes=tuple(args.sizes), epochs=args.epochs,
                          mini_batch_size=args.batch_size, device=args.device,
                          evaluate=args.evaluate, workers=args.workers,
-                         sgd=loop_keywords(args), **network_keywords(args))
+                         sgd=shared, **network_keywords(args))

@@ -102,9 +102,12 @@ def prepare(args: argparse.Namespace) -> Plan:
     resumed = load_resumed(args, "sweep", RECORD, check_sweep_record) if args.resume else None
     check_counts(args, ("epochs", "batch_size"))
     runs = sw.expand_grid(sw.parse_floats(args.eta, "--eta"),
-                          sw.parse_floats(args.lmbda, "--lmbda"), sw.parse_seeds(args.seeds))
+                          sw.parse_floats(args.lmbda, "--lmbda"), sw.parse_seeds(args.seeds),
+                          sw.parse_floats(args.momentum, "--momentum"),
+                          sw.parse_floats(args.l1, "--l1"))
     check_counts(args, ("limit", "stack", "workers"))
     resolve_sizes(args)  # --sizes auto,30,10 against the data's width
+    check_watching(args)  # --early-stop, --eta-schedule: --evaluate validation
     check_run_outputs(args, {"--metrics": args.metrics, "--plot": args.plot,
                              "--checkpoint": args.checkpoint},
                       directories={"--save-dir": args.save_dir})
@@ -207,7 +210,7 @@ class Swept:
             for j in range(self.settings.epochs):
                 print(sw.epoch_line(i, len(self.stacks),
                                     [r for r in result.rows if r["epoch"] == j],
-                                    self.settings.epochs), flush=True)
+                                    self.settings.epochs, sw.run_keys(self.runs)), flush=True)
         self.rows.extend(result.rows)
         self.diverged.update(result.diverged)
         if self.save_dir is not None and result.epochs_done:
@@ -222,6 +225,7 @@ class Swept:
 def sweep(args: argparse.Namespace, plan: Plan) -> Swept:
     """The device (its line), the stacks, the data (its line), then every stack trained
     here or on Ray, its results collected as they come."""
+    from ..sweep.grid import run_keys
     from ..sweep.results import epoch_key
     from ..training.progress import epochs_done
     from .inputs import load_run_data
@@ -239,7 +243,7 @@ def sweep(args: argparse.Namespace, plan: Plan) -> Swept:
         print(f"resuming {args.resume}: stack {plan.resumed.run['sweep']['stack'] + 1} of "
               f"{len(stacks)}, {epochs_done(plan.resumed.epochs_done, args.epochs)}",
               flush=True)
-    print(epoch_key(args.evaluate, len(data.evaluation[1])), flush=True)
+    print(epoch_key(args.evaluate, len(data.evaluation[1]), run_keys(plan.runs)), flush=True)
     metrics = _metrics_file(args, plan, stacks, backend)
     swept = Swept(args, plan.runs, stacks, settings, metrics, data.examples)
     swept.collect(_results(args, plan, settings, stacks, data))
@@ -343,8 +347,9 @@ def report(swept: Swept) -> int:
     print(sw.summary_text(sw.summarize(swept.runs, swept.rows), args.evaluate))
     print(f"{len(swept.runs)} networks in {swept.seconds:.1f} s")
     for run, epoch in swept.diverged.items():
-        print(f"diverged: eta={sw.exact_number(run.eta)} lmbda={sw.exact_number(run.lmbda)} "
-              f"seed={run.seed} with {epochs_done(epoch, args.epochs)} "
+        named = " ".join(f"{key}={value if key == 'seed' else sw.exact_number(value)}"
+                         for key, value in run.as_dict().items())
+        print(f"diverged: {named} with {epochs_done(epoch, args.epochs)} "
               f"({likely_cause(run.eta, run.lmbda, swept.examples)}); its rows "
               "say diverged from there on", file=sys.stderr)
     _output_lines(swept)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from .options import LOOP_OPTIONS, TRAIN, add_options, explicit_options
+from .options import LOOP_OPTIONS, TRAIN, add_options, check_watching, explicit_options
 from .outputs import (STDOUT, MetricsFile, Outputs, check_run_outputs, checkpoint_lock,
                       continued_header, metrics_header, metrics_on_stdout)
 from .resume import Record, load_resumed, outputs_record, run_record
@@ -42,11 +42,11 @@ if TYPE_CHECKING:
 RECORD = Record(
     keys=("sizes", "batch_size", "eta", "cost", "init", "lmbda", "seed", "dtype", "engine",
           "data", "test_data", "validation", "limit", "evaluate", *LOOP_OPTIONS),
-    outputs=("save", "metrics", "plot"), renamed={},
+    outputs=("save", "metrics", "plot", "save_best"), renamed={},
     may_change=frozenset({"epochs", "device", "save", "metrics", "checkpoint", "resume",
-                          "plot", "quiet", "overwrite"}),
-    changeable="--epochs, --device, --data (the same data, moved), --save, --metrics, "
-    "--checkpoint and --plot")
+                          "plot", "quiet", "overwrite", "save_best"}),
+    changeable="--epochs, --device, --data (the same data, moved), --save, --save-best, "
+    "--metrics, --checkpoint and --plot")
 """What a train checkpoint records (``run.options``, ``run.outputs``) for ``--resume``."""
 
 
@@ -92,8 +92,13 @@ def prepare(args: argparse.Namespace) -> Optional["Checkpoint"]:
         raise ValueError(f"--epochs {args.epochs}: {args.resume} already has "
                          f"{resumed.epochs_done} epochs; give at least that many, or more "
                          "to extend the run.")
+    check_watching(args)  # --early-stop, --eta-schedule, --save-best: --evaluate validation
+    if resumed is not None and args.save_best and not resumed.training["keep_best"]:
+        raise ValueError(f"--save-best: {args.resume}'s run did not keep its best epoch "
+                         "(it was started without --save-best); start a new run with it.")
     check_run_outputs(args, {"--save": args.save, "--checkpoint": args.checkpoint,
-                             "--metrics": args.metrics, "--plot": args.plot})
+                             "--metrics": args.metrics, "--plot": args.plot,
+                             "--save-best": args.save_best})
     if args.plot:
         from ..reports.plotting import require_matplotlib
 
@@ -161,8 +166,10 @@ def _network(args: argparse.Namespace, backend: Any,
     else:
         net = Network(args.sizes, **network_keywords(args), device=backend, seed=args.seed)
     args.seed = net.seed
+    extra = "".join(f", {name}={getattr(args, name)}" for name in ("momentum", "l1")
+                    if getattr(args, name))  # chapter 3's, where used
     print(f"network: {net.sizes}, {args.cost} cost, {args.init} init, "
-          f"{args.dtype}, eta={args.eta}, m={args.batch_size}, lmbda={args.lmbda}, "
+          f"{args.dtype}, eta={args.eta}, m={args.batch_size}, lmbda={args.lmbda}{extra}, "
           f"epochs={args.epochs}, seed={net.seed}", flush=True)
     return net
 
@@ -238,7 +245,7 @@ def _sgd(args: argparse.Namespace, net: "Network", data: "RunData",
     else:
         net.SGD(data.training, args.epochs, args.batch_size, args.eta, lmbda=args.lmbda,
                 evaluation_data=data.evaluation, monitor_evaluation_accuracy=True,
-                **loop_keywords(args), **common)
+                keep_best=bool(args.save_best), **loop_keywords(args), **common)
 
 
 def _epoch_line(record: dict[str, Any], name: str) -> str:
@@ -248,6 +255,8 @@ def _epoch_line(record: dict[str, Any], name: str) -> str:
                                        ("evaluation_cost", f"{name}_cost")) if key in record)
     if "training_correct" in record:
         extra += f", training {record['training_correct']} / {record['training_total']}"
+    if "eta" in record:  # --eta-schedule: the η this epoch trained with
+        extra += f", eta {record['eta']:g}"
     return (f"Epoch {record['epoch']}: {record['evaluation_correct']} / "
             f"{record['evaluation_total']}  ({record['train_seconds']:.2f} s{extra})")
 
@@ -270,13 +279,53 @@ def report(args: argparse.Namespace, trained: Trained) -> int:
               f"{epochs_done(best['epoch'] + 1, args.epochs)}; "
               f"final {records[-1]['evaluation_correct']} / {total}; "
               f"{trained.seconds:.1f} s in all", flush=True)
+    _stopped_early(args, trained)
     _save(args, trained)
+    _save_best(args, trained)
     if args.metrics not in (None, STDOUT) and outputs.ok("--metrics"):
         print(f"wrote metrics to {args.metrics}")
     if args.plot and records:
         outputs.write("--plot", lambda: _plot(args, trained))
     _checkpoint_lines(args, trained)
     return trained.status or (1 if outputs.failed else 0)
+
+
+def _stopped_early(args: argparse.Namespace, trained: Trained) -> None:
+    """The line of a run that early stopping or the schedule ended before --epochs."""
+    from ..training.progress import epochs_done
+
+    records = trained.net.history.records
+    if trained.stopped or not records or len(records) >= args.epochs:
+        return
+    best = trained.net.history.best_epoch
+    since_best = records[-1]["epoch"] - (-1 if best is None else best)
+    why = (f"no better {args.evaluate} accuracy in {args.early_stopping_n} epochs "
+           "(--early-stop)" if args.early_stopping_n and since_best >= args.early_stopping_n
+           else f"eta fell to {args.eta_floor:g} of its start (--eta-schedule)")
+    print(f"stopped with {epochs_done(len(records), args.epochs)}: {why}", flush=True)
+
+
+def _save_best(args: argparse.Namespace, trained: Trained) -> None:
+    """``--save-best``: the network as of its best epoch by the evaluated accuracy
+    (kept on the device while it trained: ``keep_best``)."""
+    from ..training.progress import epochs_done
+
+    history = trained.net.history
+    if not args.save_best:
+        return
+    if history.best_epoch is None or history.best_parameters is None:
+        print(f"no epoch beat 0 correct; {args.save_best} not written", flush=True)
+        return
+
+    def save() -> None:
+        trained.net.save_best(args.save_best, option="--save-best")
+        epoch = history.best_epoch
+        record = next(r for r in history.records if r["epoch"] == epoch)
+        print(f"saved the best network (with {epochs_done(epoch + 1, args.epochs)}: "
+              f"{record['evaluation_correct']} / {record['evaluation_total']}) to "
+              f"{args.save_best}", flush=True)
+
+    trained.outputs.write("--save-best", save)
 
 
 def _save(args: argparse.Namespace, trained: Trained) -> None:

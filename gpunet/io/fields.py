@@ -206,6 +206,17 @@ def optional(check: Check) -> Check:
     return checked
 
 
+def since(default: Any, check: Check) -> Check:
+    """The check of a field added after files were first written: a file without it (an
+    older gpunet's) holds ``default``, what its run had (kept as the check's
+    ``default``)."""
+    def checked(value: Any, field: str) -> Any:
+        return default if value is MISSING else check(value, field)
+
+    setattr(checked, "default", default)
+    return checked
+
+
 def list_of(item: Check, length: Optional[int] = None, low: int = 0,
             high: Optional[int] = None) -> Check:
     """A list of ``length`` (or ``low`` to ``high``) items, each checked by ``item``

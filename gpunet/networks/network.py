@@ -485,6 +485,21 @@ class Network(NetworkModel[History]):
                            [to_host(b) for b in self.biases], self.cost.__name__, option,
                            activation=recorded_activation(self.activation))
 
+    def save_best(self, filename: Any, option: str = "") -> None:
+        """Write the network as of its best epoch by the evaluated accuracy, as
+        :meth:`save` writes it: the copy ``SGD(..., keep_best=True)`` kept on the device
+        (``history.best_parameters``, of epoch ``history.best_epoch``)."""
+        from ..model.parameters import bias_shapes, layer_views, weight_shapes
+
+        if self.history.best_parameters is None:
+            raise ValueError("the network kept no best epoch: train it with "
+                             "SGD(..., keep_best=True) and evaluation data.")
+        flat = self.backend.to_host(self.history.best_parameters)
+        views = layer_views(flat, weight_shapes(self.sizes) + bias_shapes(self.sizes))
+        layers = len(self.sizes) - 1
+        write_network_file(filename, self.sizes, views[:layers], views[layers:],
+                           self.cost.__name__, option)
+
     @classmethod
     def load(cls, filename: Any, device: DeviceLike = "auto",
              dtype: DTypeLike = "float32", seed: Optional[int] = None) -> "Network":

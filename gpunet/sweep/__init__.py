@@ -39,7 +39,7 @@ and :mod:`~gpunet.sweep.ray` (the Ray executor; Ray is imported only when used).
 """
 
 from .grid import (MAX_DEFAULT_STACK, MAX_NETWORKS, Run, SweepSettings,
-                   default_stack_size, exact_number, expand_grid, parse_floats,
+                   default_stack_size, exact_number, expand_grid, parse_floats, run_keys,
                    parse_seeds, split_into_stacks)
 from .local import (StackResult, SweepCheckpoint, resumed_stacks, row, run_local,
                     stack_rows, train_stack)
@@ -47,7 +47,7 @@ from .results import (TIMING_FIELDS, epoch_line, network_filename, ordered_rows,
                       plot_curves, save_networks, summarize, summary_text, without_timing)
 
 __all__ = ["MAX_DEFAULT_STACK", "MAX_NETWORKS", "Run", "SweepSettings", "default_stack_size",
-           "exact_number", "expand_grid", "parse_floats", "parse_seeds", "split_into_stacks",
+           "exact_number", "expand_grid", "parse_floats", "run_keys", "parse_seeds", "split_into_stacks",
            "StackResult", "SweepCheckpoint", "resumed_stacks", "row", "run_local",
            "stack_rows", "train_stack", "TIMING_FIELDS", "epoch_line", "network_filename",
            "ordered_rows", "plot_curves", "save_networks", "summarize", "summary_text",

@@ -20,21 +20,47 @@ MAX_NETWORKS = 1_000_000
 sweep, and checked before a range is expanded, so a typo cannot exhaust memory."""
 
 
+SWEPT = ("eta", "lmbda", "momentum", "l1")
+"""The per-network settings a sweep takes as lists (``--eta``, ``--lmbda``,
+``--momentum``, ``--l1``), in the grid's order (the first varies slowest)."""
+
+CHAPTER3 = ("momentum", "l1")
+"""Of :data:`SWEPT`, chapter 3's: a run names them only where they are not 0 (its row,
+its file name), so a sweep without them reads and writes as before they existed."""
+
+
 @dataclass(frozen=True)
 class Run:
-    """One network of a sweep: its learning rate, L2 parameter and seed."""
+    """One network of a sweep: its learning rate, L2 parameter, seed, and chapter 3's
+    momentum coefficient μ and L1 parameter λ₁ (0: unused)."""
 
     eta: float
     lmbda: float
     seed: int
+    momentum: float = 0.0
+    l1: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"eta": self.eta, "lmbda": self.lmbda, "seed": self.seed}
+        """The run as its metrics rows name it (μ and λ₁ only where used)."""
+        used = {name: getattr(self, name) for name in CHAPTER3 if getattr(self, name)}
+        return {"eta": self.eta, "lmbda": self.lmbda, **used, "seed": self.seed}
 
     @property
-    def setting(self) -> tuple[float, float]:
-        """``(η, λ)``: the runs of one setting differ only in their seed."""
-        return (self.eta, self.lmbda)
+    def setting(self) -> tuple[float, ...]:
+        """``(η, λ, μ, λ₁)``: the runs of one setting differ only in their seed."""
+        return tuple(getattr(self, name) for name in SWEPT)
+
+    def named(self, keys: Sequence[str]) -> str:
+        """The run as ``(3, 0, 2)``: its values of ``keys`` (:func:`run_keys`)."""
+        return "(" + ", ".join(str(self.seed) if key == "seed" else
+                               exact_number(getattr(self, key)) for key in keys) + ")"
+
+
+def run_keys(runs: Sequence[Run]) -> tuple[str, ...]:
+    """What names a sweep's runs: ``eta, lmbda``, chapter 3's settings where a run uses
+    them, and ``seed``."""
+    used = [name for name in CHAPTER3 if any(getattr(r, name) for r in runs)]
+    return ("eta", "lmbda", *used, "seed")
 
 
 @dataclass(frozen=True)
@@ -102,14 +128,18 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def expand_grid(etas: Sequence[float], lmbdas: Sequence[float],
-                seeds: Sequence[int]) -> list[Run]:
-    """Every ``(η, λ)`` combination times every seed, ``η`` slowest, seed fastest.
+def expand_grid(etas: Sequence[float], lmbdas: Sequence[float], seeds: Sequence[int],
+                momenta: Sequence[float] = (0.0,), l1s: Sequence[float] = (0.0,)) -> list[Run]:
+    """Every ``(η, λ, μ, λ₁)`` combination times every seed, ``η`` slowest, seed fastest.
 
     Values are checked as ``train`` checks them; a repeated value is an error (it would
     train the same network twice).
     """
-    for name, values in (("--eta", etas), ("--lmbda", lmbdas), ("--seeds", seeds)):
+    from ..training.settings import check_l1, check_momentum
+
+    axes = (("--eta", etas), ("--lmbda", lmbdas), ("--momentum", momenta), ("--l1", l1s),
+            ("--seeds", seeds))
+    for name, values in axes:
         if not values:
             raise ValueError(f"{name} is empty; give at least one value.")
         counts = Counter(values)  # linear in the number of values
@@ -117,13 +147,26 @@ def expand_grid(etas: Sequence[float], lmbdas: Sequence[float],
             repeated = sorted(v for v, c in counts.items() if c > 1)
             shown = ", ".join(map(str, repeated[:10])) + (", ..." if len(repeated) > 10 else "")
             raise ValueError(f"{name} lists {shown} more than once; give each value once.")
-    if len(etas) * len(lmbdas) * len(seeds) > MAX_NETWORKS:
-        raise ValueError(f"{len(etas)} η × {len(lmbdas)} λ × {len(seeds)} seeds is more than "
-                         f"{MAX_NETWORKS:,} networks; give fewer values.")
+    if math.prod(len(values) for _, values in axes) > MAX_NETWORKS:
+        counts = " × ".join(f"{len(values)} {symbol}" for (_, values), symbol
+                            in zip(axes, ("η", "λ", "μ", "λ₁", "seeds"))
+                            if len(values) > 1 or symbol in ("η", "λ", "seeds"))
+        raise ValueError(f"{counts} is more than {MAX_NETWORKS:,} networks; give fewer "
+                         "values.")
     etas = [check_eta(e) for e in etas]
     lmbdas = [check_lmbda(l) for l in lmbdas]
+    momenta = [_checked("--momentum", check_momentum, m) for m in momenta]
+    l1s = [_checked("--l1", check_l1, v) for v in l1s]
     seeds = [check_seed(s) for s in seeds]
-    return [Run(e, l, s) for e in etas for l in lmbdas for s in seeds]
+    return [Run(e, l, s, m, v) for e in etas for l in lmbdas for m in momenta for v in l1s
+            for s in seeds]
+
+
+def _checked(flag: str, check: Any, value: float) -> float:
+    try:
+        return float(check(value))
+    except ValueError as exc:
+        raise ValueError(f"{flag}: {exc}") from None
 
 
 def split_into_stacks(runs: Sequence[Run], stack_size: int) -> list[list[Run]]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from .grid import Run, SweepSettings
+from .grid import SWEPT, Run, SweepSettings, run_keys
 from .results import epoch_line
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def train_stack(settings: SweepSettings, runs: Sequence[Run], training: Any,
     def callback(records: list[dict[str, Any]]) -> None:
         nonlocal epochs_done
         new = [row(run, record) for run, record in zip(runs, records)]
-        rows.extend(new)
+        rows.extend(r for r in new if not r.get("stopped"))  # as its history: no epoch
         epochs_done += 1
         if on_epoch is not None:
             on_epoch(new)
@@ -77,6 +77,7 @@ def train_stack(settings: SweepSettings, runs: Sequence[Run], training: Any,
         else:
             stack.SGD(training, settings.epochs, settings.mini_batch_size,
                       eta=[r.eta for r in runs], lmbda=[r.lmbda for r in runs],
+                      momentum=[r.momentum for r in runs], l1=[r.l1 for r in runs],
                       evaluation_data=evaluation, monitor_evaluation_accuracy=True,
                       verbose=False, callback=callback, checkpoint=checkpoint,
                       progress=progress, **settings.sgd_keywords())
@@ -92,8 +93,9 @@ def train_stack(settings: SweepSettings, runs: Sequence[Run], training: Any,
 def row(run: Run, record: dict[str, Any]) -> dict[str, Any]:
     """A metrics row: the run, then the epoch's record (:class:`gpunet.History`'s keys)."""
     out: dict[str, Any] = {"run": run.as_dict(), "epoch": record["epoch"]}
-    if record.get("diverged"):
-        out["diverged"] = True
+    for flag in ("diverged", "stopped"):  # stopped: by early stopping or the schedule
+        if record.get(flag):
+            out[flag] = True
     for key in ("evaluation_correct", "evaluation_total", "evaluation_cost",
                 "training_cost", "training_correct", "training_total"):
         if key in record:
@@ -111,7 +113,7 @@ def stack_rows(runs: Sequence[Run], histories: Sequence[Any], diverged: dict[int
         for k, run in enumerate(runs):
             if k in diverged and j >= diverged[k]:
                 rows.append(row(run, {"epoch": j, "train_seconds": t, "diverged": True}))
-            else:
+            elif j < len(histories[k].records):  # else stopped (early stopping, schedule)
                 rows.append(row(run, histories[k].records[j]))
     return rows
 
@@ -159,8 +161,7 @@ def resumed_stacks(saved: "Checkpoint", settings: SweepSettings,
     runs = stacks[i]
     training = saved.training
     if ([r.seed for r in runs] != saved.network_settings["seeds"]
-            or [r.eta for r in runs] != training["eta"]
-            or [r.lmbda for r in runs] != training["lmbda"]):
+            or any([getattr(r, name) for r in runs] != training[name] for name in SWEPT)):
         raise ValueError(f"{bad} (stack {i + 1}'s networks); the file is corrupt or was "
                          "edited.")
     finished_runs = [r for s in stacks[:i] for r in s]
@@ -173,7 +174,8 @@ def resumed_stacks(saved: "Checkpoint", settings: SweepSettings,
         for r in rows:
             per_run.setdefault(Run(**r["run"]), []).append(r)
         assert set(per_run) == set(finished_runs)
-        assert all(sorted(x["epoch"] for x in v) == list(range(settings.epochs))
+        assert all(sorted(x["epoch"] for x in v) == list(range(len(v)))
+                   and (len(v) == settings.epochs or stops_early(settings.sgd))
                    for v in per_run.values())
     except (AssertionError, TypeError, KeyError):
         raise ValueError(f"{bad} (the finished stacks' rows and parameters); the file is "
@@ -192,6 +194,12 @@ def resumed_stacks(saved: "Checkpoint", settings: SweepSettings,
                                 diverged={runs[k]: j for k, j in saved.diverged.items()},
                                 epochs_done=saved.epochs_done))
     return finished, None
+
+
+def stops_early(sgd: Any) -> bool:
+    """Whether ``SGD``'s keywords ``sgd`` may stop a network before its last epoch
+    (early stopping, the η schedule): its rows may then end early."""
+    return bool(sgd.get("early_stopping_n")) or sgd.get("eta_schedule") is not None
 
 
 def _diverged(runs: Sequence[Run], rows: Sequence[dict[str, Any]]) -> dict[Run, int]:
@@ -222,9 +230,10 @@ def run_local(settings: SweepSettings, stacks: Sequence[Sequence[Run]], training
         finished, running = resumed_stacks(resume, settings, stacks)
         for i, result in enumerate(finished):
             yield i, result
+    keys = run_keys([run for stack in stacks for run in stack])
     for i in range(len(finished), len(stacks)):
         def on_epoch(rows: list[dict[str, Any]], i: int = i) -> None:
-            log(epoch_line(i, len(stacks), rows, settings.epochs))
+            log(epoch_line(i, len(stacks), rows, settings.epochs, keys))
 
         writer = checkpoint.writer(i, finished) if checkpoint is not None else None
         result = train_stack(settings, stacks[i], training, evaluation, on_epoch,

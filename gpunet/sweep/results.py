@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from ..training.progress import epochs_done
-from .grid import Run, SweepSettings, exact_number
+from .grid import CHAPTER3, Run, SweepSettings, exact_number
 
 if TYPE_CHECKING:
     from .local import StackResult
@@ -18,27 +18,32 @@ TIMING_FIELDS = ("train_seconds",)
 executors."""
 
 
-def epoch_key(evaluate: str, total: int) -> str:
+KEYS = ("eta", "lmbda", "seed")
+"""What names a sweep's networks where chapter 3's settings are unused
+(:func:`gpunet.sweep.grid.run_keys`)."""
+
+
+def epoch_key(evaluate: str, total: int, keys: Sequence[str] = KEYS) -> str:
     """The key to :func:`epoch_line`'s numbers, printed once before them."""
-    return f"key: best and worst {evaluate} accuracy of {total}, each with its (eta, lmbda, seed)"
+    return (f"key: best and worst {evaluate} accuracy of {total}, each with its "
+            f"({', '.join(keys)})")
 
 
 def epoch_line(i: int, count: int, rows: list[dict[str, Any]],
-               epochs: Optional[int] = None) -> str:
+               epochs: Optional[int] = None, keys: Sequence[str] = KEYS) -> str:
     """One stack's epoch, readable at 80 columns whatever the stack's size: ``stack 1/2,
     4 of 30 epochs done: best 9311 (3, 0, 2), worst 7491 (0.5, 0, 0)``, each network
-    named by its (η, λ, seed) (:func:`epoch_key`); the diverged ones counted apart."""
+    named by its values of ``keys`` (:func:`epoch_key`); the diverged ones counted
+    apart."""
     head = f"stack {i + 1}/{count}, {epochs_done(rows[0]['epoch'] + 1, epochs)}"
-    alive = [r for r in rows if not r.get("diverged")]
-    diverged = len(rows) - len(alive)
-    tail = f"; {diverged} diverged" if diverged else ""
+    alive = [r for r in rows if not (r.get("diverged") or r.get("stopped"))]
+    ended = {flag: sum(1 for r in rows if r.get(flag)) for flag in ("stopped", "diverged")}
+    tail = "".join(f"; {n} {flag}" for flag, n in ended.items() if n)
     if not alive:
-        return f"{head}: every network diverged"
+        return f"{head}: every network diverged" + (tail if ended["stopped"] else "")
 
     def named(row: dict[str, Any]) -> str:
-        run = row["run"]
-        return (f"{row['evaluation_correct']} ({exact_number(run['eta'])}, "
-                f"{exact_number(run['lmbda'])}, {run['seed']})")
+        return f"{row['evaluation_correct']} {Run(**row['run']).named(keys)}"
 
     best = max(alive, key=lambda r: r["evaluation_correct"])
     if len(alive) == 1:
@@ -60,7 +65,8 @@ def without_timing(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def summarize(runs: Sequence[Run], rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per setting ``(η, λ)``: best and final accuracy (%) per seed, mean ± std, best.
+    """Per setting ``(η, λ, μ, λ₁)``: best and final accuracy (%) per seed, mean ± std,
+    best (μ and λ₁ in a setting's entry only where the sweep uses them).
 
     A seed whose network diverged is counted in ``diverged``, not in the statistics
     (its accuracy before diverging says little about the setting); a setting where
@@ -68,11 +74,14 @@ def summarize(runs: Sequence[Run], rows: Sequence[dict[str, Any]]) -> list[dict[
     per_run: dict[Run, list[dict[str, Any]]] = {}
     for r in rows:
         per_run.setdefault(Run(**r["run"]), []).append(r)
-    settings: dict[tuple[float, float], list[Run]] = {}
+    settings: dict[tuple[float, ...], list[Run]] = {}
     for run in runs:
         settings.setdefault(run.setting, []).append(run)
+    used = [name for name in CHAPTER3 if any(getattr(r, name) for r in runs)]
     table = []
-    for (eta, lmbda), members in settings.items():
+    for members in settings.values():
+        named = {"eta": members[0].eta, "lmbda": members[0].lmbda,
+                 **{name: getattr(members[0], name) for name in used}}
         best, final, diverged = [], [], 0
         for run in members:
             epochs = sorted(per_run.get(run, []), key=lambda r: r["epoch"])
@@ -85,12 +94,12 @@ def summarize(runs: Sequence[Run], rows: Sequence[dict[str, Any]]) -> list[dict[
             best.append(100.0 * max(r["evaluation_correct"] for r in epochs) / total)
             final.append(100.0 * epochs[-1]["evaluation_correct"] / total)
         if best:
-            table.append({"eta": eta, "lmbda": lmbda, "seeds": len(best),
+            table.append({**named, "seeds": len(best),
                           "best_mean": statistics.mean(best), "best_std": _std(best),
                           "best_max": max(best), "final_mean": statistics.mean(final),
                           "final_std": _std(final), "diverged": diverged})
         elif diverged:
-            table.append({"eta": eta, "lmbda": lmbda, "seeds": 0, "diverged": diverged})
+            table.append({**named, "seeds": 0, "diverged": diverged})
     return table
 
 
@@ -99,17 +108,18 @@ def _std(values: Sequence[float]) -> float:
 
 
 def summary_text(table: Sequence[dict[str, Any]], evaluate: str) -> str:
-    """The per-setting table as aligned text."""
-    lines = [f"{'eta':>10} {'lmbda':>10} {'seeds':>5}  {'best ' + evaluate + ' %':>18}  "
-             f"{'(max)':>7}  {'final ' + evaluate + ' %':>18}"]
+    """The per-setting table as aligned text (a column for μ and λ₁ where used)."""
+    names = ["eta", "lmbda", *(n for n in CHAPTER3 if table and n in table[0])]
+    width = {"eta": 10, "lmbda": 10}  # chapter 3's: 8, so the table stays near 80 columns
+    lines = ["".join(f"{n:>{width.get(n, 8)}} " for n in names) + f"{'seeds':>5}  "
+             f"{'best ' + evaluate + ' %':>18}  {'(max)':>7}  {'final ' + evaluate + ' %':>18}"]
     for t in table:
         diverged = (f"  ({t['diverged']} diverged)" if t.get("diverged") else "")
+        setting = "".join(f"{exact_number(t[n]):>{width.get(n, 8)}} " for n in names)
         if not t["seeds"]:
-            lines.append(f"{exact_number(t['eta']):>10} {exact_number(t['lmbda']):>10} "
-                         f"{t['seeds']:>5}  {'every seed diverged':>18}{diverged}")
+            lines.append(f"{setting}{t['seeds']:>5}  {'every seed diverged':>18}{diverged}")
             continue
-        lines.append(f"{exact_number(t['eta']):>10} {exact_number(t['lmbda']):>10} "
-                     f"{t['seeds']:>5}  {t['best_mean']:>9.2f} ± {t['best_std']:<6.2f}  "
+        lines.append(f"{setting}{t['seeds']:>5}  {t['best_mean']:>9.2f} ± {t['best_std']:<6.2f}  "
                      f"{t['best_max']:>7.2f}  {t['final_mean']:>9.2f} ± {t['final_std']:.2f}{diverged}")
     return "\n".join(lines)
 
@@ -141,11 +151,16 @@ def save_networks(settings: SweepSettings, result: StackResult, directory: Path,
 
 
 def network_filename(run: Run) -> str:
-    """``eta0.5_lmbda0_seed3.json``: a run's file name in ``--save-dir``.
+    """``eta0.5_lmbda0_seed3.json``: a run's file name in ``--save-dir``
+    (``eta0.5_lmbda0_momentum0.9_l1_0.1_seed3.json`` where chapter 3's settings are used).
 
     Numbers are written as ``%g`` where that gives the number back exactly, else in
     full (``repr``), so two runs never share a file name."""
-    return f"eta{exact_number(run.eta)}_lmbda{exact_number(run.lmbda)}_seed{run.seed}.json"
+    used = "".join(f"_{name}{'_' if name[-1].isdigit() else ''}"
+                   f"{exact_number(getattr(run, name))}" for name in CHAPTER3
+                   if getattr(run, name))  # l1_0.1, not l10.1
+    return (f"eta{exact_number(run.eta)}_lmbda{exact_number(run.lmbda)}{used}"
+            f"_seed{run.seed}.json")
 
 
 def plot_curves(runs: Sequence[Run], rows: Sequence[dict[str, Any]], evaluate: str,
@@ -160,7 +175,7 @@ def plot_curves(runs: Sequence[Run], rows: Sequence[dict[str, Any]], evaluate: s
     for r in rows:
         if not r.get("diverged"):
             per_run.setdefault(Run(**r["run"]), []).append(r)
-    colours: dict[tuple[float, float], Any] = {}
+    colours: dict[tuple[float, ...], Any] = {}
     fig, ax = plt.subplots(figsize=(7, 4.2))
     cycle = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
     for run in runs:
@@ -171,7 +186,9 @@ def plot_curves(runs: Sequence[Run], rows: Sequence[dict[str, Any]], evaluate: s
         colour = colours.setdefault(run.setting, cycle[len(colours) % len(cycle)])
         pct = [100.0 * r["evaluation_correct"] / r["evaluation_total"] for r in epochs]
         ax.plot([r["epoch"] for r in epochs], pct, color=colour, alpha=0.8,
-                label=f"η = {run.eta:g}, λ = {run.lmbda:g}" if first else None)
+                label=f"η = {run.eta:g}, λ = {run.lmbda:g}" + "".join(
+                    f", {symbol} = {getattr(run, name):g}" for name, symbol
+                    in zip(CHAPTER3, ("μ", "λ₁")) if getattr(run, name)) if first else None)
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"{evaluate} accuracy (%)")
     ax.grid(alpha=0.3)

@@ -21,7 +21,7 @@ from typing import Any, Iterable, Optional, Union
 
 from ..io.fields import (MISSING, Check, FieldError, agree, boolean, check_fields,
                          read_capped, is_whole, number, obj, object_of, optional,
-                         text, whole)
+                         since, text, whole)
 
 EPOCH_KEYS = ("epoch", "train_seconds", "training_cost", "training_correct",
               "training_total", "evaluation_cost", "evaluation_correct",
@@ -209,8 +209,9 @@ HEADER_FIELDS: dict[str, Check] = {
 resumed train run's adds ``resumed_from_epoch``, a resumed sweep's ``resumed_from``)."""
 
 RUN_FIELDS: dict[str, Check] = {"eta": number(above=0), "lmbda": number(low=0),
-                                "seed": whole(0)}
-"""A sweep row's ``run``."""
+                                "seed": whole(0), "momentum": since(0.0, number(low=0)),
+                                "l1": since(0.0, number(low=0))}
+"""A sweep row's ``run`` (chapter 3's ``momentum`` and ``l1`` only where used)."""
 
 PathLike = Union[str, "os.PathLike[str]"]
 

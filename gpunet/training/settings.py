@@ -13,8 +13,7 @@ from functools import partial
 from typing import Any, Callable, Optional
 
 from ..engines import ENGINE_NAMES
-from ..io.fields import MISSING as MISSING_FIELD
-from ..io.fields import Check, boolean, choice, number, optional, text, whole
+from ..io.fields import Check, boolean, choice, number, optional, since, text, whole
 from ..model.arguments import (check_callback, check_choice, check_eta, check_flag,
                                check_lmbda, check_optional_positive_int, check_per_network,
                                check_positive_int, finite_number, is_integer)
@@ -35,17 +34,6 @@ def setting(default: Any = MISSING, *, check: Callable[..., Any],
 
 def _callback(value: Any, name: str) -> Any:
     return check_callback(value)
-
-
-def since(default: Any, check: Check) -> Check:
-    """The record check of a setting added after checkpoints were first written: a
-    checkpoint without it (an older gpunet's) holds ``default``, what its run had
-    (:mod:`gpunet.training.checkpoint` gives a per-network one each network's)."""
-    def checked(value: Any, field: str) -> Any:
-        return default if value is MISSING_FIELD else check(value, field)
-
-    setattr(checked, "default", default)
-    return checked
 
 
 def check_momentum(value: Any) -> float:
@@ -183,3 +171,12 @@ def recorded_settings() -> list[tuple[str, Check, bool]]:
     declaration's order."""
     return [(f.name, f.metadata["record"], f.metadata["per_network"])
             for f in fields(TrainingSettings) if f.metadata["record"] is not None]
+
+
+def check_setting(name: str, value: Any) -> Any:
+    """``value`` checked as ``SGD`` checks its keyword ``name`` (one network's value of
+    a per-network setting), by the rule the setting's declaration names; the CLI checks
+    its options with it before any work."""
+    declared = {f.name: f.metadata for f in fields(TrainingSettings)}[name]
+    check = declared["check"]
+    return check(value) if declared["per_network"] else check(value, name)
