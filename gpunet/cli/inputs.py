@@ -74,6 +74,29 @@ def load_data(args: argparse.Namespace) -> Any:
         data = with_test(data, args.test_data, "--test-data")
     if getattr(args, "validation", None) is not None:
         data = split_validation(data, args.validation, "--validation")
+    if getattr(args, "expand", False):  # after the split: no validation image's shift trains
+        data = expanded(data)
+    return data
+
+
+def expanded(data: Any) -> Any:
+    """``--expand``: the book's expanded training set (:func:`gpunet.io.expand.expand_data`),
+    from the cache or built once; a cache it rebuilt or could not write is a
+    ``gpunet: note:`` line."""
+    import sys
+    import warnings
+
+    from ..io.expand import ExpandedCacheWarning, expand_data
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ExpandedCacheWarning)
+        data = expand_data(data)
+    for warning in caught:
+        if issubclass(warning.category, ExpandedCacheWarning):
+            print(f"gpunet: note: {warning.message}", file=sys.stderr, flush=True)
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
     return data
 
 

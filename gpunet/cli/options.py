@@ -236,6 +236,12 @@ OPTIONS: dict[str, Option] = {
                          help="hold out the last N training examples (or a fraction, 0.1) "
                          "as the validation set, for a data set without one (--evaluate "
                          "validation scores it)"),
+    "expand": option("--expand", action="store_true", record=since(False, boolean),
+                     help="train on the book's expanded set (chapter 3, expand_mnist.py): "
+                     "each training image and its shifts by one pixel down, up, right and "
+                     "left, five times as many (MNIST's 50,000 become 250,000), shuffled "
+                     "with a fixed seed; after --validation splits; built once and kept "
+                     "in $GPUNET_CACHE_DIR (default ~/.cache/gpunet, about 200 MB)"),
     "limit": option("--limit", type=int, default=None, metavar="N",
                     help="train on the first N training images only (default: all)"),
     "evaluate": option("--evaluate", choices=["test", "validation"], default="test",
@@ -357,13 +363,13 @@ OPTIONS: dict[str, Option] = {
 another)."""
 
 TRAIN = ("device", "sizes", "epochs", "batch_size", "eta", "cost", "init", "lmbda", "seed",
-         "dtype", "engine", "data", "test_data", "validation", "limit", "evaluate",
+         "dtype", "engine", "data", "test_data", "validation", "expand", "limit", "evaluate",
          *LOOP_OPTIONS, "save", "save_best", "metrics",
          "checkpoint", "resume", "plot", "overwrite", "quiet")
 """``gpunet train``'s options, in ``--help``'s order."""
 
 SWEEP = ("device", "sizes", "epochs", "batch_size", "cost", "init", "dtype", "data",
-         "test_data", "validation", "limit", "evaluate",
+         "test_data", "validation", "expand", "limit", "evaluate",
          *(name for name in LOOP_OPTIONS if name not in PER_NETWORK), "etas", "lmbdas",
          "momenta", "l1s", "seeds", "executor", "stack",
          "engine", "stack_engine", "workers", "metrics", "save_dir", "save_one", "plot",

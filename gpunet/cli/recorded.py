@@ -57,6 +57,7 @@ def _shared_options() -> dict[str, Check]:
         # --test-data and --validation came later: a record without them had neither
         "test_data": since(None, nullable(path_text)),
         "validation": since(None, nullable(number(above=0))),
+        "expand": _declared_check("expand"),  # came later too: a record without it had none
         "limit": nullable(whole(1)),
         **{key: _declared_check(key) for key in LOOP_OPTIONS},
     }

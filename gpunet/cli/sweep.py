@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 RECORD = Record(
     keys=("sizes", "batch_size", "eta", "lmbda", "seeds", "cost", "init", "dtype",
-          "stack_engine", "data", "test_data", "validation", "limit", "evaluate",
+          "stack_engine", "data", "test_data", "validation", "expand", "limit", "evaluate",
           *LOOP_OPTIONS, "epochs", "stack"),
     outputs=("metrics", "save_dir", "plot"),
     renamed={"stack_engine": "engine"},  # the step engine's name in sweep records

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 RECORD = Record(
     keys=("sizes", "batch_size", "eta", "cost", "init", "lmbda", "seed", "dtype", "engine",
-          "data", "test_data", "validation", "limit", "evaluate", *LOOP_OPTIONS),
+          "data", "test_data", "validation", "expand", "limit", "evaluate", *LOOP_OPTIONS),
     outputs=("save", "metrics", "plot", "save_best"), renamed={},
     may_change=frozenset({"epochs", "device", "save", "metrics", "checkpoint", "resume",
                           "plot", "quiet", "overwrite", "save_best"}),
