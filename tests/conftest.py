@@ -157,3 +157,28 @@ def run_gpunet(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     return subprocess.run([sys.executable, "-m", "gpunet", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+def interrupt_after(monkeypatch, after: int) -> None:
+    """Ctrl-C as the epoch after ``after`` completed ones starts: the training loop's
+    engine wrapped so that its ``after + 1``-th ``train_epoch`` raises
+    ``KeyboardInterrupt`` (``monkeypatch.undo()`` ends it)."""
+    import gpunet.training.loop
+
+    real = gpunet.training.loop.select_engine
+
+    class Interrupting:
+        def __init__(self, engine):
+            self.engine, self.name, self.epochs = engine, engine.name, 0
+
+        def train_epoch(self, permutation):
+            if self.epochs == after:
+                raise KeyboardInterrupt
+            self.engine.train_epoch(permutation)
+            self.epochs += 1
+
+        def __getattr__(self, name):
+            return getattr(self.engine, name)
+
+    monkeypatch.setattr(gpunet.training.loop, "select_engine",
+                        lambda *a: Interrupting(real(*a)))

@@ -11,7 +11,8 @@ import re
 import numpy as np
 import pytest
 
-import gpunet.training.loop
+import gpunet.sweep.local
+from conftest import interrupt_after
 from gpunet.cli import main
 from gpunet.training.checkpoint import load_checkpoint
 
@@ -21,27 +22,6 @@ EPOCH = re.compile(r"^Epoch (\d+): (\d+) / (\d+)")
 
 def _epochs(text: str) -> list[tuple[int, int]]:
     return [(int(m[1]), int(m[2])) for m in map(EPOCH.match, text.splitlines()) if m]
-
-
-def _interrupting(monkeypatch, after: int) -> None:
-    """Ctrl-C as the epoch after ``after`` completed ones starts."""
-    real = gpunet.training.loop.select_engine
-
-    class Interrupting:
-        def __init__(self, engine):
-            self.engine, self.name, self.epochs = engine, engine.name, 0
-
-        def train_epoch(self, permutation):
-            if self.epochs == after:
-                raise KeyboardInterrupt
-            self.engine.train_epoch(permutation)
-            self.epochs += 1
-
-        def __getattr__(self, name):
-            return getattr(self.engine, name)
-
-    monkeypatch.setattr(gpunet.training.loop, "select_engine",
-                        lambda *a: Interrupting(real(*a)))
 
 
 def test_early_stop_ends_the_run_and_save_best_writes_the_best_epoch(tmp_path, capsys):
@@ -137,7 +117,7 @@ def test_a_resumed_run_stops_and_keeps_its_best_as_one_never_interrupted(tmp_pat
     expected = _epochs(capsys.readouterr().out)
     cut = tmp_path / "cut"
     cut.mkdir()
-    _interrupting(monkeypatch, after=3)
+    interrupt_after(monkeypatch, after=3)
     assert main(BASE + opts + ["--save-best", str(cut / "best.json"), "--metrics",
                                str(cut / "m.jsonl"), "--checkpoint", str(cut / "c.ckpt")]) \
         == 130

@@ -13,8 +13,7 @@ import re
 
 import pytest
 
-import gpunet.training.loop
-from conftest import run_gpunet
+from conftest import interrupt_after, run_gpunet
 from gpunet.cli import main
 
 BOOK_LINE = re.compile(r"^Epoch \d+: \d+ / \d+  \(\d+\.\d\d s\)$")
@@ -29,30 +28,12 @@ def _counting_lines(text: str) -> list[str]:
             if "epoch" in line.lower() and not line.startswith("Epoch ")]
 
 
-def _interrupting(monkeypatch, after: int) -> None:
-    """Ctrl-C as the epoch after ``after`` completed ones starts."""
-    real = gpunet.training.loop.select_engine
-
-    class Interrupting:
-        def __init__(self, engine):
-            self.engine, self.name, self.epochs = engine, engine.name, 0
-
-        def train_epoch(self, permutation):
-            if self.epochs == after:
-                raise KeyboardInterrupt
-            self.engine.train_epoch(permutation)
-            self.epochs += 1
-
-    monkeypatch.setattr(gpunet.training.loop, "select_engine",
-                        lambda *a: Interrupting(real(*a)))
-
-
 def test_every_line_that_counts_epochs_says_how_many_are_done(tmp_path, monkeypatch, capsys):
     """After ``Epoch 1:`` (two epochs done), Ctrl-C, the saved network, the checkpoint,
     the resume and the summaries all say "2 of 5 epochs done" (old: "during epoch 2",
     "as of epoch 2", "holds epoch 2", "at epoch 1": labels and counts mixed)."""
     ckpt, saved = tmp_path / "run.ckpt", tmp_path / "net.json"
-    _interrupting(monkeypatch, after=2)
+    interrupt_after(monkeypatch, after=2)
     args = ["train", "--device", "cpu", "--limit", "300", "--epochs", "5", "--seed", "3",
             "--quiet", "--checkpoint", str(ckpt), "--save", str(saved)]
     assert main(args) == 130

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 import gpunet
-from conftest import ROOT
+from conftest import ROOT, interrupt_after
 from gpunet.training.checkpoint import load_checkpoint
 from gpunet.cli import main
 
@@ -66,21 +66,7 @@ def test_ctrl_c_saves_the_last_epoch_and_resume_finishes_the_run(tmp_path):
 
 
 def test_ctrl_c_without_checkpoint_says_how_to_get_one(tmp_path, monkeypatch, capsys):
-    import gpunet.training.loop
-
-    real = gpunet.training.loop.select_engine
-
-    class Interrupting:
-        def __init__(self, engine):
-            self.engine, self.name, self.epochs = engine, engine.name, 0
-
-        def train_epoch(self, permutation):
-            if self.epochs == 1:
-                raise KeyboardInterrupt
-            self.engine.train_epoch(permutation)
-            self.epochs += 1
-
-    monkeypatch.setattr(gpunet.training.loop, "select_engine", lambda *a: Interrupting(real(*a)))
+    interrupt_after(monkeypatch, 1)
     saved = tmp_path / "net.json"
     status = main(["train", "--device", "cpu", "--limit", "300", "--epochs", "5", "--quiet",
                    "--save", str(saved)])
