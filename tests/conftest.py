@@ -36,6 +36,20 @@ def _register_strict_for_subprocesses() -> None:
 _register_strict_for_subprocesses()
 
 
+def _python_handles_ctrl_c() -> None:
+    """The tests of Ctrl-C (``test_signals``, ``test_startup_interrupt``) need Python's
+    own SIGINT handling; a suite started in the background by a non-interactive shell
+    (``cmd &``, as some CI runners and nohup scripts do) inherits SIGINT ignored, and
+    Python then installs no handler. Restore it (here and in the processes tests start)."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+_python_handles_ctrl_c()
+
+
 BACKENDS = ("cpu", "strict", "cuda")
 DTYPES = ("float32", "float64")
 
