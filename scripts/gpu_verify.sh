@@ -162,8 +162,18 @@ step() {
     [ "$status" = PASS ]
 }
 
-# The outcome lines a step printed (PASS/FAIL ...), copied into the summary.
-verdicts() { grep -E "^(PASS|FAIL) $2" "$1" 2>/dev/null | tail -n "${3:-20}" | sed 's/^/        /' >>"$SUMMARY"; }
+# last_section FILE MARKER: FILE from the last line holding MARKER on (a rerun into
+# the same OUTDIR appends: an earlier run's lines must never speak for this one).
+last_section() {
+    awk -v m="$2" 'index($0, m) > 0 { buf = "" } { buf = buf $0 "\n" } END { printf "%s", buf }' \
+        "$1" 2>/dev/null
+}
+# verdicts STEP PATTERN [N]: the outcome lines (PASS/FAIL ...) step STEP printed this
+# run, copied into the summary.
+verdicts() {
+    last_section "$RUN_LOG" "----- $1 " | grep -E "^(PASS|FAIL) $2" | tail -n "${3:-20}" \
+        | sed 's/^/        /' >>"$SUMMARY"
+}
 
 sanitize() {  # sanitize TOOL ENGINE LIMIT: compute-sanitizer on a short training run
     local limit=$3
@@ -238,14 +248,14 @@ tier1() {
     local resources=()
     [ $DRY -eq 1 ] && resources=(--no-device)
     step resources 90 "$RUN_LOG" "$PY" scripts/gpu_resources.py "$OUT/resources.json" "${resources[@]}"
-    verdicts "$RUN_LOG" resources 2
+    verdicts resources resources 2
     local device=cuda
     [ $DRY -eq 1 ] && device=cpu
     step check 60 "$RUN_LOG" "$PY" -m gpunet check --device "$device" --json "$OUT/check.json"
     local limit=()
     [ $DRY -eq 1 ] && limit=(--limit 200)
     step targets 100 "$RUN_LOG" --gpu "$PY" "$ROOT/scripts/gpu_targets.py" "$OUT/targets.json" "${limit[@]}"
-    verdicts "$RUN_LOG" "(fused|K = 100)" 4
+    verdicts targets "(fused|K = 100)" 4
     if [ $DRY -eq 1 ]; then
         step cuda-tests 60 "$PYTEST_LOG" "$PY" -m pytest -q -p no:cacheprovider --collect-only -k cuda \
             --ignore=tests/test_installed.py
@@ -258,13 +268,13 @@ tier1() {
 
 no_gpu_skips() {  # the CUDA tests must have run: a skip naming the GPU means they did not
     local skips section
-    section=$(sed -n "/===== tier $TIER $1/,\$p" "$PYTEST_LOG")
+    section=$(last_section "$PYTEST_LOG" "===== tier $TIER $1:")
     skips=$(echo "$section" | grep -c "no GPU" || true)
     # pytest's closing line ("3 passed, 1 skipped in 2.1s") or it ran nothing at all
     if ! echo "$section" | grep -qE "[0-9]+ (passed|failed)"; then
         record "$1-ran" FAIL "pytest ran no test (no 'N passed' line in pytest.log)"
     elif [ "$skips" -gt 0 ]; then
-        record "$1-ran" FAIL "$skips skip lines say no GPU: $(grep -m1 'no GPU' "$PYTEST_LOG" | cut -c1-120)"
+        record "$1-ran" FAIL "$skips skip lines say no GPU: $(echo "$section" | grep -m1 'no GPU' | cut -c1-120)"
     else
         record "$1-ran" PASS "no test skipped for want of a GPU"
     fi

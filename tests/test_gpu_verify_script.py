@@ -171,3 +171,53 @@ def test_a_missing_tool_is_named_before_any_step(tmp_path, missing):
     assert "PASS" not in run.stdout + run.stderr
     (line,) = run.stderr.strip().splitlines()
     assert line.startswith("gpu_verify: cannot start: ") and missing in line
+
+
+def _fake_gpu_machine(tmp_path):
+    """A machine whose tools answer at once: nvidia-smi, and a Python whose every command
+    succeeds silently, except gpu_resources.py and pytest, which pass or fail as the
+    environment says (FAKE_RESOURCES, FAKE_PYTEST); the preflight's imports are real."""
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    (bin_dir / "nvidia-smi").write_text("#!/bin/sh\necho 'Fake GPU'\n")
+    (bin_dir / "python3").write_text(f"""#!/bin/sh
+case "$*" in
+  *gpu_resources.py*)
+    if [ "$FAKE_RESOURCES" = pass ]; then echo "PASS resources float: 40 registers"; exit 0; fi
+    echo "resources: crashed"; exit 1 ;;
+  *"-m pytest"*)
+    if [ "$FAKE_PYTEST" = pass ]; then echo "3 passed in 0.10s"; exit 0; fi
+    echo "ImportError while loading conftest"; exit 4 ;;
+  *"import pytest"*|*"import numpy"*|*"sys.version_info"*) exec {sys.executable} "$@" ;;
+  *) exit 0 ;;
+esac
+""")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    return bin_dir
+
+
+def test_a_rerun_never_reports_an_earlier_runs_passes(tmp_path):
+    """Run tier 1 twice into one OUTDIR (the lease plan: rerun what failed). The second
+    time the resources script and pytest crash: their lines must say FAIL, not copy the
+    first run's PASS lines, and "-ran" must not pass on the first run's "3 passed"."""
+    out, bin_dir = tmp_path / "out", _fake_gpu_machine(tmp_path)
+    path = f"{bin_dir}:{os.environ['PATH']}"
+
+    def tier1(outcome):
+        return subprocess.run(["bash", str(SCRIPT), "--tier", "1", str(out)],
+                              capture_output=True, text=True, timeout=120,
+                              env=_env(PYTHON=str(bin_dir / "python3"), PATH=path,
+                                       FAKE_RESOURCES=outcome, FAKE_PYTEST=outcome))
+
+    first = tier1("pass")
+    summary = (out / "summary.txt").read_text()
+    assert first.returncode == 0, summary
+    assert "PASS resources float: 40 registers" in summary and "cuda-tests-ran     PASS" in summary
+    second = tier1("fail")
+    assert second.returncode == 1
+    rerun = (out / "summary.txt").read_text().split("== tier 1 verdict")[1]
+    steps = _summary_steps(rerun)
+    assert steps[(1, "resources")] == "FAIL" and steps[(1, "cuda-tests")] == "FAIL"
+    assert steps[(1, "cuda-tests-ran")] == "FAIL", rerun
+    assert "PASS resources" not in rerun and "pytest ran no test" in rerun

@@ -114,7 +114,8 @@ def compiler_available() -> str:
     try:
         import cupy  # noqa: F401
     except ImportError as exc:
-        return f"CuPy is not installed ({exc.__class__.__name__})"
+        return (f"CuPy is not installed ({exc.__class__.__name__}): the compile tests use "
+                "a CUDA extra's CuPy and NVRTC, as CI does (pip install -e \".[test,cuda13]\")")
     return ""
 
 
