@@ -215,11 +215,9 @@ def quick_unavailable_reason() -> Optional[BackendUnavailable]:
         return None
     if importlib.util.find_spec("cupy") is None:
         return _unavailable("CuPy is not installed", INSTALL_HINT)
-    cupys = installed_cupys()
-    if len(cupys) > 1:
-        return _unavailable(
-            f"{len(cupys)} CuPy packages are installed ({', '.join(cupys)}), which overwrite "
-            "each other's files", f"`pip uninstall {' '.join(cupys)}`, then {INSTALL_HINT}")
+    several = several_cupys()
+    if several is not None:
+        return several
     if not nvidia_driver_loadable():
         return _unavailable(
             "no NVIDIA driver found",
@@ -239,6 +237,16 @@ def installed_cupys() -> tuple[str, ...]:
     names = {(dist.metadata["Name"] or "").lower() for dist in metadata.distributions()}
     return tuple(sorted(n for n in names if n == "cupy" or n.startswith("cupy-cuda")
                         or n.startswith("cupy-rocm")))
+
+
+def several_cupys() -> Optional[BackendUnavailable]:
+    """Why CUDA cannot be trusted when two CuPy packages are installed, else ``None``."""
+    cupys = installed_cupys()
+    if len(cupys) < 2:
+        return None
+    return _unavailable(
+        f"{len(cupys)} CuPy packages are installed ({', '.join(cupys)}), which overwrite "
+        "each other's files", f"`pip uninstall {' '.join(cupys)}`, then {INSTALL_HINT}")
 
 
 def cuda_device_count(cupy: Any) -> int:
@@ -330,7 +338,7 @@ class CupyBackend(Backend):
     kind = "device"
 
     def __init__(self, index: int = 0) -> None:
-        quick = quick_unavailable_reason()
+        quick = quick_unavailable_reason() or several_cupys()  # (CuPy imported already)
         if quick is not None:
             raise quick
         cupy = import_cupy()

@@ -211,6 +211,9 @@ def test_two_cupy_packages_are_named_with_the_fix(monkeypatch):
     assert "`pip uninstall cupy-cuda12x cupy-cuda13x`, then install the cuda13 extra" in message
     monkeypatch.delenv("GPUNET_DEVICE", raising=False)  # auto itself, not the stand-in
     assert "auto chose cpu: 2 CuPy packages" in get_backend("auto").selection_note
+    monkeypatch.setitem(sys.modules, "cupy", object())  # CuPy imported before gpunet
+    with pytest.raises(BackendUnavailable, match="2 CuPy packages are installed"):
+        get_backend("cuda")
 
 
 def test_without_cupy_the_compile_tests_skip_naming_the_install(monkeypatch):
