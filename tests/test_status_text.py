@@ -222,3 +222,24 @@ def test_without_cupy_the_compile_tests_skip_naming_the_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", None)
     reason = nvrtc.compiler_available()
     assert reason.startswith("CuPy is not installed") and '.[test,cuda13]' in reason
+
+
+def test_a_quick_study_judges_no_claim():
+    """`reproduce --studies --quick` (500 images, 2 epochs) used to mark claims
+    *confirmed* or *refuted*; its numbers are shown, never judged."""
+    import dataclasses
+
+    from gpunet.book.studies import quick_plan
+    from gpunet.book.studies_analysis import analyse
+    from test_studies import COUNTS, SIZES, _store
+
+    def correct_count(run, epoch, split):  # cross-entropy far ahead: would be "confirmed"
+        return 300 + 10 * epoch + run.seed % 3 + (120 if run.cost == "cross-entropy" else 0)
+
+    plan = quick_plan(3)
+    quick = analyse(plan, _store(plan, correct_count), SIZES, "float32", COUNTS)
+    tested = [v for v in quick["verdicts"] if v.p is not None]
+    assert tested and {v.outcome for v in tested} == {"not judged (smoke run)"}
+    full = dataclasses.replace(plan, quick=False)
+    judged = analyse(full, _store(full, correct_count), SIZES, "float32", COUNTS)
+    assert "confirmed" in {v.outcome for v in judged["verdicts"]}  # the same numbers, judged

@@ -345,9 +345,12 @@ def test_quick_studies_end_to_end_resume_render_only_and_check(tmp_path):
                     "## 1. Cross-entropy against quadratic",
                     "## 2. How accuracy depends on η", "## 3. 30 against 100 hidden neurons",
                     "## 4. Best of three, quantified", "## 5. From network2.py",
-                    "### The exact grid", "Quick smoke run", "**Chapter 3's question**",
+                    "### The exact grid", "Quick smoke run",
                     "### The η heuristic (not tested yet)", "Holm"):
         assert heading in page, heading
+    # a smoke run's numbers answer nothing and judge no claim
+    assert "**Chapter 3's question**" not in page and "not judged (smoke run)" in page
+    assert "**confirmed**" not in page and "**refuted**" not in page
     assert page.count("**Verdict.**") == 2 and page.count("**Measured.**") >= 3
     assert "| quadratic | 3 " in page and "| cross-entropy | 0.5 " in page
     try:

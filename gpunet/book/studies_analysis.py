@@ -353,6 +353,7 @@ class Verdict:
     positive: bool = True  # whether the claim is that ``diff`` > 0
     adjusted: Optional[float] = None
     level: Optional[float] = None
+    smoke: bool = False  # a quick plan's: measured, never judged
 
     @property
     def p(self) -> Optional[float]:
@@ -360,9 +361,12 @@ class Verdict:
 
     @property
     def outcome(self) -> str:
-        """*confirmed*, *refuted*, *not resolved*, or *not run yet*."""
+        """*confirmed*, *refuted*, *not resolved*, *not run yet*, or for a smoke run's
+        numbers *not judged (smoke run)*: a smoke run draws no conclusion."""
         if self.diff is None or self.p is None:
             return "not run yet"
+        if self.smoke:
+            return "not judged (smoke run)"
         if self.adjusted is None or self.adjusted > ALPHA or self.diff.mean == 0:
             return "not resolved"
         return "confirmed" if (self.diff.mean > 0) == self.positive else "refuted"
@@ -409,6 +413,8 @@ def analyse(plan: Plan, store: dict[str, Any], sizes: dict[str, int], dtype: str
     out["init"] = _init_study(plan, get)
     out["lambda"] = _lambda_study(plan, get, verdicts)
     correct(verdicts)
+    for verdict in verdicts:
+        verdict.smoke = plan.quick
     return out
 
 

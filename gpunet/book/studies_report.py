@@ -168,12 +168,12 @@ def render_studies(plan: Plan, analysis: dict[str, Any], results: dict[str, Any]
              "*Reproducibility*).", ""]
     if plan.quick:
         lines += ["> **Quick smoke run**: 500 images per split, 2 epochs, tiny grids; the "
-                  "numbers mean nothing and the verdicts are not judgements.", ""]
+                  "numbers mean nothing and no claim is judged.", ""]
     if analysis["missing"]:
         lines += [f"> **Incomplete**: {analysis['missing']} of {analysis['runs']} runs are not "
                   "trained yet; rerun the command to finish them (tables show what is "
                   "there, — where nothing is).", ""]
-    answer = summary_line(analysis)
+    answer = None if plan.quick else summary_line(analysis)  # a smoke run answers nothing
     if answer:
         lines += [f"**Chapter 3's question** (is cross-entropy better once the costs are "
                   f"tuned?): {answer}. " + _collapse_headline(analysis), ""]
