@@ -46,6 +46,9 @@ MAX_THREADS = 256
 #: GPUNET_ACTIVATION's default in the kernel: the kernel id of the book's sigmoid
 #: (:mod:`gpunet.model.activations`), what a build that names no activation computes.
 DEFAULT_ACTIVATION = 0
+#: The output layers the kernel has: the sigmoid (every build's but one) and the softmax
+#: (the log-likelihood cost's; ``-DGPUNET_SOFTMAX=1``).
+SIGMOID_OUTPUT, SOFTMAX_OUTPUT = 0, 1
 #: The launchers' array arguments, in the kernel's order: the last three, for momentum
 #: and L1 (:data:`EXTENSION`), may be left out (no network has either).
 ARGUMENTS = ("params", "work", "X", "Y", "perm", "eta", "lmbda", "sizes", "velocity",
@@ -68,9 +71,11 @@ def row_tile(mini_batch_size: int) -> int:
     return next(r for r in ROW_TILES if mini_batch_size % r == 0)
 
 
-def build_options(real: str, tile: int, activation: int = DEFAULT_ACTIVATION) -> tuple[str, ...]:
-    """The options of the launcher's build for ``GPUNET_REAL=real``, row tile ``tile``
-    and the activation whose kernel id is ``activation``.
+def build_options(real: str, tile: int, activation: int = DEFAULT_ACTIVATION,
+                  output: int = SIGMOID_OUTPUT) -> tuple[str, ...]:
+    """The options of the launcher's build for ``GPUNET_REAL=real``, row tile ``tile``,
+    the hidden layers' activation whose kernel id is ``activation`` and the output
+    layer ``output`` (:data:`SIGMOID_OUTPUT` or :data:`SOFTMAX_OUTPUT`).
 
     One build per tile holds two template instances of each tiled loop (the tile, and 1
     for a smaller last mini-batch) instead of all seven: NVRTC compiles it in about a
@@ -80,12 +85,15 @@ def build_options(real: str, tile: int, activation: int = DEFAULT_ACTIVATION) ->
     if tile not in ROW_TILES:
         raise ValueError(f"row tile {tile}: the kernel has tiles {ROW_TILES}")
     options = RAW_MODULE_OPTIONS + (f"-DGPUNET_REAL={real}", f"-DGPUNET_ROW_TILE={tile}")
-    return options + activation_options(activation)
+    return options + activation_options(activation, output)
 
 
-def activation_options(activation: int) -> tuple[str, ...]:
-    """The option that builds the kernel for the activation of kernel id ``activation``."""
-    return (f"-DGPUNET_ACTIVATION={int(activation)}",)
+def activation_options(activation: int, output: int = SIGMOID_OUTPUT) -> tuple[str, ...]:
+    """The options that build the kernel for the hidden layers' activation of kernel id
+    ``activation`` and the output layer ``output`` (the softmax: ``-DGPUNET_SOFTMAX=1``,
+    a build of its own, so the sigmoid's builds are exactly what they were)."""
+    softmax = ("-DGPUNET_SOFTMAX=1",) if output == SOFTMAX_OUTPUT else ()
+    return (f"-DGPUNET_ACTIVATION={int(activation)}", *softmax)
 
 
 def kernel_source() -> str:
@@ -132,8 +140,9 @@ class SgdEpochPlan:
     errors and partial sums in shared memory; the parameters too when they fit in
     ``max_shared_bytes`` (the device's opt-in limit per block: 227 KiB on an H100),
     else in a global working copy (then L2-resident for networks of a few MB).
-    ``activation`` is the kernel id of the activation the kernel is built for
-    (``GPUNET_ACTIVATION``).
+    ``activation`` is the kernel id of the hidden layers' activation the kernel is
+    built for (``GPUNET_ACTIVATION``), ``output`` its output layer (:data:`SOFTMAX_OUTPUT`:
+    ``GPUNET_SOFTMAX``).
     """
 
     sizes: tuple[int, ...]
@@ -142,6 +151,7 @@ class SgdEpochPlan:
     threads: int
     max_shared_bytes: int
     activation: int = DEFAULT_ACTIVATION
+    output: int = SIGMOID_OUTPUT
 
     @property
     def n_parameters(self) -> int:
@@ -228,7 +238,7 @@ class CudaSgdEpoch:
     """The fused kernel on a CUDA device, compiled by CuPy once per dtype, row tile and
     activation (:func:`build_options`), at the first launch that needs that build."""
 
-    _modules: dict[tuple[int, str, int, int], Any] = {}
+    _modules: dict[tuple[int, str, int, int, int], Any] = {}
 
     def __init__(self, cupy: Any, dtype: Any) -> None:
         self.cupy = cupy
@@ -243,15 +253,18 @@ class CudaSgdEpoch:
         #: and its registers, as the driver reports them).
         self.max_threads = MAX_THREADS
 
-    def build(self, mini_batch_size: int, activation: int = DEFAULT_ACTIVATION) -> Any:
-        """The compiled kernel for mini-batches of ``mini_batch_size`` and the activation
-        of kernel id ``activation`` (compiled on the first call for its dtype, row tile
-        and activation; CI compiles every such build: tests/test_kernel_builds.py)."""
+    def build(self, mini_batch_size: int, activation: int = DEFAULT_ACTIVATION,
+              output: int = SIGMOID_OUTPUT) -> Any:
+        """The compiled kernel for mini-batches of ``mini_batch_size``, the activation
+        of kernel id ``activation`` and the output layer ``output`` (compiled on the first
+        call for its dtype, row tile, activation and output; CI compiles every tile of
+        the sigmoid's build: tests/test_kernel_builds.py)."""
         tile = row_tile(mini_batch_size)
-        key = (self.device, REAL[self.dtype], tile, activation)
+        key = (self.device, REAL[self.dtype], tile, activation, output)
         if key not in self._modules:
             module = self.cupy.RawModule(
-                code=kernel_source(), options=build_options(REAL[self.dtype], tile, activation))
+                code=kernel_source(),
+                options=build_options(REAL[self.dtype], tile, activation, output))
             self._modules[key] = module.get_function(KERNEL_NAME)
         return self._modules[key]
 
@@ -263,7 +276,7 @@ class CudaSgdEpoch:
         arrays = with_extension(self.cupy, plan, (params, work, X, Y, perm, eta, lmbda, sizes),
                                 velocity, momentum, l1)
         check_arguments(plan, arrays, "the CUDA kernel")
-        self.kernel = self.build(plan.mini_batch_size, plan.activation)
+        self.kernel = self.build(plan.mini_batch_size, plan.activation, plan.output)
         self.max_threads = int(self.kernel.max_threads_per_block)
         if plan.threads > self.max_threads:
             raise ValueError(f"the fused kernel, as compiled for this device, runs at most "
@@ -294,8 +307,10 @@ def with_extension(xp: Any, plan: SgdEpochPlan, arrays: Sequence[Any], velocity:
 
 
 def plan_for(sizes: Sequence[int], mini_batch_size: int, dtype: Any, threads: int,
-             max_shared_bytes: int, activation: int = DEFAULT_ACTIVATION) -> SgdEpochPlan:
+             max_shared_bytes: int, activation: int = DEFAULT_ACTIVATION,
+             output: int = SIGMOID_OUTPUT) -> SgdEpochPlan:
     """The :class:`SgdEpochPlan` for a network (mini-batch size capped at ``n`` by the
-    caller), built for the activation of kernel id ``activation``."""
+    caller), built for the activation of kernel id ``activation`` and the output layer
+    ``output``."""
     return SgdEpochPlan(tuple(int(s) for s in sizes), int(mini_batch_size), np.dtype(dtype),
-                        int(threads), int(max_shared_bytes), int(activation))
+                        int(threads), int(max_shared_bytes), int(activation), int(output))

@@ -5,6 +5,8 @@
 //   feedforward     z^l = w^l a^{l-1} + b^l,  a^l = sigma(z^l)          (ch. 1, eq. 25)
 //   output error    delta^L = (a^L - y) sigma'(z^L)  (quadratic cost)    (ch. 2, BP1)
 //                   delta^L = a^L - y                (cross-entropy)     (ch. 3, eq. 66)
+//                   delta^L = a^L - y                (log-likelihood, a^L the softmax of
+//                                                     z^L: ch. 3, eq. 78 and 84)
 //   backpropagate   delta^l = ((w^{l+1})^T delta^{l+1}) sigma'(z^l)      (ch. 2, BP2)
 //   update          w -> (1 - eta lambda / n) w - (eta / m) sum_x delta^l (a^{l-1})^T
 //                   b -> b - (eta / m) sum_x delta^l                     (ch. 3, eq. 93, 94)
@@ -15,8 +17,9 @@
 //                   (biases: G = (eta / m) sum_x delta^l, no L1, no decay)
 // for every mini-batch of the epoch's permutation, the last one possibly smaller. sigma
 // is, in the hidden layers, the activation the kernel is compiled for (GPUNET_ACTIVATION,
-// below: the sigmoid, tanh or ReLU), in the output layer always the sigmoid; sigma' taken
-// from its output a; the cost is the launch's `cost` argument (gpunet_output_error). The order of operations in each formula follows gpunet's NumPy
+// below: the sigmoid, tanh or ReLU), in the output layer the sigmoid, or the softmax in
+// the log-likelihood cost's build (GPUNET_SOFTMAX); sigma' taken from its output a; the
+// cost is the launch's `cost` argument (gpunet_output_error). The order of operations in each formula follows gpunet's NumPy
 // engine (sums first, then the bias; (a - y) a (1 - a); w decay - g scale), so a float64
 // run follows the NumPy run's trajectory to rounding.
 //
@@ -111,7 +114,7 @@ DEVICE real gpunet_sigmoid_prime_times(real x, real a) { x = x * a; return x * (
 // the sigmoid, as the output layer's: every layer computes the same function
 #define gpunet_activation gpunet_sigmoid
 #define gpunet_activation_prime_times gpunet_sigmoid_prime_times
-#define GPUNET_LAYER_ACTIVATION(output, z) gpunet_sigmoid(z)
+#define GPUNET_HIDDEN_IS_OUTPUT 1  // every layer the sigmoid (with a sigmoid output)
 #elif GPUNET_ACTIVATION == 1
 // tanh (ch. 3, eq. 109): tanh'(z) = 1 - tanh^2(z) = 1 - a^2 (NumPy's order: a a, 1 - it, x times it)
 DEVICE real gpunet_activation(real z) { return gpunet_tanh(z); }
@@ -123,14 +126,24 @@ DEVICE real gpunet_activation_prime_times(real x, real a) { return a > (real)0 ?
 #else
 #error "GPUNET_ACTIVATION: no device functions for this activation's kernel_id"
 #endif
-#ifndef GPUNET_LAYER_ACTIVATION
-// a hidden layer's activation, the output layer's sigmoid
+// The output layer: the sigmoid, or with -DGPUNET_SOFTMAX=1 (the log-likelihood cost's
+// build, its kernel_id 2) the softmax, computed from z row by row once the layer's z
+// are all known (the phase after the feedforward). A layer's activation from z:
+#ifndef GPUNET_SOFTMAX
+#define GPUNET_SOFTMAX 0
+#endif
+#if GPUNET_SOFTMAX
+#define GPUNET_LAYER_ACTIVATION(output, z) ((output) ? (z) : gpunet_activation(z))
+#elif defined(GPUNET_HIDDEN_IS_OUTPUT)
+#define GPUNET_LAYER_ACTIVATION(output, z) gpunet_sigmoid(z)
+#else
 #define GPUNET_LAYER_ACTIVATION(output, z) ((output) ? gpunet_sigmoid(z) : gpunet_activation(z))
 #endif
 
-// The output error delta^L of one (sigmoid) output, for the cost whose kernel_id
+// The output error delta^L of one output, for the cost whose kernel_id
 // (gpunet/model/costs.py) the launch passes: 0 the quadratic cost, (a - y) sigma'(z)
-// (ch. 2, BP1); 1 the cross-entropy, a - y (sigma' cancels: ch. 3, eq. 66).
+// (ch. 2, BP1); 1 the cross-entropy, a - y (sigma' cancels: ch. 3, eq. 66); 2 the
+// log-likelihood of a softmax output, a - y (ch. 3, eq. 84).
 DEVICE real gpunet_output_error(int cost, real a, real y) {
     const real e = a - y;
     return cost == 0 ? gpunet_sigmoid_prime_times(e, a) : e;
@@ -656,6 +669,28 @@ KERNEL void gpunet_sgd_epoch(
             }
             SYNC(3);
         }
+#if GPUNET_SOFTMAX
+        {
+            // The softmax output layer (ch. 3, eq. 78): each row (example) of z^L, one
+            // thread a row, as e^{z_j - max z} / sum_k e^{z_k - max z} (NumPy's order:
+            // shift, exponentiate, sum, divide).
+            real* a = acts + a_off[layers - 1];
+            for (int r = tid; r < k; r += T) {  // @model soft soft trips=rounds(k,w,T)
+                real* row = a + r * n_out;
+                real top = row[0];
+                for (int j = 1; j < n_out; ++j)  // @model soft.max soft trips=sizes[-1]-1
+                    top = row[j] > top ? row[j] : top;
+                real sum = 0;
+                for (int j = 0; j < n_out; ++j) {  // @model soft.exp soft trips=sizes[-1]
+                    row[j] = gpunet_exp(row[j] - top);
+                    sum += row[j];
+                }
+                for (int j = 0; j < n_out; ++j)  // @model soft.div soft trips=sizes[-1]
+                    row[j] = row[j] / sum;
+            }
+            SYNC(7);
+        }
+#endif
 
         // Output error delta^L.
         {

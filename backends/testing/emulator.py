@@ -106,7 +106,7 @@ class EmulatedSgdEpoch:
         K, n = arrays[4].shape
         size = plan.shared_bytes if shared_bytes is None else int(shared_bytes)
         library = _emulator_library(REAL[self.dtype], self.drop_barrier, self.arithmetic,
-                                    plan.activation)
+                                    plan.activation, plan.output)
         status = library.gpunet_emulate_sgd_epoch(
             *(a.ctypes.data_as(ctypes.c_void_p) for a in arrays),
             *(ctypes.c_int(v) for v in _launch_arguments(plan, n, cost, has_velocity(arrays))),
@@ -187,14 +187,15 @@ def _arithmetic_flags(arithmetic: str) -> list[str]:
     return flags
 
 
-_libraries: dict[tuple[str, int, str, int], Any] = {}
+_libraries: dict[tuple[str, int, str, int, int], Any] = {}
 
 
 def _emulator_library(real: str, drop_barrier: int, arithmetic: str = "ieee",
-                      activation: int = DEFAULT_ACTIVATION) -> Any:
-    """Build (once, cached on disk by source hash) and load the emulator for ``real`` and
-    the activation of kernel id ``activation``."""
-    key = (real, drop_barrier, arithmetic, activation)
+                      activation: int = DEFAULT_ACTIVATION, output: int = 0) -> Any:
+    """Build (once, cached on disk by source hash) and load the emulator for ``real``,
+    the activation of kernel id ``activation`` and the output layer ``output`` (1: the
+    softmax)."""
+    key = (real, drop_barrier, arithmetic, activation, output)
     if key in _libraries:
         return _libraries[key]
     compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
@@ -204,13 +205,15 @@ def _emulator_library(real: str, drop_barrier: int, arithmetic: str = "ieee",
     flags = ["-O2", "-shared", "-fPIC", "-std=c++17", "-DGPUNET_EMULATE",
              *_arithmetic_flags(arithmetic),
              f"-DGPUNET_REAL={real}", f"-DGPUNET_DROP_BARRIER={drop_barrier}",
-             *activation_options(activation), f'-DGPUNET_KERNEL_SOURCE="{KERNEL_PATH}"']
+             *activation_options(activation, output),
+             f'-DGPUNET_KERNEL_SOURCE="{KERNEL_PATH}"']
     digest = hashlib.sha256(
         (kernel_source() + EMULATOR_PATH.read_text(encoding="utf-8") + " ".join(flags)
          + compiler).encode()).hexdigest()[:16]
     cache = Path(os.environ.get("GPUNET_CACHE", Path(tempfile.gettempdir()) / "gpunet-cache"))
     cache.mkdir(parents=True, exist_ok=True)
-    target = cache / f"emulator-{real}-{drop_barrier}-{arithmetic}-{activation}-{digest}.so"
+    target = cache / (f"emulator-{real}-{drop_barrier}-{arithmetic}-{activation}-{output}-"
+                      f"{digest}.so")
     if not target.exists():
         partial = target.with_suffix(f".{os.getpid()}.tmp")
         run = subprocess.run([compiler, *flags, str(EMULATOR_PATH), "-o", str(partial)],

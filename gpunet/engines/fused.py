@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 
-from ..backends.fused_sgd import SgdEpochPlan, plan_for
-from ..model.activations import SIGMOID, Activation, layer_activations
+from ..backends.fused_sgd import SIGMOID_OUTPUT, SOFTMAX_OUTPUT, SgdEpochPlan, plan_for
+from ..model.activations import (SIGMOID, Activation, Softmax, layer_activations,
+                                 output_activation)
 from ..model.costs import declared_phrase, get_cost
 from .base import l1_of, momentum_of, networks_in, unfit_error
 
@@ -57,7 +58,7 @@ def unfit_reason(net: "Parameters", mini_batch_size: int, n: int, launcher: Any,
             return f"the fused engine knows {declared_phrase()}, not {net.cost.__name__}"
         return f"the fused kernel has no case for the cost {net.cost.__name__} (no kernel_id)"
     layers = layer_activations(net)
-    if layers[-1] is not SIGMOID:
+    if layers[-1] not in (SIGMOID, Softmax):  # the softmax: the log-likelihood's case
         return f"the fused kernel has no {layers[-1].name} output layer"
     hidden = list(dict.fromkeys(layers[:-1]))
     if len(hidden) > 1:
@@ -69,14 +70,20 @@ def unfit_reason(net: "Parameters", mini_batch_size: int, n: int, launcher: Any,
         return (f"the fused kernel has no device functions for the {activation.name} "
                 f"activation (no kernel_id)")
     plan = plan_for(net.sizes, min(mini_batch_size, n), net.dtype, threads,
-                    launcher.max_shared_bytes, activation.kernel_id)
+                    launcher.max_shared_bytes, activation.kernel_id, output_of(net.cost))
     return plan.why_not()
+
+
+def output_of(cost: Any) -> int:
+    """The kernel's output layer for ``cost``: the softmax's build for the log-likelihood
+    (its output), else the sigmoid's."""
+    return SOFTMAX_OUTPUT if output_activation(cost) is Softmax else SIGMOID_OUTPUT
 
 
 def hidden_activation(net: "Parameters") -> type[Activation]:
     """The one activation of ``net``'s hidden layers the kernel is built for (the
-    sigmoid where there are none); its output layer is the sigmoid (:func:`unfit_reason`
-    refuses any other network)."""
+    sigmoid where there are none); its output layer is the sigmoid, or the softmax that
+    the log-likelihood cost's case computes (:func:`unfit_reason` refuses any other)."""
     hidden = layer_activations(net)[:-1]
     return hidden[0] if hidden else SIGMOID
 
@@ -131,7 +138,8 @@ class FusedSgd:
         self.params = params
         self.X, self.Y = xp.ascontiguousarray(X), xp.ascontiguousarray(Y)  # once per run
         self.plan: SgdEpochPlan = plan_for(sizes, min(mini_batch_size, n), dtype, threads,
-                                           launcher.max_shared_bytes, activation_id)
+                                           launcher.max_shared_bytes, activation_id,
+                                           output_of(get_cost(cost)))
         self.perm = xp.empty((K, n), dtype=np.int64)
         self.eta = asarray(np.asarray(eta, dtype=np.float64))
         self.lmbda = asarray(np.asarray(lmbda, dtype=np.float64))

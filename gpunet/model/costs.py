@@ -201,6 +201,7 @@ class LogLikelihoodCost(DeclaredCost):
 
     name = "log-likelihood"
     aliases = ("loglikelihood", "log_likelihood")
+    kernel_id = 2  # its kernel case: a - y, in the softmax output build (GPUNET_SOFTMAX)
     output = Softmax
 
     @staticmethod
