@@ -9,7 +9,7 @@ a wheel or in place)::
     the plot extra: pip install "matplotlib>=3.7"
 
 Double quotes, so the line pastes into a POSIX shell, cmd and PowerShell alike.
-:data:`EXTRAS` repeats pyproject.toml's extras (tests/test_hints.py holds them equal).
+:data:`EXTRAS` repeats pyproject.toml's extras (tests/test_status_text.py holds them equal).
 
 Option names. A message the library raises may reach a Python user (``device="cpu"``)
 or the ``gpunet`` command (``--device cpu``). The command runs inside
@@ -23,7 +23,7 @@ import contextlib
 from typing import Iterator
 
 #: Each optional extra users install, and the packages it holds (pyproject.toml's
-#: ``[project.optional-dependencies]``, less ``test``).
+#: ``[project.optional-dependencies]``, less the developers' ``test`` and ``compile``).
 EXTRAS: dict[str, tuple[str, ...]] = {
     "cuda12": ("cupy-cuda12x[ctk]>=14.2,<14.3",),
     "cuda13": ("cupy-cuda13x[ctk]>=14.2,<14.3",),

@@ -211,8 +211,9 @@ def test_sizes_auto_takes_the_input_layer_from_the_data_and_a_mismatch_is_one_er
     assert run.returncode == 2 and run.stdout == "", run.stdout
     assert run.stderr.strip().splitlines() == [
         "gpunet: error: --sizes 64,30,10: its first layer has 64 inputs, but the data (the "
-        "bundled MNIST) has 784 inputs per example; give --sizes 784,30,10, or --sizes "
-        "auto,30,10 to take the input layer from the data."]
+        "bundled MNIST) has 784 inputs per example. For hidden and output layers 64,30,10, "
+        "give --sizes auto,64,30,10 (the input layer from the data: 784,64,30,10); to "
+        "replace the input layer, --sizes auto,30,10."]
     run = gpunet_cmd("sweep", "--data", str(tmp_path / "d.npz"), "--sizes", "auto,12,10",
                      "--epochs", "1", "--seeds", "0-1", "--device", "cpu", "--quiet")
     assert run.returncode == 0, run.stderr

@@ -115,7 +115,8 @@ def compiler_available() -> str:
         import cupy  # noqa: F401
     except ImportError as exc:
         return (f"CuPy is not installed ({exc.__class__.__name__}): the compile tests use "
-                "a CUDA extra's CuPy and NVRTC, as CI does (pip install -e \".[test,cuda13]\")")
+                "the compile extra's CuPy and NVRTC, as CI does (pip install -e \".[test,compile]\"),"
+                " or a CUDA extra's")
     return ""
 
 

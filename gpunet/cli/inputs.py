@@ -44,9 +44,10 @@ def resolve_sizes(args: argparse.Namespace) -> None:
         rest = ",".join(map(str, args.sizes[1:]))
         raise ValueError(
             f"--sizes {given}: its first layer has {args.sizes[0]} inputs, but the data "
-            f"({args.data or 'the bundled MNIST'}) has {width} inputs per example; give "
-            f"--sizes {width},{rest}, or --sizes auto,{rest} to take the input layer from "
-            "the data.")
+            f"({args.data or 'the bundled MNIST'}) has {width} inputs per example. For "
+            f"hidden and output layers {given}, give --sizes auto,{given} (the input layer "
+            f"from the data: {width},{given}); to replace the input layer, --sizes "
+            f"auto,{rest}.")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ from ..io.fields import (MISSING, Check, FieldError, agree, anything,
                          check_fields, choice, list_of, number, obj, object_of, optional,
                          path_text, shown, sizes, text, whole)
 from ..training.history import RUN_FIELDS, check_epoch_record
-from .options import LOOP_OPTIONS, OPTIONS, PER_NETWORK, choices_of, since
+from ..io.fields import since
+from .options import LOOP_OPTIONS, OPTIONS, PER_NETWORK, choices_of
 
 if TYPE_CHECKING:
     from ..training.checkpoint import Checkpoint

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from ..backends.hints import install_hint
-from .options import LOOP_OPTIONS, SWEEP, add_options, print_notes
+from .options import LOOP_OPTIONS, SWEEP, add_options, check_watching, print_notes
 from .outputs import (STDOUT, MetricsFile, Outputs, check_run_outputs, checkpoint_lock,
                       continued_header, metrics_header, metrics_on_stdout, stopped_by)
 from .resume import Record, load_resumed, outputs_record, run_record

@@ -311,15 +311,15 @@ def _save_best(args: argparse.Namespace, trained: Trained) -> None:
     from ..training.progress import epochs_done
 
     history = trained.net.history
+    epoch = history.best_epoch
     if not args.save_best:
         return
-    if history.best_epoch is None or history.best_parameters is None:
+    if epoch is None or history.best_parameters is None:
         print(f"no epoch beat 0 correct; {args.save_best} not written", flush=True)
         return
 
     def save() -> None:
         trained.net.save_best(args.save_best, option="--save-best")
-        epoch = history.best_epoch
         record = next(r for r in history.records if r["epoch"] == epoch)
         print(f"saved the best network (with {epochs_done(epoch + 1, args.epochs)}: "
               f"{record['evaluation_correct']} / {record['evaluation_total']}) to "

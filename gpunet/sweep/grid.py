@@ -148,10 +148,10 @@ def expand_grid(etas: Sequence[float], lmbdas: Sequence[float], seeds: Sequence[
             shown = ", ".join(map(str, repeated[:10])) + (", ..." if len(repeated) > 10 else "")
             raise ValueError(f"{name} lists {shown} more than once; give each value once.")
     if math.prod(len(values) for _, values in axes) > MAX_NETWORKS:
-        counts = " × ".join(f"{len(values)} {symbol}" for (_, values), symbol
-                            in zip(axes, ("η", "λ", "μ", "λ₁", "seeds"))
-                            if len(values) > 1 or symbol in ("η", "λ", "seeds"))
-        raise ValueError(f"{counts} is more than {MAX_NETWORKS:,} networks; give fewer "
+        sizes = " × ".join(f"{len(values)} {symbol}" for (_, values), symbol
+                           in zip(axes, ("η", "λ", "μ", "λ₁", "seeds"))
+                           if len(values) > 1 or symbol in ("η", "λ", "seeds"))
+        raise ValueError(f"{sizes} is more than {MAX_NETWORKS:,} networks; give fewer "
                          "values.")
     etas = [check_eta(e) for e in etas]
     lmbdas = [check_lmbda(l) for l in lmbdas]
