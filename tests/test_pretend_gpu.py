@@ -40,7 +40,9 @@ DEVICE_FREE = ("tests/test_compile.py", "tests/test_kernel_*.py", "tests/test_fu
                "tests/test_image_depth.py", "tests/test_mnist.py", "tests/test_readers_data.py",
                "tests/test_readers_metrics.py", "tests/test_studies.py", "tests/test_predict.py",
                "tests/test_installed.py", "tests/test_startup_interrupt.py",
-               "tests/test_layout.py", "tests/test_memory_limits.py")
+               "tests/test_layout.py", "tests/test_memory_limits.py",
+               "tests/test_expand.py", "tests/test_readme_commands.py",
+               "tests/test_cli_chapter3.py")
 
 
 def test_the_suite_passes_with_auto_on_a_device_that_is_not_numpy():
