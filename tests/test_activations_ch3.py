@@ -358,6 +358,18 @@ def test_a_saved_relu_network_loads_as_one(tmp_path):
     assert gpunet.Network.load(tmp_path / "book.json", device="cpu").activation is Sigmoid
 
 
+def test_the_best_epoch_saved_is_a_relu_network_too(mnist, tmp_path):
+    """``save_best`` records the activation as ``save`` does."""
+    X, y = _batch(mnist, 40, np.float32)
+    net = gpunet.Network([784, 9, 10], cost="log-likelihood", activation="relu",
+                         device="cpu", seed=2)
+    net.SGD((X, y), 2, 10, 0.1, evaluation_data=(X, y), monitor_evaluation_accuracy=True,
+            keep_best=True, verbose=False)
+    net.save_best(tmp_path / "best.json")
+    back = gpunet.Network.load(tmp_path / "best.json", device="cpu")
+    assert layer_activations(back) == (ReLU, Softmax)
+
+
 @pytest.mark.parametrize("value, message", [
     ("softmax", "activation"), ("swish", "activation"), (["relu"], "activation"),
     (7, "activation"),

@@ -498,7 +498,8 @@ class Network(NetworkModel[History]):
         views = layer_views(flat, weight_shapes(self.sizes) + bias_shapes(self.sizes))
         layers = len(self.sizes) - 1
         write_network_file(filename, self.sizes, views[:layers], views[layers:],
-                           self.cost.__name__, option)
+                           self.cost.__name__, option,
+                           activation=recorded_activation(self.activation))
 
     @classmethod
     def load(cls, filename: Any, device: DeviceLike = "auto",
