@@ -137,6 +137,29 @@ def test_backprop_and_metrics_equal_the_oracle(mnist, activation, cost, sizes, d
     assert net.accuracy((X, y)) == reference.accuracy(W, B, X64, y, activation, cost)
 
 
+@pytest.mark.parametrize("device", ["cpu", "strict"])
+def test_float32_steps_stay_within_the_float32_bound(mnist, device):
+    """10 float32 steps of a tanh network with a softmax output (smooth, so the bound's
+    argument holds; ReLU's kink is left out: a unit at z = 0 may flip either way with
+    any rounding), on NumPy and on the strict stand-in's summation order, against
+    float64 from the same seed (tests/test_parity.py's bound)."""
+    X, y = mnist.training
+    train = (X[:100], y[:100])
+
+    def trained(dtype, on):
+        net = gpunet.Network([784, 30, 10], cost="log-likelihood", activation="tanh",
+                             dtype=dtype, device=on, seed=4)
+        net.SGD(train, 1, 10, 0.5, lmbda=0.1, verbose=False)
+        W, B = _host(net)
+        return W + B
+
+    exact = trained("float64", "cpu")
+    got = trained("float32", StrictBackend() if device == "strict" else "cpu")
+    scale = max(np.max(np.abs(e)) for e in exact)
+    assert max(np.max(np.abs(a - e)) for a, e in zip(got, exact)) / scale < \
+        float32_steps_bound(10)
+
+
 def test_softmax_outputs_are_a_distribution_and_never_overflow():
     z = np.array([[1000.0, 0.0, -1000.0], [3.0, 3.0, 3.0]])
     a = Softmax.fn(z)

@@ -138,7 +138,8 @@ class LayerViews(list):  # type: ignore[type-arg]  # list[Array]; Array is Any
 
 
 class Network(NetworkModel[History]):
-    """A feedforward network of sigmoid neurons (chapter 1, "The architecture of neural networks").
+    """A feedforward network of sigmoid neurons (chapter 1, "The architecture of neural networks"),
+    or of chapter 3's tanh or ReLU hidden neurons with a sigmoid or softmax output layer.
 
     Args:
         sizes: neurons per layer, input layer first, e.g. ``[784, 30, 10]``.

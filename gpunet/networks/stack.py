@@ -41,7 +41,7 @@ from .network import DTypeLike, InitName, Network, activation_phrase, describe
 
 
 class NetworkStack(NetworkModel[list[History]]):
-    """K sigmoid networks of the same ``sizes``, cost, init and dtype, one per seed.
+    """K networks of the same ``sizes``, cost, init, dtype and activation, one per seed.
 
     Args:
         sizes: neurons per layer, input layer first, e.g. ``[784, 30, 10]``.
