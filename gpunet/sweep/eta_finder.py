@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from ..backends.hints import spelled
+
 if TYPE_CHECKING:
     from ..engines import EngineName
     from ..model.initialization import InitName
@@ -70,18 +72,23 @@ def geometric_etas(low: float = LOW, high: float = HIGH,
     A range that holds fewer than two candidates cannot bracket a threshold: a
     ``ValueError`` that says what to widen."""
     if not (_finite(low) and _finite(high) and 0 < low < high):
-        raise ValueError(f"the range of eta must be 0 < low < high (--eta-min, --eta-max), "
-                         f"got {low!r} to {high!r}.")
+        raise ValueError(f"the range of eta must be 0 < low < high ({_range()}), got "
+                         f"{low!r} to {high!r}.")
     if isinstance(per_decade, bool) or not isinstance(per_decade, int) or per_decade < 1:
-        raise ValueError(f"per_decade (--per-decade) must be a positive whole number, got "
-                         f"{per_decade!r}.")
+        raise ValueError(f"{spelled('per_decade', '--per-decade')} must be a positive whole "
+                         f"number, got {per_decade!r}.")
     steps = int(math.floor(per_decade * math.log10(high / low) + 1e-9))
     etas = sorted({float(f"{low * 10 ** (i / per_decade):.3g}") for i in range(steps + 1)})
     if len(etas) < 2:
         raise ValueError(f"the range {low:g} to {high:g} holds only one candidate at "
-                         f"{per_decade} a decade; widen it (--eta-min, --eta-max) or give "
-                         "more candidates a decade (--per-decade).")
+                         f"{per_decade} a decade; widen it ({_range()}) or give more "
+                         f"candidates a decade ({spelled('per_decade', '--per-decade')}).")
     return etas
+
+
+def _range() -> str:
+    """The range's ends as the caller spells them (the library's or the command's)."""
+    return spelled("low, high", "--eta-min, --eta-max")
 
 
 def falls_steadily(costs: Sequence[float]) -> bool:
@@ -133,12 +140,12 @@ def judge(etas: Sequence[float], costs: Sequence[Sequence[float]]) -> tuple[
     if not passed[0]:
         return passed, None, None, lines + [
             f"even the smallest eta, {etas[0]:g}, {verdicts[0]}: the threshold is below the "
-            "range; try smaller values (--eta-min)."]
+            f"range; try smaller values{spelled('', ' (--eta-min)')}."]
     last = passed.index(False) - 1 if False in passed else len(passed) - 1
     if last == len(passed) - 1:
         return passed, None, None, lines + [
             f"every eta up to {etas[-1]:g} passes: the threshold is above the range; try "
-            "larger values (--eta-max)."]
+            f"larger values{spelled('', ' (--eta-max)')}."]
     threshold = float(etas[last])
     proposal = float(f"{threshold / 2:.3g}")
     return passed, threshold, proposal, lines + [
