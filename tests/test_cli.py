@@ -82,7 +82,8 @@ def test_cuda_without_gpu_is_one_clear_line():
     (["--sizes", "784,x,10"], "not a comma-separated list of integers"),
     (["--sizes", "784"], "at least two positive layer sizes"),
     (["--sizes", "100,30,10"], "its first layer has 100 inputs, but the data (the bundled "
-     "MNIST) has 784 inputs per example; give --sizes 784,30,10, or --sizes auto,30,10"),
+     "MNIST) has 784 inputs per example. For hidden and output layers 100,30,10, give "
+     "--sizes auto,100,30,10"),
     (["--sizes", "784,30,5"], "the output layer has 5 neurons, but the data has labels up "
      "to 9; make the last size 10"),
     (["--device", "tpu"], "unknown device 'tpu'"),
