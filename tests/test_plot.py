@@ -62,12 +62,12 @@ def test_plot_errors(tmp_path, capsys):
 def test_without_matplotlib_the_message_names_the_extra(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     assert main(["plot", "m.jsonl", "-o", str(tmp_path / "x.png")]) == 2
-    assert '.[plot]' in capsys.readouterr().err
+    assert 'the plot extra: pip install "matplotlib' in capsys.readouterr().err
     # train --plot says so before training, not after
     assert main(["train", "--device", "cpu", "--limit", "100", "--epochs", "1",
                  "--plot", str(tmp_path / "x.png")]) == 2
     captured = capsys.readouterr()
-    assert '.[plot]' in captured.err and "Epoch" not in captured.out
+    assert 'the plot extra: pip install "matplotlib' in captured.err and "Epoch" not in captured.out
 
 
 def test_plot_reads_sweep_metrics_one_curve_per_run(tmp_path, capsys):

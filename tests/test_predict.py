@@ -144,7 +144,7 @@ def test_predict_without_pillow_names_the_extra(trained, tmp_path, monkeypatch, 
     image = tmp_path / "x.png"
     image.write_bytes(b"\x89PNG")
     assert main(["predict", str(saved), str(image), "--device", "cpu"]) == 2
-    assert '.[images]' in capsys.readouterr().err
+    assert 'the images extra: pip install "pillow' in capsys.readouterr().err
 
 
 # --------------------------------------------------------- photos (issue 26)
