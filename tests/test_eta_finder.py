@@ -154,17 +154,17 @@ def test_the_command_prints_its_reasoning_and_the_train_command_and_writes_json(
     without it is refused before any work, the file as it was."""
     record, plot = tmp_path / "finding.json", tmp_path / "curves.png"
     record.write_text("earlier work")
-    assert main([*_base(small_data), "--json", str(record), "--overwrite"]
+    assert main([*_base(small_data), "--json", str(record), "--overwrite", "--momentum", "0.5"]
                 + (["--plot", str(plot)] if _has_matplotlib() else [])) == 0
     out = capsys.readouterr().out.splitlines()
     found = json.loads(record.read_text())
     assert found["proposal"] == float(f"{found['threshold'] / 2:.3g}")
     assert found["rule"] == RULE and len(found["etas"]) == 11
-    assert found["settings"]["examples"] == 600
+    assert found["settings"]["examples"] == 600 and found["settings"]["momentum"] == 0.5
     assert out[-1] == f"train with: {found['train_command']}"
     assert out[-1] == (f"train with: gpunet train --sizes 784,10,10 --cost cross-entropy "
-                       f"--init large --lmbda 0 --batch-size 10 --device cpu --data "
-                       f"{small_data} --eta {found['proposal']:g}")
+                       f"--init large --lmbda 0 --batch-size 10 --momentum 0.5 --device cpu "
+                       f"--data {small_data} --eta {found['proposal']:g}")
     assert any(line.startswith("rule: a candidate eta passes when") for line in out)
     assert sum(line.startswith("  eta ") for line in out) == 11  # a line per candidate
     assert any(f"Threshold: {found['threshold']:g}." in line for line in out)

@@ -32,8 +32,8 @@ from typing import Any, Optional
 
 from .options import add_options, explicit_options
 
-MODEL = ("device", "sizes", "epochs", "batch_size", "cost", "init", "lmbda", "seed",
-         "dtype", "engine", "data", "limit")
+MODEL = ("device", "sizes", "epochs", "batch_size", "cost", "init", "lmbda", "momentum",
+         "seed", "dtype", "engine", "data", "limit")
 """The options shared with ``gpunet train`` (declared in :mod:`gpunet.cli.options`), in
 ``--help``'s order."""
 
@@ -41,7 +41,7 @@ IN_TRAIN = ("sizes", "cost", "init", "lmbda", "batch_size")
 """What the printed ``gpunet train`` command always spells out (the model the proposal
 was found for)."""
 
-IF_GIVEN = ("dtype", "device", "data", "limit", "engine")
+IF_GIVEN = ("momentum", "dtype", "device", "data", "limit", "engine")
 """What it spells out where the user gave it."""
 
 
@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     finding = find_eta(training, args.sizes, cost=args.cost, init=args.init,
                        dtype=args.dtype, device=backend, seed=seed,
-                       mini_batch_size=args.batch_size, lmbda=args.lmbda, epochs=args.epochs,
+                       mini_batch_size=args.batch_size, lmbda=args.lmbda,
+                       momentum=args.momentum, epochs=args.epochs,
                        etas=etas, engine=args.engine, callback=_on_epoch(args, started))
     command = train_command(args, finding.proposal)
     print(f"rule: {finding.as_json()['rule']}")
