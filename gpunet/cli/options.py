@@ -213,6 +213,14 @@ OPTIONS: dict[str, Option] = {
     "init": option("--init", choices=["large", "default"], default="large",
                    help="large: N(0,1) weights (chapter 1); default: N(0,1/n_in) weights "
                    "(network2.py)"),
+    "activation": option("--activation", type=lambda text: hidden_neurons(text),
+                         default="sigmoid", metavar="NEURON",
+                         record=since("sigmoid", lambda value, field: recorded_neurons(
+                             value, field)),
+                         help="the hidden layers' neurons (chapter 3): sigmoid (the book's), "
+                         "tanh or relu, or one per hidden layer, comma-separated (relu,tanh); "
+                         "the output layer is the sigmoid, or the softmax with --cost "
+                         "log-likelihood"),
     "lmbda": option("--lmbda", type=float, default=0.0, help="L2 regularization λ"),
     "seed": option("--seed", type=int, default=None,
                    help="random seed (default: a fresh one, printed)"),
@@ -362,13 +370,15 @@ OPTIONS: dict[str, Option] = {
 """Every option of ``train`` and ``sweep``, by name (its ``dest`` unless it says
 another)."""
 
-TRAIN = ("device", "sizes", "epochs", "batch_size", "eta", "cost", "init", "lmbda", "seed",
+TRAIN = ("device", "sizes", "epochs", "batch_size", "eta", "cost", "init", "activation",
+         "lmbda", "seed",
          "dtype", "engine", "data", "test_data", "validation", "expand", "limit", "evaluate",
          *LOOP_OPTIONS, "save", "save_best", "metrics",
          "checkpoint", "resume", "plot", "overwrite", "quiet")
 """``gpunet train``'s options, in ``--help``'s order."""
 
-SWEEP = ("device", "sizes", "epochs", "batch_size", "cost", "init", "dtype", "data",
+SWEEP = ("device", "sizes", "epochs", "batch_size", "cost", "init", "activation", "dtype",
+         "data",
          "test_data", "validation", "expand", "limit", "evaluate",
          *(name for name in LOOP_OPTIONS if name not in PER_NETWORK), "etas", "lmbdas",
          "momenta", "l1s", "seeds", "executor", "stack",
@@ -397,6 +407,30 @@ def check_watching(args: argparse.Namespace) -> None:
                          f"epochs by the accuracy on the evaluated data, which is the "
                          f"{args.evaluate} set here: its score would then be optimistic. "
                          "Add --evaluate validation (data the networks never train on).")
+
+
+def hidden_neurons(text: str) -> Union[str, list[str]]:
+    """``--activation relu`` (every hidden layer) or ``relu,tanh`` (one per hidden layer),
+    each a hidden neuron's name (:func:`gpunet.model.activations.hidden_names_tuple`)."""
+    from ..model.activations import hidden_names_tuple
+
+    names, known = [part.strip() for part in text.split(",")], hidden_names_tuple()
+    for name in names:
+        if name not in known:
+            raise argparse.ArgumentTypeError(
+                f"{name!r} is not a hidden layer's neuron; use {', '.join(known)} (the "
+                "softmax is --cost log-likelihood's output layer)")
+    return names[0] if len(names) == 1 else names
+
+
+def recorded_neurons(value: Any, field: str) -> Union[str, list[str]]:
+    """A record's ``activation``: a hidden neuron's name, or a list of them."""
+    from ..model.activations import hidden_names_tuple
+
+    one = choice(*hidden_names_tuple())
+    if isinstance(value, list) and value:
+        return [one(v, f"{field}[{i}]") for i, v in enumerate(value)]
+    return str(one(value, field))
 
 
 def add_options(parser: argparse.ArgumentParser, command: str, names: Sequence[str]) -> None:

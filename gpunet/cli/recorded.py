@@ -58,7 +58,8 @@ def _shared_options() -> dict[str, Check]:
         # --test-data and --validation came later: a record without them had neither
         "test_data": since(None, nullable(path_text)),
         "validation": since(None, nullable(number(above=0))),
-        "expand": _declared_check("expand"),  # came later too: a record without it had none
+        "expand": _declared_check("expand"),
+        "activation": _declared_check("activation"),  # came later too: a record without it had none
         "limit": nullable(whole(1)),
         **{key: _declared_check(key) for key in LOOP_OPTIONS},
     }
@@ -131,6 +132,8 @@ def _agree_on_network(saved: "Checkpoint", prefix: str, options: dict[str, Any])
           "must agree")
     for key in ("init", "dtype"):
         _same(f"{prefix}.{key}", options[key], f"network.{key}", network[key])
+    _same(f"{prefix}.activation", options["activation"], "network.activation",
+          network.get("activation") or "sigmoid")  # (a sigmoid network's has none)
     _same(f"{prefix}.batch_size", options["batch_size"], "training.mini_batch_size",
           training["mini_batch_size"])
     per_network = PER_NETWORK if saved.kind == "stack" else ()  # a sweep's: its grid's

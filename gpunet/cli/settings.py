@@ -36,10 +36,26 @@ def loop_keywords(args: argparse.Namespace) -> dict[str, Any]:
     return {"engine": args.engine, **{name: getattr(args, name) for name in LOOP_OPTIONS}}
 
 
+def check_neurons(args: argparse.Namespace) -> None:
+    """``--activation`` against the network's hidden layers (one name for all, or one per
+    hidden layer), before any work; one error naming the option."""
+    from ..model.activations import checked_hidden
+
+    try:
+        checked_hidden(args.activation, len(args.sizes) - 2)
+    except ValueError as exc:
+        raise ValueError(f"--activation {_shown(args.activation)}: {exc}") from None
+
+
+def _shown(activation: Any) -> str:
+    return activation if isinstance(activation, str) else ",".join(activation)
+
+
 def network_keywords(args: argparse.Namespace) -> dict[str, Any]:
     """What makes a network besides its device and seed (``Network``'s and
     ``NetworkStack``'s keywords)."""
-    return {"cost": args.cost, "init": args.init, "dtype": args.dtype}
+    return {"cost": args.cost, "init": args.init, "dtype": args.dtype,
+            "activation": args.activation}
 
 
 def sweep_settings(args: argparse.Namespace) -> "SweepSettings":

@@ -34,7 +34,7 @@ from .options import LOOP_OPTIONS, SWEEP, add_options, check_watching, print_not
 from .outputs import (STDOUT, MetricsFile, Outputs, check_run_outputs, checkpoint_lock,
                       continued_header, metrics_header, metrics_on_stdout, stopped_by)
 from .resume import Record, load_resumed, outputs_record, run_record
-from .settings import check_counts, sweep_settings
+from .settings import check_counts, check_neurons, sweep_settings
 
 if TYPE_CHECKING:
     from ..sweep.grid import Run, SweepSettings
@@ -43,8 +43,8 @@ if TYPE_CHECKING:
     from .inputs import RunData
 
 RECORD = Record(
-    keys=("sizes", "batch_size", "eta", "lmbda", "seeds", "cost", "init", "dtype",
-          "stack_engine", "data", "test_data", "validation", "expand", "limit", "evaluate",
+    keys=("sizes", "batch_size", "eta", "lmbda", "seeds", "cost", "init", "activation",
+          "dtype", "stack_engine", "data", "test_data", "validation", "expand", "limit", "evaluate",
           *LOOP_OPTIONS, "epochs", "stack"),
     outputs=("metrics", "save_dir", "plot"),
     renamed={"stack_engine": "engine"},  # the step engine's name in sweep records
@@ -107,6 +107,7 @@ def prepare(args: argparse.Namespace) -> Plan:
                           sw.parse_floats(args.l1, "--l1"))
     check_counts(args, ("limit", "stack", "workers"))
     resolve_sizes(args)  # --sizes auto,30,10 against the data's width
+    check_neurons(args)  # --activation against the hidden layers
     check_watching(args)  # --early-stop, --eta-schedule: --evaluate validation
     check_run_outputs(args, {"--metrics": args.metrics, "--plot": args.plot,
                              "--checkpoint": args.checkpoint},
@@ -235,7 +236,8 @@ def sweep(args: argparse.Namespace, plan: Plan) -> Swept:
     stacks = _stacks(args, plan.runs, backend)
     _make_save_dir(args)
     data = load_run_data(args)
-    print(f"sweep: {len(plan.runs)} networks {list(args.sizes)}, {args.cost} cost, "
+    neurons = "" if args.activation == "sigmoid" else f"{args.activation} hidden, "
+    print(f"sweep: {len(plan.runs)} networks {list(args.sizes)}, {neurons}{args.cost} cost, "
           f"{args.init} init, {args.dtype}, m={args.batch_size}, epochs={args.epochs}; "
           f"{len(stacks)} stack(s) of at most {max(map(len, stacks))} on {args.executor}",
           flush=True)

@@ -32,7 +32,7 @@ from .options import LOOP_OPTIONS, TRAIN, add_options, check_watching, explicit_
 from .outputs import (STDOUT, MetricsFile, Outputs, check_run_outputs, checkpoint_lock,
                       continued_header, metrics_header, metrics_on_stdout)
 from .resume import Record, load_resumed, outputs_record, run_record
-from .settings import check_counts, loop_keywords, network_keywords
+from .settings import check_counts, check_neurons, loop_keywords, network_keywords
 
 if TYPE_CHECKING:
     from ..networks.network import Network
@@ -40,8 +40,8 @@ if TYPE_CHECKING:
     from .inputs import RunData
 
 RECORD = Record(
-    keys=("sizes", "batch_size", "eta", "cost", "init", "lmbda", "seed", "dtype", "engine",
-          "data", "test_data", "validation", "expand", "limit", "evaluate", *LOOP_OPTIONS),
+    keys=("sizes", "batch_size", "eta", "cost", "init", "activation", "lmbda", "seed", "dtype",
+          "engine", "data", "test_data", "validation", "expand", "limit", "evaluate", *LOOP_OPTIONS),
     outputs=("save", "metrics", "plot", "save_best"), renamed={},
     may_change=frozenset({"epochs", "device", "save", "metrics", "checkpoint", "resume",
                           "plot", "quiet", "overwrite", "save_best"}),
@@ -88,6 +88,7 @@ def prepare(args: argparse.Namespace) -> Optional["Checkpoint"]:
     check_lmbda(args.lmbda)
     check_counts(args, ("limit",))
     resolve_sizes(args)  # --sizes auto,30,10 against the data's width
+    check_neurons(args)  # --activation against the hidden layers
     if resumed is not None and args.epochs < resumed.epochs_done:
         raise ValueError(f"--epochs {args.epochs}: {args.resume} already has "
                          f"{resumed.epochs_done} epochs; give at least that many, or more "
@@ -168,7 +169,8 @@ def _network(args: argparse.Namespace, backend: Any,
     args.seed = net.seed
     extra = "".join(f", {name}={getattr(args, name)}" for name in ("momentum", "l1")
                     if getattr(args, name))  # chapter 3's, where used
-    print(f"network: {net.sizes}, {args.cost} cost, {args.init} init, "
+    neurons = "" if args.activation == "sigmoid" else f"{args.activation} hidden, "
+    print(f"network: {net.sizes}, {neurons}{args.cost} cost, {args.init} init, "
           f"{args.dtype}, eta={args.eta}, m={args.batch_size}, lmbda={args.lmbda}{extra}, "
           f"epochs={args.epochs}, seed={net.seed}", flush=True)
     return net

@@ -74,6 +74,7 @@ class SweepSettings:
     sizes: tuple[int, ...] = (784, 30, 10)
     cost: str = "quadratic"
     init: Literal["default", "large"] = "large"
+    activation: Any = "sigmoid"  # the hidden layers' neurons: a name, or one per layer
     dtype: Literal["float32", "float64"] = "float32"
     epochs: int = 30
     mini_batch_size: int = 10

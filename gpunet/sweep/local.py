@@ -67,6 +67,7 @@ def train_stack(settings: SweepSettings, runs: Sequence[Run], training: Any,
     else:
         stack = NetworkStack(list(settings.sizes), [r.seed for r in runs],
                              cost=settings.cost, init=settings.init, dtype=settings.dtype,
+                             activation=settings.activation,
                              device=settings.device)
     interrupted: Optional[BaseException] = None
     try:

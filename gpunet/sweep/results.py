@@ -138,6 +138,7 @@ def save_networks(settings: SweepSettings, result: StackResult, directory: Path,
     paths = []
     for run, params in zip(result.runs, result.parameters):
         net = Network(list(settings.sizes), cost=settings.cost, init=settings.init,
+                      activation=settings.activation,
                       dtype=settings.dtype, device="cpu", seed=run.seed)
         net.parameters[...] = params
         path = directory / network_filename(run)
