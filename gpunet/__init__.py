@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .backends import DeviceLike as DeviceLike, get_backend as get_backend
     from .training.checkpoint import load_checkpoint as load_checkpoint
     from .model.costs import (CrossEntropyCost as CrossEntropyCost,
+                              LogLikelihoodCost as LogLikelihoodCost,
                               QuadraticCost as QuadraticCost)
     from .training.divergence import DivergenceError as DivergenceError
     from .io.expand import expand_mnist as expand_mnist
@@ -55,6 +56,7 @@ from ._version import __version__
 
 _LAZY = {
     "CrossEntropyCost": "model.costs",
+    "LogLikelihoodCost": "model.costs",
     "DTypeLike": "networks.network",
     "DeviceLike": "backends",
     "DivergenceError": "training.divergence",
@@ -129,6 +131,7 @@ if not TYPE_CHECKING:  # hidden from type checkers: an unknown name stays an err
 
 __all__ = [
     "CrossEntropyCost",
+    "LogLikelihoodCost",
     "DivergenceError",
     "expand_mnist",
     "History",
