@@ -248,6 +248,66 @@ def sgd_epoch_extended(weights: Sequence[np.ndarray], biases: Sequence[np.ndarra
     return (w, b), v
 
 
+def backprop_dropout(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray],
+                     x: np.ndarray, y: np.ndarray, cost: str,
+                     activation: "str | Sequence[str]", kept: Sequence[np.ndarray]) -> Params:
+    """:func:`backprop` of the thinned network (chapter 3, "Dropout"): ``kept[l]`` is
+    hidden layer ``l``'s mask, one 0 or 1 per neuron; a removed neuron's activation is
+    0 (``a = σ(z) · mask``), so its error is too (``δ = (wᵀ δ) ⊙ σ'(z) ⊙ mask``)."""
+    names = layer_names(activation, len(weights), cost)
+    masks = [np.asarray(k, dtype=float).reshape(-1, 1) for k in kept]
+    nabla_b = [np.zeros(b.shape) for b in biases]
+    nabla_w = [np.zeros(w.shape) for w in weights]
+    a, activations, zs = x, [x], []
+    for l, (w, b, name) in enumerate(zip(weights, biases, names)):
+        z = np.dot(w, a) + b
+        zs.append(z)
+        a = neuron(name, z)
+        if l < len(masks):
+            a = a * masks[l]
+        activations.append(a)
+    delta = output_delta(cost, zs[-1], activations[-1], y)
+    nabla_b[-1] = delta
+    nabla_w[-1] = np.dot(delta, activations[-2].transpose())
+    for l in range(2, len(weights) + 1):
+        prime = NEURONS[names[-l]][1]
+        delta = np.dot(weights[-l + 1].transpose(), delta) * prime(zs[-l]) * masks[-l + 1]
+        nabla_b[-l] = delta
+        nabla_w[-l] = np.dot(delta, activations[-l - 1].transpose())
+    return nabla_w, nabla_b
+
+
+def sgd_epoch_dropout(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray],
+                      X: np.ndarray, Y: np.ndarray, permutation: np.ndarray,
+                      mini_batch_size: int, eta: float, lmbda: float, cost: str,
+                      activation: "str | Sequence[str]",
+                      masks: Sequence[Sequence[np.ndarray]]) -> Params:
+    """One epoch of :func:`sgd_epoch` with dropout: mini-batch ``j`` trains the network
+    thinned by ``masks[j]`` (one mask per hidden layer, shared by the mini-batch's
+    examples: :func:`backprop_dropout`), with eq. 93 and 94's update."""
+    n = len(X)
+    w, b = list(weights), list(biases)
+    for j, s in enumerate(range(0, n, mini_batch_size)):
+        idx = permutation[s:s + mini_batch_size]
+        m = len(idx)
+        total_w = [np.zeros(x.shape) for x in w]
+        total_b = [np.zeros(x.shape) for x in b]
+        for i in idx:
+            nw, nb = backprop_dropout(w, b, X[i].reshape(-1, 1), Y[i].reshape(-1, 1), cost,
+                                      activation, masks[j])
+            total_w = [t + d for t, d in zip(total_w, nw)]
+            total_b = [t + d for t, d in zip(total_b, nb)]
+        w = [(1 - eta * lmbda / n) * x - (eta / m) * g for x, g in zip(w, total_w)]
+        b = [x - (eta / m) * g for x, g in zip(b, total_b)]
+    return w, b
+
+
+def dropout_scaled(weights: Sequence[np.ndarray], p: float) -> list[np.ndarray]:
+    """The weights a network trained with dropout rate ``p`` is evaluated with: those
+    leaving a hidden layer times ``1 - p`` (the book halves them for ``p = 0.5``)."""
+    return [w if l == 0 else (1 - p) * w for l, w in enumerate(weights)]
+
+
 def total_cost(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], X: np.ndarray,
                Y: np.ndarray, cost: str, lmbda: float = 0.0, l1: float = 0.0,
                activation: "str | Sequence[str]" = "sigmoid") -> float:

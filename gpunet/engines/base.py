@@ -89,6 +89,7 @@ class Steps:
     workers: Optional[int] = None
     momentum: tuple[float, ...] = ()
     l1: tuple[float, ...] = ()
+    dropout: tuple[float, ...] = ()
 
     @property
     def networks(self) -> int:
@@ -113,6 +114,11 @@ class Engine(Protocol):
     #: ``None`` when no network has momentum. The loop keeps them at epoch boundaries
     #: and in checkpoints, and a resumed run writes them back here before its first epoch.
     velocity: Optional["Array"]
+
+    #: the run's index of the epoch the next :meth:`train_epoch` trains (0 when built;
+    #: each epoch adds 1, and the loop sets it where a resumed run starts): dropout's
+    #: masks count epochs by it (:mod:`gpunet.model.dropout`).
+    next_epoch: int
 
     def train_epoch(self, permutations: np.ndarray) -> None:
         """One epoch: network ``k`` visits the examples in the order

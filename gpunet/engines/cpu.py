@@ -93,6 +93,7 @@ import numpy as np
 
 from ..model.activations import Activation, Op, layer_activations
 from ..model.costs import declared_phrase
+from ..model.dropout import epoch_masks, hidden_widths, rates_of, seeds_of, steps_in_epoch
 from ..model.parameters import as_rows, layer_views
 from .base import described, extended, l1_of, momentum_of, networks_in, unfit_error
 from .rows import Rows, training_rows
@@ -220,22 +221,32 @@ class CpuEngine:
         self.velocity = self.extension.velocity if self.extension is not None else None
         #: every array holding a per-network η/k (the scaled output errors), with its k
         self._scaled: list[tuple[np.ndarray, int]] = []
+        #: dropout (gpunet.model.dropout): each network's rate and seed, the epoch the
+        #: next train_epoch trains (the loop sets it for a resumed run), and per step
+        #: slot the masks its calls multiply by, per hidden layer (C, K, 1, width): 1 at
+        #: the idle and constant units, filled with each chunk's masks
+        self.dropout = rates_of(settings, K)
+        self.seeds = seeds_of(params) if any(self.dropout) else []
+        self.next_epoch = 0
 
         # A chunk of mini-batches at a time is gathered: from the rows [x, 1, y] in 8-bit
         # codes where that is exact (MNIST; gpunet.engines.rows), else from X and Y as given.
         self.data = training_rows(X, Y, dtype) if data is None else data
         row_bytes = (n_in + 1 + n_out) * dtype.itemsize
         self.chunk_steps = max(1, min(n // m, CHUNK_BYTES // (K * m * row_bytes)))
+        self.masks = ([np.ones((self.chunk_steps + 1, K, 1, W.shape[2]), dtype)
+                       for W in self.W[:-1]] if self.seeds else [])
         self.gather = self.data.gatherer(K * self.chunk_steps * m)
         # Step-major: step j's mini-batches of all K networks, x[j] and y[j], are one
         # contiguous block (a strided y makes each step's ufuncs several times dearer).
         self.xchunk = np.ones((self.chunk_steps, K, m, n_in + 1), dtype)
         self.ychunk = np.empty((self.chunk_steps, K, m, n_out), dtype)
-        self.steps = [self._step_ops(self.xchunk[j], self.ychunk[j])
+        self.steps = [self._step_ops(self.xchunk[j], self.ychunk[j], self._slot(j))
                       for j in range(self.chunk_steps)]
         k = n % m  # a smaller last mini-batch: buffers of its own
         self.tail = (np.ones((K, k, n_in + 1), dtype), np.empty((K, k, n_out), dtype))
-        self.tail_ops = self._step_ops(*self.tail) if k else []
+        self.tail_ops = (self._step_ops(*self.tail, self._slot(self.chunk_steps))
+                         if k else [])
         self._fill_rates()
 
     def set_eta(self, eta: Sequence[float]) -> None:
@@ -256,10 +267,17 @@ class CpuEngine:
         if self.extension is not None:
             self.extension.fill(self.eta, self.n)
 
+    def _slot(self, j: int) -> list[np.ndarray]:
+        """Step slot ``j``'s dropout masks, per hidden layer ``(K, 1, width)`` (none
+        without dropout); the last slot is the smaller last mini-batch's."""
+        return [mask[j] for mask in self.masks]
+
     # ------------------------------------------------------------------ the step
-    def _step_ops(self, x: np.ndarray, y: np.ndarray) -> list[Op]:
+    def _step_ops(self, x: np.ndarray, y: np.ndarray,
+                  masks: Sequence[np.ndarray] = ()) -> list[Op]:
         """The NumPy calls of one SGD step on the mini-batches ``x`` (``(K, k, [x, 1])``)
-        and ``y``; for one network bound to their one 2-D slice."""
+        and ``y``; for one network bound to their one 2-D slice. ``masks``: dropout's,
+        per hidden layer (a removed neuron's activation and error multiplied by 0)."""
         sizes, dtype = self.params.sizes, self.work.dtype
         L, K, k = len(sizes) - 1, self.K, x.shape[1]
         single = K == 1
@@ -297,6 +315,8 @@ class CpuEngine:
         for l in range(L):
             out = acts[l]
             ops += [(mm, (prev, W[l], out)), *layers[l].activate_minus_z_ops(out, one)]
+            if l < len(masks):
+                ops.append((mul, (out, v(masks[l]), out)))
             prev = out
         # Output error (BP1), scaled by η/k: every gradient below arrives scaled.
         a, d, t = acts[-1], deltas[-1], scratch[-1]
@@ -314,6 +334,8 @@ class CpuEngine:
                 if not constant_prime_is_zero(layers[l - 1], dtype):
                     # the constant unit (last column) must not learn: its error is 0
                     ops.append((np.copyto, (dp[..., -1], np.zeros((), dtype))))
+                if masks:
+                    ops.append((mul, (dp, v(masks[l - 1]), dp)))
         # Update (eq. 93, 94) of the working -[w; b]: decay, then add the scaled gradient.
         if self.extension is not None:  # momentum or L1 (eq. 97, 107, 108): Extension
             return ops + self.extension.ops(v, self.mask)
@@ -332,6 +354,7 @@ class CpuEngine:
         self._load()
         gather, C, x, y, steps = self.gather, self.chunk_steps, self.xchunk, self.ychunk, self.steps
         full = n // m
+        dropped = self._epoch_masks()
         self.examples_done = 0  # read by the progress line (a host counter, per chunk)
         # e^{-z} = inf for very negative z: the sigmoid's σ = 0, right.
         with blas_threads_for(self.largest_product), np.errstate(over="ignore"):
@@ -340,16 +363,30 @@ class CpuEngine:
                 # (K, c m) indices as (c, K, m): step j's rows for every network.
                 idx = perm[:, first * m:(first + c) * m].reshape(K, c, m).transpose(1, 0, 2)
                 gather(idx, x[:c], y[:c])
+                for out, mask in zip(self.masks, dropped):
+                    out[:c, :, 0, :mask.shape[2]] = mask[first:first + c]
                 for ops in steps[:c]:
                     for f, args in ops:
                         f(*args)
                 self.examples_done = (first + c) * m
             if self.tail_ops:
                 gather(perm[:, full * m:], *self.tail)
+                for out, mask in zip(self.masks, dropped):
+                    out[-1, :, 0, :mask.shape[2]] = mask[full]
                 for f, args in self.tail_ops:
                     f(*args)
                 self.examples_done = n
         self._store()
+        self.next_epoch += 1
+
+    def _epoch_masks(self) -> list[np.ndarray]:
+        """Dropout's masks of the epoch, per hidden layer ``(steps, K, n_l)`` (none
+        without dropout)."""
+        if not self.masks:
+            return []
+        return epoch_masks(self.seeds, self.dropout, self.next_epoch,
+                           steps_in_epoch(self.n, self.m), hidden_widths(self.params.sizes),
+                           self.work.dtype)
 
     def _load(self) -> None:
         """Working matrices ← the parameters: -[wᵀ; bᵀ] per network and layer (and the

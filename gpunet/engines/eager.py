@@ -16,12 +16,13 @@ network's run is the single one by construction.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 
 from ..model.activations import layer_activations
 from ..model.backprop import Step, Workspace, backprop_into
+from ..model.dropout import epoch_masks, hidden_widths, rates_of, seeds_of, steps_in_epoch
 from ..model.parameters import as_rows
 from .base import extended, l1_of, momentum_of, networks_in, unfit_error
 
@@ -65,6 +66,11 @@ class EagerEngine:
                               *(() if plain else (momentum, l1, self.velocity)))
                       for k, ws in self.workspaces.items()}
         self.perm = xp.empty((K, n), dtype=np.int64)
+        #: dropout (gpunet.model.dropout): each network's rate, its seed, and the epoch
+        #: the next train_epoch trains (the loop sets it for a resumed run)
+        self.dropout = rates_of(settings, K)
+        self.seeds = seeds_of(params) if any(self.dropout) else []
+        self.next_epoch = 0
         #: examples of the current epoch stepped through so far, read by the progress
         #: line (gpunet.training.progress) from another thread: a host counter, never a sync.
         self.examples_done = 0
@@ -78,19 +84,36 @@ class EagerEngine:
         """One epoch: network ``k``'s mini-batches are ``X[permutations[k]]`` in order."""
         self.params.backend.copy_from_host(self.perm, permutations.reshape(self.perm.shape))
         n, m = self.n, self.m
+        masks = self._epoch_masks()
         self.examples_done = 0
-        for s in range(0, n, m):
+        for j, s in enumerate(range(0, n, m)):
             k = min(m, n - s)
-            self._step(self.workspaces[k], self.steps[k], s)
+            self._step(self.workspaces[k], self.steps[k], s,
+                       None if masks is None else [mask[j] for mask in masks])
             self.examples_done = s + k
+        self.next_epoch += 1
 
-    def _step(self, ws: Workspace, step: Step, s: int) -> None:
+    def _epoch_masks(self) -> "Optional[list[Array]]":
+        """Dropout's masks of the epoch, per hidden layer ``(steps, K, 1, n_l)`` on the
+        device (drawn on the host in one vectorised pass, copied once); ``None``
+        without dropout."""
+        if not any(self.dropout):
+            return None
+        sizes, K = self.params.sizes, len(self.dropout)
+        steps = steps_in_epoch(self.n, self.m)
+        host = epoch_masks(self.seeds, self.dropout, self.next_epoch, steps,
+                           hidden_widths(sizes), np.dtype(self.params.dtype))
+        return [self.params.backend.asarray(mask.reshape(steps, K, 1, -1), self.params.dtype)
+                for mask in host]
+
+    def _step(self, ws: Workspace, step: Step, s: int,
+              masks: "Optional[list[Array]]" = None) -> None:
         backend = self.params.backend
         index = self.perm[:, s:s + ws.k]
         backend.take_rows(self.X, index, ws.X)
         backend.take_rows(self.Y, index, ws.Y)
         backprop_into(backend, self.params.cost, self.weights, self.biases, ws,
-                      self.activation)
+                      self.activation, masks)
         step()
 
 

@@ -31,6 +31,7 @@ from ..backends.fused_sgd import SIGMOID_OUTPUT, SOFTMAX_OUTPUT, SgdEpochPlan, p
 from ..model.activations import (SIGMOID, Activation, Softmax, layer_activations,
                                  output_activation)
 from ..model.costs import declared_phrase, get_cost
+from ..model.dropout import rates_of
 from .base import l1_of, momentum_of, networks_in, unfit_error
 
 if TYPE_CHECKING:
@@ -91,7 +92,17 @@ def hidden_activation(net: "Parameters") -> type[Activation]:
 def why_not(params: "Parameters", X: "Array", settings: "StepSettings") -> str:
     """Why the fused engine cannot train ``params`` on ``X`` here (empty when it can):
     this engine's entry in :data:`gpunet.engines.ENGINES`."""
-    return unfit_reason(params, settings.mini_batch_size, X.shape[0], cuda_launcher(params))
+    return (no_dropout(settings)
+            or unfit_reason(params, settings.mini_batch_size, X.shape[0], cuda_launcher(params)))
+
+
+def no_dropout(settings: "StepSettings") -> str:
+    """Why the fused kernel cannot train with ``settings``' dropout (empty without it):
+    the kernel does not draw dropout's masks yet; the eager and cpu engines do."""
+    if any(rates_of(settings, settings.networks)):
+        return ("the fused kernel has no dropout yet (the eager and cpu engines draw "
+                "its masks)")
+    return ""
 
 
 def build(params: "Parameters", X: "Array", Y: "Array", settings: "StepSettings") -> "FusedEngine":
@@ -182,7 +193,8 @@ class FusedEngine:
                  settings: "StepSettings", launcher: Optional[Any] = None,
                  threads: int = THREADS) -> None:
         launcher = launcher if launcher is not None else cuda_launcher(params)
-        reason = unfit_reason(params, settings.mini_batch_size, X.shape[0], launcher, threads)
+        reason = no_dropout(settings) or unfit_reason(params, settings.mini_batch_size,
+                                                      X.shape[0], launcher, threads)
         if reason:
             raise unfit_error("fused", params, reason)
         K = networks_in(params, settings)
@@ -194,6 +206,8 @@ class FusedEngine:
         self.plan = self.fused.plan
         #: the velocities ``(K, P)`` (momentum), or ``None``
         self.velocity = self.fused.velocity
+        #: the epoch the next launch trains (:class:`gpunet.engines.base.Engine`)
+        self.next_epoch = 0
 
     def set_eta(self, eta: Sequence[float]) -> None:
         """Network ``k`` trains with ``eta[k]`` from the next epoch on."""
@@ -201,3 +215,4 @@ class FusedEngine:
 
     def train_epoch(self, permutations: np.ndarray) -> None:
         self.fused.train_epoch(permutations.reshape(self.fused.params.shape[0], -1))
+        self.next_epoch += 1

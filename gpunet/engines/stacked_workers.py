@@ -53,6 +53,7 @@ import numpy as np
 
 from ..model.activations import activation_names
 from ..model.parameters import StackedParameters
+from ..model.dropout import rates_of, seeds_of
 from .base import Steps, l1_of, momentum_of
 from .rows import Rows, training_rows
 from .cpu import CpuEngine, one_blas_thread, unfit_reason
@@ -124,6 +125,8 @@ class GroupRows:
         self.weights = [w[a:b] for w in stack.weights]
         self.biases = [bias[a:b] for bias in stack.biases]
         self.count = b - a
+        seeds = getattr(stack, "seeds", None)  # dropout's masks come from them
+        self.seeds = None if seeds is None else list(seeds)[a:b]
 
     def __len__(self) -> int:
         return self.count
@@ -166,11 +169,14 @@ class WorkerCpuEngine:
         self.data: Optional[Rows] = training_rows(X, Y, np.dtype(stack.dtype))
         a, b = self.groups[0]
         momentum, l1 = momentum_of(settings, K), l1_of(settings, K)
+        dropout = rates_of(settings, K)
+        seeds = seeds_of(stack) if any(dropout) else [0] * K
         self.eta = list(settings.eta)
+        self.next_epoch = 0  # the Engine's (dropout's masks count epochs)
         self.local = CpuEngine(
             GroupRows(stack, a, b), X, Y,
             Steps(settings.mini_batch_size, settings.eta[a:b], settings.lmbda[a:b],
-                  momentum=momentum[a:b], l1=l1[a:b]),
+                  momentum=momentum[a:b], l1=l1[a:b], dropout=dropout[a:b]),
             self.data)
         #: the stack's velocities (K, P), or None: this process's group's rows are its
         #: engine's own, the workers' cross with their parameters each epoch
@@ -185,7 +191,8 @@ class WorkerCpuEngine:
                                                                "sigmoid")),
                         "mini_batch_size": settings.mini_batch_size,
                         "eta": settings.eta[c:d], "lmbda": settings.lmbda[c:d],
-                        "momentum": momentum[c:d], "l1": l1[c:d]}
+                        "momentum": momentum[c:d], "l1": l1[c:d],
+                        "dropout": dropout[c:d], "seeds": seeds[c:d]}
                        for c, d in self.groups[1:]]
         # One pool of one worker per group: a group always trains in the same worker,
         # which keeps its engine and rows. (One pool of many would hand any task to any
@@ -225,10 +232,12 @@ class WorkerCpuEngine:
                                    f"stopped (a failure, or close()). {ONE_PROCESS}")
             tasks = [_submit(pool, setup, self.data, np.ascontiguousarray(params[c:d]),
                              np.ascontiguousarray(permutations[c:d]), self.eta[c:d],
-                             None if velocity is None else np.ascontiguousarray(velocity[c:d]))
+                             None if velocity is None else np.ascontiguousarray(velocity[c:d]),
+                             self.next_epoch)
                      for pool, setup, (c, d) in zip(self.pools, self.setups, self.groups[1:])]
             self.data = None  # the workers keep their copies
             with one_blas_thread():  # as in the workers: every core is busy
+                self.local.next_epoch = self.next_epoch
                 self.local.train_epoch(permutations[a:b])
             trained = [_result(task) for task in tasks]
         except BaseException:
@@ -243,6 +252,7 @@ class WorkerCpuEngine:
                 velocity[c:d] = velocities
         if velocity is not None and local_velocity is not None:
             velocity[a:b] = local_velocity
+        self.next_epoch += 1
 
     def close(self) -> None:
         """Stop the workers (idempotent); the engine cannot train after this."""
@@ -328,6 +338,7 @@ class _WorkerStack:
         self.backend = get_backend("cpu")
         self.xp = np
         self.count = int(setup["count"])
+        self.seeds = list(setup.get("seeds", [0] * self.count))
         self.parameters, self.weights, self.biases = stacked_layers(
             self.sizes, self.count, np, self.dtype)
 
@@ -337,7 +348,7 @@ class _WorkerStack:
 
 def _train_group(setup: dict[str, Any], data: Optional[Rows], params: np.ndarray,
                  permutations: np.ndarray, eta: Optional[list[float]] = None,
-                 velocity: Optional[np.ndarray] = None
+                 velocity: Optional[np.ndarray] = None, epoch: int = 0
                  ) -> tuple[np.ndarray, Optional[np.ndarray]]:
     """A worker's task: one epoch of its group from ``params`` (and ``velocity``, with
     momentum) at ``eta``; the first task brings the training rows, and the group's
@@ -349,7 +360,8 @@ def _train_group(setup: dict[str, Any], data: Optional[Rows], params: np.ndarray
         settings = Steps(mini_batch_size=setup["mini_batch_size"],
                          eta=tuple(setup["eta"]), lmbda=tuple(setup["lmbda"]),
                          momentum=tuple(setup.get("momentum", ())),
-                         l1=tuple(setup.get("l1", ())))
+                         l1=tuple(setup.get("l1", ())),
+                         dropout=tuple(setup.get("dropout", ())))
         n = data.n  # X and Y only give the number of examples when data is given
         _group = (CpuEngine(stack, np.empty((n, 0)), np.empty((n, 0)),
                                    settings, data), stack)
@@ -363,5 +375,6 @@ def _train_group(setup: dict[str, Any], data: Optional[Rows], params: np.ndarray
     trained[...] = params
     if velocity is not None and engine.velocity is not None:
         engine.velocity[...] = velocity
+    engine.next_epoch = epoch  # the run's epoch (dropout's masks count it)
     engine.train_epoch(permutations)
     return trained, engine.velocity

@@ -36,7 +36,7 @@ bit: a batched product of one matrix is the same BLAS call as a 2-D one).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -79,20 +79,25 @@ def feedforward(backend: Backend, weights: Sequence[Array], biases: Sequence[Arr
 
 def backprop_into(backend: Backend, cost: Any, weights: Sequence[Array],
                   biases: Sequence[Array], ws: Workspace,
-                  activation: Activations = SIGMOID) -> None:
+                  activation: Activations = SIGMOID,
+                  masks: Optional[Sequence[Array]] = None) -> None:
     """Fill ``ws.gradient`` with each network's ``Σ_x ∂C_x/∂w`` and ``Σ_x ∂C_x/∂b``.
 
     ``weights[l]`` is ``(K, n_{l+1}, n_l)`` and ``biases[l]`` ``(K, n_{l+1}, 1)``
     (:func:`gpunet.model.parameters.as_rows`); ``ws.X`` and ``ws.Y`` hold network ``k``'s
-    mini-batch in slice ``k``.
+    mini-batch in slice ``k``. ``masks`` (dropout, :mod:`gpunet.model.dropout`): per
+    hidden layer a ``(K, 1, n_l)`` array of 1s and 0s, network ``k``'s kept neurons for
+    this mini-batch; a removed neuron's activation and error are 0.
     """
     xp = backend.xp
     layers = per_layer(activation, len(weights))
     # Feedforward, keeping every layer's activations A^l.
     a = ws.X
-    for w, b, z, layer in zip(weights, biases, ws.activations, layers):
+    for l, (w, b, z, layer) in enumerate(zip(weights, biases, ws.activations, layers)):
         xp.matmul(a, w.transpose(0, 2, 1), out=z)  # Z = A Wᵀ (eq. 25, rows)
         a = layer.add_bias_activate(backend, z, b.transpose(0, 2, 1), out=z)
+        if masks is not None and l < len(masks):  # dropout: removed neurons output 0
+            xp.multiply(a, masks[l], out=a)
     # Output error Δ^L (BP1), then Δ^l = (Δ^{l+1} w^{l+1}) ⊙ σ'(z^l) (BP2), with the
     # gradients of each layer (BP3, BP4) as soon as its Δ is known.
     delta = ws.deltas[-1]
@@ -105,6 +110,8 @@ def backprop_into(backend: Backend, cost: Any, weights: Sequence[Array],
             prev = ws.deltas[l - 1]
             xp.matmul(delta, weights[l], out=prev)  # BP2
             layers[l - 1].prime_mul(backend, prev, a_prev, ws.scratch[l - 1])
+            if masks is not None:  # a removed neuron back-propagates no error
+                xp.multiply(prev, masks[l - 1], out=prev)
             delta = prev
 
 

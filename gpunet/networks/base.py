@@ -148,6 +148,7 @@ class NetworkModel(Generic[Trained]):
         eta_schedule: Optional[str] = None,
         eta_schedule_n: int = 10,
         eta_floor: float = 1 / 128,
+        dropout: FloatOrList = 0.0,
     ) -> Trained:
         """Train by mini-batch stochastic gradient descent (chapter 1, "Learning with
         gradient descent"; chapter 3, "Regularization").
@@ -201,6 +202,14 @@ class NetworkModel(Generic[Trained]):
           once η is ``eta_floor`` (1/128) of its start; each record's ``eta``.
         * ``momentum=μ`` (chapter 3, eq. 107 and 108; ``0 <= μ < 1``) and ``l1=λ₁``
           (eq. 95 to 97, beside L2's ``lmbda``), one number or one per network.
+        * ``dropout=p`` (chapter 3, "Dropout"; ``0 <= p < 1``, the book's 0.5; one number
+          or one per network): each mini-batch step removes each hidden neuron with
+          probability ``p``, its masks drawn from the network's seed, epoch and step by
+          a counter-based generator, the same on every engine
+          (:mod:`gpunet.model.dropout`); the monitored metrics evaluate with the weights
+          out of hidden layers scaled by ``1 - p``. The network keeps the trained
+          (unscaled) weights: evaluate it afterwards with
+          ``gpunet.model.dropout.evaluation_weights(net.weights, p)``.
 
         Every argument is checked before anything is trained, by the rules
         :class:`~gpunet.training.settings.TrainingSettings` declares (the same for
@@ -228,7 +237,7 @@ class NetworkModel(Generic[Trained]):
             momentum=as_values(momentum), l1=as_values(l1),
             early_stopping_n=early_stopping_n, keep_best=keep_best,
             eta_schedule=eta_schedule, eta_schedule_n=eta_schedule_n, eta_floor=eta_floor,
-            for_networks=self._network_count)
+            dropout=as_values(dropout), for_networks=self._network_count)
         data, settings = checked_data(settings, training_data, evaluation_data, test_data,
                                       self._sizes)
         with self._scope():

@@ -46,6 +46,7 @@ from ..engines import Engine, select_engine
 from ..io.datasets import Examples, sgd_data
 from ..model.arguments import check_checkpoint, check_flag, check_mini_batch
 from ..model.activations import layer_activations
+from ..model.dropout import evaluation_weights, rates_of
 from ..model.metrics import correct, fetch, total_cost
 from ..model.parameters import as_rows
 from .checkpoint import as_writer, labels_fingerprint
@@ -198,6 +199,7 @@ def train(target: Target, data: TrainingData, settings: TrainingSettings, state:
     with quiet_overflow():  # an η beyond the dtype's range: reported as divergence
         engine = select_engine(model, X, Y, settings)
     logging.getLogger(__name__).info("engine: %s", engine.name)
+    engine.next_epoch = state.epochs_done  # dropout's masks count the run's epochs
     try:
         boundary = Boundary(model.xp, model.parameters, target.generators(),
                             engine_velocity(engine, state, model.backend),
@@ -309,6 +311,7 @@ class Measurements:
         self.names = [name for name, on in zip(self.NAMES, wanted) if on]
         self.model, self.lmbda, self.n = model, settings.lmbda, len(data.train)
         self.l1 = settings.l1
+        self.dropout = rates_of(settings, len(settings.eta))  # evaluated scaled by 1 - p
         self.inputs: dict[str, tuple["Array", "Array"]] = {"training": (X, Y)}
         self.labels: dict[str, "Array"] = {}
         if settings.monitor_training_accuracy:
@@ -325,6 +328,7 @@ class Measurements:
     def metric(self, name: str, k: int) -> "Array":
         """Network ``k``'s ``name`` as a 0-d device array."""
         weights, biases = self.layers[k]
+        weights = evaluation_weights(weights, self.dropout[k])
         which, what = name.split("_")
         X, Y = self.inputs[which]
         if what == "cost":

@@ -52,6 +52,17 @@ def check_l1(value: Any) -> float:
     return float(value)
 
 
+def check_dropout(value: Any) -> float:
+    """Dropout's rate p (chapter 3, "Dropout"; :mod:`gpunet.model.dropout`): each hidden
+    neuron is removed from a mini-batch's step with probability p, from 0 (off) up to,
+    not including, 1 (the book's is 0.5)."""
+    if not finite_number(value) or not 0 <= value < 1:
+        raise ValueError(f"dropout (the rate at which hidden neurons are removed) must be "
+                         f"a number from 0 up to 1 (not 1), got {value!r}; the book's is "
+                         "0.5, 0 is off.")
+    return float(value)
+
+
 def _count(value: Any, name: str) -> int:
     """A whole number >= 0 (``early_stopping_n``: 0 is off, as in ``network2.py``)."""
     if not is_integer(value) or value < 0:
@@ -122,6 +133,11 @@ class TrainingSettings:
     #: L1's λ₁ per network (chapter 3, eq. 95 to 97), beside L2's ``lmbda``
     l1: tuple[float, ...] = setting((0.0,), check=check_l1, record=since(0.0, number(low=0)),
                                     per_network=True)
+    #: dropout's rate p per network (chapter 3, "Dropout"; :mod:`gpunet.model.dropout`):
+    #: each hidden neuron removed from each mini-batch's step with probability p, the
+    #: evaluation's weights out of hidden layers scaled by 1 - p; 0: off
+    dropout: tuple[float, ...] = setting((0.0,), check=check_dropout,
+                                         record=since(0.0, number(low=0)), per_network=True)
     #: stop a network after this many epochs without a better evaluation accuracy
     #: (``network2.py``'s ``early_stopping_n``; 0: off)
     early_stopping_n: int = setting(0, check=_count, record=since(0, whole(0)))
