@@ -103,8 +103,9 @@ def _subset(mnist, n=1000):
 
 @pytest.fixture(scope="module")
 def finding(mnist):
-    return find_eta(_subset(mnist), [784, 10, 10], cost="cross-entropy", dtype="float64",
-                    device="cpu", seed=3, etas=geometric_etas(0.01, 1000, 2), epochs=2)
+    return find_eta(_subset(mnist), [784, 10, 10], cost="cross-entropy", activation="tanh",
+                    dtype="float64", device="cpu", seed=3, etas=geometric_etas(0.01, 1000, 2),
+                    epochs=2)
 
 
 def test_a_real_search_brackets_the_threshold_and_proposes_half_of_it(finding):
@@ -121,10 +122,11 @@ def test_a_real_search_brackets_the_threshold_and_proposes_half_of_it(finding):
 
 def test_every_candidate_is_the_single_network_its_eta_would_train(finding, mnist):
     """One stack, one seed: every candidate starts from the same parameters and sees the
-    same shuffles, so each cost curve is a lone ``Network(seed=3)``'s at that η."""
+    same shuffles, so each cost curve is a lone ``Network(seed=3)``'s at that η (tanh
+    hidden neurons: the stack's are the network's)."""
     for k in (0, len(finding.etas) - 1):
-        net = gpunet.Network([784, 10, 10], cost="cross-entropy", dtype="float64",
-                             device="cpu", seed=3)
+        net = gpunet.Network([784, 10, 10], cost="cross-entropy", activation="tanh",
+                             dtype="float64", device="cpu", seed=3)
         before = net.total_cost(_subset(mnist))
         history = net.SGD(_subset(mnist), 2, 10, finding.etas[k],
                           monitor_training_cost=True, verbose=False)
@@ -154,17 +156,19 @@ def test_the_command_prints_its_reasoning_and_the_train_command_and_writes_json(
     without it is refused before any work, the file as it was."""
     record, plot = tmp_path / "finding.json", tmp_path / "curves.png"
     record.write_text("earlier work")
-    assert main([*_base(small_data), "--json", str(record), "--overwrite", "--momentum", "0.5"]
+    assert main([*_base(small_data), "--json", str(record), "--overwrite", "--momentum", "0.5",
+                 "--activation", "tanh"]
                 + (["--plot", str(plot)] if _has_matplotlib() else [])) == 0
     out = capsys.readouterr().out.splitlines()
     found = json.loads(record.read_text())
     assert found["proposal"] == float(f"{found['threshold'] / 2:.3g}")
     assert found["rule"] == RULE and len(found["etas"]) == 11
     assert found["settings"]["examples"] == 600 and found["settings"]["momentum"] == 0.5
+    assert found["settings"]["activation"] == "tanh"
     assert out[-1] == f"train with: {found['train_command']}"
     assert out[-1] == (f"train with: gpunet train --sizes 784,10,10 --cost cross-entropy "
-                       f"--init large --lmbda 0 --batch-size 10 --momentum 0.5 --device cpu "
-                       f"--data {small_data} --eta {found['proposal']:g}")
+                       f"--init large --lmbda 0 --batch-size 10 --activation tanh --momentum 0.5 "
+                       f"--device cpu --data {small_data} --eta {found['proposal']:g}")
     assert any(line.startswith("rule: a candidate eta passes when") for line in out)
     assert sum(line.startswith("  eta ") for line in out) == 11  # a line per candidate
     assert any(f"Threshold: {found['threshold']:g}." in line for line in out)

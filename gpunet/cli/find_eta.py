@@ -32,8 +32,8 @@ from typing import Any, Optional
 
 from .options import add_options, explicit_options
 
-MODEL = ("device", "sizes", "epochs", "batch_size", "cost", "init", "lmbda", "momentum",
-         "seed", "dtype", "engine", "data", "limit")
+MODEL = ("device", "sizes", "epochs", "batch_size", "cost", "init", "activation", "lmbda",
+         "momentum", "seed", "dtype", "engine", "data", "limit")
 """The options shared with ``gpunet train`` (declared in :mod:`gpunet.cli.options`), in
 ``--help``'s order."""
 
@@ -41,7 +41,7 @@ IN_TRAIN = ("sizes", "cost", "init", "lmbda", "batch_size")
 """What the printed ``gpunet train`` command always spells out (the model the proposal
 was found for)."""
 
-IF_GIVEN = ("momentum", "dtype", "device", "data", "limit", "engine")
+IF_GIVEN = ("activation", "momentum", "dtype", "device", "data", "limit", "engine")
 """What it spells out where the user gave it."""
 
 
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
           "one stacked run", flush=True)
     started = time.perf_counter()
     finding = find_eta(training, args.sizes, cost=args.cost, init=args.init,
-                       dtype=args.dtype, device=backend, seed=seed,
+                       activation=args.activation, dtype=args.dtype, device=backend, seed=seed,
                        mini_batch_size=args.batch_size, lmbda=args.lmbda,
                        momentum=args.momentum, epochs=args.epochs,
                        etas=etas, engine=args.engine, callback=_on_epoch(args, started))

@@ -46,6 +46,7 @@ from ..backends.hints import spelled
 
 if TYPE_CHECKING:
     from ..engines import EngineName
+    from ..model.activations import HiddenSpec
     from ..model.initialization import InitName
 
 #: The default range: three decades either side of 1, four candidates a decade (25
@@ -89,7 +90,7 @@ def geometric_etas(low: float = LOW, high: float = HIGH,
 
 def _range() -> str:
     """The range's ends as the caller spells them (the library's or the command's)."""
-    return spelled("low, high", "--eta-min, --eta-max")
+    return str(spelled("low, high", "--eta-min, --eta-max"))
 
 
 def falls_steadily(costs: Sequence[float]) -> bool:
@@ -186,7 +187,8 @@ def _finite(value: Any) -> bool:
 
 def find_eta(training_data: Any, sizes: Sequence[int], *, cost: Any = "cross-entropy",
              init: InitName = "default", dtype: Any = "float32", device: Any = "auto",
-             seed: int = 0, mini_batch_size: int = 10, lmbda: float = 0.0,
+             activation: HiddenSpec = "sigmoid", seed: int = 0,
+             mini_batch_size: int = 10, lmbda: float = 0.0,
              momentum: float = 0.0, epochs: int = EPOCHS,
              etas: Optional[Sequence[float]] = None, engine: EngineName = "auto",
              callback: Optional[Callable[[list[dict[str, Any]]], None]] = None
@@ -208,7 +210,7 @@ def find_eta(training_data: Any, sizes: Sequence[int], *, cost: Any = "cross-ent
         raise ValueError("give at least one candidate eta, each once.")
     started = time.perf_counter()
     stack = NetworkStack(list(sizes), [seed] * len(candidates), cost=cost, init=init,
-                         dtype=dtype, device=device)
+                         dtype=dtype, device=device, activation=activation)
     before = stack.network(0).total_cost(training_data, lmbda)  # all start alike
     histories = stack.SGD(training_data, epochs, mini_batch_size, candidates, lmbda=lmbda,
                           momentum=momentum, monitor_training_cost=True, verbose=False,
@@ -216,6 +218,7 @@ def find_eta(training_data: Any, sizes: Sequence[int], *, cost: Any = "cross-ent
     costs = [[float(before)] + _epoch_costs(h.records, epochs) for h in histories]
     passed, threshold, proposal, reasoning = judge(candidates, costs)
     settings = {"sizes": list(stack.sizes), "cost": stack.cost.__name__, "init": init,
+                "activation": _named(activation),
                 "dtype": np.dtype(stack.dtype).name, "device": stack.backend.device,
                 "seed": seed, "mini_batch_size": mini_batch_size, "lmbda": lmbda,
                 "momentum": momentum, "epochs": epochs, "examples": _count(training_data),
@@ -229,6 +232,14 @@ def _epoch_costs(records: Sequence[dict[str, Any]], epochs: int) -> list[float]:
     diverged network's epochs, from the one it diverged in)."""
     costs = [float(r.get("training_cost", math.nan)) for r in records[:epochs]]
     return [c if _finite(c) else math.nan for c in costs] + [math.nan] * (epochs - len(costs))
+
+
+def _named(spec: Any) -> Any:
+    """A hidden-layer spec as JSON: a name, or a list of names."""
+    if isinstance(spec, (list, tuple)):
+        return [_named(one) for one in spec]
+    return spec if isinstance(spec, str) else getattr(spec, "name", getattr(
+        spec, "__name__", str(spec)))
 
 
 def _count(data: Any) -> int:
