@@ -56,6 +56,10 @@ ARGUMENTS = ("params", "work", "X", "Y", "perm", "eta", "lmbda", "sizes", "veloc
 #: The arguments of momentum and L1: the velocities ``(K, P)`` (flat layout, the
 #: parameters' dtype, in global memory), μ and λ₁ ``(K,)`` (float64).
 EXTENSION = ARGUMENTS[8:]
+#: The dropout build's further arguments, after :data:`ARGUMENTS`: each network's
+#: Philox key ``(K, 2)`` and threshold ``⌊p · 2⁶⁴⌋`` ``(K,)`` (uint64; see
+#: :mod:`gpunet.model.dropout`), then the epoch (a 32-bit int) the launch trains.
+DROPOUT_ARGUMENTS = ("drop_key", "drop_threshold", "epoch")
 REAL = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 #: Options the kernel is compiled with, besides ``-DGPUNET_REAL`` (CuPy adds its own,
 #: ``-ftz=true`` among them); CI's NVRTC compiles (:mod:`backends.testing.nvrtc`) use these.
@@ -72,7 +76,7 @@ def row_tile(mini_batch_size: int) -> int:
 
 
 def build_options(real: str, tile: int, activation: int = DEFAULT_ACTIVATION,
-                  output: int = SIGMOID_OUTPUT) -> tuple[str, ...]:
+                  output: int = SIGMOID_OUTPUT, dropout: bool = False) -> tuple[str, ...]:
     """The options of the launcher's build for ``GPUNET_REAL=real``, row tile ``tile``,
     the hidden layers' activation whose kernel id is ``activation`` and the output
     layer ``output`` (:data:`SIGMOID_OUTPUT` or :data:`SOFTMAX_OUTPUT`).
@@ -85,15 +89,19 @@ def build_options(real: str, tile: int, activation: int = DEFAULT_ACTIVATION,
     if tile not in ROW_TILES:
         raise ValueError(f"row tile {tile}: the kernel has tiles {ROW_TILES}")
     options = RAW_MODULE_OPTIONS + (f"-DGPUNET_REAL={real}", f"-DGPUNET_ROW_TILE={tile}")
-    return options + activation_options(activation, output)
+    return options + activation_options(activation, output, dropout)
 
 
-def activation_options(activation: int, output: int = SIGMOID_OUTPUT) -> tuple[str, ...]:
+def activation_options(activation: int, output: int = SIGMOID_OUTPUT,
+                       dropout: bool = False) -> tuple[str, ...]:
     """The options that build the kernel for the hidden layers' activation of kernel id
     ``activation`` and the output layer ``output`` (the softmax: ``-DGPUNET_SOFTMAX=1``,
-    a build of its own, so the sigmoid's builds are exactly what they were)."""
+    a build of its own, so the sigmoid's builds are exactly what they were), with
+    dropout's masks where ``dropout`` (``-DGPUNET_DROPOUT=1``, likewise a build of its
+    own, whose launches take :data:`DROPOUT_ARGUMENTS`)."""
     softmax = ("-DGPUNET_SOFTMAX=1",) if output == SOFTMAX_OUTPUT else ()
-    return (f"-DGPUNET_ACTIVATION={int(activation)}", *softmax)
+    drop = ("-DGPUNET_DROPOUT=1",) if dropout else ()
+    return (f"-DGPUNET_ACTIVATION={int(activation)}", *softmax, *drop)
 
 
 def kernel_source() -> str:
@@ -152,6 +160,8 @@ class SgdEpochPlan:
     max_shared_bytes: int
     activation: int = DEFAULT_ACTIVATION
     output: int = SIGMOID_OUTPUT
+    #: the dropout build (``GPUNET_DROPOUT``): its masks take a real per hidden neuron
+    dropout: bool = False
 
     @property
     def n_parameters(self) -> int:
@@ -174,7 +184,8 @@ class SgdEpochPlan:
 
     def _scratch_reals(self) -> int:
         s, m = self.sizes, self.mini_batch_size
-        return m * s[0] + m * s[-1] + 2 * m * sum(s[1:]) + self.partial_capacity
+        masks = sum(s[1:-1]) if self.dropout else 0  # after the partial sums
+        return m * s[0] + m * s[-1] + 2 * m * sum(s[1:]) + self.partial_capacity + masks
 
     @property
     def params_in_shared(self) -> bool:
@@ -238,7 +249,7 @@ class CudaSgdEpoch:
     """The fused kernel on a CUDA device, compiled by CuPy once per dtype, row tile and
     activation (:func:`build_options`), at the first launch that needs that build."""
 
-    _modules: dict[tuple[int, str, int, int, int], Any] = {}
+    _modules: dict[tuple[int, str, int, int, int, bool], Any] = {}
 
     def __init__(self, cupy: Any, dtype: Any) -> None:
         self.cupy = cupy
@@ -254,29 +265,33 @@ class CudaSgdEpoch:
         self.max_threads = MAX_THREADS
 
     def build(self, mini_batch_size: int, activation: int = DEFAULT_ACTIVATION,
-              output: int = SIGMOID_OUTPUT) -> Any:
+              output: int = SIGMOID_OUTPUT, dropout: bool = False) -> Any:
         """The compiled kernel for mini-batches of ``mini_batch_size``, the activation
         of kernel id ``activation`` and the output layer ``output`` (compiled on the first
         call for its dtype, row tile, activation and output; CI compiles every tile of
         the sigmoid's build: tests/test_kernel_builds.py)."""
         tile = row_tile(mini_batch_size)
-        key = (self.device, REAL[self.dtype], tile, activation, output)
+        key = (self.device, REAL[self.dtype], tile, activation, output, dropout)
         if key not in self._modules:
             module = self.cupy.RawModule(
                 code=kernel_source(),
-                options=build_options(REAL[self.dtype], tile, activation, output))
+                options=build_options(REAL[self.dtype], tile, activation, output, dropout))
             self._modules[key] = module.get_function(KERNEL_NAME)
         return self._modules[key]
 
     def __call__(self, plan: SgdEpochPlan, params: Any, work: Any, X: Any, Y: Any,
                  perm: Any, eta: Any, lmbda: Any, sizes: Any, cost: int,
-                 velocity: Any = None, momentum: Any = None, l1: Any = None) -> None:
+                 velocity: Any = None, momentum: Any = None, l1: Any = None,
+                 dropout: Any = None) -> None:
         """One launch: every network an epoch; ``cost`` is the cost's kernel id;
-        ``velocity``, ``momentum`` and ``l1`` for momentum and L1 (default: none)."""
+        ``velocity``, ``momentum`` and ``l1`` for momentum and L1 (default: none);
+        ``dropout``, the dropout build's :data:`DROPOUT_ARGUMENTS` (its plan's)."""
         arrays = with_extension(self.cupy, plan, (params, work, X, Y, perm, eta, lmbda, sizes),
                                 velocity, momentum, l1)
         check_arguments(plan, arrays, "the CUDA kernel")
-        self.kernel = self.build(plan.mini_batch_size, plan.activation, plan.output)
+        drop = dropout_arguments(plan, perm.shape[0], dropout, "the CUDA kernel")
+        self.kernel = self.build(plan.mini_batch_size, plan.activation, plan.output,
+                                 plan.dropout)
         self.max_threads = int(self.kernel.max_threads_per_block)
         if plan.threads > self.max_threads:
             raise ValueError(f"the fused kernel, as compiled for this device, runs at most "
@@ -285,9 +300,34 @@ class CudaSgdEpoch:
         if self.kernel.max_dynamic_shared_size_bytes < plan.shared_bytes:
             self.kernel.max_dynamic_shared_size_bytes = plan.shared_bytes
         K, n = perm.shape
+        if drop:
+            arrays = (*arrays, drop[0], drop[1], np.int32(drop[2]))
         args = (*arrays, *(np.int32(v) for v in _launch_arguments(plan, n, cost,
                                                                    has_velocity(arrays))))
         self.kernel((K,), (plan.threads,), args, shared_mem=plan.shared_bytes)
+
+
+def dropout_arguments(plan: SgdEpochPlan, K: int, dropout: Any,
+                      what: str) -> tuple[Any, ...]:
+    """The dropout build's :data:`DROPOUT_ARGUMENTS` ``(drop_key, drop_threshold,
+    epoch)`` checked (``TypeError``: uint64 ``(K, 2)`` and ``(K,)``, C-contiguous; an
+    epoch from 0 below 2³¹); ``()`` for a plan without dropout, which takes none."""
+    if not plan.dropout:
+        if dropout is not None:
+            raise TypeError(f"{what}: dropout's arguments for a plan without dropout")
+        return ()
+    if dropout is None or len(dropout) != 3:
+        raise TypeError(f"{what}: the dropout build needs {', '.join(DROPOUT_ARGUMENTS)}")
+    key, threshold, epoch = dropout
+    for name, a, shape in (("drop_key", key, (K, 2)), ("drop_threshold", threshold, (K,))):
+        if np.dtype(a.dtype) != np.dtype(np.uint64) or tuple(a.shape) != shape:
+            raise TypeError(f"{what}: {name} must be uint64 of shape {shape}, got "
+                            f"{a.dtype} {tuple(a.shape)}")
+        if not a.flags.c_contiguous:
+            raise TypeError(f"{what}: {name} is not C-contiguous")
+    if not 0 <= int(epoch) < 2**31:
+        raise TypeError(f"{what}: epoch {epoch} is not a 32-bit count from 0")
+    return key, threshold, int(epoch)
 
 
 def with_extension(xp: Any, plan: SgdEpochPlan, arrays: Sequence[Any], velocity: Any,
@@ -308,9 +348,10 @@ def with_extension(xp: Any, plan: SgdEpochPlan, arrays: Sequence[Any], velocity:
 
 def plan_for(sizes: Sequence[int], mini_batch_size: int, dtype: Any, threads: int,
              max_shared_bytes: int, activation: int = DEFAULT_ACTIVATION,
-             output: int = SIGMOID_OUTPUT) -> SgdEpochPlan:
+             output: int = SIGMOID_OUTPUT, dropout: bool = False) -> SgdEpochPlan:
     """The :class:`SgdEpochPlan` for a network (mini-batch size capped at ``n`` by the
     caller), built for the activation of kernel id ``activation`` and the output layer
-    ``output``."""
+    ``output``, with dropout's masks where ``dropout``."""
     return SgdEpochPlan(tuple(int(s) for s in sizes), int(mini_batch_size), np.dtype(dtype),
-                        int(threads), int(max_shared_bytes), int(activation), int(output))
+                        int(threads), int(max_shared_bytes), int(activation), int(output),
+                        bool(dropout))

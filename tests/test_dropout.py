@@ -2,14 +2,17 @@
 masks against an independent computation through ``numpy.random.Philox`` (so an
 off-by-one in the counter fails here), every engine against the per-example oracle
 (gpunet/check/reference.py) with those masks, finite differences of the thinned
-network's gradient, the evaluation's scaling, stacks, checkpoints, and the fused
-engine's refusal.
+network's gradient, the evaluation's scaling, stacks, worker processes, checkpoints,
+and the fused kernel's dropout build (emulated at production thread counts through both
+launchers, compiled with NVRTC for sm_80 and sm_90 with its resources checked).
 
 Float64 throughout where engines are compared with the oracle (to rounding); the cpu
 engine's single network and stack row bit for bit (the same arithmetic).
 """
 
 from __future__ import annotations
+
+import shutil
 
 import numpy as np
 import pytest
@@ -22,6 +25,7 @@ from gpunet.model.dropout import (evaluation_weights, keep, key_of, philox4x64, 
 from gpunet.model.parameters import bias_shapes, layer_views, weight_shapes
 from gpunet.training.settings import TrainingSettings
 
+HAS_CXX = shutil.which("g++") is not None or shutil.which("c++") is not None
 SIZES = [6, 7, 5, 3]
 N, M = 23, 5  # 5 steps an epoch, the last of 3 examples
 
@@ -94,11 +98,22 @@ def test_the_rate_is_the_fraction_removed():
 
 # ------------------------------------------------------------------ the engines
 def _engine(kind, model, X, Y, settings):
+    if kind == "fused":  # the kernel's dropout build on the CPU, at production threads
+        from gpunet.backends.testing.emulator import EmulatedSgdEpoch
+        from gpunet.engines.fused import THREADS, FusedEngine
+
+        return FusedEngine(model, X, Y, settings, threads=THREADS,
+                           launcher=EmulatedSgdEpoch(model.dtype, "descending"))
     return (CpuEngine if kind == "cpu" else EagerEngine)(model, X, Y, settings)
 
 
-@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
-@pytest.mark.parametrize("engine", ["cpu", "eager"])
+FUSED = pytest.param("fused", marks=pytest.mark.skipif(not HAS_CXX, reason="no C++ compiler"))
+
+
+@pytest.mark.parametrize("engine, activation", [
+    *((engine, activation) for engine in ("cpu", "eager")
+      for activation in ("sigmoid", "tanh", "relu")),
+    pytest.param("fused", "tanh", marks=FUSED.marks)])
 def test_an_epoch_with_dropout_follows_the_oracle(engine, activation):
     # Two networks with their own rate and seed, two epochs, the oracle given the masks
     # NumPy's Philox makes at the documented counters.
@@ -123,6 +138,101 @@ def test_an_epoch_with_dropout_follows_the_oracle(engine, activation):
         got_w, got_b = _layers(stack.parameters[k])
         for a, e in zip(got_w + got_b, w + b):
             np.testing.assert_allclose(a, e, rtol=1e-10, atol=1e-12, err_msg=f"network {k}")
+
+
+@pytest.mark.skipif(not HAS_CXX, reason="no C++ compiler")
+def test_the_kernel_draws_the_masks_of_the_engines_epoch_and_steps():
+    # The emulated kernel (its own Philox in C) against the cpu engine, a stack of three
+    # (one without dropout) from epoch 3: a counter off by one in the kernel, or the
+    # epoch not passed, moves parameters by ~1e-2; rounding by ~1e-16.
+    X, Y, _ = _data()
+    perms = np.stack([np.random.default_rng(k).permutation(N) for k in range(3)])
+    results = {}
+    for engine in ("cpu", "fused"):
+        stack = gpunet.NetworkStack(SIZES, [4, 9, 2**64 + 11], dtype="float64", device="cpu",
+                                    activation="tanh")
+        settings = TrainingSettings(epochs=5, mini_batch_size=M, eta=[0.5] * 3,
+                                    dropout=[0.5, 0.0, 0.7])
+        eng = _engine(engine, stack, X, Y, settings)
+        eng.next_epoch = 3
+        eng.train_epoch(perms)
+        eng.train_epoch(perms)
+        results[engine] = np.array(stack.parameters)
+    np.testing.assert_allclose(results["fused"], results["cpu"], rtol=0, atol=1e-13)
+
+
+class _EmulatingCupy:
+    """Just enough of CuPy for the CUDA launcher (CudaSgdEpoch): its dropout build's
+    launch runs in the emulator, taking the arguments in the CUDA kernel's order."""
+
+    zeros = staticmethod(np.zeros)
+
+    class RawModule:
+        def __init__(self, code, options):
+            assert "-DGPUNET_DROPOUT=1" in options
+            from gpunet.backends.testing.emulator import EmulatedSgdEpoch
+
+            self.launcher = EmulatedSgdEpoch(np.float64, "descending")
+            self.options = options
+
+        def get_function(self, name):
+            return _EmulatingCupy._Kernel(self)
+
+    class _Kernel:
+        max_threads_per_block = 256
+        max_dynamic_shared_size_bytes = 48 * 1024
+
+        def __init__(self, module):
+            self.module = module
+
+        def __call__(self, grid, block, args, shared_mem=0):
+            import ctypes
+
+            from gpunet.backends.testing.emulator import _emulator_library
+
+            key, threshold, epoch = args[11:14]
+            assert key.dtype == threshold.dtype == np.uint64 and type(epoch) is np.int32
+            ints = args[14:]
+            library = _emulator_library("double", 0, "ieee", 1, 0, dropout=True)
+            status = library.gpunet_emulate_sgd_epoch_dropout(
+                *(a.ctypes.data_as(ctypes.c_void_p) for a in args[:13]), ctypes.c_int(epoch),
+                *(ctypes.c_int(int(v)) for v in ints), ctypes.c_int(grid[0]),
+                ctypes.c_int(block[0]), ctypes.c_longlong(shared_mem), ctypes.c_int(1),
+                ctypes.c_int(0))
+            assert status == 0
+
+    class cuda:
+        class Device:
+            id = 98
+
+        class runtime:
+            cudaDevAttrMaxSharedMemoryPerBlockOptin = 97
+
+            @staticmethod
+            def deviceGetAttribute(attribute, device):
+                return 227 * 1024
+
+
+@pytest.mark.skipif(not HAS_CXX, reason="no C++ compiler")
+def test_the_cuda_launcher_passes_the_dropout_builds_arguments_in_order():
+    from gpunet.backends.fused_sgd import CudaSgdEpoch
+    from gpunet.engines.fused import THREADS, FusedEngine
+
+    X, Y, _ = _data()
+    perms = np.stack([np.random.default_rng(k).permutation(N) for k in range(2)])
+    settings = TrainingSettings(epochs=5, mini_batch_size=M, eta=[0.5] * 2, dropout=[0.5, 0.3])
+    results = []
+    for engine in ("cpu", "cuda"):
+        stack = gpunet.NetworkStack(SIZES, [4, 9], dtype="float64", device="cpu",
+                                    activation="tanh")
+        eng = (_engine("cpu", stack, X, Y, settings) if engine == "cpu" else
+               FusedEngine(stack, X, Y, settings, threads=THREADS,
+                           launcher=CudaSgdEpoch(_EmulatingCupy, np.float64)))
+        eng.next_epoch = 2
+        eng.train_epoch(perms)
+        results.append(np.array(stack.parameters))
+    CudaSgdEpoch._modules.clear()
+    np.testing.assert_allclose(results[1], results[0], rtol=0, atol=1e-13)
 
 
 def test_masks_are_the_same_on_every_engine_and_in_a_stack():
@@ -282,12 +392,53 @@ def test_a_bad_rate_is_one_clear_error(bad):
         net.SGD((X, labels), 1, M, 0.5, dropout=bad, verbose=False)
 
 
-def test_the_fused_engine_refuses_dropout_and_says_why():
-    from gpunet.engines.fused import why_not
+def test_the_kernels_plan_keeps_a_mask_per_hidden_neuron_in_shared_memory():
+    from gpunet.backends.fused_sgd import plan_for
 
-    X, _, _ = _data()
-    net = gpunet.Network(SIZES, seed=0, device="cpu")
-    settings = TrainingSettings(epochs=1, mini_batch_size=M, eta=[0.5], dropout=[0.5])
-    assert "dropout" in why_not(net, X, settings)
-    with pytest.raises(ValueError, match="dropout"):
-        net.SGD((X, _data()[2]), 1, M, 0.5, dropout=0.5, engine="fused", verbose=False)
+    plain = plan_for([784, 100, 30, 10], 10, np.float32, 256, 227 * 1024)
+    dropping = plan_for([784, 100, 30, 10], 10, np.float32, 256, 227 * 1024, dropout=True)
+    assert dropping.shared_bytes - plain.shared_bytes == (100 + 30) * 4
+
+
+@pytest.mark.skipif(not HAS_CXX, reason="no C++ compiler")
+def test_the_dropout_build_takes_its_arguments_and_only_it():
+    from gpunet.backends.fused_sgd import plan_for
+    from gpunet.backends.testing.emulator import EmulatedSgdEpoch
+
+    X, Y, _ = _data()
+    launcher = EmulatedSgdEpoch("float64")
+    P = sum(a * b + a for a, b in zip(SIZES[1:], SIZES[:-1]))
+    arrays = (np.zeros((1, P)), np.zeros((1, P)), X, Y, np.arange(N)[None, :].copy(),
+              np.array([0.5]), np.array([0.0]), np.array(SIZES, dtype=np.int32))
+    key, thr = np.zeros((1, 2), dtype=np.uint64), np.zeros(1, dtype=np.uint64)
+    dropping = plan_for(SIZES, M, np.float64, 32, 227 * 1024, dropout=True)
+    with pytest.raises(TypeError, match="drop_key"):
+        launcher(dropping, *arrays, cost=1)
+    with pytest.raises(TypeError, match="drop_threshold must be uint64"):
+        launcher(dropping, *arrays, cost=1, dropout=(key, thr.astype(np.int64), 0))
+    with pytest.raises(TypeError, match="without dropout"):
+        launcher(plan_for(SIZES, M, np.float64, 32, 227 * 1024), *arrays, cost=1,
+                 dropout=(key, thr, 0))
+
+
+@pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
+def test_compile_the_dropout_builds_fit(arch):
+    """The dropout builds (float64, the tight one; the sigmoid's, and ReLU into the
+    softmax: the most code) compile with NVRTC without register spills, within the
+    register file at 256 threads (measured: 248-254 registers in float64, 185-192 in
+    float32, on both; the other builds' machine code unchanged by the dropout code)."""
+    from gpunet.backends.fused_sgd import KERNEL_NAME, MAX_THREADS, SOFTMAX_OUTPUT, build_options
+    from gpunet.backends.testing import kernel_resources as kr
+    from gpunet.backends.testing import nvrtc
+
+    reason = nvrtc.compiler_available()
+    if reason:
+        pytest.skip(reason)
+    for activation, output in ((0, 0), (2, SOFTMAX_OUTPUT)):
+        res = kr.fused_kernel_resources(arch, "double", extra_options=build_options(
+            "double", 10, activation, output, dropout=True)[2:])
+        assert res.kernel == KERNEL_NAME
+        problems = kr.launch_problems(res.registers, MAX_THREADS, 0, kr.OPTIN_SHARED_BYTES[arch],
+                                      spill_bytes=res.spill_store_bytes + res.spill_load_bytes,
+                                      static_shared_bytes=res.static_shared_bytes)
+        assert problems == [], (activation, output, res)

@@ -160,6 +160,7 @@ struct SgdArgs {
     real* params; real* work; const real* X; const real* Y; const long long* perm;
     const double* eta; const double* lmbda; const int* sizes;
     real* velocity; const double* momentum; const double* l1;
+    const unsigned long long* drop_key; const unsigned long long* drop_threshold; int epoch;
     int L, n, m, cost, params_in_shared, partial_capacity, has_velocity;
 };
 static SgdArgs emu_args;
@@ -168,6 +169,9 @@ static void emu_sgd_thread() {
     const SgdArgs& a = emu_args;
     gpunet_sgd_epoch(a.params, a.work, a.X, a.Y, a.perm, a.eta, a.lmbda, a.sizes,
                      a.velocity, a.momentum, a.l1,
+#if GPUNET_DROPOUT
+                     a.drop_key, a.drop_threshold, a.epoch,  // the dropout build's
+#endif
                      a.L, a.n, a.m, a.cost, a.params_in_shared, a.partial_capacity,
                      a.has_velocity);
     emu_finished[emu_current] = 1;
@@ -293,6 +297,23 @@ extern "C" int gpunet_emulate_sgd_epoch(
     int blocks, int threads, long long shared_bytes, int order, int flush)
 {
     emu_args = SgdArgs{params, work, X, Y, perm, eta, lmbda, sizes, velocity, momentum, l1,
+                       0, 0, 0,
+                       L, n, m, cost, params_in_shared, partial_capacity, has_velocity};
+    return emu_launch(emu_sgd_thread, blocks, threads, shared_bytes, order, flush);
+}
+
+// The dropout build's launch (-DGPUNET_DROPOUT=1): the same, with each network's Philox
+// key and threshold and the epoch the launch trains.
+extern "C" int gpunet_emulate_sgd_epoch_dropout(
+    real* params, real* work, const real* X, const real* Y, const long long* perm,
+    const double* eta, const double* lmbda, const int* sizes, real* velocity,
+    const double* momentum, const double* l1, const unsigned long long* drop_key,
+    const unsigned long long* drop_threshold, int epoch, int L, int n, int m,
+    int cost, int params_in_shared, int partial_capacity, int has_velocity,
+    int blocks, int threads, long long shared_bytes, int order, int flush)
+{
+    emu_args = SgdArgs{params, work, X, Y, perm, eta, lmbda, sizes, velocity, momentum, l1,
+                       drop_key, drop_threshold, epoch,
                        L, n, m, cost, params_in_shared, partial_capacity, has_velocity};
     return emu_launch(emu_sgd_thread, blocks, threads, shared_bytes, order, flush);
 }

@@ -34,6 +34,15 @@
 // numbers there. -DGPUNET_DROP_BARRIER=id removes one barrier, for the tests that
 // prove each one is needed.
 //
+// Dropout (ch. 3, "Dropout"), in the -DGPUNET_DROPOUT=1 build only (every other build is
+// the code it was: the dropout build's arguments and phases are preprocessed away): each
+// step first draws its masks, one per hidden neuron for the whole mini-batch, into shared
+// memory after the partial sums, by Philox-4x64-10 (gpunet_keep, below; the formula of
+// gpunet/model/dropout.py: key = the network's seed, counter = (unit, hidden layer, step,
+// epoch), kept where the first word >= the network's threshold floor(p 2^64)). A removed
+// neuron's activation is 0 (times its mask, after sigma) and so is its error (times its
+// mask, after sigma'), as in the NumPy engines: exact products by 1 or 0.
+//
 // Memory. The parameters arrive in gpunet's flat layout (every weight matrix w^l,
 // (n_{l+1}, n_l) row-major, then every bias; see gpunet/model/parameters.py). For the epoch
 // they are kept in a *working layout* with each weight matrix transposed, (n_l,
@@ -138,6 +147,53 @@ DEVICE real gpunet_activation_prime_times(real x, real a) { return a > (real)0 ?
 #define GPUNET_LAYER_ACTIVATION(output, z) gpunet_sigmoid(z)
 #else
 #define GPUNET_LAYER_ACTIVATION(output, z) ((output) ? gpunet_sigmoid(z) : gpunet_activation(z))
+#endif
+
+#ifndef GPUNET_DROPOUT
+#define GPUNET_DROPOUT 0
+#endif
+#if GPUNET_DROPOUT
+// Philox-4x64-10 (Salmon et al. 2011; Random123's philox4x64_R, NumPy's Philox): the
+// first 64-bit word of the block of counter (c0, c1, c2, c3) under key (k0, k1).
+DEVICE unsigned long long gpunet_mulhi64(unsigned long long a, unsigned long long b) {
+#ifdef GPUNET_EMULATE
+    return (unsigned long long)(((unsigned __int128)a * b) >> 64);
+#else
+    return __umul64hi(a, b);
+#endif
+}
+
+DEVICE unsigned long long gpunet_philox_word0(unsigned long long c0, unsigned long long c1,
+                                              unsigned long long c2, unsigned long long c3,
+                                              unsigned long long k0, unsigned long long k1) {
+    for (int r = 0; r < 10; ++r) {
+        if (r) { k0 += 0x9E3779B97F4A7C15ULL; k1 += 0xBB67AE8584CAA73BULL; }
+        const unsigned long long hi0 = gpunet_mulhi64(0xD2E7470EE14C6C93ULL, c0);
+        const unsigned long long lo0 = 0xD2E7470EE14C6C93ULL * c0;
+        const unsigned long long hi1 = gpunet_mulhi64(0xCA5A826395121157ULL, c2);
+        const unsigned long long lo1 = 0xCA5A826395121157ULL * c2;
+        c0 = hi1 ^ c1 ^ k0; c1 = lo1; c2 = hi0 ^ c3 ^ k1; c3 = lo0;
+    }
+    return c0;
+}
+
+// 1 where hidden neuron `unit` of hidden layer `layer` is kept in step `step` of epoch
+// `epoch`, else 0 (gpunet/model/dropout.py's keep).
+DEVICE real gpunet_keep(const unsigned long long* key, unsigned long long threshold,
+                        int unit, int layer, int step, int epoch) {
+    const unsigned long long word = gpunet_philox_word0(
+        (unsigned long long)unit, (unsigned long long)layer, (unsigned long long)step,
+        (unsigned long long)epoch, key[0], key[1]);
+    return word >= threshold ? (real)1 : (real)0;
+}
+
+// A layer's value times its neuron's mask where the layer is hidden.
+DEVICE real gpunet_masked(real v, bool hidden, const real* mask, int j) {
+    return hidden ? v * mask[j] : v;
+}
+#define GPUNET_DROP(hidden, v, mask, j) gpunet_masked(v, hidden, mask, j)
+#else
+#define GPUNET_DROP(hidden, v, mask, j) (v)
 #endif
 
 // The output error delta^L of one output, for the cost whose kernel_id
@@ -513,6 +569,11 @@ KERNEL void gpunet_sgd_epoch(
     real* RESTRICT velocity,           // K x P: momentum's velocities (has_velocity)
     const double* RESTRICT momentum,   // K momentum coefficients mu
     const double* RESTRICT l1,         // K L1 regularization parameters
+#if GPUNET_DROPOUT
+    const unsigned long long* RESTRICT drop_key,  // K x 2: each network's Philox key
+    const unsigned long long* RESTRICT drop_threshold,  // K: floor(p 2^64), 0: keep all
+    int epoch,                         // the run's epoch this launch trains
+#endif
     int L, int n, int m, int cost,     // the cost's kernel_id (gpunet_output_error)
     int params_in_shared, int partial_capacity, int has_velocity)
 {
@@ -549,6 +610,14 @@ KERNEL void gpunet_sgd_epoch(
     real* acts = ys + m * n_out;                     // activations, layer by layer
     real* deltas = acts + A;                         // errors delta^l, same layout
     real* partial = deltas + A;                      // partial sums of feedforward
+#if GPUNET_DROPOUT
+    // The step's masks (after the partial sums): hidden layer l's at h_off[l].
+    real* dropped = partial + partial_capacity;
+    int h_off[GPUNET_MAX_LAYERS], H = 0;
+    for (int l = 0; l < layers; ++l) { h_off[l] = H; if (l < layers - 1) H += sizes[l + 1]; }
+    const unsigned long long* key = drop_key + 2 * (long long)net;
+    const unsigned long long threshold = drop_threshold[net];
+#endif
     real* flat = params + (long long)net * P;
     const long long* order = perm + (long long)net * n;
     const double eta_ = eta[net];
@@ -637,6 +706,13 @@ KERNEL void gpunet_sgd_epoch(
             for (int idx = tid; idx < k * n_out; idx += T)  // @model gather.y gather trips=rounds(k*sizes[-1],w,T)*(1-rows_vector) sig=global:2 dram=2
                 ys[idx] = Y[order[s + idx / n_out] * n_out + idx % n_out];
         }
+#if GPUNET_DROPOUT
+        for (int idx = tid; idx < H; idx += T) {  // the step's masks, one per hidden neuron
+            int unit = idx, layer = 0;
+            while (unit >= sizes[layer + 1]) { unit -= sizes[layer + 1]; ++layer; }
+            dropped[idx] = gpunet_keep(key, threshold, unit, layer, s / m, epoch);
+        }
+#endif
         SYNC(1);
         if (vector_rows && s + m < n)  // the next mini-batch's rows, for the next step
             fetch_rows(x_regs, &y_reg, X, Y, order, s + m, n - s - m < m ? n - s - m : m,
@@ -663,7 +739,7 @@ KERNEL void gpunet_sgd_epoch(
                 real z = 0;
                 for (int slice = 0; slice < S; ++slice)  // @model ff.reduce ff{l}.sigmoid trips=ff_slices(l) sig=fp:1
                     z += partial[slice * outputs + idx];
-                acts[a_off[l] + idx] = GPUNET_LAYER_ACTIVATION(l == layers - 1, z + b[j]);
+                acts[a_off[l] + idx] = GPUNET_DROP(l < layers - 1, GPUNET_LAYER_ACTIVATION(l == layers - 1, z + b[j]), dropped + h_off[l], j);
                 j += g.j_per_T;
                 if (j >= N) j -= N;
             }
@@ -714,7 +790,7 @@ KERNEL void gpunet_sgd_epoch(
                 real sum = 0;
                 for (int j = 0; j < N; ++j)  // @model bp.inner bp{l} trips=sizes[l+1] sig=fma:1
                     sum += d_next[r * N + j] * wT[c * ldl + j];
-                d[idx] = gpunet_activation_prime_times(sum, a[idx]);
+                d[idx] = GPUNET_DROP(true, gpunet_activation_prime_times(sum, a[idx]), dropped + h_off[l - 1], c);
             }
             SYNC(5);
         }

@@ -34,6 +34,7 @@ from ..fused_sgd import (
     SgdEpochPlan,
     _launch_arguments,
     activation_options,
+    dropout_arguments,
     has_velocity,
     check_arguments,
     kernel_source,
@@ -86,12 +87,13 @@ class EmulatedSgdEpoch:
                  X: np.ndarray, Y: np.ndarray, perm: np.ndarray, eta: np.ndarray,
                  lmbda: np.ndarray, sizes: np.ndarray, cost: int,
                  velocity: Optional[np.ndarray] = None, momentum: Optional[np.ndarray] = None,
-                 l1: Optional[np.ndarray] = None) -> None:
+                 l1: Optional[np.ndarray] = None, dropout: Any = None) -> None:
         self.launch(plan, with_extension(np, plan, (params, work, X, Y, perm, eta, lmbda,
-                                                    sizes), velocity, momentum, l1), cost)
+                                                    sizes), velocity, momentum, l1), cost,
+                    dropout=dropout)
 
     def launch(self, plan: SgdEpochPlan, arrays: Sequence[np.ndarray], cost: int,
-               shared_bytes: Optional[int] = None) -> None:
+               shared_bytes: Optional[int] = None, dropout: Any = None) -> None:
         """One launch with :data:`ARGUMENTS` ``arrays`` (the first eight: no momentum
         nor L1) and the cost's kernel id ``cost``, of the build for the plan's
         activation; ``shared_bytes`` (default the plan's) is the buffer each block gets:
@@ -104,11 +106,17 @@ class EmulatedSgdEpoch:
                                 f"{type(a).__name__}")
         check_arguments(plan, arrays, "the emulated kernel")
         K, n = arrays[4].shape
+        drop = dropout_arguments(plan, K, dropout, "the emulated kernel")
+        keys = ((drop[0].ctypes.data_as(ctypes.c_void_p),
+                 drop[1].ctypes.data_as(ctypes.c_void_p), ctypes.c_int(drop[2]))
+                if drop else ())
         size = plan.shared_bytes if shared_bytes is None else int(shared_bytes)
         library = _emulator_library(REAL[self.dtype], self.drop_barrier, self.arithmetic,
-                                    plan.activation, plan.output)
-        status = library.gpunet_emulate_sgd_epoch(
-            *(a.ctypes.data_as(ctypes.c_void_p) for a in arrays),
+                                    plan.activation, plan.output, plan.dropout)
+        entry = (library.gpunet_emulate_sgd_epoch_dropout if drop
+                 else library.gpunet_emulate_sgd_epoch)
+        status = entry(
+            *(a.ctypes.data_as(ctypes.c_void_p) for a in arrays), *keys,
             *(ctypes.c_int(v) for v in _launch_arguments(plan, n, cost, has_velocity(arrays))),
             ctypes.c_int(K), ctypes.c_int(plan.threads), ctypes.c_longlong(size),
             ctypes.c_int(self.order), ctypes.c_int(int(self.flush_denormals)))
@@ -187,15 +195,16 @@ def _arithmetic_flags(arithmetic: str) -> list[str]:
     return flags
 
 
-_libraries: dict[tuple[str, int, str, int, int], Any] = {}
+_libraries: dict[tuple[str, int, str, int, int, bool], Any] = {}
 
 
 def _emulator_library(real: str, drop_barrier: int, arithmetic: str = "ieee",
-                      activation: int = DEFAULT_ACTIVATION, output: int = 0) -> Any:
+                      activation: int = DEFAULT_ACTIVATION, output: int = 0,
+                      dropout: bool = False) -> Any:
     """Build (once, cached on disk by source hash) and load the emulator for ``real``,
     the activation of kernel id ``activation`` and the output layer ``output`` (1: the
-    softmax)."""
-    key = (real, drop_barrier, arithmetic, activation, output)
+    softmax), with dropout's masks where ``dropout`` (its own build)."""
+    key = (real, drop_barrier, arithmetic, activation, output, dropout)
     if key in _libraries:
         return _libraries[key]
     compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
@@ -205,7 +214,7 @@ def _emulator_library(real: str, drop_barrier: int, arithmetic: str = "ieee",
     flags = ["-O2", "-shared", "-fPIC", "-std=c++17", "-DGPUNET_EMULATE",
              *_arithmetic_flags(arithmetic),
              f"-DGPUNET_REAL={real}", f"-DGPUNET_DROP_BARRIER={drop_barrier}",
-             *activation_options(activation, output),
+             *activation_options(activation, output, dropout),
              f'-DGPUNET_KERNEL_SOURCE="{KERNEL_PATH}"']
     digest = hashlib.sha256(
         (kernel_source() + EMULATOR_PATH.read_text(encoding="utf-8") + " ".join(flags)
@@ -213,7 +222,7 @@ def _emulator_library(real: str, drop_barrier: int, arithmetic: str = "ieee",
     cache = Path(os.environ.get("GPUNET_CACHE", Path(tempfile.gettempdir()) / "gpunet-cache"))
     cache.mkdir(parents=True, exist_ok=True)
     target = cache / (f"emulator-{real}-{drop_barrier}-{arithmetic}-{activation}-{output}-"
-                      f"{digest}.so")
+                      f"{'drop-' if dropout else ''}{digest}.so")
     if not target.exists():
         partial = target.with_suffix(f".{os.getpid()}.tmp")
         run = subprocess.run([compiler, *flags, str(EMULATOR_PATH), "-o", str(partial)],
@@ -223,6 +232,7 @@ def _emulator_library(real: str, drop_barrier: int, arithmetic: str = "ieee",
         os.replace(partial, target)
     library = ctypes.CDLL(str(target))
     library.gpunet_emulate_sgd_epoch.restype = ctypes.c_int
+    library.gpunet_emulate_sgd_epoch_dropout.restype = ctypes.c_int
     library.gpunet_emulate_fault_offset.restype = ctypes.c_longlong
     library.gpunet_emulate_high_water.restype = ctypes.c_longlong
     library.gpunet_emulate_arithmetic.restype = None

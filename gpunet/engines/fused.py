@@ -31,7 +31,7 @@ from ..backends.fused_sgd import SIGMOID_OUTPUT, SOFTMAX_OUTPUT, SgdEpochPlan, p
 from ..model.activations import (SIGMOID, Activation, Softmax, layer_activations,
                                  output_activation)
 from ..model.costs import declared_phrase, get_cost
-from ..model.dropout import rates_of
+from ..model.dropout import key_of, rates_of, seeds_of, threshold
 from .base import l1_of, momentum_of, networks_in, unfit_error
 
 if TYPE_CHECKING:
@@ -49,8 +49,9 @@ def cuda_launcher(net: "Parameters") -> Any:
 
 
 def unfit_reason(net: "Parameters", mini_batch_size: int, n: int, launcher: Any,
-                 threads: int = THREADS) -> str:
-    """Why the fused engine cannot train ``net`` with ``launcher`` (empty when it can)."""
+                 threads: int = THREADS, dropout: bool = False) -> str:
+    """Why the fused engine cannot train ``net`` with ``launcher`` (empty when it can);
+    ``dropout``: with dropout's masks (the kernel's dropout build)."""
     if launcher is None:
         return f"the fused engine needs a CUDA device, not {net.backend.device}"
     cost_id = getattr(net.cost, "kernel_id", None)
@@ -71,7 +72,8 @@ def unfit_reason(net: "Parameters", mini_batch_size: int, n: int, launcher: Any,
         return (f"the fused kernel has no device functions for the {activation.name} "
                 f"activation (no kernel_id)")
     plan = plan_for(net.sizes, min(mini_batch_size, n), net.dtype, threads,
-                    launcher.max_shared_bytes, activation.kernel_id, output_of(net.cost))
+                    launcher.max_shared_bytes, activation.kernel_id, output_of(net.cost),
+                    dropout)
     return plan.why_not()
 
 
@@ -92,17 +94,8 @@ def hidden_activation(net: "Parameters") -> type[Activation]:
 def why_not(params: "Parameters", X: "Array", settings: "StepSettings") -> str:
     """Why the fused engine cannot train ``params`` on ``X`` here (empty when it can):
     this engine's entry in :data:`gpunet.engines.ENGINES`."""
-    return (no_dropout(settings)
-            or unfit_reason(params, settings.mini_batch_size, X.shape[0], cuda_launcher(params)))
-
-
-def no_dropout(settings: "StepSettings") -> str:
-    """Why the fused kernel cannot train with ``settings``' dropout (empty without it):
-    the kernel does not draw dropout's masks yet; the eager and cpu engines do."""
-    if any(rates_of(settings, settings.networks)):
-        return ("the fused kernel has no dropout yet (the eager and cpu engines draw "
-                "its masks)")
-    return ""
+    return unfit_reason(params, settings.mini_batch_size, X.shape[0], cuda_launcher(params),
+                        dropout=any(rates_of(settings, settings.networks)))
 
 
 def build(params: "Parameters", X: "Array", Y: "Array", settings: "StepSettings") -> "FusedEngine":
@@ -132,7 +125,8 @@ class FusedSgd:
                  params: "Array", X: "Array", Y: "Array", mini_batch_size: int,
                  eta: Sequence[float], lmbda: Sequence[float], launcher: Any,
                  threads: int = THREADS, activation: type[Activation] = SIGMOID, *,
-                 momentum: Sequence[float] = (), l1: Sequence[float] = ()) -> None:
+                 momentum: Sequence[float] = (), l1: Sequence[float] = (),
+                 dropout: Sequence[float] = (), seeds: Sequence[int] = ()) -> None:
         xp, asarray = backend.xp, backend.asarray
         K, n = params.shape[0], X.shape[0]
         if len(eta) != K or len(lmbda) != K:
@@ -148,9 +142,17 @@ class FusedSgd:
         self.backend, self.launcher, self.cost = backend, launcher, int(cost_id)
         self.params = params
         self.X, self.Y = xp.ascontiguousarray(X), xp.ascontiguousarray(Y)  # once per run
+        dropping = any(p != 0 for p in dropout)
         self.plan: SgdEpochPlan = plan_for(sizes, min(mini_batch_size, n), dtype, threads,
                                            launcher.max_shared_bytes, activation_id,
-                                           output_of(get_cost(cost)))
+                                           output_of(get_cost(cost)), dropping)
+        # Dropout (the kernel's dropout build): each network's Philox key and threshold
+        # (gpunet.model.dropout), K x 2 and K uint64; the epoch goes with each launch.
+        self.drop_key = self.drop_threshold = None
+        if dropping:
+            self.drop_key = asarray(np.array([key_of(int(s)) for s in seeds], dtype=np.uint64))
+            self.drop_threshold = asarray(np.array([threshold(p) for p in dropout],
+                                                   dtype=np.uint64))
         self.perm = xp.empty((K, n), dtype=np.int64)
         self.eta = asarray(np.asarray(eta, dtype=np.float64))
         self.lmbda = asarray(np.asarray(lmbda, dtype=np.float64))
@@ -174,12 +176,15 @@ class FusedSgd:
         if self.mu is not None:
             self.backend.copy_from_host(self.mu, np.where(eta_k == 0.0, 0.0, self.momentum))
 
-    def train_epoch(self, permutations: np.ndarray) -> None:
-        """One epoch for every network: row ``k`` of ``permutations`` is network ``k``'s."""
+    def train_epoch(self, permutations: np.ndarray, epoch: int = 0) -> None:
+        """One epoch for every network: row ``k`` of ``permutations`` is network ``k``'s;
+        ``epoch``, the run's epoch (dropout's masks count it)."""
         self.backend.copy_from_host(self.perm, permutations)
         extension = ((self.velocity, self.mu, self.l1) if self.extension else ())
+        drop = ({"dropout": (self.drop_key, self.drop_threshold, epoch)}
+                if self.drop_key is not None else {})
         self.launcher(self.plan, self.params, self.work, self.X, self.Y, self.perm,
-                      self.eta, self.lmbda, self.sizes, self.cost, *extension)
+                      self.eta, self.lmbda, self.sizes, self.cost, *extension, **drop)
 
 
 class FusedEngine:
@@ -193,16 +198,19 @@ class FusedEngine:
                  settings: "StepSettings", launcher: Optional[Any] = None,
                  threads: int = THREADS) -> None:
         launcher = launcher if launcher is not None else cuda_launcher(params)
-        reason = no_dropout(settings) or unfit_reason(params, settings.mini_batch_size,
-                                                      X.shape[0], launcher, threads)
+        K = networks_in(params, settings)
+        dropout = rates_of(settings, K)
+        reason = unfit_reason(params, settings.mini_batch_size, X.shape[0], launcher, threads,
+                              dropout=any(dropout))
         if reason:
             raise unfit_error("fused", params, reason)
-        K = networks_in(params, settings)
         rows = params.parameters.reshape(K, -1)  # (K, P), a view
         self.fused = FusedSgd(params.backend, params.sizes, params.dtype, params.cost, rows,
                               X, Y, settings.mini_batch_size, settings.eta, settings.lmbda,
                               launcher, threads, hidden_activation(params),
-                              momentum=momentum_of(settings, K), l1=l1_of(settings, K))
+                              momentum=momentum_of(settings, K), l1=l1_of(settings, K),
+                              dropout=dropout,
+                              seeds=seeds_of(params) if any(dropout) else ())
         self.plan = self.fused.plan
         #: the velocities ``(K, P)`` (momentum), or ``None``
         self.velocity = self.fused.velocity
@@ -214,5 +222,6 @@ class FusedEngine:
         self.fused.set_eta(eta)
 
     def train_epoch(self, permutations: np.ndarray) -> None:
-        self.fused.train_epoch(permutations.reshape(self.fused.params.shape[0], -1))
+        self.fused.train_epoch(permutations.reshape(self.fused.params.shape[0], -1),
+                               self.next_epoch)
         self.next_epoch += 1

@@ -28,6 +28,11 @@ steps from 0 (the last, smaller mini-batch included), ``e`` the run's epochs fro
 resumed run goes on counting). Nothing else enters, so any engine can compute a mask
 where it runs, in any order, and gets the same bits; a network of a
 :class:`gpunet.NetworkStack` has its own seed, hence exactly its single run's masks.
+The eager and cpu engines draw an epoch's masks here, on the host, in one vectorised
+pass (NumPy uint64; the eager engine copies them to its device once an epoch); the
+fused kernel draws each step's itself, in its dropout build (``-DGPUNET_DROPOUT=1``:
+``gpunet_keep`` in ``backends/kernels/fused_sgd.cu``, CUDA's ``__umul64hi``), from the
+key and threshold below and the epoch each launch is given.
 (NumPy's ``Philox(counter=c, key=k).random_raw()`` returns the block of counter
 ``c + 1``: it increments before it draws.) ``p = 0`` keeps every neuron and no engine
 draws anything: training is then exactly what it was without dropout.
