@@ -214,3 +214,13 @@ def test_a_sweep_stops_each_network_on_its_own_and_resumes_so(tmp_path, capsys, 
     assert without_time(cut / "m.jsonl") == without_time(whole / "m.jsonl")
     for saved in sorted((whole / "nets").iterdir()):
         assert (cut / "nets" / saved.name).read_bytes() == saved.read_bytes()
+
+
+def test_the_metrics_table_gives_each_network_its_own_momentum(tmp_path):
+    """A sweep's rows leave out μ = 0; the table still says 0 there, not the header's
+    '0,0.5' (it did before: the column mixed the list and the numbers)."""
+    metrics = tmp_path / "m.jsonl"
+    assert main(SWEEP + ["--epochs", "1", "--momentum", "0,0.5", "--l1", "0.1", "--metrics",
+                         str(metrics)]) == 0
+    rows = gpunet.read_metrics(metrics)
+    assert sorted((r["momentum"], r["l1"]) for r in rows) == [(0.0, 0.1), (0.5, 0.1)]

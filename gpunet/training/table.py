@@ -16,9 +16,9 @@ Each row holds: ``file`` (the path as given), ``run`` (the run's number in the t
 from 0: a file may hold several), ``network`` (the network's number in its run: 0 for
 a ``train`` run, its place in the grid for a sweep's), every setting of the run's
 header (``sizes``, ``batch_size``, ``cost``, ...; lists as tuples, so a column can be
-grouped on), ``seed``, ``device`` and ``evaluation_data``, a sweep's ``eta``, ``lmbda``
-and ``seed`` of that network (numbers, where the header's settings spell the whole
-grid), then the epoch's record as ``History`` keeps it (``epoch``, ``train_seconds``,
+grouped on), ``seed``, ``device`` and ``evaluation_data``, a sweep's ``eta``, ``lmbda``,
+``seed``, ``momentum`` and ``l1`` of that network (numbers, where the header's settings
+spell the whole grid), then the epoch's record as ``History`` keeps it (``epoch``, ``train_seconds``,
 ``evaluation_correct``, ``evaluation_total``, the monitored metrics, ``diverged``).
 The headers themselves are :attr:`MetricsTable.headers`.
 """
@@ -29,11 +29,16 @@ import importlib
 import os
 from typing import Any, Iterable, Union
 
-from .history import _runs, is_sweep_metrics
+from .history import RUN_FIELDS, _runs, is_sweep_metrics
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 HEADER_COLUMNS = ("seed", "device", "evaluation_data")
+
+RUN_DEFAULTS = {name: getattr(check, "default") for name, check in RUN_FIELDS.items()
+                if hasattr(check, "default")}
+"""A sweep row's ``run`` fields that rows leave out at their default (μ = λ₁ = 0), so
+each row says its network's value, not the header's list."""
 """A header's fields that become columns besides its settings."""
 
 PANDAS_HINT = ("pip install pandas (gpunet does not depend on it; the table itself is "
@@ -96,8 +101,9 @@ def _rows(path: str, run: int, header: dict[str, Any], records: dict[Any, Any],
     for key in sorted(records, key=lambda k: _order(k, networks)):
         record = dict(records[key])
         row = dict(base)
-        if sweep:
+        if sweep:  # the network's own η, λ, seed, μ and λ₁ (rows leave out μ, λ₁ of 0)
             row["network"] = networks[key[0]]
+            row.update(RUN_DEFAULTS)
             row.update(record.pop("run"))
         else:
             row["network"] = 0
