@@ -224,3 +224,31 @@ def test_the_metrics_table_gives_each_network_its_own_momentum(tmp_path):
                          str(metrics)]) == 0
     rows = gpunet.read_metrics(metrics)
     assert sorted((r["momentum"], r["l1"]) for r in rows) == [(0.0, 0.1), (0.5, 0.1)]
+
+
+def test_dropout_reaches_sgd_is_recorded_and_resumes(tmp_path, capsys, monkeypatch):
+    """--dropout 0.5: the network is the library's SGD(dropout=0.5), bit for bit; the
+    checkpoint records it, and an interrupted run resumes to the same network; a sweep's
+    checkpoint (one rate per network) passes its record check on resume."""
+    ckpt, saved = tmp_path / "c.ckpt", tmp_path / "n.json"
+    opts = BASE + ["--sizes", "auto,40,10", "--dropout", "0.5", "--dtype", "float64",
+                   "--save", str(saved)]
+    interrupt_after(monkeypatch, after=1)
+    assert main(opts + ["--epochs", "3", "--checkpoint", str(ckpt)]) == 130
+    monkeypatch.undo()
+    assert load_checkpoint(ckpt).training["dropout"] == 0.5
+    assert main(["train", "--resume", str(ckpt), "--quiet", "--device", "cpu"]) == 0
+    X, y = gpunet.load_data()[0]
+    net = gpunet.Network([784, 40, 10], cost="quadratic", init="large", seed=1,
+                         device="cpu", dtype="float64")
+    net.SGD((X[:500], y[:500]), 3, 10, 3.0, dropout=0.5, verbose=False)
+    net.save(tmp_path / "library.json")  # as the command saves it (whatever the scaling)
+    cli = gpunet.Network.load(saved, device="cpu", dtype="float64")
+    library = gpunet.Network.load(tmp_path / "library.json", device="cpu", dtype="float64")
+    for a, b in zip(cli.weights + cli.biases, library.weights + library.biases):
+        assert np.array_equal(a, b)
+    sweep = tmp_path / "s.ckpt"
+    assert main(SWEEP + ["--epochs", "1", "--dropout", "0.5", "--seeds", "0-1",
+                         "--checkpoint", str(sweep)]) == 0
+    assert main(["sweep", "--resume", str(sweep), "--device", "cpu", "--quiet"]) == 0
+    capsys.readouterr()

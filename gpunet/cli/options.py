@@ -36,10 +36,11 @@ from ..model.costs import COSTS
 MONITORS = ("monitor_training_cost", "monitor_training_accuracy", "monitor_evaluation_cost")
 """The monitors the commands choose (they always monitor evaluation accuracy)."""
 
-TECHNIQUES = ("momentum", "l1", "early_stopping_n", "eta_schedule", "eta_schedule_n",
-              "eta_floor")
-"""Chapter 3's techniques the commands choose (``--momentum``, ``--l1``, ``--early-stop``,
-``--eta-schedule`` and its n and floor), each ``SGD``'s keyword of the same name."""
+TECHNIQUES = ("momentum", "l1", "dropout", "early_stopping_n", "eta_schedule",
+              "eta_schedule_n", "eta_floor")
+"""Chapter 3's techniques the commands choose (``--momentum``, ``--l1``, ``--dropout``,
+``--early-stop``, ``--eta-schedule`` and its n and floor), each ``SGD``'s keyword of the
+same name."""
 
 PER_NETWORK = ("momentum", "l1")
 """Of :data:`TECHNIQUES`, those set per network: ``gpunet sweep`` takes them as lists
@@ -304,6 +305,12 @@ OPTIONS: dict[str, Option] = {
     "l1": option("--l1", type=float, default=0.0, metavar="LAMBDA",
                  record=since(0.0, number(low=0)),
                  help="L1 regularization λ₁ (chapter 3, eq. 95 to 97), beside --lmbda's L2"),
+    "dropout": option("--dropout", type=float, default=0.0, metavar="P",
+                      record=since(0.0, number(low=0)),
+                      help="dropout (chapter 3): each mini-batch step removes each hidden "
+                      "neuron with probability P (the book's 0.5), the same neurons on "
+                      "every engine (a counter-based generator); evaluation scales the "
+                      "weights out of hidden layers by 1 - P; 0 is off"),
     "early_stopping_n": option(
         "--early-stop", dest="early_stopping_n", type=int, default=0, metavar="N",
         record=since(0, whole(0)),

@@ -139,7 +139,10 @@ def _agree_on_network(saved: "Checkpoint", prefix: str, options: dict[str, Any])
     per_network = PER_NETWORK if saved.kind == "stack" else ()  # a sweep's: its grid's
     for key in LOOP_OPTIONS:  # (an option newer than the checkpoint: not in training)
         if key in training and key not in per_network:
-            _same(f"{prefix}.{key}", options[key], f"training.{key}", training[key])
+            recorded = training[key]  # a stack's one per network: the option is every one's
+            if isinstance(recorded, list) and not isinstance(options[key], list):
+                recorded = recorded[0] if len(set(map(repr, recorded))) == 1 else recorded
+            _same(f"{prefix}.{key}", options[key], f"training.{key}", recorded)
     agree(training["monitor_evaluation_accuracy"] is True,
           "training.monitor_evaluation_accuracy",
           "is false, but gpunet's commands always monitor it")
