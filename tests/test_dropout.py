@@ -370,6 +370,36 @@ def test_evaluation_scales_the_weights_out_of_hidden_layers():
     assert all(a is e for a, e in zip(evaluation_weights(w, 0.0), w))
 
 
+def test_the_trained_network_is_evaluated_and_saved_as_the_book_uses_it(tmp_path):
+    # After SGD(dropout=p): net.weights are the trained ones; accuracy, total_cost,
+    # feedforward and the saved file use the weights out of hidden layers times 1 - p
+    # (the saved file loads as an ordinary network that evaluates the same); a stack's
+    # network(k) and feedforward alike.
+    X, Y, labels = _data(40)
+    net = gpunet.Network(SIZES, seed=1, dtype="float64", device="cpu")
+    net.SGD((X[:30], labels[:30]), 2, M, 0.5, dropout=0.5, verbose=False, engine="cpu")
+    w, b = _layers(net.parameters)
+    np.testing.assert_array_equal(np.array(net.weights[1]), w[1])  # trained, unscaled
+    scaled = ref.dropout_scaled(w, 0.5)
+    assert net.total_cost((X, Y)) == pytest.approx(ref.total_cost(scaled, b, X, Y,
+                                                                  "cross-entropy"), rel=1e-12)
+    assert net.accuracy((X, labels)) == ref.accuracy(scaled, b, X, labels)
+    np.testing.assert_allclose(net.feedforward(X), np.hstack(
+        [ref.feedforward(scaled, b, x.reshape(-1, 1)) for x in X]).T, rtol=1e-12)
+    net.save(tmp_path / "net.json")
+    loaded = gpunet.Network.load(tmp_path / "net.json", device="cpu", dtype="float64")
+    assert loaded.dropout == 0.0
+    np.testing.assert_allclose(np.array(loaded.weights[1]), scaled[1], rtol=1e-15)
+    np.testing.assert_array_equal(loaded.feedforward(X), net.feedforward(X))
+    stack = gpunet.NetworkStack(SIZES, [2, 1], dtype="float64", device="cpu")
+    stack.SGD((X[:30], labels[:30]), 2, M, 0.5, dropout=[0.0, 0.5], verbose=False,
+              engine="cpu")
+    np.testing.assert_array_equal(np.array(stack.parameters[1]), np.array(net.parameters))
+    np.testing.assert_array_equal(stack.feedforward(X)[1], net.feedforward(X))
+    assert stack.network(1).dropout == 0.5
+    np.testing.assert_array_equal(stack.network(1).feedforward(X), net.feedforward(X))
+
+
 # ------------------------------------------------------------------ checkpoints
 def test_a_resumed_run_draws_the_masks_of_its_epochs(tmp_path):
     X, Y, labels = _data()

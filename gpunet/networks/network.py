@@ -43,6 +43,7 @@ from ..model.activations import (HiddenSpec, activation_names, checked_hidden,
                                   hidden_names_tuple, is_sigmoid, layer_activations)
 from ..model.backprop import Workspace, backprop_into, feedforward, sgd_step
 from ..model.costs import COSTS, Cost, CrossEntropyCost
+from ..model.dropout import evaluation_weights
 from ..model.metrics import correct, fetch, total_cost
 from ..model.parameters import as_rows, flat_layers
 from ..training.history import History
@@ -167,7 +168,17 @@ class Network(NetworkModel[History]):
     ``sizes``, ``num_layers``, ``weights`` and ``biases`` are ``network2.py``'s
     attributes, read and assigned as there: ``net.weights = [...]``,
     ``net.weights[l] = w`` and ``net.weights[l][j, k] = v`` all change the network.
+
+    ``dropout`` is the rate its last ``SGD`` trained with (chapter 3, "Dropout"; 0:
+    none): ``weights`` stay the trained ones (training goes on from them, and
+    checkpoints keep them), and the network is evaluated as the book uses it, every
+    weight matrix out of a hidden layer times ``1 - dropout`` (``feedforward``,
+    ``accuracy``, ``evaluate``, ``total_cost``, ``predict``, and the files ``save`` and
+    ``save_best`` write, which then load as ordinary networks).
     """
+
+    #: the dropout rate of the last SGD (see the class); 0 for a network never trained so
+    dropout: float = 0.0
 
     def __init__(
         self,
@@ -363,7 +374,8 @@ class Network(NetworkModel[History]):
 
     def _forward(self, a: Array) -> Array:
         """Rows of ``a`` through every layer (allocates; for evaluation, not training)."""
-        return feedforward(self.backend, self.weights, self.biases, a, layer_activations(self))
+        return feedforward(self.backend, self._evaluated(), self.biases, a,
+                           layer_activations(self))
 
     # --------------------------------------------------------------- backprop
     @_on_device
@@ -423,6 +435,7 @@ class Network(NetworkModel[History]):
         """The epochs of :meth:`SGD` on checked ``data`` and ``settings``, from ``state``
         (a resumed run's; default: the start): :func:`gpunet.training.loop.run_sgd`
         with this network as its one network (:class:`NetworkTarget`)."""
+        self.dropout = settings.dropout[0]  # evaluated scaled by 1 - p from now on
         state = run_sgd(NetworkTarget(self), data, settings, state, checkpoint=checkpoint,
                         progress=progress)
         return state.histories[0]
@@ -465,12 +478,19 @@ class Network(NetworkModel[History]):
 
     def _correct(self, X: Array, labels: Array) -> Array:
         """0-d device array: how many rows of ``X`` are classified as ``labels``."""
-        return correct(self.backend, self.weights, self.biases, X, labels, layer_activations(self))
+        return correct(self.backend, self._evaluated(), self.biases, X, labels,
+                       layer_activations(self))
 
     def _total_cost(self, X: Array, Y: Array, lmbda: float) -> Array:
         """0-d device array: mean cost over the rows plus ``λ/(2n) Σ w²``."""
-        return total_cost(self.backend, self.cost, self.weights, self.biases, X, Y, lmbda,
+        return total_cost(self.backend, self.cost, self._evaluated(), self.biases, X, Y, lmbda,
                           layer_activations(self))
+
+    def _evaluated(self) -> list[Array]:
+        """The weights the network is evaluated with: after dropout, those out of hidden
+        layers times ``1 - dropout`` (:func:`gpunet.model.dropout.evaluation_weights`);
+        else the weights themselves."""
+        return evaluation_weights(self.weights, self.dropout)
 
     def _fetch(self, values: list[Array]) -> list[float]:
         """Copy 0-d device metrics to the host in one transfer."""
@@ -482,7 +502,7 @@ class Network(NetworkModel[History]):
         """Write the network as ``network2.py``'s JSON (atomically; a failed write is a
         :class:`gpunet.io.outputs.WriteError` naming ``option`` and the file)."""
         to_host = self.backend.to_host
-        write_network_file(filename, self.sizes, [to_host(w) for w in self.weights],
+        write_network_file(filename, self.sizes, [to_host(w) for w in self._evaluated()],
                            [to_host(b) for b in self.biases], self.cost.__name__, option,
                            activation=recorded_activation(self.activation))
 
@@ -498,8 +518,8 @@ class Network(NetworkModel[History]):
         flat = self.backend.to_host(self.history.best_parameters)
         views = layer_views(flat, weight_shapes(self.sizes) + bias_shapes(self.sizes))
         layers = len(self.sizes) - 1
-        write_network_file(filename, self.sizes, views[:layers], views[layers:],
-                           self.cost.__name__, option,
+        write_network_file(filename, self.sizes, evaluation_weights(views[:layers], self.dropout),
+                           views[layers:], self.cost.__name__, option,
                            activation=recorded_activation(self.activation))
 
     @classmethod

@@ -29,6 +29,7 @@ from ..model.arguments import check_seeds, is_integer
 from ..model.activations import HiddenSpec, layer_activations
 from ..model.backprop import feedforward
 from ..model.costs import Cost, CrossEntropyCost
+from ..model.dropout import evaluation_weights
 from ..model.memory import check_network_fits
 from ..model.parameters import stacked_layers
 from ..training.history import History
@@ -52,8 +53,13 @@ class NetworkStack(NetworkModel[list[History]]):
 
     ``parameters`` is one ``(K, P)`` device array whose row ``k`` is network ``k``'s
     flat buffer (:mod:`gpunet.model.parameters`); ``weights[l]`` ``(K, n_{l+1}, n_l)`` and
-    ``biases[l]`` ``(K, n_{l+1}, 1)`` are views of it.
+    ``biases[l]`` ``(K, n_{l+1}, 1)`` are views of it. ``dropout``: each network's rate
+    in the last ``SGD``, evaluated as :class:`gpunet.Network` evaluates (``feedforward``,
+    and each ``network(k)``, which carries it).
     """
+
+    #: each network's dropout rate in the last SGD (empty: none; see the class)
+    dropout: tuple[float, ...] = ()
 
     def __init__(
         self,
@@ -122,6 +128,7 @@ class NetworkStack(NetworkModel[list[History]]):
         with self._scope():
             net.set_parameters([w[k] for w in self._weights], [b[k] for b in self._biases])
         net.rng = copy.deepcopy(self.rngs[k])
+        net.dropout = self._rate(k)
         return net
 
     def networks(self) -> list[Network]:
@@ -160,6 +167,7 @@ class NetworkStack(NetworkModel[list[History]]):
         True}`` (not added to its history), ``self.diverged[k]`` is the epoch it
         diverged in, and the others go on.
         """
+        self.dropout = settings.dropout  # each network evaluated scaled by 1 - p from now on
         return run_sgd(StackTarget(self), data, settings, state, checkpoint=checkpoint,
                        progress=progress).histories
 
@@ -179,8 +187,13 @@ class NetworkStack(NetworkModel[list[History]]):
     # Per network, with the same code and order of operations as Network's own metrics,
     # on network k's views: a stacked network's accuracy is the single network's.
     def _forward(self, k: int, a: Array) -> Array:
-        return feedforward(self.backend, [w[k] for w in self._weights],
-                           [b[k] for b in self._biases], a, layer_activations(self))
+        weights = evaluation_weights([w[k] for w in self._weights], self._rate(k))
+        return feedforward(self.backend, weights, [b[k] for b in self._biases], a,
+                           layer_activations(self))
+
+    def _rate(self, k: int) -> float:
+        """Network ``k``'s dropout rate in the last SGD (0: none; see :attr:`dropout`)."""
+        return self.dropout[k] if self.dropout else 0.0
 
 
 class StackTarget:
