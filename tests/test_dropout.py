@@ -289,6 +289,30 @@ def test_a_stack_split_over_worker_processes_draws_each_networks_masks():
     np.testing.assert_array_equal(results[0], results[1])
 
 
+@pytest.mark.parametrize("engine", ["cpu", "eager"])
+def test_masks_drawn_a_few_steps_at_a_time_are_the_epochs_masks(engine, monkeypatch):
+    # A large stack or a long epoch draws its masks in blocks of steps (bounded memory):
+    # blocks of 1 and of 3 steps train as one (the cpu engine's chunks of 4 steps then
+    # take blocks of 4).
+    import gpunet.model.dropout as dropout
+
+    X, Y, _ = _data()
+    perms = np.stack([np.random.default_rng(k).permutation(N) for k in range(2)])
+    results = []
+    for block in (None, 24, 72):  # 24 masks: one step of 2 networks x 12 neurons
+        if block:
+            monkeypatch.setattr(dropout, "BLOCK_MASKS", block)
+        stack = gpunet.NetworkStack(SIZES, [4, 9], dtype="float64", device="cpu")
+        settings = TrainingSettings(epochs=2, mini_batch_size=M, eta=[0.5] * 2,
+                                    dropout=[0.5, 0.3])
+        eng = _engine(engine, stack, X, Y, settings)
+        eng.train_epoch(perms)
+        eng.train_epoch(perms)
+        results.append(np.array(stack.parameters))
+    np.testing.assert_array_equal(results[1], results[0])
+    np.testing.assert_array_equal(results[2], results[0])
+
+
 def test_dropout_zero_is_no_dropout_bit_for_bit():
     X, Y, labels = _data()
     runs = []

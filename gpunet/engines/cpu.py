@@ -93,7 +93,7 @@ import numpy as np
 
 from ..model.activations import Activation, Op, layer_activations
 from ..model.costs import declared_phrase
-from ..model.dropout import epoch_masks, hidden_widths, rates_of, seeds_of, steps_in_epoch
+from ..model.dropout import MaskBlocks, hidden_widths, rates_of, seeds_of, steps_in_epoch
 from ..model.parameters import as_rows, layer_views
 from .base import described, extended, l1_of, momentum_of, networks_in, unfit_error
 from .rows import Rows, training_rows
@@ -236,6 +236,8 @@ class CpuEngine:
         self.chunk_steps = max(1, min(n // m, CHUNK_BYTES // (K * m * row_bytes)))
         self.masks = ([np.ones((self.chunk_steps + 1, K, 1, W.shape[2]), dtype)
                        for W in self.W[:-1]] if self.seeds else [])
+        self.mask_blocks = MaskBlocks(self.seeds, self.dropout, hidden_widths(sizes), dtype,
+                                      steps_in_epoch(n, m)) if self.seeds else None
         self.gather = self.data.gatherer(K * self.chunk_steps * m)
         # Step-major: step j's mini-batches of all K networks, x[j] and y[j], are one
         # contiguous block (a strided y makes each step's ufuncs several times dearer).
@@ -354,7 +356,6 @@ class CpuEngine:
         self._load()
         gather, C, x, y, steps = self.gather, self.chunk_steps, self.xchunk, self.ychunk, self.steps
         full = n // m
-        dropped = self._epoch_masks()
         self.examples_done = 0  # read by the progress line (a host counter, per chunk)
         # e^{-z} = inf for very negative z: the sigmoid's σ = 0, right.
         with blas_threads_for(self.largest_product), np.errstate(over="ignore"):
@@ -363,30 +364,28 @@ class CpuEngine:
                 # (K, c m) indices as (c, K, m): step j's rows for every network.
                 idx = perm[:, first * m:(first + c) * m].reshape(K, c, m).transpose(1, 0, 2)
                 gather(idx, x[:c], y[:c])
-                for out, mask in zip(self.masks, dropped):
-                    out[:c, :, 0, :mask.shape[2]] = mask[first:first + c]
+                self._fill_masks(first, c, slice(0, c))
                 for ops in steps[:c]:
                     for f, args in ops:
                         f(*args)
                 self.examples_done = (first + c) * m
             if self.tail_ops:
                 gather(perm[:, full * m:], *self.tail)
-                for out, mask in zip(self.masks, dropped):
-                    out[-1, :, 0, :mask.shape[2]] = mask[full]
+                self._fill_masks(full, 1, slice(-1, None))
                 for f, args in self.tail_ops:
                     f(*args)
                 self.examples_done = n
         self._store()
         self.next_epoch += 1
 
-    def _epoch_masks(self) -> list[np.ndarray]:
-        """Dropout's masks of the epoch, per hidden layer ``(steps, K, n_l)`` (none
-        without dropout)."""
-        if not self.masks:
-            return []
-        return epoch_masks(self.seeds, self.dropout, self.next_epoch,
-                           steps_in_epoch(self.n, self.m), hidden_widths(self.params.sizes),
-                           self.work.dtype)
+    def _fill_masks(self, first: int, count: int, slots: slice) -> None:
+        """Dropout's masks of the epoch's steps ``first`` to ``first + count - 1`` into
+        the step slots ``slots`` (nothing without dropout)."""
+        if self.mask_blocks is None:
+            return
+        drawn = self.mask_blocks.steps(self.next_epoch, first, count)
+        for out, mask in zip(self.masks, drawn):
+            out[slots, :, 0, :mask.shape[2]] = mask
 
     def _load(self) -> None:
         """Working matrices ← the parameters: -[wᵀ; bᵀ] per network and layer (and the

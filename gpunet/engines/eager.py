@@ -22,7 +22,7 @@ import numpy as np
 
 from ..model.activations import layer_activations
 from ..model.backprop import Step, Workspace, backprop_into
-from ..model.dropout import epoch_masks, hidden_widths, rates_of, seeds_of, steps_in_epoch
+from ..model.dropout import MaskBlocks, hidden_widths, rates_of, seeds_of, steps_in_epoch
 from ..model.parameters import as_rows
 from .base import extended, l1_of, momentum_of, networks_in, unfit_error
 
@@ -71,6 +71,9 @@ class EagerEngine:
         self.dropout = rates_of(settings, K)
         self.seeds = seeds_of(params) if any(self.dropout) else []
         self.next_epoch = 0
+        self.mask_blocks = (MaskBlocks(self.seeds, self.dropout, hidden_widths(params.sizes),
+                                       np.dtype(params.dtype), steps_in_epoch(n, m))
+                            if self.seeds else None)
         #: examples of the current epoch stepped through so far, read by the progress
         #: line (gpunet.training.progress) from another thread: a host counter, never a sync.
         self.examples_done = 0
@@ -84,26 +87,27 @@ class EagerEngine:
         """One epoch: network ``k``'s mini-batches are ``X[permutations[k]]`` in order."""
         self.params.backend.copy_from_host(self.perm, permutations.reshape(self.perm.shape))
         n, m = self.n, self.m
-        masks = self._epoch_masks()
         self.examples_done = 0
+        block: list[Array] = []
+        start = 0
         for j, s in enumerate(range(0, n, m)):
             k = min(m, n - s)
+            if self.mask_blocks is not None and (not block or j - start >= len(block[0])):
+                block, start = self._mask_block(j), j
             self._step(self.workspaces[k], self.steps[k], s,
-                       None if masks is None else [mask[j] for mask in masks])
+                       [mask[j - start] for mask in block] if block else None)
             self.examples_done = s + k
         self.next_epoch += 1
 
-    def _epoch_masks(self) -> "Optional[list[Array]]":
-        """Dropout's masks of the epoch, per hidden layer ``(steps, K, 1, n_l)`` on the
-        device (drawn on the host in one vectorised pass, copied once); ``None``
-        without dropout."""
-        if not any(self.dropout):
-            return None
-        sizes, K = self.params.sizes, len(self.dropout)
-        steps = steps_in_epoch(self.n, self.m)
-        host = epoch_masks(self.seeds, self.dropout, self.next_epoch, steps,
-                           hidden_widths(sizes), np.dtype(self.params.dtype))
-        return [self.params.backend.asarray(mask.reshape(steps, K, 1, -1), self.params.dtype)
+    def _mask_block(self, first: int) -> "list[Array]":
+        """Dropout's masks of a block of steps from step ``first``, per hidden layer
+        ``(steps, K, 1, n_l)`` on the device (drawn on the host in one vectorised pass,
+        copied once a block: :class:`gpunet.model.dropout.MaskBlocks`)."""
+        assert self.mask_blocks is not None
+        blocks, K = self.mask_blocks, len(self.dropout)
+        host = blocks.steps(self.next_epoch, first,
+                            min(blocks.block, blocks.steps_per_epoch - first))
+        return [self.params.backend.asarray(mask.reshape(len(mask), K, 1, -1), self.params.dtype)
                 for mask in host]
 
     def _step(self, ws: Workspace, step: Step, s: int,

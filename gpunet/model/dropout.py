@@ -97,13 +97,14 @@ def threshold(p: float) -> np.uint64:
     return value
 
 
-def keep(seed: int, p: float, epoch: int, steps: int, widths: Sequence[int]) -> list[np.ndarray]:
-    """One network's masks for the ``steps`` steps of epoch ``epoch``: per hidden layer
-    ``l`` (of ``widths[l]`` neurons), a ``(steps, widths[l])`` boolean array, True where
-    the neuron is kept (the module's formula)."""
+def keep(seed: int, p: float, epoch: int, steps: int, widths: Sequence[int],
+         first: int = 0) -> list[np.ndarray]:
+    """One network's masks for steps ``first`` to ``first + steps - 1`` of epoch
+    ``epoch``: per hidden layer ``l`` (of ``widths[l]`` neurons), a ``(steps,
+    widths[l])`` boolean array, True where the neuron is kept (the module's formula)."""
     masks = []
     for l, width in enumerate(widths):
-        step = np.arange(steps, dtype=np.uint64).reshape(-1, 1)
+        step = np.arange(first, first + steps, dtype=np.uint64).reshape(-1, 1)
         unit = np.arange(width, dtype=np.uint64).reshape(1, -1)
         word = philox4x64((unit, np.uint64(l), step, np.uint64(epoch)), key_of(seed))[0]
         masks.append(word >= threshold(p))
@@ -111,17 +112,50 @@ def keep(seed: int, p: float, epoch: int, steps: int, widths: Sequence[int]) -> 
 
 
 def epoch_masks(seeds: Sequence[int], rates: Sequence[float], epoch: int, steps: int,
-                widths: Sequence[int], dtype: Any) -> list[np.ndarray]:
-    """K networks' masks for an epoch, as the engines multiply by them: per hidden
-    layer a ``(steps, K, widths[l])`` host array of 1s and 0s in ``dtype`` (network
-    ``k``'s from ``seeds[k]`` and ``rates[k]``; a rate of 0: all 1s, nothing drawn)."""
+                widths: Sequence[int], dtype: Any, first: int = 0) -> list[np.ndarray]:
+    """K networks' masks for steps ``first`` to ``first + steps - 1`` of an epoch, as
+    the engines multiply by them: per hidden layer a ``(steps, K, widths[l])`` host
+    array of 1s and 0s in ``dtype`` (network ``k``'s from ``seeds[k]`` and
+    ``rates[k]``; a rate of 0: all 1s, nothing drawn)."""
     K = len(seeds)
     masks = [np.ones((steps, K, width), dtype) for width in widths]
     for k, (seed, p) in enumerate(zip(seeds, rates)):
         if p:
-            for out, kept in zip(masks, keep(seed, p, epoch, steps, widths)):
+            for out, kept in zip(masks, keep(seed, p, epoch, steps, widths, first)):
                 out[:, k, :] = kept
     return masks
+
+
+#: Masks drawn at once, at most (K networks x steps x hidden neurons): a block of steps
+#: costs few NumPy calls per step, and its memory (and the generator's temporaries, about
+#: ten times as much) stays bounded for a large stack or a long epoch.
+BLOCK_MASKS = 1 << 20
+
+
+class MaskBlocks:
+    """K networks' masks, drawn a block of steps at a time (:func:`epoch_masks`) as an
+    engine walks through an epoch: :meth:`steps` gives any run of steps, from the block
+    in hand or a new one starting there."""
+
+    def __init__(self, seeds: Sequence[int], rates: Sequence[float], widths: Sequence[int],
+                 dtype: Any, steps_per_epoch: int) -> None:
+        self.seeds, self.rates, self.widths = list(seeds), list(rates), list(widths)
+        self.dtype, self.steps_per_epoch = dtype, steps_per_epoch
+        self.block = max(1, BLOCK_MASKS // max(1, len(self.seeds) * sum(self.widths)))
+        self._held: tuple[int, int, list[np.ndarray]] = (-1, 0, [])
+
+    def steps(self, epoch: int, first: int, count: int) -> list[np.ndarray]:
+        """Per hidden layer, the ``(count, K, width)`` masks of steps ``first`` to
+        ``first + count - 1`` of epoch ``epoch``."""
+        held_epoch, start, masks = self._held
+        if held_epoch != epoch or not start <= first or first + count > start + (
+                len(masks[0]) if masks else 0):
+            length = min(max(self.block, count), self.steps_per_epoch - first)
+            masks = epoch_masks(self.seeds, self.rates, epoch, length, self.widths,
+                                self.dtype, first)
+            self._held = (epoch, first, masks)
+            start = first
+        return [mask[first - start:first - start + count] for mask in masks]
 
 
 def steps_in_epoch(n: int, m: int) -> int:
