@@ -424,6 +424,22 @@ def test_the_trained_network_is_evaluated_and_saved_as_the_book_uses_it(tmp_path
     np.testing.assert_array_equal(stack.network(1).feedforward(X), net.feedforward(X))
 
 
+def test_a_sweeps_saved_networks_are_scaled_as_evaluated(tmp_path):
+    from gpunet.sweep import SweepSettings, save_networks
+    from gpunet.sweep.grid import Run
+    from gpunet.sweep.local import StackResult
+
+    X, _, labels = _data()
+    stack = gpunet.NetworkStack(SIZES, [3], dtype="float64", device="cpu")
+    stack.SGD((X, labels), 1, M, 0.5, dropout=0.5, verbose=False, engine="cpu")
+    settings = SweepSettings(sizes=tuple(SIZES), cost="cross-entropy", init="default",
+                             dtype="float64", sgd={"dropout": 0.5})
+    result = StackResult([Run(0.5, 0.0, 3)], [], np.array(stack.parameters))
+    path, = save_networks(settings, result, tmp_path, on_error=print)
+    loaded = gpunet.Network.load(path, device="cpu", dtype="float64")
+    np.testing.assert_array_equal(loaded.feedforward(X), stack.network(0).feedforward(X))
+
+
 # ------------------------------------------------------------------ checkpoints
 def test_a_resumed_run_draws_the_masks_of_its_epochs(tmp_path):
     X, Y, labels = _data()

@@ -141,6 +141,7 @@ def save_networks(settings: SweepSettings, result: StackResult, directory: Path,
                       activation=settings.activation,
                       dtype=settings.dtype, device="cpu", seed=run.seed)
         net.parameters[...] = params
+        net.dropout = float(settings.sgd.get("dropout", 0.0))  # saved as evaluated: 1 - p
         path = directory / network_filename(run)
         try:
             net.save(path, option="--save-dir")
