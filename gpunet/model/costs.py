@@ -152,7 +152,28 @@ class QuadraticCost(DeclaredCost):
         return [(np.subtract, (a, y, out)), *activation.prime_mul_ops(out, a, scratch, one)]
 
 
-class CrossEntropyCost(DeclaredCost):
+class OutputMinusTarget(DeclaredCost):
+    """A cost whose output error is ``δ^L = a^L - y``: the output layer's derivative
+    cancels against the cost's (the sigmoid's with the cross-entropy, eq. 66; the
+    softmax's with the log-likelihood, eq. 84). Not a cost itself (it has no name)."""
+
+    @staticmethod
+    def delta(z: Array, a: Array, y: Array) -> Array:
+        """Output error ``δ^L = a - y`` (``z`` unused: the derivative cancels)."""
+        return a - y
+
+    @classmethod
+    def output_error(cls, backend: Backend, activation: type[Activation], a: Array,
+                     y: Array, out: Array, scratch: Array) -> Array:
+        return backend.cross_entropy_output_error(a, y, out)
+
+    @classmethod
+    def output_error_ops(cls, activation: type[Activation], a: np.ndarray, y: np.ndarray,
+                         out: np.ndarray, scratch: np.ndarray, one: np.ndarray) -> list[Op]:
+        return [(np.subtract, (a, y, out))]
+
+
+class CrossEntropyCost(OutputMinusTarget):
     """``C = -Σ_j [y_j ln a_j + (1 - y_j) ln(1 - a_j)]`` per example; no slowdown."""
 
     name = "cross-entropy"
@@ -175,23 +196,8 @@ class CrossEntropyCost(DeclaredCost):
         log_1ma = xp.log(xp.maximum(1 - a, tiny))
         return -xp.sum(y * log_a + (1 - y) * log_1ma)
 
-    @staticmethod
-    def delta(z: Array, a: Array, y: Array) -> Array:
-        """Output error ``δ^L = a - y`` (``z`` unused: the sigmoid's σ' cancels)."""
-        return a - y
 
-    @classmethod
-    def output_error(cls, backend: Backend, activation: type[Activation], a: Array,
-                     y: Array, out: Array, scratch: Array) -> Array:
-        return backend.cross_entropy_output_error(a, y, out)
-
-    @classmethod
-    def output_error_ops(cls, activation: type[Activation], a: np.ndarray, y: np.ndarray,
-                         out: np.ndarray, scratch: np.ndarray, one: np.ndarray) -> list[Op]:
-        return [(np.subtract, (a, y, out))]
-
-
-class LogLikelihoodCost(DeclaredCost):
+class LogLikelihoodCost(OutputMinusTarget):
     """The log-likelihood cost of a softmax output layer (chapter 3, "Softmax"):
     ``C = -ln a^L_y`` per example (eq. 80), ``y`` the example's class, i.e.
     ``-Σ_j y_j ln a^L_j`` for the one-hot desired output; its output error is
@@ -212,21 +218,6 @@ class LogLikelihoodCost(DeclaredCost):
         xp = array_module(a, y)
         tiny = xp.finfo(a.dtype).tiny
         return -xp.sum(y * xp.log(xp.maximum(a, tiny)))
-
-    @staticmethod
-    def delta(z: Array, a: Array, y: Array) -> Array:
-        """Output error ``δ^L = a - y`` (``z`` unused)."""
-        return a - y
-
-    @classmethod
-    def output_error(cls, backend: Backend, activation: type[Activation], a: Array,
-                     y: Array, out: Array, scratch: Array) -> Array:
-        return backend.cross_entropy_output_error(a, y, out)  # a - y
-
-    @classmethod
-    def output_error_ops(cls, activation: type[Activation], a: np.ndarray, y: np.ndarray,
-                         out: np.ndarray, scratch: np.ndarray, one: np.ndarray) -> list[Op]:
-        return [(np.subtract, (a, y, out))]
 
 
 def declared_costs() -> tuple[type[DeclaredCost], ...]:
