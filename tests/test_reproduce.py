@@ -104,3 +104,13 @@ def test_the_l2_rows_train_with_their_lambda_on_their_sets(mnist):
         net.SGD(training, 1, 10, exp.eta, lmbda=exp.lmbda, evaluation_data=evaluation,
                 monitor_evaluation_accuracy=True, verbose=False)
         assert run["accuracy"] == net.history.evaluation_accuracy, name
+
+
+def test_only_names_every_experiment():
+    """``--only``'s help lists each row's name (it is written out by hand there)."""
+    from gpunet.book.reproduce import EXPERIMENTS
+    from gpunet.cli.command import build_parser
+
+    sub = build_parser()._subparsers._group_actions[0].choices["reproduce"]  # type: ignore
+    only = next(a for a in sub._actions if a.dest == "only")
+    assert all(f" {e.name}," in only.help for e in EXPERIMENTS)

@@ -24,7 +24,7 @@ def add_parser(sub: Any, formatter: type) -> None:
     rep.add_argument("--only", action="append", default=[], metavar="NAME",
                      help="run only this experiment (repeatable): chapter1, hidden100, "
                      "eta-small, eta-large, no-hidden, ce30, ce100, binary4, l2-small, l2-30, "
-                     "l2-100, l2-100-60, baselines, toy; default: all")
+                     "l2-100, l2-100-60, softmax100, baselines, toy; default: all")
     rep.add_argument("--quick", action="store_true",
                      help="smoke run: 1,000 images, one seed, two epochs")
     rep.add_argument("--out", default="reproduction", help="directory for the report")
