@@ -25,6 +25,15 @@ EXPLANATIONS = {
         "plateau (1018, 841, 974). float64 gives the same counts as float32 (seed 0, "
         "eight epochs), so this is the dynamics, not rounding."
     ),
+    "η too large (100): outside its expected range (every epoch <= 15%)": (
+        "Each network is frozen from its first epoch, as the book's is (1009 then 982): "
+        "its saturated neurons give every image one or two answers, and its accuracy is "
+        "the same count at every epoch. Which answers is chaotic: the run of this page "
+        "on 2026-11-24 (another machine, an earlier gpunet) froze at 1032, 1496 and 1032, "
+        "this one at 1032, 1503 and 1010. The 15% is gpunet's own line for the book's "
+        "\"near chance\", and a network frozen on two digits can pass it by a few "
+        "images; none learns."
+    ),
     "toy: cross-entropy from w=b=2.0 has output < 0.5 by epoch 100 (η=0.005)": (
         "Not reachable with η = 0.005 and one gradient step per epoch. With x = 1 the "
         "cross-entropy gradients are ∂C/∂w = ∂C/∂b = a − y = a ≤ 1, so each epoch moves "
