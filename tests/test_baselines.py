@@ -23,7 +23,8 @@ def test_average_darkness_needs_fit():
 
 
 def test_svm_baseline_on_a_subset(mnist):
-    pytest.importorskip("sklearn", reason="the SVM baseline needs gpunet[baselines]")
+    pytest.importorskip("sklearn", reason="the SVM baseline needs the baselines extra: "
+                        'pip install "scikit-learn>=1.3"')
     X, y = mnist.training
     correct = svm_correct((X[:2000], y[:2000]), (mnist.test[0][:1000], mnist.test[1][:1000]))
     assert correct > 850  # default SVC on 2,000 images: about 90%
