@@ -140,8 +140,9 @@ def _agree_on_network(saved: "Checkpoint", prefix: str, options: dict[str, Any])
     for key in LOOP_OPTIONS:  # (an option newer than the checkpoint: not in training)
         if key in training and key not in per_network:
             recorded = training[key]  # a stack's one per network: the option is every one's
-            if isinstance(recorded, list) and not isinstance(options[key], list):
-                recorded = recorded[0] if len(set(map(repr, recorded))) == 1 else recorded
+            if (isinstance(recorded, list) and not isinstance(options[key], list)
+                    and all(v == recorded[0] for v in recorded)):
+                recorded = recorded[0]
             _same(f"{prefix}.{key}", options[key], f"training.{key}", recorded)
     agree(training["monitor_evaluation_accuracy"] is True,
           "training.monitor_evaluation_accuracy",

@@ -29,6 +29,7 @@ from typing import Any, BinaryIO, Optional, Union
 import numpy as np
 
 from .fields import check_regular_file, shown
+from .zipdir import directory_sizes
 
 MEMBERS = ("x_train", "y_train", "x_test", "y_test")
 """The arrays read, as Keras names them (``x_test`` and ``y_test`` optional, together)."""
@@ -51,9 +52,6 @@ MAX_NPY_HEADER = 10_000
 
 ZIP_MAGIC = b"PK\x03\x04"
 
-_EOCD = struct.Struct("<4s4H2LH")  # the zip's end of central directory record
-_EOCD64 = struct.Struct("<4sQ2H2L4Q")  # its zip64 form, before the locator
-_EOCD64_LOCATOR = 20
 
 Arrays = dict[str, np.ndarray]
 
@@ -95,22 +93,10 @@ def _check_directory(f: BinaryIO, size: int, path: Path) -> None:
     """The archive's directory is small and lists at most :data:`MAX_ARCHIVE_MEMBERS`
     members, read from the end records :mod:`zipfile` will read (and their zip64 form),
     before :mod:`zipfile` reads the directory itself."""
-    start = max(0, size - _EOCD.size - 0xFFFF)
-    f.seek(start)
-    tail = f.read()
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or at + _EOCD.size > len(tail):
+    records = directory_sizes(f, size)
+    if records is None:
         raise NpzError(f"{path} is not a readable .npz archive (no zip directory at its "
                        "end: truncated?).")
-    records = [_EOCD.unpack_from(tail, at)[4:6]]
-    locator = start + at - _EOCD64_LOCATOR
-    if locator >= _EOCD64.size:
-        f.seek(locator)
-        if f.read(4) == b"PK\x06\x07":
-            f.seek(locator - _EOCD64.size)
-            record = f.read(_EOCD64.size)
-            if len(record) == _EOCD64.size and record[:4] == b"PK\x06\x06":
-                records.append(_EOCD64.unpack(record)[7:9])
     for entries, directory in records:
         if entries > MAX_ARCHIVE_MEMBERS or directory > MAX_DIRECTORY_BYTES:
             raise NpzError(f"{path}: its zip directory lists {entries:,} members in "

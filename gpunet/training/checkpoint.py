@@ -56,6 +56,7 @@ from ..backends.hints import spelled
 from ..io.fields import (MISSING, Check, FieldError, agree, anything, check_fields,
                          check_regular_file, choice, each, fail, is_whole, list_of,
                          number, obj, object_of, optional, sha256, shown, sizes, text, whole)
+from ..io.zipdir import directory_sizes
 from ..model.parameters import n_parameters
 from .history import History, check_epoch_record
 from .settings import recorded_settings
@@ -387,34 +388,16 @@ def _check_magic(f: Any, path: Path) -> None:
                               f"archive).{hint}")
 
 
-_EOCD = struct.Struct("<4s4H2LH")  # the zip's end of central directory record
-_EOCD64 = struct.Struct("<4sQ2H2L4Q")  # its zip64 form, before the locator
-_EOCD64_LOCATOR = 20
 
 
 def _check_directory(f: Any, size: int, path: Path) -> None:
     """The zip directory is small and lists at most :data:`MEMBERS` members, read from
     the records :mod:`zipfile` will read (the end record, and its zip64 form where
     there is one), before :mod:`zipfile` reads the directory itself."""
-    start = max(0, size - _EOCD.size - 0xFFFF)
-    f.seek(start)
-    tail = f.read()
-    if tail[-_EOCD.size:-_EOCD.size + 4] == b"PK\x05\x06" and tail[-2:] == b"\0\0":
-        at = len(tail) - _EOCD.size
-    else:
-        at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or at + _EOCD.size > len(tail):
+    records = directory_sizes(f, size)
+    if records is None:
         raise CheckpointError(f"{path} is not a readable gpunet checkpoint (corrupt or "
                               "truncated: no zip directory at its end).")
-    records = [_EOCD.unpack_from(tail, at)[4:6]]
-    locator = start + at - _EOCD64_LOCATOR
-    if locator >= _EOCD64.size:
-        f.seek(locator)
-        if f.read(4) == b"PK\x06\x07":
-            f.seek(locator - _EOCD64.size)
-            record = f.read(_EOCD64.size)
-            if len(record) == _EOCD64.size and record[:4] == b"PK\x06\x06":
-                records.append(_EOCD64.unpack(record)[7:9])
     for entries, directory in records:
         if entries > len(MEMBERS) or directory > MAX_DIRECTORY_BYTES:
             raise CheckpointError(
