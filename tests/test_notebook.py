@@ -148,3 +148,31 @@ def test_a_history_is_a_small_table_in_a_notebook():
     table = long._repr_html_()
     epochs = [int(j) for j in re.findall(r"<tr><td>(\d+)</td>", table)]
     assert epochs == [0, 1, 2, 3, 4, 35, 36, 37, 38, 39] and "<td>…</td>" in table
+
+
+class LateStop(type(__import__("threading").Event())):
+    """A stop event whose timed wait, like a real one, can time out in the instant
+    ``close()`` sets it: it returns ``False`` (timed out) only once the event is set."""
+
+    def wait(self, timeout=None):
+        super().wait()
+        return False
+
+
+def test_a_tick_racing_close_draws_nothing_after_the_last_epoch(notebook):
+    """CI once saw the bar end at (140, "2 of 3 epochs done") instead of 200: close()
+    wakes the drawing thread by setting ``_running``, and a tick whose wait timed out
+    just then drew the stale count. Here that interleaving is forced, not waited for."""
+    engine = Counting()
+    bar = Progress(epochs=3, n=100, engine=engine, stream=io.StringIO(), interval=0.01,
+                   first_epoch=1)
+    made = notebook[0]
+    bar._stop = LateStop()
+    bar.start_epoch(1)
+    engine.examples_done = 40
+    bar.end_epoch(0.1)
+    bar.start_epoch(2)
+    bar.end_epoch(0.1)
+    bar.close()
+    assert not bar._thread.is_alive()
+    assert made.seen[-1] == (200, "3 of 3 epochs done") and made.closed

@@ -99,7 +99,7 @@ class Progress:
     def close(self) -> None:
         if not self.enabled:
             return
-        self._stop.set()
+        self._stop.set()  # first: a thread woken by the next line sees it (see _run)
         self._running.set()  # wake the thread so it can end
         if self._thread is not None:
             self._thread.join(timeout=2.0)
@@ -122,6 +122,8 @@ class Progress:
             if self._stop.wait(self.interval):
                 break
             with self._lock:
+                if self._stop.is_set():  # close() sets _running only to wake us: no tick
+                    break
                 if self._running.is_set() and self.bar is not None:
                     done = getattr(self.engine, "examples_done", None)
                     if isinstance(done, int) and 0 <= done <= self.n:
