@@ -196,3 +196,19 @@ def interrupt_after(monkeypatch, after: int) -> None:
 
     monkeypatch.setattr(gpunet.training.loop, "select_engine",
                         lambda *a: Interrupting(real(*a)))
+
+
+def numpy_blas_threads() -> set:
+    """The thread counts of NumPy's BLAS (threadpoolctl): the libraries loaded when the
+    CPU engines' controller was made, NumPy's among them as NumPy is imported first. A
+    BLAS another package loads later (SciPy's own OpenBLAS, with scikit-learn) serves
+    no product of gpunet's, is not limited, and is not counted here."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from gpunet.engines import cpu
+
+    with cpu.one_blas_thread():  # the controller exists from here
+        pass
+    numpys = {lib.filepath for lib in cpu._threadpools.lib_controllers}
+    assert numpys, "threadpoolctl found no BLAS NumPy loaded"
+    return {i["num_threads"] for i in threadpoolctl.threadpool_info()
+            if i["user_api"] == "blas" and i["filepath"] in numpys}

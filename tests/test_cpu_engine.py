@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import gpunet
+from conftest import numpy_blas_threads
 from gpunet.check import reference
 from gpunet.backends.testing import StrictBackend
 from gpunet.model.costs import QuadraticCost
@@ -219,12 +220,7 @@ def test_blas_runs_on_one_thread_for_small_products_only(mnist, sizes, limited):
     """A step of a small network is microseconds of BLAS: waking a second thread costs
     more than it saves (and on a busy machine 10x more), so the epoch runs on one; a
     network whose products are large keeps BLAS's threads; both restored afterwards."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-
-    def blas_threads():
-        return {i["num_threads"] for i in threadpoolctl.threadpool_info()
-                if i["user_api"] == "blas"}
-
+    blas_threads = numpy_blas_threads  # NumPy's BLAS, not one SciPy loaded beside it
     X, Y = _data(mnist, 100, np.float32)
     net = gpunet.Network(sizes, dtype="float32", seed=0, device="cpu")
     engine = CpuEngine(net, X, Y, TrainingSettings(epochs=1, mini_batch_size=10, eta=3.0))

@@ -54,7 +54,9 @@ def test_draws_a_few_times_a_second_on_a_terminal_and_clears_after_the_epoch():
     progress = Progress(epochs=2, n=100, engine=engine, stream=stream, interval=0.02)
     progress.start_epoch(0)
     engine.examples_done = 40
-    time.sleep(0.3)
+    deadline = time.monotonic() + 10  # a guard for a loaded machine, not a measurement
+    while stream.getvalue().count("40/100") < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
     progress.end_epoch(0.3)
     progress.close()
     text = stream.getvalue()

@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import numpy_blas_threads
 
 from gpunet import NetworkStack
 from gpunet.engines import stacked_workers
@@ -289,9 +290,7 @@ def test_workers_import_the_gpunet_this_process_runs(tmp_path, mnist):
 
 
 def blas_threads():
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    return {i["num_threads"] for i in threadpoolctl.threadpool_info()
-            if i["user_api"] == "blas"}
+    return numpy_blas_threads()  # NumPy's BLAS, not one SciPy loaded beside it
 
 
 @pytest.mark.parametrize("workers,sizes", [(1, SIZES), (2, SIZES), (2, [784, 1024, 10])])
