@@ -24,7 +24,7 @@ import pytest
 
 from conftest import ROOT, cuda_unavailable_reason
 
-#: The suite alone takes about 2.5 minutes on the 2-core CI machine.
+#: The pass alone takes about 3.5 minutes on the 2-core CI machine.
 PASS_TIMEOUT_SECONDS = 1200
 
 #: Left out of the second pass: they compile CUDA sources (NVRTC, ptxas, nvdisasm), run
@@ -44,6 +44,10 @@ DEVICE_FREE = ("tests/test_compile.py", "tests/test_kernel_*.py", "tests/test_fu
                "tests/test_expand.py", "tests/test_readme_commands.py",
                "tests/test_cli_chapter3.py")
 
+#: Left out too, by name, from files that also train: tests that compile kernel builds
+#: with NVRTC and read ptxas's report (the dropout and activation builds); no device.
+COMPILING = "test_compile"
+
 
 def test_the_suite_passes_with_auto_on_a_device_that_is_not_numpy():
     if os.environ.get("GPUNET_DEVICE", "").strip():
@@ -54,7 +58,7 @@ def test_the_suite_passes_with_auto_on_a_device_that_is_not_numpy():
     env["GPUNET_DEVICE"] = "strict"
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE", "tests",
-         *(f"--ignore-glob={pattern}" for pattern in DEVICE_FREE)],
+         *(f"--ignore-glob={pattern}" for pattern in DEVICE_FREE), "-k", f"not {COMPILING}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=PASS_TIMEOUT_SECONDS)
     lines = run.stdout.splitlines()
     summary = [line for line in lines if line.startswith(("FAILED", "ERROR"))]
