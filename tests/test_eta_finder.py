@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -222,3 +223,155 @@ def test_the_help_states_the_rule(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "the threshold is the largest eta up to which every candidate passes" in text
     assert "the proposal is half the threshold" in text and "--eta-min" in text
+
+
+# ------------------------------------------------------------------ chapter 3's L1 and dropout
+# A small float64 network on 200 images, three candidates, two epochs: the candidates
+# train the model the proposal is for (l1 and dropout reach the stack's SGD), and the
+# judged cost is the one that model's training monitors.
+SMALL = dict(cost="cross-entropy", dtype="float64", device="cpu", seed=7,
+             etas=[0.1, 1.0, 10.0], epochs=2, lmbda=1.0)
+SIZES = [784, 8, 10]
+
+
+def _tiny(mnist):
+    return _subset(mnist, 200)
+
+
+def _old_finder_costs(data, momentum):
+    """The costs as the finder measured them before it took l1 and dropout: network 0's
+    total cost (with L2), then the stack's monitored training costs."""
+    stack = gpunet.NetworkStack(SIZES, [SMALL["seed"]] * 3, cost=SMALL["cost"],
+                                dtype="float64", device="cpu")
+    before = stack.network(0).total_cost(data, SMALL["lmbda"])
+    histories = stack.SGD(data, 2, 10, SMALL["etas"], lmbda=SMALL["lmbda"],
+                          momentum=momentum, monitor_training_cost=True, verbose=False,
+                          progress=False)
+    return [[float(before), *h.training_cost] for h in histories]
+
+
+def test_at_their_defaults_l1_and_dropout_leave_the_finding_bit_for_bit(mnist):
+    data = _tiny(mnist)
+    old = _old_finder_costs(data, momentum=0.3)
+    assert find_eta(data, SIZES, momentum=0.3, **SMALL).costs == old  # exactly
+    given = find_eta(data, SIZES, momentum=0.3, l1=0.0, dropout=0.0, **SMALL)
+    assert given.costs == old
+    assert (given.settings["l1"], given.settings["dropout"]) == (0.0, 0.0)
+
+
+def _with_l1(net, data, lmbda, l1):
+    """The network's own total cost (L2) plus the L1 term computed here, on the host."""
+    n = len(data[1])
+    return net.total_cost(data, lmbda) + (l1 / n) * sum(float(np.abs(w).sum())
+                                                        for w in net.weights)
+
+
+def test_the_judged_cost_includes_the_l1_term(mnist):
+    """Each measurement is the cost a lone network trained at that η with ``l1``
+    has, L1 term included (computed here independently of the library's)."""
+    data, l1 = _tiny(mnist), 0.05
+    finding = find_eta(data, SIZES, l1=l1, **SMALL)
+    assert finding.settings["l1"] == l1
+    k = 1
+    net = gpunet.Network(SIZES, cost="cross-entropy", dtype="float64", device="cpu",
+                         seed=SMALL["seed"])
+    expected = [_with_l1(net, data, SMALL["lmbda"], l1)]
+    plain = [net.total_cost(data, SMALL["lmbda"])]
+    net.SGD(data, 2, 10, SMALL["etas"][k], lmbda=SMALL["lmbda"], l1=l1, verbose=False,
+            callback=lambda record: expected.append(_with_l1(net, data, SMALL["lmbda"], l1)))
+    np.testing.assert_allclose(finding.costs[k], expected, rtol=1e-9)
+    assert net.total_cost(data, SMALL["lmbda"], l1=l1) == pytest.approx(expected[-1], rel=1e-12)
+    with pytest.raises(ValueError, match="l1 .the L1 regularization. must be a number >= 0"):
+        net.total_cost(data, l1=-1.0)
+    assert finding.costs[k][0] - plain[0] > 1e-3  # the L1 term is there, and it matters
+
+
+def test_dropout_reaches_the_stacks_training_and_the_cost_is_the_whole_networks(mnist):
+    """With dropout 0.5 the candidates train as a stack's SGD with that dropout does
+    (the same costs, exactly), unlike without it; every cost is the whole network's,
+    its weights out of the hidden layer halved (the book's oracle, before training and
+    after the last epoch)."""
+    from gpunet.check import reference as ref
+
+    data, p = _tiny(mnist), 0.5
+    finding = find_eta(data, SIZES, dropout=p, **SMALL)
+    assert finding.settings["dropout"] == p
+    stack = gpunet.NetworkStack(SIZES, [SMALL["seed"]] * 3, cost="cross-entropy",
+                                dtype="float64", device="cpu")
+    first = [np.array(w[0]) for w in stack.weights], [np.array(b[0]) for b in stack.biases]
+    histories = stack.SGD(data, 2, 10, SMALL["etas"], lmbda=SMALL["lmbda"], dropout=p,
+                          monitor_training_cost=True, verbose=False, progress=False)
+    assert [c[1:] for c in finding.costs] == [list(h.training_cost) for h in histories]
+    without = find_eta(data, SIZES, **SMALL)
+    assert all(abs(a[1] - b[1]) > 1e-3 for a, b in zip(finding.costs, without.costs))
+    X, Y = data[0], np.eye(10)[data[1]]
+
+    def whole(weights, biases):
+        return ref.total_cost(ref.dropout_scaled(weights, p), biases, X, Y, "cross-entropy",
+                              SMALL["lmbda"])
+
+    assert finding.costs[0][0] == pytest.approx(whole(*first), rel=1e-9)
+    assert abs(finding.costs[0][0] - without.costs[0][0]) > 1e-3  # halved: another cost
+    last = [np.array(w[2]) for w in stack.weights], [np.array(b[2]) for b in stack.biases]
+    assert finding.costs[2][-1] == pytest.approx(whole(*last), rel=1e-9)
+
+
+@pytest.mark.parametrize("keyword, value, words", [
+    ("l1", -1e-4, "l1 (the L1 regularization) must be a number >= 0"),
+    ("l1", math.nan, "l1 (the L1 regularization) must be a number >= 0"),
+    ("dropout", 1.0, "dropout (the rate at which hidden neurons are removed) must be"),
+    ("dropout", [0.5, 0.5, 0.5], "dropout (the rate at which hidden neurons are removed)"),
+])
+def test_bad_l1_or_dropout_is_one_error_before_any_training(keyword, value, words, mnist):
+    epochs: list = []
+    with pytest.raises(ValueError, match=re.escape(words)):
+        find_eta(_tiny(mnist), SIZES, callback=epochs.append, **{keyword: value}, **SMALL)
+    assert epochs == []
+
+
+def test_the_command_trains_with_l1_and_dropout_and_says_so(tmp_path, capsys, small_data,
+                                                            mnist):
+    record = tmp_path / "finding.json"
+    assert main([*_base(small_data)[:-6], "--per-decade", "1", "--eta-min", "0.1",
+                 "--eta-max", "100", "--limit", "200", "--dtype", "float64", "--lmbda", "1",
+                 "--l1", "1e-4", "--dropout", "0.5", "--json", str(record)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    found = json.loads(record.read_text())
+    assert (found["settings"]["l1"], found["settings"]["dropout"]) == (1e-4, 0.5)
+    assert out[-1] == f"train with: {found['train_command']}"
+    assert out[-1] == (f"train with: gpunet train --sizes 784,10,10 --cost cross-entropy "
+                       f"--init large --lmbda 1 --batch-size 10 --l1 0.0001 --dropout 0.5 "
+                       f"--dtype float64 --device cpu --data {small_data} --limit 200 "
+                       f"--eta {found['proposal']:g}")
+    library = find_eta(_subset(mnist, 200), [784, 10, 10], cost="cross-entropy",
+                       init="large", dtype="float64", device="cpu", seed=3,
+                       etas=found["etas"], epochs=2,
+                       lmbda=1.0, l1=1e-4, dropout=0.5)
+    assert found["costs"] == library.costs  # the options reached the candidates
+
+
+@pytest.mark.parametrize("given, words", [
+    (["--l1", "-0.1"], "--l1: l1 (the L1 regularization) must be a number >= 0, got -0.1"),
+    (["--l1", "inf"], "--l1: l1 (the L1 regularization) must be a number >= 0"),
+    (["--dropout", "1"], "--dropout: dropout (the rate at which hidden neurons are removed) "
+     "must be a number from 0 up to 1 (not 1), got 1.0"),
+    (["--dropout", "nan"], "--dropout: dropout (the rate at which hidden neurons are "
+     "removed) must be a number from 0 up to 1"),
+    (["--momentum", "1.5"], "--momentum: momentum (the coefficient μ) must be a number"),
+])
+def test_a_bad_l1_dropout_or_momentum_is_one_error_line_before_any_work(
+        given, words, capsys, tmp_path, small_data):
+    record = tmp_path / "finding.json"
+    assert main([*_base(small_data), *given, "--json", str(record)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"gpunet: error: {words}")
+    assert len(captured.err.strip().splitlines()) == 1 and "Traceback" not in captured.err
+    assert "device:" not in captured.out and not record.exists()  # before any work
+
+
+def test_the_help_names_l1_and_dropout(capsys):
+    with pytest.raises(SystemExit):
+        main(["find-eta", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--l1 LAMBDA" in text and "--dropout P" in text
+    assert "--momentum, --l1 and --dropout" in text

@@ -18,7 +18,11 @@ proposal. ``--json PATH`` writes the record (atomically; an existing file is rep
 only with ``--overwrite``), ``--plot PATH`` the cost curves (the ``plot`` extra). A
 range that does not bracket the threshold says which way to move it, and the command
 exits with status 1. The model and data options are ``gpunet train``'s own
-(:mod:`gpunet.cli.options`).
+(:mod:`gpunet.cli.options`), chapter 3's ``--momentum``, ``--l1`` (L1 regularization)
+and ``--dropout`` among them, checked as ``gpunet train`` checks them before any work:
+the candidates train the model the proposal is for (with ``--dropout``, each cost is
+measured on the whole network, as the book evaluates one trained with dropout), and the
+printed command spells each of them out where given.
 """
 
 from __future__ import annotations
@@ -30,10 +34,10 @@ import shlex
 import time
 from typing import Any, Optional
 
-from .options import add_options, explicit_options
+from .options import add_options, check_techniques, explicit_options
 
 MODEL = ("device", "sizes", "epochs", "batch_size", "cost", "init", "activation", "lmbda",
-         "momentum", "seed", "dtype", "engine", "data", "limit")
+         "momentum", "l1", "dropout", "seed", "dtype", "engine", "data", "limit")
 """The options shared with ``gpunet train`` (declared in :mod:`gpunet.cli.options`), in
 ``--help``'s order."""
 
@@ -41,8 +45,13 @@ IN_TRAIN = ("sizes", "cost", "init", "lmbda", "batch_size")
 """What the printed ``gpunet train`` command always spells out (the model the proposal
 was found for)."""
 
-IF_GIVEN = ("activation", "momentum", "dtype", "device", "data", "limit", "engine")
+IF_GIVEN = ("activation", "momentum", "l1", "dropout", "dtype", "device", "data", "limit",
+            "engine")
 """What it spells out where the user gave it."""
+
+TECHNIQUES = ("momentum", "l1", "dropout")
+"""Chapter 3's options the candidates train with, checked before any work as ``SGD``
+checks its keywords of the same names (:func:`gpunet.cli.options.check_techniques`)."""
 
 
 def add_parser(sub: Any, formatter: type) -> None:
@@ -53,8 +62,10 @@ def add_parser(sub: Any, formatter: type) -> None:
         help="find the learning rate by the book's heuristic (every candidate in one run)",
         description="Find the learning rate η by chapter 3's heuristic: train the model "
         "at a geometric range of η (one stacked run, the same seed for all) for a few "
-        f"epochs, and apply the rule: {RULE}. Prints the reasoning and the gpunet train "
-        "command for the proposal.",
+        f"epochs, and apply the rule: {RULE}. The candidates train with the model's "
+        "options, --momentum, --l1 and --dropout included (with --dropout the costs are "
+        "measured on the whole network, as the book evaluates it). Prints the reasoning "
+        "and the gpunet train command for the proposal.",
         formatter_class=formatter,
     )
     add_options(parser, "find-eta", MODEL)
@@ -93,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     finding = find_eta(training, args.sizes, cost=args.cost, init=args.init,
                        activation=args.activation, dtype=args.dtype, device=backend, seed=seed,
                        mini_batch_size=args.batch_size, lmbda=args.lmbda,
-                       momentum=args.momentum, epochs=args.epochs,
+                       momentum=args.momentum, l1=args.l1, dropout=args.dropout,
+                       epochs=args.epochs,
                        etas=etas, engine=args.engine, callback=_on_epoch(args, started))
     command = train_command(args, finding.proposal)
     print(f"rule: {finding.as_json()['rule']}")
@@ -113,8 +125,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def prepare(args: argparse.Namespace) -> list[float]:
-    """Every cheap check before any work: the counts, λ, the range (its candidates are
-    returned), the sizes against the data, and the outputs."""
+    """Every cheap check before any work: the counts, λ, chapter 3's options, the range
+    (its candidates are returned), the sizes against the data, and the outputs."""
     from ..model.arguments import check_lmbda
     from ..sweep.eta_finder import geometric_etas
     from .inputs import resolve_sizes
@@ -122,6 +134,7 @@ def prepare(args: argparse.Namespace) -> list[float]:
 
     check_counts(args, ("epochs", "batch_size", "limit"))
     check_lmbda(args.lmbda)
+    check_techniques(args, TECHNIQUES)
     etas = geometric_etas(args.eta_min, args.eta_max, args.per_decade)
     resolve_sizes(args)  # --sizes auto,30,10 against the data's width
     check_outputs(args)

@@ -395,19 +395,25 @@ SWEEP = ("device", "sizes", "epochs", "batch_size", "cost", "init", "activation"
 """``gpunet sweep``'s options, in ``--help``'s order."""
 
 
-def check_watching(args: argparse.Namespace) -> None:
-    """Chapter 3's options (:data:`TECHNIQUES`) checked as ``SGD`` checks its keywords,
-    before any work (one error naming the option); and the options of :data:`WATCHING`,
-    which choose epochs by the accuracy on the evaluated data: on the test set that score
-    would be optimistic, so they need ``--evaluate validation``."""
+def check_techniques(args: argparse.Namespace, names: Sequence[str]) -> None:
+    """Chapter 3's options ``names`` (of :data:`TECHNIQUES`) checked as ``SGD`` checks
+    its keywords, before any work: one error naming the option."""
     from ..training.settings import check_setting
 
-    for name in TECHNIQUES:
+    for name in names:
         if not isinstance(getattr(args, name), str):  # a sweep's lists: in its grid
             try:
                 check_setting(name, getattr(args, name))
             except ValueError as exc:
                 raise ValueError(f"{OPTIONS[name].flags[0]}: {exc}") from None
+
+
+def check_watching(args: argparse.Namespace) -> None:
+    """Chapter 3's options (:data:`TECHNIQUES`) checked as ``SGD`` checks its keywords,
+    before any work (one error naming the option); and the options of :data:`WATCHING`,
+    which choose epochs by the accuracy on the evaluated data: on the test set that score
+    would be optimistic, so they need ``--evaluate validation``."""
+    check_techniques(args, TECHNIQUES)
     given = [flag for name, flag in WATCHING.items() if getattr(args, name, None)]
     if given and args.evaluate != "validation":
         raise ValueError(f"{' and '.join(given)} choose{'s' if len(given) == 1 else ''} "

@@ -33,9 +33,10 @@ def correct(backend: Backend, weights: Sequence[Array], biases: Sequence[Array],
 
 def total_cost(backend: Backend, cost: Cost, weights: Sequence[Array],
                biases: Sequence[Array], X: Array, Y: Array, lmbda: float,
-               activation: Activations = SIGMOID) -> Array:
+               activation: Activations = SIGMOID, l1: float = 0.0) -> Array:
     """0-d device array: the mean cost over the rows plus the L2 term ``λ/(2n) Σ w²``
-    (chapter 3, eq. 85 and 86, ``network2.py``'s ``total_cost``)."""
+    (chapter 3, eq. 85 and 86, ``network2.py``'s ``total_cost``) and, where ``l1`` is
+    not 0, the L1 term ``(λ₁/n) Σ |w|`` (eq. 95), ``n`` the rows as for L2's."""
     xp, total, n = backend.xp, None, X.shape[0]
     for s in range(0, n, EVAL_CHUNK):
         c = cost.fn(feedforward(backend, weights, biases, X[s:s + EVAL_CHUNK], activation),
@@ -44,6 +45,8 @@ def total_cost(backend: Backend, cost: Cost, weights: Sequence[Array],
     total = total / n
     if lmbda:
         total = total + 0.5 * (lmbda / n) * sum(xp.sum(w * w) for w in weights)
+    if l1:
+        total = total + (l1 / n) * sum(xp.sum(xp.abs(w)) for w in weights)
     return total
 
 

@@ -49,7 +49,7 @@ from ..model.parameters import as_rows, flat_layers
 from ..training.history import History
 from ..training.loop import TrainingData, run_sgd
 from ..training.state import RunState
-from ..training.settings import TrainingSettings
+from ..training.settings import TrainingSettings, check_l1
 from .base import NetworkModel
 
 
@@ -456,11 +456,14 @@ class Network(NetworkModel[History]):
         return self.accuracy(test_data)
 
     @_on_device
-    def total_cost(self, data: Any, lmbda: float = 0.0, convert: bool = False) -> float:
-        """Mean cost over ``data`` plus the L2 term ``λ/(2n) Σ w²`` (``n = len(data)``)."""
-        lmbda = check_lmbda(lmbda)
+    def total_cost(self, data: Any, lmbda: float = 0.0, convert: bool = False, *,
+                   l1: float = 0.0) -> float:
+        """Mean cost over ``data`` plus the L2 term ``λ/(2n) Σ w²`` (``n = len(data)``)
+        and, where ``l1`` is not 0, the L1 term ``(λ₁/n) Σ |w|`` (chapter 3, eq. 95):
+        the training cost ``SGD(..., lmbda, l1=l1)`` monitors."""
+        lmbda, l1 = check_lmbda(lmbda), check_l1(l1)
         X, Y, _ = self._device_examples(self._examples(data, "data"))
-        return self._fetch([self._total_cost(X, Y, lmbda)])[0]
+        return self._fetch([self._total_cost(X, Y, lmbda, l1)])[0]
 
     @_on_device
     def predict(self, X: Any) -> np.ndarray:
@@ -481,10 +484,11 @@ class Network(NetworkModel[History]):
         return correct(self.backend, self._evaluated(), self.biases, X, labels,
                        layer_activations(self))
 
-    def _total_cost(self, X: Array, Y: Array, lmbda: float) -> Array:
-        """0-d device array: mean cost over the rows plus ``λ/(2n) Σ w²``."""
+    def _total_cost(self, X: Array, Y: Array, lmbda: float, l1: float = 0.0) -> Array:
+        """0-d device array: mean cost over the rows plus ``λ/(2n) Σ w²`` (and
+        ``(λ₁/n) Σ |w|`` where ``l1`` is not 0)."""
         return total_cost(self.backend, self.cost, self._evaluated(), self.biases, X, Y, lmbda,
-                          layer_activations(self))
+                          layer_activations(self), l1)
 
     def _evaluated(self) -> list[Array]:
         """The weights the network is evaluated with: after dropout, those out of hidden

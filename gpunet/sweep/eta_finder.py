@@ -12,8 +12,9 @@ A :class:`gpunet.NetworkStack` makes the search one run: every candidate η of a
 geometric range is one network of the stack, and every network has the same seed, so
 they start from the same parameters and visit the examples in the same order: only η
 differs. :func:`find_eta` trains them a few epochs on (a part of) the training data,
-measuring the training cost (with the L2 term, as ``network2.py``'s ``total_cost``)
-before training and after each epoch, and applies the rule (:data:`RULE`):
+measuring the training cost (with the L2 term, as ``network2.py``'s ``total_cost``, and
+the L1 term ``(λ₁/n) Σ |w|`` where ``l1`` is given) before training and after each
+epoch, and applies the rule (:data:`RULE`):
 
 * a candidate **passes** when its cost is finite and falls at every measurement (no
   increase, no divergence), and after every epoch it is lower than the next smaller
@@ -31,6 +32,13 @@ over 30 epochs. With it they are 0.5 and 2.81 (docs/eta_finder_validation.md).
 
 Where even the smallest η fails, or the largest still passes, the range did not
 bracket the threshold and the finding says which way to move it (no proposal).
+
+The candidates train the model the proposal is for: chapter 3's ``momentum``, ``l1``
+(L1 regularization) and ``dropout`` reach the stack's ``SGD`` as they reach
+``gpunet train``'s. With dropout, every cost is measured on the whole network (no
+neurons removed, the weights out of hidden layers scaled by ``1 - p``), as the book
+evaluates a network trained with dropout, before training too: each measurement is of
+the same function.
 """
 
 from __future__ import annotations
@@ -189,7 +197,8 @@ def find_eta(training_data: Any, sizes: Sequence[int], *, cost: Any = "cross-ent
              init: InitName = "default", dtype: Any = "float32", device: Any = "auto",
              activation: HiddenSpec = "sigmoid", seed: int = 0,
              mini_batch_size: int = 10, lmbda: float = 0.0,
-             momentum: float = 0.0, epochs: int = EPOCHS,
+             momentum: float = 0.0, l1: float = 0.0, dropout: float = 0.0,
+             epochs: int = EPOCHS,
              etas: Optional[Sequence[float]] = None, engine: EngineName = "auto",
              callback: Optional[Callable[[list[dict[str, Any]]], None]] = None
              ) -> EtaFinding:
@@ -197,7 +206,12 @@ def find_eta(training_data: Any, sizes: Sequence[int], *, cost: Any = "cross-ent
     :class:`gpunet.NetworkStack` on ``training_data`` for ``epochs`` epochs, all from
     ``seed`` (the same initial parameters and shuffles), and apply the rule of this
     module (:func:`judge`) to their training costs (with the L2 term, as
-    ``network2.py``'s ``total_cost``). ``callback`` gets each epoch's records (the
+    ``network2.py``'s ``total_cost``, plus the L1 term ``(λ₁/n) Σ |w|`` where ``l1`` >
+    0). ``momentum``, ``l1`` and ``dropout`` (the rate ``p`` at which each hidden
+    neuron is removed from each mini-batch's step, one for every hidden layer) are
+    ``SGD``'s, the same for every candidate; with dropout the costs are measured on the
+    whole network, its weights out of hidden layers scaled by ``1 - p`` (as the book
+    evaluates it, and before training too). ``callback`` gets each epoch's records (the
     stack's ``callback``). Every other argument is checked as ``SGD`` checks its own.
 
     >>> finding = find_eta(data.training, [784, 30, 10], lmbda=5.0)  # doctest: +SKIP
@@ -211,9 +225,10 @@ def find_eta(training_data: Any, sizes: Sequence[int], *, cost: Any = "cross-ent
     started = time.perf_counter()
     stack = NetworkStack(list(sizes), [seed] * len(candidates), cost=cost, init=init,
                          dtype=dtype, device=device, activation=activation)
-    before = stack.network(0).total_cost(training_data, lmbda)  # all start alike
+    before = _cost_before(stack, training_data, lmbda, l1, dropout)
     histories = stack.SGD(training_data, epochs, mini_batch_size, candidates, lmbda=lmbda,
-                          momentum=momentum, monitor_training_cost=True, verbose=False,
+                          momentum=momentum, l1=l1, dropout=dropout,
+                          monitor_training_cost=True, verbose=False,
                           engine=engine, callback=callback, progress=False)
     costs = [[float(before)] + _epoch_costs(h.records, epochs) for h in histories]
     passed, threshold, proposal, reasoning = judge(candidates, costs)
@@ -221,10 +236,25 @@ def find_eta(training_data: Any, sizes: Sequence[int], *, cost: Any = "cross-ent
                 "activation": _named(activation),
                 "dtype": np.dtype(stack.dtype).name, "device": stack.backend.device,
                 "seed": seed, "mini_batch_size": mini_batch_size, "lmbda": lmbda,
-                "momentum": momentum, "epochs": epochs, "examples": _count(training_data),
+                "momentum": momentum, "l1": l1, "dropout": dropout, "epochs": epochs,
+                "examples": _count(training_data),
                 "engine": histories[0].engine}
     return EtaFinding(candidates, costs, passed, threshold, proposal, reasoning, settings,
                       time.perf_counter() - started)
+
+
+def _cost_before(stack: Any, training_data: Any, lmbda: float, l1: float,
+                 dropout: float) -> float:
+    """The training cost before training (every candidate starts alike: network 0's),
+    measured as the stack's ``SGD`` measures it after each epoch: with the L2 and L1
+    terms, and evaluated as a network trained with ``dropout`` is (``Network.dropout``).
+    ``l1`` and ``dropout`` are checked as ``SGD`` checks them, before this first
+    measurement."""
+    from ..training.settings import check_dropout, check_l1
+
+    net = stack.network(0)
+    net.dropout = check_dropout(dropout)
+    return float(net.total_cost(training_data, lmbda, l1=check_l1(l1)))
 
 
 def _epoch_costs(records: Sequence[dict[str, Any]], epochs: int) -> list[float]:

@@ -332,13 +332,8 @@ class Measurements:
         which, what = name.split("_")
         X, Y = self.inputs[which]
         if what == "cost":
-            cost = total_cost(self.model.backend, self.model.cost, weights, biases, X, Y,
-                              self.lmbda[k], layer_activations(self.model))
-            if self.l1[k]:  # + (λ₁/n) Σ |w| (chapter 3, eq. 95), n as for L2's term
-                xp = self.model.xp
-                cost = cost + (self.l1[k] / X.shape[0]) * sum(xp.sum(xp.abs(w))
-                                                              for w in weights)
-            return cost
+            return total_cost(self.model.backend, self.model.cost, weights, biases, X, Y,
+                              self.lmbda[k], layer_activations(self.model), self.l1[k])
         return correct(self.model.backend, weights, biases, X, self.labels[which],
                        layer_activations(self.model))
 
