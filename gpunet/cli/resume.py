@@ -87,7 +87,42 @@ def adopt_outputs(args: argparse.Namespace, saved: "Checkpoint", explicit: set[s
     user names anew."""
     for name, path in recorded_outputs(saved, command).items():
         if name not in explicit and path is not None:
+            check_recorded_output(saved.path, name, path)
             setattr(args, name, path)
+
+
+WRITTEN = {"save": (b'{"sizes": ', "a network file"),
+           "save_best": (b'{"sizes": ', "a network file"),
+           "plot": (b"\x89PNG\r\n\x1a\n", "a PNG image")}
+"""How each recorded output gpunet rewrites starts, as gpunet writes it (the metrics
+file is checked as one of the run's when it is continued)."""
+
+
+def check_recorded_output(checkpoint: Any, name: str, path: str) -> None:
+    """A recorded output the user did not name is replaced only if it is what the run
+    wrote there: the path absolute (as runs record them), and an existing file starting
+    as gpunet writes that output. A checkpoint from elsewhere (or edited) could
+    otherwise name any file, and resuming it would replace that file unasked."""
+    flag = "--" + name.replace("_", "-")
+    if not os.path.isabs(path):
+        raise ValueError(f"{checkpoint}: run.outputs.{name} is {path!r}, not an absolute "
+                         "path (runs record their outputs as absolute paths); the file is "
+                         f"corrupt or was edited. Name the output yourself ({flag} PATH) "
+                         "to resume it.")
+    start, kind = WRITTEN.get(name, (b"", ""))
+    try:
+        regular = os.path.isfile(path) and os.path.getsize(path) > 0
+        head = start
+        if start and regular:
+            with open(path, "rb") as f:
+                head = f.read(len(start))
+    except OSError:
+        return  # unreadable or gone: checking the outputs says why, before any work
+    if not head.startswith(start):
+        raise ValueError(f"{checkpoint} records {flag} {path}, but that file is not {kind} "
+                         "gpunet wrote: resuming would replace it. Name the output yourself "
+                         f"({flag} PATH) to resume, or check where the checkpoint came "
+                         "from.")
 
 
 def adopt_options(args: argparse.Namespace, path: Any, options: dict[str, Any],

@@ -1,0 +1,117 @@
+"""The fourth round of hostile inputs (cases not seen in issue 26): what a run writes
+never replaces a file the user did not name as that output, nor one of the run's own
+inputs; data files with bad contents are refused naming the file; arrays and images
+that are not one digit are refused, not misread.
+
+Every run here trains a network of 784-6-10 on 80 random examples for one epoch on the
+CPU, so each costs a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+from gpunet.cli import main
+
+RUN = ["train", "--device", "cpu", "--quiet", "--sizes", "784,6,10", "--epochs", "1",
+       "--seed", "1", "--validation", "20", "--evaluate", "validation"]
+
+
+def write_npz(path: Path, n: int = 80, **changes: Any) -> Path:
+    """Keras-style arrays of ``n`` random 28x28 uint8 images and labels 0..9."""
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
+              "y_train": np.arange(n) % 10}
+    arrays.update(changes)
+    np.savez(path, **arrays)
+    return path
+
+
+def one_error(capsys) -> str:
+    """The one ``gpunet: error:`` line the command printed (and nothing else on stderr)."""
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("gpunet: error: "), err
+    return err[0][len("gpunet: error: "):]
+
+
+def rewritten(source: Path, target: Path, change: Callable[[dict[str, Any]], Any]) -> Path:
+    """``source``'s checkpoint with its meta changed by ``change(meta)``, as ``target``."""
+    with np.load(source) as archive:
+        members = {name: archive[name] for name in archive.files}
+    meta = json.loads(members["meta"].tobytes())
+    change(meta)
+    members["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, **members)
+    target.write_bytes(buffer.getvalue())
+    return target
+
+
+@pytest.fixture(scope="module")
+def run_ckpt(tmp_path_factory) -> Path:
+    """A finished one-epoch run's checkpoint, which recorded ``--save``."""
+    folder = tmp_path_factory.mktemp("run")
+    data = write_npz(folder / "data.npz")
+    path = folder / "run.ckpt"
+    assert main([*RUN, "--data", str(data), "--checkpoint", str(path), "--save",
+                 str(folder / "net.json")]) == 0
+    return path
+
+
+# ------------------------------------------------- outputs a checkpoint records
+def with_outputs(source: Path, folder: Path, **outputs: str) -> Path:
+    """``source``'s checkpoint copied into ``folder``, recording ``outputs`` (every
+    other output: a file in ``folder`` not there yet)."""
+    def change(meta: dict[str, Any]) -> None:
+        recorded = meta["run"]["outputs"]
+        recorded.update({k: None for k in recorded}, save=str(folder / "new.json"))
+        recorded.update(outputs)
+    return rewritten(source, folder / "c.ckpt", change)
+
+
+@pytest.mark.parametrize("output", ["save", "plot"])
+def test_a_checkpoint_never_replaces_a_file_it_did_not_write(tmp_path, run_ckpt, capsys,
+                                                             output):
+    """A checkpoint from elsewhere (or edited) whose ``run.outputs`` names a file of the
+    user's: ``--resume`` without that option would have replaced it with a network
+    (or a plot). Seen failing before the fix: the file became a network file."""
+    victim = tmp_path / "notes.txt"
+    victim.write_text("precious\n")
+    ckpt = with_outputs(run_ckpt, tmp_path, **{output: str(victim)})
+    assert main(["train", "--resume", str(ckpt), "--epochs", "2", "--device", "cpu",
+                 "--quiet"]) == 2
+    message = one_error(capsys)
+    assert str(victim) in message and f"--{output}" in message
+    assert victim.read_text() == "precious\n"
+
+
+def test_a_recorded_output_must_be_an_absolute_path(tmp_path, run_ckpt, capsys,
+                                                    monkeypatch):
+    """Runs record absolute paths; a relative one (``../../etc/passwd``) would be
+    resolved against wherever the user resumes. Seen failing: it was written."""
+    (tmp_path / "here").mkdir()
+    victim = tmp_path / "notes.txt"
+    victim.write_text("precious\n")
+    ckpt = with_outputs(run_ckpt, tmp_path, save="../notes.txt")
+    monkeypatch.chdir(tmp_path / "here")
+    assert main(["train", "--resume", str(ckpt), "--epochs", "2", "--device", "cpu",
+                 "--quiet"]) == 2
+    assert "run.outputs.save" in one_error(capsys)
+    assert victim.read_text() == "precious\n"
+
+
+def test_a_resumed_run_goes_on_writing_its_own_network_file(tmp_path, run_ckpt, capsys):
+    """The check lets through what the run wrote: its network file is replaced."""
+    net = tmp_path / "net.json"
+    net.write_bytes((run_ckpt.parent / "net.json").read_bytes())
+    ckpt = with_outputs(run_ckpt, tmp_path, save=str(net))
+    before = net.read_bytes()
+    assert main(["train", "--resume", str(ckpt), "--epochs", "2", "--device", "cpu",
+                 "--quiet"]) == 0
+    assert net.read_bytes() != before and json.loads(net.read_text())["sizes"] == [784, 6, 10]
