@@ -115,3 +115,51 @@ def test_a_resumed_run_goes_on_writing_its_own_network_file(tmp_path, run_ckpt, 
     assert main(["train", "--resume", str(ckpt), "--epochs", "2", "--device", "cpu",
                  "--quiet"]) == 0
     assert net.read_bytes() != before and json.loads(net.read_text())["sizes"] == [784, 6, 10]
+
+
+# ------------------------------------------------- outputs that are the run's data
+@pytest.mark.parametrize("output", ["--save", "--metrics", "--plot", "--save-best",
+                                    "--checkpoint"])
+def test_no_output_replaces_the_runs_data_file(tmp_path, capsys, monkeypatch, output):
+    """The data file named again as an output, under another spelling: the run refuses
+    before any work. Seen failing: each output replaced the data set."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    before = write_npz(tmp_path / "data.npz").read_bytes()
+    extra = ["--overwrite"] if output == "--checkpoint" else []
+    assert main([*RUN, "--data", "data.npz", output, "sub/../data.npz", *extra]) == 2
+    message = one_error(capsys)
+    assert message.startswith(f"--data and {output} name the same file")
+    assert (tmp_path / "data.npz").read_bytes() == before
+
+
+def test_no_output_replaces_the_test_data_or_a_data_folders_file(tmp_path, capsys):
+    """``--test-data`` through a symbolic link, and a file of a ``--data`` folder."""
+    data = write_npz(tmp_path / "data.npz")
+    test = write_npz(tmp_path / "test.npz", n=20)
+    (tmp_path / "link.json").symlink_to(test)
+    before = test.read_bytes()
+    assert main([*RUN[:-4], "--data", str(data), "--test-data", str(test), "--save",
+                 str(tmp_path / "link.json")]) == 2
+    assert one_error(capsys).startswith("--test-data and --save name the same file")
+    assert test.read_bytes() == before
+
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    rows = "\n".join(",".join([str(i % 10)] + ["0"] * 784) for i in range(30)) + "\n"
+    for name in ("train.csv", "test.csv"):
+        (folder / name).write_text(rows)
+    assert main([*RUN[:-4], "--data", str(folder), "--metrics",
+                 str(folder / "test.csv")]) == 2
+    assert one_error(capsys).startswith(f"--data ({folder / 'test.csv'}) and --metrics")
+    assert (folder / "test.csv").read_text() == rows
+
+
+def test_a_sweep_may_keep_its_data_in_its_save_dir(tmp_path):
+    """Inputs are not outputs: data inside ``--save-dir`` is read, and the networks are
+    written beside it (failed when the data files were counted as outputs there)."""
+    data = write_npz(tmp_path / "data.npz")
+    assert main(["sweep", "--device", "cpu", "--quiet", "--sizes", "784,6,10", "--epochs",
+                 "1", "--validation", "20", "--evaluate", "validation", "--eta", "1",
+                 "--seeds", "0", "--data", str(data), "--save-dir", str(tmp_path)]) == 0
+    assert len(list(tmp_path.glob("*.json"))) == 1

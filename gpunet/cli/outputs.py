@@ -32,10 +32,26 @@ def check_run_outputs(args: argparse.Namespace, outputs: Mapping[str, Optional[s
     from ..io.outputs import check_new_checkpoint, check_outputs
 
     outputs = {k: None if v == STDOUT else v for k, v in outputs.items()}  # --metrics -
-    check_outputs({**outputs, "--checkpoint": args.checkpoint}, inputs={"--resume": args.resume},
+    inputs = {"--resume": args.resume, **data_inputs(args)}
+    check_outputs({**outputs, "--checkpoint": args.checkpoint}, inputs=inputs,
                   directories=directories, may_share=[("--resume", "--checkpoint")])
     if args.checkpoint:
         check_new_checkpoint(args.checkpoint, "--checkpoint", args.resume, args.overwrite)
+
+
+def data_inputs(args: argparse.Namespace) -> dict[str, str]:
+    """The files ``--data`` and ``--test-data`` read (a directory's data files each), by
+    how an error names them, so that no output of the run replaces its data."""
+    from ..io.mnist import data_files
+
+    inputs: dict[str, str] = {}
+    for option in ("--data", "--test-data"):
+        given = getattr(args, option[2:].replace("-", "_"), None)
+        if given is not None:
+            folder = os.path.isdir(given)
+            inputs.update({f"{option} ({file})" if folder else option: str(file)
+                           for file in data_files(given)})
+    return inputs
 
 
 def checkpoint_lock(args: argparse.Namespace) -> ContextManager[Any]:

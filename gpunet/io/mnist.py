@@ -24,6 +24,7 @@ import contextlib
 import gzip
 import hashlib
 import math
+import os
 import pickle
 import zlib
 from dataclasses import dataclass
@@ -214,6 +215,21 @@ def input_width(path: Union[str, Path, None] = None) -> int:
         return csv_width(path)
     width = archive_width(path) if path.is_file() else None
     return width if width is not None else load_mnist(path).training[0].shape[1]
+
+
+def data_files(path: Union[str, Path]) -> list[Path]:
+    """The files :func:`load_mnist` may read for ``path``: the file itself, or the data
+    files a directory holds (IDX files gzipped or not, their checksums, the book's
+    pickle, CSV pairs), so that a run's outputs can be checked not to replace them."""
+    from .csv_data import PAIRS
+
+    path = Path(path)
+    if not path.is_dir():
+        return [path]
+    names = [name + gz for spellings in IDX_FILES.values() for name in spellings
+             for gz in ("", ".gz")]
+    names += ["RAW-SHA256SUMS", "mnist.pkl.gz", *(name for pair in PAIRS for name in pair)]
+    return [path / name for name in names if os.path.lexists(path / name)]
 
 
 def split_validation(data: MNIST, count: Union[int, float], what: str = "validation") -> MNIST:

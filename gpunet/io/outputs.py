@@ -234,7 +234,7 @@ def check_outputs(outputs: Mapping[str, Optional[PathLike]],
             continue
         root = same_file_key(folder) + os.sep
         for key, other in seen.items():
-            if key.startswith(root):
+            if key.startswith(root) and other not in (inputs or {}):  # outputs only
                 raise ValueError(f"{other} {key} is inside {option} {folder}, where files "
                                  "are written; choose another path for one of them.")
 
