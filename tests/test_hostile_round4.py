@@ -163,3 +163,52 @@ def test_a_sweep_may_keep_its_data_in_its_save_dir(tmp_path):
                  "1", "--validation", "20", "--evaluate", "validation", "--eta", "1",
                  "--seeds", "0", "--data", str(data), "--save-dir", str(tmp_path)]) == 0
     assert len(list(tmp_path.glob("*.json"))) == 1
+
+
+# ------------------------------------------------- data files with bad contents
+def csv_rows(n: int = 30, value: str = "0") -> list[str]:
+    return [",".join([str(i % 10)] + [value] * 784) for i in range(n)]
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf", "0.5,nan"])
+def test_non_finite_csv_inputs_are_named_by_file_and_line(tmp_path, bad):
+    """"nan" and "inf" parse as numbers: the integer range check let NaN through, and
+    the library's refusal named no file ("training_data inputs contain NaN"). Seen
+    failing: no CsvError from the reader."""
+    from gpunet.io.mnist import load_mnist
+
+    rows = csv_rows(value="0.25" if bad.startswith("0.5") else "7")
+    rows[4] = rows[4].rsplit(",", 2)[0] + "," + (bad if "," in bad else f"0,{bad}")
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match=r"d\.csv: example 5 has NaN or infinite inputs"):
+        load_mnist(tmp_path / "d.csv")
+
+
+@pytest.mark.parametrize("array, value, field", [
+    ("x_train", np.float32("nan"), r"x_train\[3\] holds NaN"),
+    ("x_train", np.float32("inf"), r"x_train\[3\] holds NaN"),
+    ("y_train", -1, r"y_train\[3\] is -1, not a label"),
+    ("y_train", 2.5, r"y_train\[3\] is 2.5, not a label"),
+    ("y_train", np.nan, r"y_train\[3\] is nan, not a label")])
+def test_bad_npz_contents_are_named_by_file_and_array(tmp_path, array, value, field):
+    """Seen failing: read without complaint, then refused by the library as
+    ``training_data ...`` with no file named."""
+    from gpunet.io.mnist import load_mnist
+
+    x = np.random.default_rng(0).random((30, 784), dtype=np.float32)
+    y = (np.arange(30) % 10).astype(np.float64 if isinstance(value, float) else np.int64)
+    (x if array == "x_train" else y)[3] = value
+    write_npz(tmp_path / "d.npz", x_train=x, y_train=y)
+    with pytest.raises(ValueError, match=r"d\.npz: " + field):
+        load_mnist(tmp_path / "d.npz")
+
+
+def test_a_csv_saved_with_a_byte_order_mark_keeps_its_first_example(tmp_path):
+    """Excel's "CSV UTF-8" starts with a BOM, which made the first example look like a
+    header line: silently dropped. Seen failing: 29 examples of 30."""
+    from gpunet.io.mnist import load_mnist
+
+    text = "\n".join(csv_rows()) + "\n"
+    (tmp_path / "d.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    labels = load_mnist(tmp_path / "d.csv").training[1]
+    assert len(labels) == 30 and labels[0] == 0

@@ -110,6 +110,8 @@ def _lines(f: BinaryIO, path: Path) -> Iterator[tuple[int, bytes]]:
         if len(line) > MAX_LINE_BYTES:
             raise CsvError(f"{path}, line {number}: longer than {MAX_LINE_BYTES:,} bytes; "
                            "is this a CSV file of examples?")
+        if number == 1:  # Excel's "CSV UTF-8" starts with a byte order mark
+            line = line.removeprefix(b"\xef\xbb\xbf")
         line = line.strip()
         if line:
             yield number, line
@@ -205,6 +207,11 @@ def _labels(column: np.ndarray, path: Path) -> np.ndarray:
 def _inputs(X: np.ndarray, path: Path, scan: Scan) -> np.ndarray:
     """The inputs as the network takes them: integer pixels (0..255) scaled to [0, 1]
     as MNIST's are; floats as given."""
+    finite = np.isfinite(X).all(axis=1)
+    if not finite.all():  # "nan" and "inf" are read as numbers, and are no inputs
+        i = int(np.argmin(finite))
+        raise CsvError(f"{path}: example {i + 1} has NaN or infinite inputs; every input "
+                       "must be a finite number (clean or drop that line).")
     if scan.floats:
         return np.ascontiguousarray(X)
     if X.size and (X.min() < 0 or X.max() > 255):

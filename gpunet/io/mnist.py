@@ -167,11 +167,35 @@ def _from_npz(path: Path) -> MNIST:
         y = arrays[f"y_{name}"]
         if y.ndim == 3:  # the book's (k, 1) columns
             y = y.reshape(y.shape[0], y.shape[1])
-        return X, y
+        return _checked(X, y, path, name)
 
     training = part("train")
     test = part("test") if "x_test" in arrays else _none_like(training)
     return MNIST(training, _none_like(training), test, source=f".npz {path}")
+
+
+def _checked(X: np.ndarray, y: np.ndarray, path: Path, part: str) -> Split:
+    """An archive's ``x_PART`` and ``y_PART`` as read, refused (naming the file and the
+    array) where an input is NaN or infinite, a label is not a whole number from 0 or a
+    target vector not finite: the library would refuse them only as training starts,
+    without naming the file."""
+    finite = np.isfinite(X).all(axis=1) if X.dtype.kind == "f" else None
+    if finite is not None and not finite.all():
+        i = int(np.argmin(finite))
+        raise MNISTError(f"{path}: x_{part}[{i}] holds NaN or infinite inputs; every input "
+                         "must be a finite number (clean or drop that example).")
+    if y.ndim == 1:
+        bad = y < 0
+        if y.dtype.kind == "f":
+            bad |= ~np.isfinite(y) | (y != np.round(y))
+    else:
+        bad = ~np.isfinite(y).all(axis=1) if y.dtype.kind == "f" else np.zeros(len(y), bool)
+    if bad.any():
+        i = int(np.argmax(bad))
+        what = "label" if y.ndim == 1 else "target vector"
+        raise MNISTError(f"{path}: y_{part}[{i}] is {y[i].tolist()}, not a {what} (labels are "
+                         "whole numbers from 0, target vectors finite numbers).")
+    return X, y
 
 
 def _none_like(split: Split) -> Split:
