@@ -212,3 +212,56 @@ def test_a_csv_saved_with_a_byte_order_mark_keeps_its_first_example(tmp_path):
     (tmp_path / "d.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
     labels = load_mnist(tmp_path / "d.csv").training[1]
     assert len(labels) == 30 and labels[0] == 0
+
+
+# ------------------------------------------------- pictures that are not one digit
+def seven(side: int = 40) -> np.ndarray:
+    """A dark 7 on white paper, 8-bit grey."""
+    g = np.full((side, side), 255, np.uint8)
+    g[6:10, 8:32] = 0
+    for i in range(26):
+        g[10 + i, 28 - i // 2:32 - i // 2] = 0
+    return g
+
+
+@pytest.mark.parametrize("shape", [(2, 784), (784, 3), (10, 784)])
+def test_several_mnist_rows_are_not_read_as_one_picture(shape):
+    """A batch of flattened images (``x_test[:2]``) was read as a 2 × 784 picture and
+    given a confident digit. Seen failing: no error."""
+    from gpunet.io.images import read_digit
+
+    rows = np.zeros(shape)
+    with pytest.raises(ValueError, match=r"array: shape .* rows of 784 values"):
+        read_digit(rows)
+
+
+@pytest.mark.parametrize("form", ["gif", "tiff", "png"])
+def test_a_picture_of_several_frames_is_refused(tmp_path, form):
+    """An animated GIF or PNG, a TIFF of two pages: only the first was read, silently
+    (here a 7 after a blank page would be "no ink"; a 1 before it, a confident 1).
+    Seen failing: the first frame was read."""
+    pytest.importorskip("PIL")
+    from PIL import Image
+
+    from gpunet.io.images import read_digit
+
+    path = tmp_path / f"digit.{form}"
+    digit = Image.fromarray(seven())
+    digit.save(path, save_all=True, append_images=[Image.fromarray(255 - seven())])
+    with pytest.raises(ValueError, match="holds several pictures"):
+        read_digit(path)
+    digit.save(tmp_path / f"one.{form}")  # one frame: read as before
+    assert read_digit(tmp_path / f"one.{form}").max() == pytest.approx(1.0)
+
+
+def test_a_phones_mpo_is_read_by_its_first_picture(tmp_path):
+    """MPO (a JPEG with a second picture) stays read, as before."""
+    pytest.importorskip("PIL")
+    from PIL import Image
+
+    from gpunet.io.images import read_digit
+
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(seven()).convert("RGB").save(
+        path, format="MPO", save_all=True, append_images=[Image.new("RGB", (40, 40))])
+    assert read_digit(path).max() == pytest.approx(1.0)

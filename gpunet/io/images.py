@@ -258,6 +258,7 @@ def _read_image(path: Path) -> np.ndarray:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path, formats=formats) as image:
                 _check_pixels(image, path)
+                _check_one_picture(image, path)
                 if image.format in ("JPEG", "MPO"):
                     _draft(image)  # decode a large JPEG at 1/2 to 1/8 scale
                 _stored_size(image)
@@ -304,6 +305,16 @@ def _check_pixels(image: Any, path: Path) -> None:
         raise ValueError(f"{path}: the image declares {width} × {height} = "
                          f"{width * height:,} pixels, more than the {MAX_PIXELS:,} a digit "
                          "image may have: scale it down.")
+
+
+def _check_one_picture(image: Any, path: Path) -> None:
+    """Refuse an animated GIF, PNG or WebP, or a TIFF of several pages: which one holds
+    the digit is not for gpunet to guess (it would read the first, silently). A phone's
+    MPO (a JPEG with a second, preview or depth picture) is read by its first."""
+    if image.format != "MPO" and getattr(image, "is_animated", False):
+        raise ValueError(f"{path} holds several pictures (frames or pages); a digit is "
+                         "read from one: save the picture you mean as an image of its "
+                         "own.")
 
 
 def _stored_size(image: Any) -> None:
@@ -385,6 +396,10 @@ def as_picture(a: np.ndarray, what: str = "image") -> np.ndarray:
     a = np.asarray(a)
     if a.size == FIELD * FIELD and sum(d > 1 for d in a.shape) == 1:
         return a.reshape(FIELD, FIELD)
+    if a.ndim == 2 and FIELD * FIELD in a.shape and 1 < min(a.shape) < FIELD:
+        raise ValueError(f"{what}: shape {a.shape} is {min(a.shape)} rows of 784 values, "
+                         "several MNIST images, not one picture; give one image (784 "
+                         "values, or 28 × 28).")
     while a.ndim > 2 and a.shape[0] == 1:
         a = a[0]
     if a.ndim == 3 and a.shape[2] == 1:
