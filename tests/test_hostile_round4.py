@@ -265,3 +265,23 @@ def test_a_phones_mpo_is_read_by_its_first_picture(tmp_path):
     Image.fromarray(seven()).convert("RGB").save(
         path, format="MPO", save_all=True, append_images=[Image.new("RGB", (40, 40))])
     assert read_digit(path).max() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("command", [["evaluate", "NET"], ["find-eta"]])
+def test_evaluate_and_find_eta_never_replace_a_data_folders_file(tmp_path, capsys,
+                                                                 command):
+    """``--plot`` / ``--json`` naming a file of the ``--data`` folder. Seen failing:
+    evaluate replaced the test file with its plot (find-eta checked only the folder's
+    own path)."""
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    rows = "\n".join(csv_rows()) + "\n"
+    for name in ("train.csv", "test.csv"):
+        (folder / name).write_text(rows)
+    (tmp_path / "net.json").write_text("{}")
+    args = [str(tmp_path / "net.json") if a == "NET" else a for a in command]
+    option = "--plot" if command[0] == "evaluate" else "--json"
+    test = folder / "test.csv"
+    assert main([*args, "--device", "cpu", "--data", str(folder), option, str(test)]) == 2
+    assert one_error(capsys).startswith(f"--data ({test}) and {option} name the same")
+    assert test.read_text() == rows

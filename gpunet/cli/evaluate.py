@@ -36,7 +36,10 @@ def run(args: argparse.Namespace) -> int:
     from ..io.outputs import check_outputs
     from ..networks.network import Network
 
-    check_outputs({"--plot": args.plot}, inputs={"NET.json": args.network})
+    from .outputs import data_inputs
+
+    check_outputs({"--plot": args.plot},
+                  inputs={"NET.json": args.network, **data_inputs(args)})
     if args.plot:
         from ..reports.plotting import require_matplotlib
 

@@ -145,9 +145,10 @@ def check_outputs(args: argparse.Namespace) -> None:
     """``--json`` and ``--plot`` can be written, are not the data nor one file, and an
     existing one is replaced only with ``--overwrite``."""
     from ..io.outputs import check_outputs as check_paths
+    from .outputs import data_inputs
 
     outputs = {"--json": args.json, "--plot": args.plot}
-    check_paths(outputs, inputs={"--data": args.data})
+    check_paths(outputs, inputs=data_inputs(args))
     for option, path in outputs.items():
         if path is not None and os.path.lexists(path) and not args.overwrite:
             raise ValueError(f"{option} {path} already exists; choose another path, or give "
