@@ -285,3 +285,24 @@ def test_evaluate_and_find_eta_never_replace_a_data_folders_file(tmp_path, capsy
     assert main([*args, "--device", "cpu", "--data", str(folder), option, str(test)]) == 2
     assert one_error(capsys).startswith(f"--data ({test}) and {option} name the same")
     assert test.read_text() == rows
+
+
+# ------------------------------------------------- files gpunet keeps for itself
+def test_a_link_planted_as_the_expanded_cache_is_never_written_through(tmp_path):
+    """The cache's name is predictable (the SHA-256 of the data); a link planted there,
+    in a shared cache folder, made the rebuild replace the file it points to with the
+    cache. Seen failing: the victim held the cache's bytes."""
+    from gpunet.io import expand
+    from gpunet.io.mnist import load_mnist
+
+    data = load_mnist(write_npz(tmp_path / "d.npz", n=20))
+    cache = tmp_path / "cache"
+    expand.expand_data(data, cache_dir=cache)  # the cache file, built once
+    (built,) = cache.iterdir()
+    built.unlink()
+    victim = tmp_path / "notes.txt"
+    victim.write_text("precious\n")
+    built.symlink_to(victim)
+    with pytest.raises(ValueError, match="is a symbolic link, not a gpunet cache file"):
+        expand.expand_data(data, cache_dir=cache)
+    assert victim.read_text() == "precious\n"

@@ -293,6 +293,10 @@ def _cached(file: Path, key: str, training: Split) -> Optional[Split]:
     regular file is a ``ValueError``: it cannot be replaced."""
     if not os.path.lexists(file):
         return None
+    if os.path.islink(file):  # not gpunet's: rebuilding would replace what it points to
+        raise ValueError(f"{file} is a symbolic link, not a gpunet cache file (expanded "
+                         "training set); gpunet never writes its cache through a link: "
+                         f"remove it, or set {CACHE_ENV} to another folder.")
     size = check_regular_file(file, "gpunet cache file (expanded training set)")
     X = training[0]
     try:
