@@ -306,3 +306,26 @@ def test_a_link_planted_as_the_expanded_cache_is_never_written_through(tmp_path)
     with pytest.raises(ValueError, match="is a symbolic link, not a gpunet cache file"):
         expand.expand_data(data, cache_dir=cache)
     assert victim.read_text() == "precious\n"
+
+
+# ------------------------------------------------- the library's inputs
+def test_integer_pixels_given_to_the_library_are_refused_with_the_scaling():
+    """Keras' MNIST is uint8 0..255; the CLI scales such pixels, the library took them
+    as inputs of up to 255 and trained to chance (8.9% on MNIST after 3 epochs),
+    silently. Seen failing: SGD and feedforward accepted them."""
+    import gpunet
+
+    pixels = np.random.default_rng(0).integers(0, 256, (20, 784), dtype=np.uint8)
+    labels = np.arange(20) % 10
+    net = gpunet.Network([784, 6, 10], device="cpu", seed=0)
+    with pytest.raises(ValueError, match=r"training_data inputs are integers from 0 to 255; "
+                                         r"pixels \(0\.\.255\) must be scaled"):
+        net.SGD((pixels, labels), 1, 10, 3.0, verbose=False)
+    for model in (net, gpunet.NetworkStack([784, 6, 10], seeds=[0, 1], device="cpu")):
+        with pytest.raises(ValueError, match="feedforward inputs are integers"):
+            model.feedforward(pixels)
+        with pytest.raises(ValueError, match="feedforward inputs have dtype <U"):
+            model.feedforward(pixels.astype(str))
+    net.SGD((pixels > 127, labels), 1, 10, 3.0, verbose=False)  # 0/1 inputs: as before
+    net.SGD(((pixels > 127).astype(np.int64), labels), 1, 10, 3.0, verbose=False)
+    assert net.feedforward(pixels / 255.0).shape == (20, 10)

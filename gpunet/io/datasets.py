@@ -133,6 +133,21 @@ def _label_array(y: Any, what: str) -> np.ndarray:
     return labels
 
 
+def check_inputs(X: np.ndarray, what: str) -> None:
+    """Inputs the library takes as they are: numbers (floats as given, ``True``/``False``
+    as 1 and 0), and integers only where they are 0 and 1. Integer pixels (0..255, as
+    Keras and IDX files hold MNIST) would be taken as inputs of up to 255 and train a
+    network to nothing, silently, where gpunet's data files scale them: refused, with
+    the scaling to apply. Strings, objects and complex numbers are refused too."""
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{what} inputs have dtype {X.dtype}; expected numbers.")
+    if X.dtype.kind in "iu" and X.size and (X.min() < 0 or X.max() > 1):
+        raise ValueError(
+            f"{what} inputs are integers from {X.min()} to {X.max()}; pixels (0..255) must "
+            "be scaled to [0, 1] as MNIST's are (X / 255.0, as gpunet's data files are "
+            "read), other inputs given as floats, which are taken as given.")
+
+
 def _float_matrix(X: Any, what: str) -> np.ndarray:
     try:
         X = np.asarray(X)
@@ -143,9 +158,7 @@ def _float_matrix(X: Any, what: str) -> np.ndarray:
         ) from None
     if X.ndim != 2:
         raise ValueError(f"{what} inputs have shape {X.shape}; expected (n_examples, n_inputs).")
-    if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)
-            or X.dtype == np.bool_):
-        raise ValueError(f"{what} inputs have dtype {X.dtype}; expected numbers.")
+    check_inputs(X, what)
     # Floating inputs keep their precision (MNIST arrives as float32: no 2x copy);
     # the backend casts to the network's dtype when it moves them to the device.
     matrix: np.ndarray = X if np.issubdtype(X.dtype, np.floating) else X.astype(np.float64)

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..backends import Array, DeviceLike
 from ..engines import EngineName as EngineName  # re-exported: its old home
-from ..io.datasets import Examples, as_examples
+from ..io.datasets import Examples, as_examples, check_inputs
 from ..io.network_file import read_network_file, write_network_file
 from ..model.arguments import check_eta, check_lmbda, check_positive_int, check_seed, check_sizes
 from ..model.initialization import InitName as InitName, initial_parameters
@@ -367,6 +367,7 @@ class Network(NetworkModel[History]):
     def _input(self, a: Any) -> Array:
         """``a`` on the device in the network's dtype; host data is checked first."""
         if not self.backend.is_device_array(a) or isinstance(a, np.ndarray):
+            check_inputs(np.asarray(a), "feedforward")
             a = np.asarray(a, dtype=self.dtype)
             if not np.isfinite(a).all():
                 raise ValueError("feedforward input contains NaN or infinity.")

@@ -25,6 +25,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from ..backends import Array, DeviceLike
+from ..io.datasets import check_inputs
 from ..model.arguments import check_seeds, is_integer
 from ..model.activations import HiddenSpec, layer_activations
 from ..model.backprop import feedforward
@@ -141,6 +142,8 @@ class NetworkStack(NetworkModel[list[History]]):
         Network ``k``'s slice is exactly what ``self.network(k).feedforward(a)`` gives.
         """
         with self._scope():
+            if not self.backend.is_device_array(a) or isinstance(a, np.ndarray):
+                check_inputs(np.asarray(a), "feedforward")
             X = self.backend.asarray(np.asarray(a, dtype=self.dtype))
             if X.ndim != 2 or X.shape[1] != self.sizes[0]:
                 raise ValueError(f"feedforward got an input of shape {tuple(X.shape)}; pass "
