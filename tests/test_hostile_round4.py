@@ -329,3 +329,37 @@ def test_integer_pixels_given_to_the_library_are_refused_with_the_scaling():
     net.SGD((pixels > 127, labels), 1, 10, 3.0, verbose=False)  # 0/1 inputs: as before
     net.SGD(((pixels > 127).astype(np.int64), labels), 1, 10, 3.0, verbose=False)
     assert net.feedforward(pixels / 255.0).shape == (20, 10)
+
+
+# ------------------------------------------------- evaluate's data
+@pytest.mark.parametrize("case, expected", [
+    ("no test set", "has no test set, which evaluate scores"),
+    ("labels to 12", "has test labels from 0 to 12, but"),
+    ("100 inputs", "has 100 inputs per test image, but"),
+    ("one-hot", None)])
+def test_evaluate_checks_the_test_set_against_the_network(tmp_path, capsys, case,
+                                                          expected):
+    """Seen failing: an IndexError traceback (labels 10-12, one-hot targets), "need at
+    least one array to concatenate" (no test set), a feedforward shape message naming
+    no data (100 inputs)."""
+    import gpunet
+
+    net = tmp_path / "net.json"
+    gpunet.Network([784, 6, 10], device="cpu", seed=0).save(str(net))
+    folder = tmp_path / "data"
+    folder.mkdir()
+    width = 100 if case == "100 inputs" else 784
+    for name, classes in (("train.csv", 10), ("test.csv", 13 if "12" in case else 10)):
+        rows = [",".join([str(i % classes)] + ["3"] * width) for i in range(26)]
+        (folder / name).write_text("\n".join(rows) + "\n")
+    data = {"no test set": folder / "train.csv", "one-hot": tmp_path / "h.npz"}.get(case,
+                                                                                   folder)
+    if case == "one-hot":
+        x = np.random.default_rng(0).random((20, 784))
+        y = np.eye(10)[np.arange(20) % 10]
+        np.savez(data, x_train=x, y_train=y, x_test=x, y_test=y)
+    status = main(["evaluate", str(net), "--data", str(data), "--device", "cpu"])
+    if expected is None:
+        assert status == 0 and " / 20 (" in capsys.readouterr().out
+    else:
+        assert status == 2 and expected in one_error(capsys)

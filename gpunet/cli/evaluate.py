@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.network}: sizes {net.sizes} do not fit MNIST (784 inputs, "
                          "10 outputs).")
     data = load_mnist(args.data)
-    X, labels = data.test
+    X, labels = checked_test_set(data, net.sizes, args.network)
     result = evaluate(net, X, labels)
     matrix = result.confusion()
     pairs = result.most_confused(5)
@@ -74,3 +74,27 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"wrote {args.plot}")
     return 0
+
+
+def checked_test_set(data: Any, sizes: list[int], network: str) -> tuple[Any, Any]:
+    """The test images and digit labels ``data`` holds, checked against the network
+    (``ValueError`` naming the data and what to change): there is a test set, as wide
+    as the input layer, its labels digits the output layer has a neuron for (one-hot
+    target vectors are taken as their digits)."""
+    X, labels = data.test
+    if not len(labels):
+        raise ValueError(f"--data: {data.source} has no test set, which evaluate scores; "
+                         "give data with one (a folder of IDX files or of train.csv and "
+                         "test.csv, an .npz archive with x_test and y_test).")
+    if X.shape[1] != sizes[0]:
+        raise ValueError(f"--data: {data.source} has {X.shape[1]} inputs per test image, "
+                         f"but {network} takes {sizes[0]}; give the data it was trained on.")
+    if labels.ndim == 2 and labels.shape[1] == sizes[-1]:
+        labels = labels.argmax(axis=1)
+    if labels.ndim != 1 or labels.min() < 0 or labels.max() >= sizes[-1]:
+        shown = (f"labels from {labels.min()} to {labels.max()}" if labels.ndim == 1
+                 else f"targets of shape {labels.shape}")
+        raise ValueError(f"--data: {data.source} has test {shown}, but {network} has "
+                         f"{sizes[-1]} outputs (digits 0 to {sizes[-1] - 1}); give the data "
+                         "it was trained on.")
+    return X, labels
