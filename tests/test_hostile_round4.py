@@ -363,3 +363,12 @@ def test_evaluate_checks_the_test_set_against_the_network(tmp_path, capsys, case
         assert status == 0 and " / 20 (" in capsys.readouterr().out
     else:
         assert status == 2 and expected in one_error(capsys)
+
+
+def test_resuming_a_metrics_file_says_what_it_is(tmp_path, capsys):
+    """A new user's mix-up. Seen failing: "It looks like a saved network (JSON, from
+    --save)", which it is not."""
+    metrics = tmp_path / "m.jsonl"
+    metrics.write_text('{"gpunet_metrics": 1, "settings": {}}\n{"epoch": 0}\n')
+    assert main(["train", "--resume", str(metrics)]) == 2
+    assert "It is a metrics file (--metrics)" in one_error(capsys)

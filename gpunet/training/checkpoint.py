@@ -384,6 +384,11 @@ def _check_magic(f: Any, path: Path) -> None:
                         " It looks like a saved network (JSON, from --save): a checkpoint "
                         "is the file given to --checkpoint.")
                 if magic[:1] in (b"{", b"[") else "")
+        if (magic + f.read(16)).startswith(b'{"gpunet_metrics"'):
+            hint = spelled(" It is a metrics file (gpunet train --metrics): a checkpoint is "
+                           "the file given to SGD(checkpoint=...).",
+                           " It is a metrics file (--metrics): a checkpoint is the file "
+                           "given to --checkpoint.")
         raise CheckpointError(f"{path} is not a gpunet checkpoint (not an .npz "
                               f"archive).{hint}")
 
