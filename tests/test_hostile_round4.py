@@ -372,3 +372,55 @@ def test_resuming_a_metrics_file_says_what_it_is(tmp_path, capsys):
     metrics.write_text('{"gpunet_metrics": 1, "settings": {}}\n{"epoch": 0}\n')
     assert main(["train", "--resume", str(metrics)]) == 2
     assert "It is a metrics file (--metrics)" in one_error(capsys)
+
+
+# ------------------------------------------------- networks whose outputs overflow
+def overflowing_network(path: Path, value: float) -> Path:
+    import gpunet
+
+    net = gpunet.Network([784, 6, 10], device="cpu", seed=0, dtype="float64")
+    net.save(str(path))
+    data = json.loads(path.read_text())
+    data["weights"][0][0][:3] = [value, -value, value]
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_weights_beyond_the_dtypes_range_are_refused_at_load(tmp_path):
+    """1e308 is a finite float64 (the reader let it through) but infinite as float32:
+    every output became NaN. Seen failing: loaded, with a RuntimeWarning only."""
+    import gpunet
+
+    path = overflowing_network(tmp_path / "net.json", 1e308)
+    with pytest.raises(ValueError, match=r"net\.json: weights\[0\] holds 1e\+308, beyond "
+                                         r"float32's range"):
+        gpunet.Network.load(str(path), device="cpu")
+    assert gpunet.Network.load(str(path), device="cpu", dtype="float64").sizes == [784, 6, 10]
+
+
+def test_outputs_that_overflow_are_an_error_not_a_digit(tmp_path, capsys, monkeypatch):
+    """Sums that overflow give NaN outputs: predict printed "0 (confidence nan)" with no
+    low-confidence mark (and NaN, not JSON, under --json), evaluate scored every image as
+    a 0. Seen failing: exit status 0 and those lines."""
+    pytest.importorskip("PIL")
+    from PIL import Image
+
+    import gpunet
+
+    net = tmp_path / "net.json"
+    gpunet.Network([784, 6, 10], device="cpu", seed=0).save(str(net))
+    image = tmp_path / "seven.png"
+    Image.fromarray(seven()).save(image)
+
+    def nan_outputs(self, a):
+        return np.full(np.shape(a)[:-1] + (10,), np.nan, dtype=np.float32)
+
+    monkeypatch.setattr(gpunet.Network, "feedforward", nan_outputs)
+    assert main(["predict", str(net), str(image), "--device", "cpu", "--json"]) == 2
+    captured = capsys.readouterr()
+    answers = json.loads(captured.out, parse_constant=pytest.fail)  # no bare NaN: JSON
+    assert answers[0]["error"].startswith(f"{image}: the outputs of {net} are NaN or inf")
+    assert main(["evaluate", str(net), "--device", "cpu", "--data",
+                 str(write_npz(tmp_path / "d.npz", x_test=np.zeros((5, 28, 28), np.uint8),
+                               y_test=np.arange(5)))]) == 2
+    assert one_error(capsys).startswith(f"the outputs of {net} are NaN or infinite")

@@ -36,7 +36,10 @@ def run(args: argparse.Namespace) -> int:
     from ..io.outputs import check_outputs
     from ..networks.network import Network
 
+    import numpy as np
+
     from .outputs import data_inputs
+    from .predict import overflowed
 
     check_outputs({"--plot": args.plot},
                   inputs={"NET.json": args.network, **data_inputs(args)})
@@ -50,7 +53,10 @@ def run(args: argparse.Namespace) -> int:
                          "10 outputs).")
     data = load_mnist(args.data)
     X, labels = checked_test_set(data, net.sizes, args.network)
-    result = evaluate(net, X, labels)
+    with np.errstate(all="ignore"):  # an overflow is reported below, once
+        result = evaluate(net, X, labels)
+    if not np.isfinite(result.outputs).all():
+        raise ValueError(overflowed(args.network))
     matrix = result.confusion()
     pairs = result.most_confused(5)
     if args.json:

@@ -79,6 +79,13 @@ def assess(outputs: Any) -> dict[str, Any]:
             "low_confidence": bool(confidence < WEAK or confidence - second < CLOSE)}
 
 
+def overflowed(network: str) -> str:
+    """Why a network's outputs came out NaN or infinite, and what to do."""
+    return (f"the outputs of {network} are NaN or infinite: its weights are so large that "
+            "the sums overflow (the file is corrupt, or the run that saved it diverged); "
+            "train it again.")
+
+
 def line(path: str, answer: dict[str, Any]) -> str:
     """The text line of one answer: ``PATH: DIGIT (confidence C)``, with the mark."""
     text = f"{path}: {answer['digit']} (confidence {answer['confidence']:.2f}"
@@ -109,7 +116,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"gpunet: error: {exc}", file=sys.stderr, flush=True)
             results.append({"path": path, "error": str(exc)})
             continue
-        outputs = np.asarray(net.backend.to_host(net.feedforward(x)), dtype=float).ravel()
+        with np.errstate(all="ignore"):  # an overflow is reported below, once
+            outputs = np.asarray(net.backend.to_host(net.feedforward(x)), dtype=float).ravel()
+        if not np.isfinite(outputs).all():  # finite weights whose sums overflow
+            failed += 1
+            message = f"{path}: {overflowed(args.network)}"
+            print(f"gpunet: error: {message}", file=sys.stderr, flush=True)
+            results.append({"path": path, "error": message})
+            continue
         answer = assess(outputs)
         results.append({"path": path, **answer, "outputs": outputs.tolist()})
         if not args.json:

@@ -542,10 +542,24 @@ class Network(NetworkModel[History]):
         try:
             net = cls(saved.sizes, cost=saved.cost or "CrossEntropyCost", dtype=dtype,
                       device=device, seed=seed, activation=saved.activation or "sigmoid")
+            _check_range({"weights": saved.weights, "biases": saved.biases}, net.dtype)
             net.set_parameters(saved.weights, saved.biases)
         except ValueError as exc:
             raise ValueError(f"{filename}: {exc}") from None
         return net
+
+
+def _check_range(layers: dict[str, Sequence[np.ndarray]], dtype: Any) -> None:
+    """A file's float64 parameters fit the network's dtype: a value beyond its range
+    would become infinite when loaded (a float32 network's largest is about 3.4e38),
+    and every output NaN. ``ValueError`` naming the field."""
+    largest = float(np.finfo(dtype).max)
+    for key, arrays in layers.items():
+        for l, a in enumerate(arrays):
+            if a.size and float(np.abs(a).max()) > largest:
+                raise ValueError(f"{key}[{l}] holds {float(np.abs(a).max()):.3g}, beyond "
+                                 f"{np.dtype(dtype).name}'s range ({largest:.3g}); the file "
+                                 "is corrupt, or the run that saved it diverged.")
 
 
 # -------------------------------------------------------- the training loop's view
