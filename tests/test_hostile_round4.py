@@ -424,3 +424,22 @@ def test_outputs_that_overflow_are_an_error_not_a_digit(tmp_path, capsys, monkey
                  str(write_npz(tmp_path / "d.npz", x_test=np.zeros((5, 28, 28), np.uint8),
                                y_test=np.arange(5)))]) == 2
     assert one_error(capsys).startswith(f"the outputs of {net} are NaN or infinite")
+
+
+# ------------------------------------------------- the book's results files
+@pytest.mark.parametrize("which", ["results", "studies"])
+def test_a_results_file_that_never_ends_is_refused_unread(tmp_path, which):
+    """``--render-only`` and ``--studies`` read OUT/results/results.json and
+    OUT/studies/studies.json whole: a link to /dev/zero read until memory ran out (then
+    "out of memory: ... make the network or the data smaller"), a pipe hung. Seen
+    failing (under ``ulimit -v``): MemoryError."""
+    from gpunet.book import reproduce, studies
+
+    path = tmp_path / which / f"{which}.json"
+    path.parent.mkdir()
+    path.symlink_to("/dev/zero")
+    with pytest.raises(ValueError, match=f"is a device or pipe, not a {which}.json"):
+        if which == "results":
+            reproduce.render(tmp_path, plots=False)
+        else:
+            studies.load_results(path)

@@ -29,6 +29,7 @@ from .baselines import AverageDarkness, svm_correct
 from ..bench import cpu_model
 from ..io.mnist import MNIST, load_mnist
 from ..networks.network import InitName, Network
+from ..io.fields import read_capped
 from ..io.outputs import atomic_write_text
 from ..training.progress import epochs_done
 from .toy import SETTINGS, STARTS, train_toy_neuron
@@ -330,15 +331,20 @@ def reproduce(options: Options) -> dict[str, Any]:
     return results
 
 
+MAX_RESULTS_BYTES = 64 * 2**20
+"""The largest ``results.json`` read (a full reproduction's is some 200 KB)."""
+
+
 def render(out: Path, plots: bool = True, log: Callable[[str], None] = print) -> None:
     """Rewrite ``out/results.md`` (and the plots) from ``out/results/results.json``."""
     from .report import MALFORMED, check_results, render_report
 
     path = Path(out) / "results" / "results.json"
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"{path} not found; run gpunet reproduce --out {out} first.") from None
+    if not os.path.lexists(path):
+        raise ValueError(f"{path} not found; run gpunet reproduce --out {out} first.")
+    try:  # a regular file of at most MAX_RESULTS_BYTES (a device or pipe never ends)
+        results = json.loads(read_capped(path, "results.json", MAX_RESULTS_BYTES,
+                                          "it is not gpunet reproduce's.").decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"{path} is not a readable results.json ({exc}).") from None
     try:  # a file edited or damaged by hand: one error naming it, never a traceback

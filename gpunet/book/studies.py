@@ -44,6 +44,7 @@ import numpy as np
 
 from ..backends.hints import install_hint
 from ..io.mnist import MNIST, load_mnist
+from ..io.fields import read_capped
 from ..io.outputs import atomic_write_text
 from .studies_analysis import (BOOK_ETA, COSTS, LARGE, SMALL, Plan, Run, Sizes, analyse,
                                full_plan, quick_plan)
@@ -82,12 +83,17 @@ def results_path(out: Path) -> Path:
     return Path(out) / "studies" / "studies.json"
 
 
+MAX_STUDIES_BYTES = 64 * 2**20
+"""The largest ``studies.json`` read (the full studies' is some 0.5 MB)."""
+
+
 def load_results(path: Path) -> dict[str, Any]:
     """The results file, or an empty one; a damaged file is one error naming it."""
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return {"runs": {}, "sessions": []}
+    try:  # a regular file of at most MAX_STUDIES_BYTES (a device or pipe never ends)
+        results = json.loads(read_capped(path, "studies.json", MAX_STUDIES_BYTES,
+                                          "move it away to start afresh.").decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"{path} is not a readable studies.json ({exc}); move it away to "
                          "start afresh.") from None
