@@ -443,3 +443,18 @@ def test_a_results_file_that_never_ends_is_refused_unread(tmp_path, which):
             reproduce.render(tmp_path, plots=False)
         else:
             studies.load_results(path)
+
+
+# ------------------------------------------------- find-eta's range
+@pytest.mark.parametrize("low, high, per_decade, expected", [
+    (1e-320, 1000.0, 4, "spans more decades than a float holds"),
+    (1e-300, 1e300, 1, "spans more decades than a float holds"),
+    (1e-3, 1e3, 200_000, "more than 1,000,000 candidates")])
+def test_a_range_too_wide_to_list_is_one_error(low, high, per_decade, expected):
+    """Seen failing: OverflowError tracebacks (high / low, then 10 ** 600), and a
+    200,000-a-decade grid listed (1.2 million steps) before anything was checked."""
+    from gpunet.sweep.eta_finder import geometric_etas
+
+    with pytest.raises(ValueError, match=expected):
+        geometric_etas(low, high, per_decade)
+    assert geometric_etas(0.01, 10, 3)[:4] == [0.01, 0.0215, 0.0464, 0.1]  # as before

@@ -74,6 +74,11 @@ RULE = ("a candidate eta passes when its training cost (before training, then af
 """The rule, as ``--help``, the JSON record and the printed reasoning state it."""
 
 
+MAX_CANDIDATES = 1_000_000
+"""The most grid points a range may hold (as a sweep may list seeds): each is a network,
+and even listing them takes time."""
+
+
 def geometric_etas(low: float = LOW, high: float = HIGH,
                    per_decade: int = PER_DECADE) -> list[float]:
     """η from ``low`` to ``high`` (both included where they fall on the grid), each
@@ -87,7 +92,17 @@ def geometric_etas(low: float = LOW, high: float = HIGH,
     if isinstance(per_decade, bool) or not isinstance(per_decade, int) or per_decade < 1:
         raise ValueError(f"{spelled('per_decade', '--per-decade')} must be a positive whole "
                          f"number, got {per_decade!r}.")
-    steps = int(math.floor(per_decade * math.log10(high / low) + 1e-9))
+    if not _finite(high / low):  # 1e-320 to 1000: the grid's steps would overflow
+        raise ValueError(f"the range {low:g} to {high:g} spans more decades than a float "
+                         f"holds; narrow it ({_range()}; the default is {LOW:g} to "
+                         f"{HIGH:g}).")
+    decades = math.log10(high / low)
+    if per_decade * decades >= MAX_CANDIDATES:
+        raise ValueError(f"the range {low:g} to {high:g} at {per_decade} a decade is more "
+                         f"than {MAX_CANDIDATES:,} candidates, one network each; narrow it "
+                         f"({_range()}) or give fewer a decade "
+                         f"({spelled('per_decade', '--per-decade')}).")
+    steps = int(math.floor(per_decade * decades + 1e-9))
     etas = sorted({float(f"{low * 10 ** (i / per_decade):.3g}") for i in range(steps + 1)})
     if len(etas) < 2:
         raise ValueError(f"the range {low:g} to {high:g} holds only one candidate at "
