@@ -458,3 +458,14 @@ def test_a_range_too_wide_to_list_is_one_error(low, high, per_decade, expected):
     with pytest.raises(ValueError, match=expected):
         geometric_etas(low, high, per_decade)
     assert geometric_etas(0.01, 10, 3)[:4] == [0.01, 0.0215, 0.0464, 0.1]  # as before
+
+
+def test_the_training_data_named_as_its_test_data_is_refused(tmp_path, capsys,
+                                                             monkeypatch):
+    """``--test-data`` the ``--data`` file again: the "test" scores were the training
+    accuracy, silently (and since the inputs joined the output check, the refusal said
+    "one would replace the other"). Seen failing: trained; then that message."""
+    monkeypatch.chdir(tmp_path)
+    write_npz(tmp_path / "d.npz")
+    assert main([*RUN[:-4], "--data", "d.npz", "--test-data", "./d.npz"]) == 2
+    assert one_error(capsys).startswith("--test-data ./d.npz is the training data")

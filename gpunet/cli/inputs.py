@@ -69,7 +69,15 @@ def load_data(args: argparse.Namespace) -> Any:
     """The data set ``--data`` names (default: the bundled MNIST), with the test set
     of ``--test-data`` and the validation set ``--validation`` splits off."""
     from ..io.mnist import load_mnist, split_validation, with_test
+    from ..io.outputs import same_file_key
 
+    test_data = getattr(args, "test_data", None)
+    if test_data is not None and args.data is not None and (
+            same_file_key(test_data) == same_file_key(args.data)):
+        raise ValueError(f"--test-data {test_data} is the training data (--data "
+                         f"{args.data}): its scores would be the training accuracy; give "
+                         "other examples, or hold out part of the training data "
+                         "(--validation N --evaluate validation).")
     data = load_mnist(args.data)
     if getattr(args, "test_data", None) is not None:
         data = with_test(data, args.test_data, "--test-data")

@@ -222,7 +222,8 @@ def check_outputs(outputs: Mapping[str, Optional[PathLike]],
         if named is None:
             continue
         key = same_file_key(named)
-        if key in seen and frozenset((seen[key], option)) not in allowed:
+        both_read = option in (inputs or {}) and seen.get(key) in (inputs or {})
+        if key in seen and frozenset((seen[key], option)) not in allowed and not both_read:
             what = "an input and an output" if option in (inputs or {}) or seen[key] in (
                 inputs or {}) else "two outputs"
             raise ValueError(f"{seen[key]} and {option} name the same file ({named}): "
