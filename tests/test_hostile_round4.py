@@ -326,6 +326,9 @@ def test_integer_pixels_given_to_the_library_are_refused_with_the_scaling():
             model.feedforward(pixels)
         with pytest.raises(ValueError, match="feedforward inputs have dtype <U"):
             model.feedforward(pixels.astype(str))
+    pairs = [(x.reshape(784, 1), int(y)) for x, y in zip(pixels, labels)]  # the book's
+    with pytest.raises(ValueError, match="training_data inputs are integers from 0 to 255"):
+        net.SGD(pairs, 1, 10, 3.0, verbose=False)
     net.SGD((pixels > 127, labels), 1, 10, 3.0, verbose=False)  # 0/1 inputs: as before
     net.SGD(((pixels > 127).astype(np.int64), labels), 1, 10, 3.0, verbose=False)
     assert net.feedforward(pixels / 255.0).shape == (20, 10)

@@ -193,12 +193,14 @@ def _from_pairs(data: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
     if not pairs:
         raise ValueError(f"{what} is empty; it needs at least one example.")
     xs, ys = [], []
+    integers = False  # any x of integers: checked as integer inputs once stacked
     for i, pair in enumerate(pairs):
         if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
             raise ValueError(
                 f"{what}[{i}] is not an (x, y) pair; pass a list of (x, y) pairs or (X, y) arrays."
             )
         x, y = pair
+        integers = integers or (_numeric(x) and np.asarray(x).dtype.kind in "iu")
         x = np.asarray(x, dtype=np.float64) if _numeric(x) else None
         if x is None or not (x.ndim == 1 or (x.ndim == 2 and x.shape[1] == 1)):
             raise ValueError(
@@ -211,6 +213,8 @@ def _from_pairs(data: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
     if len(sizes) > 1:
         raise ValueError(f"{what} inputs have different lengths {sorted(sizes)}; all must match.")
     X = np.stack(xs)
+    if integers:
+        check_inputs(X.astype(np.int64), what)
     if all(isinstance(y, (numbers.Integral, np.integer)) for y in ys):
         return X, np.asarray(ys, dtype=np.int64)
     if all(isinstance(y, numbers.Real) for y in ys):
