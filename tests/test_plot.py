@@ -88,3 +88,31 @@ def test_plot_reads_sweep_metrics_one_curve_per_run(tmp_path, capsys):
     capsys.readouterr()
     assert main(["plot", str(metrics), "-o", str(out)]) == 0
     assert out.read_bytes().startswith(b"\x89PNG") and "2 runs" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "--device", "cpu", "--limit", "100", "--epochs", "1", "--plot"],
+    ["sweep", "--device", "cpu", "--limit", "100", "--epochs", "1", "--plot"],
+    ["find-eta", "--device", "cpu", "--limit", "100", "--plot"],
+    ["evaluate", "net.json", "--plot"],
+    ["plot", "m.jsonl", "--output"],
+], ids=lambda c: c[0])
+@pytest.mark.parametrize("name", ["curves.pdf", "curves.SVG", "curves.jpg"])
+def test_a_plot_named_for_another_format_is_refused_before_any_work(tmp_path, capsys,
+                                                                     command, name):
+    """Every plot is PNG: a name promising PDF, SVG or JPEG got PNG bytes (after the
+    whole run); now one error first, naming the option and the fix."""
+    path = tmp_path / name
+    assert main([*command, str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    option = command[-1]
+    assert len(err) == 1 and err[0].startswith(f"gpunet: error: {option} {path}: ")
+    assert "name the file .png" in err[0] and not path.exists()
+
+
+def test_a_plot_name_without_a_format_is_the_users_choice(tmp_path):
+    pytest.importorskip("matplotlib")
+    metrics = _train(tmp_path, "run")
+    out = tmp_path / "curves.v2"
+    assert main(["plot", str(metrics), "-o", str(out)]) == 0
+    assert out.read_bytes().startswith(b"\x89PNG")

@@ -44,9 +44,9 @@ def run(args: argparse.Namespace) -> int:
     check_outputs({"--plot": args.plot},
                   inputs={"NET.json": args.network, **data_inputs(args)})
     if args.plot:
-        from ..reports.plotting import require_matplotlib
+        from ..reports.plotting import check_plot_output
 
-        require_matplotlib("--plot")
+        check_plot_output(args.plot, "--plot")
     net = Network.load(args.network, device=args.device)
     if net.sizes[0] != 784 or net.sizes[-1] != 10:
         raise ValueError(f"{args.network}: sizes {net.sizes} do not fit MNIST (784 inputs, "

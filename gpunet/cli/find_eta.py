@@ -154,9 +154,9 @@ def check_outputs(args: argparse.Namespace) -> None:
             raise ValueError(f"{option} {path} already exists; choose another path, or give "
                              "--overwrite to replace it.")
     if args.plot:
-        from ..reports.plotting import require_matplotlib
+        from ..reports.plotting import check_plot_output
 
-        require_matplotlib("--plot")
+        check_plot_output(args.plot, "--plot")
 
 
 def _training_data(args: argparse.Namespace) -> tuple[Any, Any]:

@@ -29,9 +29,9 @@ def add_parser(sub: Any, formatter: type) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..io.outputs import check_outputs
-    from ..reports.plotting import plot_learning_curves, require_matplotlib
+    from ..reports.plotting import check_plot_output, plot_learning_curves
 
-    require_matplotlib("gpunet plot")
+    check_plot_output(args.output, "--output", "gpunet plot")
     check_outputs({"--output": args.output},
                   inputs={f"METRICS.jsonl {path}": path for path in args.metrics})
     labels = args.label or []

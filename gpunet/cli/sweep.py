@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
-from ..backends.hints import install_hint
 from .options import LOOP_OPTIONS, SWEEP, add_options, check_watching, print_notes
 from .outputs import (STDOUT, MetricsFile, Outputs, check_run_outputs, checkpoint_lock,
                       continued_header, metrics_header, metrics_on_stdout, stopped_by)
@@ -115,11 +114,9 @@ def prepare(args: argparse.Namespace) -> Plan:
     if args.save_dir is not None:
         _check_network_files(runs, Path(args.save_dir))
     if args.plot is not None:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise ValueError(f"--plot needs matplotlib: install {install_hint('plot')}."
-                             ) from None
+        from ..reports.plotting import check_plot_output
+
+        check_plot_output(args.plot, "--plot")
     return Plan(runs, resumed, _ray_options(args))
 
 

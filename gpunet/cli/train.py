@@ -101,9 +101,9 @@ def prepare(args: argparse.Namespace) -> Optional["Checkpoint"]:
                              "--metrics": args.metrics, "--plot": args.plot,
                              "--save-best": args.save_best})
     if args.plot:
-        from ..reports.plotting import require_matplotlib
+        from ..reports.plotting import check_plot_output
 
-        require_matplotlib("--plot")
+        check_plot_output(args.plot, "--plot")
     check_network_fits(args.sizes, args.dtype, args.batch_size, what="--sizes",
                        examples=args.limit, batch_what="--batch-size")
     return resumed

@@ -38,6 +38,25 @@ def require_matplotlib(what: str = "plotting") -> Any:
     return plt
 
 
+#: Suffixes of image and document formats other than PNG (matplotlib's and the usual
+#: ones): a plot named so would hold PNG bytes under a name that promises another format.
+OTHER_FORMATS = frozenset({".pdf", ".svg", ".svgz", ".eps", ".ps", ".pgf", ".jpg", ".jpeg",
+                           ".tif", ".tiff", ".webp", ".gif", ".bmp", ".raw", ".rgba",
+                           ".html", ".htm"})
+
+
+def check_plot_output(path: PathLike, option: str, what: str = "") -> None:
+    """Before any work: ``option``'s ``path`` can hold what every plot here writes, a
+    PNG image (a name like ``curves.pdf`` is refused, not filled with PNG bytes; a name
+    without a suffix, or another suffix, is the user's choice), and matplotlib is
+    installed (:func:`require_matplotlib`; ``what`` needs it, default ``option``)."""
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    if suffix in OTHER_FORMATS:
+        raise ValueError(f"{option} {path}: gpunet draws PNG images, and this name says "
+                         f"{suffix[1:].upper()}; name the file .png.")
+    require_matplotlib(what or option)
+
+
 def save_figure(fig: Any, path: PathLike, option: str = "") -> None:
     """Write ``fig`` as PNG to ``path`` atomically, then free it (a failed write is a
     :class:`gpunet.io.outputs.WriteError` naming ``option`` and the file)."""
