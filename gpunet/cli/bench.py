@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from .options import path
+
 
 def add_parser(sub: Any, formatter: type) -> None:
     bench = sub.add_parser(
@@ -29,7 +31,7 @@ def add_parser(sub: Any, formatter: type) -> None:
                        help="use the first N training images (default: all 50,000)")
     bench.add_argument("--quick", action="store_true",
                        help="smoke run: 1,000 images, 2 measured epochs")
-    bench.add_argument("--out", default="benchmarks", help="directory for the results")
+    bench.add_argument("--out", default="benchmarks", type=path, help="directory for the results")
     bench.add_argument("--stamp", default=None, help="file name stem (default: date-time)")
     bench.add_argument("--sweep-vs-train", type=int, default=None, metavar="K",
                        help="instead: time K book networks as one `gpunet sweep` against K "

@@ -10,7 +10,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .options import add_device
+from .options import add_device, path
 
 if TYPE_CHECKING:
     from ..check.selftest import CheckResult
@@ -29,7 +29,7 @@ def add_parser(sub: Any, formatter: type) -> None:
     add_device(check)
     check.add_argument("--dtype", choices=["float32", "float64"], default=None,
                        help="check one precision only (default: both)")
-    check.add_argument("--json", metavar="PATH", default=None,
+    check.add_argument("--json", metavar="PATH", type=path, default=None,
                        help="also write the device, versions, date and every check as JSON")
     check.set_defaults(run=run)
 

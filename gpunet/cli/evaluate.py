@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from .options import add_device
+from .options import add_device, path
 
 
 def add_parser(sub: Any, formatter: type) -> None:
@@ -17,13 +17,13 @@ def add_parser(sub: Any, formatter: type) -> None:
         "confusion matrix (rows: true digit, columns: answer) and the most confused pairs.",
         formatter_class=formatter,
     )
-    evaluate.add_argument("network", metavar="NET.json",
+    evaluate.add_argument("network", metavar="NET.json", type=path,
                           help="a network saved by gpunet train --save or network2.py")
-    evaluate.add_argument("--data", metavar="DIR", default=None,
+    evaluate.add_argument("--data", metavar="DIR", type=path, default=None,
                           help="MNIST IDX files or mnist.pkl.gz (default: the bundled copy)")
     evaluate.add_argument("--json", action="store_true",
                           help="print the results as one JSON object")
-    evaluate.add_argument("--plot", metavar="PATH", default=None,
+    evaluate.add_argument("--plot", metavar="PATH", type=path, default=None,
                           help="draw the confusion matrix and the worst mistakes into PATH "
                           "(PNG; needs the plot extra)")
     add_device(evaluate)

@@ -34,7 +34,7 @@ import shlex
 import time
 from typing import Any, Optional
 
-from .options import add_options, check_techniques, explicit_options
+from .options import add_options, check_techniques, explicit_options, path
 
 MODEL = ("device", "sizes", "epochs", "batch_size", "cost", "init", "activation", "lmbda",
          "momentum", "l1", "dropout", "seed", "dtype", "engine", "data", "limit")
@@ -76,10 +76,10 @@ def add_parser(sub: Any, formatter: type) -> None:
     parser.add_argument("--per-decade", type=int, default=PER_DECADE, metavar="N",
                         help="candidates per factor of 10 (each 10^(1/N) times the one "
                         "before)")
-    parser.add_argument("--json", metavar="PATH", default=None,
+    parser.add_argument("--json", metavar="PATH", type=path, default=None,
                         help="write the finding (candidates, costs, verdicts, threshold, "
                         "proposal, the rule, the train command) as JSON")
-    parser.add_argument("--plot", metavar="PATH", default=None,
+    parser.add_argument("--plot", metavar="PATH", type=path, default=None,
                         help="draw each candidate's training cost per epoch into PATH (PNG; "
                         "needs the plot extra, matplotlib)")
     parser.add_argument("--overwrite", action="store_true",

@@ -87,6 +87,16 @@ def option(*flags: str, record: Optional[Check] = None,
     return Option(flags, settings, commands or {}, record)
 
 
+def path(text: str) -> str:
+    """A file or folder named on the command line: any text but the empty one, which
+    (from ``--save-dir ""`` or an unset shell variable) meant this folder to some
+    readers, no output at all to others (a sweep saved nothing, silently)."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path; give a file or folder name "
+                                         "('.' is this folder)")
+    return text
+
+
 def sizes(text: str) -> list[Any]:
     """``--sizes 784,30,10`` as a list of layer sizes; ``auto,30,10``: the input layer
     is the data's width (:func:`gpunet.cli.inputs.resolve_sizes`), kept as ``"auto"``
@@ -230,7 +240,7 @@ OPTIONS: dict[str, Option] = {
     "engine": option("--engine", choices=ENGINE_NAMES, default="auto", help=ENGINE_HELP,
                      commands={"sweep": {"action": SweepEngine,  # its old meaning too
                                          "choices": choices(ENGINE_NAMES, also=EXECUTORS)}}),
-    "data": option("--data", metavar="PATH", default=None,
+    "data": option("--data", metavar="PATH", type=path, default=None,
                    help="the data set: a directory of IDX files (gzipped or not: MNIST, "
                    "Fashion-MNIST, KMNIST), the book's mnist.pkl.gz, an .npz archive "
                    "(x_train, y_train, x_test, y_test, as Keras names them), a CSV file "
@@ -238,7 +248,7 @@ OPTIONS: dict[str, Option] = {
                    "train.csv and test.csv (or mnist_train.csv and mnist_test.csv); "
                    "integer pixels 0-255 are scaled as MNIST's, floats taken as given "
                    "(default: the bundled MNIST)"),
-    "test_data": option("--test-data", metavar="PATH", default=None,
+    "test_data": option("--test-data", metavar="PATH", type=path, default=None,
                         help="the test set, where --data is a training file without one: "
                         "a CSV file (the label first) or an .npz archive"),
     "validation": option("--validation", type=validation, default=None, metavar="N",
@@ -265,28 +275,28 @@ OPTIONS: dict[str, Option] = {
         "--monitor-evaluation-cost", action="store_true", record=boolean,
         help="also report the cost on the evaluated data each epoch"),
     # the outputs
-    "save": option("--save", metavar="PATH", default=None,
+    "save": option("--save", metavar="PATH", type=path, default=None,
                    help="write the trained network (network2.py JSON)"),
-    "save_dir": option("--save-dir", metavar="DIR", default=None,
+    "save_dir": option("--save-dir", metavar="DIR", type=path, default=None,
                        help="save every trained network (network2.py JSON) into DIR"),
-    "metrics": option("--metrics", metavar="PATH", default=None, commands={
+    "metrics": option("--metrics", metavar="PATH", type=path, default=None, commands={
         "train": {"help": "write a header (settings, device, versions) and per-epoch metrics "
                   "as JSON Lines; a resumed run appends; - writes them to standard output "
                   "(the other lines then go to stderr)"},
         "sweep": {"help": "write one JSON Lines row per run per epoch; - writes them to "
                   "standard output (the other lines then go to stderr)"}}),
-    "checkpoint": option("--checkpoint", metavar="PATH", default=None, commands={
+    "checkpoint": option("--checkpoint", metavar="PATH", type=path, default=None, commands={
         "train": {"help": "after every epoch, write what --resume needs to continue the run "
                   "exactly"},
         "sweep": {"help": "after every epoch, write the sweep's state (the finished stacks' "
                   "results, the running stack's networks) for --resume"}}),
-    "resume": option("--resume", metavar="PATH", default=None, commands={
+    "resume": option("--resume", metavar="PATH", type=path, default=None, commands={
         "train": {"help": "continue the run in checkpoint PATH until --epochs in all "
                   "(default: the run's own); its settings and data are the run's, and it "
                   "goes on writing PATH unless --checkpoint says otherwise"},
         "sweep": {"help": "continue the sweep in checkpoint PATH with its own settings; it "
                   "goes on writing PATH unless --checkpoint says otherwise"}}),
-    "plot": option("--plot", default=None, commands={
+    "plot": option("--plot", type=path, default=None, commands={
         "train": {"metavar": "PATH", "help": "draw the learning curves into PATH (PNG; needs "
                   "the plot extra, matplotlib)"},
         "sweep": {"metavar": "PATH.png", "help": "overlay every run's accuracy curve (needs "
@@ -330,7 +340,7 @@ OPTIONS: dict[str, Option] = {
                         record=since(1 / 128, number(above=0)),
                         help="the schedule stops a network once η has fallen to this "
                         "fraction of its start (the book's 1/128)"),
-    "save_best": option("--save-best", metavar="PATH", default=None,
+    "save_best": option("--save-best", metavar="PATH", type=path, default=None,
                         help="write the network of the epoch with the best accuracy on the "
                         "evaluated data (network2.py JSON; needs --evaluate validation)"),
     # a sweep's own

@@ -8,6 +8,8 @@ import argparse
 from pathlib import Path
 from typing import Any, Optional
 
+from .options import path
+
 
 def add_parser(sub: Any, formatter: type) -> None:
     plot = sub.add_parser(
@@ -17,10 +19,10 @@ def add_parser(sub: Any, formatter: type) -> None:
         "or more runs written by gpunet train --metrics, overlaid with a legend.",
         formatter_class=formatter,
     )
-    plot.add_argument("metrics", nargs="+", metavar="METRICS.jsonl",
+    plot.add_argument("metrics", nargs="+", metavar="METRICS.jsonl", type=path,
                       help="metrics files from gpunet train --metrics or gpunet sweep "
                       "--metrics (one curve per run)")
-    plot.add_argument("-o", "--output", metavar="PATH.png", required=True,
+    plot.add_argument("-o", "--output", metavar="PATH.png", type=path, required=True,
                       help="the PNG file to write")
     plot.add_argument("--label", action="append", default=None, metavar="TEXT",
                       help="legend label of each run, in order (default: file names)")

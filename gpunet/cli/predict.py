@@ -24,7 +24,7 @@ import json
 import sys
 from typing import Any
 
-from .options import add_device
+from .options import add_device, path
 
 WEAK = 0.5
 """A winning output below this is a low-confidence answer."""
@@ -51,9 +51,9 @@ def add_parser(sub: Any, formatter: type) -> None:
         "are images over 67,108,864 pixels. Needs Pillow (the images extra).",
         formatter_class=formatter,
     )
-    predict.add_argument("network", metavar="NET.json",
+    predict.add_argument("network", metavar="NET.json", type=path,
                          help="a network saved by gpunet train --save or network2.py")
-    predict.add_argument("images", nargs="+", metavar="IMAGE",
+    predict.add_argument("images", nargs="+", metavar="IMAGE", type=path,
                          help="image files (PNG, JPEG, ... or .npy)")
     predict.add_argument("--json", action="store_true",
                          help='print a JSON list of {"path", "digit", "confidence", '

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .options import add_device
+from .options import add_device, path
 
 
 def add_parser(sub: Any, formatter: type) -> None:
@@ -27,7 +27,7 @@ def add_parser(sub: Any, formatter: type) -> None:
                      "l2-100, l2-100-60, softmax100, baselines, toy; default: all")
     rep.add_argument("--quick", action="store_true",
                      help="smoke run: 1,000 images, one seed, two epochs")
-    rep.add_argument("--out", default="reproduction", help="directory for the report")
+    rep.add_argument("--out", default="reproduction", type=path, help="directory for the report")
     rep.add_argument("--no-svm", action="store_true",
                      help="skip the (slow) scikit-learn SVM baseline")
     rep.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
