@@ -67,3 +67,14 @@ def test_every_path_option_refuses_the_empty_path():
     with pytest.raises(argparse.ArgumentTypeError, match="an empty path"):
         path("")
     assert path(".") == "." and path(" x") == " x"
+
+
+def test_a_save_dir_that_links_to_no_folder_says_so(tmp_path, capsys):
+    """It said "cannot create it (File exists)": the link is there, its folder is not."""
+    link = tmp_path / "runs"
+    link.symlink_to(tmp_path / "moved")
+    assert main(["sweep", "--device", "cpu", "--limit", "100", "--epochs", "1",
+                 "--save-dir", str(link)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a symbolic link to" in err[0] and "moved" in err[0]
+    assert "make that folder" in err[0] and not (tmp_path / "moved").exists()

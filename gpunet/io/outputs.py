@@ -166,6 +166,9 @@ def check_output_dir(path: PathLike, option: str) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ValueError(f"{option} {path} exists and is not a directory.")
+    if path.is_symlink() and not path.exists():  # it cannot be made where the link is
+        raise ValueError(f"{option} {path} is a symbolic link to {os.readlink(path)}, "
+                         "which does not exist; make that folder, or give another.")
     existing = path
     while not existing.exists():
         if existing.parent == existing:
