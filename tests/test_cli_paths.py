@@ -67,6 +67,20 @@ def test_every_path_option_refuses_the_empty_path():
     with pytest.raises(argparse.ArgumentTypeError, match="an empty path"):
         path("")
     assert path(".") == "." and path(" x") == " x"
+    assert path("d/" + "é" * 127) == "d/" + "é" * 127  # 254 bytes: allowed
+    with pytest.raises(argparse.ArgumentTypeError, match="256 bytes long"):
+        path("d/" + "é" * 128 + "/x")
+
+
+def test_a_name_too_long_for_a_file_system_names_the_option(capsys):
+    """It was an OSError at the first write, after the data loaded, naming no option."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["train", "--device", "cpu", "--limit", "100", "--epochs", "1",
+              "--save", "a" * 300 + ".json"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("gpunet: error: train: argument --save: ")
+    assert "305 bytes long" in err[0]
 
 
 def test_a_save_dir_that_links_to_no_folder_says_so(tmp_path, capsys):

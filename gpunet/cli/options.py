@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence, Union
 
@@ -94,7 +95,17 @@ def path(text: str) -> str:
     if not text:
         raise argparse.ArgumentTypeError("an empty path; give a file or folder name "
                                          "('.' is this folder)")
+    longest = max(text.replace(os.sep, "/").split("/"), key=lambda n: len(os.fsencode(n)))
+    if len(os.fsencode(longest)) > NAME_MAX:  # else an OSError later, naming no option
+        raise argparse.ArgumentTypeError(
+            f"a name in it is {len(os.fsencode(longest))} bytes long ({longest[:40]}...); "
+            f"file systems take at most {NAME_MAX}")
     return text
+
+
+NAME_MAX = 255
+"""The longest file or folder name (in bytes) of the usual file systems (ext4, XFS,
+APFS, NTFS)."""
 
 
 def sizes(text: str) -> list[Any]:
