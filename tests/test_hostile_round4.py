@@ -9,15 +9,15 @@ CPU, so each costs a fraction of a second.
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
 
 from gpunet.cli import main
+from test_readers_recorded import rewritten  # an edited checkpoint, as there
 
 RUN = ["train", "--device", "cpu", "--quiet", "--sizes", "784,6,10", "--epochs", "1",
        "--seed", "1", "--validation", "20", "--evaluate", "validation"]
@@ -38,19 +38,6 @@ def one_error(capsys) -> str:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("gpunet: error: "), err
     return err[0][len("gpunet: error: "):]
-
-
-def rewritten(source: Path, target: Path, change: Callable[[dict[str, Any]], Any]) -> Path:
-    """``source``'s checkpoint with its meta changed by ``change(meta)``, as ``target``."""
-    with np.load(source) as archive:
-        members = {name: archive[name] for name in archive.files}
-    meta = json.loads(members["meta"].tobytes())
-    change(meta)
-    members["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    buffer = io.BytesIO()
-    np.savez(buffer, **members)
-    target.write_bytes(buffer.getvalue())
-    return target
 
 
 @pytest.fixture(scope="module")
