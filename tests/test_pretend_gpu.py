@@ -32,7 +32,8 @@ PASS_TIMEOUT_SECONDS = 1200
 #: dry-run the GPU verification script (its CPU forms name their device); they read
 #: files as hostile input (images, MNIST, metrics: no device at all); they train only
 #: on ``--device cpu`` / ``device="cpu"`` (the studies, predict's accuracy on photo-like
-#: digits); or they test the process around the library (the installed wheel in its own
+#: digits; the benchmarks, whose implementations name their device: numpy or cuda); or
+#: they test the process around the library (the installed wheel in its own
 #: environment, start-up signals, the layering, memory limits). No ``auto`` is resolved
 #: in them, so a second pass would prove nothing, for a minute and a half of CI time.
 DEVICE_FREE = ("tests/test_compile.py", "tests/test_kernel_*.py", "tests/test_fused_emulat*.py",
@@ -42,7 +43,7 @@ DEVICE_FREE = ("tests/test_compile.py", "tests/test_kernel_*.py", "tests/test_fu
                "tests/test_installed.py", "tests/test_startup_interrupt.py",
                "tests/test_layout.py", "tests/test_memory_limits.py",
                "tests/test_expand.py", "tests/test_readme_commands.py",
-               "tests/test_cli_chapter3.py")
+               "tests/test_cli_chapter3.py", "tests/test_bench.py", "tests/test_bench_targets.py")
 
 #: Left out too, by name, from files that also train: tests that compile kernel builds
 #: with NVRTC and read ptxas's report (the dropout and activation builds); no device.
