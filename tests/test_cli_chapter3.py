@@ -174,6 +174,42 @@ def test_a_sweep_sweeps_momentum_and_l1_like_eta(tmp_path, capsys):
             assert np.array_equal(a, b), name
 
 
+def test_a_sweep_sweeps_dropout_like_eta_and_resumes_it(tmp_path, capsys, monkeypatch):
+    """--dropout 0,0.5: two settings per seed, named in the key, the table, the rows and
+    the files; each network is the library's stack trained with its own rate; a sweep
+    stopped after its first epoch resumes to the same networks."""
+    nets, metrics = tmp_path / "nets", tmp_path / "m.jsonl"
+    opts = ["--epochs", "2", "--sizes", "784,20,10", "--dropout", "0,0.5", "--seeds", "3",
+            "--dtype", "float64"]
+    assert main(SWEEP + opts + ["--save-dir", str(nets), "--metrics", str(metrics)]) == 0
+    out = capsys.readouterr().out
+    assert "each with its (eta, lmbda, dropout, seed)" in out
+    assert re.search(r"dropout seeds", out)
+    runs = [json.loads(line)["run"] for line in metrics.read_text().splitlines()[1::2]]
+    assert runs == [{"eta": 3.0, "lmbda": 0.0, "seed": 3},
+                    {"eta": 3.0, "lmbda": 0.0, "dropout": 0.5, "seed": 3}]
+    X, y = gpunet.load_data()[0]
+    stack = gpunet.NetworkStack([784, 20, 10], [3] * 2, cost="quadratic", init="large",
+                                device="cpu", dtype="float64")
+    stack.SGD((X[:500], y[:500]), 2, 10, 3.0, dropout=[0, 0.5], verbose=False)
+    names = ["eta3_lmbda0_seed3.json", "eta3_lmbda0_dropout0.5_seed3.json"]
+    for k, name in enumerate(names):
+        saved = gpunet.Network.load(nets / name, device="cpu", dtype="float64")
+        mine = stack.network(k)
+        for a, b in zip(saved.weights + saved.biases, mine.weights + mine.biases):
+            assert np.array_equal(a, b), name
+    ckpt, again = tmp_path / "s.ckpt", tmp_path / "again"
+    interrupt_after(monkeypatch, 1)
+    assert main(SWEEP + opts + ["--checkpoint", str(ckpt), "--save-dir", str(again)]) == 130
+    monkeypatch.undo()
+    assert main(["sweep", "--resume", str(ckpt), "--device", "cpu", "--quiet"]) == 0
+    for name in names:
+        a = gpunet.Network.load(nets / name, device="cpu", dtype="float64")
+        b = gpunet.Network.load(again / name, device="cpu", dtype="float64")
+        assert all(np.array_equal(u, v) for u, v in zip(a.weights + a.biases,
+                                                        b.weights + b.biases)), name
+
+
 def test_a_sweep_stops_each_network_on_its_own_and_resumes_so(tmp_path, capsys, monkeypatch):
     """--early-stop 1: a stopped network's rows end, the others go on ('1 stopped' in the
     line); stopped in the second stack and resumed, the rows and networks are those of

@@ -43,7 +43,7 @@ TECHNIQUES = ("momentum", "l1", "dropout", "early_stopping_n", "eta_schedule",
 ``--early-stop``, ``--eta-schedule`` and its n and floor), each ``SGD``'s keyword of the
 same name."""
 
-PER_NETWORK = ("momentum", "l1")
+PER_NETWORK = ("momentum", "l1", "dropout")
 """Of :data:`TECHNIQUES`, those set per network: ``gpunet sweep`` takes them as lists
 (``--momentum 0,0.5,0.9``), swept like ``--eta`` and ``--lmbda``, so they reach each stack
 from its grid (:func:`gpunet.sweep.grid.expand_grid`), not as one keyword for all."""
@@ -369,6 +369,10 @@ OPTIONS: dict[str, Option] = {
     "l1s": option("--l1", dest="l1", default="0", metavar="LIST", record=since("0", text),
                   help="L1 regularization parameters λ₁, comma-separated (chapter 3, "
                   "eq. 95 to 97)"),
+    "dropouts": option("--dropout", dest="dropout", default="0", metavar="LIST",
+                       record=since("0", text),
+                       help="dropout rates p, comma-separated, e.g. 0,0.2,0.5 (chapter 3, "
+                       "\"Dropout\": each hidden neuron out of a step with probability p)"),
     "seeds": option("--seeds", "--seed", dest="seeds", default="0", metavar="LIST",
                     help="seeds, comma-separated, with ranges: 0-9 or 0-2,10"),
     "executor": option("--executor", choices=EXECUTORS, default="local",
@@ -409,7 +413,7 @@ SWEEP = ("device", "sizes", "epochs", "batch_size", "cost", "init", "activation"
          "data",
          "test_data", "validation", "expand", "limit", "evaluate",
          *(name for name in LOOP_OPTIONS if name not in PER_NETWORK), "etas", "lmbdas",
-         "momenta", "l1s", "seeds", "executor", "stack",
+         "momenta", "l1s", "dropouts", "seeds", "executor", "stack",
          "engine", "stack_engine", "workers", "metrics", "save_dir", "save_one", "plot",
          "checkpoint", "resume", "overwrite", "quiet", "ray_address", "ray_runtime_env",
          "ray_cpus_per_task")

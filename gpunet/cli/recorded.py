@@ -83,6 +83,7 @@ def sweep_options() -> dict[str, Check]:
     the step engine as ``stack_engine``)."""
     return {**_shared_options(), "eta": text, "lmbda": text, "seeds": text,
             "momentum": _declared_check("momenta"), "l1": _declared_check("l1s"),
+            "dropout": _declared_check("dropouts"),
             "stack_engine": choice(*choices_of("engine")),
             "epochs": whole(1), "stack": whole(1)}
 
@@ -259,15 +260,16 @@ def _stacks(options: dict[str, Any], prefix: str) -> list[list["Run"]]:
     seeds = parsed("seeds", parse_seeds)
     momenta = parsed("momentum", lambda t: parse_floats(t, "--momentum"))
     l1s = parsed("l1", lambda t: parse_floats(t, "--l1"))
+    dropouts = parsed("dropout", lambda t: parse_floats(t, "--dropout"))
     try:
-        runs = expand_grid(etas, lmbdas, seeds, momenta, l1s)
+        runs = expand_grid(etas, lmbdas, seeds, momenta, l1s, dropouts)
     except ValueError as exc:
         raise FieldError(prefix, f"do not make a grid: {str(exc).rstrip('.')}") from None
     return split_into_stacks(runs, options["stack"])
 
 
 def _running_stack(saved: "Checkpoint", runs: Sequence["Run"], i: int) -> None:
-    """The checkpoint's networks are stack ``i``'s: their seeds, η, λ, μ and λ₁."""
+    """The checkpoint's networks are stack ``i``'s: their seeds, η, λ, μ, λ₁ and p."""
     from ..sweep.grid import SWEPT
 
     network, training = saved.network_settings, saved.training

@@ -103,7 +103,8 @@ def prepare(args: argparse.Namespace) -> Plan:
     runs = sw.expand_grid(sw.parse_floats(args.eta, "--eta"),
                           sw.parse_floats(args.lmbda, "--lmbda"), sw.parse_seeds(args.seeds),
                           sw.parse_floats(args.momentum, "--momentum"),
-                          sw.parse_floats(args.l1, "--l1"))
+                          sw.parse_floats(args.l1, "--l1"),
+                          sw.parse_floats(args.dropout, "--dropout"))
     check_counts(args, ("limit", "stack", "workers"))
     resolve_sizes(args)  # --sizes auto,30,10 against the data's width
     check_neurons(args)  # --activation against the hidden layers

@@ -20,34 +20,40 @@ MAX_NETWORKS = 1_000_000
 sweep, and checked before a range is expanded, so a typo cannot exhaust memory."""
 
 
-SWEPT = ("eta", "lmbda", "momentum", "l1")
+SWEPT = ("eta", "lmbda", "momentum", "l1", "dropout")
 """The per-network settings a sweep takes as lists (``--eta``, ``--lmbda``,
-``--momentum``, ``--l1``), in the grid's order (the first varies slowest)."""
+``--momentum``, ``--l1``, ``--dropout``), in the grid's order (the first varies
+slowest)."""
 
-CHAPTER3 = ("momentum", "l1")
+CHAPTER3 = ("momentum", "l1", "dropout")
 """Of :data:`SWEPT`, chapter 3's: a run names them only where they are not 0 (its row,
 its file name), so a sweep without them reads and writes as before they existed."""
+
+SYMBOLS = {"eta": "η", "lmbda": "λ", "momentum": "μ", "l1": "λ₁", "dropout": "p"}
+"""How the book writes each of :data:`SWEPT` (a plot's legend, a too-large grid's
+message)."""
 
 
 @dataclass(frozen=True)
 class Run:
     """One network of a sweep: its learning rate, L2 parameter, seed, and chapter 3's
-    momentum coefficient μ and L1 parameter λ₁ (0: unused)."""
+    momentum coefficient μ, L1 parameter λ₁ and dropout rate p (0: unused)."""
 
     eta: float
     lmbda: float
     seed: int
     momentum: float = 0.0
     l1: float = 0.0
+    dropout: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        """The run as its metrics rows name it (μ and λ₁ only where used)."""
+        """The run as its metrics rows name it (μ, λ₁ and p only where used)."""
         used = {name: getattr(self, name) for name in CHAPTER3 if getattr(self, name)}
         return {"eta": self.eta, "lmbda": self.lmbda, **used, "seed": self.seed}
 
     @property
     def setting(self) -> tuple[float, ...]:
-        """``(η, λ, μ, λ₁)``: the runs of one setting differ only in their seed."""
+        """``(η, λ, μ, λ₁, p)``: the runs of one setting differ only in their seed."""
         return tuple(getattr(self, name) for name in SWEPT)
 
     def named(self, keys: Sequence[str]) -> str:
@@ -130,16 +136,18 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def expand_grid(etas: Sequence[float], lmbdas: Sequence[float], seeds: Sequence[int],
-                momenta: Sequence[float] = (0.0,), l1s: Sequence[float] = (0.0,)) -> list[Run]:
-    """Every ``(η, λ, μ, λ₁)`` combination times every seed, ``η`` slowest, seed fastest.
+                momenta: Sequence[float] = (0.0,), l1s: Sequence[float] = (0.0,),
+                dropouts: Sequence[float] = (0.0,)) -> list[Run]:
+    """Every ``(η, λ, μ, λ₁, p)`` combination times every seed, ``η`` slowest, seed
+    fastest.
 
     Values are checked as ``train`` checks them; a repeated value is an error (it would
     train the same network twice).
     """
-    from ..training.settings import check_l1, check_momentum
+    from ..training.settings import check_dropout, check_l1, check_momentum
 
     axes = (("--eta", etas), ("--lmbda", lmbdas), ("--momentum", momenta), ("--l1", l1s),
-            ("--seeds", seeds))
+            ("--dropout", dropouts), ("--seeds", seeds))
     for name, values in axes:
         if not values:
             raise ValueError(f"{name} is empty; give at least one value.")
@@ -150,7 +158,7 @@ def expand_grid(etas: Sequence[float], lmbdas: Sequence[float], seeds: Sequence[
             raise ValueError(f"{name} lists {shown} more than once; give each value once.")
     if math.prod(len(values) for _, values in axes) > MAX_NETWORKS:
         sizes = " × ".join(f"{len(values)} {symbol}" for (_, values), symbol
-                           in zip(axes, ("η", "λ", "μ", "λ₁", "seeds"))
+                           in zip(axes, (*SYMBOLS.values(), "seeds"))
                            if len(values) > 1 or symbol in ("η", "λ", "seeds"))
         raise ValueError(f"{sizes} is more than {MAX_NETWORKS:,} networks; give fewer "
                          "values.")
@@ -158,9 +166,10 @@ def expand_grid(etas: Sequence[float], lmbdas: Sequence[float], seeds: Sequence[
     lmbdas = [check_lmbda(l) for l in lmbdas]
     momenta = [_checked("--momentum", check_momentum, m) for m in momenta]
     l1s = [_checked("--l1", check_l1, v) for v in l1s]
+    dropouts = [_checked("--dropout", check_dropout, p) for p in dropouts]
     seeds = [check_seed(s) for s in seeds]
-    return [Run(e, l, s, m, v) for e in etas for l in lmbdas for m in momenta for v in l1s
-            for s in seeds]
+    return [Run(e, l, s, m, v, p) for e in etas for l in lmbdas for m in momenta for v in l1s
+            for p in dropouts for s in seeds]
 
 
 def _checked(flag: str, check: Any, value: float) -> float:

@@ -79,6 +79,7 @@ def train_stack(settings: SweepSettings, runs: Sequence[Run], training: Any,
             stack.SGD(training, settings.epochs, settings.mini_batch_size,
                       eta=[r.eta for r in runs], lmbda=[r.lmbda for r in runs],
                       momentum=[r.momentum for r in runs], l1=[r.l1 for r in runs],
+                      dropout=[r.dropout for r in runs],
                       evaluation_data=evaluation, monitor_evaluation_accuracy=True,
                       verbose=False, callback=callback, checkpoint=checkpoint,
                       progress=progress, **settings.sgd_keywords())

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from ..training.progress import epochs_done
-from .grid import CHAPTER3, Run, SweepSettings, exact_number
+from .grid import CHAPTER3, SYMBOLS, Run, SweepSettings, exact_number
 
 if TYPE_CHECKING:
     from .local import StackResult
@@ -154,7 +154,8 @@ def save_networks(settings: SweepSettings, result: StackResult, directory: Path,
 
 def network_filename(run: Run) -> str:
     """``eta0.5_lmbda0_seed3.json``: a run's file name in ``--save-dir``
-    (``eta0.5_lmbda0_momentum0.9_l1_0.1_seed3.json`` where chapter 3's settings are used).
+    (``eta0.5_lmbda0_momentum0.9_l1_0.1_dropout0.5_seed3.json`` where chapter 3's
+    settings are used).
 
     Numbers are written as ``%g`` where that gives the number back exactly, else in
     full (``repr``), so two runs never share a file name."""
@@ -189,8 +190,8 @@ def plot_curves(runs: Sequence[Run], rows: Sequence[dict[str, Any]], evaluate: s
         pct = [100.0 * r["evaluation_correct"] / r["evaluation_total"] for r in epochs]
         ax.plot([r["epoch"] for r in epochs], pct, color=colour, alpha=0.8,
                 label=f"η = {run.eta:g}, λ = {run.lmbda:g}" + "".join(
-                    f", {symbol} = {getattr(run, name):g}" for name, symbol
-                    in zip(CHAPTER3, ("μ", "λ₁")) if getattr(run, name)) if first else None)
+                    f", {SYMBOLS[name]} = {getattr(run, name):g}" for name in CHAPTER3
+                    if getattr(run, name)) if first else None)
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"{evaluate} accuracy (%)")
     ax.grid(alpha=0.3)

@@ -210,8 +210,10 @@ resumed train run's adds ``resumed_from_epoch``, a resumed sweep's ``resumed_fro
 
 RUN_FIELDS: dict[str, Check] = {"eta": number(above=0), "lmbda": number(low=0),
                                 "seed": whole(0), "momentum": since(0.0, number(low=0)),
-                                "l1": since(0.0, number(low=0))}
-"""A sweep row's ``run`` (chapter 3's ``momentum`` and ``l1`` only where used)."""
+                                "l1": since(0.0, number(low=0)),
+                                "dropout": since(0.0, number(low=0))}
+"""A sweep row's ``run`` (chapter 3's ``momentum``, ``l1`` and ``dropout`` only where
+used)."""
 
 PathLike = Union[str, "os.PathLike[str]"]
 
