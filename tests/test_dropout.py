@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import gpunet
+from test_kernel_builds import _RecordingCupy
 from gpunet.check import reference as ref
 from gpunet.engines.cpu import CpuEngine
 from gpunet.engines.eager import EagerEngine
@@ -201,16 +202,7 @@ class _EmulatingCupy:
                 ctypes.c_int(0))
             assert status == 0
 
-    class cuda:
-        class Device:
-            id = 98
-
-        class runtime:
-            cudaDevAttrMaxSharedMemoryPerBlockOptin = 97
-
-            @staticmethod
-            def deviceGetAttribute(attribute, device):
-                return 227 * 1024
+    cuda = _RecordingCupy.cuda  # the device's attributes, as the launcher test fakes them
 
 
 @pytest.mark.skipif(not HAS_CXX, reason="no C++ compiler")
